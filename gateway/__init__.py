@@ -1,0 +1,1 @@
+"""The REST gateway: authenticates storefront backends and operators, validates, calls the services."""

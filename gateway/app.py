@@ -1,0 +1,72 @@
+"""The FastAPI application: routers, error handlers, middleware, and the service channels' lifetime."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway import problems
+from gateway.auth import Authenticator
+from gateway.clients import ServiceClients
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.routers import admin, customers, operations
+from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
+from services.runtime.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Patron's REST API for storefront backends and operators.
+
+Authenticate with `Authorization: Bearer <api key>` (a key belongs to one tenant and sees nothing
+else) or, for `/v1/admin`, the admin token. Errors are `application/problem+json`; validation errors
+list each field at fault in `errors`.
+"""
+
+
+def resolve_admin_token(settings: GatewaySettings, runtime: RuntimeSettings) -> str:
+    """The configured admin token; outside development a missing or short one stops the start."""
+    token = settings.admin_token
+    if len(token) >= MIN_ADMIN_TOKEN_LENGTH:
+        return token
+    if not runtime.allows_development_secrets:
+        raise ValueError(f"PATRON_ADMIN_TOKEN must be set, at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+    if token:
+        raise ValueError(f"PATRON_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters")
+    generated = secrets.token_urlsafe(32)
+    logger.warning("PATRON_ADMIN_TOKEN is not set; this development process uses %s", generated)
+    return generated
+
+
+def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings | None = None) -> FastAPI:
+    """Build the gateway for ``settings`` (read from the environment when not given)."""
+    settings = settings or GatewaySettings()
+    runtime = runtime or RuntimeSettings()
+    admin_token = resolve_admin_token(settings, runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        clients = ServiceClients(settings)
+        app.state.clients = clients
+        app.state.authenticator = Authenticator(clients, admin_token, settings.api_key_cache_seconds)
+        try:
+            yield
+        finally:
+            await clients.close()
+
+    app = FastAPI(
+        title="Patron",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(operations.router)
+    app.include_router(admin.router)
+    app.include_router(customers.router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app

@@ -1,0 +1,112 @@
+"""gRPC channels and stubs to the four services, and the one way the gateway calls them.
+
+Every call carries the configured deadline and, for tenant calls, the tenant in metadata; a failure
+becomes a ServiceCallError that the problem handlers map to HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from gateway.problems import ServiceCallError
+from gateway.settings import GatewaySettings
+from patron.common.v1 import tenancy_pb2_grpc
+from patron.profile.v1 import profile_pb2_grpc
+from services.runtime.tenancy import TENANT_METADATA_KEY
+
+Response = TypeVar("Response")
+
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 0),
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+]
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, ServiceCallError) and error.error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+class ServiceClients:
+    """Long-lived channels to the services (one per service, shared by all requests)."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._settings = settings
+        self.addresses = settings.service_addresses()
+        self.channels: dict[str, grpc.aio.Channel] = {
+            name: grpc.aio.insecure_channel(
+                address, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
+            )
+            for name, address in self.addresses.items()
+        }
+        self.tenants = profile_pb2_grpc.TenantServiceStub(self.channels["profile"])
+        self.customers = profile_pb2_grpc.CustomerServiceStub(self.channels["profile"])
+        self.provisioning = {
+            name: tenancy_pb2_grpc.TenantProvisioningStub(self.channels[name])
+            for name in ("scoring", "loyalty", "notify")
+        }
+
+    async def call(
+        self,
+        service: str,
+        method: Callable[..., Awaitable[Response]],
+        request: Any,
+        *,
+        tenant_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Call ``method`` with the deadline and tenant metadata; failures raise ServiceCallError."""
+        metadata = ((TENANT_METADATA_KEY, tenant_id),) if tenant_id else ()
+        try:
+            return await method(
+                request, timeout=timeout or self._settings.rpc_timeout_seconds, metadata=metadata
+            )
+        except grpc.aio.AioRpcError as error:
+            raise ServiceCallError(service, error) from error
+
+    async def call_idempotent(
+        self,
+        service: str,
+        method: Callable[..., Awaitable[Response]],
+        request: Any,
+        *,
+        tenant_id: str | None = None,
+        attempts: int = 3,
+    ) -> Response:
+        """As :meth:`call`, retried with backoff while the service is unavailable. Idempotent calls only."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_is_unavailable),
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            reraise=True,
+        ):
+            with attempt:
+                return await self.call(service, method, request, tenant_id=tenant_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def health(self) -> dict[str, str]:
+        """Each service's overall health status name (SERVING, NOT_SERVING, UNAVAILABLE, ...)."""
+
+        async def check(name: str, channel: grpc.aio.Channel) -> tuple[str, str]:
+            try:
+                response = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=self._settings.health_timeout_seconds
+                )
+            except grpc.aio.AioRpcError as error:
+                return name, error.code().name
+            return name, health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+        results = await asyncio.gather(*(check(n, c) for n, c in self.channels.items()))
+        return dict(results)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self.channels.values()))

@@ -1,0 +1,1 @@
+"""REST routers: validate, call a service, shape the answer."""

@@ -1,0 +1,72 @@
+"""Tenant administration (admin token)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from gateway.auth import new_api_key, require_admin
+from gateway.clients import ServiceClients
+from gateway.schemas import Problem, TenantCreate, TenantCreated
+from patron.common.v1 import tenancy_pb2
+from patron.profile.v1 import profile_pb2
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+ERRORS = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    422: {"model": Problem},
+    503: {"model": Problem},
+}
+
+
+def _clients(request: Request) -> ServiceClients:
+    clients: ServiceClients = request.app.state.clients
+    return clients
+
+
+@router.post("/tenants", status_code=201, response_model=TenantCreated, responses=ERRORS)  # type: ignore[misc]
+async def create_tenant(
+    body: TenantCreate, clients: Annotated[ServiceClients, Depends(_clients)]
+) -> TenantCreated:
+    """Create a tenant and its first API key (shown once).
+
+    The other services are told of the tenant first (idempotently, with retries); the key is issued
+    by the profile service last, so a failure part-way leaves no usable tenant behind.
+    """
+    spec = tenancy_pb2.TenantSpec(
+        tenant_id=str(uuid.uuid4()),
+        name=body.name,
+        timezone=body.timezone,
+        currency=body.currency.upper(),
+        default_region=body.default_region.upper(),
+    )
+    await asyncio.gather(
+        *(
+            clients.call_idempotent(
+                name, stub.ProvisionTenant, tenancy_pb2.ProvisionTenantRequest(tenant=spec)
+            )
+            for name, stub in clients.provisioning.items()
+        )
+    )
+    api_key, digest, prefix = new_api_key()
+    created = await clients.call(
+        "profile",
+        clients.tenants.CreateTenant,
+        profile_pb2.CreateTenantRequest(tenant=spec, api_key_sha256=digest, api_key_prefix=prefix),
+    )
+    tenant = created.tenant
+    return TenantCreated(
+        tenant_id=tenant.tenant_id,
+        api_key=api_key,
+        name=tenant.name,
+        timezone=tenant.timezone,
+        currency=tenant.currency,
+        default_region=tenant.default_region,
+        created_at=created.created_at.ToDatetime(tzinfo=UTC),
+    )

@@ -1,0 +1,103 @@
+"""Customers (profile service): identify, read."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from gateway.auth import TenantContext, require_tenant
+from gateway.clients import ServiceClients
+from gateway.schemas import Attributes, CustomerOut, IdentifyRequest, IdentifyResponse, IdentityOut, Problem
+from patron.profile.v1 import profile_pb2
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+ERRORS = {
+    401: {"model": Problem},
+    404: {"model": Problem},
+    422: {"model": Problem},
+    503: {"model": Problem},
+    504: {"model": Problem},
+}
+
+Tenant = Annotated[TenantContext, Depends(require_tenant)]
+
+
+def _clients(request: Request) -> ServiceClients:
+    clients: ServiceClients = request.app.state.clients
+    return clients
+
+
+Clients = Annotated[ServiceClients, Depends(_clients)]
+
+
+def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAttributes:
+    message = profile_pb2.CustomerAttributes()
+    if attributes is None:
+        return message
+    given = attributes.model_dump(exclude_none=True)
+    for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+        if name in given:
+            setattr(message, name, given[name])
+    if attributes.birthday is not None:
+        message.birthday = attributes.birthday.isoformat()
+    if attributes.registered_at is not None:
+        message.registered_at.FromDatetime(attributes.registered_at.astimezone(UTC))
+    if attributes.custom is not None:
+        message.custom_json = json.dumps(attributes.custom, ensure_ascii=False)
+    return message
+
+
+def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> Attributes:
+    values: dict[str, Any] = {}
+    for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+        if message.HasField(name):
+            values[name] = getattr(message, name)
+    if message.HasField("birthday"):
+        values["birthday"] = date.fromisoformat(message.birthday)
+    if message.HasField("registered_at"):
+        values["registered_at"] = message.registered_at.ToDatetime(tzinfo=UTC)
+    if message.HasField("custom_json"):
+        values["custom"] = json.loads(message.custom_json)
+    return Attributes.model_construct(**values)
+
+
+@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS)  # type: ignore[misc]
+async def identify(body: IdentifyRequest, tenant: Tenant, clients: Clients) -> IdentifyResponse:
+    """Resolve the identities to one customer, creating it when none matches (``created``)."""
+    response = await clients.call(
+        "profile",
+        clients.customers.Identify,
+        profile_pb2.IdentifyRequest(
+            identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in body.identities],
+            attributes=attributes_to_proto(body.attributes),
+        ),
+        tenant_id=tenant.tenant_id,
+    )
+    return IdentifyResponse(
+        customer_id=response.customer_id,
+        created=response.created,
+        merged_customer_ids=list(response.merged_customer_ids),
+    )
+
+
+@router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS)  # type: ignore[misc]
+async def get_customer(customer_id: str, tenant: Tenant, clients: Clients) -> CustomerOut:
+    """The customer with masked identities; an id merged away answers with the survivor."""
+    customer = await clients.call(
+        "profile",
+        clients.customers.GetCustomer,
+        profile_pb2.GetCustomerRequest(customer_id=customer_id),
+        tenant_id=tenant.tenant_id,
+    )
+    return CustomerOut(
+        customer_id=customer.customer_id,
+        attributes=attributes_from_proto(customer.attributes),
+        identities=[IdentityOut(type=i.type, value=i.value) for i in customer.identities],
+        created_at=customer.created_at.ToDatetime(tzinfo=UTC),
+        updated_at=customer.updated_at.ToDatetime(tzinfo=UTC),
+        merged_into=customer.merged_into or None,
+    )

@@ -1,0 +1,95 @@
+"""Request and response bodies of the REST API (API.md), validated by pydantic.
+
+These check shape and type so that a client learns at once which field is wrong; the services apply
+the rules (a phone number's validity, a birthday in the past) and report violations the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+IdentityType = Literal[
+    "phone", "email", "wechat_openid", "wechat_unionid", "app_user_id", "platform_nick", "external_id"
+]
+Gender = Literal["female", "male", "other", "unknown"]
+Device = Literal["app", "mini_program", "web"]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(default="Asia/Shanghai", min_length=1, max_length=64, description="IANA time zone")
+    currency: str = Field(default="CNY", min_length=3, max_length=3, description="ISO 4217 code")
+    default_region: str = Field(
+        default="CN", min_length=2, max_length=2, description="ISO 3166-1 region for phone numbers without +"
+    )
+
+
+class TenantCreated(BaseModel):
+    tenant_id: str
+    api_key: str = Field(description="shown once; only its SHA-256 is stored")
+    name: str
+    timezone: str
+    currency: str
+    default_region: str
+    created_at: datetime
+
+
+class IdentityIn(StrictBody):
+    type: IdentityType
+    value: str = Field(min_length=1, max_length=256)
+
+
+class Attributes(StrictBody):
+    nickname: str | None = Field(default=None, max_length=100)
+    gender: Gender | None = None
+    birthday: date | None = None
+    province: str | None = Field(default=None, max_length=100)
+    city: str | None = Field(default=None, max_length=100)
+    registered_at: AwareDatetime | None = None
+    registration_channel: str | None = Field(default=None, max_length=100)
+    device: Device | None = None
+    custom: dict[str, Any] | None = None
+
+
+class IdentifyRequest(StrictBody):
+    identities: list[IdentityIn] = Field(min_length=1, max_length=20)
+    attributes: Attributes | None = None
+
+
+class IdentifyResponse(BaseModel):
+    customer_id: str
+    created: bool
+    merged_customer_ids: list[str]
+
+
+class IdentityOut(BaseModel):
+    type: str
+    value: str = Field(description="masked")
+
+
+class CustomerOut(BaseModel):
+    customer_id: str
+    attributes: Attributes
+    identities: list[IdentityOut]
+    created_at: datetime
+    updated_at: datetime
+    merged_into: str | None = Field(
+        default=None, description="set when the requested id was merged into this customer"
+    )
+
+
+class Problem(BaseModel):
+    """The error body (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,113 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from patron.common.v1 import tenancy_pb2 as _tenancy_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateTenantRequest(_message.Message):
+    __slots__ = ("tenant", "api_key_sha256", "api_key_prefix")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    tenant: _tenancy_pb2.TenantSpec
+    api_key_sha256: str
+    api_key_prefix: str
+    def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., api_key_sha256: _Optional[str] = ..., api_key_prefix: _Optional[str] = ...) -> None: ...
+
+class CreateTenantResponse(_message.Message):
+    __slots__ = ("tenant", "created_at")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    tenant: _tenancy_pb2.TenantSpec
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ResolveApiKeyRequest(_message.Message):
+    __slots__ = ("api_key_sha256",)
+    API_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    api_key_sha256: str
+    def __init__(self, api_key_sha256: _Optional[str] = ...) -> None: ...
+
+class ResolveApiKeyResponse(_message.Message):
+    __slots__ = ("tenant", "scopes")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    tenant: _tenancy_pb2.TenantSpec
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Identity(_message.Message):
+    __slots__ = ("type", "value")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    value: str
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class CustomerAttributes(_message.Message):
+    __slots__ = ("nickname", "gender", "birthday", "province", "city", "registered_at", "registration_channel", "device", "custom_json")
+    NICKNAME_FIELD_NUMBER: _ClassVar[int]
+    GENDER_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_FIELD_NUMBER: _ClassVar[int]
+    PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    CITY_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_JSON_FIELD_NUMBER: _ClassVar[int]
+    nickname: str
+    gender: str
+    birthday: str
+    province: str
+    city: str
+    registered_at: _timestamp_pb2.Timestamp
+    registration_channel: str
+    device: str
+    custom_json: str
+    def __init__(self, nickname: _Optional[str] = ..., gender: _Optional[str] = ..., birthday: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ..., custom_json: _Optional[str] = ...) -> None: ...
+
+class Customer(_message.Message):
+    __slots__ = ("customer_id", "attributes", "identities", "created_at", "updated_at", "merged_into")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    attributes: CustomerAttributes
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    merged_into: str
+    def __init__(self, customer_id: _Optional[str] = ..., attributes: _Optional[_Union[CustomerAttributes, _Mapping]] = ..., identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., merged_into: _Optional[str] = ...) -> None: ...
+
+class IdentifyRequest(_message.Message):
+    __slots__ = ("identities", "attributes")
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    identities: _containers.RepeatedCompositeFieldContainer[Identity]
+    attributes: CustomerAttributes
+    def __init__(self, identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., attributes: _Optional[_Union[CustomerAttributes, _Mapping]] = ...) -> None: ...
+
+class IdentifyResponse(_message.Message):
+    __slots__ = ("customer_id", "created", "merged_customer_ids")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    MERGED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    created: bool
+    merged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., created: _Optional[bool] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetCustomerRequest(_message.Message):
+    __slots__ = ("customer_id",)
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,5 @@
+"""`python -m services.loyalty` runs the loyalty service process."""
+
+from services.loyalty.app import main
+
+main()

@@ -1,0 +1,48 @@
+"""Assembly of the profile service: stores, domain, servicers, and how its process starts."""
+
+from __future__ import annotations
+
+from patron.profile.v1 import profile_pb2_grpc
+from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.store.customers import SqlCustomerStore
+from services.profile.store.pii import load_pii_keys
+from services.profile.store.tenants import SqlTenantStore
+from services.profile.transport.servicers import (
+    CUSTOMER_SERVICE,
+    TENANT_SERVICE,
+    CustomerServicer,
+    TenantServicer,
+)
+from services.runtime.database import Database
+from services.runtime.server import Registration
+from services.runtime.service_main import ServiceParts, run_service
+from services.runtime.settings import ProfileSettings, RuntimeSettings, ServiceSettings
+
+
+def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
+    """The profile service's registrations; raises ValueError on unusable PII keys."""
+    assert isinstance(settings, ProfileSettings)
+    cipher = load_pii_keys(
+        settings.pii_key, settings.pii_index_key, allow_development=runtime.allows_development_secrets
+    )
+    registry = TenantRegistry(SqlTenantStore(database))
+    directory = CustomerDirectory(SqlCustomerStore(database, cipher), registry)
+    return ServiceParts(
+        registrations=[
+            Registration(
+                profile_pb2_grpc.add_TenantServiceServicer_to_server, TenantServicer(registry), TENANT_SERVICE
+            ),
+            Registration(
+                profile_pb2_grpc.add_CustomerServiceServicer_to_server,
+                CustomerServicer(directory),
+                CUSTOMER_SERVICE,
+            ),
+        ],
+        tenant_exempt_methods=frozenset(
+            {f"/{TENANT_SERVICE}/CreateTenant", f"/{TENANT_SERVICE}/ResolveApiKey"}
+        ),
+    )
+
+
+def main() -> None:
+    run_service("profile", build)

@@ -1,0 +1,1 @@
+"""Profile rules. Imports neither grpc nor SQLAlchemy."""

@@ -1,0 +1,111 @@
+"""The profile use cases: register tenants, resolve API keys, identify and read customers.
+
+The stores are protocols so that these rules never see SQL; ``services.profile.store`` implements them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from cachetools import TTLCache
+
+from services.profile.domain.customers import (
+    Customer,
+    CustomerAttributes,
+    IdentifyResult,
+    validate_attributes,
+)
+from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
+from services.runtime.errors import InvalidArgument, NotFound, Unauthenticated
+from services.runtime.tenancy import Tenant
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+TENANT_CACHE_SECONDS = 60
+
+
+class TenantStore(Protocol):
+    async def create(self, tenant: Tenant, key_sha256: bytes, key_prefix: str) -> datetime: ...
+    async def get(self, tenant_id: uuid.UUID) -> Tenant | None: ...
+    async def resolve_key(self, key_sha256: bytes) -> tuple[Tenant, list[str]] | None: ...
+
+
+class CustomerStore(Protocol):
+    async def identify(
+        self,
+        tenant_id: uuid.UUID,
+        identities: Sequence[NormalizedIdentity],
+        attributes: CustomerAttributes,
+    ) -> IdentifyResult: ...
+
+    async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None: ...
+
+
+def parse_key_hash(value: str) -> bytes:
+    """The SHA-256 of an API key, as the gateway sends it (64 lower-case hex digits)."""
+    if not _SHA256_HEX.match(value):
+        raise InvalidArgument.single("api_key_sha256", "must be 64 lower-case hex digits")
+    return bytes.fromhex(value)
+
+
+class TenantRegistry:
+    """Tenants and their API keys. Keys are stored only as SHA-256; the key itself is shown once."""
+
+    def __init__(self, store: TenantStore) -> None:
+        self._store = store
+        self._cache: TTLCache[uuid.UUID, Tenant] = TTLCache(maxsize=10_000, ttl=TENANT_CACHE_SECONDS)
+
+    async def create(self, tenant: Tenant, api_key_sha256: str, api_key_prefix: str) -> datetime:
+        key_hash = parse_key_hash(api_key_sha256)
+        if not api_key_prefix or len(api_key_prefix) > 16:
+            raise InvalidArgument.single("api_key_prefix", "must be 1 to 16 characters")
+        return await self._store.create(tenant, key_hash, api_key_prefix)
+
+    async def resolve_key(self, api_key_sha256: str) -> tuple[Tenant, list[str]]:
+        found = await self._store.resolve_key(parse_key_hash(api_key_sha256))
+        if found is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return found
+
+    async def get(self, tenant_id: uuid.UUID) -> Tenant:
+        """The tenant's settings (cached for a minute: they change rarely and every call needs them)."""
+        tenant = self._cache.get(tenant_id)
+        if tenant is None:
+            tenant = await self._store.get(tenant_id)
+            if tenant is None:
+                raise NotFound("tenant not found")
+            self._cache[tenant_id] = tenant
+        return tenant
+
+
+class CustomerDirectory:
+    """One view of every customer: identities resolve to one customer."""
+
+    def __init__(self, customers: CustomerStore, tenants: TenantRegistry) -> None:
+        self._customers = customers
+        self._tenants = tenants
+
+    async def identify(
+        self, tenant_id: uuid.UUID, identities: Sequence[IdentityInput], attributes: CustomerAttributes
+    ) -> IdentifyResult:
+        """Find the customer these identities belong to, or create one; attach new identities to it."""
+        tenant = await self._tenants.get(tenant_id)
+        normalized = normalize_identities(identities, tenant.default_region)
+        now = datetime.now(UTC)
+        validate_attributes(attributes, now.astimezone(ZoneInfo(tenant.timezone)).date(), now)
+        return await self._customers.identify(tenant_id, normalized, attributes)
+
+    async def get(self, tenant_id: uuid.UUID, customer_id: str) -> Customer:
+        """The customer; an id that is malformed, unknown or another tenant's is simply not found."""
+        try:
+            parsed = uuid.UUID(customer_id)
+        except ValueError:
+            raise NotFound("customer not found") from None
+        customer = await self._customers.get(tenant_id, parsed)
+        if customer is None:
+            raise NotFound("customer not found")
+        return customer

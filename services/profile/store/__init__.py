@@ -1,0 +1,1 @@
+"""Tables, queries and migrations of the profile service's own database."""

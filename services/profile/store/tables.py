@@ -1,0 +1,59 @@
+"""The profile service's tables. ``tenant_id`` leads every key except the API-key hash."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from services.runtime.tenant_store import tenants_table
+
+metadata = sa.MetaData()
+
+tenants = tenants_table(metadata)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), sa.ForeignKey("tenants.tenant_id"), nullable=False),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("revoked_at", sa.TIMESTAMP(timezone=True)),
+    sa.CheckConstraint("octet_length(key_sha256) = 32", name="ck_api_keys_sha256_length"),
+    sa.Index("ix_api_keys_tenant", "tenant_id"),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("nickname_enc", sa.LargeBinary),
+    sa.Column("gender", sa.Text),
+    sa.Column("birthday", sa.Date),
+    sa.Column("province", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("registered_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("registration_channel", sa.Text),
+    sa.Column("device", sa.Text),
+    sa.Column("custom", pg.JSONB, nullable=False, server_default="{}"),
+    sa.Column("merged_into", pg.UUID(as_uuid=True)),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("value_hash", sa.LargeBinary, primary_key=True),
+    sa.Column("value_enc", sa.LargeBinary, nullable=False),
+    sa.Column("value_masked", sa.Text, nullable=False),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "customer_id"], ["customers.tenant_id", "customers.customer_id"], ondelete="CASCADE"
+    ),
+    sa.Index("ix_identities_customer", "tenant_id", "customer_id"),
+)

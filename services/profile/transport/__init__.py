@@ -1,0 +1,1 @@
+"""gRPC transport of the profile service: proto in, domain call, proto out."""

@@ -1,0 +1,99 @@
+"""Conversions between profile protos and domain values. Parse faults name the REST field path."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from patron.common.v1 import tenancy_pb2
+from patron.profile.v1 import profile_pb2
+from services.profile.domain.customers import Customer, CustomerAttributes
+from services.profile.domain.identities import IdentityInput
+from services.runtime.errors import ViolationCollector
+from services.runtime.tenancy import Tenant
+
+
+def timestamp(value: object) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)  # type: ignore[arg-type]
+    return stamp
+
+
+def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.TenantSpec:
+    return tenancy_pb2.TenantSpec(
+        tenant_id=str(tenant.tenant_id),
+        name=tenant.name,
+        timezone=tenant.timezone,
+        currency=tenant.currency,
+        default_region=tenant.default_region,
+    )
+
+
+def identities_from_proto(items: object) -> list[IdentityInput]:
+    return [IdentityInput(type=i.type, value=i.value) for i in items]  # type: ignore[attr-defined]
+
+
+def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAttributes:
+    """Domain attributes from proto; malformed dates or JSON raise InvalidArgument."""
+    errors = ViolationCollector()
+    birthday = None
+    if message.HasField("birthday"):
+        try:
+            birthday = date.fromisoformat(message.birthday)
+        except ValueError:
+            errors.add("attributes.birthday", "must be a date as YYYY-MM-DD")
+    custom = None
+    if message.HasField("custom_json"):
+        try:
+            custom = json.loads(message.custom_json)
+        except ValueError:
+            errors.add("attributes.custom", "must be a JSON object")
+        else:
+            if not isinstance(custom, dict):
+                errors.add("attributes.custom", "must be a JSON object")
+    errors.raise_if_any()
+
+    def text(name: str) -> str | None:
+        return getattr(message, name) if message.HasField(name) else None
+
+    return CustomerAttributes(
+        nickname=text("nickname"),
+        gender=text("gender"),
+        birthday=birthday,
+        province=text("province"),
+        city=text("city"),
+        registered_at=(
+            message.registered_at.ToDatetime(tzinfo=UTC) if message.HasField("registered_at") else None
+        ),
+        registration_channel=text("registration_channel"),
+        device=text("device"),
+        custom=custom,
+    )
+
+
+def attributes_to_proto(attributes: CustomerAttributes) -> profile_pb2.CustomerAttributes:
+    message = profile_pb2.CustomerAttributes()
+    for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+        value = getattr(attributes, name)
+        if value is not None:
+            setattr(message, name, value)
+    if attributes.birthday is not None:
+        message.birthday = attributes.birthday.isoformat()
+    if attributes.registered_at is not None:
+        message.registered_at.CopyFrom(timestamp(attributes.registered_at))
+    if attributes.custom is not None:
+        message.custom_json = json.dumps(attributes.custom, ensure_ascii=False)
+    return message
+
+
+def customer_to_proto(customer: Customer) -> profile_pb2.Customer:
+    return profile_pb2.Customer(
+        customer_id=str(customer.customer_id),
+        attributes=attributes_to_proto(customer.attributes),
+        identities=[profile_pb2.Identity(type=i.type, value=i.masked) for i in customer.identities],
+        created_at=timestamp(customer.created_at),
+        updated_at=timestamp(customer.updated_at),
+        merged_into=str(customer.merged_into) if customer.merged_into else "",
+    )

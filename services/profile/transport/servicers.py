@@ -1,0 +1,59 @@
+"""Profile servicers: convert, delegate to the domain, convert back. No rules live here."""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from patron.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.transport import convert
+from services.runtime.tenancy import current_tenant, validate_tenant
+
+TENANT_SERVICE = "patron.profile.v1.TenantService"
+CUSTOMER_SERVICE = "patron.profile.v1.CustomerService"
+
+
+class TenantServicer(profile_pb2_grpc.TenantServiceServicer):  # type: ignore[misc]
+    def __init__(self, registry: TenantRegistry) -> None:
+        self._registry = registry
+
+    async def CreateTenant(  # noqa: N802
+        self, request: profile_pb2.CreateTenantRequest, context: aio.ServicerContext
+    ) -> profile_pb2.CreateTenantResponse:
+        spec = request.tenant
+        tenant = validate_tenant(spec.tenant_id, spec.name, spec.timezone, spec.currency, spec.default_region)
+        created_at = await self._registry.create(tenant, request.api_key_sha256, request.api_key_prefix)
+        return profile_pb2.CreateTenantResponse(
+            tenant=convert.tenant_to_proto(tenant), created_at=convert.timestamp(created_at)
+        )
+
+    async def ResolveApiKey(  # noqa: N802
+        self, request: profile_pb2.ResolveApiKeyRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ResolveApiKeyResponse:
+        tenant, scopes = await self._registry.resolve_key(request.api_key_sha256)
+        return profile_pb2.ResolveApiKeyResponse(tenant=convert.tenant_to_proto(tenant), scopes=scopes)
+
+
+class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):  # type: ignore[misc]
+    def __init__(self, directory: CustomerDirectory) -> None:
+        self._directory = directory
+
+    async def Identify(  # noqa: N802
+        self, request: profile_pb2.IdentifyRequest, context: aio.ServicerContext
+    ) -> profile_pb2.IdentifyResponse:
+        result = await self._directory.identify(
+            current_tenant(),
+            convert.identities_from_proto(request.identities),
+            convert.attributes_from_proto(request.attributes),
+        )
+        return profile_pb2.IdentifyResponse(
+            customer_id=str(result.customer_id),
+            created=result.created,
+            merged_customer_ids=[str(c) for c in result.merged_customer_ids],
+        )
+
+    async def GetCustomer(  # noqa: N802
+        self, request: profile_pb2.GetCustomerRequest, context: aio.ServicerContext
+    ) -> profile_pb2.Customer:
+        customer = await self._directory.get(current_tenant(), request.customer_id)
+        return convert.customer_to_proto(customer)

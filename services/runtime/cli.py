@@ -1,0 +1,77 @@
+"""The ``patron`` command: ``up``, ``serve``, ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE
+
+PROCESSES = (*SERVICE_NAMES, "gateway")
+
+
+def _serve(name: str) -> int:
+    module = "gateway.server" if name == "gateway" else f"services.{name}.app"
+    importlib.import_module(module).main()
+    return 0
+
+
+def _migrate(target: str, revision: str, down: bool) -> int:
+    from services.runtime import migrations
+
+    for service in SERVICE_NAMES if target == "all" else (target,):
+        try:
+            url = SETTINGS_BY_SERVICE[service]().database_url
+        except ValidationError:
+            print(f"patron migrate: set PATRON_{service.upper()}_DATABASE_URL", file=sys.stderr)
+            return 2
+        if down:
+            migrations.downgrade(service, url, revision)
+        else:
+            migrations.upgrade(service, url, revision)
+        print(f"patron migrate: {service} {'downgraded' if down else 'upgraded'} to {revision}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="patron", description="Patron customer-operations backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the whole system locally (embedded PostgreSQL by default)")
+    up.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("PATRON_HOME", ".patron")),
+        help="where data, secrets and logs are kept (default: ./.patron, or PATRON_HOME)",
+    )
+
+    serve = commands.add_parser("serve", help="run one process (what Kubernetes runs)")
+    serve.add_argument("process", choices=PROCESSES)
+
+    migrate = commands.add_parser("migrate", help="run a service's Alembic migrations")
+    migrate.add_argument("service", choices=(*SERVICE_NAMES, "all"))
+    migrate.add_argument("--revision", default=None, help="target revision (default: head, or base with --down)")
+    migrate.add_argument("--down", action="store_true", help="downgrade instead of upgrade")
+
+    options = parser.parse_args(argv)
+    if options.command == "up":
+        from services.runtime.supervisor import up as run_up
+
+        try:
+            return run_up(options.home.resolve())
+        except Exception as error:  # noqa: BLE001 - the person at the terminal needs one clear line
+            print(f"patron up: failed: {error}", file=sys.stderr)
+            return 1
+    if options.command == "serve":
+        return _serve(options.process)
+    revision = options.revision or ("base" if options.down else "head")
+    return _migrate(options.service, revision, options.down)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The async database of one service: engine, transactions and a health probe (SQLAlchemy 2, asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from services.runtime.settings import ServiceSettings, asyncpg_url
+
+
+def create_engine(
+    database_url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10
+) -> AsyncEngine:
+    """An engine tuned for a service: pre-ping, bounded pool, named connections, 10 s statement cap."""
+    return create_async_engine(
+        asyncpg_url(database_url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": {
+                "application_name": application_name,
+                "statement_timeout": "10000",
+                "idle_in_transaction_session_timeout": "30000",
+            },
+            "timeout": 5,
+        },
+    )
+
+
+class Database:
+    """One service's database. Store code asks it for a transaction; nothing else touches the engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, service: str) -> Database:
+        return cls(
+            create_engine(
+                settings.database_url,
+                application_name=f"patron-{service}",
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits on success and rolls back on any error."""
+        async with self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads (a transaction too, so a read sees one snapshot)."""
+        async with self.engine.connect() as connection:
+            yield connection
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except (OSError, sa_exc.SQLAlchemyError, TimeoutError):
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether an exception means the database cannot be reached (so the caller may retry)."""
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(
+            error, (sa_exc.OperationalError, sa_exc.InterfaceError)
+        )
+    return isinstance(error, OSError)

@@ -1,0 +1,130 @@
+"""The gRPC server every service runs: health, reflection, interceptors, readiness and graceful stop.
+
+A service hands over its servicers; this module serves them. The health status is SERVING only while
+the service's database answers, and on SIGTERM it turns NOT_SERVING, lets calls in flight finish within
+the grace period, then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.runtime.database import Database
+from services.runtime.interceptors import RuntimeInterceptor
+
+logger = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A servicer and how to add it: ``add`` is the generated ``add_XServicer_to_server``."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    service_name: str  # full proto name, e.g. "patron.profile.v1.CustomerService"
+
+
+@dataclass
+class ServiceServer:
+    """One service's gRPC server. ``start`` binds and serves; ``stop`` drains and closes."""
+
+    name: str
+    database: Database
+    registrations: Sequence[Registration]
+    tenant_exempt_methods: frozenset[str] = frozenset()
+    host: str = "0.0.0.0"
+    port: int = 0
+    db_check_interval: float = 5.0
+    max_concurrent_rpcs: int | None = None
+    bound_port: int = field(init=False, default=0)
+    _server: grpc.aio.Server = field(init=False)
+    _health: health.aio.HealthServicer = field(init=False)
+    _watcher: asyncio.Task[None] | None = field(init=False, default=None)
+    _stopping: bool = field(init=False, default=False)
+
+    async def start(self) -> int:
+        """Bind, serve, and start watching the database; returns the port actually bound."""
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+        self._server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), RuntimeInterceptor(self.tenant_exempt_methods)],
+            maximum_concurrent_rpcs=self.max_concurrent_rpcs,
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        for registration in self.registrations:
+            registration.add(registration.servicer, self._server)
+        names = [r.service_name for r in self.registrations]
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self.bound_port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        if self.bound_port == 0:
+            raise RuntimeError(f"{self.name}: could not bind {self.host}:{self.port}")
+        await self._set_health(NOT_SERVING)
+        await self._server.start()
+        self._watcher = asyncio.create_task(self._watch_database(), name=f"{self.name}-db-watch")
+        logger.info("%s serving gRPC on port %d", self.name, self.bound_port)
+        return self.bound_port
+
+    async def _set_health(self, status: int) -> None:
+        await self._health.set("", status)
+        for registration in self.registrations:
+            await self._health.set(registration.service_name, status)
+
+    async def _watch_database(self) -> None:
+        """SERVING while the database answers, NOT_SERVING while it does not."""
+        serving: bool | None = None
+        while not self._stopping:
+            healthy = await self.database.ping()
+            if healthy != serving and not self._stopping:
+                await self._set_health(SERVING if healthy else NOT_SERVING)
+                logger.log(
+                    logging.INFO if healthy else logging.WARNING,
+                    "%s database %s", self.name, "answers: SERVING" if healthy else "down: NOT_SERVING",
+                )
+                serving = healthy
+            await asyncio.sleep(self.db_check_interval if healthy else min(self.db_check_interval, 0.5))
+
+    async def stop(self, grace: float) -> None:
+        """NOT_SERVING at once, then let calls in flight finish for up to ``grace`` seconds."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self._health.enter_graceful_shutdown()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._server.stop(grace)
+        await self.database.dispose()
+        logger.info("%s stopped", self.name)
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def serve_until_signalled(server: ServiceServer, grace: float) -> None:
+    """Run ``server`` until SIGTERM or SIGINT, then stop it gracefully."""
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logger.info("%s received a stop signal; draining for up to %.0f s", server.name, grace)
+    await server.stop(grace)

@@ -1,0 +1,82 @@
+"""How a service process starts: settings, telemetry, database, server, signals.
+
+Each service module provides a ``build`` function that turns its settings and database into the
+registrations it serves; :func:`build_server` (used by tests too) and :func:`run_service` do the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from services.runtime.database import Database
+from services.runtime.server import Registration, ServiceServer, serve_until_signalled
+from services.runtime.settings import SETTINGS_BY_SERVICE, RuntimeSettings, ServiceSettings
+from services.runtime.telemetry import setup_logging, setup_tracing, start_metrics_server
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """What a service serves, and which of its methods are called without a tenant."""
+
+    registrations: Sequence[Registration]
+    tenant_exempt_methods: frozenset[str] = frozenset()
+
+
+Builder = Callable[[ServiceSettings, RuntimeSettings, Database], ServiceParts]
+
+
+def build_server(
+    name: str, builder: Builder, settings: ServiceSettings, runtime: RuntimeSettings
+) -> ServiceServer:
+    """Assemble a service's server from its settings (nothing is bound until ``start``)."""
+    database = Database.from_settings(settings, name)
+    parts = builder(settings, runtime, database)
+    return ServiceServer(
+        name=name,
+        database=database,
+        registrations=parts.registrations,
+        tenant_exempt_methods=parts.tenant_exempt_methods,
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        db_check_interval=settings.db_check_interval_seconds,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+
+
+def load_settings(name: str) -> tuple[ServiceSettings, RuntimeSettings]:
+    """Read and validate the environment; exit with a readable message when it is wrong."""
+    try:
+        return SETTINGS_BY_SERVICE[name](), RuntimeSettings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"PATRON_{name.upper()}_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        sys.exit(f"patron {name}: invalid configuration: {problems}")
+
+
+def run_service(name: str, builder: Builder) -> None:
+    """Entry point of a service process: serve until SIGTERM/SIGINT, then drain and exit."""
+    settings, runtime = load_settings(name)
+    setup_logging(runtime, name)
+    setup_tracing(name)
+    start_metrics_server(settings.metrics_port)
+
+    async def main() -> None:
+        try:
+            server = build_server(name, builder, settings, runtime)
+        except ValueError as error:
+            sys.exit(f"patron {name}: {error}")
+        await serve_until_signalled(server, settings.shutdown_grace_seconds)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - uvloop is absent only on Windows
+        asyncio.run(main())

@@ -1,0 +1,95 @@
+"""Configuration from the environment, validated when a process starts.
+
+Every service reads ``PATRON_*`` for what all processes share and ``PATRON_<SERVICE>_*`` for its own
+settings. A development secret is refused outside development, so a production process cannot start
+with a key that is printed in this repository.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class RuntimeSettings(BaseSettings):
+    """What every Patron process shares (``PATRON_ENV``, logging)."""
+
+    model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
+
+    env: Environment = "development"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    @property
+    def allows_development_secrets(self) -> bool:
+        return self.env in ("development", "test")
+
+
+def asyncpg_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to the SQLAlchemy asyncpg dialect (``postgresql+asyncpg://``)."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("must be a postgresql:// URL")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings each gRPC service has; subclasses set the env prefix and default ports."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL URL of this service's own database")
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus port; 0 disables")
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    max_concurrent_rpcs: int = Field(default=1000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        return asyncpg_url(value)
+
+
+class ProfileSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_PROFILE_", extra="ignore")
+    grpc_port: int = 50051
+    pii_key: str = Field(
+        default="",
+        description="base64 of 32 random bytes: AES-256-GCM key for personal data at rest",
+    )
+    pii_index_key: str = Field(
+        default="", description="base64 of 32 random bytes: HMAC key of the blind index"
+    )
+
+
+class ScoringSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_SCORING_", extra="ignore")
+    grpc_port: int = 50052
+
+
+class LoyaltySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_LOYALTY_", extra="ignore")
+    grpc_port: int = 50053
+
+
+class NotifySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_NOTIFY_", extra="ignore")
+    grpc_port: int = 50054
+
+
+SERVICE_NAMES: tuple[str, ...] = ("profile", "scoring", "loyalty", "notify")
+
+SETTINGS_BY_SERVICE: dict[str, type[ServiceSettings]] = {
+    "profile": ProfileSettings,
+    "scoring": ScoringSettings,
+    "loyalty": LoyaltySettings,
+    "notify": NotifySettings,
+}

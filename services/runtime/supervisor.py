@@ -1,0 +1,236 @@
+"""``patron up``: the whole system on one machine, from one command.
+
+It prepares ``.patron/`` (admin token, PII keys, embedded PostgreSQL unless database URLs are set),
+migrates every service, starts the four services and the gateway as child processes, restarts a child
+that dies (with backoff, and says so), waits until ``/readyz`` is green, and prints the URL and the
+admin token. SIGINT or SIGTERM stops every child and the database within 15 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from services.runtime import migrations
+from services.runtime.embedded_postgres import EmbeddedPostgres
+from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE
+
+CHILD_STOP_SECONDS = 10.0
+READY_TIMEOUT_SECONDS = 120.0
+MAX_BACKOFF_SECONDS = 30.0
+HEALTHY_RUN_SECONDS = 60.0
+
+
+def say(message: str, stream: TextIO = sys.stdout) -> None:
+    """Progress for the person at the terminal."""
+    print(f"patron: {message}", file=stream, flush=True)
+
+
+def _secret_file(path: Path, make: str) -> str:
+    """Read a secret kept under .patron/, creating it (mode 600) the first time."""
+    if path.exists():
+        return path.read_text().strip()
+    path.write_text(make + "\n")
+    path.chmod(0o600)
+    return make
+
+
+@dataclass
+class Child:
+    """A supervised process: how to start it, and its restart history."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    backoff: float = 1.0
+
+    async def start(self) -> None:
+        log = self.log_path.open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, env=self.env, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.started_at = time.monotonic()
+
+
+@dataclass
+class Supervisor:
+    home: Path
+    environ: Mapping[str, str]
+    children: list[Child] = field(default_factory=list)
+    database: EmbeddedPostgres | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _database_urls(self) -> dict[str, str]:
+        return {
+            s: self.environ[f"PATRON_{s.upper()}_DATABASE_URL"]
+            for s in SERVICE_NAMES
+            if self.environ.get(f"PATRON_{s.upper()}_DATABASE_URL")
+        }
+
+    async def _prepare_databases(self) -> dict[str, str]:
+        urls = self._database_urls()
+        missing = [s for s in SERVICE_NAMES if s not in urls]
+        if missing:
+            say(f"starting embedded PostgreSQL in {self.home / 'pgdata'} ...")
+            self.database = await asyncio.to_thread(EmbeddedPostgres.start, self.home / "pgdata")
+            await self.database.ensure_databases([f"patron_{s}" for s in missing])
+            urls.update({s: self.database.url(f"patron_{s}") for s in missing})
+            say("PostgreSQL is up")
+        for service in SERVICE_NAMES:
+            say(f"migrating {service} ...")
+            await asyncio.to_thread(migrations.upgrade, service, urls[service])
+        return urls
+
+    def _child_environments(self, urls: dict[str, str]) -> tuple[dict[str, dict[str, str]], str, int]:
+        base = dict(self.environ)
+        base.setdefault("PATRON_ENV", "development")
+        admin_token = base.get("PATRON_ADMIN_TOKEN") or _secret_file(
+            self.home / "admin_token", secrets.token_urlsafe(32)
+        )
+        base["PATRON_ADMIN_TOKEN"] = admin_token
+        if not base.get("PATRON_PROFILE_PII_KEY"):
+            from services.profile.store.pii import generate_key
+
+            base["PATRON_PROFILE_PII_KEY"] = _secret_file(self.home / "pii_key", generate_key())
+            base["PATRON_PROFILE_PII_INDEX_KEY"] = _secret_file(self.home / "pii_index_key", generate_key())
+        environments: dict[str, dict[str, str]] = {}
+        for service in SERVICE_NAMES:
+            prefix = f"PATRON_{service.upper()}_"
+            port = SETTINGS_BY_SERVICE[service].model_fields["grpc_port"].default
+            port = int(base.get(prefix + "GRPC_PORT", port))
+            base[f"PATRON_GATEWAY_{service.upper()}_ADDRESS"] = f"127.0.0.1:{port}"
+            environments[service] = {
+                **base,
+                prefix + "DATABASE_URL": urls[service],
+                prefix + "GRPC_HOST": base.get(prefix + "GRPC_HOST", "127.0.0.1"),
+                prefix + "GRPC_PORT": str(port),
+            }
+        gateway_port = int(base.get("PATRON_GATEWAY_PORT", "8080"))
+        environments["gateway"] = {**base, "PATRON_GATEWAY_PORT": str(gateway_port)}
+        return environments, admin_token, gateway_port
+
+    async def _watch(self, child: Child) -> None:
+        """Restart ``child`` whenever it exits, with doubling backoff, until the system stops."""
+        while not self.stopping.is_set():
+            assert child.process is not None
+            code = await child.process.wait()
+            if self.stopping.is_set():
+                return
+            ran = time.monotonic() - child.started_at
+            if ran > HEALTHY_RUN_SECONDS:
+                child.backoff = 1.0
+            say(
+                f"{child.name} exited with code {code}; restarting in {child.backoff:.0f} s "
+                f"(log: {child.log_path})",
+                sys.stderr,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), child.backoff)
+            if self.stopping.is_set():
+                return
+            child.backoff = min(child.backoff * 2, MAX_BACKOFF_SECONDS)
+            child.restarts += 1
+            await child.start()
+
+    async def _wait_ready(self, url: str) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        last = ""
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline and not self.stopping.is_set():
+                try:
+                    response = await client.get(f"{url}/readyz")
+                    if response.status_code == 200:
+                        return True
+                    statuses = response.json().get("services", {})
+                    ready = sorted(s for s, status in statuses.items() if status == "SERVING")
+                    line = f"waiting for services ... ready: {', '.join(ready) or 'none yet'}"
+                except httpx.HTTPError:
+                    line = "waiting for the gateway ..."
+                if line != last:
+                    say(line)
+                    last = line
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), 0.3)
+        return False
+
+    async def _stop_children(self) -> None:
+        running = [c.process for c in self.children if c.process and c.process.returncode is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(p.wait() for p in running)), CHILD_STOP_SECONDS
+            )
+        except TimeoutError:
+            for process in running:
+                if process.returncode is None:
+                    say(f"process {process.pid} did not stop in time; killing it", sys.stderr)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await asyncio.gather(*(p.wait() for p in running))
+
+    async def run(self) -> int:
+        """Bring the system up, keep it up until signalled, then take it down. Returns an exit code."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.stopping.set)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        watchers: list[asyncio.Task[None]] = []
+        try:
+            urls = await self._prepare_databases()
+            environments, admin_token, gateway_port = self._child_environments(urls)
+            for name in (*SERVICE_NAMES, "gateway"):
+                argv = [sys.executable, "-m", "gateway" if name == "gateway" else f"services.{name}"]
+                child = Child(name, argv, environments[name], self.home / "logs" / f"{name}.log")
+                await child.start()
+                self.children.append(child)
+                say(f"started {name} (pid {child.process.pid if child.process else '?'})")
+            watchers = [asyncio.create_task(self._watch(c)) for c in self.children]
+            url = f"http://127.0.0.1:{gateway_port}"
+            if await self._wait_ready(url):
+                say("all services are SERVING")
+                print(
+                    f"\n  Patron is up.\n  Gateway:     {url}\n  API docs:    {url}/docs\n"
+                    f"  Admin token: {admin_token}\n  Logs:        {self.home / 'logs'}\n\n"
+                    "  Ctrl-C stops everything.\n",
+                    flush=True,
+                )
+            elif not self.stopping.is_set():
+                say(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s; see {self.home / 'logs'}", sys.stderr)
+            await self.stopping.wait()
+            say("stopping ...")
+            return 0
+        finally:
+            self.stopping.set()
+            for watcher in watchers:
+                watcher.cancel()
+            await self._stop_children()
+            if self.database is not None:
+                await self.database.stop_async()
+            say("stopped")
+
+
+def up(home: Path) -> int:
+    """Entry of ``patron up``."""
+    return asyncio.run(Supervisor(home=home, environ=os.environ).run())

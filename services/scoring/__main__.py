@@ -1,0 +1,5 @@
+"""`python -m services.scoring` runs the scoring service process."""
+
+from services.scoring.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Tables, queries and migrations of the scoring service's own database."""
