@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from patron.common.v1 import tenancy_pb2_grpc
+from patron.profile.v1 import profile_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
-from patron.common.v1 import tenancy_pb2_grpc
-from patron.profile.v1 import profile_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -62,13 +62,13 @@ class ServiceClients:
         request: Any,
         *,
         tenant_id: str | None = None,
-        timeout: float | None = None,
+        deadline_seconds: float | None = None,
     ) -> Response:
         """Call ``method`` with the deadline and tenant metadata; failures raise ServiceCallError."""
         metadata = ((TENANT_METADATA_KEY, tenant_id),) if tenant_id else ()
         try:
             return await method(
-                request, timeout=timeout or self._settings.rpc_timeout_seconds, metadata=metadata
+                request, timeout=deadline_seconds or self._settings.rpc_timeout_seconds, metadata=metadata
             )
         except grpc.aio.AioRpcError as error:
             raise ServiceCallError(service, error) from error

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from patron.common.v1 import tenancy_pb2
+from patron.profile.v1 import profile_pb2
 
 from gateway.auth import new_api_key, require_admin
 from gateway.clients import ServiceClients
 from gateway.schemas import Problem, TenantCreate, TenantCreated
-from patron.common.v1 import tenancy_pb2
-from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem},
     403: {"model": Problem},
     422: {"model": Problem},
@@ -30,7 +30,7 @@ def _clients(request: Request) -> ServiceClients:
     return clients
 
 
-@router.post("/tenants", status_code=201, response_model=TenantCreated, responses=ERRORS)  # type: ignore[misc]
+@router.post("/tenants", status_code=201, response_model=TenantCreated, responses=ERRORS)
 async def create_tenant(
     body: TenantCreate, clients: Annotated[ServiceClients, Depends(_clients)]
 ) -> TenantCreated:

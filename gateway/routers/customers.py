@@ -7,15 +7,15 @@ from datetime import UTC, date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from patron.profile.v1 import profile_pb2
 
 from gateway.auth import TenantContext, require_tenant
 from gateway.clients import ServiceClients
 from gateway.schemas import Attributes, CustomerOut, IdentifyRequest, IdentifyResponse, IdentityOut, Problem
-from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem},
     404: {"model": Problem},
     422: {"model": Problem},
@@ -65,7 +65,7 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> Attributes
     return Attributes.model_construct(**values)
 
 
-@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS)  # type: ignore[misc]
+@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS)
 async def identify(body: IdentifyRequest, tenant: Tenant, clients: Clients) -> IdentifyResponse:
     """Resolve the identities to one customer, creating it when none matches (``created``)."""
     response = await clients.call(
@@ -84,7 +84,7 @@ async def identify(body: IdentifyRequest, tenant: Tenant, clients: Clients) -> I
     )
 
 
-@router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS)  # type: ignore[misc]
+@router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS)
 async def get_customer(customer_id: str, tenant: Tenant, clients: Clients) -> CustomerOut:
     """The customer with masked identities; an id merged away answers with the survivor."""
     customer = await clients.call(

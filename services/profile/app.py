@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from patron.profile.v1 import profile_pb2_grpc
+
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import load_pii_keys

@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate = commands.add_parser("migrate", help="run a service's Alembic migrations")
     migrate.add_argument("service", choices=(*SERVICE_NAMES, "all"))
-    migrate.add_argument("--revision", default=None, help="target revision (default: head, or base with --down)")
+    migrate.add_argument(
+        "--revision", default=None, help="target revision (default: head, or base with --down)"
+    )
     migrate.add_argument("--down", action="store_true", help="downgrade instead of upgrade")
 
     options = parser.parse_args(argv)
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return run_up(options.home.resolve())
-        except Exception as error:  # noqa: BLE001 - the person at the terminal needs one clear line
+        except Exception as error:
             print(f"patron up: failed: {error}", file=sys.stderr)
             return 1
     if options.command == "serve":

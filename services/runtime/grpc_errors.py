@@ -54,7 +54,8 @@ def status_details(error: errors.DomainError, code: grpc.StatusCode) -> bytes:
         packed.Pack(bad_request)
         details.append(packed)
     status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return status.SerializeToString()
+    serialized: bytes = status.SerializeToString()
+    return serialized
 
 
 def trailing_metadata_for(error: errors.DomainError) -> tuple[grpc.StatusCode, tuple[tuple[str, bytes], ...]]:

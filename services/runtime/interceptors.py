@@ -120,7 +120,7 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             try:
                 self._admit(context, needs_tenant)
                 response = await behavior(request, context)
-            except Exception as error:  # noqa: BLE001 - every failure is mapped in _fail
+            except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
                     raise
                 await self._fail(context, method, error)
@@ -140,7 +140,7 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 self._admit(context, needs_tenant)
                 async for response in behavior(request, context):
                     yield response
-            except Exception as error:  # noqa: BLE001 - every failure is mapped in _fail
+            except Exception as error:
                 if isinstance(error, grpc.aio.AbortError):
                     raise
                 await self._fail(context, method, error)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from grpc import aio
-
 from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
+
 from services.runtime.database import Database
 from services.runtime.server import Registration
 from services.runtime.tenancy import validate_tenant
@@ -14,7 +14,7 @@ from services.runtime.tenant_store import upsert_tenant
 PROVISION_METHOD = "/patron.common.v1.TenantProvisioning/ProvisionTenant"
 
 
-class TenantProvisioningServicer(tenancy_pb2_grpc.TenantProvisioningServicer):  # type: ignore[misc]
+class TenantProvisioningServicer(tenancy_pb2_grpc.TenantProvisioningServicer):
     """Records a tenant's settings in this service's own database (idempotent)."""
 
     def __init__(self, database: Database, tenants: sa.Table) -> None:

@@ -95,7 +95,9 @@ class ServiceServer:
                 await self._set_health(SERVING if healthy else NOT_SERVING)
                 logger.log(
                     logging.INFO if healthy else logging.WARNING,
-                    "%s database %s", self.name, "answers: SERVING" if healthy else "down: NOT_SERVING",
+                    "%s database %s",
+                    self.name,
+                    "answers: SERVING" if healthy else "down: NOT_SERVING",
                 )
                 serving = healthy
             await asyncio.sleep(self.db_check_interval if healthy else min(self.db_check_interval, 0.5))

@@ -63,7 +63,11 @@ class Child:
         log = self.log_path.open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, env=self.env, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                *self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
         finally:
@@ -178,9 +182,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(p.wait() for p in running)), CHILD_STOP_SECONDS
-            )
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), CHILD_STOP_SECONDS)
         except TimeoutError:
             for process in running:
                 if process.returncode is None:

@@ -51,10 +51,10 @@ async def upsert_tenant(connection: AsyncConnection, table: sa.Table, tenant: Te
         "currency": tenant.currency,
         "default_region": tenant.default_region,
     }
-    statement = pg.insert(table).values(values)
-    statement = statement.on_conflict_do_update(
+    insert = pg.insert(table).values(values)
+    statement: Any = insert.on_conflict_do_update(
         index_elements=[table.c.tenant_id],
-        set_={**{k: statement.excluded[k] for k in values if k != "tenant_id"}, "updated_at": sa.func.now()},
+        set_={**{k: insert.excluded[k] for k in values if k != "tenant_id"}, "updated_at": sa.func.now()},
     ).returning(sa.literal_column("(xmax = 0)").label("inserted"))
     inserted = (await connection.execute(statement)).scalar_one()
     return bool(inserted)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from services.scoring.store.tables import tenants
 from services.runtime.database import Database
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
+from services.scoring.store.tables import tenants
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:

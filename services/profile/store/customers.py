@@ -52,7 +52,9 @@ class SqlCustomerStore:
         hashed = [(i, self._cipher.blind_index(tenant_id, i.type, i.value)) for i in identity_list]
         async with self._database.transaction() as connection:
             await connection.execute(
-                sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"),
+                sa.text(
+                    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
+                ),
                 {"keys": sorted({_lock_key(h) for _, h in hashed})},
             )
             rows = (
@@ -127,9 +129,7 @@ class SqlCustomerStore:
             else:
                 return None
             identity_rows = await self._identities(connection, tenant_id, customer_id)
-        nickname = (
-            self._cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
-        )
+        nickname = self._cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
         return Customer(
             customer_id=row.customer_id,
             attributes=CustomerAttributes(

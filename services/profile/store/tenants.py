@@ -44,7 +44,10 @@ class SqlTenantStore:
                 raise AlreadyExists(f"tenant {tenant.tenant_id} already exists")
             await connection.execute(
                 sa.insert(api_keys).values(
-                    key_sha256=key_sha256, tenant_id=tenant.tenant_id, prefix=key_prefix, scopes=DEFAULT_SCOPES
+                    key_sha256=key_sha256,
+                    tenant_id=tenant.tenant_id,
+                    prefix=key_prefix,
+                    scopes=DEFAULT_SCOPES,
                 )
             )
         return created_at  # type: ignore[no-any-return]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grpc import aio
-
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
+
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.transport import convert
 from services.runtime.tenancy import current_tenant, validate_tenant
@@ -13,7 +13,7 @@ TENANT_SERVICE = "patron.profile.v1.TenantService"
 CUSTOMER_SERVICE = "patron.profile.v1.CustomerService"
 
 
-class TenantServicer(profile_pb2_grpc.TenantServiceServicer):  # type: ignore[misc]
+class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
     def __init__(self, registry: TenantRegistry) -> None:
         self._registry = registry
 
@@ -34,7 +34,7 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):  # type: ignore[mi
         return profile_pb2.ResolveApiKeyResponse(tenant=convert.tenant_to_proto(tenant), scopes=scopes)
 
 
-class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):  # type: ignore[misc]
+class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     def __init__(self, directory: CustomerDirectory) -> None:
         self._directory = directory
 
