@@ -9,7 +9,7 @@ MIN_ADMIN_TOKEN_LENGTH = 24
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PATRON_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PATRON_GATEWAY_", extra="ignore", validate_by_name=True)
 
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -1,0 +1,1 @@
+"""Benchmarks: run against a system started with ``patron up``; see bench/README.md."""

@@ -1,0 +1,101 @@
+"""Fixtures shared by every test: the database server, the four services, the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from services.runtime.server import ServiceServer
+from services.runtime.settings import SERVICE_NAMES
+from tests.support import TEST_RUNTIME, PostgresServer, migrated_databases, start_service
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_urls(postgres: PostgresServer) -> AsyncIterator[dict[str, str]]:
+    async with migrated_databases(postgres) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, ServiceServer]]:
+    servers = {name: await start_service(name, database_urls[name]) for name in SERVICE_NAMES}
+    yield servers
+    for server in servers.values():
+        await server.stop(grace=1)
+
+
+def gateway_settings(addresses: dict[str, str], **overrides: object) -> GatewaySettings:
+    return GatewaySettings(
+        admin_token=ADMIN_TOKEN,
+        **{f"{name}_address": address for name, address in addresses.items()},
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@asynccontextmanager
+async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real gateway app, in process, with its lifespan (channels) running."""
+    app = create_app(settings, TEST_RUNTIME)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def api(services: dict[str, ServiceServer]) -> AsyncIterator[httpx.AsyncClient]:
+    addresses = {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}
+    async with gateway_client(gateway_settings(addresses)) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    tenant_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+async def create_tenant(api: httpx.AsyncClient, name: str = "Test shop", **fields: str) -> TenantKey:
+    response = await api.post(
+        "/v1/admin/tenants",
+        json={"name": name, **fields},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return TenantKey(body["tenant_id"], body["api_key"])
+
+
+@pytest.fixture
+async def tenant(api: httpx.AsyncClient) -> TenantKey:
+    return await create_tenant(api, "Shop A")
+
+
+@pytest.fixture
+async def other_tenant(api: httpx.AsyncClient) -> TenantKey:
+    return await create_tenant(api, "Shop B")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,139 @@
+"""Test infrastructure: a real PostgreSQL, per-run databases, real gRPC servers on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+
+from services.runtime import migrations
+from services.runtime.server import ServiceServer
+from services.runtime.service_main import Builder, build_server
+from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE, RuntimeSettings
+
+# Fixed test keys: the tests read raw tables and need to know how values were sealed.
+TEST_PII_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+TEST_PII_INDEX_KEY = base64.urlsafe_b64encode(b"i" * 32).decode()
+TEST_RUNTIME = RuntimeSettings(env="test", log_format="text")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL naming another database."""
+    parts = urlparse(url)
+    return urlunparse(parts._replace(path=f"/{database}"))
+
+
+class PostgresServer:
+    """The PostgreSQL the tests use: PATRON_TEST_DATABASE_URL when set, else an embedded one."""
+
+    def __init__(self, url: str, embedded: object | None = None) -> None:
+        self.url = url  # plain postgresql:// URL of a database we may connect to
+        self._embedded = embedded
+
+    @classmethod
+    def start(cls, scratch: Path) -> PostgresServer:
+        configured = os.environ.get("PATRON_TEST_DATABASE_URL")
+        if configured:
+            return cls(configured.replace("postgresql+asyncpg://", "postgresql://"))
+        import pgserver
+
+        server = pgserver.get_server(scratch / "pgdata", cleanup_mode="stop")
+        return cls(server.get_uri(), server)
+
+    def database_url(self, database: str) -> str:
+        return with_database(self.url, database)
+
+    async def create_database(self, name: str) -> str:
+        connection = await asyncpg.connect(self.url)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return self.database_url(name)
+
+    async def drop_database(self, name: str) -> None:
+        connection = await asyncpg.connect(self.url)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    def stop(self) -> None:
+        if self._embedded is not None:
+            self._embedded.cleanup()  # type: ignore[attr-defined]
+
+
+def builder_for(service: str) -> Builder:
+    module = __import__(f"services.{service}.app", fromlist=["build"])
+    builder: Builder = module.build
+    return builder
+
+
+def service_settings(service: str, database_url: str, **overrides: object) -> object:
+    extra: dict[str, object] = {}
+    if service == "profile":
+        extra = {"pii_key": TEST_PII_KEY, "pii_index_key": TEST_PII_INDEX_KEY}
+    return SETTINGS_BY_SERVICE[service](
+        database_url=database_url,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        db_check_interval_seconds=0.2,
+        **extra,
+        **overrides,
+    )
+
+
+async def start_service(service: str, database_url: str, **overrides: object) -> ServiceServer:
+    """A real gRPC server of ``service`` on a free port, SERVING once its database answers."""
+    settings = service_settings(service, database_url, **overrides)
+    server = build_server(service, builder_for(service), settings, TEST_RUNTIME)  # type: ignore[arg-type]
+    await server.start()
+    await wait_serving(server)
+    return server
+
+
+async def wait_serving(server: ServiceServer, timeout: float = 10.0) -> None:
+    from grpc import aio
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with aio.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            if response.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{server.name} never became SERVING")
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def migrated_databases(postgres: PostgresServer) -> AsyncIterator[dict[str, str]]:
+    """One fresh, migrated database per service for this run; dropped afterwards."""
+    run = uuid.uuid4().hex[:8]
+    names = {service: f"patron_test_{run}_{service}" for service in SERVICE_NAMES}
+    urls = {service: await postgres.create_database(name) for service, name in names.items()}
+    try:
+        for service, url in urls.items():
+            await asyncio.to_thread(migrations.upgrade, service, url)
+        yield urls
+    finally:
+        for name in names.values():
+            await postgres.drop_database(name)
