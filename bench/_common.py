@@ -6,6 +6,7 @@ that runs never see each other's data.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -28,6 +29,19 @@ class BenchError(Exception):
 def log(message: str) -> None:
     """Progress for the person at the terminal (stderr, so stdout stays one JSON object)."""
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def fast_httpcore() -> None:
+    """Spare httpcore a failing ``import sniffio`` on every request when sniffio is not installed.
+
+    anyio >= 4.11 no longer installs sniffio, and httpcore 1.0.x imports it lazily inside
+    ``current_async_library()``; a failed import is not cached, so each call searches ``sys.path``
+    again (about a fifth of the load generator's CPU; encode/httpcore discussion #1102, PR #1103).
+    Marking the module absent makes the import fail at once, and httpcore then assumes asyncio,
+    which is what it would have found anyway.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def load_admin_token(explicit: str | None = None) -> str:

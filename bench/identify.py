@@ -54,6 +54,7 @@ from bench._common import (
     BenchError,
     create_tenant,
     emit_report,
+    fast_httpcore,
     latency_summary,
     load_admin_token,
     log,
@@ -188,6 +189,7 @@ async def _cpu_during_measurement(run: _Run) -> float:
 
 async def drive(workload: Workload) -> WorkerResult:
     """Run ``workload`` in this process's event loop and return what it measured."""
+    fast_httpcore()
     limits = httpx.Limits(
         max_connections=workload.concurrency,
         max_keepalive_connections=workload.concurrency,

@@ -138,7 +138,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": field_path(e["loc"]), "message": _validation_message(e)} for e in exc.errors()]
+        errors = [
+            {
+                "field": "body" if e.get("type") == "json_invalid" else field_path(e["loc"]),
+                "message": _validation_message(e),
+            }
+            for e in exc.errors()
+        ]
         return problem(422, "the request is invalid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -41,11 +41,12 @@ async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, Ser
 
 
 def gateway_settings(addresses: dict[str, str], **overrides: object) -> GatewaySettings:
-    return GatewaySettings(
-        admin_token=ADMIN_TOKEN,
+    values: dict[str, object] = {
+        "admin_token": ADMIN_TOKEN,
         **{f"{name}_address": address for name, address in addresses.items()},
-        **overrides,  # type: ignore[arg-type]
-    )
+        **overrides,
+    }
+    return GatewaySettings.model_validate(values)
 
 
 @asynccontextmanager

@@ -42,19 +42,38 @@ def with_database(url: str, database: str) -> str:
 class PostgresServer:
     """The PostgreSQL the tests use: PATRON_TEST_DATABASE_URL when set, else an embedded one."""
 
-    def __init__(self, url: str, embedded: object | None = None) -> None:
+    def __init__(self, url: str, embedded: object | None = None, created: str | None = None) -> None:
         self.url = url  # plain postgresql:// URL of a database we may connect to
         self._embedded = embedded
+        self._created = created  # the run's own database, created (and dropped) by the tests
 
     @classmethod
     def start(cls, scratch: Path) -> PostgresServer:
+        """Use PATRON_TEST_DATABASE_URL (creating that database when missing), else start pgserver."""
         configured = os.environ.get("PATRON_TEST_DATABASE_URL")
         if configured:
-            return cls(configured.replace("postgresql+asyncpg://", "postgresql://"))
+            url = configured.replace("postgresql+asyncpg://", "postgresql://")
+            created = asyncio.run(cls._ensure_database(url))
+            return cls(url, created=created)
         import pgserver
 
         server = pgserver.get_server(scratch / "pgdata", cleanup_mode="stop")
         return cls(server.get_uri(), server)
+
+    @staticmethod
+    async def _ensure_database(url: str) -> str | None:
+        name = urlparse(url).path.lstrip("/")
+        try:
+            await (await asyncpg.connect(url)).close()
+            return None
+        except asyncpg.InvalidCatalogNameError:
+            pass
+        connection = await asyncpg.connect(with_database(url, "postgres"))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return name
 
     def database_url(self, database: str) -> str:
         return with_database(self.url, database)
@@ -75,6 +94,9 @@ class PostgresServer:
             await connection.close()
 
     def stop(self) -> None:
+        if self._created is not None:
+            maintenance = PostgresServer(with_database(self.url, "postgres"))
+            asyncio.run(maintenance.drop_database(self._created))
         if self._embedded is not None:
             self._embedded.cleanup()  # type: ignore[attr-defined]
 
@@ -89,14 +111,15 @@ def service_settings(service: str, database_url: str, **overrides: object) -> ob
     extra: dict[str, object] = {}
     if service == "profile":
         extra = {"pii_key": TEST_PII_KEY, "pii_index_key": TEST_PII_INDEX_KEY}
-    return SETTINGS_BY_SERVICE[service](
-        database_url=database_url,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        db_check_interval_seconds=0.2,
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "grpc_host": "127.0.0.1",
+        "grpc_port": 0,
+        "db_check_interval_seconds": 0.2,
         **extra,
         **overrides,
-    )
+    }
+    return SETTINGS_BY_SERVICE[service].model_validate(values)
 
 
 async def start_service(service: str, database_url: str, **overrides: object) -> ServiceServer:
@@ -108,13 +131,13 @@ async def start_service(service: str, database_url: str, **overrides: object) ->
     return server
 
 
-async def wait_serving(server: ServiceServer, timeout: float = 10.0) -> None:
+async def wait_serving(server: ServiceServer, limit_seconds: float = 10.0) -> None:
     from grpc import aio
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     async with aio.insecure_channel(f"127.0.0.1:{server.bound_port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + limit_seconds
         while True:
             response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
             if response.status == health_pb2.HealthCheckResponse.SERVING:

@@ -8,9 +8,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
+
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.server import ServiceServer
 from services.runtime.settings import SERVICE_NAMES
@@ -34,7 +34,9 @@ def tenant_spec(**overrides: str) -> tenancy_pb2.TenantSpec:
 
 
 @pytest.mark.parametrize("name", SERVICE_NAMES)
-async def test_every_service_reports_serving_and_reflects(services: dict[str, ServiceServer], name: str) -> None:
+async def test_every_service_reports_serving_and_reflects(
+    services: dict[str, ServiceServer], name: str
+) -> None:
     async with channel(services[name]) as ch:
         health = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -43,7 +45,9 @@ async def test_every_service_reports_serving_and_reflects(services: dict[str, Se
         )
         listed = [s.name async for r in stream for s in r.list_services_response.service]
     assert "grpc.health.v1.Health" in listed
-    expected = "patron.profile.v1.CustomerService" if name == "profile" else "patron.common.v1.TenantProvisioning"
+    expected = (
+        "patron.profile.v1.CustomerService" if name == "profile" else "patron.common.v1.TenantProvisioning"
+    )
     assert expected in listed
 
 
@@ -125,7 +129,9 @@ async def test_graceful_stop_lets_calls_in_flight_finish(database_urls: dict[str
             stopping = asyncio.create_task(server.stop(grace=5))
             await asyncio.sleep(0.3)
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.ProvisionTenant(tenancy_pb2.ProvisionTenantRequest(tenant=tenant_spec()), timeout=2)
+                await stub.ProvisionTenant(
+                    tenancy_pb2.ProvisionTenantRequest(tenant=tenant_spec()), timeout=2
+                )
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
             await blocker_tx.rollback()
             response = await in_flight

@@ -44,7 +44,12 @@ def test_every_fault_is_named_by_its_field() -> None:
             "CN",
         )
     fields = [v.field for v in caught.value.violations]
-    assert fields == ["identities[0].value", "identities[1].type", "identities[2].value", "identities[3].value"]
+    assert fields == [
+        "identities[0].value",
+        "identities[1].type",
+        "identities[2].value",
+        "identities[3].value",
+    ]
 
 
 def test_no_identity_is_an_error() -> None:
