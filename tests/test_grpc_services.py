@@ -139,3 +139,23 @@ async def test_graceful_stop_lets_calls_in_flight_finish(database_urls: dict[str
             await stopping
     finally:
         await blocker.close()
+
+
+async def test_without_its_database_a_service_is_alive_but_not_serving() -> None:
+    """Readiness follows the database; liveness does not (so an outage never restarts pods)."""
+    from services.runtime.service_main import build_server
+    from tests.support import TEST_RUNTIME, builder_for, free_port, service_settings
+
+    settings = service_settings("notify", f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    server = build_server("notify", builder_for("notify"), settings, TEST_RUNTIME)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        await asyncio.sleep(0.5)
+        async with channel(server) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            overall = await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            alive = await stub.Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=2)
+        assert overall.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert alive.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await server.stop(grace=1)

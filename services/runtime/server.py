@@ -24,6 +24,9 @@ from services.runtime.interceptors import RuntimeInterceptor
 
 logger = logging.getLogger(__name__)
 
+# Health name the liveness probe asks: SERVING while the process runs, whatever its database does,
+# so that a database outage makes pods unready (no traffic) without restarting them.
+LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -62,7 +65,13 @@ class ServiceServer:
         self._server = grpc.aio.server(
             interceptors=[aio_server_interceptor(), RuntimeInterceptor(self.tenant_exempt_methods)],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+                # Clients reconnect every few minutes, so new replicas get their share of calls.
+                ("grpc.max_connection_age_ms", 300_000),
+                ("grpc.max_connection_age_grace_ms", 30_000),
+            ],
         )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -76,6 +85,7 @@ class ServiceServer:
         if self.bound_port == 0:
             raise RuntimeError(f"{self.name}: could not bind {self.host}:{self.port}")
         await self._set_health(NOT_SERVING)
+        await self._health.set(LIVENESS, SERVING)
         await self._server.start()
         self._watcher = asyncio.create_task(self._watch_database(), name=f"{self.name}-db-watch")
         logger.info("%s serving gRPC on port %d", self.name, self.bound_port)
