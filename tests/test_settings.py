@@ -1,0 +1,61 @@
+"""Configuration is validated at start, and development secrets are refused outside development."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gateway.app import resolve_admin_token
+from gateway.settings import GatewaySettings
+from services.runtime.settings import RuntimeSettings, asyncpg_url
+
+
+def test_database_urls_are_normalised_to_asyncpg() -> None:
+    assert asyncpg_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert asyncpg_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    with pytest.raises(ValueError, match="postgresql"):
+        asyncpg_url("mysql://u@h/db")
+
+
+def test_production_refuses_a_missing_or_short_admin_token() -> None:
+    production = RuntimeSettings(env="production")
+    with pytest.raises(ValueError, match="PATRON_ADMIN_TOKEN"):
+        resolve_admin_token(GatewaySettings.model_validate({"admin_token": ""}), production)
+    with pytest.raises(ValueError, match="at least"):
+        resolve_admin_token(GatewaySettings.model_validate({"admin_token": "short"}), production)
+    token = "x" * 32
+    assert resolve_admin_token(GatewaySettings.model_validate({"admin_token": token}), production) == token
+    generated = resolve_admin_token(GatewaySettings.model_validate({}), RuntimeSettings(env="development"))
+    assert len(generated) >= 24
+
+
+def test_a_service_with_bad_settings_refuses_to_start_and_says_why() -> None:
+    env = {"PATRON_SCORING_DATABASE_URL": "mysql://nope", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "services.scoring"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "PATRON_SCORING_DATABASE_URL" in result.stderr
+
+
+def test_profile_refuses_development_keys_in_production() -> None:
+    env = {
+        "PATRON_ENV": "production",
+        "PATRON_PROFILE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.profile"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "PATRON_PROFILE_PII_KEY" in result.stderr
