@@ -18,8 +18,10 @@ The workload (the defaults *are* the workload; change them only to explore):
 
   with probability 0.5 (``--new-ratio``) a never-seen customer (the call creates it and both
   identities), otherwise, uniformly, a customer this run has already created (the call only finds
-  it). Phone numbers are ``+86 139`` and 8 digits, a bijection of the customer's index shifted by the
-  seed (``--seed``, default 1), so a run never repeats a number and every number is a valid CN mobile;
+  it). Re-identification starts once a process has created 4 customers per caller (during the
+  warm-up at the defaults), so that callers seldom contend for one customer's locks;
+- phone numbers are ``+86 139`` and 8 digits, a bijection of the customer's index shifted by the
+  seed (``--seed``, default 1): a run never repeats a number, and every one is a valid CN mobile;
 - one load-generator process (``--processes``); with more, the concurrency is split across them,
   they start together, and their latency samples are merged;
 - every call has a 10 s timeout (``--timeout``). A non-2xx answer or a transport failure is an error,
@@ -28,6 +30,8 @@ The workload (the defaults *are* the workload; change them only to explore):
 Run from the repository root, with the system up::
 
     python -m bench.identify [--url http://127.0.0.1:8080] [--output results/identify.json]
+
+(``python bench/identify.py`` works too.)
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ from typing import Any
 
 import httpx
 
+if not __package__:  # run as a script (python bench/identify.py): make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from bench._common import (
     DEFAULT_URL,
     BenchError,
@@ -68,6 +75,7 @@ PHONE_SPACE = 10**8  # the 8 digits after +86 139
 PHONE_STRIDE = 48_271  # coprime with 10**8, so index -> number is a bijection
 TRANSPORT_ERROR_PAUSE_S = 0.01  # a refused connection must not become a busy loop
 BARRIER_TIMEOUT_S = 120.0
+KNOWN_PER_CALLER = 4  # customers created per caller before any call re-identifies one
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,13 @@ class _Run:
         return measuring
 
     def pick(self, rng: random.Random) -> tuple[int, bool]:
-        """The customer index to identify next, and whether it is a new one."""
-        if not self.known or rng.random() < self.workload.new_ratio:
+        """The customer index to identify next, and whether it is a new one.
+
+        Re-identification waits until this process has created a few customers per caller, so that
+        callers rarely pick the same customer at once (they would queue on its identity locks).
+        """
+        enough = len(self.known) >= KNOWN_PER_CALLER * self.workload.concurrency
+        if not enough or rng.random() < self.workload.new_ratio:
             index = self.next_new * self.workload.workers + self.workload.worker
             self.next_new += 1
             return index, True
@@ -161,10 +174,11 @@ async def _caller(client: httpx.AsyncClient, run: _Run, rng: random.Random) -> N
         started = time.perf_counter()
         try:
             response = await client.post("/v1/customers/identify", content=identify_body(index, seed))
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, OSError) as error:
             if measured:
                 result.requests += 1
                 result.errors[type(error).__name__] += 1
+                run.last_done = max(run.last_done, time.perf_counter())
             await asyncio.sleep(TRANSPORT_ERROR_PAUSE_S)
             continue
         done = time.perf_counter()

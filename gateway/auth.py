@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import grpc
 from cachetools import TTLCache
 from fastapi import Request
-from patron.profile.v1 import profile_pb2
 from starlette.exceptions import HTTPException
 
 from gateway.clients import ServiceClients
 from gateway.problems import ServiceCallError
+from patron.profile.v1 import profile_pb2
 
 API_KEY_PREFIX = "ptk_"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="patron"'}

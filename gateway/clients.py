@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from patron.common.v1 import tenancy_pb2_grpc
-from patron.profile.v1 import profile_pb2_grpc
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
+from patron.common.v1 import tenancy_pb2_grpc
+from patron.profile.v1 import profile_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")

@@ -34,7 +34,12 @@ async def database_urls(postgres: PostgresServer) -> AsyncIterator[dict[str, str
 
 @pytest.fixture(scope="session")
 async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, ServiceServer]]:
-    servers = {name: await start_service(name, database_urls[name]) for name in SERVICE_NAMES}
+    servers: dict[str, ServiceServer] = {}
+    for name in SERVICE_NAMES:  # profile first: the others find its event stream by address
+        addresses = {f"{n}_address": f"127.0.0.1:{s.bound_port}" for n, s in servers.items()}
+        servers[name] = await start_service(
+            name, database_urls[name], consumer_lease_seconds=1.0, **addresses
+        )
     yield servers
     for server in servers.values():
         await server.stop(grace=1)

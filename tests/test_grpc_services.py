@@ -8,9 +8,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
-
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.server import ServiceServer
 from services.runtime.settings import SERVICE_NAMES

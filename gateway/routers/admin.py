@@ -8,12 +8,12 @@ from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from patron.common.v1 import tenancy_pb2
-from patron.profile.v1 import profile_pb2
 
 from gateway.auth import new_api_key, require_admin
 from gateway.clients import ServiceClients
 from gateway.schemas import Problem, TenantCreate, TenantCreated
+from patron.common.v1 import tenancy_pb2
+from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 

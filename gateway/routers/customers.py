@@ -7,11 +7,11 @@ from datetime import UTC, date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from patron.profile.v1 import profile_pb2
 
 from gateway.auth import TenantContext, require_tenant
 from gateway.clients import ServiceClients
 from gateway.schemas import Attributes, CustomerOut, IdentifyRequest, IdentifyResponse, IdentityOut, Problem
+from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

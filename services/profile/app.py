@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from patron.profile.v1 import profile_pb2_grpc
-
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import load_pii_keys
+from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
@@ -15,6 +15,7 @@ from services.profile.transport.servicers import (
     TenantServicer,
 )
 from services.runtime.database import Database
+from services.runtime.events.wiring import make_producer
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import ProfileSettings, RuntimeSettings, ServiceSettings
@@ -26,10 +27,12 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     cipher = load_pii_keys(
         settings.pii_key, settings.pii_index_key, allow_development=runtime.allows_development_secrets
     )
+    producer = make_producer("profile", database, settings, outbox)
     registry = TenantRegistry(SqlTenantStore(database))
-    directory = CustomerDirectory(SqlCustomerStore(database, cipher), registry)
+    directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
     return ServiceParts(
         registrations=[
+            *producer.registrations,
             Registration(
                 profile_pb2_grpc.add_TenantServiceServicer_to_server, TenantServicer(registry), TENANT_SERVICE
             ),
@@ -41,7 +44,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         ],
         tenant_exempt_methods=frozenset(
             {f"/{TENANT_SERVICE}/CreateTenant", f"/{TENANT_SERVICE}/ResolveApiKey"}
-        ),
+        )
+        | producer.tenant_exempt_methods,
+        background=producer.background,
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from grpc import aio
-from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
 
+from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
 from services.runtime.database import Database
 from services.runtime.server import Registration
 from services.runtime.tenancy import validate_tenant

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+BackgroundTask = Callable[["ServiceServer"], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,14 @@ class ServiceServer:
     port: int = 0
     db_check_interval: float = 5.0
     max_concurrent_rpcs: int | None = None
+    # Long-running work of the service (event sequencer, consumers), started with the server and
+    # cancelled before it drains.
+    background: Sequence[BackgroundTask] = ()
     bound_port: int = field(init=False, default=0)
     _server: grpc.aio.Server = field(init=False)
     _health: health.aio.HealthServicer = field(init=False)
     _watcher: asyncio.Task[None] | None = field(init=False, default=None)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _stopping: bool = field(init=False, default=False)
 
     async def start(self) -> int:
@@ -88,8 +95,25 @@ class ServiceServer:
         await self._health.set(LIVENESS, SERVING)
         await self._server.start()
         self._watcher = asyncio.create_task(self._watch_database(), name=f"{self.name}-db-watch")
+        self._tasks = [asyncio.create_task(self._supervise(work)) for work in self.background]
         logger.info("%s serving gRPC on port %d", self.name, self.bound_port)
         return self.bound_port
+
+    async def _supervise(self, work: BackgroundTask) -> None:
+        """Run a background task; one that fails is logged and started again after a pause."""
+        while not self._stopping:
+            try:
+                await work(self)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s: background task %s failed; restarting it", self.name, work)
+                await asyncio.sleep(1.0)
+
+    async def set_component_health(self, component: str, serving: bool) -> None:
+        """Report a part of the service (e.g. a consumer behind retention) under its own health name."""
+        await self._health.set(component, SERVING if serving else NOT_SERVING)
 
     async def _set_health(self, status: int) -> None:
         await self._health.set("", status)
@@ -118,10 +142,11 @@ class ServiceServer:
             return
         self._stopping = True
         await self._health.enter_graceful_shutdown()
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
+            task.cancel()
+        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+                await task
         await self._server.stop(grace)
         await self.database.dispose()
         logger.info("%s stopped", self.name)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from services.runtime.database import Database
-from services.runtime.server import Registration, ServiceServer, serve_until_signalled
+from services.runtime.server import BackgroundTask, Registration, ServiceServer, serve_until_signalled
 from services.runtime.settings import SETTINGS_BY_SERVICE, RuntimeSettings, ServiceSettings
 from services.runtime.telemetry import setup_logging, setup_tracing, start_metrics_server
 
@@ -25,6 +25,7 @@ class ServiceParts:
 
     registrations: Sequence[Registration]
     tenant_exempt_methods: frozenset[str] = frozenset()
+    background: Sequence[BackgroundTask] = field(default_factory=tuple)
 
 
 Builder = Callable[[ServiceSettings, RuntimeSettings, Database], ServiceParts]
@@ -45,6 +46,7 @@ def build_server(
         port=settings.grpc_port,
         db_check_interval=settings.db_check_interval_seconds,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        background=parts.background,
     )
 
 

@@ -51,6 +51,21 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
+    event_retention_days: float = Field(
+        default=7.0, gt=0, le=365, description="how long delivered events stay in this service's outbox"
+    )
+    consumer_lease_seconds: float = Field(
+        default=6.0, ge=0.5, le=120, description="a dead consumer replica's partitions move after this"
+    )
+    # Where this service finds the others (for event streams and calls between services).
+    profile_address: str = "127.0.0.1:50051"
+    scoring_address: str = "127.0.0.1:50052"
+    loyalty_address: str = "127.0.0.1:50053"
+    notify_address: str = "127.0.0.1:50054"
+
+    def address_of(self, service: str) -> str:
+        address: str = getattr(self, f"{service}_address")
+        return address
 
     @field_validator("database_url")
     @classmethod

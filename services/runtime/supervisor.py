@@ -117,11 +117,20 @@ class Supervisor:
             base["PATRON_PROFILE_PII_KEY"] = _secret_file(self.home / "pii_key", generate_key())
             base["PATRON_PROFILE_PII_INDEX_KEY"] = _secret_file(self.home / "pii_index_key", generate_key())
         environments: dict[str, dict[str, str]] = {}
+        ports = {
+            s: int(
+                base.get(
+                    f"PATRON_{s.upper()}_GRPC_PORT", SETTINGS_BY_SERVICE[s].model_fields["grpc_port"].default
+                )
+            )
+            for s in SERVICE_NAMES
+        }
+        for caller in (*SERVICE_NAMES, "gateway"):
+            for callee, callee_port in ports.items():
+                base[f"PATRON_{caller.upper()}_{callee.upper()}_ADDRESS"] = f"127.0.0.1:{callee_port}"
         for service in SERVICE_NAMES:
             prefix = f"PATRON_{service.upper()}_"
-            port = SETTINGS_BY_SERVICE[service].model_fields["grpc_port"].default
-            port = int(base.get(prefix + "GRPC_PORT", port))
-            base[f"PATRON_GATEWAY_{service.upper()}_ADDRESS"] = f"127.0.0.1:{port}"
+            port = ports[service]
             environments[service] = {
                 **base,
                 prefix + "DATABASE_URL": urls[service],

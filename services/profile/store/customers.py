@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from patron.events.v1 import profile_events_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
 from services.profile.domain.identities import NormalizedIdentity
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
+from services.runtime.events.outbox import NewEvent, Outbox
 
 _MAX_MERGE_HOPS = 16
 
@@ -27,9 +29,10 @@ def _lock_key(value_hash: bytes) -> int:
 class SqlCustomerStore:
     """Implements ``CustomerStore`` on the profile database."""
 
-    def __init__(self, database: Database, cipher: PiiCipher) -> None:
+    def __init__(self, database: Database, cipher: PiiCipher, outbox: Outbox) -> None:
         self._database = database
         self._cipher = cipher
+        self._outbox = outbox
 
     def _attribute_columns(self, tenant_id: uuid.UUID, attributes: CustomerAttributes) -> dict[str, Any]:
         values = attributes.given()
@@ -107,7 +110,40 @@ class SqlCustomerStore:
             ]
             if new:
                 await connection.execute(pg.insert(identities).on_conflict_do_nothing(), new)
+            event = self._identify_event(tenant_id, customer_id, created, attributes, new)
+            if event is not None:
+                await self._outbox.append(connection, [event])
         return IdentifyResult(customer_id=customer_id, created=created)
+
+    @staticmethod
+    def _identify_event(
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        created: bool,
+        attributes: CustomerAttributes,
+        new_identities: list[dict[str, Any]],
+    ) -> NewEvent | None:
+        """customer.created for a new customer; customer.updated when anything about one changed."""
+        identity_types = sorted({row["type"] for row in new_identities})
+        if created:
+            payload = profile_events_pb2.CustomerCreated(identity_types=identity_types)
+            payload.created_at.GetCurrentTime()
+            if attributes.registration_channel is not None:
+                payload.registration_channel = attributes.registration_channel
+            if attributes.device is not None:
+                payload.device = attributes.device
+            return NewEvent(tenant_id, "customer.created", customer_id, payload)
+        changed = sorted(attributes.given())
+        if not changed and not identity_types:
+            return None
+        return NewEvent(
+            tenant_id,
+            "customer.updated",
+            customer_id,
+            profile_events_pb2.CustomerUpdated(
+                changed_attributes=changed, added_identity_types=identity_types
+            ),
+        )
 
     async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None:
         """The customer, following merges to the survivor; None when absent in this tenant."""

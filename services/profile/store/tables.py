@@ -3,11 +3,14 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from services.runtime.events.tables import producer_tables
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
 
 tenants = tenants_table(metadata)
+
+outbox, outbox_heads = producer_tables(metadata)
 
 api_keys = sa.Table(
     "api_keys",

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, date
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
-
 from services.profile.domain.customers import Customer, CustomerAttributes
 from services.profile.domain.identities import IdentityInput
 from services.runtime.errors import ViolationCollector

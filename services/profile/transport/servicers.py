@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grpc import aio
-from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
+from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.transport import convert
 from services.runtime.tenancy import current_tenant, validate_tenant

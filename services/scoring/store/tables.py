@@ -1,9 +1,28 @@
-"""The scoring service's tables."""
+"""The scoring service's tables: its tenants, its projection of profile's customers, its consumer state."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
+from services.runtime.events.tables import consumer_tables
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
 
 tenants = tenants_table(metadata)
+
+consumer_positions, consumer_members, consumer_parked = consumer_tables(metadata)
+
+# Kept from profile's customer.* events: who exists, since when, and who was merged into whom.
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False),
+    sa.Column("registration_channel", sa.Text),
+    sa.Column("device", sa.Text),
+    sa.Column("merged_into", pg.UUID(as_uuid=True)),
+    sa.Column("erased_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("events_applied", sa.BigInteger, nullable=False, server_default="0"),
+)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from patron.events.v1 import envelope_pb2 as patron_dot_events_dot_v1_dot_envelope__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,193 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class EventStreamStub:
+    """Served by every producing service. Carries no tenant: a stream holds every tenant's events.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Subscribe = channel.unary_stream(
+                '/patron.events.v1.EventStream/Subscribe',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeResponse.FromString,
+                _registered_method=True)
+        self.GetHeads = channel.unary_unary(
+                '/patron.events.v1.EventStream/GetHeads',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsResponse.FromString,
+                _registered_method=True)
+
+
+class EventStreamServicer:
+    """Served by every producing service. Carries no tenant: a stream holds every tenant's events.
+    """
+
+    def Subscribe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHeads(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EventStreamServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Subscribe': grpc.unary_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'GetHeads': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHeads,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.events.v1.EventStream', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.events.v1.EventStream', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class EventStream:
+    """Served by every producing service. Carries no tenant: a stream holds every tenant's events.
+    """
+
+    @staticmethod
+    def Subscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patron.events.v1.EventStream/Subscribe',
+            patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHeads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.events.v1.EventStream/GetHeads',
+            patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.GetHeadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ConsumerStatusStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetConsumerStatus = channel.unary_unary(
+                '/patron.events.v1.ConsumerStatus/GetConsumerStatus',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.FromString,
+                _registered_method=True)
+
+
+class ConsumerStatusServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetConsumerStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ConsumerStatusServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetConsumerStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsumerStatus,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.events.v1.ConsumerStatus', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.events.v1.ConsumerStatus', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ConsumerStatus:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetConsumerStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.events.v1.ConsumerStatus/GetConsumerStatus',
+            patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

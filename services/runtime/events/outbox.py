@@ -1,0 +1,87 @@
+"""Appending domain events to the outbox, inside the producer's own transaction.
+
+A rolled-back transaction therefore never emits: its outbox rows vanish with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron.events.v1 import envelope_pb2
+from services.runtime.events.signals import OUTBOX_CHANNEL
+
+_PAYLOAD_FIELDS = {f.name for f in envelope_pb2.EventEnvelope.DESCRIPTOR.oneofs_by_name["payload"].fields}
+
+
+def payload_field(event_type: str) -> str:
+    """The envelope's oneof field for an event type: ``customer.created`` → ``customer_created``."""
+    name = event_type.replace(".", "_")
+    if name not in _PAYLOAD_FIELDS:
+        raise ValueError(f"no payload message for event type {event_type!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended; the outbox gives it an id, partition and (later) position."""
+
+    tenant_id: uuid.UUID
+    type: str
+    customer_id: uuid.UUID | None
+    payload: Message
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def partition_of(customer_id: uuid.UUID | None, partitions: int) -> int:
+    """A customer's partition: stable, uniform over random UUIDs; tenant-wide events use 0."""
+    if customer_id is None:
+        return 0
+    return int.from_bytes(customer_id.bytes[:4], "big") % partitions
+
+
+class Outbox:
+    """A producer's outbox: ``append`` within the transaction that causes the events."""
+
+    def __init__(self, producer: str, table: sa.Table, partitions: int) -> None:
+        self.producer = producer
+        self._table = table
+        self.partitions = partitions
+
+    def envelope(self, event: NewEvent) -> envelope_pb2.EventEnvelope:
+        envelope = envelope_pb2.EventEnvelope(
+            event_id=str(event.event_id),
+            tenant_id=str(event.tenant_id),
+            type=event.type,
+            customer_id=str(event.customer_id) if event.customer_id else "",
+            producer=self.producer,
+        )
+        envelope.occurred_at.FromDatetime(event.occurred_at)
+        getattr(envelope, payload_field(event.type)).CopyFrom(event.payload)
+        return envelope
+
+    async def append(self, connection: AsyncConnection, events: Sequence[NewEvent]) -> None:
+        """Insert the events and wake the sequencer when (and only if) the transaction commits."""
+        if not events:
+            return
+        rows = [
+            {
+                "event_id": event.event_id,
+                "tenant_id": event.tenant_id,
+                "customer_id": event.customer_id,
+                "type": event.type,
+                "partition": partition_of(event.customer_id, self.partitions),
+                "occurred_at": event.occurred_at,
+                "envelope": self.envelope(event).SerializeToString(),
+            }
+            for event in events
+        ]
+        await connection.execute(sa.insert(self._table), rows)
+        await connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})

@@ -1,0 +1,140 @@
+"""The sequencer: gives committed outbox rows dense positions per partition, and prunes old ones.
+
+Positions are assigned here, never at insert. One sequencing transaction runs at a time (it locks
+every head row first), and it sees only committed rows; so when a reader sees position P of a
+partition, every position below P in that partition is already committed and visible. A producer
+transaction that commits late simply gets a later position: the commit-order trap cannot occur.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from prometheus_client import Counter
+
+from services.runtime.database import Database
+from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, Listener
+
+logger = logging.getLogger(__name__)
+
+SEQUENCED = Counter("patron_outbox_sequenced_total", "outbox events given a position", ["producer"])
+PRUNED = Counter("patron_outbox_pruned_total", "outbox events removed by retention", ["producer"])
+
+_LOCK_HEADS = sa.text("SELECT partition FROM outbox_heads ORDER BY partition FOR UPDATE")
+
+_ASSIGN = sa.text(
+    """
+    WITH pending AS (
+        SELECT id, partition FROM outbox WHERE position IS NULL ORDER BY id LIMIT :batch
+    ), numbered AS (
+        SELECT p.id, p.partition,
+               h.last_position + row_number() OVER (PARTITION BY p.partition ORDER BY p.id) AS position
+        FROM pending p JOIN outbox_heads h ON h.partition = p.partition
+    ), assigned AS (
+        UPDATE outbox o SET position = n.position, sequenced_at = now()
+        FROM numbered n WHERE o.id = n.id
+        RETURNING n.partition, n.position
+    ), advanced AS (
+        UPDATE outbox_heads h SET last_position = m.top, last_sequenced_at = now()
+        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM assigned GROUP BY partition) m
+        WHERE h.partition = m.partition
+        RETURNING m.n
+    )
+    SELECT coalesce(sum(n), 0) FROM advanced
+    """
+)
+
+_PRUNE = sa.text(
+    """
+    WITH doomed AS (
+        SELECT id FROM outbox
+        WHERE position IS NOT NULL AND sequenced_at < now() - make_interval(secs => :seconds)
+        ORDER BY id LIMIT :batch
+    ), gone AS (
+        DELETE FROM outbox o USING doomed d WHERE o.id = d.id RETURNING o.partition, o.position
+    ), marked AS (
+        UPDATE outbox_heads h SET pruned_through = greatest(h.pruned_through, m.top)
+        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM gone GROUP BY partition) m
+        WHERE h.partition = m.partition
+        RETURNING m.n
+    )
+    SELECT coalesce(sum(n), 0) FROM marked
+    """
+)
+
+
+class Sequencer:
+    """Runs in every producing process; replicas take turns through the head-row locks."""
+
+    def __init__(
+        self,
+        producer: str,
+        database: Database,
+        listener: Listener,
+        *,
+        batch: int = 5000,
+        retention: timedelta = timedelta(days=7),
+        safety_poll_seconds: float = 1.0,
+        prune_every_seconds: float = 60.0,
+    ) -> None:
+        self.producer = producer
+        self._database = database
+        self._wake = listener.signals[OUTBOX_CHANNEL]
+        self._batch = batch
+        self._retention = retention
+        self._poll = safety_poll_seconds
+        self._prune_every = prune_every_seconds
+
+    async def sequence_once(self) -> int:
+        """Assign positions to up to one batch of committed rows; returns how many."""
+        async with self._database.transaction() as connection:
+            await connection.execute(_LOCK_HEADS)
+            count = int((await connection.execute(_ASSIGN, {"batch": self._batch})).scalar_one())
+            if count:
+                await connection.execute(sa.text("SELECT pg_notify(:c, '')"), {"c": SEQUENCED_CHANNEL})
+        if count:
+            SEQUENCED.labels(self.producer).inc(count)
+        return count
+
+    async def prune_once(self) -> int:
+        """Remove events sequenced longer ago than the retention; returns how many."""
+        total = 0
+        while True:
+            async with self._database.transaction() as connection:
+                count = int(
+                    (
+                        await connection.execute(
+                            _PRUNE, {"seconds": self._retention.total_seconds(), "batch": 10_000}
+                        )
+                    ).scalar_one()
+                )
+            total += count
+            if count < 10_000:
+                break
+        if total:
+            PRUNED.labels(self.producer).inc(total)
+            logger.info("pruned %d events older than %s", total, self._retention)
+        return total
+
+    async def run(self) -> None:
+        """Sequence whenever a producer commits (woken by NOTIFY), with a slow safety poll."""
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + self._prune_every
+        while True:
+            version = self._wake.version
+            try:
+                while await self.sequence_once() == self._batch:
+                    pass
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + self._prune_every
+                    await self.prune_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("sequencer round failed: %s", error)
+                await asyncio.sleep(0.5)
+                continue
+            await self._wake.wait_after(version, self._poll)

@@ -1,0 +1,177 @@
+"""The producer's gRPC event stream: positioned events after a consumer's positions, in batches.
+
+It wakes on the sequencer's NOTIFY (milliseconds after a commit), sends a heartbeat when caught
+up, and refuses a consumer whose position the retention has already pruned past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from grpc import aio
+
+from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
+from services.runtime.database import Database
+from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
+from services.runtime.events.signals import SEQUENCED_CHANNEL, Listener
+from services.runtime.server import Registration
+
+STREAM_SERVICE = "patron.events.v1.EventStream"
+STREAM_METHODS = frozenset({f"/{STREAM_SERVICE}/Subscribe", f"/{STREAM_SERVICE}/GetHeads"})
+MAX_BATCH = 1000
+DEFAULT_BATCH = 500
+BEHIND_RETENTION = "BEHIND_RETENTION"
+
+_HEADS = sa.text(
+    "SELECT partition, last_position, pruned_through, last_sequenced_at FROM outbox_heads "
+    "WHERE partition = ANY(CAST(:partitions AS smallint[])) ORDER BY partition"
+)
+
+_EVENTS = sa.text(
+    """
+    SELECT r.partition, e.position, e.sequenced_at, e.envelope
+    FROM unnest(CAST(:partitions AS smallint[]), CAST(:afters AS bigint[]), CAST(:heads AS bigint[]))
+         AS r(partition, after, head)
+    CROSS JOIN LATERAL (
+        SELECT o.position, o.sequenced_at, o.envelope FROM outbox o
+        WHERE o.partition = r.partition AND o.position > r.after AND o.position <= r.head
+          AND (cardinality(CAST(:types AS text[])) = 0 OR o.type = ANY(CAST(:types AS text[])))
+        ORDER BY o.position LIMIT :per_partition
+    ) e
+    ORDER BY r.partition, e.position
+    """
+)
+
+
+class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
+    """Serves ``patron.events.v1.EventStream`` from this producer's outbox."""
+
+    def __init__(
+        self,
+        producer: str,
+        database: Database,
+        listener: Listener,
+        partitions: int,
+        *,
+        heartbeat_seconds: float = 1.0,
+    ) -> None:
+        self._producer = producer
+        self._database = database
+        self._sequenced = listener.signals[SEQUENCED_CHANNEL]
+        self._partitions = partitions
+        self._heartbeat = heartbeat_seconds
+
+    def _validate(self, request: envelope_pb2.SubscribeRequest) -> tuple[dict[int, int], list[str], int]:
+        errors: list[tuple[str, str]] = []
+        if not request.consumer:
+            errors.append(("consumer", "is required"))
+        afters: dict[int, int] = {}
+        for index, item in enumerate(request.partitions):
+            if not 0 <= item.partition < self._partitions:
+                errors.append((f"partitions[{index}].partition", f"must be 0..{self._partitions - 1}"))
+            elif item.partition in afters:
+                errors.append((f"partitions[{index}].partition", "is repeated"))
+            elif item.after_position < 0:
+                errors.append((f"partitions[{index}].after_position", "must not be negative"))
+            else:
+                afters[item.partition] = item.after_position
+        if not request.partitions:
+            errors.append(("partitions", "at least one partition is required"))
+        batch = request.max_batch or DEFAULT_BATCH
+        if not 1 <= batch <= MAX_BATCH:
+            errors.append(("max_batch", f"must be 1..{MAX_BATCH}"))
+        if errors:
+            raise InvalidArgument([FieldViolation(f, m) for f, m in errors])
+        return afters, list(request.types), batch
+
+    async def _heads(self, partitions: list[int]) -> dict[int, sa.Row[tuple[int, int, int, object]]]:
+        async with self._database.read() as connection:
+            rows = (await connection.execute(_HEADS, {"partitions": partitions})).all()
+        return {row.partition: row for row in rows}
+
+    @staticmethod
+    def _check_retention(
+        afters: dict[int, int], heads: dict[int, sa.Row[tuple[int, int, int, object]]]
+    ) -> None:
+        behind = sorted(p for p, after in afters.items() if after < heads[p].pruned_through)
+        if behind:
+            raise Conflict(
+                "the consumer's position is older than the retained events of partitions "
+                + ", ".join(map(str, behind)),
+                reason=BEHIND_RETENTION,
+                metadata={"partitions": ",".join(map(str, behind))},
+            )
+
+    async def Subscribe(  # noqa: N802
+        self, request: envelope_pb2.SubscribeRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[envelope_pb2.SubscribeResponse]:
+        afters, types, batch = self._validate(request)
+        partitions = sorted(afters)
+        per_partition = max(1, batch // len(partitions))
+        loop = asyncio.get_running_loop()
+        last_sent = 0.0
+        while True:
+            version = self._sequenced.version
+            heads = await self._heads(partitions)
+            self._check_retention(afters, heads)
+            async with self._database.read() as connection:
+                rows = (
+                    await connection.execute(
+                        _EVENTS,
+                        {
+                            "partitions": partitions,
+                            "afters": [afters[p] for p in partitions],
+                            "heads": [heads[p].last_position for p in partitions],
+                            "types": types,
+                            "per_partition": per_partition,
+                        },
+                    )
+                ).all()
+            # Pruning between the two reads would have raised pruned_through past a position.
+            self._check_retention(afters, await self._heads(partitions))
+            response = envelope_pb2.SubscribeResponse()
+            counts: dict[int, int] = {}
+            last_position: dict[int, int] = {}
+            for row in rows:
+                envelope = response.events.add()
+                envelope.ParseFromString(row.envelope)
+                envelope.partition = row.partition
+                envelope.position = row.position
+                envelope.sequenced_at.FromDatetime(row.sequenced_at)
+                counts[row.partition] = counts.get(row.partition, 0) + 1
+                last_position[row.partition] = row.position
+            more = False
+            for partition in partitions:
+                head = heads[partition].last_position
+                if counts.get(partition, 0) >= per_partition:
+                    scanned, more = last_position[partition], True
+                else:
+                    scanned = head
+                progressed = scanned != afters[partition]
+                afters[partition] = scanned
+                if progressed or rows or loop.time() - last_sent >= self._heartbeat:
+                    response.progress.add(partition=partition, scanned_through=scanned, head=head)
+            if response.events or response.progress:
+                yield response
+                last_sent = loop.time()
+            if not more:
+                await self._sequenced.wait_after(version, self._heartbeat)
+
+    async def GetHeads(  # noqa: N802
+        self, request: envelope_pb2.GetHeadsRequest, context: aio.ServicerContext
+    ) -> envelope_pb2.GetHeadsResponse:
+        heads = await self._heads(list(range(self._partitions)))
+        response = envelope_pb2.GetHeadsResponse(producer=self._producer, partition_count=self._partitions)
+        for partition, row in sorted(heads.items()):
+            head = response.partitions.add(
+                partition=partition, head=row.last_position, pruned_through=row.pruned_through
+            )
+            if row.last_sequenced_at is not None:
+                head.head_sequenced_at.FromDatetime(row.last_sequenced_at)
+        return response
+
+
+def stream_registration(servicer: EventStreamServicer) -> Registration:
+    return Registration(envelope_pb2_grpc.add_EventStreamServicer_to_server, servicer, STREAM_SERVICE)
