@@ -1,0 +1,260 @@
+"""The event backbone on a real database: commit order, rollbacks, parking, leases, retention."""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import grpc
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
+from services.runtime.events.outbox import Outbox
+from services.runtime.events.sequencer import Sequencer
+from services.runtime.server import ServiceServer
+from tests import eventkit
+from tests.support import PostgresServer
+
+
+@pytest.fixture
+async def event_db(postgres: PostgresServer) -> AsyncIterator[str]:
+    name = f"patron_events_{uuid.uuid4().hex[:8]}"
+    url = await postgres.create_database(name)
+    await eventkit.create_schema(url)
+    yield url
+    await postgres.drop_database(name)
+
+
+@pytest.fixture
+async def producer(event_db: str) -> AsyncIterator[tuple[ServiceServer, Outbox, Sequencer]]:
+    server, outbox, sequencer = eventkit.producer_server(event_db)
+    await server.start()
+    yield server, outbox, sequencer
+    await server.stop(grace=0.5)
+
+
+def stub(server: ServiceServer) -> tuple[grpc.aio.Channel, envelope_pb2_grpc.EventStreamStub]:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.bound_port}")
+    return channel, envelope_pb2_grpc.EventStreamStub(channel)
+
+
+async def read_events(
+    server: ServiceServer, partitions: list[int], count: int
+) -> list[envelope_pb2.EventEnvelope]:
+    """Subscribe from the start and collect ``count`` events (fails after 10 s)."""
+    channel, events_stub = stub(server)
+    request = envelope_pb2.SubscribeRequest(
+        consumer="reader",
+        partitions=[envelope_pb2.PartitionPosition(partition=p) for p in partitions],
+    )
+    received: list[envelope_pb2.EventEnvelope] = []
+    async with channel:
+        call = events_stub.Subscribe(request, timeout=10)
+        async for response in call:
+            received.extend(response.events)
+            if len(received) >= count:
+                call.cancel()
+                break
+    return received
+
+
+async def test_a_transaction_that_commits_late_is_still_delivered(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    """The commit-order trap: T1 inserts first (lower id) but commits after T2; both arrive, once."""
+    server, outbox, _ = producer
+    tenant = uuid.uuid4()
+    first, second = eventkit.customer_in_partition(1), eventkit.customer_in_partition(1)
+    db = eventkit.database(event_db)
+    slow = await db.engine.connect()
+    slow_tx = await slow.begin()
+    await outbox.append(slow, [eventkit.test_event(tenant, first, "slow")])
+    async with db.transaction() as fast:
+        await outbox.append(fast, [eventkit.test_event(tenant, second, "fast")])
+    early = await read_events(server, [1], 1)
+    assert [e.customer_id for e in early] == [str(second)]
+    await slow_tx.commit()
+    await slow.close()
+    both = await read_events(server, [1], 2)
+    assert [(e.customer_id, e.position) for e in both] == [(str(second), 1), (str(first), 2)]
+    async with db.engine.connect() as ids:
+        order = (await ids.execute(sa.text("SELECT customer_id FROM outbox ORDER BY id"))).scalars().all()
+    assert [str(c) for c in order] == [str(first), str(second)], "the slow transaction did take the lower id"
+    await db.dispose()
+
+
+async def test_a_rolled_back_change_never_emits(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    server, outbox, sequencer = producer
+    tenant = uuid.uuid4()
+    db = eventkit.database(event_db)
+    with contextlib.suppress(RuntimeError):
+        async with db.transaction() as connection:
+            await outbox.append(
+                connection, [eventkit.test_event(tenant, eventkit.customer_in_partition(2), "x")]
+            )
+            raise RuntimeError("the state change failed")
+    kept = eventkit.customer_in_partition(2)
+    async with db.transaction() as connection:
+        await outbox.append(connection, [eventkit.test_event(tenant, kept, "kept")])
+    events = await read_events(server, [2], 1)
+    assert [e.customer_id for e in events] == [str(kept)]
+    assert events[0].position == 1
+    await db.dispose()
+
+
+async def test_a_poison_event_is_parked_and_the_partition_moves_on(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    server, outbox, _ = producer
+    tenant = uuid.uuid4()
+    customer = eventkit.customer_in_partition(0)
+    db = eventkit.database(event_db)
+    async with db.transaction() as connection:
+        await outbox.append(
+            connection,
+            [eventkit.test_event(tenant, customer, label) for label in ("ok-1", "poison", "ok-2")],
+        )
+    record = eventkit.recording_handler("m")
+
+    async def handler(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        if envelope.customer_updated.changed_attributes == ["poison"]:
+            raise ValueError("cannot digest this")
+        await record(connection, envelope)
+
+    runner, channel = eventkit.consumer(event_db, f"127.0.0.1:{server.bound_port}", "poison-test", handler)
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(200):
+            if len(await eventkit.count_effects(event_db)) == 2:
+                break
+            await asyncio.sleep(0.05)
+        async with db.read() as connection:
+            parked = (
+                await connection.execute(sa.text("SELECT type, error, attempts FROM consumer_parked"))
+            ).all()
+            position = (
+                await connection.execute(
+                    sa.text("SELECT position FROM consumer_positions WHERE partition = 0")
+                )
+            ).scalar_one()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.close()
+    assert len(await eventkit.count_effects(event_db)) == 2
+    assert [(p.type, p.attempts) for p in parked] == [("customer.updated", 3)]
+    assert "cannot digest this" in parked[0].error
+    assert position == 3
+    await db.dispose()
+
+
+async def test_replicas_share_partitions_and_take_over(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    server, outbox, _ = producer
+    address = f"127.0.0.1:{server.bound_port}"
+    first, first_channel = eventkit.consumer(
+        event_db, address, "shared", eventkit.recording_handler("a"), member="a"
+    )
+    second, second_channel = eventkit.consumer(
+        event_db, address, "shared", eventkit.recording_handler("b"), member="b"
+    )
+    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    db = eventkit.database(event_db)
+
+    async def owners() -> dict[str, int]:
+        async with db.read() as connection:
+            rows = await connection.execute(
+                sa.text(
+                    "SELECT owner, count(*) FROM consumer_positions WHERE consumer = 'shared' GROUP BY owner"
+                )
+            )
+            return {row[0]: row[1] for row in rows}
+
+    try:
+        for _ in range(100):
+            if await owners() == {"a": 2, "b": 2}:
+                break
+            await asyncio.sleep(0.1)
+        assert await owners() == {"a": 2, "b": 2}
+        tasks[0].cancel()  # "a" leaves (cleanly: it releases its leases)
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks[0]
+        for _ in range(100):
+            if await owners() == {"b": 4}:
+                break
+            await asyncio.sleep(0.1)
+        assert await owners() == {"b": 4}
+        tenant = uuid.uuid4()
+        async with db.transaction() as connection:
+            await outbox.append(connection, [eventkit.test_event(tenant, uuid.uuid4()) for _ in range(40)])
+        for _ in range(100):
+            if len(await eventkit.count_effects(event_db)) == 40:
+                break
+            await asyncio.sleep(0.1)
+        assert set((await eventkit.count_effects(event_db)).values()) == {1}
+        assert len(await eventkit.count_effects(event_db)) == 40
+    finally:
+        tasks[1].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks[1]
+        await first_channel.close()
+        await second_channel.close()
+        await db.dispose()
+
+
+async def test_a_consumer_behind_retention_is_refused_loudly(event_db: str) -> None:
+    server, outbox, sequencer = eventkit.producer_server(event_db, retention=timedelta(seconds=0))
+    await server.start()
+    db = eventkit.database(event_db)
+    try:
+        tenant = uuid.uuid4()
+        customer = eventkit.customer_in_partition(3)
+        async with db.transaction() as connection:
+            await outbox.append(connection, [eventkit.test_event(tenant, customer) for _ in range(5)])
+        for _ in range(100):
+            if await sequencer.sequence_once() == 0:
+                async with db.read() as connection:
+                    head = (
+                        await connection.execute(
+                            sa.text("SELECT last_position FROM outbox_heads WHERE partition = 3")
+                        )
+                    ).scalar_one()
+                if head == 5:
+                    break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
+        assert await sequencer.prune_once() == 5
+        channel, events_stub = stub(server)
+        async with channel:
+            request = envelope_pb2.SubscribeRequest(
+                consumer="late", partitions=[envelope_pb2.PartitionPosition(partition=3, after_position=2)]
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for _ in events_stub.Subscribe(request, timeout=5):
+                    pass
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "retained" in (caught.value.details() or "")
+    finally:
+        await server.stop(grace=0.5)
+        await db.dispose()
+
+
+async def test_subscribe_validates_its_request(producer: tuple[ServiceServer, Outbox, Sequencer]) -> None:
+    server, _, _ = producer
+    channel, events_stub = stub(server)
+    async with channel:
+        request = envelope_pb2.SubscribeRequest(
+            consumer="", partitions=[envelope_pb2.PartitionPosition(partition=99)], max_batch=5000
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in events_stub.Subscribe(request, timeout=5):
+                pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "partitions[0].partition" in (caught.value.details() or "")
