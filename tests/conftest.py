@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from services.runtime.events.outbox import Outbox
+from services.runtime.events.sequencer import Sequencer
 from services.runtime.server import ServiceServer
 from services.runtime.settings import SERVICE_NAMES
 from tests.support import TEST_RUNTIME, PostgresServer, migrated_databases, start_service
@@ -100,6 +103,29 @@ async def tenant(api: httpx.AsyncClient) -> TenantKey:
 @pytest.fixture
 async def other_tenant(api: httpx.AsyncClient) -> TenantKey:
     return await create_tenant(api, "Shop B")
+
+
+@pytest.fixture
+async def event_db(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A fresh database with the event runtime's tables (see tests/eventkit.py)."""
+    from tests import eventkit
+
+    name = f"patron_events_{uuid.uuid4().hex[:8]}"
+    url = await postgres.create_database(name)
+    await eventkit.create_schema(url)
+    yield url
+    await postgres.drop_database(name)
+
+
+@pytest.fixture
+async def producer(event_db: str) -> AsyncIterator[tuple[ServiceServer, Outbox, Sequencer]]:
+    """The eventkit producer's gRPC stream, listener and sequencer, running."""
+    from tests import eventkit
+
+    server, outbox, sequencer = eventkit.producer_server(event_db)
+    await server.start()
+    yield server, outbox, sequencer
+    await server.stop(grace=0.5)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """A small producer and consumer built on the shared event runtime, for the backbone's own tests.
 
 Run as a module it is a process the tests can SIGKILL:
-  python -m tests.eventkit consume URL PRODUCER_ADDRESS NAME   (applies events into `effects`)
-  python -m tests.eventkit hang URL COUNT                      (appends COUNT events, then hangs in its transaction)
+  python -m tests.eventkit consume URL PRODUCER_ADDRESS NAME   applies events into `effects`
+  python -m tests.eventkit hang URL COUNT    appends COUNT events, then hangs inside the transaction
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ positions, members, parked = consumer_tables(metadata)
 effects = sa.Table(
     "effects",
     metadata,
+    sa.Column("applied_seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
     sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),  # deliberately not unique
     sa.Column("customer_id", pg.UUID(as_uuid=True)),
     sa.Column("position", sa.BigInteger, nullable=False),
@@ -68,7 +69,7 @@ def customer_in_partition(partition: int, partitions: int = PARTITIONS) -> uuid.
             return candidate
 
 
-def test_event(tenant: uuid.UUID, customer: uuid.UUID, label: str = "") -> NewEvent:
+def sample_event(tenant: uuid.UUID, customer: uuid.UUID, label: str = "") -> NewEvent:
     payload = profile_events_pb2.CustomerUpdated(changed_attributes=[label] if label else [])
     return NewEvent(tenant, "customer.updated", customer, payload)
 
@@ -149,7 +150,7 @@ async def _hang(url: str, count: int) -> None:
     box = Outbox("eventkit", outbox, PARTITIONS)
     tenant = uuid.uuid4()
     async with db.transaction() as connection:
-        events = [test_event(tenant, uuid.uuid4(), "doomed") for _ in range(count)]
+        events = [sample_event(tenant, uuid.uuid4(), "doomed") for _ in range(count)]
         await box.append(connection, events)
         print("ids", ",".join(str(e.event_id) for e in events), flush=True)
         await asyncio.sleep(3600)

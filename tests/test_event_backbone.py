@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
@@ -16,24 +15,6 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.server import ServiceServer
 from tests import eventkit
-from tests.support import PostgresServer
-
-
-@pytest.fixture
-async def event_db(postgres: PostgresServer) -> AsyncIterator[str]:
-    name = f"patron_events_{uuid.uuid4().hex[:8]}"
-    url = await postgres.create_database(name)
-    await eventkit.create_schema(url)
-    yield url
-    await postgres.drop_database(name)
-
-
-@pytest.fixture
-async def producer(event_db: str) -> AsyncIterator[tuple[ServiceServer, Outbox, Sequencer]]:
-    server, outbox, sequencer = eventkit.producer_server(event_db)
-    await server.start()
-    yield server, outbox, sequencer
-    await server.stop(grace=0.5)
 
 
 def stub(server: ServiceServer) -> tuple[grpc.aio.Channel, envelope_pb2_grpc.EventStreamStub]:
@@ -71,9 +52,9 @@ async def test_a_transaction_that_commits_late_is_still_delivered(
     db = eventkit.database(event_db)
     slow = await db.engine.connect()
     slow_tx = await slow.begin()
-    await outbox.append(slow, [eventkit.test_event(tenant, first, "slow")])
+    await outbox.append(slow, [eventkit.sample_event(tenant, first, "slow")])
     async with db.transaction() as fast:
-        await outbox.append(fast, [eventkit.test_event(tenant, second, "fast")])
+        await outbox.append(fast, [eventkit.sample_event(tenant, second, "fast")])
     early = await read_events(server, [1], 1)
     assert [e.customer_id for e in early] == [str(second)]
     await slow_tx.commit()
@@ -89,18 +70,18 @@ async def test_a_transaction_that_commits_late_is_still_delivered(
 async def test_a_rolled_back_change_never_emits(
     event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
 ) -> None:
-    server, outbox, sequencer = producer
+    server, outbox, _ = producer
     tenant = uuid.uuid4()
     db = eventkit.database(event_db)
     with contextlib.suppress(RuntimeError):
         async with db.transaction() as connection:
             await outbox.append(
-                connection, [eventkit.test_event(tenant, eventkit.customer_in_partition(2), "x")]
+                connection, [eventkit.sample_event(tenant, eventkit.customer_in_partition(2), "x")]
             )
             raise RuntimeError("the state change failed")
     kept = eventkit.customer_in_partition(2)
     async with db.transaction() as connection:
-        await outbox.append(connection, [eventkit.test_event(tenant, kept, "kept")])
+        await outbox.append(connection, [eventkit.sample_event(tenant, kept, "kept")])
     events = await read_events(server, [2], 1)
     assert [e.customer_id for e in events] == [str(kept)]
     assert events[0].position == 1
@@ -117,7 +98,7 @@ async def test_a_poison_event_is_parked_and_the_partition_moves_on(
     async with db.transaction() as connection:
         await outbox.append(
             connection,
-            [eventkit.test_event(tenant, customer, label) for label in ("ok-1", "poison", "ok-2")],
+            [eventkit.sample_event(tenant, customer, label) for label in ("ok-1", "poison", "ok-2")],
         )
     record = eventkit.recording_handler("m")
 
@@ -193,7 +174,7 @@ async def test_replicas_share_partitions_and_take_over(
         assert await owners() == {"b": 4}
         tenant = uuid.uuid4()
         async with db.transaction() as connection:
-            await outbox.append(connection, [eventkit.test_event(tenant, uuid.uuid4()) for _ in range(40)])
+            await outbox.append(connection, [eventkit.sample_event(tenant, uuid.uuid4()) for _ in range(40)])
         for _ in range(100):
             if len(await eventkit.count_effects(event_db)) == 40:
                 break
@@ -217,7 +198,7 @@ async def test_a_consumer_behind_retention_is_refused_loudly(event_db: str) -> N
         tenant = uuid.uuid4()
         customer = eventkit.customer_in_partition(3)
         async with db.transaction() as connection:
-            await outbox.append(connection, [eventkit.test_event(tenant, customer) for _ in range(5)])
+            await outbox.append(connection, [eventkit.sample_event(tenant, customer) for _ in range(5)])
         for _ in range(100):
             if await sequencer.sequence_once() == 0:
                 async with db.read() as connection:
