@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from services.runtime.settings import RuntimeSettings
-from services.runtime.telemetry import setup_logging, setup_tracing
+from services.runtime.telemetry import setup_logging, setup_tracing, tracing_configured
 
 
 def main() -> None:
@@ -24,9 +24,10 @@ def main() -> None:
         app = create_app(settings, runtime)
     except ValueError as error:
         sys.exit(f"patron gateway: {error}")
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    if tracing_configured():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     uvicorn.run(
         app,
         host=settings.host,

@@ -26,7 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Tenant = Annotated[TenantContext, Depends(require_tenant)]
 
 
-def _clients(request: Request) -> ServiceClients:
+async def _clients(request: Request) -> ServiceClients:
     clients: ServiceClients = request.app.state.clients
     return clients
 

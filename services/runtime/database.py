@@ -20,7 +20,9 @@ def create_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout; a dead connection fails its call, which
+        # maps to UNAVAILABLE, and the health watcher takes the service out of rotation meanwhile.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "server_settings": {

@@ -47,8 +47,8 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus port; 0 disables")
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
     event_retention_days: float = Field(
