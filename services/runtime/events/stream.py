@@ -56,12 +56,14 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         partitions: int,
         *,
         heartbeat_seconds: float = 1.0,
+        coalesce_seconds: float = 0.005,
     ) -> None:
         self._producer = producer
         self._database = database
         self._sequenced = listener.signals[SEQUENCED_CHANNEL]
         self._partitions = partitions
         self._heartbeat = heartbeat_seconds
+        self._coalesce = coalesce_seconds
 
     def _validate(self, request: envelope_pb2.SubscribeRequest) -> tuple[dict[int, int], list[str], int]:
         errors: list[tuple[str, str]] = []
@@ -156,8 +158,8 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             if response.events or response.progress:
                 yield response
                 last_sent = loop.time()
-            if not more:
-                await self._sequenced.wait_after(version, self._heartbeat)
+            if not more and await self._sequenced.wait_after(version, self._heartbeat) and self._coalesce:
+                await asyncio.sleep(self._coalesce)  # gather what else was sequenced meanwhile
 
     async def GetHeads(  # noqa: N802
         self, request: envelope_pb2.GetHeadsRequest, context: aio.ServicerContext
