@@ -30,18 +30,20 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     producer = make_producer("profile", database, settings, outbox)
     registry = TenantRegistry(SqlTenantStore(database))
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
+    registrations = [
+        *producer.registrations,
+        Registration(
+            profile_pb2_grpc.add_TenantServiceServicer_to_server, TenantServicer(registry), TENANT_SERVICE
+        ),
+        Registration(
+            profile_pb2_grpc.add_CustomerServiceServicer_to_server,
+            CustomerServicer(directory),
+            CUSTOMER_SERVICE,
+        ),
+    ]
+    # Each further capability (behaviour events, orders, tags and consent) adds its servicer here.
     return ServiceParts(
-        registrations=[
-            *producer.registrations,
-            Registration(
-                profile_pb2_grpc.add_TenantServiceServicer_to_server, TenantServicer(registry), TENANT_SERVICE
-            ),
-            Registration(
-                profile_pb2_grpc.add_CustomerServiceServicer_to_server,
-                CustomerServicer(directory),
-                CUSTOMER_SERVICE,
-            ),
-        ],
+        registrations=registrations,
         tenant_exempt_methods=frozenset(
             {f"/{TENANT_SERVICE}/CreateTenant", f"/{TENANT_SERVICE}/ResolveApiKey"}
         )

@@ -60,3 +60,8 @@ identities = sa.Table(
     ),
     sa.Index("ix_identities_customer", "tenant_id", "customer_id"),
 )
+
+
+# Each capability declares its tables in its own module on the same metadata; importing them here
+# makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
+from services.profile.store import behaviour_tables, order_tables, tag_tables  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Tables of the profile service's tag capability (declared on the shared metadata)."""
