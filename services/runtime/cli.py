@@ -1,4 +1,4 @@
-"""The ``patron`` command: ``up``, ``serve``, ``migrate``."""
+"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate.add_argument("--down", action="store_true", help="downgrade instead of upgrade")
 
+    status = commands.add_parser("status", help="each service's health and every consumer's lag")
+    for service in SERVICE_NAMES:
+        port = SETTINGS_BY_SERVICE[service].model_fields["grpc_port"].default
+        status.add_argument(
+            f"--{service}-address",
+            metavar="HOST:PORT",
+            help=f"default: PATRON_GATEWAY_{service.upper()}_ADDRESS, else 127.0.0.1:{port}",
+        )
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
     options = parser.parse_args(argv)
     if options.command == "up":
         from services.runtime.supervisor import up as run_up
@@ -71,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if options.command == "serve":
         return _serve(options.process)
+    if options.command == "status":
+        from services.runtime import status_report
+
+        addresses = {s: getattr(options, f"{s}_address") for s in SERVICE_NAMES}
+        return status_report.run(addresses, as_json=options.json)
     revision = options.revision or ("base" if options.down else "head")
     return _migrate(options.service, revision, options.down)
 
