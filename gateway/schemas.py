@@ -69,6 +69,19 @@ class IdentifyResponse(BaseModel):
     merged_customer_ids: list[str]
 
 
+class CustomerPatch(StrictBody):
+    attributes: Attributes
+
+
+class MergeRequest(StrictBody):
+    other_customer_id: str = Field(min_length=1, max_length=64)
+
+
+class MergeResponse(BaseModel):
+    customer_id: str
+    merged_customer_ids: list[str]
+
+
 class IdentityOut(BaseModel):
     type: str
     value: str = Field(description="masked")

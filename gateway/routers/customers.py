@@ -10,7 +10,17 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.auth import TenantContext, require_tenant
 from gateway.clients import ServiceClients
-from gateway.schemas import Attributes, CustomerOut, IdentifyRequest, IdentifyResponse, IdentityOut, Problem
+from gateway.schemas import (
+    Attributes,
+    CustomerOut,
+    CustomerPatch,
+    IdentifyRequest,
+    IdentifyResponse,
+    IdentityOut,
+    MergeRequest,
+    MergeResponse,
+    Problem,
+)
 from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -84,6 +94,17 @@ async def identify(body: IdentifyRequest, tenant: Tenant, clients: Clients) -> I
     )
 
 
+def customer_out(customer: profile_pb2.Customer) -> CustomerOut:
+    return CustomerOut(
+        customer_id=customer.customer_id,
+        attributes=attributes_from_proto(customer.attributes),
+        identities=[IdentityOut(type=i.type, value=i.value) for i in customer.identities],
+        created_at=customer.created_at.ToDatetime(tzinfo=UTC),
+        updated_at=customer.updated_at.ToDatetime(tzinfo=UTC),
+        merged_into=customer.merged_into or None,
+    )
+
+
 @router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS)
 async def get_customer(customer_id: str, tenant: Tenant, clients: Clients) -> CustomerOut:
     """The customer with masked identities; an id merged away answers with the survivor."""
@@ -93,11 +114,38 @@ async def get_customer(customer_id: str, tenant: Tenant, clients: Clients) -> Cu
         profile_pb2.GetCustomerRequest(customer_id=customer_id),
         tenant_id=tenant.tenant_id,
     )
-    return CustomerOut(
-        customer_id=customer.customer_id,
-        attributes=attributes_from_proto(customer.attributes),
-        identities=[IdentityOut(type=i.type, value=i.value) for i in customer.identities],
-        created_at=customer.created_at.ToDatetime(tzinfo=UTC),
-        updated_at=customer.updated_at.ToDatetime(tzinfo=UTC),
-        merged_into=customer.merged_into or None,
+    return customer_out(customer)
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut, responses=ERRORS)
+async def update_customer(
+    customer_id: str, body: CustomerPatch, tenant: Tenant, clients: Clients
+) -> CustomerOut:
+    """Set attributes; an attribute given as null is cleared (JSON merge-patch)."""
+    given = body.attributes.model_dump(exclude_unset=True)
+    clear = sorted(name for name, value in given.items() if value is None)
+    customer = await clients.call(
+        "profile",
+        clients.customers.UpdateCustomer,
+        profile_pb2.UpdateCustomerRequest(
+            customer_id=customer_id, attributes=attributes_to_proto(body.attributes), clear_attributes=clear
+        ),
+        tenant_id=tenant.tenant_id,
+    )
+    return customer_out(customer)
+
+
+@router.post("/{customer_id}/merge", response_model=MergeResponse, responses=ERRORS)
+async def merge_customers(
+    customer_id: str, body: MergeRequest, tenant: Tenant, clients: Clients
+) -> MergeResponse:
+    """Fold ``other_customer_id`` into this customer: its identities, history and tags follow."""
+    response = await clients.call(
+        "profile",
+        clients.customers.MergeCustomers,
+        profile_pb2.MergeCustomersRequest(customer_id=customer_id, other_customer_id=body.other_customer_id),
+        tenant_id=tenant.tenant_id,
+    )
+    return MergeResponse(
+        customer_id=response.customer_id, merged_customer_ids=list(response.merged_customer_ids)
     )

@@ -40,6 +40,9 @@ class CustomerAttributes:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
+ATTRIBUTE_NAMES: frozenset[str] = frozenset(f.name for f in fields(CustomerAttributes))
+
+
 @dataclass(frozen=True, slots=True)
 class Customer:
     """One person, as the profile service knows them."""

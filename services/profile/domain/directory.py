@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 from cachetools import TTLCache
 
 from services.profile.domain.customers import (
+    ATTRIBUTE_NAMES,
     Customer,
     CustomerAttributes,
     IdentifyResult,
     validate_attributes,
 )
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
-from services.runtime.errors import InvalidArgument, NotFound, Unauthenticated
+from services.runtime.errors import InvalidArgument, NotFound, Unauthenticated, ViolationCollector
 from services.runtime.tenancy import Tenant
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -43,6 +44,18 @@ class CustomerStore(Protocol):
     ) -> IdentifyResult: ...
 
     async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None: ...
+
+    async def update(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        attributes: CustomerAttributes,
+        clear: Sequence[str],
+    ) -> Customer | None: ...
+
+    async def merge(
+        self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, other_id: uuid.UUID
+    ) -> list[uuid.UUID]: ...
 
 
 def parse_key_hash(value: str) -> bytes:
@@ -101,11 +114,48 @@ class CustomerDirectory:
 
     async def get(self, tenant_id: uuid.UUID, customer_id: str) -> Customer:
         """The customer; an id that is malformed, unknown or another tenant's is simply not found."""
-        try:
-            parsed = uuid.UUID(customer_id)
-        except ValueError:
-            raise NotFound("customer not found") from None
-        customer = await self._customers.get(tenant_id, parsed)
+        customer = await self._customers.get(tenant_id, parse_customer_id(customer_id))
         if customer is None:
             raise NotFound("customer not found")
         return customer
+
+    async def update(
+        self, tenant_id: uuid.UUID, customer_id: str, attributes: CustomerAttributes, clear: Sequence[str]
+    ) -> Customer:
+        """Set the given attributes and clear the named ones (a PATCH); same rules as identify."""
+        errors = ViolationCollector()
+        for name in clear:
+            if name not in ATTRIBUTE_NAMES:
+                errors.add(f"attributes.{name}", "is not a known attribute")
+            elif name in attributes.given():
+                errors.add(f"attributes.{name}", "cannot be set and cleared at once")
+        errors.raise_if_any()
+        tenant = await self._tenants.get(tenant_id)
+        now = datetime.now(UTC)
+        validate_attributes(attributes, now.astimezone(ZoneInfo(tenant.timezone)).date(), now)
+        customer = await self._customers.update(tenant_id, parse_customer_id(customer_id), attributes, clear)
+        if customer is None:
+            raise NotFound("customer not found")
+        return customer
+
+    async def merge(self, tenant_id: uuid.UUID, customer_id: str, other_customer_id: str) -> list[uuid.UUID]:
+        """Fold the other customer into this one (the survivor is the one in the path)."""
+        survivor = parse_customer_id(customer_id)
+        try:
+            other = uuid.UUID(other_customer_id)
+        except ValueError:
+            raise InvalidArgument.single("other_customer_id", "must be a customer id") from None
+        if other == survivor:
+            raise InvalidArgument.single("other_customer_id", "must differ from the customer id")
+        try:
+            return await self._customers.merge(tenant_id, survivor, other)
+        except LookupError as missing:
+            raise NotFound(f"{missing.args[0]}: customer not found") from None
+
+
+def parse_customer_id(customer_id: str) -> uuid.UUID:
+    """A customer id; a malformed one can never exist, so it is not found (404) rather than invalid."""
+    try:
+        return uuid.UUID(customer_id)
+    except ValueError:
+        raise NotFound("customer not found") from None

@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
 from services.profile.domain.identities import NormalizedIdentity
+from services.profile.store.merges import lock_customers, merge_into, resolve_survivor
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
-
-_MAX_MERGE_HOPS = 16
 
 
 def _lock_key(value_hash: bytes) -> int:
@@ -80,9 +79,16 @@ class SqlCustomerStore:
                 )
             ).all()
             columns = self._attribute_columns(tenant_id, attributes)
+            matched = list(dict.fromkeys(row.customer_id for row in rows))  # oldest first
+            merged_ids: list[uuid.UUID] = []
             if rows:
-                customer_id: uuid.UUID = rows[0].customer_id
+                customer_id: uuid.UUID = matched[0]
                 created = False
+                if len(matched) > 1:
+                    # The identities show these customers are one person: the oldest survives.
+                    await lock_customers(connection, tenant_id, matched)
+                    merged_ids = matched[1:]
+                    await merge_into(connection, self._outbox, tenant_id, customer_id, merged_ids, "identify")
                 if columns:
                     await connection.execute(
                         sa.update(customers)
@@ -113,7 +119,7 @@ class SqlCustomerStore:
             event = self._identify_event(tenant_id, customer_id, created, attributes, new)
             if event is not None:
                 await self._outbox.append(connection, [event])
-        return IdentifyResult(customer_id=customer_id, created=created)
+        return IdentifyResult(customer_id=customer_id, created=created, merged_customer_ids=merged_ids)
 
     @staticmethod
     def _identify_event(
@@ -146,25 +152,33 @@ class SqlCustomerStore:
         )
 
     async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None:
-        """The customer, following merges to the survivor; None when absent in this tenant."""
+        """The customer, following merges to the survivor; None when absent, erased or another tenant's."""
         async with self._database.read() as connection:
-            requested = customer_id
-            for _ in range(_MAX_MERGE_HOPS):
-                row = (
-                    await connection.execute(
-                        sa.select(customers).where(
-                            customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
-                        )
-                    )
-                ).first()
-                if row is None:
-                    return None
-                if row.merged_into is None:
-                    break
-                customer_id = row.merged_into
-            else:
+            survivor = await resolve_survivor(connection, tenant_id, customer_id)
+            if survivor is None:
                 return None
-            identity_rows = await self._identities(connection, tenant_id, customer_id)
+            return await self._load(connection, tenant_id, survivor, requested=customer_id)
+
+    async def _load(
+        self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, requested: uuid.UUID
+    ) -> Customer:
+        row = (
+            await connection.execute(
+                sa.select(customers).where(
+                    customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
+                )
+            )
+        ).one()
+        identity_rows = await self._identities(connection, tenant_id, customer_id)
+        return self._customer(tenant_id, row, identity_rows, requested)
+
+    def _customer(
+        self,
+        tenant_id: uuid.UUID,
+        row: sa.Row[Any],
+        identity_rows: list[NormalizedIdentity],
+        requested: uuid.UUID,
+    ) -> Customer:
         nickname = self._cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
         return Customer(
             customer_id=row.customer_id,
@@ -182,8 +196,58 @@ class SqlCustomerStore:
             identities=identity_rows,
             created_at=row.created_at,
             updated_at=row.updated_at,
-            merged_into=customer_id if customer_id != requested else None,
+            merged_into=row.customer_id if row.customer_id != requested else None,
         )
+
+    async def update(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        attributes: CustomerAttributes,
+        clear: Sequence[str],
+    ) -> Customer | None:
+        """Set and clear attributes of the customer (or its survivor); emits customer.updated."""
+        async with self._database.transaction() as connection:
+            survivor = await resolve_survivor(connection, tenant_id, customer_id, lock=True)
+            if survivor is None:
+                return None
+            columns = self._attribute_columns(tenant_id, attributes)
+            for name in clear:
+                columns["nickname_enc" if name == "nickname" else name] = {} if name == "custom" else None
+            changed = sorted({*attributes.given(), *clear})
+            if columns:
+                await connection.execute(
+                    sa.update(customers)
+                    .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == survivor)
+                    .values(**columns, updated_at=sa.func.now())
+                )
+                payload = profile_events_pb2.CustomerUpdated(changed_attributes=changed)
+                await self._outbox.append(
+                    connection, [NewEvent(tenant_id, "customer.updated", survivor, payload)]
+                )
+            return await self._load(connection, tenant_id, survivor, requested=customer_id)
+
+    async def merge(
+        self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, other_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        """Fold ``other_id`` into ``survivor_id`` (an operator's decision); [] when already one customer.
+
+        Raises LookupError naming the id that is not a live customer of the tenant.
+        """
+        async with self._database.transaction() as connection:
+            survivor = await resolve_survivor(connection, tenant_id, survivor_id)
+            other = await resolve_survivor(connection, tenant_id, other_id)
+            if survivor is None:
+                raise LookupError("customer_id")
+            if other is None:
+                raise LookupError("other_customer_id")
+            if survivor == other:
+                return []
+            rows = await lock_customers(connection, tenant_id, [survivor, other])
+            if len(rows) != 2 or any(r.merged_into is not None or r.erased_at is not None for r in rows):
+                raise LookupError("other_customer_id")  # changed under us: let the caller retry
+            await merge_into(connection, self._outbox, tenant_id, survivor, [other], "manual")
+            return [other]
 
     @staticmethod
     async def _identities(

@@ -42,7 +42,30 @@ customers = sa.Table(
     sa.Column("merged_into", pg.UUID(as_uuid=True)),
     sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("erased_at", sa.TIMESTAMP(timezone=True)),
     sa.ForeignKeyConstraint(["tenant_id"], ["tenants.tenant_id"]),
+    sa.Index("ix_customers_listing", "tenant_id", "created_at", "customer_id"),
+)
+
+# Every merge, for the record: who was folded into whom, when and why ("identify" or "manual").
+customer_merges = sa.Table(
+    "customer_merges",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("merged_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("survivor_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("merged_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Keyed hashes of erased customers' identities: identifying one again starts a new, empty customer.
+suppressed_identities = sa.Table(
+    "suppressed_identities",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("type", sa.Text, primary_key=True),
+    sa.Column("value_hash", sa.LargeBinary, primary_key=True),
+    sa.Column("erased_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 identities = sa.Table(

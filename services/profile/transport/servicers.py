@@ -57,3 +57,22 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     ) -> profile_pb2.Customer:
         customer = await self._directory.get(current_tenant(), request.customer_id)
         return convert.customer_to_proto(customer)
+
+    async def UpdateCustomer(  # noqa: N802
+        self, request: profile_pb2.UpdateCustomerRequest, context: aio.ServicerContext
+    ) -> profile_pb2.Customer:
+        customer = await self._directory.update(
+            current_tenant(),
+            request.customer_id,
+            convert.attributes_from_proto(request.attributes),
+            list(request.clear_attributes),
+        )
+        return convert.customer_to_proto(customer)
+
+    async def MergeCustomers(  # noqa: N802
+        self, request: profile_pb2.MergeCustomersRequest, context: aio.ServicerContext
+    ) -> profile_pb2.MergeCustomersResponse:
+        merged = await self._directory.merge(current_tenant(), request.customer_id, request.other_customer_id)
+        return profile_pb2.MergeCustomersResponse(
+            customer_id=request.customer_id, merged_customer_ids=[str(m) for m in merged]
+        )

@@ -111,3 +111,86 @@ class GetCustomerRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+
+class UpdateCustomerRequest(_message.Message):
+    __slots__ = ("customer_id", "attributes", "clear_attributes")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    attributes: CustomerAttributes
+    clear_attributes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., attributes: _Optional[_Union[CustomerAttributes, _Mapping]] = ..., clear_attributes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MergeCustomersRequest(_message.Message):
+    __slots__ = ("customer_id", "other_customer_id")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    other_customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., other_customer_id: _Optional[str] = ...) -> None: ...
+
+class MergeCustomersResponse(_message.Message):
+    __slots__ = ("customer_id", "merged_customer_ids")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    MERGED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    merged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCustomersRequest(_message.Message):
+    __slots__ = ("limit", "cursor", "identity_type", "identity_value", "attributes", "tag_id")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TAG_ID_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    cursor: str
+    identity_type: str
+    identity_value: str
+    attributes: _containers.ScalarMap[str, str]
+    tag_id: str
+    def __init__(self, limit: _Optional[int] = ..., cursor: _Optional[str] = ..., identity_type: _Optional[str] = ..., identity_value: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., tag_id: _Optional[str] = ...) -> None: ...
+
+class ListCustomersResponse(_message.Message):
+    __slots__ = ("items", "next_cursor")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Customer]
+    next_cursor: str
+    def __init__(self, items: _Optional[_Iterable[_Union[Customer, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class EraseCustomerRequest(_message.Message):
+    __slots__ = ("customer_id",)
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+
+class EraseCustomerResponse(_message.Message):
+    __slots__ = ("customer_id", "erased_at")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    erased_at: _timestamp_pb2.Timestamp
+    def __init__(self, customer_id: _Optional[str] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ExportCustomerRequest(_message.Message):
+    __slots__ = ("customer_id",)
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+
+class ExportCustomerResponse(_message.Message):
+    __slots__ = ("export_json",)
+    EXPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    export_json: str
+    def __init__(self, export_json: _Optional[str] = ...) -> None: ...

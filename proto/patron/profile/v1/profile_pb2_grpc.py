@@ -162,19 +162,76 @@ class CustomerServiceStub:
                 request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetCustomerRequest.SerializeToString,
                 response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.Customer.FromString,
                 _registered_method=True)
+        self.UpdateCustomer = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/UpdateCustomer',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.UpdateCustomerRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.Customer.FromString,
+                _registered_method=True)
+        self.MergeCustomers = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/MergeCustomers',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersResponse.FromString,
+                _registered_method=True)
+        self.ListCustomers = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/ListCustomers',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
+                _registered_method=True)
+        self.EraseCustomer = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/EraseCustomer',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
+        self.ExportCustomer = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/ExportCustomer',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Identify(self, request, context):
-        """Resolve identities to one customer, creating it when none matches.
+        """Resolve identities to one customer, creating it when none matches; identities that show two
+        customers are one person merge them into the oldest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeCustomers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCustomers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseCustomer(self, request, context):
+        """Erase personal data everywhere profile holds it; emits customer.erased for the other services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCustomer(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,6 +249,31 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.GetCustomer,
                     request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetCustomerRequest.FromString,
                     response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.Customer.SerializeToString,
+            ),
+            'UpdateCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCustomer,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.UpdateCustomerRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.Customer.SerializeToString,
+            ),
+            'MergeCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCustomers,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersResponse.SerializeToString,
+            ),
+            'ListCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomers,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.SerializeToString,
+            ),
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'ExportCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCustomer,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -248,6 +330,141 @@ class CustomerService:
             '/patron.profile.v1.CustomerService/GetCustomer',
             patron_dot_profile_dot_v1_dot_profile__pb2.GetCustomerRequest.SerializeToString,
             patron_dot_profile_dot_v1_dot_profile__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/UpdateCustomer',
+            patron_dot_profile_dot_v1_dot_profile__pb2.UpdateCustomerRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/MergeCustomers',
+            patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.MergeCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/ListCustomers',
+            patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.ListCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/EraseCustomer',
+            patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/ExportCustomer',
+            patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,
