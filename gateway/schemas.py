@@ -82,6 +82,11 @@ class MergeResponse(BaseModel):
     merged_customer_ids: list[str]
 
 
+class ErasureResponse(BaseModel):
+    customer_id: str
+    erased_at: datetime
+
+
 class IdentityOut(BaseModel):
     type: str
     value: str = Field(description="masked")

@@ -14,6 +14,7 @@ from gateway.schemas import (
     Attributes,
     CustomerOut,
     CustomerPatch,
+    ErasureResponse,
     IdentifyRequest,
     IdentifyResponse,
     IdentityOut,
@@ -149,3 +150,30 @@ async def merge_customers(
     return MergeResponse(
         customer_id=response.customer_id, merged_customer_ids=list(response.merged_customer_ids)
     )
+
+
+@router.delete("/{customer_id}", response_model=ErasureResponse, responses=ERRORS)
+async def erase_customer(customer_id: str, tenant: Tenant, clients: Clients) -> ErasureResponse:
+    """Erase the customer's personal data in every service (repeating it changes nothing)."""
+    response = await clients.call(
+        "profile",
+        clients.customers.EraseCustomer,
+        profile_pb2.EraseCustomerRequest(customer_id=customer_id),
+        tenant_id=tenant.tenant_id,
+    )
+    return ErasureResponse(
+        customer_id=response.customer_id, erased_at=response.erased_at.ToDatetime(tzinfo=UTC)
+    )
+
+
+@router.get("/{customer_id}/export", responses=ERRORS)
+async def export_customer(customer_id: str, tenant: Tenant, clients: Clients) -> dict[str, Any]:
+    """Everything the profile service holds about the customer, identities in clear (PIPL/GDPR access)."""
+    response = await clients.call(
+        "profile",
+        clients.customers.ExportCustomer,
+        profile_pb2.ExportCustomerRequest(customer_id=customer_id),
+        tenant_id=tenant.tenant_id,
+    )
+    exported: dict[str, Any] = json.loads(response.export_json)
+    return exported

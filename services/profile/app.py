@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import load_pii_keys
+from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.transport.servicers import (
@@ -37,7 +39,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         ),
         Registration(
             profile_pb2_grpc.add_CustomerServiceServicer_to_server,
-            CustomerServicer(directory),
+            CustomerServicer(directory, CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox))),
             CUSTOMER_SERVICE,
         ),
     ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from grpc import aio
 
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.transport import convert
 from services.runtime.tenancy import current_tenant, validate_tenant
 
@@ -35,8 +38,9 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
 
 
 class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, directory: CustomerDirectory) -> None:
+    def __init__(self, directory: CustomerDirectory, privacy: CustomerPrivacy) -> None:
         self._directory = directory
+        self._privacy = privacy
 
     async def Identify(  # noqa: N802
         self, request: profile_pb2.IdentifyRequest, context: aio.ServicerContext
@@ -75,4 +79,20 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         merged = await self._directory.merge(current_tenant(), request.customer_id, request.other_customer_id)
         return profile_pb2.MergeCustomersResponse(
             customer_id=request.customer_id, merged_customer_ids=[str(m) for m in merged]
+        )
+
+    async def EraseCustomer(  # noqa: N802
+        self, request: profile_pb2.EraseCustomerRequest, context: aio.ServicerContext
+    ) -> profile_pb2.EraseCustomerResponse:
+        customer_id, erased_at = await self._privacy.erase(current_tenant(), request.customer_id)
+        return profile_pb2.EraseCustomerResponse(
+            customer_id=str(customer_id), erased_at=convert.timestamp(erased_at)
+        )
+
+    async def ExportCustomer(  # noqa: N802
+        self, request: profile_pb2.ExportCustomerRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ExportCustomerResponse:
+        exported = await self._privacy.export(current_tenant(), request.customer_id)
+        return profile_pb2.ExportCustomerResponse(
+            export_json=json.dumps(exported, default=str, ensure_ascii=False)
         )

@@ -39,8 +39,11 @@ async def customer_created(connection: AsyncConnection, envelope: envelope_pb2.E
     await connection.execute(
         statement.on_conflict_do_update(
             index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            # A merge announced on the survivor's partition may have arrived first: keep its merged_into.
             set_={
                 "created_at": statement.excluded.created_at,
+                "registration_channel": statement.excluded.registration_channel,
+                "device": statement.excluded.device,
                 "updated_at": sa.func.now(),
                 "events_applied": customers.c.events_applied + 1,
             },
@@ -58,13 +61,32 @@ async def customer_updated(connection: AsyncConnection, envelope: envelope_pb2.E
 
 
 async def customer_merged(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+    """Mark the merged customers. Their own events travel on their own partitions and may arrive
+    later, so a merged customer not seen yet gets its row now (created_at provisional)."""
     tenant_id = uuid.UUID(envelope.tenant_id)
     survivor = uuid.UUID(envelope.customer_merged.survivor_id)
-    merged = [uuid.UUID(m) for m in envelope.customer_merged.merged_ids]
+    occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "customer_id": uuid.UUID(merged),
+            "created_at": occurred_at,
+            "merged_into": survivor,
+            "events_applied": 1,
+        }
+        for merged in envelope.customer_merged.merged_ids
+    ]
+    statement = pg.insert(customers)
     await connection.execute(
-        sa.update(customers)
-        .where(customers.c.tenant_id == tenant_id, customers.c.customer_id.in_(merged))
-        .values(merged_into=survivor, updated_at=sa.func.now(), events_applied=customers.c.events_applied + 1)
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            set_={
+                "merged_into": statement.excluded.merged_into,
+                "updated_at": sa.func.now(),
+                "events_applied": customers.c.events_applied + 1,
+            },
+        ),
+        rows,
     )
 
 

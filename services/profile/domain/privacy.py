@@ -1,0 +1,37 @@
+"""A customer's rights over their data: a whole copy (export) and erasure everywhere."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.profile.domain.directory import parse_customer_id
+from services.runtime.errors import NotFound
+
+
+class PrivacyStore(Protocol):
+    async def erase(
+        self, tenant_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> tuple[uuid.UUID, datetime] | None: ...
+
+    async def export(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+
+class CustomerPrivacy:
+    """Erasure is final and idempotent: a second request answers the first one's time and emits nothing."""
+
+    def __init__(self, store: PrivacyStore) -> None:
+        self._store = store
+
+    async def erase(self, tenant_id: uuid.UUID, customer_id: str) -> tuple[uuid.UUID, datetime]:
+        erased = await self._store.erase(tenant_id, parse_customer_id(customer_id))
+        if erased is None:
+            raise NotFound("customer not found")
+        return erased
+
+    async def export(self, tenant_id: uuid.UUID, customer_id: str) -> dict[str, Any]:
+        exported = await self._store.export(tenant_id, parse_customer_id(customer_id))
+        if exported is None:
+            raise NotFound("customer not found")
+        return exported
