@@ -82,6 +82,11 @@ class MergeResponse(BaseModel):
     merged_customer_ids: list[str]
 
 
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
 class ErasureResponse(BaseModel):
     customer_id: str
     erased_at: datetime

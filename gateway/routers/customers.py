@@ -6,13 +6,14 @@ import json
 from datetime import UTC, date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from gateway.auth import TenantContext, require_tenant
 from gateway.clients import ServiceClients
 from gateway.schemas import (
     Attributes,
     CustomerOut,
+    CustomerPage,
     CustomerPatch,
     ErasureResponse,
     IdentifyRequest,
@@ -103,6 +104,52 @@ def customer_out(customer: profile_pb2.Customer) -> CustomerOut:
         created_at=customer.created_at.ToDatetime(tzinfo=UTC),
         updated_at=customer.updated_at.ToDatetime(tzinfo=UTC),
         merged_into=customer.merged_into or None,
+    )
+
+
+@router.get("", response_model=CustomerPage, responses=ERRORS)
+async def list_customers(
+    tenant: Tenant,
+    clients: Clients,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str, Query(max_length=512)] = "",
+    identity_type: Annotated[str, Query(max_length=32)] = "",
+    identity_value: Annotated[str, Query(max_length=256)] = "",
+    gender: Annotated[str | None, Query(max_length=16)] = None,
+    province: Annotated[str | None, Query(max_length=100)] = None,
+    city: Annotated[str | None, Query(max_length=100)] = None,
+    device: Annotated[str | None, Query(max_length=16)] = None,
+    registration_channel: Annotated[str | None, Query(max_length=100)] = None,
+    tag_id: Annotated[str, Query(max_length=64)] = "",
+) -> CustomerPage:
+    """Live customers, newest first; filter by an identity (exact, found through its keyed hash), by
+    attributes (equality) and by an unexpired tag. Names and identities come masked."""
+    attributes = {
+        name: value
+        for name, value in {
+            "gender": gender,
+            "province": province,
+            "city": city,
+            "device": device,
+            "registration_channel": registration_channel,
+        }.items()
+        if value is not None
+    }
+    response = await clients.call(
+        "profile",
+        clients.customers.ListCustomers,
+        profile_pb2.ListCustomersRequest(
+            limit=limit,
+            cursor=cursor,
+            identity_type=identity_type,
+            identity_value=identity_value,
+            attributes=attributes,
+            tag_id=tag_id,
+        ),
+        tenant_id=tenant.tenant_id,
+    )
+    return CustomerPage(
+        items=[customer_out(c) for c in response.items], next_cursor=response.next_cursor or None
     )
 
 

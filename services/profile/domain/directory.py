@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from services.profile.domain.customers import (
     validate_attributes,
 )
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
+from services.profile.domain.listing import Cursor, CustomerQuery, build_query
 from services.runtime.errors import InvalidArgument, NotFound, Unauthenticated, ViolationCollector
 from services.runtime.tenancy import Tenant
 
@@ -56,6 +57,10 @@ class CustomerStore(Protocol):
     async def merge(
         self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, other_id: uuid.UUID
     ) -> list[uuid.UUID]: ...
+
+    async def list(
+        self, tenant_id: uuid.UUID, query: CustomerQuery
+    ) -> tuple[list[Customer], Cursor | None]: ...
 
 
 def parse_key_hash(value: str) -> bytes:
@@ -118,6 +123,31 @@ class CustomerDirectory:
         if customer is None:
             raise NotFound("customer not found")
         return customer
+
+    async def list(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        limit: int,
+        cursor: str,
+        identity_type: str,
+        identity_value: str,
+        attributes: Mapping[str, str],
+        tag_id: str,
+    ) -> tuple[list[Customer], str]:
+        """A page of live customers, newest first, and the cursor of the next page ("" at the end)."""
+        tenant = await self._tenants.get(tenant_id)
+        query = build_query(
+            limit=limit,
+            cursor=cursor,
+            identity_type=identity_type,
+            identity_value=identity_value,
+            attributes=attributes,
+            tag_id=tag_id,
+            default_region=tenant.default_region,
+        )
+        items, next_cursor = await self._customers.list(tenant_id, query)
+        return items, next_cursor.encode() if next_cursor else ""
 
     async def update(
         self, tenant_id: uuid.UUID, customer_id: str, attributes: CustomerAttributes, clear: Sequence[str]

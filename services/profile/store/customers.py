@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
 from services.profile.domain.identities import NormalizedIdentity
+from services.profile.domain.listing import Cursor, CustomerQuery
+from services.profile.store.customer_listing import list_customers
 from services.profile.store.merges import lock_customers, merge_into, resolve_survivor
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import customers, identities
@@ -150,6 +152,9 @@ class SqlCustomerStore:
                 changed_attributes=changed, added_identity_types=identity_types
             ),
         )
+
+    async def list(self, tenant_id: uuid.UUID, query: CustomerQuery) -> tuple[list[Customer], Cursor | None]:
+        return await list_customers(self._database, self._cipher, tenant_id, query)
 
     async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None:
         """The customer, following merges to the survivor; None when absent, erased or another tenant's."""

@@ -96,3 +96,19 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         return profile_pb2.ExportCustomerResponse(
             export_json=json.dumps(exported, default=str, ensure_ascii=False)
         )
+
+    async def ListCustomers(  # noqa: N802
+        self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
+    ) -> profile_pb2.ListCustomersResponse:
+        items, next_cursor = await self._directory.list(
+            current_tenant(),
+            limit=request.limit,
+            cursor=request.cursor,
+            identity_type=request.identity_type,
+            identity_value=request.identity_value,
+            attributes=dict(request.attributes),
+            tag_id=request.tag_id,
+        )
+        return profile_pb2.ListCustomersResponse(
+            items=[convert.customer_to_proto(c) for c in items], next_cursor=next_cursor
+        )
