@@ -47,7 +47,7 @@ async def test_listing_filters_paginates_and_masks(
 
 
 async def test_listing_rejects_bad_parameters(api: httpx.AsyncClient, tenant: TenantKey) -> None:
-    for params, field in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         ({"limit": 0}, "limit"),
         ({"limit": 501}, "limit"),
         ({"cursor": "not-a-cursor"}, "cursor"),
@@ -55,7 +55,8 @@ async def test_listing_rejects_bad_parameters(api: httpx.AsyncClient, tenant: Te
         ({"identity_type": "phone", "identity_value": "12"}, "identity_value"),
         ({"identity_type": "fax", "identity_value": "1"}, "identity_type"),
         ({"tag_id": "nope"}, "tag_id"),
-    ]:
+    ]
+    for params, field in cases:
         response = await api.get("/v1/customers", params=params, headers=tenant.headers)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["errors"][0]["field"] == field
