@@ -38,6 +38,35 @@ def _migrate(target: str, revision: str, down: bool) -> int:
     return 0
 
 
+def _rotate_pii() -> int:
+    import asyncio
+
+    from services.profile.store.pii import load_pii_keys
+    from services.profile.store.rekey import rotate
+    from services.runtime.database import Database
+    from services.runtime.settings import ProfileSettings, RuntimeSettings
+
+    settings, runtime = ProfileSettings(), RuntimeSettings()
+    cipher = load_pii_keys(
+        settings.pii_key,
+        settings.pii_index_key,
+        allow_development=runtime.allows_development_secrets,
+        key_id=settings.pii_key_id,
+        retired_keys=settings.pii_retired_keys,
+    )
+
+    async def run() -> dict[str, int]:
+        database = Database.from_settings(settings, "profile")
+        try:
+            return await rotate(database, cipher)
+        finally:
+            await database.dispose()
+
+    for column, count in asyncio.run(run()).items():
+        print(f"patron rotate-pii: re-sealed {count} values of {column} with key {cipher.key_id}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="patron", description="Patron customer-operations backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     status.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
+    commands.add_parser(
+        "rotate-pii",
+        help="re-seal the profile's personal data with PATRON_PROFILE_PII_KEY (keep the retired keys set)",
+    )
+
     options = parser.parse_args(argv)
+    if options.command == "rotate-pii":
+        return _rotate_pii()
     if options.command == "up":
         from services.runtime.supervisor import up as run_up
 

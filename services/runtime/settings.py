@@ -83,6 +83,10 @@ class ProfileSettings(ServiceSettings):
     pii_index_key: str = Field(
         default="", description="base64 of 32 random bytes: HMAC key of the blind index"
     )
+    pii_key_id: int = Field(default=1, ge=1, le=255, description="id of pii_key, stored with what it seals")
+    pii_retired_keys: str = Field(
+        default="", description="'<id>:<base64>,...': older keys, still read until `patron rotate-pii` ran"
+    )
 
 
 class ScoringSettings(ServiceSettings):

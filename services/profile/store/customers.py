@@ -153,7 +153,7 @@ class SqlCustomerStore:
             ),
         )
 
-    async def list(self, tenant_id: uuid.UUID, query: CustomerQuery) -> tuple[list[Customer], Cursor | None]:
+    async def page(self, tenant_id: uuid.UUID, query: CustomerQuery) -> tuple[list[Customer], Cursor | None]:
         return await list_customers(self._database, self._cipher, tenant_id, query)
 
     async def get(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> Customer | None:
