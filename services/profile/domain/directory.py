@@ -58,7 +58,7 @@ class CustomerStore(Protocol):
         self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, other_id: uuid.UUID
     ) -> list[uuid.UUID]: ...
 
-    async def list(
+    async def page(
         self, tenant_id: uuid.UUID, query: CustomerQuery
     ) -> tuple[list[Customer], Cursor | None]: ...
 
@@ -124,7 +124,7 @@ class CustomerDirectory:
             raise NotFound("customer not found")
         return customer
 
-    async def list(
+    async def list_page(
         self,
         tenant_id: uuid.UUID,
         *,
@@ -146,7 +146,7 @@ class CustomerDirectory:
             tag_id=tag_id,
             default_region=tenant.default_region,
         )
-        items, next_cursor = await self._customers.list(tenant_id, query)
+        items, next_cursor = await self._customers.page(tenant_id, query)
         return items, next_cursor.encode() if next_cursor else ""
 
     async def update(

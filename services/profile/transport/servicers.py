@@ -100,7 +100,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     async def ListCustomers(  # noqa: N802
         self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
     ) -> profile_pb2.ListCustomersResponse:
-        items, next_cursor = await self._directory.list(
+        items, next_cursor = await self._directory.list_page(
             current_tenant(),
             limit=request.limit,
             cursor=request.cursor,
