@@ -13,7 +13,7 @@ from gateway import problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
-from gateway.routers import admin, customers, operations
+from gateway.routers import admin, consents, customers, events, operations, orders, tags
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
 from services.runtime.settings import RuntimeSettings
 
@@ -67,6 +67,10 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(operations.router)
     app.include_router(admin.router)
     app.include_router(customers.router)
+    app.include_router(events.router)
+    app.include_router(orders.router)
+    app.include_router(tags.router)
+    app.include_router(consents.router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

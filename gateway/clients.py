@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
 from patron.common.v1 import tenancy_pb2_grpc
-from patron.profile.v1 import profile_pb2_grpc
+from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -50,6 +50,10 @@ class ServiceClients:
         }
         self.tenants = profile_pb2_grpc.TenantServiceStub(self.channels["profile"])
         self.customers = profile_pb2_grpc.CustomerServiceStub(self.channels["profile"])
+        self.behaviour = behaviour_pb2_grpc.BehaviourServiceStub(self.channels["profile"])
+        self.orders = orders_pb2_grpc.OrderServiceStub(self.channels["profile"])
+        self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])
+        self.consents = tags_pb2_grpc.ConsentServiceStub(self.channels["profile"])
         self.provisioning = {
             name: tenancy_pb2_grpc.TenantProvisioningStub(self.channels[name])
             for name in ("scoring", "loyalty", "notify")

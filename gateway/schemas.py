@@ -87,6 +87,18 @@ class CustomerPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str
+    ref: str
+    detail: dict[str, Any]
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineItem]
+    next_cursor: str | None
+
+
 class ErasureResponse(BaseModel):
     customer_id: str
     erased_at: datetime

@@ -22,6 +22,8 @@ from gateway.schemas import (
     MergeRequest,
     MergeResponse,
     Problem,
+    TimelineItem,
+    TimelinePage,
 )
 from patron.profile.v1 import profile_pb2
 
@@ -224,3 +226,33 @@ async def export_customer(customer_id: str, tenant: Tenant, clients: Clients) ->
     )
     exported: dict[str, Any] = json.loads(response.export_json)
     return exported
+
+
+@router.get("/{customer_id}/timeline", response_model=TimelinePage, responses=ERRORS)
+async def timeline(
+    customer_id: str,
+    tenant: Tenant,
+    clients: Clients,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str, Query(max_length=512)] = "",
+) -> TimelinePage:
+    """What happened to the customer, newest first: behaviour events, orders and refunds, tag and
+    consent changes, merges. ``kind`` says which (``event.view``, ``order.paid``, ``tag.changed``…)."""
+    response = await clients.call(
+        "profile",
+        clients.customers.GetTimeline,
+        profile_pb2.GetTimelineRequest(customer_id=customer_id, limit=limit, cursor=cursor),
+        tenant_id=tenant.tenant_id,
+    )
+    return TimelinePage(
+        items=[
+            TimelineItem(
+                at=item.at.ToDatetime(tzinfo=UTC),
+                kind=item.kind,
+                ref=item.ref,
+                detail=json.loads(item.detail_json),
+            )
+            for item in response.items
+        ],
+        next_cursor=response.next_cursor or None,
+    )

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from patron.profile.v1 import profile_pb2_grpc
+from patron.profile.v1 import orders_pb2_grpc, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.order_book import OrderBook
 from services.profile.domain.privacy import CustomerPrivacy
+from services.profile.domain.timeline import Timeline
 from services.profile.store.customers import SqlCustomerStore
+from services.profile.store.orders import SqlOrderStore
 from services.profile.store.pii import load_pii_keys
 from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
+from services.profile.store.timeline import SqlTimelineStore
+from services.profile.transport.behaviour_servicer import behaviour_registration
+from services.profile.transport.orders_servicer import ORDER_SERVICE, OrderServicer
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
     TENANT_SERVICE,
     CustomerServicer,
     TenantServicer,
 )
+from services.profile.transport.tags_servicer import tags_and_consent_registrations
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
 from services.runtime.server import Registration
@@ -27,7 +34,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     """The profile service's registrations; raises ValueError on unusable PII keys."""
     assert isinstance(settings, ProfileSettings)
     cipher = load_pii_keys(
-        settings.pii_key, settings.pii_index_key, allow_development=runtime.allows_development_secrets
+        settings.pii_key,
+        settings.pii_index_key,
+        allow_development=runtime.allows_development_secrets,
+        key_id=settings.pii_key_id,
+        retired_keys=settings.pii_retired_keys,
     )
     producer = make_producer("profile", database, settings, outbox)
     registry = TenantRegistry(SqlTenantStore(database))
@@ -39,9 +50,20 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         ),
         Registration(
             profile_pb2_grpc.add_CustomerServiceServicer_to_server,
-            CustomerServicer(directory, CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox))),
+            CustomerServicer(
+                directory,
+                CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox)),
+                Timeline(SqlTimelineStore(database)),
+            ),
             CUSTOMER_SERVICE,
         ),
+        behaviour_registration(database, cipher, producer.outbox, registry),
+        Registration(
+            orders_pb2_grpc.add_OrderServiceServicer_to_server,
+            OrderServicer(OrderBook(SqlOrderStore(database, cipher, producer.outbox), directory, registry)),
+            ORDER_SERVICE,
+        ),
+        *tags_and_consent_registrations(database, producer.outbox),
     ]
     # Each further capability (behaviour events, orders, tags and consent) adds its servicer here.
     return ServiceParts(

@@ -58,6 +58,22 @@ customer_merges = sa.Table(
     sa.Column("merged_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
+# Every tag put on or taken off a customer (the current state is customer_tags), for the timeline.
+customer_tag_history = sa.Table(
+    "customer_tag_history",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("change_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("tag_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("tag_name", sa.Text, nullable=False),
+    sa.Column("applied", sa.Boolean, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("changed_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_customer_tag_history_customer", "tenant_id", "customer_id", "changed_at"),
+)
+
 # Keyed hashes of erased customers' identities: identifying one again starts a new, empty customer.
 suppressed_identities = sa.Table(
     "suppressed_identities",

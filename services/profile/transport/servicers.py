@@ -9,6 +9,7 @@ from grpc import aio
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.privacy import CustomerPrivacy
+from services.profile.domain.timeline import Timeline
 from services.profile.transport import convert
 from services.runtime.tenancy import current_tenant, validate_tenant
 
@@ -38,9 +39,10 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
 
 
 class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, directory: CustomerDirectory, privacy: CustomerPrivacy) -> None:
+    def __init__(self, directory: CustomerDirectory, privacy: CustomerPrivacy, timeline: Timeline) -> None:
         self._directory = directory
         self._privacy = privacy
+        self._timeline = timeline
 
     async def Identify(  # noqa: N802
         self, request: profile_pb2.IdentifyRequest, context: aio.ServicerContext
@@ -111,4 +113,21 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         )
         return profile_pb2.ListCustomersResponse(
             items=[convert.customer_to_proto(c) for c in items], next_cursor=next_cursor
+        )
+
+    async def GetTimeline(  # noqa: N802
+        self, request: profile_pb2.GetTimelineRequest, context: aio.ServicerContext
+    ) -> profile_pb2.GetTimelineResponse:
+        page = await self._timeline.page(current_tenant(), request.customer_id, request.limit, request.cursor)
+        return profile_pb2.GetTimelineResponse(
+            items=[
+                profile_pb2.TimelineEntry(
+                    at=convert.timestamp(entry.at),
+                    kind=entry.kind,
+                    ref=entry.ref,
+                    detail_json=json.dumps(entry.detail, default=str, ensure_ascii=False),
+                )
+                for entry in page.items
+            ],
+            next_cursor=page.next_cursor or "",
         )

@@ -187,6 +187,11 @@ class CustomerServiceStub:
                 request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.SerializeToString,
                 response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.FromString,
                 _registered_method=True)
+        self.GetTimeline = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/GetTimeline',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -237,6 +242,14 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTimeline(self, request, context):
+        """Everything that happened to the customer, newest first: behaviour events, orders, refunds,
+        tag and consent changes, merges.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -274,6 +287,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.ExportCustomer,
                     request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.FromString,
                     response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.SerializeToString,
+            ),
+            'GetTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeline,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -465,6 +483,33 @@ class CustomerService:
             '/patron.profile.v1.CustomerService/ExportCustomer',
             patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerRequest.SerializeToString,
             patron_dot_profile_dot_v1_dot_profile__pb2.ExportCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/GetTimeline',
+            patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.GetTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,

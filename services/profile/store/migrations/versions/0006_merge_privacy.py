@@ -27,6 +27,21 @@ def upgrade() -> None:
         sa.Column("merged_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_table(
+        "customer_tag_history",
+        sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("change_id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("tag_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("tag_name", sa.Text, nullable=False),
+        sa.Column("applied", sa.Boolean, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("expires_at", sa.TIMESTAMP(timezone=True)),
+        sa.Column("changed_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_index(
+        "ix_customer_tag_history_customer", "customer_tag_history", ["tenant_id", "customer_id", "changed_at"]
+    )
+    op.create_table(
         "suppressed_identities",
         sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
         sa.Column("type", sa.Text, primary_key=True),
@@ -37,6 +52,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("suppressed_identities")
+    op.drop_table("customer_tag_history")
     op.drop_table("customer_merges")
     op.drop_index("ix_customers_listing", table_name="customers")
     op.drop_column("customers", "erased_at")

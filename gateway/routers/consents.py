@@ -1,0 +1,140 @@
+"""Consent (profile service): per channel and purpose, with how and when, and its history.
+
+- Channels: `sms`, `email`, `push`, `wechat`; purposes: `marketing`, `service`.
+- `source` says how consent was given or withdrawn (`checkout_form`, `unsubscribe_link`; 1-64
+  characters, `api` when absent); the time is when Patron recorded it.
+- Setting the state a channel and purpose already has changes nothing: no history entry, no
+  `consent.changed` event, `changed: false` (a different `source` alone is not a change).
+- Every change is kept in the history, newest first. A channel and purpose never recorded shows
+  `granted: null`; senders treat that as no consent.
+- A customer that is unknown or another tenant's answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, StrictBool
+
+from gateway.routers.tags import ERRORS, Clients, Cursor, Limit, Tenant, to_datetime
+from gateway.schemas import StrictBody
+from patron.profile.v1 import tags_pb2
+
+router = APIRouter(prefix="/v1/customers", tags=["consent"])
+
+Channel = Literal["sms", "email", "push", "wechat"]
+Purpose = Literal["marketing", "service"]
+
+
+class ConsentIn(StrictBody):
+    channel: Channel
+    purpose: Purpose
+    granted: StrictBool
+    source: Annotated[str | None, Field(max_length=64, description='how; absent: "api"')] = None
+
+
+class ConsentOut(BaseModel):
+    channel: Channel
+    purpose: Purpose
+    granted: bool | None = Field(description="null: never recorded (no consent)")
+    source: str | None
+    changed_at: datetime | None
+
+    @classmethod
+    def of(cls, message: tags_pb2.ConsentState) -> ConsentOut:
+        recorded = message.HasField("granted")
+        return cls(
+            channel=message.channel,
+            purpose=message.purpose,
+            granted=message.granted if recorded else None,
+            source=message.source if recorded else None,
+            changed_at=to_datetime(message.changed_at) if message.HasField("changed_at") else None,
+        )
+
+
+class ConsentSet(ConsentOut):
+    changed: bool = Field(description="false: it was already so; no history entry, no event")
+
+
+class ConsentList(BaseModel):
+    items: list[ConsentOut] = Field(description="every channel and purpose, in a fixed order")
+    next_cursor: str | None = None
+
+
+class ConsentChangeOut(BaseModel):
+    channel: Channel
+    purpose: Purpose
+    granted: bool
+    source: str
+    changed_at: datetime
+
+
+class ConsentHistoryPage(BaseModel):
+    items: list[ConsentChangeOut]
+    next_cursor: str | None
+
+
+@router.put("/{customer_id}/consents", response_model=ConsentSet, responses=ERRORS)
+async def set_consent(customer_id: str, body: ConsentIn, tenant: Tenant, clients: Clients) -> ConsentSet:
+    """Grant or withdraw consent for a channel and purpose.
+
+    A change is recorded with its source (``api`` when absent) and time, kept in the history and
+    announced as ``consent.changed``. Setting the state already held changes nothing: no history
+    entry, no event, ``changed: false`` (a different source alone is not a change).
+    """
+    request = tags_pb2.SetConsentRequest(
+        customer_id=customer_id,
+        channel=body.channel,
+        purpose=body.purpose,
+        granted=body.granted,
+        source=body.source or "",
+    )
+    response = await clients.call("profile", clients.consents.SetConsent, request, tenant_id=tenant.tenant_id)
+    state = ConsentOut.of(response.consent)
+    return ConsentSet(**state.model_dump(), changed=response.changed)
+
+
+@router.get("/{customer_id}/consents", response_model=ConsentList, responses=ERRORS)
+async def list_consents(customer_id: str, tenant: Tenant, clients: Clients) -> ConsentList:
+    """The current state of every channel and purpose (eight entries)."""
+    request = tags_pb2.ListConsentsRequest(customer_id=customer_id)
+    response = await clients.call(
+        "profile", clients.consents.ListConsents, request, tenant_id=tenant.tenant_id
+    )
+    return ConsentList(items=[ConsentOut.of(c) for c in response.consents])
+
+
+@router.get("/{customer_id}/consents/history", response_model=ConsentHistoryPage, responses=ERRORS)
+async def consent_history(
+    customer_id: str,
+    tenant: Tenant,
+    clients: Clients,
+    channel: Annotated[Channel | None, Query()] = None,
+    purpose: Annotated[Purpose | None, Query()] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> ConsentHistoryPage:
+    """Every change, newest first, optionally of one channel and/or purpose."""
+    request = tags_pb2.ConsentHistoryRequest(
+        customer_id=customer_id,
+        channel=channel or "",
+        purpose=purpose or "",
+        limit=limit,
+        cursor=cursor or "",
+    )
+    page = await clients.call("profile", clients.consents.ConsentHistory, request, tenant_id=tenant.tenant_id)
+    return ConsentHistoryPage(
+        items=[
+            ConsentChangeOut(
+                channel=c.channel,
+                purpose=c.purpose,
+                granted=c.granted,
+                source=c.source,
+                changed_at=to_datetime(c.changed_at),
+            )
+            for c in page.changes
+        ],
+        next_cursor=page.next_cursor or None,
+    )

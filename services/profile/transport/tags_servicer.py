@@ -1,0 +1,269 @@
+"""Tag and consent servicers: convert, delegate to the domain, convert back. No rules live here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc import aio
+
+from patron.profile.v1 import tags_pb2, tags_pb2_grpc
+from services.profile.domain.consent import ConsentChange, ConsentRegistry, ConsentState
+from services.profile.domain.tags import CustomerTag, CustomerTagging, Tag, TagGroup, TagTaxonomy
+from services.profile.store.consent import SqlConsentStore
+from services.profile.store.customer_tags import SqlCustomerTagStore
+from services.profile.store.tags import SqlTaxonomyStore
+from services.profile.transport.convert import timestamp
+from services.runtime.database import Database
+from services.runtime.errors import InvalidArgument
+from services.runtime.events.outbox import Outbox
+from services.runtime.server import Registration
+from services.runtime.tenancy import current_tenant
+
+TAG_SERVICE = "patron.profile.v1.TagService"
+CONSENT_SERVICE = "patron.profile.v1.ConsentService"
+
+
+def _optional_time(message: object, field: str) -> datetime | None:
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    stamp: Timestamp = getattr(message, field)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.single(field, "must be a valid timestamp") from None
+
+
+def group_to_proto(group: TagGroup) -> tags_pb2.TagGroup:
+    return tags_pb2.TagGroup(
+        group_id=str(group.group_id),
+        kind=group.kind,
+        name=group.name,
+        description=group.description,
+        tag_count=group.tag_count,
+        created_at=timestamp(group.created_at),
+        updated_at=timestamp(group.updated_at),
+    )
+
+
+def tag_to_proto(tag: Tag) -> tags_pb2.Tag:
+    return tags_pb2.Tag(
+        tag_id=str(tag.tag_id),
+        group_id=str(tag.group_id),
+        kind=tag.kind,
+        name=tag.name,
+        description=tag.description,
+        created_at=timestamp(tag.created_at),
+        updated_at=timestamp(tag.updated_at),
+    )
+
+
+def customer_tag_to_proto(assignment: CustomerTag) -> tags_pb2.CustomerTag:
+    message = tags_pb2.CustomerTag(
+        tag=tag_to_proto(assignment.tag),
+        source=assignment.source,
+        applied_at=timestamp(assignment.applied_at),
+    )
+    if assignment.expires_at is not None:
+        message.expires_at.CopyFrom(timestamp(assignment.expires_at))
+    return message
+
+
+def consent_to_proto(state: ConsentState) -> tags_pb2.ConsentState:
+    message = tags_pb2.ConsentState(channel=state.channel, purpose=state.purpose, source=state.source or "")
+    if state.granted is not None:
+        message.granted = state.granted
+    if state.changed_at is not None:
+        message.changed_at.CopyFrom(timestamp(state.changed_at))
+    return message
+
+
+def change_to_proto(change: ConsentChange) -> tags_pb2.ConsentChange:
+    return tags_pb2.ConsentChange(
+        channel=change.channel,
+        purpose=change.purpose,
+        granted=change.granted,
+        source=change.source,
+        changed_at=timestamp(change.changed_at),
+    )
+
+
+def _text(message: object, field: str) -> str | None:
+    return getattr(message, field) if message.HasField(field) else None  # type: ignore[attr-defined]
+
+
+class TagServicer(tags_pb2_grpc.TagServiceServicer):
+    def __init__(self, taxonomy: TagTaxonomy, tagging: CustomerTagging) -> None:
+        self._taxonomy = taxonomy
+        self._tagging = tagging
+
+    async def CreateTagGroup(  # noqa: N802
+        self, request: tags_pb2.CreateTagGroupRequest, context: aio.ServicerContext
+    ) -> tags_pb2.TagGroup:
+        group = await self._taxonomy.create_group(
+            current_tenant(), request.kind, request.name, request.description
+        )
+        return group_to_proto(group)
+
+    async def GetTagGroup(  # noqa: N802
+        self, request: tags_pb2.GetTagGroupRequest, context: aio.ServicerContext
+    ) -> tags_pb2.TagGroup:
+        return group_to_proto(await self._taxonomy.get_group(current_tenant(), request.group_id))
+
+    async def ListTagGroups(  # noqa: N802
+        self, request: tags_pb2.ListTagGroupsRequest, context: aio.ServicerContext
+    ) -> tags_pb2.ListTagGroupsResponse:
+        page = await self._taxonomy.list_groups(current_tenant(), request.kind, request.limit, request.cursor)
+        return tags_pb2.ListTagGroupsResponse(
+            groups=[group_to_proto(g) for g in page.items], next_cursor=page.next_cursor or ""
+        )
+
+    async def UpdateTagGroup(  # noqa: N802
+        self, request: tags_pb2.UpdateTagGroupRequest, context: aio.ServicerContext
+    ) -> tags_pb2.TagGroup:
+        group = await self._taxonomy.update_group(
+            current_tenant(), request.group_id, _text(request, "name"), _text(request, "description")
+        )
+        return group_to_proto(group)
+
+    async def DeleteTagGroup(  # noqa: N802
+        self, request: tags_pb2.DeleteTagGroupRequest, context: aio.ServicerContext
+    ) -> tags_pb2.DeleteTagGroupResponse:
+        await self._taxonomy.delete_group(current_tenant(), request.group_id)
+        return tags_pb2.DeleteTagGroupResponse()
+
+    async def CreateTag(  # noqa: N802
+        self, request: tags_pb2.CreateTagRequest, context: aio.ServicerContext
+    ) -> tags_pb2.Tag:
+        tag = await self._taxonomy.create_tag(
+            current_tenant(), request.group_id, request.name, request.description
+        )
+        return tag_to_proto(tag)
+
+    async def GetTag(  # noqa: N802
+        self, request: tags_pb2.GetTagRequest, context: aio.ServicerContext
+    ) -> tags_pb2.Tag:
+        return tag_to_proto(await self._taxonomy.get_tag(current_tenant(), request.tag_id))
+
+    async def ListTags(  # noqa: N802
+        self, request: tags_pb2.ListTagsRequest, context: aio.ServicerContext
+    ) -> tags_pb2.ListTagsResponse:
+        page = await self._taxonomy.list_tags(
+            current_tenant(), request.group_id, request.kind, request.limit, request.cursor
+        )
+        return tags_pb2.ListTagsResponse(
+            tags=[tag_to_proto(t) for t in page.items], next_cursor=page.next_cursor or ""
+        )
+
+    async def UpdateTag(  # noqa: N802
+        self, request: tags_pb2.UpdateTagRequest, context: aio.ServicerContext
+    ) -> tags_pb2.Tag:
+        tag = await self._taxonomy.update_tag(
+            current_tenant(),
+            request.tag_id,
+            _text(request, "group_id"),
+            _text(request, "name"),
+            _text(request, "description"),
+        )
+        return tag_to_proto(tag)
+
+    async def DeleteTag(  # noqa: N802
+        self, request: tags_pb2.DeleteTagRequest, context: aio.ServicerContext
+    ) -> tags_pb2.DeleteTagResponse:
+        untagged = await self._taxonomy.delete_tag(current_tenant(), request.tag_id)
+        return tags_pb2.DeleteTagResponse(customers_untagged=untagged)
+
+    async def TagCustomer(  # noqa: N802
+        self, request: tags_pb2.TagCustomerRequest, context: aio.ServicerContext
+    ) -> tags_pb2.TagCustomerResponse:
+        assignment, changed = await self._tagging.tag(
+            current_tenant(), request.customer_id, request.tag_id, _optional_time(request, "expires_at")
+        )
+        return tags_pb2.TagCustomerResponse(customer_tag=customer_tag_to_proto(assignment), changed=changed)
+
+    async def UntagCustomer(  # noqa: N802
+        self, request: tags_pb2.UntagCustomerRequest, context: aio.ServicerContext
+    ) -> tags_pb2.UntagCustomerResponse:
+        changed = await self._tagging.untag(current_tenant(), request.customer_id, request.tag_id)
+        return tags_pb2.UntagCustomerResponse(changed=changed)
+
+    async def ListCustomerTags(  # noqa: N802
+        self, request: tags_pb2.ListCustomerTagsRequest, context: aio.ServicerContext
+    ) -> tags_pb2.ListCustomerTagsResponse:
+        page = await self._tagging.list_tags(
+            current_tenant(), request.customer_id, request.kind, request.limit, request.cursor
+        )
+        return tags_pb2.ListCustomerTagsResponse(
+            tags=[customer_tag_to_proto(t) for t in page.items], next_cursor=page.next_cursor or ""
+        )
+
+    async def SetComputedTags(  # noqa: N802
+        self, request: tags_pb2.SetComputedTagsRequest, context: aio.ServicerContext
+    ) -> tags_pb2.SetComputedTagsResponse:
+        result = await self._tagging.set_computed(
+            current_tenant(),
+            request.customer_id,
+            request.source,
+            list(request.tag_ids),
+            request.replace,
+            _optional_time(request, "expires_at"),
+        )
+        return tags_pb2.SetComputedTagsResponse(
+            applied_tag_ids=[str(t) for t in result.applied],
+            removed_tag_ids=[str(t) for t in result.removed],
+            unchanged=result.unchanged,
+        )
+
+
+class ConsentServicer(tags_pb2_grpc.ConsentServiceServicer):
+    def __init__(self, registry: ConsentRegistry) -> None:
+        self._registry = registry
+
+    async def SetConsent(  # noqa: N802
+        self, request: tags_pb2.SetConsentRequest, context: aio.ServicerContext
+    ) -> tags_pb2.SetConsentResponse:
+        state, changed = await self._registry.set(
+            current_tenant(),
+            request.customer_id,
+            request.channel,
+            request.purpose,
+            request.granted,
+            request.source,
+        )
+        return tags_pb2.SetConsentResponse(consent=consent_to_proto(state), changed=changed)
+
+    async def ListConsents(  # noqa: N802
+        self, request: tags_pb2.ListConsentsRequest, context: aio.ServicerContext
+    ) -> tags_pb2.ListConsentsResponse:
+        states = await self._registry.current(current_tenant(), request.customer_id)
+        return tags_pb2.ListConsentsResponse(consents=[consent_to_proto(s) for s in states])
+
+    async def ConsentHistory(  # noqa: N802
+        self, request: tags_pb2.ConsentHistoryRequest, context: aio.ServicerContext
+    ) -> tags_pb2.ConsentHistoryResponse:
+        page = await self._registry.history(
+            current_tenant(),
+            request.customer_id,
+            request.channel,
+            request.purpose,
+            request.limit,
+            request.cursor,
+        )
+        return tags_pb2.ConsentHistoryResponse(
+            changes=[change_to_proto(c) for c in page.items], next_cursor=page.next_cursor or ""
+        )
+
+
+def tags_and_consent_registrations(database: Database, outbox: Outbox) -> list[Registration]:
+    """The TagService and ConsentService, assembled on the profile database and outbox."""
+    taxonomy = TagTaxonomy(SqlTaxonomyStore(database, outbox))
+    tagging = CustomerTagging(SqlCustomerTagStore(database, outbox))
+    consent = ConsentRegistry(SqlConsentStore(database, outbox))
+    return [
+        Registration(
+            tags_pb2_grpc.add_TagServiceServicer_to_server, TagServicer(taxonomy, tagging), TAG_SERVICE
+        ),
+        Registration(
+            tags_pb2_grpc.add_ConsentServiceServicer_to_server, ConsentServicer(consent), CONSENT_SERVICE
+        ),
+    ]
