@@ -155,6 +155,12 @@ def install(app: FastAPI) -> None:
     async def _service(_: Request, exc: ServiceCallError) -> JSONResponse:
         return problem_for_rpc_error(exc.error, exc.service)
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _not_unicode(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # JSON may carry lone surrogates ("\ud800") that no protobuf string can hold.
+        message = "text must be valid Unicode (a lone surrogate is not)"
+        return problem(422, "the request is invalid", errors=[{"field": "body", "message": message}])
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -193,3 +193,12 @@ async def test_tenants_are_isolated_for_the_same_identity(api: httpx.AsyncClient
     assert a["created"]
     assert b["created"]
     assert a["customer_id"] != b["customer_id"]
+
+
+async def test_text_that_is_not_unicode_is_422_not_500(api: httpx.AsyncClient, tenant: TenantKey) -> None:
+    raw = b'{"identities": [{"type": "app_user_id", "value": "\\ud800"}]}'
+    response = await api.post(
+        "/v1/customers/identify", content=raw, headers={**tenant.headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

@@ -5,35 +5,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from gateway.auth import new_api_key, require_admin
-from gateway.clients import ServiceClients
-from gateway.schemas import Problem, TenantCreate, TenantCreated
+from gateway.dependencies import Clients, problem_responses
+from gateway.schemas import TenantCreate, TenantCreated
 from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem},
-    403: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
-}
-
-
-async def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
+ERRORS = problem_responses(401, 403, 422, 503, 504)
 
 
 @router.post("/tenants", status_code=201, response_model=TenantCreated, responses=ERRORS)
-async def create_tenant(
-    body: TenantCreate, clients: Annotated[ServiceClients, Depends(_clients)]
-) -> TenantCreated:
+async def create_tenant(body: TenantCreate, clients: Clients) -> TenantCreated:
     """Create a tenant and its first API key (shown once).
 
     The other services are told of the tenant first (idempotently, with retries); the key is issued

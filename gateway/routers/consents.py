@@ -18,7 +18,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from gateway.routers.tags import ERRORS, Clients, Cursor, Limit, Tenant, to_datetime
+from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.routers.tags import Cursor, Limit, to_datetime
 from gateway.schemas import StrictBody
 from patron.profile.v1 import tags_pb2
 

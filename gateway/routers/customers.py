@@ -6,10 +6,9 @@ import json
 from datetime import UTC, date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from gateway.auth import TenantContext, require_tenant
-from gateway.clients import ServiceClients
+from gateway.dependencies import ERRORS, Clients, Tenant
 from gateway.schemas import (
     Attributes,
     CustomerOut,
@@ -21,31 +20,12 @@ from gateway.schemas import (
     IdentityOut,
     MergeRequest,
     MergeResponse,
-    Problem,
     TimelineItem,
     TimelinePage,
 )
 from patron.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem},
-    404: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
-    504: {"model": Problem},
-}
-
-Tenant = Annotated[TenantContext, Depends(require_tenant)]
-
-
-async def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
-
-
-Clients = Annotated[ServiceClients, Depends(_clients)]
 
 
 def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAttributes:

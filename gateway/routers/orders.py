@@ -12,14 +12,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictInt, field_validator
 
-from gateway.auth import TenantContext, require_tenant
-from gateway.clients import ServiceClients
+from gateway.dependencies import ERRORS, Clients, Tenant
 from gateway.problems import ServiceCallError, problem
-from gateway.schemas import IdentityIn, Problem, StrictBody
+from gateway.schemas import IdentityIn, StrictBody
 from patron.profile.v1 import orders_pb2, profile_pb2
 from services.runtime.grpc_errors import parse_status_details
 
@@ -41,26 +40,6 @@ def _encodable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_encodable)]
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem},
-    413: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
-    504: {"model": Problem},
-}
-
-Tenant = Annotated[TenantContext, Depends(require_tenant)]
-
-
-async def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
-
-
-Clients = Annotated[ServiceClients, Depends(_clients)]
 
 
 class OrderIdentityIn(IdentityIn):

@@ -24,42 +24,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Response
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from gateway.auth import TenantContext, require_tenant
-from gateway.clients import ServiceClients
-from gateway.schemas import Problem, StrictBody
+from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.schemas import StrictBody
 from patron.profile.v1 import tags_pb2
 
 router = APIRouter(tags=["tags"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
-    504: {"model": Problem},
-}
 
-Tenant = Annotated[TenantContext, Depends(require_tenant)]
 Kind = Literal["static", "dynamic", "preference", "predictive"]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Description = Annotated[str, Field(max_length=500)]
-
-
-async def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
-
-
-Clients = Annotated[ServiceClients, Depends(_clients)]
 
 
 def to_datetime(stamp: Timestamp) -> datetime:
