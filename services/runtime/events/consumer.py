@@ -44,6 +44,7 @@ BEHIND = Gauge(
     "patron_consumer_behind_retention", "1 while events were pruned unread", ["consumer", "partition"]
 )
 
+PROGRESS_SAVE_SECONDS = 1.0
 STREAM_DEADLINE_SECONDS = 300.0  # every call carries a deadline; a stream simply reconnects after it
 
 
@@ -86,7 +87,9 @@ class ConsumerRunner:
         self._on_health = on_health
         self._owned: set[int] = set()
         self._blocked: set[int] = set()  # behind retention: not read until an operator acts
-        self._positions: dict[int, int] = {}
+        self._positions: dict[int, int] = {}  # committed with the effects
+        self._scanned: dict[int, int] = {}  # delivered or skipped by type, maybe not saved yet
+        self._saved_at: dict[int, float] = {}
         self._changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -190,16 +193,22 @@ class ConsumerRunner:
         grouped: dict[int, list[envelope_pb2.EventEnvelope]] = {}
         for envelope in response.events:
             grouped.setdefault(envelope.partition, []).append(envelope)
+        now = time.monotonic()
         for progress in response.progress:
-            events = grouped.get(progress.partition, [])
-            if events or progress.scanned_through != self._positions.get(progress.partition):
-                await self._apply_partition(
-                    progress.partition, events, progress.scanned_through, progress.head
-                )
-            self._report_lag(progress.partition, progress.head, events)
+            partition = progress.partition
+            events = grouped.get(partition, [])
+            moved = progress.scanned_through != self._positions.get(partition)
+            # Progress past events of other types alone is saved at most once a second: replaying
+            # them after a restart costs nothing, a transaction per wake-up does.
+            if events or (moved and now - self._saved_at.get(partition, 0.0) >= PROGRESS_SAVE_SECONDS):
+                await self._apply_partition(partition, events, progress.scanned_through, progress.head)
+                self._saved_at[partition] = now
+            self._scanned[partition] = progress.scanned_through
+            self._report_lag(partition, progress.head, events)
 
     def _report_lag(self, partition: int, head: int, events: list[envelope_pb2.EventEnvelope]) -> None:
-        lag = max(head - self._positions.get(partition, head), 0)
+        done = max(self._positions.get(partition, head), self._scanned.get(partition, 0))
+        lag = max(head - done, 0)
         LAG_EVENTS.labels(self.spec.name, str(partition)).set(lag)
         seconds = time.time() - events[0].sequenced_at.ToSeconds() if events and lag else 0.0
         LAG_SECONDS.labels(self.spec.name, str(partition)).set(seconds if lag else 0.0)

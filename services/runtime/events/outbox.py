@@ -17,6 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.signals import OUTBOX_CHANNEL
 
+_APPEND_SQL = """
+    WITH appended AS (
+        INSERT INTO {table} (event_id, tenant_id, customer_id, type, partition, occurred_at, envelope)
+        SELECT * FROM unnest(
+            CAST(:event_ids AS uuid[]), CAST(:tenant_ids AS uuid[]), CAST(:customer_ids AS uuid[]),
+            CAST(:types AS text[]), CAST(:partitions AS smallint[]), CAST(:occurred AS timestamptz[]),
+            CAST(:envelopes AS bytea[])
+        )
+        RETURNING 1
+    )
+    SELECT pg_notify(:channel, '') FROM (SELECT count(*) FROM appended) AS done
+"""
+
 _PAYLOAD_FIELDS = {f.name for f in envelope_pb2.EventEnvelope.DESCRIPTOR.oneofs_by_name["payload"].fields}
 
 
@@ -52,7 +65,7 @@ class Outbox:
 
     def __init__(self, producer: str, table: sa.Table, partitions: int) -> None:
         self.producer = producer
-        self._table = table
+        self._append = sa.text(_APPEND_SQL.format(table=table.name))
         self.partitions = partitions
 
     def envelope(self, event: NewEvent) -> envelope_pb2.EventEnvelope:
@@ -71,17 +84,17 @@ class Outbox:
         """Insert the events and wake the sequencer when (and only if) the transaction commits."""
         if not events:
             return
-        rows = [
+        # One statement over arrays, whatever the batch size (executemany costs twice the CPU).
+        await connection.execute(
+            self._append,
             {
-                "event_id": event.event_id,
-                "tenant_id": event.tenant_id,
-                "customer_id": event.customer_id,
-                "type": event.type,
-                "partition": partition_of(event.customer_id, self.partitions),
-                "occurred_at": event.occurred_at,
-                "envelope": self.envelope(event).SerializeToString(),
-            }
-            for event in events
-        ]
-        await connection.execute(sa.insert(self._table), rows)
-        await connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+                "event_ids": [e.event_id for e in events],
+                "tenant_ids": [e.tenant_id for e in events],
+                "customer_ids": [e.customer_id for e in events],
+                "types": [e.type for e in events],
+                "partitions": [partition_of(e.customer_id, self.partitions) for e in events],
+                "occurred": [e.occurred_at for e in events],
+                "envelopes": [self.envelope(e).SerializeToString() for e in events],
+                "channel": OUTBOX_CHANNEL,
+            },
+        )
