@@ -99,7 +99,11 @@ def producer_server(
         db_check_interval=0.2,
         background=[listen, sequence],
     )
-    return server, Outbox("eventkit", outbox, PARTITIONS), sequencer
+    return (
+        server,
+        Outbox("eventkit", outbox, PARTITIONS, wake=listener.signals[OUTBOX_CHANNEL].fire),
+        sequencer,
+    )
 
 
 def recording_handler(member: str) -> Handler:

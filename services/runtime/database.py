@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -54,9 +54,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that commits on success and rolls back on any error."""
-        async with self.engine.begin() as connection:
-            yield connection
+        """A connection in a transaction that commits on success and rolls back on any error.
+
+        Callbacks registered with :func:`after_commit` run once the commit succeeded.
+        """
+        async with self.engine.connect() as connection:
+            try:
+                async with connection.begin():
+                    yield connection
+            except BaseException:
+                connection.info.pop(_AFTER_COMMIT, None)
+                raise
+            for callback in connection.info.pop(_AFTER_COMMIT, {}).values():
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -75,6 +85,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "patron_after_commit"
+
+
+def after_commit(connection: AsyncConnection, key: str, callback: Callable[[], None]) -> None:
+    """Run ``callback`` when the transaction of ``connection`` commits (once per ``key``).
+
+    Only for transactions opened by :meth:`Database.transaction`; a rolled-back one never runs it.
+    """
+    connection.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
 def is_unavailable(error: BaseException) -> bool:

@@ -6,7 +6,7 @@ A rolled-back transaction therefore never emits: its outbox rows vanish with it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
+from services.runtime.database import after_commit
 from services.runtime.events.signals import OUTBOX_CHANNEL
 
 _APPEND_SQL = """
@@ -27,7 +28,8 @@ _APPEND_SQL = """
         )
         RETURNING 1
     )
-    SELECT pg_notify(:channel, '') FROM (SELECT count(*) FROM appended) AS done
+    SELECT pg_notify(:channel, '') FROM (SELECT count(*) FROM appended) AS done WHERE :channel <> ''
+
 """
 
 _PAYLOAD_FIELDS = {f.name for f in envelope_pb2.EventEnvelope.DESCRIPTOR.oneofs_by_name["payload"].fields}
@@ -63,9 +65,15 @@ def partition_of(customer_id: uuid.UUID | None, partitions: int) -> int:
 class Outbox:
     """A producer's outbox: ``append`` within the transaction that causes the events."""
 
-    def __init__(self, producer: str, table: sa.Table, partitions: int) -> None:
+    def __init__(
+        self, producer: str, table: sa.Table, partitions: int, wake: Callable[[], None] | None = None
+    ) -> None:
+        """``wake`` tells this process's sequencer that rows were committed. Without it the append
+        NOTIFYs instead — which works across processes but makes PostgreSQL serialise the commits of
+        every notifying transaction, so producing services pass their sequencer's wake-up."""
         self.producer = producer
         self._append = sa.text(_APPEND_SQL.format(table=table.name))
+        self._wake = wake
         self.partitions = partitions
 
     def envelope(self, event: NewEvent) -> envelope_pb2.EventEnvelope:
@@ -95,6 +103,8 @@ class Outbox:
                 "partitions": [partition_of(e.customer_id, self.partitions) for e in events],
                 "occurred": [e.occurred_at for e in events],
                 "envelopes": [self.envelope(e).SerializeToString() for e in events],
-                "channel": OUTBOX_CHANNEL,
+                "channel": OUTBOX_CHANNEL if self._wake is None else "",
             },
         )
+        if self._wake is not None:
+            after_commit(connection, "outbox", self._wake)

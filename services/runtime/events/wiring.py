@@ -51,7 +51,7 @@ def make_producer(
         await sequencer.run()
 
     return Producer(
-        outbox=Outbox(name, outbox_table, partitions),
+        outbox=Outbox(name, outbox_table, partitions, wake=listener.signals[OUTBOX_CHANNEL].fire),
         registrations=[stream_registration(servicer)],
         background=[listen, sequence],
     )
