@@ -33,6 +33,8 @@ from services.runtime.grpc_errors import parse_status_details
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
+# A partition's share of a stream message: (partition, its events, scanned through, head).
+PartitionWork = tuple[int, list[envelope_pb2.EventEnvelope], int, int]
 
 LAG_EVENTS = Gauge("patron_consumer_lag_events", "events not yet applied", ["consumer", "partition"])
 LAG_SECONDS = Gauge(
@@ -194,6 +196,7 @@ class ConsumerRunner:
         for envelope in response.events:
             grouped.setdefault(envelope.partition, []).append(envelope)
         now = time.monotonic()
+        work: list[PartitionWork] = []
         for progress in response.progress:
             partition = progress.partition
             events = grouped.get(partition, [])
@@ -201,10 +204,43 @@ class ConsumerRunner:
             # Progress past events of other types alone is saved at most once a second: replaying
             # them after a restart costs nothing, a transaction per wake-up does.
             if events or (moved and now - self._saved_at.get(partition, 0.0) >= PROGRESS_SAVE_SECONDS):
-                await self._apply_partition(partition, events, progress.scanned_through, progress.head)
+                work.append((partition, events, progress.scanned_through, progress.head))
                 self._saved_at[partition] = now
-            self._scanned[partition] = progress.scanned_through
-            self._report_lag(partition, progress.head, events)
+        if work and not await self._apply_together(work):
+            for partition, events, through, head in work:
+                await self._apply_partition(partition, events, through, head)
+        for progress in response.progress:
+            self._scanned[progress.partition] = progress.scanned_through
+            self._report_lag(progress.partition, progress.head, grouped.get(progress.partition, []))
+
+    async def _apply_together(
+        self, work: list[tuple[int, list[envelope_pb2.EventEnvelope], int, int]]
+    ) -> bool:
+        """The fast path: every partition of a message in one transaction, no savepoints. False
+        (and nothing applied) when a handler failed: the caller then goes partition by partition."""
+        applied = 0
+        new_positions: dict[int, int] = {}
+        try:
+            async with self._database.transaction() as connection:
+                for partition, events, through, head in work:
+                    for envelope in events:
+                        handler = self.spec.handlers.get(envelope.type)
+                        if handler is not None:
+                            await handler(connection, envelope)
+                            applied += 1
+                    old = self._positions[partition]
+                    new = max(through, old)
+                    if new != old:
+                        lag = max(time.time() - events[0].sequenced_at.ToSeconds(), 0.0) if events else 0.0
+                        await self.store.advance(connection, partition, old, new, head, lag)
+                    new_positions[partition] = new
+        except LeaseLost:
+            raise
+        except Exception:  # the slow path isolates the failing event
+            return False
+        self._positions.update(new_positions)
+        APPLIED.labels(self.spec.name).inc(applied)
+        return True
 
     def _report_lag(self, partition: int, head: int, events: list[envelope_pb2.EventEnvelope]) -> None:
         done = max(self._positions.get(partition, head), self._scanned.get(partition, 0))

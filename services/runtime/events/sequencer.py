@@ -79,7 +79,7 @@ class Sequencer:
         retention: timedelta = timedelta(days=7),
         safety_poll_seconds: float = 1.0,
         prune_every_seconds: float = 60.0,
-        coalesce_seconds: float = 0.005,
+        coalesce_seconds: float = 0.01,
     ) -> None:
         self.producer = producer
         self._database = database

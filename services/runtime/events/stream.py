@@ -56,7 +56,7 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         partitions: int,
         *,
         heartbeat_seconds: float = 1.0,
-        coalesce_seconds: float = 0.005,
+        coalesce_seconds: float = 0.02,
     ) -> None:
         self._producer = producer
         self._database = database
