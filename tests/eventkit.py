@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, profile_events_pb2
 from services.runtime.database import Database, create_engine
-from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec, Handler
+from services.runtime.events.consumer import BatchHandler, ConsumerRunner, ConsumerSpec, Handler
 from services.runtime.events.outbox import NewEvent, Outbox, partition_of
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, Listener, asyncpg_dsn
@@ -120,6 +121,27 @@ def recording_handler(member: str) -> Handler:
     return record
 
 
+def recording_batch_handler(member: str, calls: list[int]) -> BatchHandler:
+    """Records a run of events in one multi-row insert; ``calls`` gets each run's length."""
+
+    async def record(connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]) -> None:
+        calls.append(len(envelopes))
+        await connection.execute(
+            sa.insert(effects),
+            [
+                {
+                    "event_id": uuid.UUID(e.event_id),
+                    "customer_id": uuid.UUID(e.customer_id) if e.customer_id else None,
+                    "position": e.position,
+                    "applied_by": member,
+                }
+                for e in envelopes
+            ],
+        )
+
+    return record
+
+
 def consumer(
     url: str,
     address: str,
@@ -128,12 +150,14 @@ def consumer(
     *,
     lease_seconds: float = 1.0,
     member: str | None = None,
+    batch_handler: BatchHandler | None = None,
 ) -> tuple[ConsumerRunner, grpc.aio.Channel]:
     channel = grpc.aio.insecure_channel(address)
     spec = ConsumerSpec(
         name=name,
         producer="eventkit",
         handlers={"customer.updated": handler},
+        batch_handlers={"customer.updated": batch_handler} if batch_handler else {},
         lease_seconds=lease_seconds,
         max_attempts=3,
         retry_backoff_seconds=0.05,

@@ -239,3 +239,38 @@ async def test_subscribe_validates_its_request(producer: tuple[ServiceServer, Ou
                 pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "partitions[0].partition" in (caught.value.details() or "")
+
+
+async def test_a_batch_handler_takes_runs_of_events_in_one_call(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    server, outbox, _ = producer
+    db = eventkit.database(event_db)
+    tenant = uuid.uuid4()
+    async with db.transaction() as connection:
+        await outbox.append(connection, [eventkit.sample_event(tenant, uuid.uuid4()) for _ in range(200)])
+    calls: list[int] = []
+    runner, channel = eventkit.consumer(
+        event_db,
+        f"127.0.0.1:{server.bound_port}",
+        "batched",
+        eventkit.recording_handler("single"),
+        batch_handler=eventkit.recording_batch_handler("batch", calls),
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(200):
+            if len(await eventkit.count_effects(event_db)) == 200:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.close()
+        await db.dispose()
+    counts = await eventkit.count_effects(event_db)
+    assert len(counts) == 200
+    assert set(counts.values()) == {1}
+    assert sum(calls) == 200
+    assert len(calls) <= eventkit.PARTITIONS * 2  # runs per partition, not one call per event

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from services.runtime.grpc_errors import parse_status_details
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, Sequence[envelope_pb2.EventEnvelope]], Awaitable[None]]
 # A partition's share of a stream message: (partition, its events, scanned through, head).
 PartitionWork = tuple[int, list[envelope_pb2.EventEnvelope], int, int]
 
@@ -52,11 +54,17 @@ STREAM_DEADLINE_SECONDS = 300.0  # every call carries a deadline; a stream simpl
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """What a consumer reads and how it reacts: one handler per event type."""
+    """What a consumer reads and how it reacts: one handler per event type.
+
+    ``batch_handlers`` optionally take a run of consecutive events of one type in one call (a
+    multi-row statement instead of one per event); the single-event handler is still what retries
+    and parks a failing event, so both must have the same effect.
+    """
 
     name: str
     producer: str
     handlers: Mapping[str, Handler]
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     max_batch: int = 500
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.2
@@ -213,6 +221,25 @@ class ConsumerRunner:
             self._scanned[progress.partition] = progress.scanned_through
             self._report_lag(progress.partition, progress.head, grouped.get(progress.partition, []))
 
+    async def _handle_runs(
+        self, connection: AsyncConnection, events: list[envelope_pb2.EventEnvelope]
+    ) -> int:
+        """Apply a partition's events in order, handing runs of one type to its batch handler."""
+        applied = 0
+        for event_type, run in itertools.groupby(events, key=lambda envelope: envelope.type):
+            batch = list(run)
+            batch_handler = self.spec.batch_handlers.get(event_type)
+            if batch_handler is not None:
+                await batch_handler(connection, batch)
+                applied += len(batch)
+                continue
+            handler = self.spec.handlers.get(event_type)
+            if handler is not None:
+                for envelope in batch:
+                    await handler(connection, envelope)
+                applied += len(batch)
+        return applied
+
     async def _apply_together(
         self, work: list[tuple[int, list[envelope_pb2.EventEnvelope], int, int]]
     ) -> bool:
@@ -223,11 +250,7 @@ class ConsumerRunner:
         try:
             async with self._database.transaction() as connection:
                 for partition, events, through, head in work:
-                    for envelope in events:
-                        handler = self.spec.handlers.get(envelope.type)
-                        if handler is not None:
-                            await handler(connection, envelope)
-                            applied += 1
+                    applied += await self._handle_runs(connection, events)
                     old = self._positions[partition]
                     new = max(through, old)
                     if new != old:
