@@ -60,3 +60,30 @@ async def test_listing_rejects_bad_parameters(api: httpx.AsyncClient, tenant: Te
         response = await api.get("/v1/customers", params=params, headers=tenant.headers)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["errors"][0]["field"] == field
+
+
+async def test_listing_by_tag(api: httpx.AsyncClient, tenant: TenantKey) -> None:
+    group = (
+        await api.post("/v1/tag-groups", json={"kind": "static", "name": "List"}, headers=tenant.headers)
+    ).json()
+    tag = (
+        await api.post(
+            "/v1/tags", json={"group_id": group["group_id"], "name": "Gold"}, headers=tenant.headers
+        )
+    ).json()
+    tagged, plain = [
+        (
+            await api.post(
+                "/v1/customers/identify",
+                json={"identities": [{"type": "external_id", "value": name}]},
+                headers=tenant.headers,
+            )
+        ).json()["customer_id"]
+        for name in ("tagged", "plain")
+    ]
+    assert (
+        await api.put(f"/v1/customers/{tagged}/tags/{tag['tag_id']}", json={}, headers=tenant.headers)
+    ).status_code == 200
+    listed = (await api.get("/v1/customers", params={"tag_id": tag["tag_id"]}, headers=tenant.headers)).json()
+    assert [item["customer_id"] for item in listed["items"]] == [tagged]
+    assert plain not in {item["customer_id"] for item in listed["items"]}
