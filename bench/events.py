@@ -10,12 +10,15 @@ What runs (the backbone exactly as a service wires it, see ``services/runtime/ev
 - a scratch database ``patron_bench_events_<random>`` on the server named by ``--database-url``
   (default ``$PATRON_BENCH_DATABASE_URL``, else ``postgresql://postgres@127.0.0.1:5432/postgres``),
   with the runtime's outbox, outbox heads (16 partitions), consumer tables and ``bench_effects``;
-  it is dropped at the end, also after an error or Ctrl-C;
+  it is dropped at the end, also after an error, Ctrl-C or SIGTERM;
 - a ``ServiceServer`` serving ``patron.events.v1.EventStream`` with the ``Listener`` and ``Sequencer``
-  background tasks (production defaults: pool 20, sequencer batch 5,000, 1 s heartbeat);
-- a ``ConsumerRunner`` (production defaults: batches of 500, 6 s leases) whose one handler inserts a
+  background tasks (production defaults: pool 20, sequencer batch 5,000 and coalescing window, the
+  stream's heartbeat and coalescing window); the producer's ``Outbox`` wakes the sequencer of its
+  own process after each commit, as ``make_producer`` wires it;
+- a ``ConsumerRunner`` (production defaults: batches of 500, 6 s leases) whose handler inserts a
   row per ``customer.updated`` event into ``bench_effects``: the event id and ``time.time()`` when the
-  handler ran. The time its transaction *committed* (when the effect exists) is taken in Python right
+  handler ran (with ``--batch-handler`` it also has a batch handler: one multi-row insert per run of
+  events). The time its transaction *committed* (when the effect exists) is taken in Python right
   after the COMMIT returns (a pool check-in hook on the consumer's engine);
 - by default producer, server and consumer share one process and one event loop
   (``"topology": "single-process"``); ``--consumer-process`` runs the consumer in a child process
@@ -39,13 +42,14 @@ The workload (the defaults *are* the workload; change them only to explore):
    events/s and end-to-end events/s (first producer transaction → last effect committed).
 
 Each phase waits until the consumer has caught up (at most ``--drain-timeout`` s, 300). The report
-also gives CPU use per phase (the machine, this process, the consumer process, the scratch
-database's backends), the event-loop lag of this process during the latency phase, and an
-exactly-once check (events produced, applied, applied twice).
+also gives CPU use per phase (this process, the consumer process, the scratch database's backends,
+the whole PostgreSQL server, the machine, and other processes: a run on a busy machine shows there),
+the event-loop lag of this process during the latency phase, and an exactly-once check (events
+produced, applied, applied twice).
 
 Run from the repository root::
 
-    python -m bench.events [--consumer-process] [--output bench-results/events.json]
+    python -m bench.events [--consumer-process] [--batch-handler] [--output bench-results/events.json]
 
 (``python bench/events.py`` works too.)
 """
@@ -82,7 +86,7 @@ if not __package__:  # run as a script (python bench/events.py): make the reposi
 from bench._common import BenchError, emit_report, latency_summary, log, machine_info
 from patron.events.v1 import envelope_pb2, profile_events_pb2
 from services.runtime.database import Database, create_engine
-from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec, Handler
+from services.runtime.events.consumer import BatchHandler, ConsumerRunner, ConsumerSpec, Handler
 from services.runtime.events.outbox import NewEvent, Outbox
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, Listener, asyncpg_dsn
@@ -165,8 +169,9 @@ async def create_schema(url: str) -> None:
 # --- producer side --------------------------------------------------------------------------------
 
 
-def producer_server(url: str) -> ServiceServer:
-    """The event stream with its listener and sequencer, wired as ``wiring.make_producer`` does."""
+def producer_server(url: str) -> tuple[ServiceServer, Callable[[], None]]:
+    """The event stream with its listener and sequencer, wired as ``wiring.make_producer`` does;
+    also the wake-up an outbox in this process gives its sequencer after a commit."""
     database = Database(create_engine(url, application_name="bench-stream", pool_size=20, max_overflow=0))
     listener = Listener(asyncpg_dsn(asyncpg_url(url)), [OUTBOX_CHANNEL, SEQUENCED_CHANNEL])
     sequencer = Sequencer(PRODUCER, database, listener)
@@ -178,7 +183,7 @@ def producer_server(url: str) -> ServiceServer:
     async def sequence(_: ServiceServer) -> None:
         await sequencer.run()
 
-    return ServiceServer(
+    server = ServiceServer(
         name=PRODUCER,
         database=database,
         registrations=[stream_registration(servicer)],
@@ -187,6 +192,7 @@ def producer_server(url: str) -> ServiceServer:
         port=0,
         background=[listen, sequence],
     )
+    return server, listener.signals[OUTBOX_CHANNEL].fire
 
 
 @dataclass(frozen=True)
@@ -201,9 +207,11 @@ class Batch:
 class LoadProducer:
     """Commits ``customer.updated`` events through the outbox and remembers when each committed."""
 
-    def __init__(self, database: Database, customers: int, rng: random.Random) -> None:
+    def __init__(
+        self, database: Database, wake: Callable[[], None], customers: int, rng: random.Random
+    ) -> None:
         self._database = database
-        self._outbox = Outbox(PRODUCER, OUTBOX, PARTITIONS)
+        self._outbox = Outbox(PRODUCER, OUTBOX, PARTITIONS, wake=wake)
         self._rng = rng
         self._tenant = uuid.UUID(int=rng.getrandbits(128), version=4)
         self._customers = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(customers)]
@@ -337,6 +345,19 @@ def effect_handler(clock: EffectClock) -> Handler:
     return apply
 
 
+def effect_batch_handler(clock: EffectClock) -> BatchHandler:
+    """The same effect for a run of events, in one multi-row insert (``--batch-handler``)."""
+
+    async def apply(connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]) -> None:
+        now = time.time()
+        rows = [{"event_id": uuid.UUID(e.event_id), "handled_at": now} for e in envelopes]
+        await connection.execute(_INSERT_EFFECT, rows)
+        for envelope in envelopes:
+            clock.note(connection, envelope.event_id)
+
+    return apply
+
+
 @dataclass
 class ConsumerParts:
     """A runner and what it holds (closed by ``close``)."""
@@ -351,12 +372,17 @@ class ConsumerParts:
         await self.database.dispose()
 
 
-def build_consumer(url: str, address: str) -> ConsumerParts:
+def build_consumer(url: str, address: str, batch_handler: bool) -> ConsumerParts:
     """A ConsumerRunner of the producer at ``address``, wired as ``wiring.make_consumers`` does."""
     database = Database(create_engine(url, application_name="bench-consumer", pool_size=5))
     clock = EffectClock(database.engine)
     channel = grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors())
-    spec = ConsumerSpec(name=CONSUMER, producer=PRODUCER, handlers={EVENT_TYPE: effect_handler(clock)})
+    spec = ConsumerSpec(
+        name=CONSUMER,
+        producer=PRODUCER,
+        handlers={EVENT_TYPE: effect_handler(clock)},
+        batch_handlers={EVENT_TYPE: effect_batch_handler(clock)} if batch_handler else {},
+    )
     return ConsumerParts(ConsumerRunner(spec, database, CONSUMER_TABLES, channel), channel, database, clock)
 
 
@@ -389,13 +415,14 @@ class InProcessConsumer:
 
     pid: int | None = None
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, batch_handler: bool) -> None:
         self._url = url
+        self._batch_handler = batch_handler
         self._parts: ConsumerParts | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def connect(self, address: str) -> None:
-        self._parts = build_consumer(self._url, address)
+        self._parts = build_consumer(self._url, address, self._batch_handler)
         self._task = asyncio.create_task(self._parts.runner.run(), name="bench-consumer")
 
     async def stop(self) -> dict[str, float]:
@@ -423,12 +450,13 @@ class ConsumerProcess:
         self.pid: int | None = process.pid
 
     @classmethod
-    async def start(cls, url: str) -> ConsumerProcess:
+    async def start(cls, url: str, batch_handler: bool) -> ConsumerProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.events",
             CONSUMER_COMMAND,
+            *(["--batch-handler"] if batch_handler else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=REPO_ROOT,
@@ -457,19 +485,19 @@ class ConsumerProcess:
             await self._process.wait()
 
 
-async def create_consumer(url: str, separate: bool) -> ConsumerHandle:
+async def create_consumer(url: str, separate: bool, batch_handler: bool) -> ConsumerHandle:
     """The consumer, in this process or (``separate``) in a child process; not yet connected."""
     if separate:
-        return await ConsumerProcess.start(url)
-    return InProcessConsumer(url)
+        return await ConsumerProcess.start(url, batch_handler)
+    return InProcessConsumer(url, batch_handler)
 
 
-async def consumer_child(url: str) -> None:
+async def consumer_child(url: str, batch_handler: bool) -> None:
     """The hidden sub-command: read the address, consume until stdin closes, print the commit times."""
     address = (await asyncio.to_thread(sys.stdin.readline)).strip()
     if not address:
         return
-    parts = build_consumer(url, address)
+    parts = build_consumer(url, address, batch_handler)
     task = asyncio.create_task(parts.runner.run(), name="bench-consumer")
     await asyncio.to_thread(sys.stdin.read)
     await _cancel(task)
@@ -535,13 +563,27 @@ class LoopLag:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` (Linux ``/proc``), None when unreadable."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (Linux), None when unreadable."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid``, None when unreadable."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else None
+
+
+def children_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(entry.name)) and int(fields[1]) == parent:
+            found.append(int(entry.name))
+    return found
 
 
 def system_cpu() -> tuple[float, float] | None:
@@ -563,36 +605,60 @@ class CpuSnapshot:
     groups: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
-async def backend_pids(observer: AsyncEngine) -> list[int]:
-    """The server processes of the scratch database's connections."""
-    query = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+_BACKENDS = sa.text(
+    "SELECT pg_backend_pid() AS mine, array_agg(pid) AS pids FROM pg_stat_activity "
+    "WHERE datname = current_database()"
+)
+
+
+async def postgres_pids(observer: AsyncEngine) -> tuple[list[int], int | None]:
+    """The scratch database's backends, and the server's postmaster (None when the server is not
+    on this machine)."""
     async with observer.connect() as connection:
-        return [int(pid) for pid in (await connection.execute(query)).scalars()]
+        row = (await connection.execute(_BACKENDS)).one()
+    fields = _stat(int(row.mine))
+    return [int(pid) for pid in row.pids or []], int(fields[1]) if fields else None
 
 
-async def cpu_snapshot(observer: AsyncEngine, consumer_pid: int | None) -> CpuSnapshot:
-    """CPU counters of the machine, this process, the consumer process and the database backends."""
-    groups = {"bench_process": [os.getpid()], "postgres_backends": await backend_pids(observer)}
-    if consumer_pid is not None:
-        groups["consumer_process"] = [consumer_pid]
+def read_cpu(groups: Mapping[str, Sequence[int]], postmaster: int | None) -> CpuSnapshot:
+    """Read the counters (blocking: ``/proc``). ``postgres_server`` is the postmaster and all its
+    children: every database's backends, the WAL writer, the checkpointer..."""
+    server = [postmaster, *children_of(postmaster)] if postmaster is not None else []
     readings = {
         name: {pid: cpu for pid in pids if (cpu := process_cpu_s(pid)) is not None}
-        for name, pids in groups.items()
+        for name, pids in {**groups, "postgres_server": server}.items()
     }
     return CpuSnapshot(time.monotonic(), system_cpu(), readings)
 
 
+async def cpu_snapshot(observer: AsyncEngine, consumer_pid: int | None) -> CpuSnapshot:
+    """CPU counters of the machine, this process, the consumer process and PostgreSQL."""
+    backends, postmaster = await postgres_pids(observer)
+    groups = {"bench_process": [os.getpid()], "postgres_backends": backends}
+    if consumer_pid is not None:
+        groups["consumer_process"] = [consumer_pid]
+    return await asyncio.to_thread(read_cpu, groups, postmaster)
+
+
 def cpu_usage(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float | None]:
-    """Per group, CPU used between the snapshots in % of one core; the machine's in % of all cores."""
+    """CPU used between the snapshots: per group in % of one core; the machine, and what none of
+    the groups used (other processes on the machine), in % of all cores."""
     elapsed = after.at - before.at
+    if elapsed <= 0:
+        return {}
     usage: dict[str, float | None] = {}
-    if before.system and after.system and after.system[1] > before.system[1]:
-        busy = (after.system[0] - before.system[0]) / (after.system[1] - before.system[1])
-        usage["machine_busy_pct_of_all_cores"] = round(100.0 * busy, 1)
+    ours = 0.0
     for name, readings in after.groups.items():
         start = before.groups.get(name, {})
         used = sum(cpu - start.get(pid, 0.0) for pid, cpu in readings.items())
-        usage[f"{name}_pct_of_one_core"] = round(100.0 * used / elapsed, 1) if elapsed > 0 else None
+        usage[f"{name}_pct_of_one_core"] = round(100.0 * used / elapsed, 1) if readings else None
+        if name != "postgres_backends":  # a part of postgres_server
+            ours += used
+    if before.system and after.system and after.system[1] > before.system[1]:
+        busy = (after.system[0] - before.system[0]) / (after.system[1] - before.system[1])
+        cores = os.cpu_count() or 1
+        usage["machine_busy_pct_of_all_cores"] = round(100.0 * busy, 1)
+        usage["other_processes_pct_of_all_cores"] = round(max(100.0 * (busy - ours / elapsed / cores), 0), 1)
     return usage
 
 
@@ -721,6 +787,7 @@ class Rig:
     """Everything a run starts, so that ``close`` can stop it whatever happened."""
 
     server: ServiceServer
+    wake: Callable[[], None]
     producer_db: Database
     observer: AsyncEngine
     consumer: ConsumerHandle | None = None
@@ -774,16 +841,17 @@ async def run_throughput(
     return run, cpu_usage(before, await cpu_snapshot(rig.observer, rig.consumer.pid))
 
 
-async def start_rig(url: str, separate: bool) -> Rig:
+async def start_rig(options: argparse.Namespace, url: str) -> Rig:
     """Start the producer server and the consumer; return once the consumer holds every partition."""
-    server = producer_server(url)
+    server, wake = producer_server(url)
     rig = Rig(
         server=server,
+        wake=wake,
         producer_db=Database(create_engine(url, application_name="bench-producer", pool_size=10)),
         observer=create_engine(url, application_name="bench-observer", pool_size=2),
     )
     try:
-        rig.consumer = await create_consumer(url, separate)
+        rig.consumer = await create_consumer(url, options.consumer_process, options.batch_handler)
         port = await server.start()
         await rig.consumer.connect(f"127.0.0.1:{port}")
         await wait_ready(rig.observer)
@@ -795,9 +863,9 @@ async def start_rig(url: str, separate: bool) -> Rig:
 
 async def measure(options: argparse.Namespace, url: str) -> dict[str, Any]:
     """Both phases on the scratch database at ``url``; returns the report."""
-    rig = await start_rig(url, options.consumer_process)
+    rig = await start_rig(options, url)
     try:
-        producer = LoadProducer(rig.producer_db, options.customers, random.Random(options.seed))
+        producer = LoadProducer(rig.producer_db, rig.wake, options.customers, random.Random(options.seed))
         latency = await run_latency(options, rig, producer)
         burst_run, burst_cpu = await run_throughput(options, rig, producer)
         assert rig.consumer is not None
@@ -809,6 +877,7 @@ async def measure(options: argparse.Namespace, url: str) -> dict[str, Any]:
     return {
         "benchmark": "events",
         "topology": "consumer-process" if options.consumer_process else "single-process",
+        "handler": "batch" if options.batch_handler else "single",
         "partitions": PARTITIONS,
         "latency": latency_report(options, producer, latency, seen),
         "throughput": throughput_report(options, producer, burst_run, burst_cpu, seen),
@@ -910,6 +979,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--consumer-process", action="store_true", help="run the consumer in a separate process"
     )
+    parser.add_argument("--batch-handler", action="store_true", help="also give the consumer a batch handler")
     parser.add_argument("--seed", type=int, default=1, help="seeds the customers and their choice (1)")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     return parser.parse_args(argv)
@@ -918,9 +988,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def consumer_main(argv: Sequence[str]) -> int:
     """Entry of the hidden ``_consume`` sub-command: the scratch URL comes in the environment, the
     stream's address on stdin."""
-    argparse.ArgumentParser(prog=f"python -m bench.events {CONSUMER_COMMAND}").parse_args(argv)
+    parser = argparse.ArgumentParser(prog=f"python -m bench.events {CONSUMER_COMMAND}")
+    parser.add_argument("--batch-handler", action="store_true")
+    options = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, also on its Ctrl-C
-    run_loop(lambda: consumer_child(os.environ[CONSUMER_URL_ENV]))
+    run_loop(lambda: consumer_child(os.environ[CONSUMER_URL_ENV], options.batch_handler))
     return 0
 
 

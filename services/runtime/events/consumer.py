@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.database import Database
-from services.runtime.events.consumer_store import ConsumerStore, LeaseLost
+from services.runtime.events.consumer_store import ConsumerStore, LeaseLost, PositionMove
 from services.runtime.events.stream import BEHIND_RETENTION
 from services.runtime.grpc_errors import parse_status_details
 
@@ -240,13 +240,11 @@ class ConsumerRunner:
                 applied += len(batch)
         return applied
 
-    async def _apply_together(
-        self, work: list[tuple[int, list[envelope_pb2.EventEnvelope], int, int]]
-    ) -> bool:
+    async def _apply_together(self, work: list[PartitionWork]) -> bool:
         """The fast path: every partition of a message in one transaction, no savepoints. False
         (and nothing applied) when a handler failed: the caller then goes partition by partition."""
         applied = 0
-        new_positions: dict[int, int] = {}
+        moves: list[PositionMove] = []
         try:
             async with self._database.transaction() as connection:
                 for partition, events, through, head in work:
@@ -255,13 +253,13 @@ class ConsumerRunner:
                     new = max(through, old)
                     if new != old:
                         lag = max(time.time() - events[0].sequenced_at.ToSeconds(), 0.0) if events else 0.0
-                        await self.store.advance(connection, partition, old, new, head, lag)
-                    new_positions[partition] = new
+                        moves.append(PositionMove(partition, old, new, head, lag))
+                await self.store.advance_many(connection, moves)
         except LeaseLost:
             raise
         except Exception:  # the slow path isolates the failing event
             return False
-        self._positions.update(new_positions)
+        self._positions.update({move.partition: move.new for move in moves})
         APPLIED.labels(self.spec.name).inc(applied)
         return True
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
 from services.runtime.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMove:
+    partition: int
+    old: int
+    new: int
+    head: int
+    lag_seconds: float
+
+
+_LOCK_IN_ORDER = sa.text(
+    "SELECT partition FROM consumer_positions WHERE consumer = :consumer "
+    "AND partition = ANY(CAST(:partitions AS smallint[])) ORDER BY partition FOR UPDATE"
+)
+
+_ADVANCE_MANY = sa.text(
+    """
+    UPDATE consumer_positions p
+    SET position = v.new, head = v.head, applied_at = now(), lag_seconds = v.lag, last_error = NULL
+    FROM unnest(CAST(:partitions AS smallint[]), CAST(:olds AS bigint[]), CAST(:news AS bigint[]),
+                CAST(:heads AS bigint[]), CAST(:lags AS float8[])) AS v(partition, old, new, head, lag)
+    WHERE p.consumer = :consumer AND p.partition = v.partition AND p.owner = :member
+      AND p.lease_expires_at > now() AND p.position = v.old
+    """
+)
 
 
 class LeaseLost(Exception):
@@ -83,11 +110,18 @@ class ConsumerStore:
                 )
             ).scalar_one()
             fair = math.ceil(total / max(alive, 1))
+            # Rows are locked in partition order here and in advance_many, so the two cannot deadlock.
+            held = (
+                sa.select(p.c.partition)
+                .where(p.c.consumer == self.consumer, p.c.owner == self.member_id)
+                .order_by(p.c.partition)
+                .with_for_update()
+            )
             mine = set(
                 (
                     await connection.execute(
                         sa.update(p)
-                        .where(p.c.consumer == self.consumer, p.c.owner == self.member_id)
+                        .where(p.c.consumer == self.consumer, p.c.partition.in_(held.scalar_subquery()))
                         .values(lease_expires_at=self._lease_end())
                         .returning(p.c.partition)
                     )
@@ -155,6 +189,28 @@ class ConsumerStore:
         )
         if result.rowcount != 1:
             raise LeaseLost(f"{self.consumer} no longer owns partition {partition}")
+
+    async def advance_many(self, connection: AsyncConnection, moves: Sequence[PositionMove]) -> None:
+        """Move several partitions' positions in one statement, fenced like :meth:`advance`."""
+        if not moves:
+            return
+        ordered = sorted(moves, key=lambda move: move.partition)
+        partitions = [move.partition for move in ordered]
+        await connection.execute(_LOCK_IN_ORDER, {"consumer": self.consumer, "partitions": partitions})
+        result = await connection.execute(
+            _ADVANCE_MANY,
+            {
+                "consumer": self.consumer,
+                "member": self.member_id,
+                "partitions": partitions,
+                "olds": [move.old for move in ordered],
+                "news": [move.new for move in ordered],
+                "heads": [move.head for move in ordered],
+                "lags": [move.lag_seconds for move in ordered],
+            },
+        )
+        if result.rowcount != len(ordered):
+            raise LeaseLost(f"{self.consumer} no longer owns one of partitions {partitions}")
 
     async def park(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope, error: str, attempts: int
