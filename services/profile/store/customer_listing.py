@@ -7,9 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.profile.domain.customers import Customer, CustomerAttributes
+from services.profile.domain.customers import Customer
 from services.profile.domain.identities import NormalizedIdentity
 from services.profile.domain.listing import Cursor, CustomerQuery
+from services.profile.store.customer_rows import customer_from_row
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
@@ -75,20 +76,4 @@ def _listed(
     cipher: PiiCipher, tenant_id: uuid.UUID, row: sa.Row[Any], held: list[NormalizedIdentity]
 ) -> Customer:
     nickname = cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
-    return Customer(
-        customer_id=row.customer_id,
-        attributes=CustomerAttributes(
-            nickname=_mask_name(nickname) if nickname else None,
-            gender=row.gender,
-            birthday=row.birthday,
-            province=row.province,
-            city=row.city,
-            registered_at=row.registered_at,
-            registration_channel=row.registration_channel,
-            device=row.device,
-            custom=row.custom or None,
-        ),
-        identities=held,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return customer_from_row(row, _mask_name(nickname) if nickname else None, held, None)

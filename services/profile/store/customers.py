@@ -15,6 +15,7 @@ from services.profile.domain.customers import Customer, CustomerAttributes, Iden
 from services.profile.domain.identities import NormalizedIdentity
 from services.profile.domain.listing import Cursor, CustomerQuery
 from services.profile.store.customer_listing import list_customers
+from services.profile.store.customer_rows import customer_from_row
 from services.profile.store.merges import lock_customers, merge_into, resolve_survivor
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import customers, identities
@@ -185,24 +186,7 @@ class SqlCustomerStore:
         requested: uuid.UUID,
     ) -> Customer:
         nickname = self._cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
-        return Customer(
-            customer_id=row.customer_id,
-            attributes=CustomerAttributes(
-                nickname=nickname,
-                gender=row.gender,
-                birthday=row.birthday,
-                province=row.province,
-                city=row.city,
-                registered_at=row.registered_at,
-                registration_channel=row.registration_channel,
-                device=row.device,
-                custom=row.custom or None,
-            ),
-            identities=identity_rows,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            merged_into=row.customer_id if row.customer_id != requested else None,
-        )
+        return customer_from_row(row, nickname, identity_rows, requested)
 
     async def update(
         self,

@@ -14,20 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
-from services.profile.store.tables import customer_merges, customers, identities
+from services.profile.store.tables import ATTRIBUTE_COLUMNS, customer_merges, customers, identities
 from services.runtime.events.outbox import NewEvent, Outbox
-
-# Attributes the survivor takes from a merged customer when it has none of its own.
-_FILLED = (
-    "nickname_enc",
-    "gender",
-    "birthday",
-    "province",
-    "city",
-    "registered_at",
-    "registration_channel",
-    "device",
-)
 
 # Statements that move a merged customer's rows of other capabilities to the survivor. Each takes
 # :tenant, :survivor and :merged (uuid[]). Tables with one row per customer and key resolve the
@@ -99,7 +87,10 @@ async def merge_into(
             sa.update(customers)
             .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == survivor)
             .values(
-                **{name: sa.func.coalesce(customers.c[name], getattr(source, name)) for name in _FILLED},
+                **{
+                    name: sa.func.coalesce(customers.c[name], getattr(source, name))
+                    for name in ATTRIBUTE_COLUMNS
+                },
                 custom=sa.literal(source.custom, customers.c.custom.type).op("||")(customers.c.custom),
                 updated_at=sa.func.now(),
             )
@@ -113,7 +104,7 @@ async def merge_into(
         )
         .values(
             merged_into=survivor,
-            **{name: None for name in _FILLED},
+            **{name: None for name in ATTRIBUTE_COLUMNS},
             custom={},
             updated_at=sa.func.now(),
         )

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import profile_events_pb2
 from services.profile.store.merges import resolve_survivor
 from services.profile.store.pii import PiiCipher
-from services.profile.store.tables import customer_merges, customers, identities, suppressed_identities
+from services.profile.store.tables import (
+    ATTRIBUTE_COLUMNS,
+    customer_merges,
+    customers,
+    identities,
+    suppressed_identities,
+)
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
 
@@ -29,17 +35,6 @@ ERASE_STATEMENTS: list[sa.TextClause] = []
 
 # Sections of the export contributed by other capabilities: name → query taking :tenant, :customers.
 EXPORT_QUERIES: dict[str, sa.TextClause] = {}
-
-_PERSONAL = (
-    "nickname_enc",
-    "gender",
-    "birthday",
-    "province",
-    "city",
-    "registered_at",
-    "registration_channel",
-    "device",
-)
 
 
 async def _family(connection: AsyncConnection, tenant_id: uuid.UUID, survivor: uuid.UUID) -> list[uuid.UUID]:
@@ -96,7 +91,9 @@ class SqlPrivacyStore:
                     await connection.execute(
                         sa.update(customers)
                         .where(customers.c.tenant_id == tenant_id, customers.c.customer_id.in_(family))
-                        .values(**{name: None for name in _PERSONAL}, custom={}, erased_at=sa.func.now())
+                        .values(
+                            **{name: None for name in ATTRIBUTE_COLUMNS}, custom={}, erased_at=sa.func.now()
+                        )
                         .returning(customers.c.erased_at)
                     )
                 )
@@ -153,7 +150,7 @@ class SqlPrivacyStore:
             "merged_customer_ids": [str(c) for c in family[1:]],
             "attributes": {
                 "nickname": decrypt("nickname", row.nickname_enc) if row.nickname_enc else None,
-                **{name: getattr(row, name) for name in _PERSONAL if name != "nickname_enc"},
+                **{name: getattr(row, name) for name in ATTRIBUTE_COLUMNS if name != "nickname_enc"},
                 "custom": row.custom,
             },
             "identities": [

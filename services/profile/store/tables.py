@@ -47,6 +47,18 @@ customers = sa.Table(
     sa.Index("ix_customers_listing", "tenant_id", "created_at", "customer_id"),
 )
 
+# The attribute columns of a customer (all personal: blanked on erasure, filled in by a merge).
+ATTRIBUTE_COLUMNS = (
+    "nickname_enc",
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "registered_at",
+    "registration_channel",
+    "device",
+)
+
 # Every merge, for the record: who was folded into whom, when and why ("identify" or "manual").
 customer_merges = sa.Table(
     "customer_merges",
