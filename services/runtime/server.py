@@ -8,7 +8,6 @@ the grace period, then stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -142,11 +141,14 @@ class ServiceServer:
             return
         self._stopping = True
         await self._health.enter_graceful_shutdown()
-        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
+        tasks = [*self._tasks, *([self._watcher] if self._watcher else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *([self._watcher] if self._watcher else [])]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # Bounded: a task that ignores its cancellation must not hold the shutdown hostage.
+            _, stuck = await asyncio.wait(tasks, timeout=grace)
+            for task in stuck:
+                logger.warning("%s: background task %s did not stop within %.1f s", self.name, task, grace)
         await self._server.stop(grace)
         await self.database.dispose()
         logger.info("%s stopped", self.name)

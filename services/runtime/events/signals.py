@@ -33,8 +33,11 @@ class Signal:
         if self.version != version:
             return True
         event = self._event
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands as
+        # the event fires, and a background loop would then outlive its service's shutdown.
         try:
-            await asyncio.wait_for(event.wait(), limit_seconds)
+            async with asyncio.timeout(limit_seconds):
+                await event.wait()
         except TimeoutError:
             return False
         return True
@@ -91,7 +94,8 @@ class Listener:
                         await connection.close(timeout=2)
             if not self._stopped.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), backoff)
+                    async with asyncio.timeout(backoff):
+                        await self._stopped.wait()
                 backoff = min(backoff * 2, 5.0)
 
     def stop(self) -> None:
