@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.interceptors import RuntimeInterceptor
 
@@ -106,7 +107,8 @@ class ServiceServer:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
+                raise_if_cancelled(error)
                 logger.exception("%s: background task %s failed; restarting it", self.name, work)
                 await asyncio.sleep(1.0)
 

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
+from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.consumer_store import ConsumerStore, LeaseLost, PositionMove
 from services.runtime.events.stream import BEHIND_RETENTION
@@ -139,7 +140,8 @@ class ConsumerRunner:
                     logger.info("%s owns partitions %s", self.spec.name, sorted(owned))
                     self._owned = owned
                     self._changed.set()
-            except Exception as error:
+            except Exception as error:  # keep trying; leases lapse safely meanwhile
+                raise_if_cancelled(error)
                 logger.warning("%s lease round failed: %s", self.spec.name, error)
             await asyncio.sleep(self.spec.lease_seconds / 3)
 
@@ -257,7 +259,8 @@ class ConsumerRunner:
                 await self.store.advance_many(connection, moves)
         except LeaseLost:
             raise
-        except Exception:  # the slow path isolates the failing event
+        except Exception as error:  # the slow path isolates the failing event
+            raise_if_cancelled(error)
             return False
         self._positions.update({move.partition: move.new for move in moves})
         APPLIED.labels(self.spec.name).inc(applied)
@@ -303,7 +306,8 @@ class ConsumerRunner:
                     async with connection.begin_nested():
                         await handler(connection, envelope)
                     applied += 1
-                except Exception:
+                except Exception as error:
+                    raise_if_cancelled(error)
                     failed_at = index
                     break
             new = events[failed_at].position - 1 if failed_at is not None else max(through, old)
@@ -329,6 +333,7 @@ class ConsumerRunner:
             except LeaseLost:
                 raise
             except Exception as error:
+                raise_if_cancelled(error)
                 error_text = f"{type(error).__name__}: {error}"
                 await asyncio.sleep(self.spec.retry_backoff_seconds * attempt)
         async with self._database.transaction() as connection:

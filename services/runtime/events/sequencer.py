@@ -15,6 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from prometheus_client import Counter
 
+from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, Listener
 
@@ -135,7 +136,8 @@ class Sequencer:
                     await self.prune_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:
+            except Exception as error:  # the sequencer outlives a database blip
+                raise_if_cancelled(error)
                 logger.warning("sequencer round failed: %s", error)
                 await asyncio.sleep(0.5)
                 continue
