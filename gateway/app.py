@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from gateway import problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
+from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
 from gateway.routers import admin, consents, customers, events, operations, orders, tags
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
@@ -71,6 +72,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(orders.router)
     app.include_router(tags.router)
     app.include_router(consents.router)
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

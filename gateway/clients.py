@@ -50,6 +50,7 @@ class ServiceClients:
         }
         self.tenants = profile_pb2_grpc.TenantServiceStub(self.channels["profile"])
         self.customers = profile_pb2_grpc.CustomerServiceStub(self.channels["profile"])
+        self.idempotency = profile_pb2_grpc.IdempotencyServiceStub(self.channels["profile"])
         self.behaviour = behaviour_pb2_grpc.BehaviourServiceStub(self.channels["profile"])
         self.orders = orders_pb2_grpc.OrderServiceStub(self.channels["profile"])
         self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])

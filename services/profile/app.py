@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from patron.profile.v1 import orders_pb2_grpc, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.idempotency import IdempotencyKeys
 from services.profile.domain.order_book import OrderBook
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.store.customers import SqlCustomerStore
+from services.profile.store.idempotency import SqlIdempotencyStore
 from services.profile.store.orders import SqlOrderStore
 from services.profile.store.pii import load_pii_keys
 from services.profile.store.privacy import SqlPrivacyStore
@@ -15,6 +17,7 @@ from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.behaviour_servicer import behaviour_registration
+from services.profile.transport.idempotency_servicer import idempotency_registration
 from services.profile.transport.orders_servicer import ORDER_SERVICE, OrderServicer
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
@@ -64,8 +67,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             ORDER_SERVICE,
         ),
         *tags_and_consent_registrations(database, producer.outbox),
+        idempotency_registration(IdempotencyKeys(SqlIdempotencyStore(database))),
     ]
-    # Each further capability (behaviour events, orders, tags and consent) adds its servicer here.
     return ServiceParts(
         registrations=registrations,
         tenant_exempt_methods=frozenset(

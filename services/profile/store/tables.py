@@ -86,6 +86,23 @@ customer_tag_history = sa.Table(
     sa.Index("ix_customer_tag_history_customer", "tenant_id", "customer_id", "changed_at"),
 )
 
+# The gateway's Idempotency-Key records: the answer to a request, replayed for a repeat of it.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_sha256", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("content_type", sa.Text),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("expires_at", sa.TIMESTAMP(timezone=True), nullable=False),
+    sa.CheckConstraint("state IN ('pending', 'done')", name="ck_idempotency_keys_state"),
+    sa.Index("ix_idempotency_keys_expires", "expires_at"),
+)
+
 # Keyed hashes of erased customers' identities: identifying one again starts a new, empty customer.
 suppressed_identities = sa.Table(
     "suppressed_identities",

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from patron.common.v1 import tenancy_pb2 as _tenancy_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -41,6 +42,64 @@ class ResolveApiKeyResponse(_message.Message):
     tenant: _tenancy_pb2.TenantSpec
     scopes: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BeginIdempotentRequest(_message.Message):
+    __slots__ = ("key", "method", "path", "request_sha256")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_SHA256_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    method: str
+    path: str
+    request_sha256: str
+    def __init__(self, key: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., request_sha256: _Optional[str] = ...) -> None: ...
+
+class BeginIdempotentResponse(_message.Message):
+    __slots__ = ("outcome", "status_code", "body", "content_type")
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[BeginIdempotentResponse.Outcome]
+        NEW: _ClassVar[BeginIdempotentResponse.Outcome]
+        REPLAY: _ClassVar[BeginIdempotentResponse.Outcome]
+        MISMATCH: _ClassVar[BeginIdempotentResponse.Outcome]
+        IN_PROGRESS: _ClassVar[BeginIdempotentResponse.Outcome]
+    OUTCOME_UNSPECIFIED: BeginIdempotentResponse.Outcome
+    NEW: BeginIdempotentResponse.Outcome
+    REPLAY: BeginIdempotentResponse.Outcome
+    MISMATCH: BeginIdempotentResponse.Outcome
+    IN_PROGRESS: BeginIdempotentResponse.Outcome
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    outcome: BeginIdempotentResponse.Outcome
+    status_code: int
+    body: bytes
+    content_type: str
+    def __init__(self, outcome: _Optional[_Union[BeginIdempotentResponse.Outcome, str]] = ..., status_code: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class CompleteIdempotentRequest(_message.Message):
+    __slots__ = ("key", "status_code", "body", "content_type")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    status_code: int
+    body: bytes
+    content_type: str
+    def __init__(self, key: _Optional[str] = ..., status_code: _Optional[int] = ..., body: _Optional[bytes] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class AbandonIdempotentRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class IdempotencyAck(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class Identity(_message.Message):
     __slots__ = ("type", "value")

@@ -25,6 +25,167 @@ if _version_not_supported:
     )
 
 
+class IdempotencyServiceStub:
+    """Remembers the answers to requests sent with an Idempotency-Key, per tenant, for 24 hours.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.BeginIdempotent = channel.unary_unary(
+                '/patron.profile.v1.IdempotencyService/BeginIdempotent',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentResponse.FromString,
+                _registered_method=True)
+        self.CompleteIdempotent = channel.unary_unary(
+                '/patron.profile.v1.IdempotencyService/CompleteIdempotent',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.CompleteIdempotentRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.FromString,
+                _registered_method=True)
+        self.AbandonIdempotent = channel.unary_unary(
+                '/patron.profile.v1.IdempotencyService/AbandonIdempotent',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.AbandonIdempotentRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.FromString,
+                _registered_method=True)
+
+
+class IdempotencyServiceServicer:
+    """Remembers the answers to requests sent with an Idempotency-Key, per tenant, for 24 hours.
+    """
+
+    def BeginIdempotent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteIdempotent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbandonIdempotent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_IdempotencyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'BeginIdempotent': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginIdempotent,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentResponse.SerializeToString,
+            ),
+            'CompleteIdempotent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteIdempotent,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.CompleteIdempotentRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.SerializeToString,
+            ),
+            'AbandonIdempotent': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbandonIdempotent,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.AbandonIdempotentRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.profile.v1.IdempotencyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.profile.v1.IdempotencyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class IdempotencyService:
+    """Remembers the answers to requests sent with an Idempotency-Key, per tenant, for 24 hours.
+    """
+
+    @staticmethod
+    def BeginIdempotent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.IdempotencyService/BeginIdempotent',
+            patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.BeginIdempotentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteIdempotent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.IdempotencyService/CompleteIdempotent',
+            patron_dot_profile_dot_v1_dot_profile__pb2.CompleteIdempotentRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbandonIdempotent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.IdempotencyService/AbandonIdempotent',
+            patron_dot_profile_dot_v1_dot_profile__pb2.AbandonIdempotentRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.IdempotencyAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class TenantServiceStub:
     """Tenant administration. Called by the gateway with the admin token checked; carries no tenant.
     """

@@ -1,0 +1,159 @@
+"""The ``Idempotency-Key`` header (API.md): the same key and request answer the same again.
+
+For a POST under /v1 that carries the header, the gateway claims the key in the profile service
+(per tenant, 24 hours) before running the request and stores the answer after; a repeat gets the
+stored answer (``Idempotent-Replayed: true``) and causes no second effect. The same key with another
+request is 409; a repeat while the first is still running is 409 with ``Retry-After``. An answer of
+5xx is not stored, so the client may retry with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth import Authenticator, bearer_token
+from gateway.clients import ServiceClients
+from gateway.problems import ServiceCallError, problem, problem_for_rpc_error
+from patron.profile.v1 import profile_pb2
+
+HEADER = b"idempotency-key"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, HEADER) if scope["type"] == "http" else None
+        path: str = scope.get("path", "")
+        if (
+            key is None
+            or scope["method"] != "POST"
+            or not path.startswith("/v1/")
+            or path.startswith("/v1/admin")
+        ):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        clients: ServiceClients = state.clients
+        authenticator: Authenticator = state.authenticator
+        try:
+            tenant = await authenticator.tenant_for(bearer_token(Request(scope)))
+        except (HTTPException, ServiceCallError):
+            await self.app(scope, receive, send)  # the route answers the authentication problem
+            return
+        body = await _read_body(receive)
+        query: bytes = scope.get("query_string", b"")
+        digest = hashlib.sha256(b"POST\n" + path.encode() + b"?" + query + b"\n" + body).hexdigest()
+        try:
+            begun = await clients.call(
+                "profile",
+                clients.idempotency.BeginIdempotent,
+                profile_pb2.BeginIdempotentRequest(key=key, method="POST", path=path, request_sha256=digest),
+                tenant_id=tenant.tenant_id,
+            )
+        except ServiceCallError as error:
+            await problem_for_rpc_error(error.error, error.service)(scope, receive, send)
+            return
+        outcome = profile_pb2.BeginIdempotentResponse
+        if begun.outcome == outcome.REPLAY:
+            await _send(send, begun.status_code, begun.content_type, begun.body, replayed=True)
+            return
+        if begun.outcome == outcome.MISMATCH:
+            response = problem(409, "this Idempotency-Key was used with another request", reason="KEY_REUSED")
+            await response(scope, receive, send)
+            return
+        if begun.outcome == outcome.IN_PROGRESS:
+            response = problem(
+                409,
+                "the first request with this Idempotency-Key is still running",
+                reason="KEY_IN_PROGRESS",
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        await self._run_and_remember(scope, body, send, clients, tenant.tenant_id, key)
+
+    async def _run_and_remember(
+        self, scope: Scope, body: bytes, send: Send, clients: ServiceClients, tenant_id: str, key: str
+    ) -> None:
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        status = 500
+        content_type = "application/json"
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        finally:
+            try:
+                if status < 500:
+                    await clients.call(
+                        "profile",
+                        clients.idempotency.CompleteIdempotent,
+                        profile_pb2.CompleteIdempotentRequest(
+                            key=key, status_code=status, body=b"".join(chunks), content_type=content_type
+                        ),
+                        tenant_id=tenant_id,
+                    )
+                else:
+                    await clients.call(
+                        "profile",
+                        clients.idempotency.AbandonIdempotent,
+                        profile_pb2.AbandonIdempotentRequest(key=key),
+                        tenant_id=tenant_id,
+                    )
+            except ServiceCallError:
+                pass  # the record stays pending and expires; a repeat is told the first is running
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, content_type: str, body: bytes, *, replayed: bool) -> None:
+    headers = [
+        (b"content-type", content_type.encode("latin-1")),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
