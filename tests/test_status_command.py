@@ -119,3 +119,17 @@ def test_usage_errors_exit_2() -> None:
         cli.main(["status", "--bogus"])
     assert unknown_option.value.code == 2
     assert cli.main(["status", "--profile-address", ""]) == 2
+
+
+def test_the_grpc_port_variables_of_patron_up_are_understood() -> None:
+    environ = {
+        "PATRON_SCORING_GRPC_PORT": "25052",
+        "PATRON_GATEWAY_NOTIFY_ADDRESS": "n:1",
+        "PATRON_NOTIFY_GRPC_PORT": "9",
+    }
+    addresses = resolve_addresses(
+        {"profile": None, "scoring": None, "loyalty": None, "notify": None}, environ
+    )
+    assert addresses["scoring"] == "127.0.0.1:25052"
+    assert addresses["notify"] == "n:1"
+    assert addresses["loyalty"] == "127.0.0.1:50053"

@@ -139,10 +139,17 @@ def default_address(service: str) -> str:
 
 
 def resolve_addresses(overrides: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, str]:
-    """Each service's address: the option, else ``PATRON_GATEWAY_<SERVICE>_ADDRESS``, else the default."""
+    """Each service's address: the option, else ``PATRON_GATEWAY_<SERVICE>_ADDRESS``, else
+    ``127.0.0.1:$PATRON_<SERVICE>_GRPC_PORT`` (the variable ``patron up`` reads), else the default."""
+
+    def local(service: str) -> str | None:
+        port = environ.get(f"PATRON_{service.upper()}_GRPC_PORT", "").strip()
+        return f"127.0.0.1:{port}" if port else None
+
     return {
         service: overrides.get(service)
         or environ.get(f"PATRON_GATEWAY_{service.upper()}_ADDRESS")
+        or local(service)
         or default_address(service)
         for service in SERVICE_NAMES
     }
