@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.behaviour import (
@@ -18,12 +17,11 @@ from services.profile.domain.behaviour import (
 )
 from services.profile.store import merges, privacy
 from services.profile.store.behaviour_tables import behaviour_events
-from services.profile.store.tables import customers
+from services.profile.store.merges import resolve_survivor, resolve_survivors
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
 
 EVENT_RECORDED = "event.recorded"
-_MAX_MERGE_HOPS = 16
 _UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
 
 # The whole batch travels as five arrays and lands in one INSERT ... SELECT FROM unnest(...): one
@@ -57,48 +55,6 @@ _INSERT = (
 )
 
 
-async def follow_merges(
-    connection: AsyncConnection, tenant_id: uuid.UUID, requested: Collection[uuid.UUID], *, lock: bool
-) -> dict[uuid.UUID, uuid.UUID]:
-    """Each requested customer id that exists in the tenant → its live customer (itself unless merged).
-
-    Ids absent from the answer are unknown in this tenant, or their person was erased. With ``lock``
-    the rows are held FOR KEY SHARE until commit (in id order): a merge or an erasure (which take
-    them FOR UPDATE) then waits for the insert that references them and re-points or deletes its
-    events, and an insert that waited for one of them re-reads the rows and follows the outcome.
-    """
-    at: dict[uuid.UUID, uuid.UUID] = {customer_id: customer_id for customer_id in requested}
-    live: dict[uuid.UUID, uuid.UUID] = {}
-    for _ in range(_MAX_MERGE_HOPS):
-        if not at:
-            break
-        query = (
-            sa.select(customers.c.customer_id, customers.c.merged_into, customers.c.erased_at)
-            .where(
-                customers.c.tenant_id == tenant_id,
-                customers.c.customer_id
-                == sa.any_(sa.cast(sa.bindparam("ids", list(set(at.values()))), _UUIDS)),
-            )
-            .order_by(customers.c.customer_id)
-        )
-        if lock:
-            query = query.with_for_update(key_share=True)
-        merged_into = {
-            row.customer_id: row.merged_into
-            for row in await connection.execute(query)
-            if row.erased_at is None
-        }
-        for requested_id, current in list(at.items()):
-            if current not in merged_into:
-                del at[requested_id]
-            elif merged_into[current] is None:
-                live[requested_id] = current
-                del at[requested_id]
-            else:
-                at[requested_id] = merged_into[current]
-    return live
-
-
 class SqlBehaviourStore:
     """Implements ``BehaviourStore`` on the profile database."""
 
@@ -115,7 +71,9 @@ class SqlBehaviourStore:
         if not events:
             return StoreResult(frozenset(), frozenset())
         async with self._database.transaction() as connection:
-            live = await follow_merges(connection, tenant_id, {e.customer_id for e in events}, lock=True)
+            live = await resolve_survivors(
+                connection, tenant_id, {e.customer_id for e in events}, lock="key_share"
+            )
             first: dict[str, NewBehaviourEvent] = {}
             for event in events:
                 if event.customer_id in live:
@@ -166,7 +124,7 @@ class SqlBehaviourStore:
     ) -> tuple[uuid.UUID, list[StoredBehaviourEvent]] | None:
         """Up to ``limit`` of the live customer's events after ``after``, newest first; None if unknown."""
         async with self._database.read() as connection:
-            live = (await follow_merges(connection, tenant_id, [customer_id], lock=False)).get(customer_id)
+            live = await resolve_survivor(connection, tenant_id, customer_id)
             if live is None:
                 return None
             table = behaviour_events.c

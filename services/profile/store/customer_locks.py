@@ -19,12 +19,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.profile.store.merges import resolve_survivor
-from services.profile.store.tables import customers
 from services.runtime.errors import AlreadyExists, NotFound
 
 _UNIQUE_VIOLATION = "23505"
 _FOREIGN_KEY_VIOLATION = "23503"
-_HOLD_ATTEMPTS = 3
 
 
 @asynccontextmanager
@@ -60,17 +58,10 @@ async def hold_customer(
     rows along (or erases them); a merge that won the race is seen here and followed to the survivor.
     KEY SHARE does not block ordinary attribute updates of the customer.
     """
-    for _ in range(_HOLD_ATTEMPTS):
-        survivor = await resolve_customer(connection, tenant_id, customer_id)
-        held: uuid.UUID | None = await connection.scalar(
-            sa.select(customers.c.customer_id)
-            .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == survivor)
-            .where(customers.c.merged_into.is_(None), customers.c.erased_at.is_(None))
-            .with_for_update(read=True, key_share=True)
-        )
-        if held is not None:
-            return held
-    raise NotFound("customer not found")
+    survivor = await resolve_survivor(connection, tenant_id, customer_id, lock="key_share")
+    if survivor is None:
+        raise NotFound("customer not found")
+    return survivor
 
 
 async def advisory_lock(connection: AsyncConnection, scope: str, *ids: uuid.UUID) -> None:

@@ -197,7 +197,7 @@ class SqlCustomerStore:
     ) -> Customer | None:
         """Set and clear attributes of the customer (or its survivor); emits customer.updated."""
         async with self._database.transaction() as connection:
-            survivor = await resolve_survivor(connection, tenant_id, customer_id, lock=True)
+            survivor = await resolve_survivor(connection, tenant_id, customer_id, lock="update")
             if survivor is None:
                 return None
             columns = self._attribute_columns(tenant_id, attributes)

@@ -8,9 +8,11 @@ statements in ``REPOINT_STATEMENTS``, so each keeps exactly one owner after a me
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
@@ -24,24 +26,75 @@ REPOINT_STATEMENTS: list[sa.TextClause] = []
 
 
 _MAX_MERGE_HOPS = 16
+_UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
+
+
+LockMode = Literal["update", "key_share"]
+
+
+async def resolve_survivors(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    requested: Collection[uuid.UUID],
+    *,
+    lock: LockMode | None = None,
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each requested id that names a customer of the tenant → its live customer (itself unless
+    merged). Ids absent from the answer are unknown in this tenant, or their person was erased.
+
+    ``lock`` holds the rows read until commit, in id order: ``"update"`` for changing the customer,
+    ``"key_share"`` for writing rows that reference it — a merge or an erasure (FOR UPDATE) then
+    waits for that write and carries its rows along, and a write that waited re-reads the outcome.
+    """
+    at: dict[uuid.UUID, uuid.UUID] = {customer_id: customer_id for customer_id in requested}
+    live: dict[uuid.UUID, uuid.UUID] = {}
+    for _ in range(_MAX_MERGE_HOPS):
+        if not at:
+            break
+        query = (
+            sa.select(customers.c.customer_id, customers.c.merged_into, customers.c.erased_at)
+            .where(
+                customers.c.tenant_id == tenant_id,
+                customers.c.customer_id
+                == sa.any_(sa.cast(sa.bindparam("ids", list(set(at.values()))), _UUIDS)),
+            )
+            .order_by(customers.c.customer_id)
+        )
+        if lock is not None:
+            query = query.with_for_update(key_share=lock == "key_share")
+        merged_into = {
+            row.customer_id: row.merged_into
+            for row in await connection.execute(query)
+            if row.erased_at is None
+        }
+        for requested_id, current in list(at.items()):
+            if current not in merged_into:
+                del at[requested_id]
+            elif merged_into[current] is None:
+                live[requested_id] = current
+                del at[requested_id]
+            else:
+                at[requested_id] = merged_into[current]
+    return live
 
 
 async def resolve_survivor(
-    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, *, lock: bool = False
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, *, lock: LockMode | None = None
 ) -> uuid.UUID | None:
-    """The live customer an id stands for (itself, or whom it was merged into); None when the id is
-    unknown in this tenant or the customer was erased."""
-    for _ in range(_MAX_MERGE_HOPS):
-        query = sa.select(customers.c.merged_into, customers.c.erased_at).where(
-            customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
+    """The live customer one id stands for, or None (see :func:`resolve_survivors`)."""
+    return (await resolve_survivors(connection, tenant_id, [customer_id], lock=lock)).get(customer_id)
+
+
+async def customer_family(
+    connection: AsyncConnection, tenant_id: uuid.UUID, survivor: uuid.UUID
+) -> list[uuid.UUID]:
+    """The survivor and every customer merged into it: their history is the person's history."""
+    merged = await connection.execute(
+        sa.select(customers.c.customer_id).where(
+            customers.c.tenant_id == tenant_id, customers.c.merged_into == survivor
         )
-        row = (await connection.execute(query.with_for_update() if lock else query)).first()
-        if row is None or row.erased_at is not None:
-            return None
-        if row.merged_into is None:
-            return customer_id
-        customer_id = row.merged_into
-    return None
+    )
+    return [survivor, *merged.scalars()]
 
 
 async def lock_customers(

@@ -128,7 +128,7 @@ class SqlOrderStore:
         a merge or an erasure running meanwhile waits and then moves or erases this order too.
         """
         async with self._database.transaction() as connection:
-            owner = await resolve_survivor(connection, tenant_id, customer_id, lock=True)
+            owner = await resolve_survivor(connection, tenant_id, customer_id, lock="key_share")
             if owner is None:
                 return None
             inserted = (

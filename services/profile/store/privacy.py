@@ -14,10 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
-from services.profile.store.merges import resolve_survivor
+from services.profile.store.merges import customer_family, resolve_survivor
 from services.profile.store.pii import PiiCipher
 from services.profile.store.tables import (
     ATTRIBUTE_COLUMNS,
@@ -35,16 +34,6 @@ ERASE_STATEMENTS: list[sa.TextClause] = []
 
 # Sections of the export contributed by other capabilities: name → query taking :tenant, :customers.
 EXPORT_QUERIES: dict[str, sa.TextClause] = {}
-
-
-async def _family(connection: AsyncConnection, tenant_id: uuid.UUID, survivor: uuid.UUID) -> list[uuid.UUID]:
-    """The survivor and every customer merged into it: their history is the person's history."""
-    merged = await connection.execute(
-        sa.select(customers.c.customer_id).where(
-            customers.c.tenant_id == tenant_id, customers.c.merged_into == survivor
-        )
-    )
-    return [survivor, *merged.scalars()]
 
 
 class SqlPrivacyStore:
@@ -67,10 +56,10 @@ class SqlPrivacyStore:
                 return None
             if row.erased_at is not None:
                 return customer_id, row.erased_at
-            survivor = await resolve_survivor(connection, tenant_id, customer_id, lock=True)
+            survivor = await resolve_survivor(connection, tenant_id, customer_id, lock="update")
             if survivor is None:
                 return None
-            family = await _family(connection, tenant_id, survivor)
+            family = await customer_family(connection, tenant_id, survivor)
             await connection.execute(
                 pg.insert(suppressed_identities)
                 .from_select(
@@ -113,7 +102,7 @@ class SqlPrivacyStore:
             survivor = await resolve_survivor(connection, tenant_id, customer_id)
             if survivor is None:
                 return None
-            family = await _family(connection, tenant_id, survivor)
+            family = await customer_family(connection, tenant_id, survivor)
             row = (
                 await connection.execute(
                     sa.select(customers).where(

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.profile.domain.timeline import TimelineEntry
-from services.profile.store.merges import resolve_survivor
+from services.profile.store.merges import customer_family, resolve_survivor
 from services.runtime.database import Database
 
 # Each branch yields (at, kind, ref, detail) for the customer family :customers of tenant :tenant.
@@ -65,13 +65,7 @@ class SqlTimelineStore:
             survivor = await resolve_survivor(connection, tenant_id, customer_id)
             if survivor is None:
                 return None
-            merged = await connection.execute(
-                sa.text(
-                    "SELECT customer_id FROM customers WHERE tenant_id = :tenant AND merged_into = :survivor"
-                ),
-                {"tenant": tenant_id, "survivor": survivor},
-            )
-            family = [survivor, *merged.scalars()]
+            family = await customer_family(connection, tenant_id, survivor)
             params: dict[str, Any] = {
                 "tenant": tenant_id,
                 "customers": family,
