@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
+from services.profile.domain.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from services.runtime.errors import InvalidArgument, ViolationCollector
 
 DEFAULT_PAGE = 50
-MAX_PAGE = 500
 FILTERABLE_ATTRIBUTES: frozenset[str] = frozenset(
     {"gender", "province", "city", "device", "registration_channel"}
 )
@@ -28,16 +25,15 @@ class Cursor:
     customer_id: uuid.UUID
 
     def encode(self) -> str:
-        raw = json.dumps({"c": self.created_at.isoformat(), "id": str(self.customer_id)}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_cursor([self.created_at.isoformat(), self.customer_id])
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        created_at, customer_id = decode_cursor(token, (str, uuid.UUID)) or ("", None)
         try:
-            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            return cls(datetime.fromisoformat(data["c"]), uuid.UUID(data["id"]))
-        except (binascii.Error, ValueError, KeyError, TypeError):
-            raise InvalidArgument.single("cursor", "is not a cursor this API returned") from None
+            return cls(datetime.fromisoformat(created_at), customer_id)
+        except ValueError:
+            raise InvalidArgument.single("cursor", "is not a cursor of this list") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +61,8 @@ def build_query(
     errors = ViolationCollector()
     if limit == 0:
         limit = DEFAULT_PAGE
-    if not 1 <= limit <= MAX_PAGE:
-        errors.add("limit", f"must be 1..{MAX_PAGE}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        errors.add("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
     for name in attributes:
         if name not in FILTERABLE_ATTRIBUTES:
             errors.add(name, f"cannot filter on it; filterable: {', '.join(sorted(FILTERABLE_ATTRIBUTES))}")
