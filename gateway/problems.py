@@ -100,6 +100,13 @@ def _validation_message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "is invalid"))
 
 
+def _metadata_value(key: str, value: str) -> str | int:
+    """google.rpc metadata is text; money (``*_minor``, integer minor units by API.md) is a number."""
+    if key.endswith("_minor") and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
 def problem_for_rpc_error(error: grpc.aio.AioRpcError, service: str) -> JSONResponse:
     """The HTTP answer for a failed service call."""
     code = error.code()
@@ -119,7 +126,7 @@ def problem_for_rpc_error(error: grpc.aio.AioRpcError, service: str) -> JSONResp
     extensions: dict[str, Any] = {}
     if reason:
         extensions["reason"] = reason
-    extensions.update({k: v for k, v in metadata.items() if k != "retry_after_seconds"})
+    extensions.update({k: _metadata_value(k, v) for k, v in metadata.items() if k != "retry_after_seconds"})
     errors = [{"field": v.field, "message": v.message} for v in violations] if status == 422 else None
     return problem(status, detail, errors=errors, headers=headers or None, **extensions)
 

@@ -12,13 +12,12 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, SkipValidation, TypeAdapter, ValidationError
 
-from gateway.auth import TenantContext, require_tenant
-from gateway.clients import ServiceClients
+from gateway.dependencies import ERRORS, Clients, Tenant
 from gateway.problems import field_path
-from gateway.schemas import IdentityIn, Problem, StrictBody
+from gateway.schemas import IdentityIn, StrictBody
 from patron.profile.v1 import behaviour_pb2, profile_pb2
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -28,16 +27,7 @@ MAX_EVENTS_PER_CALL = 1000
 # more time than the configured deadline of ordinary calls.
 RECORD_DEADLINE_SECONDS = 10.0
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem},
-    404: {"model": Problem},
-    413: {"model": Problem},
-    422: {"model": Problem},
-    503: {"model": Problem},
-    504: {"model": Problem},
-}
 
-Tenant = Annotated[TenantContext, Depends(require_tenant)]
 Outcome = Literal["accepted", "duplicate", "rejected"]
 
 _OUTCOME_NAMES: dict[int, Outcome] = {
@@ -45,14 +35,6 @@ _OUTCOME_NAMES: dict[int, Outcome] = {
     behaviour_pb2.EVENT_OUTCOME_DUPLICATE: "duplicate",
     behaviour_pb2.EVENT_OUTCOME_REJECTED: "rejected",
 }
-
-
-async def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
-
-
-Clients = Annotated[ServiceClients, Depends(_clients)]
 
 
 class EventIn(StrictBody):

@@ -11,16 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import grpc
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictInt, field_validator
 
 from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.problems import ServiceCallError, problem
 from gateway.schemas import IdentityIn, StrictBody
 from patron.profile.v1 import orders_pb2, profile_pb2
-from services.runtime.grpc_errors import parse_status_details
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -205,22 +201,6 @@ def _order_to_proto(body: OrderIn) -> orders_pb2.RecordOrderRequest:
     return message
 
 
-def _remaining_problem(error: ServiceCallError) -> JSONResponse | None:
-    """A refund over what is left: 409 carrying ``remaining_minor`` as the integer it is."""
-    if error.error.code() != grpc.StatusCode.FAILED_PRECONDITION:
-        return None
-    reason, metadata, _ = parse_status_details(error.error.trailing_metadata())
-    if reason != "REFUND_EXCEEDS_REMAINING" or not metadata.get("remaining_minor", "").isdigit():
-        return None
-    return problem(
-        409,
-        error.error.details() or "the refund exceeds what is left of the order",
-        reason=reason,
-        order_id=metadata.get("order_id", ""),
-        remaining_minor=int(metadata["remaining_minor"]),
-    )
-
-
 @router.post(
     "/orders",
     status_code=201,
@@ -249,7 +229,7 @@ async def record_order(body: OrderIn, response: Response, tenant: Tenant, client
 )
 async def refund_order(
     order_id: str, body: RefundIn, response: Response, tenant: Tenant, clients: Clients
-) -> RefundRecorded | JSONResponse:
+) -> RefundRecorded:
     """Refund part or all of what is left of an order (emits ``order.refunded``); 201, or 200 on a repeat.
 
     A repeat answers the refund as recorded with the order's state now; the same refund id with another
@@ -264,15 +244,7 @@ async def refund_order(
     )
     if body.refunded_at is not None:
         request.refunded_at.FromDatetime(body.refunded_at.astimezone(UTC))
-    try:
-        result = await clients.call(
-            "profile", clients.orders.RefundOrder, request, tenant_id=tenant.tenant_id
-        )
-    except ServiceCallError as error:
-        answer = _remaining_problem(error)
-        if answer is None:
-            raise
-        return answer
+    result = await clients.call("profile", clients.orders.RefundOrder, request, tenant_id=tenant.tenant_id)
     response.status_code = 201 if result.created else 200
     return RefundRecorded(
         **_refund_fields(result.refund),
