@@ -251,3 +251,25 @@ class ConsumerStore:
                     self.members.c.consumer == self.consumer, self.members.c.member_id == self.member_id
                 )
             )
+
+
+async def consumer_status_rows(
+    database: Database, positions: sa.Table, parked: sa.Table
+) -> list[sa.Row[Any]]:
+    """Every consumer partition of this service with its parked-event count (for ``patron status``)."""
+    p, k = positions, parked
+    parked_counts = (
+        sa.select(k.c.consumer, k.c.partition, sa.func.count().label("parked"))
+        .group_by(k.c.consumer, k.c.partition)
+        .subquery()
+    )
+    query = (
+        sa.select(p, sa.func.coalesce(parked_counts.c.parked, 0).label("parked"))
+        .outerjoin(
+            parked_counts,
+            sa.and_(parked_counts.c.consumer == p.c.consumer, parked_counts.c.partition == p.c.partition),
+        )
+        .order_by(p.c.consumer, p.c.partition)
+    )
+    async with database.read() as connection:
+        return list((await connection.execute(query)).all())

@@ -7,6 +7,7 @@ from grpc import aio
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.database import Database
+from services.runtime.events.consumer_store import consumer_status_rows
 from services.runtime.server import Registration
 
 
@@ -19,21 +20,7 @@ class ConsumerStatusServicer(envelope_pb2_grpc.ConsumerStatusServicer):
     async def GetConsumerStatus(  # noqa: N802
         self, request: envelope_pb2.GetConsumerStatusRequest, context: aio.ServicerContext
     ) -> envelope_pb2.GetConsumerStatusResponse:
-        p, k = self._positions, self._parked
-        parked = (
-            sa.select(k.c.consumer, k.c.partition, sa.func.count().label("parked"))
-            .group_by(k.c.consumer, k.c.partition)
-            .subquery()
-        )
-        query = (
-            sa.select(p, sa.func.coalesce(parked.c.parked, 0).label("parked"))
-            .outerjoin(
-                parked, sa.and_(parked.c.consumer == p.c.consumer, parked.c.partition == p.c.partition)
-            )
-            .order_by(p.c.consumer, p.c.partition)
-        )
-        async with self._database.read() as connection:
-            rows = (await connection.execute(query)).all()
+        rows = await consumer_status_rows(self._database, self._positions, self._parked)
         response = envelope_pb2.GetConsumerStatusResponse()
         for row in rows:
             response.partitions.add(

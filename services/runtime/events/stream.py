@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
 from grpc import aio
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.database import Database
 from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
+from services.runtime.events.outbox_reader import OutboxReader, PartitionHead
 from services.runtime.events.signals import SEQUENCED_CHANNEL, Listener
 from services.runtime.server import Registration
 
@@ -23,26 +23,6 @@ STREAM_METHODS = frozenset({f"/{STREAM_SERVICE}/Subscribe", f"/{STREAM_SERVICE}/
 MAX_BATCH = 1000
 DEFAULT_BATCH = 500
 BEHIND_RETENTION = "BEHIND_RETENTION"
-
-_HEADS = sa.text(
-    "SELECT partition, last_position, pruned_through, last_sequenced_at FROM outbox_heads "
-    "WHERE partition = ANY(CAST(:partitions AS smallint[])) ORDER BY partition"
-)
-
-_EVENTS = sa.text(
-    """
-    SELECT r.partition, e.position, e.sequenced_at, e.envelope
-    FROM unnest(CAST(:partitions AS smallint[]), CAST(:afters AS bigint[]), CAST(:heads AS bigint[]))
-         AS r(partition, after, head)
-    CROSS JOIN LATERAL (
-        SELECT o.position, o.sequenced_at, o.envelope FROM outbox o
-        WHERE o.partition = r.partition AND o.position > r.after AND o.position <= r.head
-          AND (cardinality(CAST(:types AS text[])) = 0 OR o.type = ANY(CAST(:types AS text[])))
-        ORDER BY o.position LIMIT :per_partition
-    ) e
-    ORDER BY r.partition, e.position
-    """
-)
 
 
 class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
@@ -59,7 +39,7 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         coalesce_seconds: float = 0.02,
     ) -> None:
         self._producer = producer
-        self._database = database
+        self._reader = OutboxReader(database)
         self._sequenced = listener.signals[SEQUENCED_CHANNEL]
         self._partitions = partitions
         self._heartbeat = heartbeat_seconds
@@ -88,15 +68,8 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             raise InvalidArgument([FieldViolation(f, m) for f, m in errors])
         return afters, list(request.types), batch
 
-    async def _heads(self, partitions: list[int]) -> dict[int, sa.Row[tuple[int, int, int, object]]]:
-        async with self._database.read() as connection:
-            rows = (await connection.execute(_HEADS, {"partitions": partitions})).all()
-        return {row.partition: row for row in rows}
-
     @staticmethod
-    def _check_retention(
-        afters: dict[int, int], heads: dict[int, sa.Row[tuple[int, int, int, object]]]
-    ) -> None:
+    def _check_retention(afters: dict[int, int], heads: dict[int, PartitionHead]) -> None:
         behind = sorted(p for p, after in afters.items() if after < heads[p].pruned_through)
         if behind:
             raise Conflict(
@@ -116,23 +89,11 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         last_sent = 0.0
         while True:
             version = self._sequenced.version
-            heads = await self._heads(partitions)
+            heads = await self._reader.heads(partitions)
             self._check_retention(afters, heads)
-            async with self._database.read() as connection:
-                rows = (
-                    await connection.execute(
-                        _EVENTS,
-                        {
-                            "partitions": partitions,
-                            "afters": [afters[p] for p in partitions],
-                            "heads": [heads[p].last_position for p in partitions],
-                            "types": types,
-                            "per_partition": per_partition,
-                        },
-                    )
-                ).all()
+            rows = await self._reader.events_after(afters, heads, types, per_partition)
             # Pruning between the two reads would have raised pruned_through past a position.
-            self._check_retention(afters, await self._heads(partitions))
+            self._check_retention(afters, await self._reader.heads(partitions))
             response = envelope_pb2.SubscribeResponse()
             counts: dict[int, int] = {}
             last_position: dict[int, int] = {}
@@ -164,7 +125,7 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
     async def GetHeads(  # noqa: N802
         self, request: envelope_pb2.GetHeadsRequest, context: aio.ServicerContext
     ) -> envelope_pb2.GetHeadsResponse:
-        heads = await self._heads(list(range(self._partitions)))
+        heads = await self._reader.heads(range(self._partitions))
         response = envelope_pb2.GetHeadsResponse(producer=self._producer, partition_count=self._partitions)
         for partition, row in sorted(heads.items()):
             head = response.partitions.add(
