@@ -55,7 +55,6 @@ class Child:
     env: dict[str, str]
     log_path: Path
     process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
     started_at: float = 0.0
     backoff: float = 1.0
 
@@ -161,7 +160,6 @@ class Supervisor:
             if self.stopping.is_set():
                 return
             child.backoff = min(child.backoff * 2, MAX_BACKOFF_SECONDS)
-            child.restarts += 1
             await child.start()
 
     async def _wait_ready(self, url: str) -> bool:
