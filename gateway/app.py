@@ -14,7 +14,19 @@ from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
-from gateway.routers import admin, consents, customers, events, operations, orders, tags
+from gateway.routers import (
+    admin,
+    consents,
+    coupons,
+    customers,
+    events,
+    loyalty,
+    membership,
+    operations,
+    orders,
+    scoring,
+    tags,
+)
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
 from services.runtime.settings import RuntimeSettings
 
@@ -72,6 +84,10 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(orders.router)
     app.include_router(tags.router)
     app.include_router(consents.router)
+    app.include_router(scoring.router)
+    app.include_router(loyalty.router)
+    app.include_router(membership.router)
+    app.include_router(coupons.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

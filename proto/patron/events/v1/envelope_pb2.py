@@ -23,40 +23,42 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from patron.events.v1 import loyalty_events_pb2 as patron_dot_events_dot_v1_dot_loyalty__events__pb2
 from patron.events.v1 import profile_events_pb2 as patron_dot_events_dot_v1_dot_profile__events__pb2
+from patron.events.v1 import scoring_events_pb2 as patron_dot_events_dot_v1_dot_scoring__events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/events/v1/envelope.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%patron/events/v1/profile_events.proto\"\x8f\x06\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x11\n\tpartition\x18\x07 \x01(\x05\x12\x10\n\x08position\x18\x08 \x01(\x03\x12\x30\n\x0csequenced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x10\x63ustomer_created\x18\x14 \x01(\x0b\x32!.patron.events.v1.CustomerCreatedH\x00\x12=\n\x10\x63ustomer_updated\x18\x15 \x01(\x0b\x32!.patron.events.v1.CustomerUpdatedH\x00\x12;\n\x0f\x63ustomer_merged\x18\x16 \x01(\x0b\x32 .patron.events.v1.CustomerMergedH\x00\x12;\n\x0f\x63ustomer_erased\x18\x17 \x01(\x0b\x32 .patron.events.v1.CustomerErasedH\x00\x12\x39\n\x0e\x65vent_recorded\x18\x18 \x01(\x0b\x32\x1f.patron.events.v1.EventRecordedH\x00\x12\x31\n\norder_paid\x18\x19 \x01(\x0b\x32\x1b.patron.events.v1.OrderPaidH\x00\x12\x39\n\x0eorder_refunded\x18\x1a \x01(\x0b\x32\x1f.patron.events.v1.OrderRefundedH\x00\x12;\n\x0f\x63onsent_changed\x18\x1b \x01(\x0b\x32 .patron.events.v1.ConsentChangedH\x00\x12\x33\n\x0btag_changed\x18\x1c \x01(\x0b\x32\x1c.patron.events.v1.TagChangedH\x00\x42\t\n\x07payload\">\n\x11PartitionPosition\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x7f\n\x10SubscribeRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x37\n\npartitions\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionPosition\x12\r\n\x05types\x18\x03 \x03(\t\x12\x11\n\tmax_batch\x18\x04 \x01(\x05\"M\n\x11PartitionProgress\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x17\n\x0fscanned_through\x18\x02 \x01(\x03\x12\x0c\n\x04head\x18\x03 \x01(\x03\"{\n\x11SubscribeResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.patron.events.v1.EventEnvelope\x12\x35\n\x08progress\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionProgress\"\x11\n\x0fGetHeadsRequest\"\x7f\n\rPartitionHead\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x03\x12\x16\n\x0epruned_through\x18\x03 \x01(\x03\x12\x35\n\x11head_sequenced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10GetHeadsResponse\x12\x10\n\x08producer\x18\x01 \x01(\t\x12\x17\n\x0fpartition_count\x18\x02 \x01(\x05\x12\x33\n\npartitions\x18\x03 \x03(\x0b\x32\x1f.patron.events.v1.PartitionHead\"\xe6\x01\n\x17\x43onsumerPartitionStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08producer\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0c\n\x04head\x18\x05 \x01(\x03\x12\x12\n\nlag_events\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x18\n\x10\x62\x65hind_retention\x18\n \x01(\x08\x12\x12\n\nlast_error\x18\x0b \x01(\t\"\x1a\n\x18GetConsumerStatusRequest\"Z\n\x19GetConsumerStatusResponse\x12=\n\npartitions\x18\x01 \x03(\x0b\x32).patron.events.v1.ConsumerPartitionStatus2\xb8\x01\n\x0b\x45ventStream\x12V\n\tSubscribe\x12\".patron.events.v1.SubscribeRequest\x1a#.patron.events.v1.SubscribeResponse0\x01\x12Q\n\x08GetHeads\x12!.patron.events.v1.GetHeadsRequest\x1a\".patron.events.v1.GetHeadsResponse2~\n\x0e\x43onsumerStatus\x12l\n\x11GetConsumerStatus\x12*.patron.events.v1.GetConsumerStatusRequest\x1a+.patron.events.v1.GetConsumerStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/events/v1/envelope.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%patron/events/v1/loyalty_events.proto\x1a%patron/events/v1/profile_events.proto\x1a%patron/events/v1/scoring_events.proto\"\xc3\x08\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x11\n\tpartition\x18\x07 \x01(\x05\x12\x10\n\x08position\x18\x08 \x01(\x03\x12\x30\n\x0csequenced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x10\x63ustomer_created\x18\x14 \x01(\x0b\x32!.patron.events.v1.CustomerCreatedH\x00\x12=\n\x10\x63ustomer_updated\x18\x15 \x01(\x0b\x32!.patron.events.v1.CustomerUpdatedH\x00\x12;\n\x0f\x63ustomer_merged\x18\x16 \x01(\x0b\x32 .patron.events.v1.CustomerMergedH\x00\x12;\n\x0f\x63ustomer_erased\x18\x17 \x01(\x0b\x32 .patron.events.v1.CustomerErasedH\x00\x12\x39\n\x0e\x65vent_recorded\x18\x18 \x01(\x0b\x32\x1f.patron.events.v1.EventRecordedH\x00\x12\x31\n\norder_paid\x18\x19 \x01(\x0b\x32\x1b.patron.events.v1.OrderPaidH\x00\x12\x39\n\x0eorder_refunded\x18\x1a \x01(\x0b\x32\x1f.patron.events.v1.OrderRefundedH\x00\x12;\n\x0f\x63onsent_changed\x18\x1b \x01(\x0b\x32 .patron.events.v1.ConsentChangedH\x00\x12\x33\n\x0btag_changed\x18\x1c \x01(\x0b\x32\x1c.patron.events.v1.TagChangedH\x00\x12J\n\x17lifecycle_stage_changed\x18\x1e \x01(\x0b\x32\'.patron.events.v1.LifecycleStageChangedH\x00\x12\x39\n\x0epoints_changed\x18( \x01(\x0b\x32\x1f.patron.events.v1.PointsChangedH\x00\x12\x35\n\x0ctier_changed\x18) \x01(\x0b\x32\x1d.patron.events.v1.TierChangedH\x00\x12\x37\n\rcoupon_issued\x18* \x01(\x0b\x32\x1e.patron.events.v1.CouponIssuedH\x00\x12;\n\x0f\x63oupon_redeemed\x18+ \x01(\x0b\x32 .patron.events.v1.CouponRedeemedH\x00\x42\t\n\x07payload\">\n\x11PartitionPosition\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x7f\n\x10SubscribeRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x37\n\npartitions\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionPosition\x12\r\n\x05types\x18\x03 \x03(\t\x12\x11\n\tmax_batch\x18\x04 \x01(\x05\"M\n\x11PartitionProgress\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x17\n\x0fscanned_through\x18\x02 \x01(\x03\x12\x0c\n\x04head\x18\x03 \x01(\x03\"{\n\x11SubscribeResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.patron.events.v1.EventEnvelope\x12\x35\n\x08progress\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionProgress\"\x11\n\x0fGetHeadsRequest\"\x7f\n\rPartitionHead\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x03\x12\x16\n\x0epruned_through\x18\x03 \x01(\x03\x12\x35\n\x11head_sequenced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10GetHeadsResponse\x12\x10\n\x08producer\x18\x01 \x01(\t\x12\x17\n\x0fpartition_count\x18\x02 \x01(\x05\x12\x33\n\npartitions\x18\x03 \x03(\x0b\x32\x1f.patron.events.v1.PartitionHead\"\xe6\x01\n\x17\x43onsumerPartitionStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08producer\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0c\n\x04head\x18\x05 \x01(\x03\x12\x12\n\nlag_events\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x18\n\x10\x62\x65hind_retention\x18\n \x01(\x08\x12\x12\n\nlast_error\x18\x0b \x01(\t\"\x1a\n\x18GetConsumerStatusRequest\"Z\n\x19GetConsumerStatusResponse\x12=\n\npartitions\x18\x01 \x03(\x0b\x32).patron.events.v1.ConsumerPartitionStatus2\xb8\x01\n\x0b\x45ventStream\x12V\n\tSubscribe\x12\".patron.events.v1.SubscribeRequest\x1a#.patron.events.v1.SubscribeResponse0\x01\x12Q\n\x08GetHeads\x12!.patron.events.v1.GetHeadsRequest\x1a\".patron.events.v1.GetHeadsResponse2~\n\x0e\x43onsumerStatus\x12l\n\x11GetConsumerStatus\x12*.patron.events.v1.GetConsumerStatusRequest\x1a+.patron.events.v1.GetConsumerStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.events.v1.envelope_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTENVELOPE']._serialized_start=126
-  _globals['_EVENTENVELOPE']._serialized_end=909
-  _globals['_PARTITIONPOSITION']._serialized_start=911
-  _globals['_PARTITIONPOSITION']._serialized_end=973
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=975
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1102
-  _globals['_PARTITIONPROGRESS']._serialized_start=1104
-  _globals['_PARTITIONPROGRESS']._serialized_end=1181
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1183
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1306
-  _globals['_GETHEADSREQUEST']._serialized_start=1308
-  _globals['_GETHEADSREQUEST']._serialized_end=1325
-  _globals['_PARTITIONHEAD']._serialized_start=1327
-  _globals['_PARTITIONHEAD']._serialized_end=1454
-  _globals['_GETHEADSRESPONSE']._serialized_start=1456
-  _globals['_GETHEADSRESPONSE']._serialized_end=1570
-  _globals['_CONSUMERPARTITIONSTATUS']._serialized_start=1573
-  _globals['_CONSUMERPARTITIONSTATUS']._serialized_end=1803
-  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_start=1805
-  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_end=1831
-  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_start=1833
-  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_end=1923
-  _globals['_EVENTSTREAM']._serialized_start=1926
-  _globals['_EVENTSTREAM']._serialized_end=2110
-  _globals['_CONSUMERSTATUS']._serialized_start=2112
-  _globals['_CONSUMERSTATUS']._serialized_end=2238
+  _globals['_EVENTENVELOPE']._serialized_start=204
+  _globals['_EVENTENVELOPE']._serialized_end=1295
+  _globals['_PARTITIONPOSITION']._serialized_start=1297
+  _globals['_PARTITIONPOSITION']._serialized_end=1359
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=1361
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=1488
+  _globals['_PARTITIONPROGRESS']._serialized_start=1490
+  _globals['_PARTITIONPROGRESS']._serialized_end=1567
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=1569
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1692
+  _globals['_GETHEADSREQUEST']._serialized_start=1694
+  _globals['_GETHEADSREQUEST']._serialized_end=1711
+  _globals['_PARTITIONHEAD']._serialized_start=1713
+  _globals['_PARTITIONHEAD']._serialized_end=1840
+  _globals['_GETHEADSRESPONSE']._serialized_start=1842
+  _globals['_GETHEADSRESPONSE']._serialized_end=1956
+  _globals['_CONSUMERPARTITIONSTATUS']._serialized_start=1959
+  _globals['_CONSUMERPARTITIONSTATUS']._serialized_end=2189
+  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_start=2191
+  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_end=2217
+  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_start=2219
+  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_end=2309
+  _globals['_EVENTSTREAM']._serialized_start=2312
+  _globals['_EVENTSTREAM']._serialized_end=2496
+  _globals['_CONSUMERSTATUS']._serialized_start=2498
+  _globals['_CONSUMERSTATUS']._serialized_end=2624
 # @@protoc_insertion_point(module_scope)

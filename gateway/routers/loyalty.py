@@ -1,0 +1,5 @@
+"""REST routes of the loyalty capability."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

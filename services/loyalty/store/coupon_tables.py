@@ -1,0 +1,5 @@
+"""Tables of the loyalty service's coupon capability (declared on the shared metadata)."""
+
+import sqlalchemy as sa  # noqa: F401
+
+from services.loyalty.store.tables import metadata  # noqa: F401
