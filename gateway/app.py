@@ -25,6 +25,7 @@ from gateway.routers import (
     operations,
     orders,
     scoring,
+    scoring_models,
     tags,
 )
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
@@ -85,6 +86,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(tags.router)
     app.include_router(consents.router)
     app.include_router(scoring.router)
+    app.include_router(scoring_models.router)
     app.include_router(loyalty.router)
     app.include_router(membership.router)
     app.include_router(coupons.router)

@@ -26,3 +26,7 @@ customers = sa.Table(
     sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("events_applied", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+# Each capability declares its tables in its own module on the same metadata; importing them here
+# makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
+from services.scoring.store import feature_tables, prediction_tables  # noqa: E402, F401

@@ -1,0 +1,5 @@
+"""REST routes of the scoring service's predictive models."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
