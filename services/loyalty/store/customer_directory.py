@@ -1,0 +1,132 @@
+"""Which customer a path's id means: loyalty's projection of profile's customers, with a fallback.
+
+The projection (``loyalty_customers``) is kept by the consumer from customer.created / merged /
+erased. A customer the projection has not seen yet (identified a moment ago, its event still on
+the way) is asked of profile's ``CustomerService.GetCustomer`` and remembered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import grpc
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.loyalty.store.ledger_tables import customers
+from services.runtime.errors import NotFound, Unavailable
+from services.runtime.tenancy import TENANT_METADATA_KEY
+
+PROFILE_DEADLINE_SECONDS = 2.0
+
+
+def parse_customer_id(value: str) -> uuid.UUID:
+    """A path's customer id; anything that is not a UUID cannot name a customer, so it is a 404."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("customer not found") from None
+
+
+class CustomerDirectory:
+    """Resolves a customer id to the live (survivor) customer of the tenant."""
+
+    def __init__(self, profile: profile_pb2_grpc.CustomerServiceStub) -> None:
+        self._profile = profile
+
+    async def resolve(
+        self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> uuid.UUID:
+        """The survivor of ``customer_id`` (itself when never merged); NotFound when the id is
+        unknown, erased, or another tenant's."""
+        row = (
+            await connection.execute(
+                sa.select(customers.c.merged_into, customers.c.erased_at).where(
+                    customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
+                )
+            )
+        ).first()
+        if row is not None:
+            if row.erased_at is not None:
+                raise NotFound("customer not found")
+            return row.merged_into or customer_id
+        survivor = await self._ask_profile(tenant_id, customer_id)
+        await remember(connection, tenant_id, customer_id, survivor if survivor != customer_id else None)
+        return survivor
+
+    async def _ask_profile(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> uuid.UUID:
+        try:
+            answer = await self._profile.GetCustomer(
+                profile_pb2.GetCustomerRequest(customer_id=str(customer_id)),
+                timeout=PROFILE_DEADLINE_SECONDS,
+                metadata=((TENANT_METADATA_KEY, str(tenant_id)),),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise NotFound("customer not found") from None
+            raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
+        return uuid.UUID(answer.customer_id)
+
+
+async def remember(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, merged_into: uuid.UUID | None
+) -> None:
+    """Record a customer the projection did not know (a no-op when it already does)."""
+    await connection.execute(
+        pg.insert(customers)
+        .values(tenant_id=tenant_id, customer_id=customer_id, merged_into=merged_into)
+        .on_conflict_do_nothing(index_elements=[customers.c.tenant_id, customers.c.customer_id])
+    )
+
+
+async def survivor_of(connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> uuid.UUID:
+    """Where an event's customer lives now, by the projection alone (the consumer's view: events
+    of a merged customer that arrive after the merge belong to the survivor)."""
+    merged_into = (
+        await connection.execute(
+            sa.select(customers.c.merged_into).where(
+                customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
+            )
+        )
+    ).scalar_one_or_none()
+    return merged_into or customer_id
+
+
+async def record_merge(
+    connection: AsyncConnection, tenant_id: uuid.UUID, survivor_id: uuid.UUID, merged_ids: Sequence[uuid.UUID]
+) -> None:
+    """Point the merged customers (and whoever had been merged into them) at the survivor."""
+    merged = [m for m in merged_ids if m != survivor_id]
+    if not merged:
+        return
+    await remember(connection, tenant_id, survivor_id, None)
+    statement = pg.insert(customers)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            set_={"merged_into": statement.excluded.merged_into, "updated_at": sa.func.now()},
+        ),
+        [{"tenant_id": tenant_id, "customer_id": m, "merged_into": survivor_id} for m in merged],
+    )
+    await connection.execute(
+        sa.update(customers)
+        .where(customers.c.tenant_id == tenant_id, customers.c.merged_into.in_(merged))
+        .values(merged_into=survivor_id, updated_at=sa.func.now())
+    )
+
+
+async def record_erasure(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, erased_at: datetime
+) -> None:
+    """Mark the customer erased: its id no longer resolves."""
+    statement = pg.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, erased_at=erased_at)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            set_={"erased_at": statement.excluded.erased_at, "updated_at": sa.func.now()},
+        )
+    )
