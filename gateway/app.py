@@ -23,6 +23,7 @@ from gateway.routers import (
     loyalty,
     membership,
     operations,
+    order_batches,
     orders,
     scoring,
     scoring_models,
@@ -83,6 +84,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(customers.router)
     app.include_router(events.router)
     app.include_router(orders.router)
+    app.include_router(order_batches.router)
     app.include_router(tags.router)
     app.include_router(consents.router)
     app.include_router(scoring.router)

@@ -177,7 +177,8 @@ def order_out(order: orders_pb2.Order) -> OrderOut:
     )
 
 
-def _order_to_proto(body: OrderIn) -> orders_pb2.RecordOrderRequest:
+def order_to_proto(body: OrderIn) -> orders_pb2.RecordOrderRequest:
+    """The gRPC request for one order (the batch endpoint sends a list of these)."""
     message = orders_pb2.RecordOrderRequest(
         order_id=body.order_id,
         customer_id=body.customer_id or "",
@@ -214,7 +215,7 @@ async def record_order(body: OrderIn, response: Response, tenant: Tenant, client
     shows the order as it is now (with any refunds since).
     """
     result = await clients.call(
-        "profile", clients.orders.RecordOrder, _order_to_proto(body), tenant_id=tenant.tenant_id
+        "profile", clients.orders.RecordOrder, order_to_proto(body), tenant_id=tenant.tenant_id
     )
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/orders/{result.order.order_id}"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from patron.profile.v1 import orders_pb2_grpc, profile_pb2_grpc
+from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
-from services.profile.domain.order_book import OrderBook
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import SqlIdempotencyStore
-from services.profile.store.orders import SqlOrderStore
 from services.profile.store.pii import load_pii_keys
 from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
@@ -18,7 +16,7 @@ from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
-from services.profile.transport.orders_servicer import ORDER_SERVICE, OrderServicer
+from services.profile.transport.orders_servicer import orders_registration
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
     TENANT_SERVICE,
@@ -61,11 +59,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             CUSTOMER_SERVICE,
         ),
         behaviour_registration(database, cipher, producer.outbox, registry),
-        Registration(
-            orders_pb2_grpc.add_OrderServiceServicer_to_server,
-            OrderServicer(OrderBook(SqlOrderStore(database, cipher, producer.outbox), directory, registry)),
-            ORDER_SERVICE,
-        ),
+        orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),
         idempotency_registration(IdempotencyKeys(SqlIdempotencyStore(database))),
     ]

@@ -58,7 +58,8 @@ def _refund(row: Any, currency: str) -> Refund:
     return Refund(row.refund_id, row.amount_minor, currency, row.reason, row.refunded_at, row.created_at)
 
 
-def _paid_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, order: NewOrder) -> NewEvent:
+def paid_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, order: NewOrder) -> NewEvent:
+    """order.paid for a newly recorded order (shared by the single and the batch path)."""
     payload = profile_events_pb2.OrderPaid(
         order_id=order.order_id,
         currency=order.currency,
@@ -80,9 +81,10 @@ def _paid_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, order: NewOrder) -
     return NewEvent(tenant_id, "order.paid", customer_id, payload, occurred_at=order.paid_at)
 
 
-def _refunded_event(
+def refunded_event(
     tenant_id: uuid.UUID, customer_id: uuid.UUID, refund: NewRefund, currency: str, fully_refunded: bool
 ) -> NewEvent:
+    """order.refunded for a newly recorded refund (shared by the single and the batch path)."""
     payload = profile_events_pb2.OrderRefunded(
         order_id=refund.order_id,
         refund_id=refund.refund_id,
@@ -168,7 +170,7 @@ class SqlOrderStore:
                     "quantities": [i.quantity for i in items],
                 },
             )
-            await self._outbox.append(connection, [_paid_event(tenant_id, owner, order)])
+            await self._outbox.append(connection, [paid_event(tenant_id, owner, order)])
         recorded = Order(
             order_id=order.order_id,
             customer_id=owner,
@@ -251,7 +253,7 @@ class SqlOrderStore:
                     updated_at=sa.func.now(),
                 )
             )
-            event = _refunded_event(
+            event = refunded_event(
                 tenant_id, row.customer_id, refund, row.currency, refunded_minor == row.amount_minor
             )
             await self._outbox.append(connection, [event])

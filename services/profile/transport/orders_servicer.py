@@ -7,11 +7,23 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
-from patron.profile.v1 import orders_pb2, orders_pb2_grpc
+from patron.profile.v1 import behaviour_pb2, orders_pb2, orders_pb2_grpc
+from services.profile.domain.batch_identities import BatchIdentityResolver
+from services.profile.domain.behaviour import Outcome, RecordResult
+from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.order_batch import OrderBatches
 from services.profile.domain.order_book import OrderBook
 from services.profile.domain.orders import Order, OrderLine, OrderRequest, Refund, RefundRequest
+from services.profile.store.batch_identities import SqlBatchIdentityStore
+from services.profile.store.customers import SqlCustomerStore
+from services.profile.store.order_batch import SqlOrderBatchStore
+from services.profile.store.orders import SqlOrderStore
+from services.profile.store.pii import PiiCipher
 from services.profile.transport.convert import identities_from_proto, timestamp
+from services.runtime.database import Database
 from services.runtime.errors import InvalidArgument
+from services.runtime.events.outbox import Outbox
+from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
 ORDER_SERVICE = "patron.profile.v1.OrderService"
@@ -23,6 +35,25 @@ def _moment(message: Timestamp, field: str) -> datetime:
         return message.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise InvalidArgument.single(field, "is not a valid time") from None
+
+
+# A time no datetime can hold, in a batch: the rules then reject that item alone ("must be between ...").
+_TOO_EARLY = datetime.min.replace(tzinfo=UTC)
+_TOO_LATE = datetime.max.replace(tzinfo=UTC)
+
+_OUTCOMES = {
+    Outcome.ACCEPTED: orders_pb2.BATCH_OUTCOME_ACCEPTED,
+    Outcome.DUPLICATE: orders_pb2.BATCH_OUTCOME_DUPLICATE,
+    Outcome.REJECTED: orders_pb2.BATCH_OUTCOME_REJECTED,
+}
+
+
+def _lenient_moment(message: Timestamp) -> datetime:
+    """A timestamp as an aware datetime, out-of-range ones pinned to the end they passed."""
+    try:
+        return message.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return _TOO_EARLY if message.seconds < 0 else _TOO_LATE
 
 
 def _optional(message: object, name: str) -> str | None:
@@ -90,47 +121,68 @@ def order_to_proto(order: Order) -> orders_pb2.Order:
     return message
 
 
+def order_request(message: orders_pb2.RecordOrderRequest, paid_at: datetime | None) -> OrderRequest:
+    """The domain's order request from the proto one (``paid_at`` converted by the caller)."""
+    return OrderRequest(
+        order_id=message.order_id,
+        customer_id=message.customer_id or None,
+        identities=identities_from_proto(message.identities),
+        paid_at=paid_at,
+        currency=message.currency,
+        amount_minor=message.amount_minor,
+        items=lines_from_proto(message.items),
+        coupon_code=_optional(message, "coupon_code"),
+        channel=_optional(message, "channel"),
+    )
+
+
+def refund_request(message: orders_pb2.RefundOrderRequest, refunded_at: datetime | None) -> RefundRequest:
+    """The domain's refund request from the proto one (``refunded_at`` converted by the caller)."""
+    return RefundRequest(
+        order_id=message.order_id,
+        refund_id=message.refund_id,
+        amount_minor=message.amount_minor,
+        reason=_optional(message, "reason"),
+        currency=_optional(message, "currency"),
+        refunded_at=refunded_at,
+    )
+
+
+def batch_to_proto(result: RecordResult) -> orders_pb2.BatchResponse:
+    """The proto answer to a batch: counts, each rejected item's faults, one outcome per item."""
+    return orders_pb2.BatchResponse(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[
+            orders_pb2.RejectedItem(
+                index=r.index,
+                errors=[behaviour_pb2.FieldError(field=v.field, message=v.message) for v in r.violations],
+            )
+            for r in result.rejected
+        ],
+        outcomes=[_OUTCOMES[o] for o in result.outcomes],
+    )
+
+
 class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     """``patron.profile.v1.OrderService``: orders and refunds for the calling tenant."""
 
-    def __init__(self, book: OrderBook) -> None:
+    def __init__(self, book: OrderBook, batches: OrderBatches) -> None:
         self._book = book
+        self._batches = batches
 
     async def RecordOrder(  # noqa: N802
         self, request: orders_pb2.RecordOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RecordOrderResponse:
-        result = await self._book.record(
-            current_tenant(),
-            OrderRequest(
-                order_id=request.order_id,
-                customer_id=request.customer_id or None,
-                identities=identities_from_proto(request.identities),
-                paid_at=_moment(request.paid_at, "paid_at") if request.HasField("paid_at") else None,
-                currency=request.currency,
-                amount_minor=request.amount_minor,
-                items=lines_from_proto(request.items),
-                coupon_code=_optional(request, "coupon_code"),
-                channel=_optional(request, "channel"),
-            ),
-        )
+        paid_at = _moment(request.paid_at, "paid_at") if request.HasField("paid_at") else None
+        result = await self._book.record(current_tenant(), order_request(request, paid_at))
         return orders_pb2.RecordOrderResponse(order=order_to_proto(result.order), created=result.created)
 
     async def RefundOrder(  # noqa: N802
         self, request: orders_pb2.RefundOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RefundOrderResponse:
-        result = await self._book.refund(
-            current_tenant(),
-            RefundRequest(
-                order_id=request.order_id,
-                refund_id=request.refund_id,
-                amount_minor=request.amount_minor,
-                reason=_optional(request, "reason"),
-                currency=_optional(request, "currency"),
-                refunded_at=_moment(request.refunded_at, "refunded_at")
-                if request.HasField("refunded_at")
-                else None,
-            ),
-        )
+        refunded_at = _moment(request.refunded_at, "refunded_at") if request.HasField("refunded_at") else None
+        result = await self._book.refund(current_tenant(), refund_request(request, refunded_at))
         return orders_pb2.RefundOrderResponse(
             refund=refund_to_proto(result.refund),
             created=result.created,
@@ -153,3 +205,42 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return orders_pb2.ListCustomerOrdersResponse(
             orders=[order_to_proto(order) for order in page.orders], next_cursor=page.next_cursor or ""
         )
+
+    async def RecordOrders(  # noqa: N802
+        self, request: orders_pb2.RecordOrdersRequest, context: aio.ServicerContext
+    ) -> orders_pb2.BatchResponse:
+        orders = [
+            order_request(o, _lenient_moment(o.paid_at) if o.HasField("paid_at") else None)
+            for o in request.orders
+        ]
+        return batch_to_proto(await self._batches.record(current_tenant(), orders))
+
+    async def RefundOrders(  # noqa: N802
+        self, request: orders_pb2.RefundOrdersRequest, context: aio.ServicerContext
+    ) -> orders_pb2.BatchResponse:
+        refunds = [
+            refund_request(r, _lenient_moment(r.refunded_at) if r.HasField("refunded_at") else None)
+            for r in request.refunds
+        ]
+        return batch_to_proto(await self._batches.refund(current_tenant(), refunds))
+
+
+def orders_registration(
+    database: Database,
+    cipher: PiiCipher,
+    outbox: Outbox,
+    directory: CustomerDirectory,
+    tenants: TenantRegistry,
+) -> Registration:
+    """The OrderService, assembled: single orders through the directory's identify, batches through
+    the batched identity resolver (which falls back to the same identify)."""
+    store = SqlOrderStore(database, cipher, outbox)
+    resolver = BatchIdentityResolver(
+        SqlBatchIdentityStore(database, cipher, outbox), SqlCustomerStore(database, cipher, outbox)
+    )
+    batches = OrderBatches(SqlOrderBatchStore(database, store, outbox), resolver, tenants)
+    return Registration(
+        orders_pb2_grpc.add_OrderServiceServicer_to_server,
+        OrderServicer(OrderBook(store, directory, tenants), batches),
+        ORDER_SERVICE,
+    )

@@ -1,14 +1,27 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from patron.profile.v1 import behaviour_pb2 as _behaviour_pb2
 from patron.profile.v1 import profile_pb2 as _profile_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BatchOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_OUTCOME_UNSPECIFIED: _ClassVar[BatchOutcome]
+    BATCH_OUTCOME_ACCEPTED: _ClassVar[BatchOutcome]
+    BATCH_OUTCOME_DUPLICATE: _ClassVar[BatchOutcome]
+    BATCH_OUTCOME_REJECTED: _ClassVar[BatchOutcome]
+BATCH_OUTCOME_UNSPECIFIED: BatchOutcome
+BATCH_OUTCOME_ACCEPTED: BatchOutcome
+BATCH_OUTCOME_DUPLICATE: BatchOutcome
+BATCH_OUTCOME_REJECTED: BatchOutcome
 
 class OrderLine(_message.Message):
     __slots__ = ("sku", "category", "brand", "unit_price_minor", "quantity")
@@ -153,3 +166,35 @@ class ListCustomerOrdersResponse(_message.Message):
     orders: _containers.RepeatedCompositeFieldContainer[Order]
     next_cursor: str
     def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class RecordOrdersRequest(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[RecordOrderRequest]
+    def __init__(self, orders: _Optional[_Iterable[_Union[RecordOrderRequest, _Mapping]]] = ...) -> None: ...
+
+class RejectedItem(_message.Message):
+    __slots__ = ("index", "errors")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    errors: _containers.RepeatedCompositeFieldContainer[_behaviour_pb2.FieldError]
+    def __init__(self, index: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[_behaviour_pb2.FieldError, _Mapping]]] = ...) -> None: ...
+
+class BatchResponse(_message.Message):
+    __slots__ = ("accepted", "duplicates", "rejected", "outcomes")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    duplicates: int
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedItem]
+    outcomes: _containers.RepeatedScalarFieldContainer[BatchOutcome]
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedItem, _Mapping]]] = ..., outcomes: _Optional[_Iterable[_Union[BatchOutcome, str]]] = ...) -> None: ...
+
+class RefundOrdersRequest(_message.Message):
+    __slots__ = ("refunds",)
+    REFUNDS_FIELD_NUMBER: _ClassVar[int]
+    refunds: _containers.RepeatedCompositeFieldContainer[RefundOrderRequest]
+    def __init__(self, refunds: _Optional[_Iterable[_Union[RefundOrderRequest, _Mapping]]] = ...) -> None: ...

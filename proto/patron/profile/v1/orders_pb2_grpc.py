@@ -54,6 +54,16 @@ class OrderServiceStub:
                 request_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersRequest.SerializeToString,
                 response_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersResponse.FromString,
                 _registered_method=True)
+        self.RecordOrders = channel.unary_unary(
+                '/patron.profile.v1.OrderService/RecordOrders',
+                request_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.RecordOrdersRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.FromString,
+                _registered_method=True)
+        self.RefundOrders = channel.unary_unary(
+                '/patron.profile.v1.OrderService/RefundOrders',
+                request_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.RefundOrdersRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -85,6 +95,20 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOrders(self, request, context):
+        """Record up to 500 paid orders, each as RecordOrder would; per-order faults are answered, not raised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefundOrders(self, request, context):
+        """Record up to 500 refunds, each as RefundOrder would; per-refund faults are answered, not raised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +131,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.ListCustomerOrders,
                     request_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersRequest.FromString,
                     response_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersResponse.SerializeToString,
+            ),
+            'RecordOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOrders,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.RecordOrdersRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.SerializeToString,
+            ),
+            'RefundOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundOrders,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_orders__pb2.RefundOrdersRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +251,60 @@ class OrderService:
             '/patron.profile.v1.OrderService/ListCustomerOrders',
             patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersRequest.SerializeToString,
             patron_dot_profile_dot_v1_dot_orders__pb2.ListCustomerOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.OrderService/RecordOrders',
+            patron_dot_profile_dot_v1_dot_orders__pb2.RecordOrdersRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.OrderService/RefundOrders',
+            patron_dot_profile_dot_v1_dot_orders__pb2.RefundOrdersRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_orders__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,130 @@
+"""Resolving the identity sets of a whole batch to customers with as few transactions as possible.
+
+A batch (of orders, say) names its customers by identity sets. Resolving each distinct set with its
+own ``identify`` transaction costs a round trip per customer; most sets need far less:
+
+1. **Known** — every identity of the set already belongs to one and the same customer: ``identify``
+   would change nothing, so one read for the whole batch answers all of them.
+2. **Fresh** — no identity of the set is known and none is shared with another set of the batch: the
+   customers are created together, in one transaction that holds the identities' advisory locks
+   (the same locks ``identify`` takes, so a concurrent ``identify`` of one of them waits, and a set
+   that became known meanwhile is left to step 3).
+3. **Everything else** — a set that would attach a new identity to a customer, merge customers, or
+   that overlaps another set of the batch — goes through ``identify`` one set at a time (a few at
+   once), exactly as a single call would, because only that path applies those rules.
+
+The outcome is the one a sequence of ``identify`` calls would give; only the number of transactions
+differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+from services.profile.domain.customers import CustomerAttributes, IdentifyResult
+from services.profile.domain.identities import NormalizedIdentity
+
+IdentitySet = frozenset[NormalizedIdentity]
+# Sets resolved one by one at once (step 3): enough to overlap round trips, few enough to leave
+# most of the connection pool to other calls.
+IDENTIFY_CONCURRENCY = 4
+
+
+class BatchIdentityStore(Protocol):
+    """The set-based half of identity resolution (``services.profile.store.batch_identities``)."""
+
+    async def owners(
+        self, tenant_id: uuid.UUID, identities: Collection[NormalizedIdentity]
+    ) -> dict[NormalizedIdentity, uuid.UUID]:
+        """The customer each known identity belongs to (unknown identities are absent)."""
+        ...
+
+    async def create_customers(
+        self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
+    ) -> dict[IdentitySet, uuid.UUID]:
+        """A new customer for each set none of whose identities is known, under the identities' locks.
+
+        Sets of which an identity turned out to be known meanwhile are absent from the answer.
+        """
+        ...
+
+
+class SingleIdentifier(Protocol):
+    """The one-set path (``SqlCustomerStore.identify``): attaches, merges, creates."""
+
+    async def identify(
+        self,
+        tenant_id: uuid.UUID,
+        identities: Sequence[NormalizedIdentity],
+        attributes: CustomerAttributes,
+    ) -> IdentifyResult: ...
+
+
+def _ordered(identity_set: IdentitySet) -> list[NormalizedIdentity]:
+    return sorted(identity_set, key=lambda i: (i.type, i.value))
+
+
+def _set_key(identity_set: IdentitySet) -> list[tuple[str, str]]:
+    return [(i.type, i.value) for i in _ordered(identity_set)]
+
+
+class BatchIdentityResolver:
+    """Resolves every distinct identity set of a batch to its customer (see the module docstring)."""
+
+    def __init__(self, store: BatchIdentityStore, single: SingleIdentifier) -> None:
+        self._store = store
+        self._single = single
+
+    async def resolve(
+        self, tenant_id: uuid.UUID, sets: Collection[IdentitySet]
+    ) -> dict[IdentitySet, uuid.UUID]:
+        """Each set → its customer, created when none matches; every set is in the answer."""
+        distinct = set(sets)
+        if not distinct:
+            return {}
+        owners = await self._store.owners(tenant_id, {i for s in distinct for i in s})
+        resolved, fresh, others = self.classify(distinct, owners)
+        if fresh:
+            created = await self._store.create_customers(tenant_id, fresh)
+            resolved.update(created)
+            others.extend(s for s in fresh if s not in created)
+        resolved.update(await self._one_by_one(tenant_id, others))
+        return resolved
+
+    @staticmethod
+    def classify(
+        sets: Collection[IdentitySet], owners: Mapping[NormalizedIdentity, uuid.UUID]
+    ) -> tuple[dict[IdentitySet, uuid.UUID], list[IdentitySet], list[IdentitySet]]:
+        """Split sets into known (→ customer), fresh (created together) and the rest (one by one)."""
+        shared = Counter(i for s in sets for i in s)
+        known: dict[IdentitySet, uuid.UUID] = {}
+        fresh: list[IdentitySet] = []
+        others: list[IdentitySet] = []
+        for identity_set in sets:
+            found = {owners[i] for i in identity_set if i in owners}
+            if len(found) == 1 and all(i in owners for i in identity_set):
+                known[identity_set] = found.pop()
+            elif not found and all(shared[i] == 1 for i in identity_set):
+                fresh.append(identity_set)
+            else:
+                others.append(identity_set)
+        fresh.sort(key=_set_key)  # a stable order: the same batch creates its customers alike
+        return known, fresh, others
+
+    async def _one_by_one(
+        self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
+    ) -> dict[IdentitySet, uuid.UUID]:
+        gate = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
+        resolved: dict[IdentitySet, uuid.UUID] = {}
+
+        async def one(identity_set: IdentitySet) -> None:
+            async with gate:
+                result = await self._single.identify(tenant_id, _ordered(identity_set), CustomerAttributes())
+            resolved[identity_set] = result.customer_id
+
+        await asyncio.gather(*(one(s) for s in sets))
+        return resolved
