@@ -101,8 +101,9 @@ def _validation_message(error: dict[str, Any]) -> str:
 
 
 def _metadata_value(key: str, value: str) -> str | int:
-    """google.rpc metadata is text; money (``*_minor``, integer minor units by API.md) is a number."""
-    if key.endswith("_minor") and value.lstrip("-").isdigit():
+    """google.rpc metadata is text; money (``*_minor``, integer minor units by API.md) and points
+    (``balance``, ``*_points``) are numbers."""
+    if (key.endswith(("_minor", "_points")) or key == "balance") and value.lstrip("-").isdigit():
         return int(value)
     return value
 

@@ -2,21 +2,72 @@
 
 from __future__ import annotations
 
-from services.loyalty.store.tables import outbox, tenants
+import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from patron.profile.v1 import profile_pb2_grpc
+from services.loyalty.store.consumer import loyalty_consumer
+from services.loyalty.store.customer_directory import CustomerDirectory
+from services.loyalty.store.expiry import expiry_loop
+from services.loyalty.store.tables import (
+    consumer_members,
+    consumer_parked,
+    consumer_positions,
+    outbox,
+    tenants,
+)
+from services.loyalty.store.tier_reviews import tier_review_task
+from services.loyalty.transport.coupons_servicer import coupons_registration
+from services.loyalty.transport.membership_servicer import membership_registration
+from services.loyalty.transport.points_servicer import points_registration
+from services.loyalty.transport.program_servicer import program_registration
+from services.loyalty.transport.reports_servicer import reports_registration
 from services.runtime.database import Database
-from services.runtime.events.wiring import make_producer
+from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
+from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
-    """The loyalty service's registrations: it produces points/tier/coupon events."""
+    """The loyalty service: it produces points / tier / coupon events, consumes profile's events
+    (``loyalty.events``), serves the points RPCs and runs the points expiry job."""
     producer = make_producer("loyalty", database, settings, outbox)
+    profile_channel = grpc.aio.insecure_channel(
+        settings.address_of("profile"), interceptors=aio_client_interceptors()
+    )
+    directory = CustomerDirectory(profile_pb2_grpc.CustomerServiceStub(profile_channel))
+    consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
+        database,
+        settings,
+        (consumer_positions, consumer_members, consumer_parked),
+        [loyalty_consumer(producer.outbox, directory, settings.consumer_lease_seconds)],
+    )
+
+    async def expire_points(_: ServiceServer) -> None:
+        await expiry_loop(database, producer.outbox)
+
     return ServiceParts(
-        registrations=[provisioning_registration(database, tenants), *producer.registrations],
-        tenant_exempt_methods=frozenset({PROVISION_METHOD}) | producer.tenant_exempt_methods,
-        background=[*producer.background],
+        registrations=[
+            provisioning_registration(database, tenants),
+            *producer.registrations,
+            *consumer_registrations,
+            program_registration(database),
+            points_registration(database, producer.outbox, directory),
+            reports_registration(database),
+            membership_registration(database, directory),
+            coupons_registration(database, producer.outbox, directory),
+        ],
+        tenant_exempt_methods=frozenset({PROVISION_METHOD})
+        | producer.tenant_exempt_methods
+        | consumer_exempt,
+        background=[
+            *producer.background,
+            *consumer_tasks,
+            expire_points,
+            tier_review_task(database, producer.outbox),
+        ],
     )
 
 

@@ -14,7 +14,7 @@ class InsufficientPoints(Conflict):
     def __init__(self, *, balance: int, requested: int) -> None:
         super().__init__(
             f"the balance of {balance} points does not cover {requested}",
-            metadata={"balance": str(balance), "requested": str(requested)},
+            metadata={"balance": str(balance), "requested_points": str(requested)},
         )
         self.balance = balance
         self.requested = requested

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import grpc
@@ -71,6 +72,26 @@ class CustomerDirectory:
             raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
         return uuid.UUID(answer.customer_id)
 
+    async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
+        """The customer's birthday as ``MM-DD`` (the year is not kept), or None when unknown.
+
+        Events carry no personal data, so the consumer asks profile when a customer is created or
+        their birthday changes; only the month and day are stored, for the birthday multiplier.
+        """
+        try:
+            answer = await self._profile.GetCustomer(
+                profile_pb2.GetCustomerRequest(customer_id=str(customer_id)),
+                timeout=PROFILE_DEADLINE_SECONDS,
+                metadata=((TENANT_METADATA_KEY, str(tenant_id)),),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
+        if answer.merged_into or not answer.attributes.HasField("birthday"):
+            return None
+        return answer.attributes.birthday[5:10] or None
+
 
 async def remember(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, merged_into: uuid.UUID | None
@@ -83,17 +104,47 @@ async def remember(
     )
 
 
-async def survivor_of(connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> uuid.UUID:
-    """Where an event's customer lives now, by the projection alone (the consumer's view: events
-    of a merged customer that arrive after the merge belong to the survivor)."""
-    merged_into = (
-        await connection.execute(
-            sa.select(customers.c.merged_into).where(
-                customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
-            )
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """Where an event's customer lives now and that survivor's birthday (``MM-DD``)."""
+
+    survivor_id: uuid.UUID
+    birthday: str | None
+
+
+_FACTS = sa.text(
+    """
+    SELECT coalesce(c.merged_into, c.customer_id) AS survivor_id,
+           CASE WHEN c.merged_into IS NULL THEN c.birthday ELSE s.birthday END AS birthday
+    FROM loyalty_customers AS c
+    LEFT JOIN loyalty_customers AS s ON s.tenant_id = c.tenant_id AND s.customer_id = c.merged_into
+    WHERE c.tenant_id = :tenant_id AND c.customer_id = :customer_id
+    """
+)
+
+
+async def customer_facts(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> CustomerFacts:
+    """The consumer's view of an event's customer, by the projection alone: events of a merged
+    customer that arrive after the merge belong to the survivor."""
+    row = (await connection.execute(_FACTS, {"tenant_id": tenant_id, "customer_id": customer_id})).first()
+    if row is None:
+        return CustomerFacts(customer_id, None)
+    return CustomerFacts(row.survivor_id, row.birthday)
+
+
+async def record_birthday(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, birthday: str | None
+) -> None:
+    """Store (or clear) the customer's birthday month and day."""
+    statement = pg.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, birthday=birthday)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            set_={"birthday": statement.excluded.birthday, "updated_at": sa.func.now()},
         )
-    ).scalar_one_or_none()
-    return merged_into or customer_id
+    )
 
 
 async def record_merge(
@@ -127,6 +178,6 @@ async def record_erasure(
     await connection.execute(
         statement.on_conflict_do_update(
             index_elements=[customers.c.tenant_id, customers.c.customer_id],
-            set_={"erased_at": statement.excluded.erased_at, "updated_at": sa.func.now()},
+            set_={"erased_at": statement.excluded.erased_at, "birthday": None, "updated_at": sa.func.now()},
         )
     )

@@ -32,6 +32,7 @@ customers = sa.Table(
     sa.Column("customer_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("merged_into", pg.UUID(as_uuid=True)),
     sa.Column("erased_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("birthday", sa.Text),  # "MM-DD" only (no year): all the birthday multiplier needs
     sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 

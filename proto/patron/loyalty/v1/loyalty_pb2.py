@@ -22,13 +22,76 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/loyalty/v1/loyalty.proto\x12\x11patron.loyalty.v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/loyalty/v1/loyalty.proto\x12\x11patron.loyalty.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x0bStreakBonus\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\x05\x12\r\n\x05\x62onus\x18\x02 \x01(\x03\";\n\tDailyCaps\x12\x0f\n\x07sign_in\x18\x01 \x01(\x03\x12\x0e\n\x06review\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x03\"\xbc\x02\n\tEarnRules\x12\x17\n\x0fpoints_per_unit\x18\x01 \x01(\x03\x12\x10\n\x08rounding\x18\x02 \x01(\t\x12\x14\n\x0csign_in_base\x18\x03 \x01(\x03\x12\x36\n\x0estreak_bonuses\x18\x04 \x03(\x0b\x32\x1e.patron.loyalty.v1.StreakBonus\x12\x15\n\rreview_points\x18\x05 \x01(\x03\x12\x14\n\x0cshare_points\x18\x06 \x01(\x03\x12#\n\x1b\x62irthday_multiplier_percent\x18\x07 \x01(\x05\x12\x30\n\ndaily_caps\x18\x08 \x01(\x0b\x32\x1c.patron.loyalty.v1.DailyCaps\x12\x17\n\x0fgrowth_per_unit\x18\t \x01(\x03\x12\x19\n\x11growth_per_review\x18\n \x01(\x03\"<\n\x0c\x45xpiryPolicy\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x06months\x18\x02 \x01(\x05H\x00\x88\x01\x01\x42\t\n\x07_months\"\xa3\x01\n\x0cTierBenefits\x12\x18\n\x10\x64iscount_percent\x18\x01 \x01(\x05\x12\x15\n\rfree_shipping\x18\x02 \x01(\x08\x12\x18\n\x10priority_service\x18\x03 \x01(\x08\x12(\n\x1b\x62irthday_coupon_template_id\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\x1e\n\x1c_birthday_coupon_template_id\"\x8b\x01\n\x04Tier\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tthreshold\x18\x03 \x01(\x03\x12!\n\x19points_multiplier_percent\x18\x04 \x01(\x05\x12\x31\n\x08\x62\x65nefits\x18\x05 \x01(\x0b\x32\x1f.patron.loyalty.v1.TierBenefits\"[\n\nTierLadder\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x15\n\rwindow_months\x18\x02 \x01(\x05\x12&\n\x05tiers\x18\x03 \x03(\x0b\x32\x17.patron.loyalty.v1.Tier\"C\n\x0f\x44owngradePolicy\x12\x1c\n\x14review_period_months\x18\x01 \x01(\x05\x12\x12\n\ngrace_days\x18\x02 \x01(\x05\"\xa8\x02\n\x07Program\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12*\n\x04\x65\x61rn\x18\x02 \x01(\x0b\x32\x1c.patron.loyalty.v1.EarnRules\x12/\n\x06\x65xpiry\x18\x03 \x01(\x0b\x32\x1f.patron.loyalty.v1.ExpiryPolicy\x12-\n\x06ladder\x18\x04 \x01(\x0b\x32\x1d.patron.loyalty.v1.TierLadder\x12\x35\n\tdowngrade\x18\x05 \x01(\x0b\x32\".patron.loyalty.v1.DowngradePolicy\x12\x19\n\x11point_value_minor\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x11GetProgramRequest\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x18\n\x10specific_version\x18\x02 \x01(\x08\"@\n\x11PutProgramRequest\x12+\n\x07program\x18\x01 \x01(\x0b\x32\x1a.patron.loyalty.v1.Program\"\x82\x02\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05\x64\x65lta\x18\x04 \x01(\x03\x12\x15\n\rbalance_after\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x17\n\x0fprogram_version\x18\x08 \x01(\x05\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"?\n\x11GetBalanceRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\rexpiring_days\x18\x02 \x01(\x05\"O\n\x07\x42\x61lance\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08\x65xpiring\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x65\x62t\x18\x04 \x01(\x03\"G\n\x11ListLedgerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"Z\n\x12ListLedgerResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.patron.loyalty.v1.LedgerEntry\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"a\n\x11MovePointsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"I\n\x12MovePointsResponse\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"$\n\rSignInRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"g\n\x0eSignInResponse\x12\x16\n\x0epoints_awarded\x18\x01 \x01(\x03\x12\x0e\n\x06streak\x18\x02 \x01(\x05\x12\x12\n\nlocal_date\x18\x03 \x01(\t\x12\x19\n\x11\x61lready_signed_in\x18\x04 \x01(\x08\"B\n\x13ListExpiringRequest\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\x05\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"k\n\x0e\x45xpiringPoints\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x34\n\x10\x66irst_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x14ListExpiringResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.patron.loyalty.v1.ExpiringPoints\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"\x12\n\x10LiabilityRequest\"\xc8\x01\n\tLiability\x12\x1a\n\x12outstanding_points\x18\x01 \x01(\x03\x12\x13\n\x0bvalue_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x19\n\x11point_value_minor\x18\x04 \x01(\x03\x12\x1d\n\x15\x63ustomers_with_points\x18\x05 \x01(\x03\x12\x13\n\x0b\x64\x65\x62t_points\x18\x06 \x01(\x03\x12)\n\x05\x61s_of\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"8\n\x12\x44\x61ilyReportRequest\x12\x11\n\tfrom_date\x18\x01 \x01(\t\x12\x0f\n\x07to_date\x18\x02 \x01(\t\"}\n\x0b\x44\x61ilyPoints\x12\x12\n\nlocal_date\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x61rned\x18\x02 \x01(\x03\x12\x10\n\x08redeemed\x18\x03 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x04 \x01(\x03\x12\x10\n\x08reversed\x18\x05 \x01(\x03\x12\x15\n\radjusted_down\x18\x06 \x01(\x03\";\n\x0b\x44\x61ilyReport\x12,\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x1e.patron.loyalty.v1.DailyPoints2\xb0\x01\n\x0eProgramService\x12N\n\nGetProgram\x12$.patron.loyalty.v1.GetProgramRequest\x1a\x1a.patron.loyalty.v1.Program\x12N\n\nPutProgram\x12$.patron.loyalty.v1.PutProgramRequest\x1a\x1a.patron.loyalty.v1.Program2\x98\x04\n\rPointsService\x12N\n\nGetBalance\x12$.patron.loyalty.v1.GetBalanceRequest\x1a\x1a.patron.loyalty.v1.Balance\x12Y\n\nListLedger\x12$.patron.loyalty.v1.ListLedgerRequest\x1a%.patron.loyalty.v1.ListLedgerResponse\x12U\n\x06Redeem\x12$.patron.loyalty.v1.MovePointsRequest\x1a%.patron.loyalty.v1.MovePointsResponse\x12U\n\x06\x41\x64just\x12$.patron.loyalty.v1.MovePointsRequest\x1a%.patron.loyalty.v1.MovePointsResponse\x12M\n\x06SignIn\x12 .patron.loyalty.v1.SignInRequest\x1a!.patron.loyalty.v1.SignInResponse\x12_\n\x0cListExpiring\x12&.patron.loyalty.v1.ListExpiringRequest\x1a\'.patron.loyalty.v1.ListExpiringResponse2\xbc\x01\n\x0eReportsService\x12Q\n\x0cGetLiability\x12#.patron.loyalty.v1.LiabilityRequest\x1a\x1c.patron.loyalty.v1.Liability\x12W\n\x0eGetDailyReport\x12%.patron.loyalty.v1.DailyReportRequest\x1a\x1e.patron.loyalty.v1.DailyReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.loyalty.v1.loyalty_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_STREAKBONUS']._serialized_start=87
+  _globals['_STREAKBONUS']._serialized_end=128
+  _globals['_DAILYCAPS']._serialized_start=130
+  _globals['_DAILYCAPS']._serialized_end=189
+  _globals['_EARNRULES']._serialized_start=192
+  _globals['_EARNRULES']._serialized_end=508
+  _globals['_EXPIRYPOLICY']._serialized_start=510
+  _globals['_EXPIRYPOLICY']._serialized_end=570
+  _globals['_TIERBENEFITS']._serialized_start=573
+  _globals['_TIERBENEFITS']._serialized_end=736
+  _globals['_TIER']._serialized_start=739
+  _globals['_TIER']._serialized_end=878
+  _globals['_TIERLADDER']._serialized_start=880
+  _globals['_TIERLADDER']._serialized_end=971
+  _globals['_DOWNGRADEPOLICY']._serialized_start=973
+  _globals['_DOWNGRADEPOLICY']._serialized_end=1040
+  _globals['_PROGRAM']._serialized_start=1043
+  _globals['_PROGRAM']._serialized_end=1339
+  _globals['_GETPROGRAMREQUEST']._serialized_start=1341
+  _globals['_GETPROGRAMREQUEST']._serialized_end=1403
+  _globals['_PUTPROGRAMREQUEST']._serialized_start=1405
+  _globals['_PUTPROGRAMREQUEST']._serialized_end=1469
+  _globals['_LEDGERENTRY']._serialized_start=1472
+  _globals['_LEDGERENTRY']._serialized_end=1730
+  _globals['_GETBALANCEREQUEST']._serialized_start=1732
+  _globals['_GETBALANCEREQUEST']._serialized_end=1795
+  _globals['_BALANCE']._serialized_start=1797
+  _globals['_BALANCE']._serialized_end=1876
+  _globals['_LISTLEDGERREQUEST']._serialized_start=1878
+  _globals['_LISTLEDGERREQUEST']._serialized_end=1949
+  _globals['_LISTLEDGERRESPONSE']._serialized_start=1951
+  _globals['_LISTLEDGERRESPONSE']._serialized_end=2041
+  _globals['_MOVEPOINTSREQUEST']._serialized_start=2043
+  _globals['_MOVEPOINTSREQUEST']._serialized_end=2140
+  _globals['_MOVEPOINTSRESPONSE']._serialized_start=2142
+  _globals['_MOVEPOINTSRESPONSE']._serialized_end=2215
+  _globals['_SIGNINREQUEST']._serialized_start=2217
+  _globals['_SIGNINREQUEST']._serialized_end=2253
+  _globals['_SIGNINRESPONSE']._serialized_start=2255
+  _globals['_SIGNINRESPONSE']._serialized_end=2358
+  _globals['_LISTEXPIRINGREQUEST']._serialized_start=2360
+  _globals['_LISTEXPIRINGREQUEST']._serialized_end=2426
+  _globals['_EXPIRINGPOINTS']._serialized_start=2428
+  _globals['_EXPIRINGPOINTS']._serialized_end=2535
+  _globals['_LISTEXPIRINGRESPONSE']._serialized_start=2537
+  _globals['_LISTEXPIRINGRESPONSE']._serialized_end=2634
+  _globals['_LIABILITYREQUEST']._serialized_start=2636
+  _globals['_LIABILITYREQUEST']._serialized_end=2654
+  _globals['_LIABILITY']._serialized_start=2657
+  _globals['_LIABILITY']._serialized_end=2857
+  _globals['_DAILYREPORTREQUEST']._serialized_start=2859
+  _globals['_DAILYREPORTREQUEST']._serialized_end=2915
+  _globals['_DAILYPOINTS']._serialized_start=2917
+  _globals['_DAILYPOINTS']._serialized_end=3042
+  _globals['_DAILYREPORT']._serialized_start=3044
+  _globals['_DAILYREPORT']._serialized_end=3103
+  _globals['_PROGRAMSERVICE']._serialized_start=3106
+  _globals['_PROGRAMSERVICE']._serialized_end=3282
+  _globals['_POINTSSERVICE']._serialized_start=3285
+  _globals['_POINTSSERVICE']._serialized_end=3821
+  _globals['_REPORTSSERVICE']._serialized_start=3824
+  _globals['_REPORTSSERVICE']._serialized_end=4012
 # @@protoc_insertion_point(module_scope)

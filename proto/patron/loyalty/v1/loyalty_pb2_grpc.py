@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from patron.loyalty.v1 import loyalty_pb2 as patron_dot_loyalty_dot_v1_dot_loyalty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,521 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class ProgramServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetProgram = channel.unary_unary(
+                '/patron.loyalty.v1.ProgramService/GetProgram',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetProgramRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.FromString,
+                _registered_method=True)
+        self.PutProgram = channel.unary_unary(
+                '/patron.loyalty.v1.ProgramService/PutProgram',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.PutProgramRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.FromString,
+                _registered_method=True)
+
+
+class ProgramServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetProgram(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutProgram(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ProgramServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgram,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetProgramRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.SerializeToString,
+            ),
+            'PutProgram': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutProgram,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.PutProgramRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.loyalty.v1.ProgramService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.loyalty.v1.ProgramService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ProgramService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.ProgramService/GetProgram',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetProgramRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutProgram(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.ProgramService/PutProgram',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.PutProgramRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Program.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PointsServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetBalance = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/GetBalance',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetBalanceRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Balance.FromString,
+                _registered_method=True)
+        self.ListLedger = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/ListLedger',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerResponse.FromString,
+                _registered_method=True)
+        self.Redeem = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/Redeem',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.FromString,
+                _registered_method=True)
+        self.Adjust = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/Adjust',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.FromString,
+                _registered_method=True)
+        self.SignIn = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/SignIn',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInResponse.FromString,
+                _registered_method=True)
+        self.ListExpiring = channel.unary_unary(
+                '/patron.loyalty.v1.PointsService/ListExpiring',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringResponse.FromString,
+                _registered_method=True)
+
+
+class PointsServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetBalance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLedger(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Redeem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Adjust(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignIn(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExpiring(self, request, context):
+        """Customers with points expiring within `days` (for the notify service's reminders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PointsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBalance,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetBalanceRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Balance.SerializeToString,
+            ),
+            'ListLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLedger,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerResponse.SerializeToString,
+            ),
+            'Redeem': grpc.unary_unary_rpc_method_handler(
+                    servicer.Redeem,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.SerializeToString,
+            ),
+            'Adjust': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adjust,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.SerializeToString,
+            ),
+            'SignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignIn,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInResponse.SerializeToString,
+            ),
+            'ListExpiring': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExpiring,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.loyalty.v1.PointsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.loyalty.v1.PointsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PointsService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/GetBalance',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.GetBalanceRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Balance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/ListLedger',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Redeem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/Redeem',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Adjust(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/Adjust',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.MovePointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/SignIn',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.SignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExpiring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.PointsService/ListExpiring',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.ListExpiringResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ReportsServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetLiability = channel.unary_unary(
+                '/patron.loyalty.v1.ReportsService/GetLiability',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.LiabilityRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Liability.FromString,
+                _registered_method=True)
+        self.GetDailyReport = channel.unary_unary(
+                '/patron.loyalty.v1.ReportsService/GetDailyReport',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReportRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReport.FromString,
+                _registered_method=True)
+
+
+class ReportsServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetLiability(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDailyReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ReportsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetLiability': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLiability,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.LiabilityRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Liability.SerializeToString,
+            ),
+            'GetDailyReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDailyReport,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReportRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReport.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.loyalty.v1.ReportsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.loyalty.v1.ReportsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ReportsService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetLiability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.ReportsService/GetLiability',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.LiabilityRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.Liability.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDailyReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.ReportsService/GetDailyReport',
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReportRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_loyalty__pb2.DailyReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -148,6 +148,7 @@ def upgrade() -> None:
         sa.Column("customer_id", _UUID, primary_key=True),
         sa.Column("merged_into", _UUID),
         sa.Column("erased_at", _TIME),
+        sa.Column("birthday", sa.Text),
         sa.Column("updated_at", _TIME, nullable=False, server_default=sa.func.now()),
     )
     _ledger()
