@@ -19,6 +19,7 @@ from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
+from patron.scoring.v1 import models_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -55,6 +56,7 @@ class ServiceClients:
         self.orders = orders_pb2_grpc.OrderServiceStub(self.channels["profile"])
         self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])
         self.consents = tags_pb2_grpc.ConsentServiceStub(self.channels["profile"])
+        self.scoring_models = models_pb2_grpc.ModelServiceStub(self.channels["scoring"])
         self.provisioning = {
             name: tenancy_pb2_grpc.TenantProvisioningStub(self.channels[name])
             for name in ("scoring", "loyalty", "notify")

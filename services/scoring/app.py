@@ -9,6 +9,7 @@ from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 from services.scoring.store.projection import customers_consumer
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
+from services.scoring.transport.models_servicer import models_registration
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
@@ -20,7 +21,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         [customers_consumer(settings.consumer_lease_seconds)],
     )
     return ServiceParts(
-        registrations=[provisioning_registration(database, tenants), *registrations],
+        registrations=[
+            provisioning_registration(database, tenants),
+            models_registration(database),
+            *registrations,
+        ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD}) | exempt,
         background=background,
     )
