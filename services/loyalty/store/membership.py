@@ -418,25 +418,6 @@ async def membership_view(
     return describe(program, state, Progress(int(sums[0]), int(sums[1]), int(sums[2])))
 
 
-async def has_other_order(
-    connection: AsyncConnection, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, order_id: str
-) -> bool:
-    """Whether the customer has a recorded paid order other than ``order_id`` (first-order coupons)."""
-    found = (
-        await connection.execute(
-            sa.select(sa.literal(1))
-            .where(
-                membership_facts.c.tenant_id == tenant_id,
-                membership_facts.c.customer_id == customer_id,
-                membership_facts.c.kind == "order",
-                membership_facts.c.order_id != order_id,
-            )
-            .limit(1)
-        )
-    ).first()
-    return found is not None
-
-
 async def history_page(
     connection: AsyncConnection, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, limit: int, cursor: str
 ) -> Page[tuple[TierChange, int]]:
