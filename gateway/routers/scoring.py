@@ -1,5 +1,292 @@
-"""REST routes of the scoring capability."""
+"""Scoring: a customer's scores, the tenant's RFM grid and lifecycle counts, configuration and runs.
 
-from fastapi import APIRouter
+- `GET /v1/customers/{id}/scores`: `rfm` is **null** for a customer without a paid order (fully
+  refunded orders do not count) and before the tenant's first batch run (quintile thresholds come
+  from a run); `lifecycle.stage` is null only while scoring has not yet seen the customer;
+  `predictions` is null until a run has fitted the models for this customer. A merged-away id answers
+  the survivor's scores (with `merged_into`); an unknown or another tenant's id answers 404. A new
+  order re-scores its customer within a second against the stored thresholds.
+- `GET /v1/scoring/rfm`: the occupied cells of the 5x5x5 grid, each of the eight groups' size and net
+  spend in the RFM window, and the thresholds of the last run.
+- `GET /v1/scoring/lifecycle`: customers per stage (all five).
+- `GET|PUT /v1/scoring/config`: the whole configuration; PUT replaces it (fields left out take their
+  defaults) and answers 422 naming each bad field (`rfm.fixed_thresholds.frequency`).
+- `POST /v1/scoring/runs` `{"as_of"?}` → 202 `{"run_id"}`; while a run is running for the tenant the
+  answer is 409 with the running run's id (`run_id` in the problem). `GET /v1/scoring/runs/{id}`:
+  status, phase and progress.
 
-router = APIRouter()
+The rules and formulas are in docs/scoring.md.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from gateway.clients import ServiceClients
+from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.problems import ServiceCallError
+from gateway.schemas import StrictBody
+from patron.profile.v1 import profile_pb2
+from patron.scoring.v1 import scoring_pb2, scoring_pb2_grpc
+
+router = APIRouter(tags=["scoring"])
+
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+def _stub(clients: ServiceClients) -> scoring_pb2_grpc.ScoringServiceStub:
+    return scoring_pb2_grpc.ScoringServiceStub(clients.channels["scoring"])
+
+
+class RfmOut(BaseModel):
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+    group: str = Field(description="core_value, to_develop, to_keep, to_retain, active_low_spend, ...")
+    group_label: str
+    recency_days: int
+    frequency: int = Field(description="paid orders in the RFM window")
+    monetary_minor: int = Field(description="net spend in the RFM window, minor units")
+
+
+class LifecycleOut(BaseModel):
+    stage: str | None
+    reason: str | None = None
+
+
+class PredictionsOut(BaseModel):
+    p_alive: float | None = None
+    expected_purchases_30d: float | None = None
+    expected_avg_spend_minor: int | None = None
+    clv_minor: int | None = None
+    as_of: date | None = None
+
+
+class ScoresOut(BaseModel):
+    customer_id: str
+    merged_into: str | None = None
+    as_of: date | None
+    rfm: RfmOut | None
+    lifecycle: LifecycleOut
+    engagement: float
+    predictions: PredictionsOut
+    features: dict[str, Any]
+
+
+def _time(stamp: Any) -> datetime:
+    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
+    return moment
+
+
+def _features(message: scoring_pb2.Features) -> dict[str, Any]:
+    optional = ("mean_gap_days", "last_gap_days", "avg_unit_price_minor", "coupon_share", "active_hour")
+    times = ("first_order_at", "last_order_at", "last_seen_at")
+    return {
+        "order_count": message.order_count,
+        "net_spend_minor": message.net_spend_minor,
+        "top_category": message.top_category or None,
+        "top_brand": message.top_brand or None,
+        "price_band": message.price_band or None,
+        **{name: getattr(message, name) if message.HasField(name) else None for name in optional},
+        **{name: _time(getattr(message, name)) if message.HasField(name) else None for name in times},
+        "last_activity": {k: _time(v) for k, v in sorted(message.last_activity.items())},
+        "activity_counts": {
+            k: {"7d": v.last_7d, "30d": v.last_30d, "90d": v.last_90d}
+            for k, v in sorted(message.activity_counts.items())
+        },
+    }
+
+
+def scores_out(message: scoring_pb2.CustomerScores, merged_into: str | None) -> ScoresOut:
+    """The REST shape of a customer's scores."""
+    rfm = None
+    if message.HasField("rfm"):
+        r = message.rfm
+        rfm = RfmOut(
+            r=r.r,
+            f=r.f,
+            m=r.m,
+            group=r.group,
+            group_label=r.group_label,
+            recency_days=r.recency_days,
+            frequency=r.frequency,
+            monetary_minor=r.monetary_minor,
+        )
+    predictions = PredictionsOut()
+    if message.HasField("predictions"):
+        p = message.predictions
+        predictions = PredictionsOut(
+            p_alive=p.p_alive,
+            expected_purchases_30d=p.expected_purchases_30d,
+            expected_avg_spend_minor=p.expected_avg_spend_minor,
+            clv_minor=p.clv_minor,
+            as_of=date.fromisoformat(p.as_of),
+        )
+    return ScoresOut(
+        customer_id=message.customer_id,
+        merged_into=merged_into,
+        as_of=date.fromisoformat(message.as_of),
+        rfm=rfm,
+        lifecycle=LifecycleOut(stage=message.lifecycle.stage, reason=message.lifecycle.reason),
+        engagement=message.engagement,
+        predictions=predictions,
+        features=_features(message.features),
+    )
+
+
+@router.get("/v1/customers/{customer_id}/scores", response_model=ScoresOut, responses=ERRORS)
+async def get_scores(customer_id: str, tenant: Tenant, clients: Clients) -> ScoresOut:
+    """The customer's RFM, lifecycle stage, engagement and predictions (see the module rules)."""
+    customer = await clients.call(
+        "profile",
+        clients.customers.GetCustomer,
+        profile_pb2.GetCustomerRequest(customer_id=customer_id),
+        tenant_id=tenant.tenant_id,
+    )
+    live = customer.customer_id
+    merged_into = customer.merged_into or None
+    try:
+        scores = await clients.call(
+            "scoring",
+            _stub(clients).GetCustomerScores,
+            scoring_pb2.GetCustomerScoresRequest(customer_id=live),
+            tenant_id=tenant.tenant_id,
+        )
+    except ServiceCallError as error:
+        if error.error.code().name != "NOT_FOUND":
+            raise
+        # Profile knows the customer; scoring's projection has not caught up yet.
+        return ScoresOut(
+            customer_id=live,
+            merged_into=merged_into,
+            as_of=None,
+            rfm=None,
+            lifecycle=LifecycleOut(stage=None),
+            engagement=0.0,
+            predictions=PredictionsOut(),
+            features={},
+        )
+    return scores_out(scores, merged_into)
+
+
+@router.get("/v1/scoring/rfm", responses=ERRORS)
+async def rfm_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+    """The RFM grid, the eight groups and the thresholds of the last run."""
+    summary = await clients.call(
+        "scoring",
+        _stub(clients).GetRfmSummary,
+        scoring_pb2.GetRfmSummaryRequest(),
+        tenant_id=tenant.tenant_id,
+    )
+    thresholds = None
+    if summary.HasField("thresholds"):
+        t = summary.thresholds
+        thresholds = {
+            "as_of": t.as_of,
+            "method": t.method,
+            "split": t.split,
+            "recency_days": list(t.recency_days),
+            "frequency": list(t.frequency),
+            "monetary_minor": list(t.monetary_minor),
+            "split_values": {
+                "recency_days": t.recency_split,
+                "frequency": t.frequency_split,
+                "monetary_minor": t.monetary_split,
+            },
+        }
+    return {
+        "grid": [{"r": c.r, "f": c.f, "m": c.m, "customers": c.customers} for c in summary.cells],
+        "groups": [
+            {"group": g.group, "label": g.label, "customers": g.customers, "spend_minor": g.spend_minor}
+            for g in summary.groups
+        ],
+        "customers_scored": summary.customers_scored,
+        "customers_without_rfm": summary.customers_without_rfm,
+        "thresholds": thresholds,
+    }
+
+
+@router.get("/v1/scoring/lifecycle", responses=ERRORS)
+async def lifecycle_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+    """Customers per lifecycle stage."""
+    summary = await clients.call(
+        "scoring",
+        _stub(clients).GetLifecycleSummary,
+        scoring_pb2.GetLifecycleSummaryRequest(),
+        tenant_id=tenant.tenant_id,
+    )
+    return {"stages": {s.stage: s.customers for s in summary.stages}}
+
+
+@router.get("/v1/scoring/config", responses=ERRORS)
+async def get_config(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+    """The tenant's scoring configuration (defaults until an operator sets one)."""
+    document = await clients.call(
+        "scoring", _stub(clients).GetConfig, scoring_pb2.GetConfigRequest(), tenant_id=tenant.tenant_id
+    )
+    result: dict[str, Any] = json.loads(document.document_json)
+    return result
+
+
+@router.put("/v1/scoring/config", responses=ERRORS)
+async def put_config(
+    tenant: Tenant,
+    clients: Clients,
+    body: dict[str, Any] = Body(...),  # noqa: B008
+) -> dict[str, Any]:
+    """Replace the configuration; every field is checked and each fault named (422)."""
+    document = await clients.call(
+        "scoring",
+        _stub(clients).PutConfig,
+        scoring_pb2.PutConfigRequest(document_json=json.dumps(body)),
+        tenant_id=tenant.tenant_id,
+    )
+    result: dict[str, Any] = json.loads(document.document_json)
+    return result
+
+
+class RunIn(StrictBody):
+    as_of: date | None = Field(default=None, description="the tenant's today when absent")
+
+
+def run_out(run: scoring_pb2.Run) -> dict[str, Any]:
+    """The REST shape of a run."""
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "as_of": run.as_of,
+        "trigger": run.trigger,
+        "progress": {"phase": run.phase, "done": run.done, "total": run.total},
+        "details": json.loads(run.details_json or "{}"),
+        "error": run.error or None,
+        "started_at": _time(run.started_at),
+        "finished_at": _time(run.finished_at) if run.HasField("finished_at") else None,
+    }
+
+
+@router.post("/v1/scoring/runs", status_code=202, responses=ERRORS)
+async def start_run(tenant: Tenant, clients: Clients, body: RunIn | None = None) -> JSONResponse:
+    """Start a batch run; 409 (with the running run's id) while one runs."""
+    as_of = body.as_of.isoformat() if body is not None and body.as_of is not None else ""
+    run = await clients.call(
+        "scoring",
+        _stub(clients).StartRun,
+        scoring_pb2.StartRunRequest(as_of=as_of),
+        tenant_id=tenant.tenant_id,
+    )
+    return JSONResponse(status_code=202, content={"run_id": run.run_id, "status": run.status})
+
+
+@router.get("/v1/scoring/runs/{run_id}", responses=ERRORS)
+async def get_run(run_id: str, tenant: Tenant, clients: Clients) -> dict[str, Any]:
+    """A run's status and progress."""
+    run = await clients.call(
+        "scoring", _stub(clients).GetRun, scoring_pb2.GetRunRequest(run_id=run_id), tenant_id=tenant.tenant_id
+    )
+    return run_out(run)

@@ -173,6 +173,14 @@ scoring_runs = sa.Table(
         unique=True,
         postgresql_where=sa.text("status = 'running'"),
     ),
+    # The daily schedule starts one run per tenant and local day, however many replicas try.
+    sa.Index(
+        "ux_scoring_runs_scheduled",
+        "tenant_id",
+        "as_of",
+        unique=True,
+        postgresql_where=sa.text("trigger = 'schedule'"),
+    ),
 )
 
 # The tag set scoring last wrote to profile per customer: only a changed set is written again.

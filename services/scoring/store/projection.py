@@ -1,7 +1,9 @@
 """Handlers that keep scoring's customer projection from profile's customer.* events.
 
 Each runs inside the consumer's transaction, which also moves the stream position, so every event
-counts exactly once (``events_applied`` makes that visible).
+counts exactly once (``events_applied`` makes that visible). A merge moves the merged customers'
+facts to the survivor and re-scores it; an erasure deletes every fact and score of the customer.
+The consumer also carries the order and behaviour handlers of ``fact_projection``.
 """
 
 from __future__ import annotations
@@ -14,106 +16,204 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
-from services.runtime.events.consumer import ConsumerSpec, Handler
+from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
+from services.runtime.events.outbox import Outbox
+from services.scoring.store.fact_projection import FactProjection
+from services.scoring.store.rescoring import forget_customers, rescore
 from services.scoring.store.tables import customers
 
 CONSUMER_NAME = "scoring.customers"
+
+_MOVE_ACTIVITY = sa.text(
+    """
+    WITH moved AS (
+        DELETE FROM activity_daily WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING event_type, day, events, last_at
+    )
+    INSERT INTO activity_daily AS a (tenant_id, customer_id, event_type, day, events, last_at)
+    SELECT :t, :survivor, event_type, day, sum(events), max(last_at) FROM moved GROUP BY event_type, day
+    ON CONFLICT (tenant_id, customer_id, event_type, day) DO UPDATE
+    SET events = a.events + EXCLUDED.events, last_at = greatest(a.last_at, EXCLUDED.last_at)
+    """
+)
+
+_MOVE_HOURS = sa.text(
+    """
+    WITH moved AS (
+        DELETE FROM activity_hours WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING hour, events
+    )
+    INSERT INTO activity_hours AS h (tenant_id, customer_id, hour, events)
+    SELECT :t, :survivor, hour, sum(events) FROM moved GROUP BY hour
+    ON CONFLICT (tenant_id, customer_id, hour) DO UPDATE SET events = h.events + EXCLUDED.events
+    """
+)
+
+_ERASE_FACTS = [
+    sa.text(
+        f"DELETE FROM {table} x USING orders o WHERE o.tenant_id = :t AND o.customer_id = :c "  # noqa: S608
+        "AND x.tenant_id = o.tenant_id AND x.order_id = o.order_id"
+    )
+    for table in ("order_items", "order_extras", "order_refunds")
+] + [
+    sa.text(f"DELETE FROM {table} WHERE tenant_id = :t AND customer_id = :c")  # noqa: S608
+    for table in ("orders", "activity_daily", "activity_hours")
+]
 
 
 def _key(envelope: envelope_pb2.EventEnvelope) -> dict[str, uuid.UUID]:
     return {"tenant_id": uuid.UUID(envelope.tenant_id), "customer_id": uuid.UUID(envelope.customer_id)}
 
 
-async def customer_created(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-    payload = envelope.customer_created
-    values = {
-        **_key(envelope),
-        "created_at": payload.created_at.ToDatetime(tzinfo=UTC),
-        "registration_channel": payload.registration_channel
-        if payload.HasField("registration_channel")
-        else None,
-        "device": payload.device if payload.HasField("device") else None,
-        "events_applied": 1,
-    }
-    statement = pg.insert(customers).values(values)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[customers.c.tenant_id, customers.c.customer_id],
-            # A merge announced on the survivor's partition may have arrived first: keep its merged_into.
-            set_={
-                "created_at": statement.excluded.created_at,
-                "registration_channel": statement.excluded.registration_channel,
-                "device": statement.excluded.device,
-                "updated_at": sa.func.now(),
-                "events_applied": customers.c.events_applied + 1,
-            },
-        )
-    )
+class CustomerProjection:
+    """The customer.* handlers; ``outbox`` announces the stage changes their re-scoring finds."""
 
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
 
-async def customer_updated(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-    key = _key(envelope)
-    await connection.execute(
-        sa.update(customers)
-        .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
-        .values(updated_at=sa.func.now(), events_applied=customers.c.events_applied + 1)
-    )
-
-
-async def customer_merged(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-    """Mark the merged customers. Their own events travel on their own partitions and may arrive
-    later, so a merged customer not seen yet gets its row now (created_at provisional)."""
-    tenant_id = uuid.UUID(envelope.tenant_id)
-    survivor = uuid.UUID(envelope.customer_merged.survivor_id)
-    occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
-    rows = [
-        {
-            "tenant_id": tenant_id,
-            "customer_id": uuid.UUID(merged),
-            "created_at": occurred_at,
-            "merged_into": survivor,
+    async def created(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        """Record the customer (it enters the acquisition stage)."""
+        payload = envelope.customer_created
+        values = {
+            **_key(envelope),
+            "created_at": payload.created_at.ToDatetime(tzinfo=UTC),
+            "registration_channel": payload.registration_channel
+            if payload.HasField("registration_channel")
+            else None,
+            "device": payload.device if payload.HasField("device") else None,
             "events_applied": 1,
         }
-        for merged in envelope.customer_merged.merged_ids
-    ]
-    statement = pg.insert(customers)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[customers.c.tenant_id, customers.c.customer_id],
-            set_={
-                "merged_into": statement.excluded.merged_into,
-                "updated_at": sa.func.now(),
-                "events_applied": customers.c.events_applied + 1,
-            },
-        ),
-        rows,
-    )
-
-
-async def customer_erased(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-    key = _key(envelope)
-    await connection.execute(
-        sa.update(customers)
-        .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
-        .values(
-            erased_at=envelope.customer_erased.erased_at.ToDatetime(tzinfo=UTC),
-            registration_channel=None,
-            device=None,
-            updated_at=sa.func.now(),
-            events_applied=customers.c.events_applied + 1,
+        statement = pg.insert(customers).values(values)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[customers.c.tenant_id, customers.c.customer_id],
+                # A merge announced on the survivor's partition may have arrived first: keep merged_into.
+                set_={
+                    "created_at": statement.excluded.created_at,
+                    "registration_channel": statement.excluded.registration_channel,
+                    "device": statement.excluded.device,
+                    "updated_at": sa.func.now(),
+                    "events_applied": customers.c.events_applied + 1,
+                },
+            )
         )
-    )
+        key = _key(envelope)
+        await rescore(connection, self.outbox, key["tenant_id"], [key["customer_id"]])
+
+    async def updated(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        key = _key(envelope)
+        await connection.execute(
+            sa.update(customers)
+            .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
+            .values(updated_at=sa.func.now(), events_applied=customers.c.events_applied + 1)
+        )
+
+    async def merged(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        """Point the merged customers (and whoever was merged into them) at the live survivor, move
+        their facts to it and re-score it. Their own events travel on their own partitions and may
+        arrive later: a merged customer not seen yet gets its row now (created_at provisional), and
+        its late facts follow merged_into."""
+        tenant_id = uuid.UUID(envelope.tenant_id)
+        named = uuid.UUID(envelope.customer_merged.survivor_id)
+        # The survivor may itself have been merged since (that merge can arrive first).
+        survivor = (
+            await connection.execute(
+                sa.select(sa.func.coalesce(customers.c.merged_into, customers.c.customer_id)).where(
+                    customers.c.tenant_id == tenant_id, customers.c.customer_id == named
+                )
+            )
+        ).scalar_one_or_none() or named
+        merged_ids = [uuid.UUID(m) for m in envelope.customer_merged.merged_ids if uuid.UUID(m) != survivor]
+        if not merged_ids:
+            return
+        occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "customer_id": merged,
+                "created_at": occurred_at,
+                "merged_into": survivor,
+                "events_applied": 1,
+            }
+            for merged in merged_ids
+        ]
+        statement = pg.insert(customers)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[customers.c.tenant_id, customers.c.customer_id],
+                set_={
+                    "merged_into": statement.excluded.merged_into,
+                    "updated_at": sa.func.now(),
+                    "events_applied": customers.c.events_applied + 1,
+                },
+            ),
+            rows,
+        )
+        # Path compression: one hop from any merged-away id reaches the live customer.
+        await connection.execute(
+            sa.update(customers)
+            .where(customers.c.tenant_id == tenant_id, customers.c.merged_into.in_(merged_ids))
+            .values(merged_into=survivor, updated_at=sa.func.now())
+        )
+        moved = {"t": tenant_id, "ids": merged_ids, "survivor": survivor}
+        await connection.execute(
+            sa.text(
+                "UPDATE orders SET customer_id = :survivor "
+                "WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            moved,
+        )
+        await connection.execute(_MOVE_ACTIVITY, moved)
+        await connection.execute(_MOVE_HOURS, moved)
+        await forget_customers(connection, tenant_id, merged_ids)
+        await rescore(connection, self.outbox, tenant_id, [survivor])
+
+    async def erased(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        """Erase everything scoring holds about the customer; only the bare id stays, marked erased."""
+        key = _key(envelope)
+        await connection.execute(
+            sa.update(customers)
+            .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
+            .values(
+                erased_at=envelope.customer_erased.erased_at.ToDatetime(tzinfo=UTC),
+                registration_channel=None,
+                device=None,
+                updated_at=sa.func.now(),
+                events_applied=customers.c.events_applied + 1,
+            )
+        )
+        for statement in _ERASE_FACTS:
+            await connection.execute(statement, {"t": key["tenant_id"], "c": key["customer_id"]})
+        await forget_customers(connection, key["tenant_id"], [key["customer_id"]])
 
 
-HANDLERS: dict[str, Handler] = {
-    "customer.created": customer_created,
-    "customer.updated": customer_updated,
-    "customer.merged": customer_merged,
-    "customer.erased": customer_erased,
-}
+def _one(batch: BatchHandler) -> Handler:
+    async def handle(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        await batch(connection, [envelope])
+
+    return handle
 
 
-def customers_consumer(lease_seconds: float) -> ConsumerSpec:
+def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
+    """The one consumer of profile's stream: customers, orders, refunds and behaviour, in order."""
+    people = CustomerProjection(outbox)
+    facts = FactProjection(outbox)
+    batches: dict[str, BatchHandler] = {
+        "order.paid": facts.orders_paid,
+        "order.refunded": facts.orders_refunded,
+        "event.recorded": facts.events_recorded,
+    }
+    handlers: dict[str, Handler] = {
+        "customer.created": people.created,
+        "customer.updated": people.updated,
+        "customer.merged": people.merged,
+        "customer.erased": people.erased,
+        **{event_type: _one(batch) for event_type, batch in batches.items()},
+    }
     return ConsumerSpec(
-        name=CONSUMER_NAME, producer="profile", handlers=HANDLERS, lease_seconds=lease_seconds
+        name=CONSUMER_NAME,
+        producer="profile",
+        handlers=handlers,
+        batch_handlers=batches,
+        lease_seconds=lease_seconds,
     )

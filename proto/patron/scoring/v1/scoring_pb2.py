@@ -22,13 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/scoring/v1/scoring.proto\x12\x11patron.scoring.v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/scoring/v1/scoring.proto\x12\x11patron.scoring.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x01\n\x03Rfm\x12\t\n\x01r\x18\x01 \x01(\x05\x12\t\n\x01\x66\x18\x02 \x01(\x05\x12\t\n\x01m\x18\x03 \x01(\x05\x12\r\n\x05group\x18\x04 \x01(\t\x12\x13\n\x0bgroup_label\x18\x05 \x01(\t\x12\x14\n\x0crecency_days\x18\x06 \x01(\x05\x12\x11\n\tfrequency\x18\x07 \x01(\x05\x12\x16\n\x0emonetary_minor\x18\x08 \x01(\x03\"*\n\tLifecycle\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x82\x01\n\x0bPredictions\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x0f\n\x07p_alive\x18\x02 \x01(\x01\x12\x1e\n\x16\x65xpected_purchases_30d\x18\x03 \x01(\x01\x12 \n\x18\x65xpected_avg_spend_minor\x18\x04 \x01(\x03\x12\x11\n\tclv_minor\x18\x05 \x01(\x03\"E\n\x0e\x41\x63tivityCounts\x12\x0f\n\x07last_7d\x18\x01 \x01(\x05\x12\x10\n\x08last_30d\x18\x02 \x01(\x05\x12\x10\n\x08last_90d\x18\x03 \x01(\x05\"\xfc\x06\n\x08\x46\x65\x61tures\x12\x37\n\x0e\x66irst_order_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12\x36\n\rlast_order_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x01\x88\x01\x01\x12\x13\n\x0border_count\x18\x03 \x01(\x05\x12\x17\n\x0fnet_spend_minor\x18\x04 \x01(\x03\x12\x1a\n\rmean_gap_days\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x1a\n\rlast_gap_days\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x14\n\x0ctop_category\x18\x07 \x01(\t\x12\x11\n\ttop_brand\x18\x08 \x01(\t\x12!\n\x14\x61vg_unit_price_minor\x18\t \x01(\x03H\x04\x88\x01\x01\x12\x12\n\nprice_band\x18\n \x01(\t\x12\x19\n\x0c\x63oupon_share\x18\x0b \x01(\x01H\x05\x88\x01\x01\x12\x18\n\x0b\x61\x63tive_hour\x18\x0c \x01(\x05H\x06\x88\x01\x01\x12\x35\n\x0clast_seen_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x07\x88\x01\x01\x12\x44\n\rlast_activity\x18\x0e \x03(\x0b\x32-.patron.scoring.v1.Features.LastActivityEntry\x12H\n\x0f\x61\x63tivity_counts\x18\x0f \x03(\x0b\x32/.patron.scoring.v1.Features.ActivityCountsEntry\x1aO\n\x11LastActivityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x02\x38\x01\x1aX\n\x13\x41\x63tivityCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.patron.scoring.v1.ActivityCounts:\x02\x38\x01\x42\x11\n\x0f_first_order_atB\x10\n\x0e_last_order_atB\x10\n\x0e_mean_gap_daysB\x10\n\x0e_last_gap_daysB\x17\n\x15_avg_unit_price_minorB\x0f\n\r_coupon_shareB\x0e\n\x0c_active_hourB\x0f\n\r_last_seen_at\"/\n\x18GetCustomerScoresRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"\xa4\x02\n\x0e\x43ustomerScores\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05\x61s_of\x18\x02 \x01(\t\x12(\n\x03rfm\x18\x03 \x01(\x0b\x32\x16.patron.scoring.v1.RfmH\x00\x88\x01\x01\x12/\n\tlifecycle\x18\x04 \x01(\x0b\x32\x1c.patron.scoring.v1.Lifecycle\x12\x12\n\nengagement\x18\x05 \x01(\x01\x12\x38\n\x0bpredictions\x18\x06 \x01(\x0b\x32\x1e.patron.scoring.v1.PredictionsH\x01\x88\x01\x01\x12-\n\x08\x66\x65\x61tures\x18\x07 \x01(\x0b\x32\x1b.patron.scoring.v1.FeaturesB\x06\n\x04_rfmB\x0e\n\x0c_predictions\"\x16\n\x14GetRfmSummaryRequest\"=\n\x07RfmCell\x12\t\n\x01r\x18\x01 \x01(\x05\x12\t\n\x01\x66\x18\x02 \x01(\x05\x12\t\n\x01m\x18\x03 \x01(\x05\x12\x11\n\tcustomers\x18\x04 \x01(\x03\"W\n\x0fRfmGroupSummary\x12\r\n\x05group\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x11\n\tcustomers\x18\x03 \x01(\x03\x12\x13\n\x0bspend_minor\x18\x04 \x01(\x03\"\xc6\x01\n\rRfmThresholds\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\r\n\x05split\x18\x03 \x01(\t\x12\x14\n\x0crecency_days\x18\x04 \x03(\x01\x12\x11\n\tfrequency\x18\x05 \x03(\x01\x12\x16\n\x0emonetary_minor\x18\x06 \x03(\x01\x12\x15\n\rrecency_split\x18\x07 \x01(\x01\x12\x17\n\x0f\x66requency_split\x18\x08 \x01(\x01\x12\x16\n\x0emonetary_split\x18\t \x01(\x01\"\xee\x01\n\nRfmSummary\x12)\n\x05\x63\x65lls\x18\x01 \x03(\x0b\x32\x1a.patron.scoring.v1.RfmCell\x12\x32\n\x06groups\x18\x02 \x03(\x0b\x32\".patron.scoring.v1.RfmGroupSummary\x12\x18\n\x10\x63ustomers_scored\x18\x03 \x01(\x03\x12\x1d\n\x15\x63ustomers_without_rfm\x18\x04 \x01(\x03\x12\x39\n\nthresholds\x18\x05 \x01(\x0b\x32 .patron.scoring.v1.RfmThresholdsH\x00\x88\x01\x01\x42\r\n\x0b_thresholds\"\x1c\n\x1aGetLifecycleSummaryRequest\".\n\nStageCount\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x11\n\tcustomers\x18\x02 \x01(\x03\"A\n\x10LifecycleSummary\x12-\n\x06stages\x18\x01 \x03(\x0b\x32\x1d.patron.scoring.v1.StageCount\"\x12\n\x10GetConfigRequest\")\n\x10PutConfigRequest\x12\x15\n\rdocument_json\x18\x01 \x01(\t\"\'\n\x0e\x43onfigDocument\x12\x15\n\rdocument_json\x18\x01 \x01(\t\" \n\x0fStartRunRequest\x12\r\n\x05\x61s_of\x18\x01 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x8c\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x0c\n\x04\x64one\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\x03\x12\r\n\x05\x61s_of\x18\x06 \x01(\t\x12\x0f\n\x07trigger\x18\x07 \x01(\t\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0b\x66inished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x0b \x01(\tB\x0e\n\x0c_finished_at2\xef\x04\n\x0eScoringService\x12\x63\n\x11GetCustomerScores\x12+.patron.scoring.v1.GetCustomerScoresRequest\x1a!.patron.scoring.v1.CustomerScores\x12W\n\rGetRfmSummary\x12\'.patron.scoring.v1.GetRfmSummaryRequest\x1a\x1d.patron.scoring.v1.RfmSummary\x12i\n\x13GetLifecycleSummary\x12-.patron.scoring.v1.GetLifecycleSummaryRequest\x1a#.patron.scoring.v1.LifecycleSummary\x12S\n\tGetConfig\x12#.patron.scoring.v1.GetConfigRequest\x1a!.patron.scoring.v1.ConfigDocument\x12S\n\tPutConfig\x12#.patron.scoring.v1.PutConfigRequest\x1a!.patron.scoring.v1.ConfigDocument\x12\x46\n\x08StartRun\x12\".patron.scoring.v1.StartRunRequest\x1a\x16.patron.scoring.v1.Run\x12\x42\n\x06GetRun\x12 .patron.scoring.v1.GetRunRequest\x1a\x16.patron.scoring.v1.Runb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.scoring.v1.scoring_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_FEATURES_LASTACTIVITYENTRY']._loaded_options = None
+  _globals['_FEATURES_LASTACTIVITYENTRY']._serialized_options = b'8\001'
+  _globals['_FEATURES_ACTIVITYCOUNTSENTRY']._loaded_options = None
+  _globals['_FEATURES_ACTIVITYCOUNTSENTRY']._serialized_options = b'8\001'
+  _globals['_RFM']._serialized_start=88
+  _globals['_RFM']._serialized_end=227
+  _globals['_LIFECYCLE']._serialized_start=229
+  _globals['_LIFECYCLE']._serialized_end=271
+  _globals['_PREDICTIONS']._serialized_start=274
+  _globals['_PREDICTIONS']._serialized_end=404
+  _globals['_ACTIVITYCOUNTS']._serialized_start=406
+  _globals['_ACTIVITYCOUNTS']._serialized_end=475
+  _globals['_FEATURES']._serialized_start=478
+  _globals['_FEATURES']._serialized_end=1370
+  _globals['_FEATURES_LASTACTIVITYENTRY']._serialized_start=1053
+  _globals['_FEATURES_LASTACTIVITYENTRY']._serialized_end=1132
+  _globals['_FEATURES_ACTIVITYCOUNTSENTRY']._serialized_start=1134
+  _globals['_FEATURES_ACTIVITYCOUNTSENTRY']._serialized_end=1222
+  _globals['_GETCUSTOMERSCORESREQUEST']._serialized_start=1372
+  _globals['_GETCUSTOMERSCORESREQUEST']._serialized_end=1419
+  _globals['_CUSTOMERSCORES']._serialized_start=1422
+  _globals['_CUSTOMERSCORES']._serialized_end=1714
+  _globals['_GETRFMSUMMARYREQUEST']._serialized_start=1716
+  _globals['_GETRFMSUMMARYREQUEST']._serialized_end=1738
+  _globals['_RFMCELL']._serialized_start=1740
+  _globals['_RFMCELL']._serialized_end=1801
+  _globals['_RFMGROUPSUMMARY']._serialized_start=1803
+  _globals['_RFMGROUPSUMMARY']._serialized_end=1890
+  _globals['_RFMTHRESHOLDS']._serialized_start=1893
+  _globals['_RFMTHRESHOLDS']._serialized_end=2091
+  _globals['_RFMSUMMARY']._serialized_start=2094
+  _globals['_RFMSUMMARY']._serialized_end=2332
+  _globals['_GETLIFECYCLESUMMARYREQUEST']._serialized_start=2334
+  _globals['_GETLIFECYCLESUMMARYREQUEST']._serialized_end=2362
+  _globals['_STAGECOUNT']._serialized_start=2364
+  _globals['_STAGECOUNT']._serialized_end=2410
+  _globals['_LIFECYCLESUMMARY']._serialized_start=2412
+  _globals['_LIFECYCLESUMMARY']._serialized_end=2477
+  _globals['_GETCONFIGREQUEST']._serialized_start=2479
+  _globals['_GETCONFIGREQUEST']._serialized_end=2497
+  _globals['_PUTCONFIGREQUEST']._serialized_start=2499
+  _globals['_PUTCONFIGREQUEST']._serialized_end=2540
+  _globals['_CONFIGDOCUMENT']._serialized_start=2542
+  _globals['_CONFIGDOCUMENT']._serialized_end=2581
+  _globals['_STARTRUNREQUEST']._serialized_start=2583
+  _globals['_STARTRUNREQUEST']._serialized_end=2615
+  _globals['_GETRUNREQUEST']._serialized_start=2617
+  _globals['_GETRUNREQUEST']._serialized_end=2648
+  _globals['_RUN']._serialized_start=2651
+  _globals['_RUN']._serialized_end=2919
+  _globals['_SCORINGSERVICE']._serialized_start=2922
+  _globals['_SCORINGSERVICE']._serialized_end=3545
 # @@protoc_insertion_point(module_scope)

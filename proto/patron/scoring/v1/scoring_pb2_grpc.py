@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from patron.scoring.v1 import scoring_pb2 as patron_dot_scoring_dot_v1_dot_scoring__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,335 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class ScoringServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetCustomerScores = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/GetCustomerScores',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetCustomerScoresRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.CustomerScores.FromString,
+                _registered_method=True)
+        self.GetRfmSummary = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/GetRfmSummary',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRfmSummaryRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.RfmSummary.FromString,
+                _registered_method=True)
+        self.GetLifecycleSummary = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/GetLifecycleSummary',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetLifecycleSummaryRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.LifecycleSummary.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/GetConfig',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.FromString,
+                _registered_method=True)
+        self.PutConfig = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/PutConfig',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.PutConfigRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.FromString,
+                _registered_method=True)
+        self.StartRun = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/StartRun',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.StartRunRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/patron.scoring.v1.ScoringService/GetRun',
+                request_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.FromString,
+                _registered_method=True)
+
+
+class ScoringServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetCustomerScores(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRfmSummary(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLifecycleSummary(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartRun(self, request, context):
+        """A run already running for the tenant answers FAILED_PRECONDITION (HTTP 409) with its run_id in
+        the error metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ScoringServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetCustomerScores': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerScores,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetCustomerScoresRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.CustomerScores.SerializeToString,
+            ),
+            'GetRfmSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRfmSummary,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRfmSummaryRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.RfmSummary.SerializeToString,
+            ),
+            'GetLifecycleSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLifecycleSummary,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetLifecycleSummaryRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.LifecycleSummary.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetConfigRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.SerializeToString,
+            ),
+            'PutConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutConfig,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.PutConfigRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.SerializeToString,
+            ),
+            'StartRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRun,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.StartRunRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRunRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.scoring.v1.ScoringService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.scoring.v1.ScoringService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ScoringService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetCustomerScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/GetCustomerScores',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.GetCustomerScoresRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.CustomerScores.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRfmSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/GetRfmSummary',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRfmSummaryRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.RfmSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLifecycleSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/GetLifecycleSummary',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.GetLifecycleSummaryRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.LifecycleSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/GetConfig',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.GetConfigRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/PutConfig',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.PutConfigRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.ConfigDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/StartRun',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.StartRunRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.ScoringService/GetRun',
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.GetRunRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_scoring__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -173,6 +173,13 @@ def _operations() -> None:
         unique=True,
         postgresql_where=sa.text("status = 'running'"),
     )
+    op.create_index(
+        "ux_scoring_runs_scheduled",
+        "scoring_runs",
+        ["tenant_id", "as_of"],
+        unique=True,
+        postgresql_where=sa.text("trigger = 'schedule'"),
+    )
 
 
 def upgrade() -> None:

@@ -1,0 +1,68 @@
+"""Batch runs: what a run is, its phases, and the rules for starting one.
+
+A run recomputes a tenant's scores as of one local day: features → RFM thresholds and scores →
+lifecycle (stage changes announced) → engagement (with the scores) → predictions → tags. At most
+one run per tenant is running; a second start while one runs is refused (409) and names the running
+run, so a client can follow it instead of stacking work. A run whose process died (no heartbeat for
+``STALE_AFTER``) is marked failed by the next start, so a tenant is never stuck.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from services.runtime.errors import Conflict, InvalidArgument
+
+PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "done")
+STATUSES = ("running", "succeeded", "failed")
+STALE_AFTER = timedelta(minutes=2)
+EARLIEST_AS_OF = date(1970, 1, 1)  # as profile's orders (CDNOW is 1997; S2)
+MAX_FUTURE_DAYS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One batch run as stored: its status, current phase and progress within that phase."""
+
+    run_id: uuid.UUID
+    tenant_id: uuid.UUID
+    as_of: date
+    trigger: str
+    status: str
+    phase: str
+    done: int
+    total: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class RunAlreadyRunning(Conflict):
+    """The tenant has a running run; its id travels in the error metadata."""
+
+    reason = "RUN_ALREADY_RUNNING"
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(f"run {run_id} is still running for this tenant", metadata={"run_id": str(run_id)})
+
+
+def parse_as_of(text: str, today: date) -> date:
+    """The run's as-of day: the tenant's today when empty, else an ISO date not after tomorrow."""
+    if not text:
+        return today
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument.single("as_of", "must be an ISO date (YYYY-MM-DD)") from None
+    if value < EARLIEST_AS_OF or value > today + timedelta(days=MAX_FUTURE_DAYS):
+        raise InvalidArgument.single("as_of", f"must be between {EARLIEST_AS_OF} and tomorrow")
+    return value
+
+
+def is_due(local_now: datetime, run_hour: int, enabled: bool, last_scheduled: date | None) -> bool:
+    """Whether the daily schedule should start today's run now (at or after the hour, once a day)."""
+    return enabled and local_now.hour >= run_hour and last_scheduled != local_now.date()

@@ -1,0 +1,240 @@
+"""The batch recompute of one tenant, set-based, on one connection of its own.
+
+``BatchSession`` holds a dedicated connection so that the run's working tables (``run_features``,
+``run_scores``, temporary: never logged, dropped with the session) live across its phases:
+
+1. ``snapshot_features``: takes the tenant's lock exclusively for an instant, fixes a REPEATABLE READ
+   snapshot and its time, releases the lock and builds ``run_features`` from the facts in it.
+2. ``baselines``: the RFM cut points (quintiles by ``percentile_cont``, or the operator's fixed
+   thresholds), the group split values (mean or median) and the price-band tertiles.
+3. ``score``: ``run_scores`` = RFM, price band, lifecycle stage and engagement for every customer.
+4. ``write``: under the exclusive lock, in one transaction: find the stage changes, upsert the
+   scores (skipping rows the consumer rewrote after the snapshot), drop rows of customers merged or
+   erased meanwhile, store the baselines, and append one ``lifecycle.stage_changed`` per change,
+   building the envelopes in chunks.
+
+No statement loops over customers in Python; only the envelopes are built per changed customer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.runtime.database import Database
+from services.runtime.events.outbox import Outbox
+from services.scoring.domain.config import ScoringConfig
+from services.scoring.domain.rfm import QUINTILES
+from services.scoring.store.config import load_config
+from services.scoring.store.rescoring import (
+    UPSERT_SET,
+    load_baseline,
+    lock_key,
+    stage_events,
+    tenant_timezone,
+)
+from services.scoring.store.score_sql import (
+    SCORE_COLUMNS,
+    feature_parameters,
+    features_sql,
+    score_parameters,
+    scores_sql,
+)
+
+EVENT_CHUNK = 5000
+_SESSION_SETTINGS = ("SET LOCAL statement_timeout = 0", "SET LOCAL work_mem = '256MB'")
+
+_BASELINES = """
+SELECT count(*) AS customers,
+       percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY recency_days) AS r_q,
+       percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY frequency) AS f_q,
+       percentile_cont(CAST(:q AS float8[])) WITHIN GROUP (ORDER BY monetary_minor) AS m_q,
+       avg(recency_days)::float8 AS r_mean, avg(frequency)::float8 AS f_mean,
+       avg(monetary_minor)::float8 AS m_mean,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY recency_days) AS r_median,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY frequency) AS f_median,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY monetary_minor) AS m_median,
+       percentile_cont(ARRAY[1.0 / 3, 2.0 / 3]) WITHIN GROUP (ORDER BY avg_unit_price_minor)
+           FILTER (WHERE avg_unit_price_minor IS NOT NULL) AS price_q
+FROM run_features WHERE order_count > 0
+"""
+
+_LIVE = (
+    "JOIN customers c ON c.tenant_id = :tenant_id AND c.customer_id = n.customer_id "
+    "AND c.merged_into IS NULL AND c.erased_at IS NULL"
+)
+
+_CHANGES = f"""
+CREATE TEMP TABLE run_changes ON COMMIT DROP AS
+SELECT n.customer_id, o.stage AS from_stage, n.stage AS to_stage, n.stage_reason
+FROM run_scores n {_LIVE}
+LEFT JOIN customer_scores o ON o.tenant_id = :tenant_id AND o.customer_id = n.customer_id
+WHERE (o.customer_id IS NULL OR o.updated_at < :snapshot_at) AND o.stage IS DISTINCT FROM n.stage
+"""  # noqa: S608 - constant fragments
+
+_CHANGES_PAGE = """
+SELECT customer_id, from_stage, to_stage, stage_reason FROM run_changes
+WHERE CAST(:after AS uuid) IS NULL OR customer_id > CAST(:after AS uuid) ORDER BY customer_id LIMIT :limit
+"""
+
+_UPSERT = f"""
+INSERT INTO customer_scores AS cs (tenant_id, {SCORE_COLUMNS}, updated_at)
+SELECT CAST(:tenant_id AS uuid), {", ".join("n." + c.strip() for c in SCORE_COLUMNS.split(","))}, now()
+FROM run_scores n {_LIVE}
+ON CONFLICT (tenant_id, customer_id) DO UPDATE SET {UPSERT_SET}
+WHERE cs.updated_at < :snapshot_at
+"""  # noqa: S608 - constant column lists
+
+_RUN_SCORES = " ".join(
+    ["CREATE TEMP TABLE run_scores AS SELECT", SCORE_COLUMNS, "FROM (", scores_sql("run_features"), ") x"]
+)
+
+_DROP_GONE = """
+DELETE FROM customer_scores s WHERE s.tenant_id = :tenant_id AND NOT EXISTS (
+    SELECT 1 FROM customers c WHERE c.tenant_id = s.tenant_id AND c.customer_id = s.customer_id
+    AND c.merged_into IS NULL AND c.erased_at IS NULL)
+"""
+
+_SAVE_BASELINE = """
+INSERT INTO tenant_baselines AS b (tenant_id, as_of, method, split, r_cuts, f_cuts, m_cuts, r_split,
+    f_split, m_split, price_cuts, customers, computed_at)
+VALUES (:tenant_id, :as_of, :method, :split, :r_cuts, :f_cuts, :m_cuts, :r_split, :f_split, :m_split,
+    :price_cuts, :customers, now())
+ON CONFLICT (tenant_id) DO UPDATE SET as_of = EXCLUDED.as_of, method = EXCLUDED.method,
+    split = EXCLUDED.split, r_cuts = EXCLUDED.r_cuts, f_cuts = EXCLUDED.f_cuts, m_cuts = EXCLUDED.m_cuts,
+    r_split = EXCLUDED.r_split, f_split = EXCLUDED.f_split, m_split = EXCLUDED.m_split,
+    price_cuts = EXCLUDED.price_cuts, customers = EXCLUDED.customers, computed_at = now()
+"""
+
+
+def compute_baseline(row: sa.Row[Any], config: ScoringConfig, as_of: date) -> dict[str, Any] | None:
+    """The baseline from the aggregate row of ``_BASELINES`` under the tenant's method and split."""
+    if row.customers == 0:
+        return None
+    fixed = config.rfm_fixed_thresholds
+    if config.rfm_method == "fixed" and fixed is not None:
+        cuts = [list(map(float, fixed.recency_days)), list(map(float, fixed.frequency))]
+        cuts.append(list(map(float, fixed.monetary_minor)))
+    else:
+        cuts = [list(row.r_q), list(row.f_q), list(row.m_q)]
+    split = "mean" if config.rfm_split == "mean" else "median"
+    return {
+        "as_of": as_of,
+        "method": config.rfm_method,
+        "split": config.rfm_split,
+        "r_cuts": cuts[0],
+        "f_cuts": cuts[1],
+        "m_cuts": cuts[2],
+        "r_split": float(getattr(row, f"r_{split}")),
+        "f_split": float(getattr(row, f"f_{split}")),
+        "m_split": float(getattr(row, f"m_{split}")),
+        "price_cuts": list(row.price_q) if row.price_q is not None else [],
+        "customers": int(row.customers),
+    }
+
+
+class BatchSession:
+    """One run's dedicated connection and the tenant facts it reads."""
+
+    def __init__(self, connection: AsyncConnection, tenant_id: uuid.UUID, as_of: date) -> None:
+        self.connection = connection
+        self.tenant_id = tenant_id
+        self.as_of = as_of
+        self.timezone = ""
+        self.config = ScoringConfig()
+        self.baseline: dict[str, Any] | None = None
+        self.snapshot_at: datetime | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, database: Database, tenant_id: uuid.UUID, as_of: date) -> AsyncIterator[BatchSession]:
+        """A session on a connection of its own; its working tables go with it."""
+        async with database.engine.connect() as connection:
+            try:
+                yield cls(connection, tenant_id, as_of)
+            finally:
+                await connection.rollback()
+                await connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+                await connection.execute(sa.text("DISCARD TEMP"))
+                await connection.commit()
+
+    async def _settings(self) -> None:
+        for statement in _SESSION_SETTINGS:
+            await self.connection.execute(sa.text(statement))
+
+    async def snapshot_features(self) -> int:
+        """Fix the snapshot (see the module docstring) and build ``run_features``; customers count."""
+        connection = self.connection
+        await connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(self.tenant_id)})
+        await connection.commit()
+        await connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        self.snapshot_at = (await connection.execute(sa.text("SELECT clock_timestamp()"))).scalar_one()
+        await connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(self.tenant_id)})
+        await self._settings()
+        self.timezone = await tenant_timezone(connection, self.tenant_id)
+        self.config = await load_config(connection, self.tenant_id)
+        await connection.execute(sa.text("DROP TABLE IF EXISTS run_features, run_scores"))
+        await connection.execute(
+            sa.text("CREATE TEMP TABLE run_features AS " + features_sql(scoped=False)),
+            feature_parameters(self.tenant_id, self.timezone, self.as_of, self.config),
+        )
+        await connection.execute(sa.text("ANALYZE run_features"))
+        count = (await connection.execute(sa.text("SELECT count(*) FROM run_features"))).scalar_one()
+        await connection.commit()
+        return int(count)
+
+    async def baselines(self) -> dict[str, Any] | None:
+        """The tenant's new RFM and price thresholds (None when nobody has a paid order)."""
+        await self._settings()
+        row = (await self.connection.execute(sa.text(_BASELINES), {"q": list(QUINTILES)})).one()
+        await self.connection.commit()
+        self.baseline = compute_baseline(row, self.config, self.as_of)
+        return self.baseline
+
+    async def score(self) -> None:
+        """Build ``run_scores``: RFM, price band, lifecycle and engagement for every customer."""
+        await self._settings()
+        await self.connection.execute(
+            sa.text(_RUN_SCORES),
+            score_parameters(self.timezone, self.config, self.baseline),
+        )
+        await self.connection.commit()
+
+    async def write(self, outbox: Outbox) -> int:
+        """Publish the run's scores, baselines and stage changes in one transaction; changes count."""
+        connection = self.connection
+        await self._settings()
+        await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(self.tenant_id)})
+        guard = {"tenant_id": self.tenant_id, "snapshot_at": self.snapshot_at}
+        await connection.execute(sa.text(_CHANGES), guard)
+        await connection.execute(sa.text("CREATE INDEX ON run_changes (customer_id)"))
+        await connection.execute(sa.text(_UPSERT), guard)
+        await connection.execute(sa.text(_DROP_GONE), guard)
+        if self.baseline is not None:
+            await connection.execute(sa.text(_SAVE_BASELINE), {"tenant_id": self.tenant_id, **self.baseline})
+        changed = 0
+        now = datetime.now(UTC)
+        after: uuid.UUID | None = None
+        while True:
+            chunk = (
+                await connection.execute(sa.text(_CHANGES_PAGE), {"after": after, "limit": EVENT_CHUNK})
+            ).all()
+            if not chunk:
+                break
+            await outbox.append(connection, stage_events(self.tenant_id, chunk, now))
+            changed += len(chunk)
+            after = chunk[-1].customer_id
+        await connection.commit()
+        return changed
+
+    async def stored_baseline(self) -> dict[str, Any] | None:
+        """The baseline as stored (what incremental scoring now uses)."""
+        baseline = await load_baseline(self.connection, self.tenant_id)
+        await self.connection.commit()
+        return baseline

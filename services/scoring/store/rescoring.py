@@ -1,0 +1,157 @@
+"""Writing customers' scores and announcing their lifecycle stage changes.
+
+Two writers share ``customer_scores``: the consumer re-scores the customers an event batch touched,
+and the batch run rewrites the whole tenant. They meet on a per-tenant advisory lock: the consumer
+holds it shared (consumers of different partitions still run side by side), the run takes it
+exclusively only for the instant it fixes its snapshot and for its final write. A row the consumer
+wrote after the run's snapshot is newer than the run's result and is left as it is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron.events.v1 import scoring_events_pb2
+from services.runtime.events.outbox import NewEvent, Outbox
+from services.scoring.domain.config import ScoringConfig
+from services.scoring.store.config import load_config
+from services.scoring.store.feature_tables import tenant_baselines
+from services.scoring.store.score_sql import (
+    SCORE_COLUMNS,
+    feature_parameters,
+    features_sql,
+    score_parameters,
+    scores_sql,
+)
+from services.scoring.store.tables import tenants
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+STAGE_CHANGED = "lifecycle.stage_changed"
+
+_UPDATABLE = [c.strip() for c in SCORE_COLUMNS.split(",") if c.strip() != "customer_id"]
+UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATABLE) + ", updated_at = EXCLUDED.updated_at"
+
+_RESCORE = " ".join(
+    [
+        "WITH new AS (",
+        scores_sql("(" + features_sql(scoped=True) + ")"),
+        "), old AS (SELECT customer_id, stage FROM customer_scores",
+        "WHERE tenant_id = :tenant_id AND customer_id = ANY(CAST(:ids AS uuid[]))),",
+        "up AS (INSERT INTO customer_scores (tenant_id,",
+        SCORE_COLUMNS,
+        ", updated_at) SELECT CAST(:tenant_id AS uuid),",
+        SCORE_COLUMNS,
+        ", clock_timestamp() FROM new ON CONFLICT (tenant_id, customer_id) DO UPDATE SET",
+        UPSERT_SET,
+        "RETURNING customer_id, stage, stage_reason)",
+        "SELECT up.customer_id, old.stage AS from_stage, up.stage AS to_stage, up.stage_reason",
+        "FROM up LEFT JOIN old ON old.customer_id = up.customer_id",
+        "WHERE old.stage IS DISTINCT FROM up.stage",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """What scoring a tenant needs besides its facts: time zone, configuration and baselines."""
+
+    tenant_id: uuid.UUID
+    timezone: str
+    config: ScoringConfig
+    baseline: dict[str, Any] | None
+
+    def today(self) -> date:
+        """The tenant's local date now: the as-of day of incremental scoring."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+def lock_key(tenant_id: uuid.UUID) -> int:
+    """The advisory lock key of a tenant's scores (a signed 64-bit integer)."""
+    return int.from_bytes(tenant_id.bytes[:8], "big", signed=True) ^ 0x5C0_12E
+
+
+async def tenant_timezone(connection: AsyncConnection, tenant_id: uuid.UUID) -> str:
+    """The tenant's time zone as provisioned to scoring (the default zone when not provisioned)."""
+    zone = (
+        await connection.execute(sa.select(tenants.c.timezone).where(tenants.c.tenant_id == tenant_id))
+    ).scalar_one_or_none()
+    return zone or DEFAULT_TIMEZONE
+
+
+async def load_baseline(connection: AsyncConnection, tenant_id: uuid.UUID) -> dict[str, Any] | None:
+    """The thresholds of the tenant's last batch run, or None before its first run."""
+    row = (
+        await connection.execute(sa.select(tenant_baselines).where(tenant_baselines.c.tenant_id == tenant_id))
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def tenant_context(connection: AsyncConnection, tenant_id: uuid.UUID) -> TenantContext:
+    """Everything scoring needs about the tenant, read in the caller's transaction."""
+    return TenantContext(
+        tenant_id,
+        await tenant_timezone(connection, tenant_id),
+        await load_config(connection, tenant_id),
+        await load_baseline(connection, tenant_id),
+    )
+
+
+def stage_events(
+    tenant_id: uuid.UUID, changes: Sequence[sa.Row[Any]], changed_at: datetime
+) -> list[NewEvent]:
+    """``lifecycle.stage_changed`` for each (customer_id, from_stage, to_stage, stage_reason) row."""
+    events = []
+    for row in changes:
+        payload = scoring_events_pb2.LifecycleStageChanged(
+            from_stage=row.from_stage or "", to_stage=row.to_stage, reason=row.stage_reason
+        )
+        payload.changed_at.FromDatetime(changed_at)
+        events.append(NewEvent(tenant_id, STAGE_CHANGED, row.customer_id, payload, occurred_at=changed_at))
+    return events
+
+
+async def rescore(
+    connection: AsyncConnection,
+    outbox: Outbox,
+    tenant_id: uuid.UUID,
+    customer_ids: Sequence[uuid.UUID],
+) -> int:
+    """Recompute the given customers' features and scores as of the tenant's today, against the stored
+    baselines, and announce stage changes in the same transaction. Returns the changes announced."""
+    if not customer_ids:
+        return 0
+    await connection.execute(
+        sa.text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": lock_key(tenant_id)}
+    )
+    context = await tenant_context(connection, tenant_id)
+    as_of = context.today()
+    parameters = {
+        **feature_parameters(tenant_id, context.timezone, as_of, context.config),
+        **score_parameters(context.timezone, context.config, context.baseline),
+        "ids": sorted(set(customer_ids)),
+    }
+    changes = (await connection.execute(sa.text(_RESCORE), parameters)).all()
+    await outbox.append(connection, stage_events(tenant_id, changes, datetime.now(UTC)))
+    return len(changes)
+
+
+async def forget_customers(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
+) -> None:
+    """Drop the derived rows of customers that were merged away or erased."""
+    for table in ("customer_scores", "computed_tags"):
+        await connection.execute(
+            sa.text(
+                f"DELETE FROM {table} WHERE tenant_id = :t "  # noqa: S608 (two constant names)
+                "AND customer_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"t": tenant_id, "ids": list(customer_ids)},
+        )

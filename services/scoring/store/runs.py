@@ -1,0 +1,138 @@
+"""Batch run rows: start (one running per tenant), progress with heartbeat, finish, read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg
+
+from services.runtime.database import Database
+from services.runtime.errors import NotFound
+from services.scoring.domain.runs import STALE_AFTER, Run, RunAlreadyRunning
+from services.scoring.store.feature_tables import scoring_runs
+
+
+def _run(row: sa.Row[Any]) -> Run:
+    return Run(
+        run_id=row.run_id,
+        tenant_id=row.tenant_id,
+        as_of=row.as_of,
+        trigger=row.trigger,
+        status=row.status,
+        phase=row.phase,
+        done=row.done,
+        total=row.total,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        details=dict(row.details or {}),
+    )
+
+
+class SqlRunStore:
+    """The ``scoring_runs`` table."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def start(self, tenant_id: uuid.UUID, as_of: date, trigger: str) -> Run | None:
+        """Insert a running run. RunAlreadyRunning when one runs; None when the schedule already
+        started this day's run (another replica did)."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                sa.update(scoring_runs)
+                .where(
+                    scoring_runs.c.tenant_id == tenant_id,
+                    scoring_runs.c.status == "running",
+                    scoring_runs.c.heartbeat_at < sa.func.now() - STALE_AFTER,
+                )
+                .values(status="failed", error="abandoned: its process stopped", finished_at=sa.func.now())
+            )
+            statement = (
+                pg.insert(scoring_runs)
+                .values(
+                    run_id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    as_of=as_of,
+                    trigger=trigger,
+                    status="running",
+                    phase="features",
+                )
+                .on_conflict_do_nothing()
+                .returning(*scoring_runs.c)
+            )
+            try:
+                async with connection.begin_nested():
+                    row = (await connection.execute(statement)).first()
+            except sa_exc.IntegrityError:
+                row = None
+            if row is not None:
+                return _run(row)
+            running = (
+                await connection.execute(
+                    sa.select(scoring_runs.c.run_id).where(
+                        scoring_runs.c.tenant_id == tenant_id, scoring_runs.c.status == "running"
+                    )
+                )
+            ).scalar_one_or_none()
+        if running is not None:
+            raise RunAlreadyRunning(running)
+        return None
+
+    async def progress(self, run_id: uuid.UUID, phase: str, done: int, total: int, **details: Any) -> None:
+        """Record the phase and progress (and beat the heart); details merge into the run's."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                sa.update(scoring_runs)
+                .where(scoring_runs.c.run_id == run_id)
+                .values(
+                    phase=phase,
+                    done=done,
+                    total=total,
+                    heartbeat_at=sa.func.now(),
+                    details=scoring_runs.c.details.op("||")(sa.cast(details, pg.JSONB)),
+                )
+            )
+
+    async def finish(self, run_id: uuid.UUID, error: str | None) -> None:
+        """Mark the run succeeded (no error) or failed."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                sa.update(scoring_runs)
+                .where(scoring_runs.c.run_id == run_id, scoring_runs.c.status == "running")
+                .values(
+                    status="failed" if error else "succeeded",
+                    phase="done" if error is None else scoring_runs.c.phase,
+                    error=error,
+                    finished_at=sa.func.now(),
+                    heartbeat_at=sa.func.now(),
+                )
+            )
+
+    async def get(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Run:
+        """The tenant's run; NotFound for another tenant's or an unknown id."""
+        async with self._database.read() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(scoring_runs).where(
+                        scoring_runs.c.tenant_id == tenant_id, scoring_runs.c.run_id == run_id
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        return _run(row)
+
+    async def last_scheduled(self) -> dict[uuid.UUID, date]:
+        """Each tenant's latest as-of day started by the schedule."""
+        async with self._database.read() as connection:
+            rows = await connection.execute(
+                sa.select(scoring_runs.c.tenant_id, sa.func.max(scoring_runs.c.as_of))
+                .where(scoring_runs.c.trigger == "schedule")
+                .group_by(scoring_runs.c.tenant_id)
+            )
+            return {tenant: day for tenant, day in rows}
