@@ -181,6 +181,8 @@ class LoyaltyHandlers:
     async def customer_created(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
     ) -> None:
+        if await self._context(connection, envelope) is None:
+            return
         tenant_id, customer_id = uuid.UUID(envelope.tenant_id), uuid.UUID(envelope.customer_id)
         await remember(connection, tenant_id, customer_id, None)
         await record_birthday(
@@ -191,6 +193,8 @@ class LoyaltyHandlers:
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
     ) -> None:
         if "birthday" not in envelope.customer_updated.changed_attributes:
+            return
+        if await self._context(connection, envelope) is None:
             return
         tenant_id, customer_id = uuid.UUID(envelope.tenant_id), uuid.UUID(envelope.customer_id)
         await record_birthday(
