@@ -70,7 +70,7 @@ class MembershipOut(BaseModel):
     tier: TierOut
     benefits: BenefitsOut
     progress: ProgressOut
-    tier_since: datetime | None = Field(description="the last tier change; null at a base tier never left")
+    tier_since: datetime | None = Field(description="when the tier held began; null without any progress")
     next_review_at: datetime | None = Field(
         description="when a downgrade may next be decided; null at the base"
     )
