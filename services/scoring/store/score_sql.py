@@ -115,9 +115,10 @@ hours AS (
 SELECT pop.customer_id, p.as_of, oa.first_order_at, oa.last_order_at,
        coalesce(oa.order_count, 0) AS order_count, coalesce(oa.net_spend_minor, 0) AS net_spend_minor,
        CASE WHEN oa.order_count > 1
-            THEN extract(epoch FROM oa.last_order_at - oa.first_order_at) / 86400.0 / (oa.order_count - 1)
+            THEN (extract(epoch FROM oa.last_order_at - oa.first_order_at) / 86400.0
+                  / (oa.order_count - 1))::float8
        END AS mean_gap_days,
-       extract(epoch FROM oa.last_order_at - oa.prev_last_at) / 86400.0 AS last_gap_days,
+       (extract(epoch FROM oa.last_order_at - oa.prev_last_at) / 86400.0)::float8 AS last_gap_days,
        tc.category AS top_category, tb.brand AS top_brand, price.avg_price AS avg_unit_price_minor,
        coupons.share AS coupon_share, hours.hour AS active_hour,
        greatest(oa.last_order_at, act.last_at) AS last_seen_at,
