@@ -1,4 +1,4 @@
-"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``."""
+"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``, ``import``."""
 
 from __future__ import annotations
 
@@ -104,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         help="re-seal the profile's personal data with PATRON_PROFILE_PII_KEY (keep the retired keys set)",
     )
 
+    from services.runtime.bulk_import import command as bulk_import
+
+    bulk_import.add_parser(commands)
+
     options = parser.parse_args(argv)
+    if options.command == "import":
+        return bulk_import.main(options)
     if options.command == "rotate-pii":
         return _rotate_pii()
     if options.command == "up":
