@@ -8,11 +8,12 @@ or an identity set is idempotent, a repeated order counts as a duplicate.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -39,17 +40,21 @@ class Answer:
 
 
 class _RetryAfterOrBackoff(wait_base):
-    """The server's ``Retry-After`` when it gave one, else exponential backoff with jitter."""
+    """The server's ``Retry-After`` when it gave one, else ``initial`` doubling up to ``maximum``,
+    plus up to ``initial`` of jitter (so that many importers do not retry in step)."""
 
     def __init__(self, initial: float, maximum: float) -> None:
-        self._backoff = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
+        self._initial = initial
+        self._maximum = maximum
+        self._random = random.SystemRandom()
 
     def __call__(self, retry_state: Any) -> float:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, Retryable) and error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER_SECONDS)
-        return float(self._backoff(retry_state))
+        doubled: float = self._initial * 2 ** min(int(retry_state.attempt_number) - 1, 30)
+        return min(doubled, self._maximum) + self._random.uniform(0, self._initial)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
