@@ -11,12 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.runtime.bulk_import import checkpoint
 from services.runtime.bulk_import.batches import batches, order_records
@@ -274,3 +277,34 @@ def test_batches_respect_the_size_the_body_limit_and_file_offsets(tmp_path: Path
     source.close()
     assert resumed.line == made[0].end_line + 1
     assert resumed.values[0] == made[1].records[0].rows[0][0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=25),
+    batch_size=st.integers(min_value=1, max_value=6),
+    max_body=st.integers(min_value=400, max_value=2_000),
+)
+def test_batches_cover_every_row_once_in_order_ending_on_row_boundaries(
+    sizes: list[int], batch_size: int, max_body: int
+) -> None:
+    lines = "".join(
+        f"P-{n},p,,2024-01-01,CNY,1,SKU-{k},,100,1\n" for n, size in enumerate(sizes) for k in range(size)
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        path = write(Path(scratch) / "orders.csv", ORDER_HEADER + lines)
+        source = CsvSource(path)
+        header = Header.parse(source.header, "orders")
+        made = list(batches(order_records(header, source.rows(0, 1), ZoneInfo("UTC")), batch_size, max_body))
+        offsets = [b.end_offset for b in made]
+        resumed = [next(source.rows(b.end_offset, b.end_line), None) for b in made]
+        source.close()
+    orders = [r.rows[0][0] for b in made for r in b.records]
+    assert orders == [f"P-{n}" for n in range(len(sizes))]
+    assert all(len(b.sendable) <= batch_size and b.size <= max_body for b in made)
+    assert offsets == sorted(offsets)
+    assert offsets[-1] == len((ORDER_HEADER + lines).encode())
+    for following, nxt in zip([*made[1:], None], resumed, strict=True):
+        assert (nxt is None) == (following is None)
+        if following is not None and nxt is not None:
+            assert nxt.values[0] == following.records[0].rows[0][0]

@@ -141,8 +141,9 @@ def _refund_rules(placed: PlacedRefund, terms: OrderTerms) -> list[FieldViolatio
         judge_refund(placed.refund, terms)
     except InvalidArgument as error:
         return _nested(prefix, error.violations)
-    except Conflict as error:
-        return [FieldViolation(f"{prefix}.amount_minor", error.message)]
+    except Conflict as error:  # over what is left (amount_minor), or too many refunds (the order)
+        field = "order_id" if error.reason == "TOO_MANY_REFUNDS" else "amount_minor"
+        return [FieldViolation(f"{prefix}.{field}", error.message)]
     return []
 
 
