@@ -9,6 +9,7 @@ from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.store.consumer import loyalty_consumer
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiry_loop
+from services.loyalty.store.programs import ProgramCache
 from services.loyalty.store.tables import (
     consumer_members,
     consumer_parked,
@@ -38,6 +39,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         settings.address_of("profile"), interceptors=aio_client_interceptors()
     )
     directory = CustomerDirectory(profile_pb2_grpc.CustomerServiceStub(profile_channel))
+    programs = ProgramCache()
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
         settings,
@@ -53,8 +55,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             provisioning_registration(database, tenants),
             *producer.registrations,
             *consumer_registrations,
-            program_registration(database),
-            points_registration(database, producer.outbox, directory),
+            program_registration(database, programs),
+            points_registration(database, producer.outbox, directory, programs),
             reports_registration(database),
             membership_registration(database, directory),
             coupons_registration(database, producer.outbox, directory),

@@ -8,6 +8,10 @@ How the three ledger tables stay in agreement:
   plain ``UPDATE`` over a running sum, read after the lock was taken;
 - every movement writes one immutable entry under an idempotency key unique per tenant; the same
   key again answers the entry already booked (``replayed``), and its id is derived from the key.
+
+Credits and debits are one round trip each (``movements.move_points``, the stored function
+``loyalty_move_points``); only a credit to an account in debt and a refund's take-back run the
+statements below one by one, under the same row lock.
 """
 
 from __future__ import annotations
@@ -21,48 +25,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
 from services.loyalty.domain.errors import InsufficientPoints
-from services.loyalty.domain.ledger import EntryType, LedgerResult, entry_id_for, validate_idempotency_key
+from services.loyalty.domain.ledger import LedgerResult, entry_id_for
+from services.loyalty.store.movements import IdempotencyRace, Movement, move_points
 from services.loyalty.store.programs import current_program
-from services.runtime.errors import Conflict
 from services.runtime.events.outbox import NewEvent, Outbox
 
-
-class IdempotencyRace(Conflict):
-    """Another transaction booked the same idempotency key at the same moment; retrying the
-    whole transaction answers its result."""
-
-    reason = "IDEMPOTENCY_RACE"
-
-
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """Who, what and why of one ledger movement."""
-
-    tenant_id: uuid.UUID
-    customer_id: uuid.UUID
-    entry_type: EntryType
-    reason: str
-    source: str
-    idempotency_key: str
-    program_version: int
-    occurred_at: datetime
-
+__all__ = [
+    "Clawback",
+    "IdempotencyRace",
+    "Movement",
+    "credit",
+    "current_balance",
+    "debit",
+    "spend_points",
+    "take_back",
+]
 
 _PRIOR = sa.text(
     "SELECT entry_id, balance_after, delta FROM point_entries "
     "WHERE tenant_id = :tenant_id AND idempotency_key = :key"
-)
-
-_DEBIT_GUARDED = sa.text(
-    """
-    WITH prior AS (
-        SELECT 1 FROM point_entries WHERE tenant_id = :tenant_id AND idempotency_key = :key
-    )
-    UPDATE point_accounts SET balance = balance - :points, updated_at = now()
-    WHERE tenant_id = :tenant_id AND customer_id = :customer_id AND balance >= :points
-      AND NOT EXISTS (SELECT 1 FROM prior)
-    RETURNING balance
-    """
 )
 
 _CREDIT_ACCOUNT = sa.text(
@@ -224,7 +205,10 @@ async def credit(
     A customer who owes points (refunds of points already spent) repays the debt from this credit
     at once, as a ``reverse`` entry, so entries, lots and balance keep agreeing.
     """
-    validate_idempotency_key(movement.idempotency_key)
+    moved = await move_points(connection, outbox, movement, points, expires_at)
+    if moved.status in ("ok", "replayed"):
+        return moved.result()
+    # "debt": the account owes points; the function left it unchanged and locked.
     params = {
         "tenant_id": movement.tenant_id,
         "customer_id": movement.customer_id,
@@ -277,25 +261,10 @@ async def _repay_debt(
 async def debit(connection: AsyncConnection, outbox: Outbox, movement: Movement, points: int) -> LedgerResult:
     """Take exactly ``points`` or nothing: InsufficientPoints (with the balance) when they are not
     there. The same idempotency key again answers the first result."""
-    validate_idempotency_key(movement.idempotency_key)
-    params = {
-        "tenant_id": movement.tenant_id,
-        "customer_id": movement.customer_id,
-        "points": points,
-        "key": movement.idempotency_key,
-    }
-    balance = (await connection.execute(_DEBIT_GUARDED, params)).scalar_one_or_none()
-    if balance is None:
-        prior = await _prior(connection, movement.tenant_id, movement.idempotency_key)
-        if prior is not None:
-            return prior
-        raise InsufficientPoints(
-            balance=await current_balance(connection, movement.tenant_id, movement.customer_id),
-            requested=points,
-        )
-    await _consume(connection, movement, points)
-    entry_id = await _book(connection, outbox, movement, -points, int(balance), _DEBIT_ENTRY)
-    return LedgerResult(entry_id=entry_id, balance=int(balance), replayed=False)
+    moved = await move_points(connection, outbox, movement, -points)
+    if moved.status == "insufficient":
+        raise InsufficientPoints(balance=moved.balance or 0, requested=points)
+    return moved.result()
 
 
 @dataclass(frozen=True, slots=True)

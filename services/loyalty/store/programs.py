@@ -7,6 +7,7 @@ keyed by tenant and version); only "which version is current" is asked of the da
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +20,7 @@ from services.loyalty.domain.program import Program, default_program, validate_p
 from services.loyalty.domain.program_document import program_from_document, program_to_document
 from services.loyalty.store.ledger_tables import programs
 from services.loyalty.store.tables import tenants
+from services.runtime.database import Database
 from services.runtime.errors import NotFound
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import tenant_from_row
@@ -120,3 +122,35 @@ async def store_program(connection: AsyncConnection, tenant_id: uuid.UUID, progr
         )
     )
     return _program(tenant_id, "", version, program_to_document(program))
+
+
+PROGRAM_CACHE_SECONDS = 30.0
+
+
+class ProgramCache:
+    """Each tenant's settings and current programme, kept in this process for the hot paths.
+
+    An entry is reused for at most ``ttl_seconds``. Movements that use it pass its version to the
+    statement that books them, which answers ``stale`` when the tenant stored a newer programme
+    (on any replica), so a stale programme never books anything; the tenant's own settings (time
+    zone, currency) may be up to ``ttl_seconds`` old.
+    """
+
+    def __init__(self, ttl_seconds: float = PROGRAM_CACHE_SECONDS) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[uuid.UUID, tuple[float, TenantProgram]] = {}
+
+    async def get(self, database: Database, tenant_id: uuid.UUID) -> TenantProgram:
+        """The tenant's programme from the cache, read (one statement) when absent or too old."""
+        cached = self._entries.get(tenant_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        async with database.read() as connection:
+            context = await tenant_program(connection, tenant_id)
+        self._entries[tenant_id] = (now, context)
+        return context
+
+    def invalidate(self, tenant_id: uuid.UUID) -> None:
+        """Forget the tenant's entry (its programme changed)."""
+        self._entries.pop(tenant_id, None)

@@ -3,6 +3,11 @@
 Every customer id is resolved through the customer directory first (a merged-away id acts on the
 survivor; unknown, erased or another tenant's is NOT_FOUND). Client idempotency keys are stored
 as ``api:<key>``, so they can never collide with the keys the service books under itself.
+
+Redemptions and adjustments try the one-statement path first (``store.fast_moves``: the customer
+resolved, the cached programme's version checked and the points moved in one round trip) and
+fall back to a transaction for what it leaves undecided (a customer not yet in loyalty's
+projection, a merged-away id, an account in debt, a programme changed meanwhile).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc
 from services.loyalty.domain.expiry import expires_at
-from services.loyalty.domain.ledger import LedgerEntry, LedgerResult, validate_movement
+from services.loyalty.domain.ledger import EntryType, LedgerEntry, LedgerResult, validate_movement
 from services.loyalty.store.accounts import balance_of, ledger_page
 from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
 from services.loyalty.store.expiry import expiring_page
+from services.loyalty.store.fast_moves import move_at_once
 from services.loyalty.store.ledger import IdempotencyRace, Movement, credit, debit, spend_points
-from services.loyalty.store.programs import tenant_program
+from services.loyalty.store.programs import ProgramCache, tenant_program
 from services.loyalty.store.sign_ins import sign_in
 from services.profile.domain.paging import page_size
 from services.runtime.database import Database
@@ -75,10 +81,29 @@ def _moved(result: LedgerResult) -> loyalty_pb2.MovePointsResponse:
 
 
 class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
-    def __init__(self, database: Database, outbox: Outbox, directory: CustomerDirectory) -> None:
+    def __init__(
+        self, database: Database, outbox: Outbox, directory: CustomerDirectory, programs: ProgramCache
+    ) -> None:
         self._database = database
         self._outbox = outbox
         self._directory = directory
+        self._programs = programs
+
+    async def _at_once(
+        self, customer_id: str, points: int, entry_type: EntryType, reason: str, source: str, key: str
+    ) -> LedgerResult | None:
+        return await move_at_once(
+            self._database,
+            self._outbox,
+            self._programs,
+            tenant_id=current_tenant(),
+            customer_id=parse_customer_id(customer_id),
+            points=points,
+            entry_type=entry_type,
+            reason=reason,
+            source=source,
+            idempotency_key=key,
+        )
 
     async def _in_transaction(self, work: Callable[[AsyncConnection], Awaitable[Result]]) -> Result:
         """Run ``work`` in a transaction, once more when a concurrent request booked the same
@@ -120,6 +145,11 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
     ) -> loyalty_pb2.MovePointsResponse:
         validate_movement(request.points, request.reason)
         key = f"api:{request.idempotency_key or uuid.uuid4()}"
+        done = await self._at_once(
+            request.customer_id, -request.points, "redeem", request.reason, "api:redemption", key
+        )
+        if done is not None:
+            return _moved(done)
 
         async def redeem(connection: AsyncConnection) -> LedgerResult:
             customer = await self._customer(connection, request.customer_id)
@@ -141,6 +171,11 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
     ) -> loyalty_pb2.MovePointsResponse:
         validate_movement(request.points, request.reason, signed=True)
         key = f"api:{request.idempotency_key or uuid.uuid4()}"
+        done = await self._at_once(
+            request.customer_id, request.points, "adjust", request.reason, "api:adjustment", key
+        )
+        if done is not None:
+            return _moved(done)
 
         async def adjust(connection: AsyncConnection) -> LedgerResult:
             customer = await self._customer(connection, request.customer_id)
@@ -196,9 +231,11 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
         )
 
 
-def points_registration(database: Database, outbox: Outbox, directory: CustomerDirectory) -> Registration:
+def points_registration(
+    database: Database, outbox: Outbox, directory: CustomerDirectory, programs: ProgramCache
+) -> Registration:
     return Registration(
         loyalty_pb2_grpc.add_PointsServiceServicer_to_server,
-        PointsServicer(database, outbox, directory),
+        PointsServicer(database, outbox, directory, programs),
         POINTS_SERVICE,
     )

@@ -16,7 +16,7 @@ from services.loyalty.domain.program import (
     TierBenefits,
     TierLadder,
 )
-from services.loyalty.store.programs import current_program, program_version, store_program
+from services.loyalty.store.programs import ProgramCache, current_program, program_version, store_program
 from services.runtime.database import Database
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
@@ -121,8 +121,9 @@ def program_to_proto(program: Program) -> loyalty_pb2.Program:
 
 
 class ProgramServicer(loyalty_pb2_grpc.ProgramServiceServicer):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, programs: ProgramCache) -> None:
         self._database = database
+        self._programs = programs
 
     async def GetProgram(  # noqa: N802
         self, request: loyalty_pb2.GetProgramRequest, context: aio.ServicerContext
@@ -139,10 +140,13 @@ class ProgramServicer(loyalty_pb2_grpc.ProgramServiceServicer):
     ) -> loyalty_pb2.Program:
         async with self._database.transaction() as connection:
             program = await store_program(connection, current_tenant(), program_from_proto(request.program))
+        self._programs.invalidate(current_tenant())  # other replicas: the version check, see ProgramCache
         return program_to_proto(program)
 
 
-def program_registration(database: Database) -> Registration:
+def program_registration(database: Database, programs: ProgramCache) -> Registration:
     return Registration(
-        loyalty_pb2_grpc.add_ProgramServiceServicer_to_server, ProgramServicer(database), PROGRAM_SERVICE
+        loyalty_pb2_grpc.add_ProgramServiceServicer_to_server,
+        ProgramServicer(database, programs),
+        PROGRAM_SERVICE,
     )

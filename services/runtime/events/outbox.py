@@ -76,6 +76,21 @@ class Outbox:
         self._wake = wake
         self.partitions = partitions
 
+    def statement_channel(self) -> str:
+        """For outbox rows a producer inserts with a statement of its own (a stored function): the
+        channel that statement must ``pg_notify``, or '' when :meth:`wake_after` wakes instead."""
+        return OUTBOX_CHANNEL if self._wake is None else ""
+
+    def wake_after(self, connection: AsyncConnection | None) -> None:
+        """Wake the sequencer for rows inserted outside :meth:`append`: when the transaction of
+        ``connection`` commits, or at once when None (the statement committed on its own)."""
+        if self._wake is None:
+            return
+        if connection is None:
+            self._wake()
+        else:
+            after_commit(connection, "outbox", self._wake)
+
     def envelope(self, event: NewEvent) -> envelope_pb2.EventEnvelope:
         envelope = envelope_pb2.EventEnvelope(
             event_id=str(event.event_id),
