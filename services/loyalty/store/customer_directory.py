@@ -181,3 +181,43 @@ async def record_erasure(
             set_={"erased_at": statement.excluded.erased_at, "birthday": None, "updated_at": sa.func.now()},
         )
     )
+
+
+_FACTS_MANY = sa.text(
+    """
+    SELECT c.customer_id, coalesce(c.merged_into, c.customer_id) AS survivor_id,
+           CASE WHEN c.merged_into IS NULL THEN c.birthday ELSE s.birthday END AS birthday
+    FROM loyalty_customers AS c
+    LEFT JOIN loyalty_customers AS s ON s.tenant_id = c.tenant_id AND s.customer_id = c.merged_into
+    WHERE c.tenant_id = :tenant_id AND c.customer_id = ANY(CAST(:customer_ids AS uuid[]))
+    """
+)
+
+
+async def customer_facts_many(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerFacts]:
+    """:func:`customer_facts` of many customers in one statement (a run of events)."""
+    rows = (
+        await connection.execute(
+            _FACTS_MANY, {"tenant_id": tenant_id, "customer_ids": list(set(customer_ids))}
+        )
+    ).all()
+    known = {row.customer_id: CustomerFacts(row.survivor_id, row.birthday) for row in rows}
+    return {c: known.get(c, CustomerFacts(c, None)) for c in customer_ids}
+
+
+async def record_birthdays(
+    connection: AsyncConnection, tenant_id: uuid.UUID, birthdays: dict[uuid.UUID, str | None]
+) -> None:
+    """:func:`record_birthday` of many customers in one statement."""
+    if not birthdays:
+        return
+    statement = pg.insert(customers)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[customers.c.tenant_id, customers.c.customer_id],
+            set_={"birthday": statement.excluded.birthday, "updated_at": sa.func.now()},
+        ),
+        [{"tenant_id": tenant_id, "customer_id": c, "birthday": b} for c, b in birthdays.items()],
+    )
