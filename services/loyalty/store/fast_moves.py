@@ -1,4 +1,4 @@
-"""REST redemptions and adjustments in one round trip: the hot path of the points API.
+"""REST redemptions, adjustments and balances in one round trip: the hot paths of the points API.
 
 The movement runs on a connection in autocommit mode, so the one statement of
 ``movements.move_points`` is the whole transaction: the customer is resolved, the programme version
@@ -14,11 +14,13 @@ account in debt, a programme changed since it was cached, or a concurrent bookin
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from services.loyalty.domain.errors import InsufficientPoints
 from services.loyalty.domain.expiry import expires_at
-from services.loyalty.domain.ledger import EntryType, LedgerResult
+from services.loyalty.domain.ledger import Balance, EntryType, LedgerResult
 from services.loyalty.store.movements import IdempotencyRace, Movement, move_points
 from services.loyalty.store.programs import ProgramCache
 from services.runtime.database import Database
@@ -82,3 +84,41 @@ async def move_at_once(
     if moved.status == "stale":
         programs.invalidate(tenant_id)
     return None
+
+
+_BALANCE_AT_ONCE = sa.text(
+    """
+    SELECT c.survivor, c.erased_at, coalesce(a.balance, 0) AS balance, coalesce(a.debt, 0) AS debt,
+           coalesce((
+               SELECT sum(l.remaining) FROM point_lots AS l
+               WHERE l.tenant_id = :tenant_id AND l.customer_id = c.survivor AND l.remaining > 0
+                 AND l.expires_at IS NOT NULL AND l.expires_at <= :until
+           ), 0) AS expiring
+    FROM (
+        SELECT coalesce(merged_into, customer_id) AS survivor, erased_at FROM loyalty_customers
+        WHERE tenant_id = :tenant_id AND customer_id = :customer_id
+    ) AS c
+    LEFT JOIN point_accounts AS a ON a.tenant_id = :tenant_id AND a.customer_id = c.survivor
+    """
+)
+
+
+async def balance_at_once(
+    database: Database, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime, days: int
+) -> tuple[uuid.UUID, Balance] | None:
+    """The survivor and its balance (expiring within ``days``) in one statement, one snapshot;
+    None for a customer loyalty's projection has not seen (the caller asks profile), NotFound for
+    an erased one."""
+    async with database.read() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = (
+            await connection.execute(
+                _BALANCE_AT_ONCE,
+                {"tenant_id": tenant_id, "customer_id": customer_id, "until": now + timedelta(days=days)},
+            )
+        ).first()
+    if row is None:
+        return None
+    if row.erased_at is not None:
+        raise NotFound("customer not found")
+    return row.survivor, Balance(balance=int(row.balance), expiring=int(row.expiring), debt=int(row.debt))

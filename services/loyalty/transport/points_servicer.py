@@ -27,7 +27,7 @@ from services.loyalty.domain.ledger import EntryType, LedgerEntry, LedgerResult,
 from services.loyalty.store.accounts import balance_of, ledger_page
 from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
 from services.loyalty.store.expiry import expiring_page
-from services.loyalty.store.fast_moves import move_at_once
+from services.loyalty.store.fast_moves import balance_at_once, move_at_once
 from services.loyalty.store.ledger import IdempotencyRace, Movement, credit, debit, spend_points
 from services.loyalty.store.programs import ProgramCache, tenant_program
 from services.loyalty.store.sign_ins import sign_in
@@ -122,9 +122,16 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
         self, request: loyalty_pb2.GetBalanceRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Balance:
         days = _days(request.expiring_days, "expiring_days")
-        async with self._database.transaction() as connection:
-            customer = await self._customer(connection, request.customer_id)
-            balance = await balance_of(connection, current_tenant(), customer, datetime.now(UTC), days)
+        now = datetime.now(UTC)
+        known = await balance_at_once(
+            self._database, current_tenant(), parse_customer_id(request.customer_id), now, days
+        )
+        if known is not None:
+            customer, balance = known
+        else:
+            async with self._database.transaction() as connection:
+                customer = await self._customer(connection, request.customer_id)
+                balance = await balance_of(connection, current_tenant(), customer, now, days)
         return loyalty_pb2.Balance(
             customer_id=str(customer), balance=balance.balance, expiring=balance.expiring, debt=balance.debt
         )
