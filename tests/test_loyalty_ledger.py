@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from services.loyalty.store.consumer import LoyaltyHandlers
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import run_tenant_expiry
 from services.loyalty.store.ledger import Movement, credit, debit, take_back
+from services.loyalty.store.movements import Moved, move_points
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tables import tenants
 from services.runtime.database import Database, create_engine
@@ -323,3 +325,76 @@ async def test_erasure_anonymises_and_keeps_the_amounts(
     assert row.idempotency_key.startswith("erased:")
     assert row.delta == 9
     assert (await invariant(ledger_db, tenant_id, customer))[0] == 9
+
+
+async def test_one_statement_movements_emit_points_changed_with_the_balance(
+    ledger_db: Database, outbox: Outbox
+) -> None:
+    """The stored function appends the balance to the envelope Python serialised without it; the
+    envelope parses whole (entry, type, delta, balance, reason, source), once per movement, and a
+    refused debit or a replay emits nothing."""
+    tenant_id, customer = await provision(ledger_db), uuid.uuid4()
+    async with ledger_db.transaction() as connection:
+        earned = await credit(connection, outbox, movement(tenant_id, customer, "earn", "e1"), 300, None)
+        spent = await debit(connection, outbox, movement(tenant_id, customer, "redeem", "r1"), 120)
+        again = await debit(connection, outbox, movement(tenant_id, customer, "redeem", "r1"), 120)
+    assert again == LedgerResult(spent.entry_id, 180, replayed=True)
+    with pytest.raises(InsufficientPoints):
+        async with ledger_db.transaction() as connection:
+            await debit(connection, outbox, movement(tenant_id, customer, "redeem", "r2"), 181)
+    async with ledger_db.read() as connection:
+        rows = (
+            await connection.execute(
+                sa.select(outbox_table.c.type, outbox_table.c.envelope)
+                .where(outbox_table.c.tenant_id == tenant_id)
+                .order_by(outbox_table.c.id)
+            )
+        ).all()
+    assert [row.type for row in rows] == ["points.changed", "points.changed"]
+    changes = [envelope_pb2.EventEnvelope.FromString(row.envelope).points_changed for row in rows]
+    assert [(c.entry_id, c.entry_type, c.delta, c.balance, c.source) for c in changes] == [
+        (str(earned.entry_id), "earn", 300, 300, "test:e1"),
+        (str(spent.entry_id), "redeem", -120, 180, "test:r1"),
+    ]
+    assert {c.reason for c in changes} == {"test"}
+
+
+async def test_the_one_statement_path_refuses_what_it_cannot_decide(
+    ledger_db: Database, outbox: Outbox
+) -> None:
+    """With resolve and check_version, nothing is booked for a customer the projection does not
+    know, an erased or merged-away one, or under a programme older than the tenant's current."""
+    tenant_id, known, merged, erased = await provision(ledger_db), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with ledger_db.transaction() as connection:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO loyalty_customers (tenant_id, customer_id, merged_into, erased_at) VALUES "
+                "(:t, :known, NULL, NULL), (:t, :merged, :known, NULL), (:t, :erased, NULL, now())"
+            ),
+            {"t": tenant_id, "known": known, "merged": merged, "erased": erased},
+        )
+
+    async def move(customer: uuid.UUID, version: int, key: str) -> Moved:
+        async with ledger_db.transaction() as connection:
+            base = movement(tenant_id, customer, "adjust", key)
+            return await move_points(
+                connection,
+                outbox,
+                Movement(**{**asdict(base), "program_version": version}),
+                10,
+                resolve=True,
+                check_version=True,
+            )
+
+    assert (await move(uuid.uuid4(), 0, "a")).status == "unknown"
+    assert (await move(erased, 0, "b")).status == "erased"
+    assert (await move(merged, 0, "c")) == Moved("merged", None, None, known)
+    assert (await move(known, 0, "d")).status == "ok"
+    async with ledger_db.transaction() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO loyalty_programs (tenant_id, version, document) VALUES (:t, 1, '{}')"),
+            {"t": tenant_id},
+        )
+    assert (await move(known, 0, "e")).status == "stale"
+    assert (await move(known, 1, "e")).status == "ok"
+    assert await invariant(ledger_db, tenant_id, known) == (20, 20, 20)
