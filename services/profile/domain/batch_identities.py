@@ -45,10 +45,11 @@ class BatchIdentityStore(Protocol):
 
     async def create_customers(
         self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
-    ) -> dict[IdentitySet, uuid.UUID]:
+    ) -> tuple[dict[IdentitySet, uuid.UUID], dict[NormalizedIdentity, uuid.UUID]]:
         """A new customer for each set none of whose identities is known, under the identities' locks.
 
-        Sets of which an identity turned out to be known meanwhile are absent from the answer.
+        Also answers the owners of the identities found known meanwhile (read under those locks):
+        the sets they belong to were not created.
         """
         ...
 
@@ -89,9 +90,14 @@ class BatchIdentityResolver:
         owners = await self._store.owners(tenant_id, {i for s in distinct for i in s})
         resolved, fresh, others = self.classify(distinct, owners)
         if fresh:
-            created = await self._store.create_customers(tenant_id, fresh)
+            created, taken = await self._store.create_customers(tenant_id, fresh)
             resolved.update(created)
-            others.extend(s for s in fresh if s not in created)
+            # Created meanwhile by a concurrent call (another batch of the same import, usually):
+            # a set now wholly owned by one customer needs nothing more, the rest goes one by one.
+            late = [s for s in fresh if s not in created]
+            known, _, rest = self.classify(late, taken)
+            resolved.update(known)
+            others.extend(rest)
         resolved.update(await self._one_by_one(tenant_id, others))
         return resolved
 

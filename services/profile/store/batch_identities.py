@@ -81,13 +81,14 @@ class SqlBatchIdentityStore:
 
     async def create_customers(
         self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
-    ) -> dict[IdentitySet, uuid.UUID]:
-        """One customer per set whose identities are all still unknown, with customer.created each.
+    ) -> tuple[dict[IdentitySet, uuid.UUID], dict[NormalizedIdentity, uuid.UUID]]:
+        """One customer per set whose identities are all still unknown, with customer.created each;
+        and the owners of the identities that are known by now (their sets are not created).
 
         Four statements and one outbox append for the whole batch, whatever its size.
         """
         if not sets:
-            return {}
+            return {}, {}
         hashed = self._hashes(tenant_id, {i for s in sets for i in s})
         hash_of = {identity: key for key, identity in hashed.items()}
         async with self._database.transaction() as connection:
@@ -95,7 +96,7 @@ class SqlBatchIdentityStore:
             taken = await self._owners(connection, tenant_id, hashed)
             new = [s for s in sets if not any(i in taken for i in s)]
             if not new:
-                return {}
+                return {}, taken
             created = {s: uuid.uuid4() for s in new}
             await connection.execute(_INSERT_CUSTOMERS, {"tenant": tenant_id, "ids": list(created.values())})
             rows = [(i, customer_id) for s, customer_id in created.items() for i in _sorted(s)]
@@ -113,7 +114,7 @@ class SqlBatchIdentityStore:
             await self._outbox.append(
                 connection, [_created_event(tenant_id, c, s) for s, c in created.items()]
             )
-        return created
+        return created, taken
 
 
 def _sorted(identity_set: IdentitySet) -> list[NormalizedIdentity]:
