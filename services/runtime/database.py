@@ -98,6 +98,23 @@ def after_commit(connection: AsyncConnection, key: str, callback: Callable[[], N
     connection.info.setdefault(_AFTER_COMMIT, {})[key] = callback
 
 
+# SQLSTATE classes and codes that mean "try again", not "you sent something wrong": the statement ran
+# past statement_timeout (57014), the transaction lost a serialization or deadlock race (40001, 40P01),
+# a lock was not available (55P03), the server is short of resources (53xxx) or shutting down (57P0x).
+_TRANSIENT_SQLSTATES = ("57014", "40001", "40P01", "55P03", "53", "57P0")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is momentary (load, a lost race), so the client may simply retry.
+
+    Such errors answer UNAVAILABLE (HTTP 503) instead of INTERNAL: they are not bugs, and a client
+    that retries (the importer, a storefront) succeeds once the load passes.
+    """
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    state = getattr(cause, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_TRANSIENT_SQLSTATES)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether an exception means the database cannot be reached (so the caller may retry)."""
     if isinstance(error, (ConnectionError, TimeoutError)):

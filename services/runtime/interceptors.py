@@ -16,7 +16,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from services.runtime import errors
-from services.runtime.database import is_unavailable
+from services.runtime.database import is_transient, is_unavailable
 from services.runtime.grpc_errors import trailing_metadata_for
 from services.runtime.tenancy import TENANT_METADATA_KEY, set_current_tenant
 
@@ -103,6 +103,9 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         elif is_unavailable(error):
             logger.warning("database unavailable during %s: %s", method, error)
             domain_error = errors.Unavailable("the service's database is unavailable")
+        elif is_transient(error):
+            logger.warning("transient database error during %s: %s", method, error)
+            domain_error = errors.Unavailable("the service is busy; retry shortly")
         else:
             logger.exception("unexpected error in %s", method, exc_info=error)
             RPC_CALLS.labels(method, "INTERNAL").inc()
