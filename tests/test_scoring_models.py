@@ -29,7 +29,7 @@ from services.scoring.domain.clv import discounted_repeat_purchases, monthly_dis
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.store.feature_tables import order_refunds, orders
 from services.scoring.store.prediction_tables import prediction_models, predictions
-from services.scoring.store.predictions import PredictionOutcome, fit_and_score
+from services.scoring.store.predictions import PredictionOutcome, customer_summaries, fit_and_score
 from services.scoring.store.tables import customers, tenants
 from tests import cdnow_data
 from tests.conftest import TenantKey, create_tenant
@@ -460,19 +460,12 @@ async def test_as_of_time_zone_same_day_and_refund_rules(scoring_db: Database) -
                 erased_at=datetime(2025, 2, 1, tzinfo=UTC),
             )
         )
-        await connection.execute(sa.text("SET LOCAL statement_timeout = '60s'"))
-        from services.scoring.store import predictions as store
-
-        await connection.execute(sa.text(store._DROP))
-        await connection.execute(
-            sa.text(store._SUMMARY),
-            {"tenant_id": tenant_id, "as_of": date(2025, 3, 31), "tz": "Asia/Shanghai", "currency": "CNY"},
-        )
-        summary = {
-            row.customer_id: (row.repeat_days, row.recency_days, row.age_days, row.repeat_net_minor)
-            for row in await connection.execute(sa.text("SELECT * FROM prediction_customers"))
-        }
-        await connection.execute(sa.text(store._DROP))
+        columns = await customer_summaries(connection, tenant_id, date(2025, 3, 31))
+    assert columns["repeat_days"].size == 2  # the erased customer is not there
+    ids = sorted([alice, bob])  # the columns come in customer_id order
+    summary = {
+        customer: tuple(int(columns[name][row]) for name in columns) for row, customer in enumerate(ids)
+    }
     # Alice: days 01-01, 01-10, 03-01 -> x = 2, t_x = 59, T = 89, repeat net = 4500 + 4000.
     assert summary == {alice: (2, 59, 89, 8500), bob: (0, 0, 0, 0)}
 
