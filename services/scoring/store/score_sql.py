@@ -42,46 +42,47 @@ o AS (
            CASE WHEN o.currency = coalesce(p.currency, o.currency) THEN o.amount_minor - o.refunded_minor
                 ELSE 0 END AS net,
            (o.paid_at AT TIME ZONE :tz)::date AS day,
-           lag(o.paid_at) OVER (PARTITION BY o.customer_id ORDER BY o.paid_at, o.order_id) AS prev_at
-    FROM orders o, params p
+           extract(hour FROM o.paid_at AT TIME ZONE :tz)::smallint AS hour,
+           CASE WHEN e.coupon_used THEN 1.0 WHEN NOT e.coupon_used THEN 0.0 END AS coupon
+    FROM orders o CROSS JOIN params p
+    LEFT JOIN order_extras e ON e.tenant_id = :tenant_id AND e.order_id = o.order_id
     WHERE o.tenant_id = :tenant_id AND o.paid_at < p.end_ts AND o.refunded_minor < o.amount_minor
       {scope_o}
 ),
 oa AS (
     SELECT o.customer_id, min(o.paid_at) AS first_order_at, max(o.paid_at) AS last_order_at,
-           max(o.prev_at) AS prev_last_at, count(*)::int AS order_count,
-           sum(o.net)::bigint AS net_spend_minor, max(o.day) AS last_day,
+           count(*)::int AS order_count, sum(o.net)::bigint AS net_spend_minor, max(o.day) AS last_day,
            count(*) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int))::int AS frequency,
            coalesce(sum(o.net) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int)), 0)::bigint
                AS monetary,
            coalesce(sum(power(0.5, (p.as_of - o.day) / CAST(:half_life AS float8)))
-               FILTER (WHERE o.day > p.as_of - CAST(:lookback_days AS int)), 0) AS order_decay
+               FILTER (WHERE o.day > p.as_of - CAST(:lookback_days AS int)), 0) AS order_decay,
+           {order_hours} AS order_hours, avg(o.coupon)::float8 AS coupon_share
     FROM o, params p GROUP BY o.customer_id
 ),
-items AS (
-    SELECT o.customer_id, i.category, i.brand, i.unit_price_minor, i.quantity
+prev AS (
+    SELECT o.customer_id,
+           CASE WHEN count(*) FILTER (WHERE o.paid_at = oa.last_order_at) > 1 THEN max(oa.last_order_at)
+                ELSE max(o.paid_at) FILTER (WHERE o.paid_at < oa.last_order_at) END AS prev_last_at
+    FROM o JOIN oa ON oa.customer_id = o.customer_id AND oa.order_count > 1
+    GROUP BY o.customer_id
+),
+item_sums AS (
+    SELECT o.customer_id, i.category, i.brand, GROUPING(i.category, i.brand) AS g,
+           sum(i.quantity) AS n, sum(i.unit_price_minor * i.quantity) AS value
     FROM o JOIN order_items i ON i.tenant_id = :tenant_id AND i.order_id = o.order_id
+    GROUP BY GROUPING SETS ((o.customer_id), (o.customer_id, i.category), (o.customer_id, i.brand))
 ),
 top_category AS (
-    SELECT DISTINCT ON (customer_id) customer_id, category FROM (
-        SELECT customer_id, category, sum(quantity) AS n FROM items
-        WHERE category IS NOT NULL AND category <> '' GROUP BY customer_id, category
-    ) x ORDER BY customer_id, n DESC, category
+    SELECT DISTINCT ON (customer_id) customer_id, category FROM item_sums
+    WHERE g = 1 AND category <> '' ORDER BY customer_id, n DESC, category
 ),
 top_brand AS (
-    SELECT DISTINCT ON (customer_id) customer_id, brand FROM (
-        SELECT customer_id, brand, sum(quantity) AS n FROM items
-        WHERE brand IS NOT NULL AND brand <> '' GROUP BY customer_id, brand
-    ) x ORDER BY customer_id, n DESC, brand
+    SELECT DISTINCT ON (customer_id) customer_id, brand FROM item_sums
+    WHERE g = 2 AND brand <> '' ORDER BY customer_id, n DESC, brand
 ),
 price AS (
-    SELECT customer_id, (sum(unit_price_minor * quantity) / nullif(sum(quantity), 0))::bigint AS avg_price
-    FROM items GROUP BY customer_id
-),
-coupons AS (
-    SELECT o.customer_id, avg(CASE WHEN e.coupon_used THEN 1.0 ELSE 0.0 END)::float8 AS share
-    FROM o JOIN order_extras e ON e.tenant_id = :tenant_id AND e.order_id = o.order_id
-    GROUP BY o.customer_id
+    SELECT customer_id, (value / nullif(n, 0))::bigint AS avg_price FROM item_sums WHERE g = 3
 ),
 per_type AS (
     SELECT a.customer_id, a.event_type, max(a.last_at) AS last_at,
@@ -102,15 +103,9 @@ act AS (
            sum(decay) AS decay
     FROM per_type GROUP BY customer_id
 ),
-hours AS (
-    SELECT DISTINCT ON (customer_id) customer_id, hour FROM (
-        SELECT customer_id, hour, sum(n) AS n FROM (
-            SELECT h.customer_id, h.hour, h.events AS n FROM activity_hours h
-            WHERE h.tenant_id = :tenant_id {scope_h}
-            UNION ALL
-            SELECT customer_id, extract(hour FROM paid_at AT TIME ZONE :tz)::smallint, 1 FROM o
-        ) u GROUP BY customer_id, hour
-    ) x ORDER BY customer_id, n DESC, hour
+act_hours AS (
+    SELECT h.customer_id, {activity_hours} AS hours FROM activity_hours h
+    WHERE h.tenant_id = :tenant_id {scope_h} GROUP BY h.customer_id
 )
 SELECT pop.customer_id, p.as_of, oa.first_order_at, oa.last_order_at,
        coalesce(oa.order_count, 0) AS order_count, coalesce(oa.net_spend_minor, 0) AS net_spend_minor,
@@ -118,9 +113,12 @@ SELECT pop.customer_id, p.as_of, oa.first_order_at, oa.last_order_at,
             THEN (extract(epoch FROM oa.last_order_at - oa.first_order_at) / 86400.0
                   / (oa.order_count - 1))::float8
        END AS mean_gap_days,
-       (extract(epoch FROM oa.last_order_at - oa.prev_last_at) / 86400.0)::float8 AS last_gap_days,
+       (extract(epoch FROM oa.last_order_at - prev.prev_last_at) / 86400.0)::float8 AS last_gap_days,
        tc.category AS top_category, tb.brand AS top_brand, price.avg_price AS avg_unit_price_minor,
-       coupons.share AS coupon_share, hours.hour AS active_hour,
+       oa.coupon_share,
+       (SELECT (31 - max((coalesce(u.a, 0) + coalesce(u.b, 0)) * 32 + 32 - u.i) % 32)::smallint
+        FROM unnest(oa.order_hours, ah.hours) WITH ORDINALITY AS u(a, b, i)
+        WHERE coalesce(u.a, 0) + coalesce(u.b, 0) > 0) AS active_hour,
        greatest(oa.last_order_at, act.last_at) AS last_seen_at,
        coalesce(act.last_activity, '{{}}'::jsonb) AS last_activity,
        coalesce(act.counts, '{{}}'::jsonb) AS activity_counts,
@@ -129,13 +127,22 @@ SELECT pop.customer_id, p.as_of, oa.first_order_at, oa.last_order_at,
          + coalesce(act.decay, 0) AS engagement
 FROM pop CROSS JOIN params p
 LEFT JOIN oa ON oa.customer_id = pop.customer_id
+LEFT JOIN prev ON prev.customer_id = pop.customer_id
 LEFT JOIN top_category tc ON tc.customer_id = pop.customer_id
 LEFT JOIN top_brand tb ON tb.customer_id = pop.customer_id
 LEFT JOIN price ON price.customer_id = pop.customer_id
-LEFT JOIN coupons ON coupons.customer_id = pop.customer_id
 LEFT JOIN act ON act.customer_id = pop.customer_id
-LEFT JOIN hours ON hours.customer_id = pop.customer_id
+LEFT JOIN act_hours ah ON ah.customer_id = pop.customer_id
 """
+
+# Counts per local hour 0-23 as one array per customer: 24 filtered sums in the customer's own
+# aggregate cost far less than a (customer, hour) aggregate with millions of groups. The usual
+# hour is then the largest of (count * 32 + 32 - position): most events first, earliest on ties.
+_HOUR_ARRAY = (
+    "ARRAY["
+    + ", ".join(f"coalesce(sum({{value}}) FILTER (WHERE {{column}} = {h}), 0)::bigint" for h in range(24))
+    + "]"
+)
 
 
 def features_sql(scoped: bool) -> str:
@@ -144,7 +151,14 @@ def features_sql(scoped: bool) -> str:
     def scope(alias: str) -> str:
         return SCOPE_IDS.format(alias=alias) if scoped else SCOPE_ALL
 
-    return _FEATURES.format(scope_c=scope("c"), scope_o=scope("o"), scope_a=scope("a"), scope_h=scope("h"))
+    return _FEATURES.format(
+        scope_c=scope("c"),
+        scope_o=scope("o"),
+        scope_a=scope("a"),
+        scope_h=scope("h"),
+        order_hours=_HOUR_ARRAY.format(value="1", column="o.hour"),
+        activity_hours=_HOUR_ARRAY.format(value="h.events", column="h.hour"),
+    )
 
 
 def _cut_sum(column: str, cuts: str, comparison: str) -> str:
