@@ -116,9 +116,7 @@ SELECT pop.customer_id, p.as_of, oa.first_order_at, oa.last_order_at,
        (extract(epoch FROM oa.last_order_at - prev.prev_last_at) / 86400.0)::float8 AS last_gap_days,
        tc.category AS top_category, tb.brand AS top_brand, price.avg_price AS avg_unit_price_minor,
        oa.coupon_share,
-       (SELECT (31 - max((coalesce(u.a, 0) + coalesce(u.b, 0)) * 32 + 32 - u.i) % 32)::smallint
-        FROM unnest(oa.order_hours, ah.hours) WITH ORDINALITY AS u(a, b, i)
-        WHERE coalesce(u.a, 0) + coalesce(u.b, 0) > 0) AS active_hour,
+       {active_hour} AS active_hour,
        greatest(oa.last_order_at, act.last_at) AS last_seen_at,
        coalesce(act.last_activity, '{{}}'::jsonb) AS last_activity,
        coalesce(act.counts, '{{}}'::jsonb) AS activity_counts,
@@ -137,12 +135,16 @@ LEFT JOIN act_hours ah ON ah.customer_id = pop.customer_id
 
 # Counts per local hour 0-23 as one array per customer: 24 filtered sums in the customer's own
 # aggregate cost far less than a (customer, hour) aggregate with millions of groups. The usual
-# hour is then the largest of (count * 32 + 32 - position): most events first, earliest on ties.
+# hour is then the largest key count * 32 + (31 - hour) over the orders' and behaviour's counts
+# added up: most events first, the earliest hour on ties; no hour when every count is 0.
 _HOUR_ARRAY = (
     "ARRAY["
     + ", ".join(f"coalesce(sum({{value}}) FILTER (WHERE {{column}} = {h}), 0)::bigint" for h in range(24))
     + "]"
 )
+_HOUR_COUNT = "(coalesce(oa.order_hours[{i}], 0) + coalesce(ah.hours[{i}], 0))"
+_HOUR_KEY = "greatest(" + ", ".join(f"{_HOUR_COUNT.format(i=h + 1)} * 32 + {31 - h}" for h in range(24)) + ")"
+_ACTIVE_HOUR = f"CASE WHEN {_HOUR_KEY} >= 32 THEN (31 - {_HOUR_KEY} % 32)::smallint END"
 
 
 def features_sql(scoped: bool) -> str:
@@ -158,6 +160,7 @@ def features_sql(scoped: bool) -> str:
         scope_h=scope("h"),
         order_hours=_HOUR_ARRAY.format(value="1", column="o.hour"),
         activity_hours=_HOUR_ARRAY.format(value="h.events", column="h.hour"),
+        active_hour=_ACTIVE_HOUR,
     )
 
 
