@@ -7,6 +7,7 @@ projection from profile's events is tested elsewhere) and call ``fit_and_score``
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -510,17 +511,43 @@ async def test_a_fit_touches_only_its_own_tenant(scoring_db: Database) -> None:
     assert len(await predictions_of(scoring_db, mine)) == outcome.customers < 2357
 
 
+async def test_concurrent_fits_of_one_tenant_take_turns(scoring_db: Database) -> None:
+    """Two runs racing on one tenant: the per-tenant lock makes them take turns, and the tenant
+    ends with exactly one prediction per customer from whichever committed last."""
+    tenant_id = await new_tenant(scoring_db)
+    await load_cdnow_orders(scoring_db, tenant_id)
+    outcomes = await asyncio.gather(
+        fit(scoring_db, tenant_id, cdnow_data.CALIBRATION_END),
+        fit(scoring_db, tenant_id, date(1997, 3, 1)),
+        fit(scoring_db, tenant_id, cdnow_data.CALIBRATION_END),
+    )
+    assert all(outcome.status == "fitted" for outcome in outcomes)
+    rows = await predictions_of(scoring_db, tenant_id)
+    dates = {row.as_of for row in rows.values()}
+    assert len(dates) == 1
+    assert len(rows) == next(o.customers for o in outcomes if o.as_of in dates)
+    async with scoring_db.read() as connection:
+        fits = (
+            await connection.execute(
+                sa.select(prediction_models.c.as_of).where(prediction_models.c.tenant_id == tenant_id)
+            )
+        ).all()
+    assert sorted(row.as_of for row in fits) == [date(1997, 3, 1), cdnow_data.CALIBRATION_END]
+
+
 # ---- REST ---------------------------------------------------------------------------------------
 
 
 async def test_models_endpoint_answers_the_latest_fit(
     api: httpx.AsyncClient, scoring_db: Database, tenant: TenantKey, other_tenant: TenantKey
 ) -> None:
-    missing = await api.get("/v1/scoring/models", headers=tenant.headers)
-    assert missing.status_code == 404, missing.text
-    assert missing.headers["content-type"].startswith("application/problem+json")
+    # A new tenant has no model, or only what its first daily run (no orders) recorded.
+    fresh = await api.get("/v1/scoring/models", headers=tenant.headers)
+    assert fresh.status_code == 404 or fresh.json()["customers"] == 0, fresh.text
 
     shop = await create_tenant(api, "CDNOW", timezone="UTC", currency="USD")
+    switched_off = {"schedule": {"enabled": False}}  # the models read back are this test's fits
+    assert (await api.put("/v1/scoring/config", json=switched_off, headers=shop.headers)).status_code == 200
     tenant_id = uuid.UUID(shop.tenant_id)
     await load_cdnow_orders(scoring_db, tenant_id)
     await fit(scoring_db, tenant_id, date(1997, 1, 7), min_model_customers=100_000)
@@ -528,7 +555,11 @@ async def test_models_endpoint_answers_the_latest_fit(
 
     response = await api.get("/v1/scoring/models", headers=shop.headers)
     assert response.status_code == 200, response.text
-    body = response.json()
+    latest = response.json()
+    dated = await api.get("/v1/scoring/models?as_of=1997-09-30", headers=shop.headers)
+    assert dated.status_code == 200, dated.text
+    body = dated.json()
+    assert latest["fitted_at"] >= body["fitted_at"]
     assert body["as_of"] == "1997-09-30"
     assert body["status"] == "fitted"
     assert body["customers"] == 2357
@@ -544,9 +575,12 @@ async def test_models_endpoint_answers_the_latest_fit(
     assert earlier.json()["bgnbd"] is None
     assert earlier.json()["gamma_gamma"] is None
 
-    assert (await api.get("/v1/scoring/models?as_of=1997-02-01", headers=shop.headers)).status_code == 404
+    missing = await api.get("/v1/scoring/models?as_of=1997-02-01", headers=shop.headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
     bad = await api.get("/v1/scoring/models?as_of=yesterday", headers=shop.headers)
     assert bad.status_code == 422
     assert "as_of" in bad.text
     # Another tenant's key sees none of it.
-    assert (await api.get("/v1/scoring/models", headers=other_tenant.headers)).status_code == 404
+    foreign = await api.get("/v1/scoring/models?as_of=1997-09-30", headers=other_tenant.headers)
+    assert foreign.status_code == 404
