@@ -9,6 +9,7 @@ from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.store.consumer import loyalty_consumer
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiry_loop
+from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.programs import ProgramCache
 from services.loyalty.store.tables import (
     consumer_members,
@@ -40,6 +41,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     directory = CustomerDirectory(profile_pb2_grpc.CustomerServiceStub(profile_channel))
     programs = ProgramCache()
+    hot = HotConnections(database)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
         settings,
@@ -56,7 +58,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *producer.registrations,
             *consumer_registrations,
             program_registration(database, programs),
-            points_registration(database, producer.outbox, directory, programs),
+            points_registration(database, hot, producer.outbox, directory, programs),
             reports_registration(database),
             membership_registration(database, directory),
             coupons_registration(database, producer.outbox, directory),
@@ -69,6 +71,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *consumer_tasks,
             expire_points,
             tier_review_task(database, producer.outbox),
+            hot.hold,
         ],
     )
 

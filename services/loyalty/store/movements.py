@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patron.events.v1 import loyalty_events_pb2
+from patron.events.v1 import envelope_pb2, loyalty_events_pb2
 from services.loyalty.domain.ledger import EntryType, LedgerResult, entry_id_for, validate_idempotency_key
 from services.runtime.errors import Conflict
-from services.runtime.events.outbox import NewEvent, Outbox, partition_of
+from services.runtime.events.outbox import Outbox, partition_of
 
 CONCURRENT_BOOKING_SQLSTATE = "LY409"
 
@@ -75,15 +75,96 @@ class Moved:
         return LedgerResult(self.entry_id, self.balance, replayed=self.status == "replayed")
 
 
-_MOVE = sa.text(
-    """
+_PARAMETERS = (
+    "tenant_id", "customer_id", "delta", "type", "reason", "source", "key", "entry_id", "version",
+    "check_version", "resolve", "occurred_at", "expires_at", "event_id", "partition", "event_at",
+    "envelope", "notify",
+)  # fmt: skip
+_CALL = """
     SELECT status, entry_id, balance, survivor FROM loyalty_move_points(
-        :tenant_id, :customer_id, :delta, :type, :reason, :source, :key, :entry_id, :version,
-        :check_version, :resolve, :occurred_at, :expires_at, :event_id,
-        CAST(:partition AS smallint), :event_at, :envelope, :notify
+        {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, CAST({} AS smallint), {}, {}, {}
     )
-    """
-)
+"""
+_MOVE = sa.text(_CALL.format(*(f":{name}" for name in _PARAMETERS)))
+# The same call for a raw asyncpg connection (positional parameters, prepared once per connection).
+MOVE_SQL = _CALL.format(*(f"${n}" for n in range(1, len(_PARAMETERS) + 1)))
+
+
+def _points_changed(
+    outbox: Outbox, movement: Movement, entry_id: uuid.UUID, delta: int
+) -> tuple[uuid.UUID, datetime, bytes]:
+    """The ``points.changed`` outbox envelope (without the balance: the function appends it),
+    built in one go: event id, event time and the serialised envelope."""
+    event_id = uuid.uuid4()
+    event_at = datetime.now(UTC)
+    envelope = envelope_pb2.EventEnvelope(
+        event_id=str(event_id),
+        tenant_id=str(movement.tenant_id),
+        type="points.changed",
+        customer_id=str(movement.customer_id),
+        producer=outbox.producer,
+        points_changed=loyalty_events_pb2.PointsChanged(
+            entry_id=str(entry_id),
+            entry_type=movement.entry_type,
+            delta=delta,
+            reason=movement.reason,
+            source=movement.source,
+        ),
+    )
+    envelope.occurred_at.FromDatetime(event_at)
+    return event_id, event_at, envelope.SerializeToString()
+
+
+def move_arguments(
+    outbox: Outbox,
+    movement: Movement,
+    delta: int,
+    expires_at: datetime | None,
+    *,
+    resolve: bool,
+    check_version: bool,
+) -> tuple[object, ...]:
+    """The arguments of ``loyalty_move_points`` for a movement, in the function's order."""
+    validate_idempotency_key(movement.idempotency_key)
+    entry_id = entry_id_for(movement.tenant_id, movement.idempotency_key)
+    event_id, event_at, envelope = _points_changed(outbox, movement, entry_id, delta)
+    return (
+        movement.tenant_id,
+        movement.customer_id,
+        delta,
+        movement.entry_type,
+        movement.reason,
+        movement.source,
+        movement.idempotency_key,
+        entry_id,
+        movement.program_version,
+        check_version,
+        resolve,
+        movement.occurred_at,
+        expires_at,
+        event_id,
+        partition_of(movement.customer_id, outbox.partitions),
+        event_at,
+        envelope,
+        outbox.statement_channel(),
+    )
+
+
+def moved_from(
+    status: str, entry_id: uuid.UUID | None, balance: int | None, survivor: uuid.UUID | None
+) -> Moved:
+    """What the function answered, typed."""
+    return Moved(
+        status=cast(MoveStatus, status),
+        entry_id=entry_id,
+        balance=None if balance is None else int(balance),
+        survivor=survivor,
+    )
+
+
+def is_concurrent_booking(error: BaseException | None) -> bool:
+    """Whether a database error is the function's LY409 (the key was booked concurrently)."""
+    return getattr(error, "sqlstate", None) == CONCURRENT_BOOKING_SQLSTATE
 
 
 async def move_points(
@@ -95,62 +176,21 @@ async def move_points(
     *,
     resolve: bool = False,
     check_version: bool = False,
-    autocommit: bool = False,
 ) -> Moved:
     """Book ``delta`` points (> 0 a credit opening a lot expiring at ``expires_at``, < 0 a debit)
-    in one statement. In the caller's transaction the sequencer is woken when it commits; with
-    ``autocommit`` (the connection commits each statement on its own) at once."""
-    validate_idempotency_key(movement.idempotency_key)
-    entry_id = entry_id_for(movement.tenant_id, movement.idempotency_key)
-    event_at = datetime.now(UTC)
-    payload = loyalty_events_pb2.PointsChanged(
-        entry_id=str(entry_id),
-        entry_type=movement.entry_type,
-        delta=delta,
-        reason=movement.reason,
-        source=movement.source,
-    )  # ``balance`` is appended by the function, which alone knows it
-    event = NewEvent(
-        movement.tenant_id, "points.changed", movement.customer_id, payload, occurred_at=event_at
+    in one statement of the caller's transaction; the sequencer is woken when it commits."""
+    arguments = move_arguments(
+        outbox, movement, delta, expires_at, resolve=resolve, check_version=check_version
     )
     try:
-        row = (
-            await connection.execute(
-                _MOVE,
-                {
-                    "tenant_id": movement.tenant_id,
-                    "customer_id": movement.customer_id,
-                    "delta": delta,
-                    "type": movement.entry_type,
-                    "reason": movement.reason,
-                    "source": movement.source,
-                    "key": movement.idempotency_key,
-                    "entry_id": entry_id,
-                    "version": movement.program_version,
-                    "check_version": check_version,
-                    "resolve": resolve,
-                    "occurred_at": movement.occurred_at,
-                    "expires_at": expires_at,
-                    "event_id": event.event_id,
-                    "partition": partition_of(movement.customer_id, outbox.partitions),
-                    "event_at": event_at,
-                    "envelope": outbox.envelope(event).SerializeToString(),
-                    "notify": outbox.statement_channel(),
-                },
-            )
-        ).one()
+        row = (await connection.execute(_MOVE, dict(zip(_PARAMETERS, arguments, strict=True)))).one()
     except sa_exc.DBAPIError as error:
-        if getattr(error.orig, "sqlstate", None) == CONCURRENT_BOOKING_SQLSTATE:
+        if is_concurrent_booking(error.orig):
             raise IdempotencyRace(
                 f"idempotency key {movement.idempotency_key!r} was booked concurrently"
             ) from None
         raise
-    moved = Moved(
-        status=cast(MoveStatus, row.status),
-        entry_id=row.entry_id,
-        balance=None if row.balance is None else int(row.balance),
-        survivor=row.survivor,
-    )
+    moved = moved_from(row.status, row.entry_id, row.balance, row.survivor)
     if moved.status == "ok":
-        outbox.wake_after(None if autocommit else connection)
+        outbox.wake_after(connection)
     return moved

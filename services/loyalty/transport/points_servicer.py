@@ -28,6 +28,7 @@ from services.loyalty.store.accounts import balance_of, ledger_page
 from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
 from services.loyalty.store.expiry import expiring_page
 from services.loyalty.store.fast_moves import balance_at_once, move_at_once
+from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.ledger import IdempotencyRace, Movement, credit, debit, spend_points
 from services.loyalty.store.programs import ProgramCache, tenant_program
 from services.loyalty.store.sign_ins import sign_in
@@ -82,9 +83,15 @@ def _moved(result: LedgerResult) -> loyalty_pb2.MovePointsResponse:
 
 class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
     def __init__(
-        self, database: Database, outbox: Outbox, directory: CustomerDirectory, programs: ProgramCache
+        self,
+        database: Database,
+        hot: HotConnections,
+        outbox: Outbox,
+        directory: CustomerDirectory,
+        programs: ProgramCache,
     ) -> None:
         self._database = database
+        self._hot = hot
         self._outbox = outbox
         self._directory = directory
         self._programs = programs
@@ -94,6 +101,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
     ) -> LedgerResult | None:
         return await move_at_once(
             self._database,
+            self._hot,
             self._outbox,
             self._programs,
             tenant_id=current_tenant(),
@@ -124,7 +132,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
         days = _days(request.expiring_days, "expiring_days")
         now = datetime.now(UTC)
         known = await balance_at_once(
-            self._database, current_tenant(), parse_customer_id(request.customer_id), now, days
+            self._hot, current_tenant(), parse_customer_id(request.customer_id), now, days
         )
         if known is not None:
             customer, balance = known
@@ -239,10 +247,14 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
 
 
 def points_registration(
-    database: Database, outbox: Outbox, directory: CustomerDirectory, programs: ProgramCache
+    database: Database,
+    hot: HotConnections,
+    outbox: Outbox,
+    directory: CustomerDirectory,
+    programs: ProgramCache,
 ) -> Registration:
     return Registration(
         loyalty_pb2_grpc.add_PointsServiceServicer_to_server,
-        PointsServicer(database, outbox, directory, programs),
+        PointsServicer(database, hot, outbox, directory, programs),
         POINTS_SERVICE,
     )
