@@ -102,11 +102,11 @@ _SUMMARY_RESET = ("SET LOCAL enable_indexscan = on", "SET LOCAL work_mem TO DEFA
 
 _HISTORY_GROUPS = """
 SELECT repeat_days, recency_days, age_days, count(*)::bigint
-FROM prediction_customers GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+FROM prediction_customers GROUP BY 1, 2, 3
 """
 _SPEND_GROUPS = """
 SELECT repeat_days, repeat_net_minor, count(*)::bigint
-FROM prediction_customers GROUP BY 1, 2 ORDER BY 1, 2
+FROM prediction_customers GROUP BY 1, 2
 """
 _SCORE_TABLES = (
     "CREATE TEMPORARY TABLE prediction_history_scores (repeat_days bigint, recency_days bigint,"
@@ -271,6 +271,7 @@ async def _summarise(
         await connection.execute(sa.text(statement))
     parameters = {"tenant_id": tenant_id, "as_of": as_of, "tz": timezone, "currency": currency}
     await connection.execute(sa.text(_SUMMARY), {**parameters, "cutoff": cutoff})
+    await connection.execute(sa.text("ANALYZE prediction_customers"))  # temp tables get no autovacuum
     for statement in _SUMMARY_RESET:
         await connection.execute(sa.text(statement))
 
