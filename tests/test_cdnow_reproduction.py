@@ -112,6 +112,17 @@ async def wait_for_run(api: httpx.AsyncClient, shop: TenantKey, run_id: str) -> 
         await asyncio.sleep(0.2)
 
 
+async def run_seconds(scoring_url: str, run: dict[str, Any]) -> Any:
+    """The seconds each phase of the run took, as the run recorded them (for the timing line)."""
+    connection = await asyncpg.connect(scoring_url)
+    try:
+        return await connection.fetchval(
+            "SELECT details -> 'seconds' FROM scoring_runs WHERE run_id = $1", uuid.UUID(run["run_id"])
+        )
+    finally:
+        await connection.close()
+
+
 async def run_scoring(api: httpx.AsyncClient, shop: TenantKey, as_of: str) -> dict[str, Any]:
     """Start a run as of ``as_of`` and wait until it succeeded. A run already under way (the daily
     schedule may have started one for the new tenant before it was switched off) is waited for
@@ -145,10 +156,10 @@ async def test_cdnow_through_the_gateway_reproduces_the_published_figures(
     loaded = time.monotonic()
     await wait_for_projection(database_urls["scoring"], shop.tenant_id, len(cdnow_data.rows()))
     projected = time.monotonic()
-    await run_scoring(api, shop, cdnow_data.CALIBRATION_END.isoformat())
+    run = await run_scoring(api, shop, cdnow_data.CALIBRATION_END.isoformat())
     print(  # shown with -s: where the time goes on this machine
         f"cdnow: orders posted in {loaded - began:.1f} s, projected {projected - loaded:.1f} s later, "
-        f"run {time.monotonic() - projected:.1f} s"
+        f"run {time.monotonic() - projected:.1f} s; phases {await run_seconds(database_urls['scoring'], run)}"
     )
 
     response = await api.get("/v1/scoring/models", headers=shop.headers)
