@@ -42,6 +42,8 @@ latest AS (
 clv_cut AS (SELECT NULL::float8 AS p80),
 """
 
+# One pass over the tenant's scores, grouped: a correlated ``array_agg`` per customer over the
+# keys re-read the whole tenant's keys for every customer (2.4 s for 2,357 customers, quadratic).
 _DESIRED = """
 CREATE TEMP TABLE run_tags AS
 WITH {predictions}
@@ -70,12 +72,11 @@ keys AS (
         (CASE WHEN p.clv_minor > 0 AND p.clv_minor >= clv_cut.p80
               THEN 'predictive/High-value potential/high_value' END)
     ) AS k(key)
-    WHERE s.tenant_id = :tenant_id AND k.key IS NOT NULL
+    WHERE s.tenant_id = :tenant_id
 )
-SELECT s.customer_id,
-       coalesce((SELECT array_agg(k.key ORDER BY k.key) FROM keys k WHERE k.customer_id = s.customer_id),
-                '{{}}'::text[]) AS tag_keys
-FROM customer_scores s WHERE s.tenant_id = :tenant_id
+SELECT customer_id,
+       coalesce(array_agg(key ORDER BY key) FILTER (WHERE key IS NOT NULL), '{{}}'::text[]) AS tag_keys
+FROM keys GROUP BY customer_id
 """
 
 _CHANGED = """
