@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.domain.ledger import Balance, LedgerEntry
 from services.loyalty.store.ledger_tables import point_entries
-from services.profile.domain.paging import Page, decode_cursor, encode_cursor
+from services.runtime.paging import Page, decode_cursor, encode_cursor
 
 _BALANCE = sa.text(
     """

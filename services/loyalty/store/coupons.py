@@ -39,9 +39,9 @@ from services.loyalty.store.coupon_tables import coupon_holdings, coupon_templat
 from services.loyalty.store.ledger import spend_points
 from services.loyalty.store.membership_tables import membership_facts
 from services.loyalty.store.tables import tenants
-from services.profile.domain.paging import Page, decode_cursor, page_from_rows
 from services.runtime.errors import Conflict, InvalidArgument, NotFound
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, decode_cursor, page_from_rows
 
 _CODE_ATTEMPTS = 3
 

@@ -23,10 +23,10 @@ from patron.events.v1 import loyalty_events_pb2
 from services.loyalty.domain.expiry import local_date
 from services.loyalty.store.programs import current_program
 from services.loyalty.store.tables import tenants
-from services.profile.domain.paging import Page, decode_cursor, encode_cursor
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, decode_cursor, encode_cursor
 
 logger = logging.getLogger(__name__)
 

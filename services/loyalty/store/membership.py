@@ -37,8 +37,8 @@ from services.loyalty.domain.tiers import (
 from services.loyalty.store import coupons as coupon_store
 from services.loyalty.store.membership_tables import membership_facts, memberships, tier_history
 from services.loyalty.store.programs import current_program
-from services.profile.domain.paging import Page, decode_cursor, page_from_rows
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, decode_cursor, page_from_rows
 
 _LOCK_MEMBER = sa.text(
     """

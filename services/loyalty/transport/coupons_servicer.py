@@ -27,10 +27,10 @@ from services.loyalty.store import coupons as store
 from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
 from services.loyalty.store.ledger import IdempotencyRace
 from services.loyalty.transport.membership_servicer import timestamp
-from services.profile.domain.paging import page_size
 from services.runtime.database import Database
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.events.outbox import Outbox
+from services.runtime.paging import page_size
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 

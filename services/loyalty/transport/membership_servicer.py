@@ -17,8 +17,8 @@ from services.loyalty.domain.tiers import MembershipView, TierChange
 from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
 from services.loyalty.store.membership import history_page, membership_view
 from services.loyalty.store.programs import current_program
-from services.profile.domain.paging import page_size
 from services.runtime.database import Database
+from services.runtime.paging import page_size
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 

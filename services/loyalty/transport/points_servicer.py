@@ -32,10 +32,10 @@ from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.ledger import IdempotencyRace, Movement, credit, debit, spend_points
 from services.loyalty.store.programs import ProgramCache, tenant_program
 from services.loyalty.store.sign_ins import sign_in
-from services.profile.domain.paging import page_size
 from services.runtime.database import Database
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.outbox import Outbox
+from services.runtime.paging import page_size
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.profile.domain.paging import Page, decode_cursor, page_size
 from services.profile.domain.tags import path_id
 from services.runtime.errors import ViolationCollector
+from services.runtime.paging import Page, decode_cursor, page_size
 
 CHANNELS: tuple[str, ...] = ("sms", "email", "push", "wechat")
 PURPOSES: tuple[str, ...] = ("marketing", "service")

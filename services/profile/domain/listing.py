@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
-from services.profile.domain.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 from services.runtime.errors import InvalidArgument, ViolationCollector
+from services.runtime.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
 
 DEFAULT_PAGE = 50
 FILTERABLE_ATTRIBUTES: frozenset[str] = frozenset(

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from services.profile.domain.paging import Page, decode_cursor, page_size
 from services.runtime.errors import NotFound, ViolationCollector
+from services.runtime.paging import Page, decode_cursor, page_size
 
 KINDS: tuple[str, ...] = ("static", "dynamic", "preference", "predictive")
 MANUAL_SOURCE = "manual"

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.profile.domain.directory import parse_customer_id
-from services.profile.domain.paging import Page, decode_cursor, encode_cursor, page_size
 from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.paging import Page, decode_cursor, encode_cursor, page_size
 
 
 @dataclass(frozen=True, slots=True)

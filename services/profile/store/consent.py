@@ -14,12 +14,12 @@ from sqlalchemy.dialects import postgresql as pg
 
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.consent import ConsentChange, ConsentState
-from services.profile.domain.paging import Page, page_from_rows
 from services.profile.store import merges, privacy
 from services.profile.store.customer_locks import hold_customer, resolve_customer, translated_integrity_errors
 from services.profile.store.tag_tables import consent_history, consents
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, page_from_rows
 
 
 class SqlConsentStore:

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.profile.domain.paging import Page, page_from_rows
 from services.profile.domain.tags import MANUAL_SOURCE, ComputedTagsResult, CustomerTag, TagKey
 from services.profile.store import merges, privacy
 from services.profile.store.customer_locks import (
@@ -40,6 +39,7 @@ from services.profile.store.tags import (
 from services.runtime.database import Database
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, page_from_rows
 
 _LOCK_SCOPE = "customer-tags"
 _ASSIGNMENT_COLUMNS = (customer_tags.c.source, customer_tags.c.expires_at, customer_tags.c.applied_at)

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain import tags as rules
-from services.profile.domain.paging import Page, page_from_rows
 from services.profile.domain.tags import GroupKey, NameInput, Tag, TagGroup, TagKey
 from services.profile.store.customer_locks import advisory_lock, translated_integrity_errors
 from services.profile.store.tag_history import record_tag_changes
@@ -26,6 +25,7 @@ from services.profile.store.tag_tables import customer_tags, tag_groups, tags
 from services.runtime.database import Database
 from services.runtime.errors import Conflict, InvalidArgument, NotFound
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.paging import Page, page_from_rows
 
 LIVE_ASSIGNMENT = sa.or_(customer_tags.c.expires_at.is_(None), customer_tags.c.expires_at > sa.func.now())
 TAGS_WITH_KIND = tags.join(
