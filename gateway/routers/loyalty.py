@@ -33,6 +33,7 @@ from typing import Annotated, Literal
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Header, Query
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
@@ -150,56 +151,8 @@ class ProgramIn(StrictBody):
     point_value_minor: Int64 = Field(description="a point's value in the tenant currency's minor units")
 
     def to_proto(self) -> loyalty_pb2.Program:
-        earn, ladder = self.earn, self.ladder
-        expiry = loyalty_pb2.ExpiryPolicy(kind=self.expiry.kind)
-        if self.expiry.months is not None:
-            expiry.months = self.expiry.months
-        tiers = []
-        for tier in ladder.tiers:
-            benefits = loyalty_pb2.TierBenefits(
-                discount_percent=tier.benefits.discount_percent,
-                free_shipping=tier.benefits.free_shipping,
-                priority_service=tier.benefits.priority_service,
-            )
-            if tier.benefits.birthday_coupon_template_id is not None:
-                benefits.birthday_coupon_template_id = tier.benefits.birthday_coupon_template_id
-            tiers.append(
-                loyalty_pb2.Tier(
-                    code=tier.code,
-                    name=tier.name,
-                    threshold=tier.threshold,
-                    points_multiplier_percent=tier.points_multiplier_percent,
-                    benefits=benefits,
-                )
-            )
-        return loyalty_pb2.Program(
-            earn=loyalty_pb2.EarnRules(
-                points_per_unit=earn.points_per_unit,
-                rounding=earn.rounding,
-                sign_in_base=earn.sign_in_base,
-                streak_bonuses=[
-                    loyalty_pb2.StreakBonus(day=b.day, bonus=b.bonus) for b in earn.streak_bonuses
-                ],
-                review_points=earn.review_points,
-                share_points=earn.share_points,
-                birthday_multiplier_percent=earn.birthday_multiplier_percent,
-                daily_caps=loyalty_pb2.DailyCaps(
-                    sign_in=earn.daily_caps.sign_in,
-                    review=earn.daily_caps.review,
-                    share=earn.daily_caps.share,
-                ),
-                growth_per_unit=earn.growth_per_unit,
-                growth_per_review=earn.growth_per_review,
-            ),
-            expiry=expiry,
-            ladder=loyalty_pb2.TierLadder(
-                metric=ladder.metric, window_months=ladder.window_months, tiers=tiers
-            ),
-            downgrade=loyalty_pb2.DowngradePolicy(
-                review_period_months=self.downgrade.review_period_months, grace_days=self.downgrade.grace_days
-            ),
-            point_value_minor=self.point_value_minor,
-        )
+        """The programme message: the body's fields are the message's fields (protobuf's JSON mapping)."""
+        return json_format.ParseDict(self.model_dump(exclude_none=True), loyalty_pb2.Program())
 
 
 class ProgramOut(ProgramIn):
