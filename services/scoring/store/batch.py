@@ -51,6 +51,19 @@ from services.scoring.store.stage_envelopes import append_stage_changes
 # Per transaction of the run only: no statement timeout; hash aggregates over millions of
 # customers in memory rather than spilled to disk in batches (a run has one such statement at a
 # time); no JIT, whose compilation of the features statement took ~6 s and saved less.
+# The facts the features statement reads. Their statistics must be current before it is planned:
+# on tables filled since the last (auto)analyze the planner guesses a few rows and picks nested
+# loops (CDNOW's 6,919 orders, just loaded: 3.4 s instead of 0.1 s). Only stale tables are analyzed
+# (never analyzed, or more than a tenth changed since), so a run on settled data pays one catalog read.
+_FACT_TABLES = ("customers", "orders", "order_items", "order_extras", "activity_daily", "activity_hours")
+_STALE_FACTS = """
+SELECT relname FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND relname = ANY(CAST(:names AS text[]))
+  AND (coalesce(last_analyze, last_autoanalyze) IS NULL
+       OR n_mod_since_analyze > greatest(50, n_live_tup / 10))
+ORDER BY relname
+"""
+
 _SESSION_SETTINGS = ("SET LOCAL statement_timeout = 0", "SET LOCAL work_mem = '1GB'", "SET LOCAL jit = off")
 
 _BASELINES = """
@@ -186,9 +199,23 @@ class BatchSession:
         for statement in _SESSION_SETTINGS:
             await self.connection.execute(sa.text(statement))
 
+    async def refresh_statistics(self) -> list[str]:
+        """ANALYZE the fact tables whose statistics are stale (see ``_STALE_FACTS``); their names."""
+        stale = (
+            (await self.connection.execute(sa.text(_STALE_FACTS), {"names": list(_FACT_TABLES)}))
+            .scalars()
+            .all()
+        )
+        for table in stale:
+            if table in _FACT_TABLES:  # a name from the constant list, never from elsewhere
+                await self.connection.execute(sa.text(f"ANALYZE {table}"))
+        await self.connection.commit()
+        return list(stale)
+
     async def snapshot_features(self) -> int:
         """Fix the snapshot (see the module docstring) and build ``run_features``; customers count."""
         connection = self.connection
+        await self.refresh_statistics()
         await connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(self.tenant_id)})
         await connection.commit()
         await connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
