@@ -46,7 +46,14 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         database,
         settings,
         (consumer_positions, consumer_members, consumer_parked),
-        [loyalty_consumer(producer.outbox, directory, settings.consumer_lease_seconds)],
+        [
+            loyalty_consumer(
+                producer.outbox,
+                directory,
+                settings.consumer_lease_seconds,
+                allow_fault_injection=runtime.allows_development_secrets,
+            )
+        ],
     )
 
     async def expire_points(_: ServiceServer) -> None:

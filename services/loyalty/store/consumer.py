@@ -310,9 +310,13 @@ class LoyaltyHandlers:
         return {"order.paid": self.orders_paid, "customer.created": self.customers_created}
 
 
-def loyalty_consumer(outbox: Outbox, directory: CustomerDirectory, lease_seconds: float) -> ConsumerSpec:
-    """The ``loyalty.events`` consumer spec (fault injection read from the environment)."""
-    handlers = LoyaltyHandlers(outbox, directory, kill_after_earn=os.environ.get(KILL_AFTER_EARN_ENV) == "1")
+def loyalty_consumer(
+    outbox: Outbox, directory: CustomerDirectory, lease_seconds: float, *, allow_fault_injection: bool = False
+) -> ConsumerSpec:
+    """The ``loyalty.events`` consumer spec. The crash test's fault injection is read from the
+    environment only where ``allow_fault_injection`` (development and test, never production)."""
+    kill_after_earn = allow_fault_injection and os.environ.get(KILL_AFTER_EARN_ENV) == "1"
+    handlers = LoyaltyHandlers(outbox, directory, kill_after_earn=kill_after_earn)
     return ConsumerSpec(
         name=CONSUMER_NAME,
         producer="profile",
