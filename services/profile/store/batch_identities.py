@@ -1,7 +1,7 @@
 """Set-based identity queries for a batch: who owns these identities, and creating many customers at once.
 
-``create_customers`` takes the same per-identity advisory locks as ``SqlCustomerStore.identify`` (the
-key comes from the same function), so the two paths exclude each other identity by identity: a set
+``create_customers`` takes the same per-identity advisory locks as ``SqlCustomerStore.identify`` (both lock
+through ``lock_identities``), so the two paths exclude each other identity by identity: a set
 is created here only if, holding its locks, none of its identities is known.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.batch_identities import IdentitySet
 from services.profile.domain.identities import NormalizedIdentity
-from services.profile.store.customers import _lock_key
+from services.profile.store.customers import lock_identities
 from services.profile.store.pii import PiiCipher
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
@@ -30,7 +30,6 @@ _OWNERS = sa.text(
      WHERE i.tenant_id = :tenant
     """
 )
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k")
 _INSERT_CUSTOMERS = sa.text(
     "INSERT INTO customers (tenant_id, customer_id) "
     "SELECT CAST(:tenant AS uuid), id FROM unnest(CAST(:ids AS uuid[])) AS id"
@@ -92,7 +91,7 @@ class SqlBatchIdentityStore:
         hashed = self._hashes(tenant_id, {i for s in sets for i in s})
         hash_of = {identity: key for key, identity in hashed.items()}
         async with self._database.transaction() as connection:
-            await connection.execute(_LOCK, {"keys": sorted({_lock_key(h) for _, h in hashed})})
+            await lock_identities(connection, (h for _, h in hashed))
             taken = await self._owners(connection, tenant_id, hashed)
             new = [s for s in sets if not any(i in taken for i in s)]
             if not new:

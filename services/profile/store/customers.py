@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,10 +22,19 @@ from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
 
+_LOCK_IDENTITIES = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
+)
 
-def _lock_key(value_hash: bytes) -> int:
-    """A signed 64-bit advisory-lock key from an identity's blind index."""
-    return int.from_bytes(value_hash[:8], "big", signed=True)
+
+async def lock_identities(connection: AsyncConnection, value_hashes: Iterable[bytes]) -> None:
+    """Take each identity's transaction-scoped advisory lock, in key order so two callers cannot deadlock.
+
+    The key is a signed 64-bit number from the identity's blind index; single and batch identify both
+    lock through here, so they exclude each other identity by identity.
+    """
+    keys = sorted({int.from_bytes(value_hash[:8], "big", signed=True) for value_hash in value_hashes})
+    await connection.execute(_LOCK_IDENTITIES, {"keys": keys})
 
 
 class SqlCustomerStore:
@@ -56,12 +65,7 @@ class SqlCustomerStore:
         """
         hashed = [(i, self._cipher.blind_index(tenant_id, i.type, i.value)) for i in identity_list]
         async with self._database.transaction() as connection:
-            await connection.execute(
-                sa.text(
-                    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
-                ),
-                {"keys": sorted({_lock_key(h) for _, h in hashed})},
-            )
+            await lock_identities(connection, (h for _, h in hashed))
             rows = (
                 await connection.execute(
                     sa.select(identities.c.type, identities.c.value_hash, customers.c.customer_id)
