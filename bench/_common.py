@@ -6,6 +6,7 @@ that runs never see each other's data.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -119,3 +120,19 @@ def emit_report(report: Mapping[str, Any], output: Path | None = None) -> None:
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text + "\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (counts, sizes, concurrency)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number greater than 0 (rates, durations, timeouts)."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value

@@ -103,7 +103,15 @@ from bench._backbone import (
     producer_server,
     scratch_url,
 )
-from bench._common import BenchError, emit_report, latency_summary, log, machine_info
+from bench._common import (
+    BenchError,
+    emit_report,
+    latency_summary,
+    log,
+    machine_info,
+    positive_float,
+    positive_int,
+)
 from bench._cpu import (
     CpuSnapshot,
     cpu_snapshot,
@@ -436,20 +444,6 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 # --- the command line -----------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -470,18 +464,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="PostgreSQL server to create the scratch database on "
         f"(default $PATRON_BENCH_DATABASE_URL, else {DEFAULT_SERVER_URL})",
     )
-    parser.add_argument("--rate", type=_positive_float, default=2000.0, help="offered events/s (2000)")
-    parser.add_argument("--duration", type=_positive_float, default=15.0, help="seconds measured (15)")
+    parser.add_argument("--rate", type=positive_float, default=2000.0, help="offered events/s (2000)")
+    parser.add_argument("--duration", type=positive_float, default=15.0, help="seconds measured (15)")
     parser.add_argument("--warmup", type=_non_negative_float, default=3.0, help="seconds first (3)")
-    parser.add_argument("--customers", type=_positive_int, default=10_000, help="customer ids (10000)")
-    parser.add_argument("--burst", type=_positive_int, default=100_000, help="throughput events (100000)")
-    parser.add_argument("--batch", type=_positive_int, default=500, help="events a burst transaction (500)")
-    parser.add_argument("--producers", type=_positive_int, default=4, help="burst producer tasks (4)")
+    parser.add_argument("--customers", type=positive_int, default=10_000, help="customer ids (10000)")
+    parser.add_argument("--burst", type=positive_int, default=100_000, help="throughput events (100000)")
+    parser.add_argument("--batch", type=positive_int, default=500, help="events a burst transaction (500)")
+    parser.add_argument("--producers", type=positive_int, default=4, help="burst producer tasks (4)")
     parser.add_argument(
-        "--keep-up-within", type=_positive_float, default=1.0, help="kept_up: drained within s (1)"
+        "--keep-up-within", type=positive_float, default=1.0, help="kept_up: drained within s (1)"
     )
     parser.add_argument(
-        "--drain-timeout", type=_positive_float, default=300.0, help="wait for the consumer, s (300)"
+        "--drain-timeout", type=positive_float, default=300.0, help="wait for the consumer, s (300)"
     )
     parser.add_argument(
         "--consumer-process", action="store_true", help="run the consumer in a separate process"

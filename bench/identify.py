@@ -68,6 +68,8 @@ from bench._common import (
     load_admin_token,
     log,
     machine_info,
+    positive_float,
+    positive_int,
 )
 
 TARGET = {"calls_per_s": 2000, "p99_ms": 50}
@@ -338,20 +340,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; the defaults are the benchmark's fixed workload."""
     parser = argparse.ArgumentParser(
@@ -364,17 +352,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="admin token (default: $PATRON_ADMIN_TOKEN, else <PATRON_HOME or .patron>/admin_token)",
     )
-    parser.add_argument("--concurrency", type=_positive_int, default=64, help="callers in flight (64)")
+    parser.add_argument("--concurrency", type=positive_int, default=64, help="callers in flight (64)")
     stop = parser.add_mutually_exclusive_group()
-    stop.add_argument("--duration", type=_positive_float, default=None, help="seconds measured (20)")
-    stop.add_argument("--requests", type=_positive_int, default=None, help="calls measured, instead")
+    stop.add_argument("--duration", type=positive_float, default=None, help="seconds measured (20)")
+    stop.add_argument("--requests", type=positive_int, default=None, help="calls measured, instead")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured calls first (3)")
     parser.add_argument(
         "--new-ratio", type=_fraction, default=0.5, help="share of calls for a never-seen customer (0.5)"
     )
-    parser.add_argument("--processes", type=_positive_int, default=1, help="load-generator processes (1)")
+    parser.add_argument("--processes", type=positive_int, default=1, help="load-generator processes (1)")
     parser.add_argument("--seed", type=int, default=1, help="seed of phone numbers and choices (1)")
-    parser.add_argument("--timeout", type=_positive_float, default=10.0, help="per-call timeout, s (10)")
+    parser.add_argument("--timeout", type=positive_float, default=10.0, help="per-call timeout, s (10)")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     options = parser.parse_args(argv)
     if options.requests is None and options.duration is None:

@@ -58,6 +58,7 @@ from bench._common import (
     load_admin_token,
     log,
     machine_info,
+    positive_int,
 )
 
 TARGET = {"batch_events_per_s": 20_000, "single_calls_per_s": 2000, "single_p99_ms": 50}
@@ -272,15 +273,8 @@ async def measure(options: argparse.Namespace, api_key: str) -> list[dict[str, A
     return reports
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def _batch_size(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > 1000:
         raise argparse.ArgumentTypeError("must be at most 1000 (the API's limit)")
     return value
@@ -297,7 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path(os.environ.get("PATRON_HOME", ".patron")),
         help="the system's PATRON_HOME, to find its processes for cpu_pct (default $PATRON_HOME or .patron)",
     )
-    parser.add_argument("--customers", type=_positive_int, default=1000, help="customers events name (1000)")
+    parser.add_argument("--customers", type=positive_int, default=1000, help="customers events name (1000)")
     parser.add_argument(
         "--batch-sizes",
         type=_batch_size,
@@ -305,8 +299,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[500, 1000],
         help="events a batch call (500 1000)",
     )
-    parser.add_argument("--batch-concurrency", type=_positive_int, default=4, help="batch callers (4)")
-    parser.add_argument("--single-concurrency", type=_positive_int, default=64, help="single callers (64)")
+    parser.add_argument("--batch-concurrency", type=positive_int, default=4, help="batch callers (4)")
+    parser.add_argument("--single-concurrency", type=positive_int, default=64, help="single callers (64)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per phase (15)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds unmeasured first, per phase (2)")
     parser.add_argument("--timeout", type=float, default=30.0, help="per-call timeout, s (30)")
