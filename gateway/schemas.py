@@ -6,10 +6,12 @@ the rules (a phone number's validity, a birthday in the past) and report violati
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import Query
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 IdentityType = Literal[
     "phone", "email", "wechat_openid", "wechat_unionid", "app_user_id", "platform_nick", "external_id"
@@ -20,6 +22,27 @@ Device = Literal["app", "mini_program", "web"]
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """In UTC, as it travels on; a time that has no UTC equivalent (year 0) is refused here."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""An aware time from a client, converted to UTC (a 422 naming the field when it has no UTC equivalent)."""
+
+
+def to_datetime(stamp: Timestamp) -> datetime:
+    """A protobuf timestamp as an aware UTC datetime."""
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 class TenantCreate(StrictBody):

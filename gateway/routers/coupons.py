@@ -24,14 +24,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, Field, StrictInt
 
 from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import StrictBody
+from gateway.schemas import Cursor, Limit, StrictBody, UtcDatetime, to_datetime
 from patron.loyalty.v1 import coupons_pb2
 
 router = APIRouter(prefix="/v1", tags=["coupons"])
@@ -41,8 +41,6 @@ Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Kind = Literal["threshold", "percent", "no_threshold", "first_order"]
 Status = Literal["available", "not_yet_valid", "expired", "redeemed", "revoked"]
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=255, description="a retry never issues twice")
 ]
@@ -55,20 +53,12 @@ class TemplateIn(StrictBody):
     discount_minor: Int64 | None = None
     percent_off: Int32 | None = None
     max_discount_minor: Int64 | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
     valid_days: Int32 | None = None
     per_customer_limit: Int32 = 1
     budget: Int64 | None = None
     points_price: Int64 | None = None
-
-    @field_validator("valid_from", "valid_until")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        try:
-            return value.astimezone(UTC) if value is not None else None
-        except OverflowError:
-            raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
 
 
 class TemplateOut(BaseModel):
@@ -106,8 +96,8 @@ class TemplateOut(BaseModel):
             discount_minor=optional("discount_minor"),
             percent_off=optional("percent_off"),
             max_discount_minor=optional("max_discount_minor"),
-            valid_from=spec.valid_from.ToDatetime(tzinfo=UTC) if spec.HasField("valid_from") else None,
-            valid_until=spec.valid_until.ToDatetime(tzinfo=UTC) if spec.HasField("valid_until") else None,
+            valid_from=to_datetime(spec.valid_from) if spec.HasField("valid_from") else None,
+            valid_until=to_datetime(spec.valid_until) if spec.HasField("valid_until") else None,
             valid_days=optional("valid_days"),
             per_customer_limit=spec.per_customer_limit,
             budget=optional("budget"),
@@ -116,7 +106,7 @@ class TemplateOut(BaseModel):
             redeemed=message.redeemed,
             redemption_rate=message.redemption_rate,
             remaining_budget=message.remaining_budget if message.HasField("remaining_budget") else None,
-            created_at=message.created_at.ToDatetime(tzinfo=UTC),
+            created_at=to_datetime(message.created_at),
         )
 
 
@@ -148,12 +138,10 @@ class CouponOut(BaseModel):
             kind=message.kind,
             status=message.status,
             source=message.source,
-            valid_from=message.valid_from.ToDatetime(tzinfo=UTC),
-            valid_until=message.valid_until.ToDatetime(tzinfo=UTC),
-            issued_at=message.issued_at.ToDatetime(tzinfo=UTC),
-            redeemed_at=message.redeemed_at.ToDatetime(tzinfo=UTC)
-            if message.HasField("redeemed_at")
-            else None,
+            valid_from=to_datetime(message.valid_from),
+            valid_until=to_datetime(message.valid_until),
+            issued_at=to_datetime(message.issued_at),
+            redeemed_at=to_datetime(message.redeemed_at) if message.HasField("redeemed_at") else None,
             order_id=message.order_id or None,
             discount_minor=message.discount_minor if message.HasField("discount_minor") else None,
         )

@@ -28,18 +28,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Header, Query
 from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from gateway.clients import ServiceClients
 from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import StrictBody
+from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
 from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc
 
 router = APIRouter(prefix="/v1", tags=["points"])
@@ -47,8 +46,6 @@ router = APIRouter(prefix="/v1", tags=["points"])
 # Bounds of the protobuf integer types; the service applies the programme's real limits.
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 _STUBS: WeakKeyDictionary[
@@ -79,10 +76,6 @@ def _stubs(
         )
         _STUBS[clients] = stubs
     return stubs
-
-
-def _time(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
 
 
 # ---- the programme document ---------------------------------------------------------------------
@@ -352,8 +345,8 @@ async def get_ledger(
                 reason=e.reason,
                 source=e.source,
                 program_version=e.program_version,
-                occurred_at=_time(e.occurred_at),
-                created_at=_time(e.created_at),
+                occurred_at=to_datetime(e.occurred_at),
+                created_at=to_datetime(e.created_at),
             )
             for e in page.entries
         ],
@@ -432,7 +425,7 @@ async def list_expiring(
     return ExpiringPage(
         items=[
             ExpiringOut(
-                customer_id=c.customer_id, points=c.points, first_expires_at=_time(c.first_expires_at)
+                customer_id=c.customer_id, points=c.points, first_expires_at=to_datetime(c.first_expires_at)
             )
             for c in page.customers
         ],
@@ -453,7 +446,7 @@ async def get_liability(tenant: Tenant, clients: Clients) -> LiabilityOut:
         point_value_minor=answer.point_value_minor,
         customers_with_points=answer.customers_with_points,
         debt_points=answer.debt_points,
-        as_of=_time(answer.as_of),
+        as_of=to_datetime(answer.as_of),
     )
 
 

@@ -15,27 +15,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from google.protobuf.message import Message
 from pydantic import BaseModel, Field
 
 from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.schemas import Cursor, Limit, to_datetime
 from patron.loyalty.v1 import membership_pb2
 
 router = APIRouter(prefix="/v1", tags=["membership"])
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 
 
 def _time(message: Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
-    moment: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    return moment
+    return to_datetime(getattr(message, field))
 
 
 class TierOut(BaseModel):
@@ -148,7 +144,7 @@ async def get_membership_history(
                 reason=c.reason,
                 value=c.value,
                 program_version=c.program_version,
-                changed_at=c.changed_at.ToDatetime(tzinfo=UTC),
+                changed_at=to_datetime(c.changed_at),
             )
             for c in page.changes
         ],
