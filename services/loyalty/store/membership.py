@@ -204,6 +204,24 @@ async def tier_of(
     return program.ladder.tiers[tier_rank(program.ladder, row.tier_code)]
 
 
+async def _upgrade_with(
+    connection: AsyncConnection,
+    outbox: Outbox | None,
+    program: Program,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    row: Any,
+    fact: Progress,
+    at: datetime,
+) -> None:
+    """When the locked member's progress (``row``) plus ``fact`` reaches a higher tier, upgrade them
+    at once (announced when ``outbox`` is given)."""
+    after = Progress(row.spend_minor, row.orders, row.growth).plus(fact)
+    state, change = upgrade_on_progress(program, _state(row), after.value(program.ladder.metric), at)
+    if change is not None:
+        await _apply_change(connection, outbox, program, tenant_id, customer_id, state, change)
+
+
 async def record_order(
     connection: AsyncConnection,
     outbox: Outbox,
@@ -230,10 +248,7 @@ async def record_order(
         occurred_at=paid_at,
         progress=fact,
     )
-    after = Progress(row.spend_minor, row.orders, row.growth).plus(fact)
-    state, change = upgrade_on_progress(program, _state(row), after.value(program.ladder.metric), paid_at)
-    if change is not None:
-        await _apply_change(connection, outbox, program, tenant_id, customer_id, state, change)
+    await _upgrade_with(connection, outbox, program, tenant_id, customer_id, row, fact, paid_at)
 
 
 async def record_refund(
@@ -296,10 +311,7 @@ async def record_review(
         occurred_at=occurred_at,
         progress=fact,
     )
-    after = Progress(row.spend_minor, row.orders, row.growth).plus(fact)
-    state, change = upgrade_on_progress(program, _state(row), after.value(program.ladder.metric), occurred_at)
-    if change is not None:
-        await _apply_change(connection, outbox, program, tenant_id, customer_id, state, change)
+    await _upgrade_with(connection, outbox, program, tenant_id, customer_id, row, fact, occurred_at)
 
 
 async def merge_customers(
