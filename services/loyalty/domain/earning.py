@@ -45,11 +45,6 @@ def order_points(
     return points
 
 
-def order_growth(amount_minor: int, minor_per_unit: int, rules: EarnRules) -> int:
-    """Growth value (for a growth-based ladder) of an order: whole units rounded down."""
-    return max(amount_minor, 0) // minor_per_unit * rules.growth_per_unit
-
-
 def reversal_due(
     earned: int, amount_minor: int, refunded_total_minor: int, *, fully_refunded: bool, reversed_so_far: int
 ) -> int:

@@ -44,8 +44,3 @@ def expires_at(policy: ExpiryPolicy, earned_at: datetime, timezone: str) -> date
         return local_midnight(date(earned_on.year + 2, 1, 1), timezone)
     assert policy.months is not None
     return local_midnight(add_months(earned_on, policy.months) + timedelta(days=1), timezone)
-
-
-def next_local_midnight(now: datetime, timezone: str) -> datetime:
-    """The next instant (UTC) at which a tenant-local day begins, strictly after ``now``."""
-    return local_midnight(local_date(now, timezone) + timedelta(days=1), timezone)

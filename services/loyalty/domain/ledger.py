@@ -17,7 +17,6 @@ EntryType = Literal["earn", "redeem", "expire", "reverse", "adjust"]
 
 MAX_POINTS_PER_ENTRY = 1_000_000_000
 MAX_REASON = 200
-MAX_SOURCE = 200
 MAX_IDEMPOTENCY_KEY = 255
 
 # Entry ids are derived from (tenant, idempotency key): a replay computes the same id.

@@ -104,16 +104,6 @@ def qualifying_rank(ladder: TierLadder, value: int) -> int:
     return rank
 
 
-def current_tier(ladder: TierLadder, state: MemberState | None) -> Tier:
-    """The tier a member holds under this ladder (the base tier when unknown)."""
-    return ladder.tiers[tier_rank(ladder, state.tier_code)] if state is not None else ladder.base
-
-
-def new_member(ladder: TierLadder, at: datetime) -> MemberState:
-    """A member's state on their first fact: the base tier, nothing to review."""
-    return MemberState(ladder.base.code, at, None, None)
-
-
 def _first_review_after(tier_since: datetime, policy: DowngradePolicy, after: datetime) -> datetime:
     """The first anniversary of the last tier change (every review period) strictly after ``after``."""
     period = policy.review_period_months

@@ -38,7 +38,6 @@ from services.loyalty.domain.coupons import (
 from services.loyalty.store.coupon_tables import coupon_holdings, coupon_templates, coupons
 from services.loyalty.store.ledger import spend_points
 from services.loyalty.store.membership_tables import membership_facts
-from services.loyalty.store.tables import tenants
 from services.runtime.errors import Conflict, InvalidArgument, NotFound
 from services.runtime.events.outbox import NewEvent, Outbox
 from services.runtime.paging import Page, decode_cursor, page_from_rows
@@ -556,16 +555,6 @@ async def customer_coupons_page(
     return page_from_rows(
         rows, limit, lambda r: _coupon(r, r.kind), lambda r: [r.issued_at.isoformat(), r.code]
     )
-
-
-async def tenant_currency(connection: AsyncConnection, tenant_id: uuid.UUID) -> str:
-    """The tenant's currency (what coupon amounts are in)."""
-    currency = (
-        await connection.execute(sa.select(tenants.c.currency).where(tenants.c.tenant_id == tenant_id))
-    ).scalar_one_or_none()
-    if currency is None:
-        raise NotFound("this tenant is not provisioned in the loyalty service")
-    return str(currency).strip()
 
 
 # ---- merges and erasure ---------------------------------------------------------------------------
