@@ -15,6 +15,11 @@ from services.runtime.errors import ViolationCollector
 from services.runtime.tenancy import Tenant
 
 
+def optional_text(message: object, name: str) -> str | None:
+    """A proto3 ``optional string`` field as the domain sees it: None when unset, never ""."""
+    return getattr(message, name) if message.HasField(name) else None  # type: ignore[attr-defined]
+
+
 def timestamp(value: object) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)  # type: ignore[arg-type]
@@ -55,20 +60,17 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAt
                 errors.add("attributes.custom", "must be a JSON object")
     errors.raise_if_any()
 
-    def text(name: str) -> str | None:
-        return getattr(message, name) if message.HasField(name) else None
-
     return CustomerAttributes(
-        nickname=text("nickname"),
-        gender=text("gender"),
+        nickname=optional_text(message, "nickname"),
+        gender=optional_text(message, "gender"),
         birthday=birthday,
-        province=text("province"),
-        city=text("city"),
+        province=optional_text(message, "province"),
+        city=optional_text(message, "city"),
         registered_at=(
             message.registered_at.ToDatetime(tzinfo=UTC) if message.HasField("registered_at") else None
         ),
-        registration_channel=text("registration_channel"),
-        device=text("device"),
+        registration_channel=optional_text(message, "registration_channel"),
+        device=optional_text(message, "device"),
         custom=custom,
     )
 

@@ -19,7 +19,7 @@ from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.order_batch import SqlOrderBatchStore
 from services.profile.store.orders import SqlOrderStore
 from services.profile.store.pii import PiiCipher
-from services.profile.transport.convert import identities_from_proto, timestamp
+from services.profile.transport.convert import identities_from_proto, optional_text, timestamp
 from services.runtime.database import Database
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.outbox import Outbox
@@ -56,17 +56,13 @@ def _lenient_moment(message: Timestamp) -> datetime:
         return _TOO_EARLY if message.seconds < 0 else _TOO_LATE
 
 
-def _optional(message: object, name: str) -> str | None:
-    return getattr(message, name) if message.HasField(name) else None  # type: ignore[attr-defined]
-
-
 def lines_from_proto(items: object) -> list[OrderLine]:
     """Domain order lines from proto ones; an absent category or brand stays None, not ""."""
     return [
         OrderLine(
             sku=i.sku,
-            category=_optional(i, "category"),
-            brand=_optional(i, "brand"),
+            category=optional_text(i, "category"),
+            brand=optional_text(i, "brand"),
             unit_price_minor=i.unit_price_minor,
             quantity=i.quantity,
         )
@@ -131,8 +127,8 @@ def order_request(message: orders_pb2.RecordOrderRequest, paid_at: datetime | No
         currency=message.currency,
         amount_minor=message.amount_minor,
         items=lines_from_proto(message.items),
-        coupon_code=_optional(message, "coupon_code"),
-        channel=_optional(message, "channel"),
+        coupon_code=optional_text(message, "coupon_code"),
+        channel=optional_text(message, "channel"),
     )
 
 
@@ -142,8 +138,8 @@ def refund_request(message: orders_pb2.RefundOrderRequest, refunded_at: datetime
         order_id=message.order_id,
         refund_id=message.refund_id,
         amount_minor=message.amount_minor,
-        reason=_optional(message, "reason"),
-        currency=_optional(message, "currency"),
+        reason=optional_text(message, "reason"),
+        currency=optional_text(message, "currency"),
         refunded_at=refunded_at,
     )
 

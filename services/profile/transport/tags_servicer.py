@@ -13,7 +13,7 @@ from services.profile.domain.tags import CustomerTag, CustomerTagging, Tag, TagG
 from services.profile.store.consent import SqlConsentStore
 from services.profile.store.customer_tags import SqlCustomerTagStore
 from services.profile.store.tags import SqlTaxonomyStore
-from services.profile.transport.convert import timestamp
+from services.profile.transport.convert import optional_text, timestamp
 from services.runtime.database import Database
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.outbox import Outbox
@@ -88,10 +88,6 @@ def change_to_proto(change: ConsentChange) -> tags_pb2.ConsentChange:
     )
 
 
-def _text(message: object, field: str) -> str | None:
-    return getattr(message, field) if message.HasField(field) else None  # type: ignore[attr-defined]
-
-
 class TagServicer(tags_pb2_grpc.TagServiceServicer):
     def __init__(self, taxonomy: TagTaxonomy, tagging: CustomerTagging) -> None:
         self._taxonomy = taxonomy
@@ -122,7 +118,10 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         self, request: tags_pb2.UpdateTagGroupRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagGroup:
         group = await self._taxonomy.update_group(
-            current_tenant(), request.group_id, _text(request, "name"), _text(request, "description")
+            current_tenant(),
+            request.group_id,
+            optional_text(request, "name"),
+            optional_text(request, "description"),
         )
         return group_to_proto(group)
 
@@ -161,9 +160,9 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         tag = await self._taxonomy.update_tag(
             current_tenant(),
             request.tag_id,
-            _text(request, "group_id"),
-            _text(request, "name"),
-            _text(request, "description"),
+            optional_text(request, "group_id"),
+            optional_text(request, "name"),
+            optional_text(request, "description"),
         )
         return tag_to_proto(tag)
 
