@@ -216,3 +216,23 @@ async def test_merge_erase_tenant_wall_and_validation(
     assert current["rfm"]["method"] == "quintiles"
     bad_run = await api.post("/v1/scoring/runs", json={"as_of": "2999-01-01"}, headers=tenant.headers)
     assert bad_run.status_code == 422, bad_run.text
+
+
+async def test_tags_reuse_the_groups_and_tags_an_operator_already_made(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    # Profile answers ALREADY_EXISTS (names compare case-insensitively); scoring finds the ids by name.
+    group = await api.post(
+        "/v1/tag-groups", json={"kind": "preference", "name": "top category"}, headers=tenant.headers
+    )
+    assert group.status_code == 201, group.text
+    tag = await api.post(
+        "/v1/tags", json={"group_id": group.json()["group_id"], "name": "BOOKS"}, headers=tenant.headers
+    )
+    assert tag.status_code == 201, tag.text
+    reader = await customer(api, tenant, "13900000041")
+    await order(api, tenant, reader, "B-1", 0, 3_000, category="books")
+    await scored_orders(api, tenant, reader, 1)
+    await run(api, tenant)
+    tags = (await api.get(f"/v1/customers/{reader}/tags", headers=tenant.headers)).json()["items"]
+    assert (tag.json()["tag_id"], "scoring") in {(t["tag_id"], t["source"]) for t in tags}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 
@@ -32,57 +32,70 @@ class ProfileTags:
     def _metadata(tenant_id: uuid.UUID) -> tuple[tuple[str, str]]:
         return ((TENANT_METADATA_KEY, str(tenant_id)),)
 
+    async def _create_or_find(
+        self,
+        created: Awaitable[str],
+        listed: Callable[[str], Awaitable[tuple[list[tuple[str, str]], str]]],
+        name: str,
+        what: str,
+    ) -> str:
+        """The id ``created`` answers, or on ALREADY_EXISTS the id of the entry named ``name``
+        (case-insensitively) in the pages ``listed`` answers as ((name, id) pairs, next cursor)."""
+        try:
+            return await created
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        cursor = ""
+        while True:
+            entries, cursor = await listed(cursor)
+            for found_name, found_id in entries:
+                if found_name.casefold() == name.casefold():
+                    return found_id
+            if not cursor:
+                raise LookupError(f"{what} exists but was not listed")
+
     async def _group(self, tenant_id: uuid.UUID, kind: str, name: str) -> str:
         metadata = self._metadata(tenant_id)
-        try:
+
+        async def created() -> str:
             group = await self._stub.CreateTagGroup(
                 tags_pb2.CreateTagGroupRequest(kind=kind, name=name, description="computed by scoring"),
                 timeout=DEADLINE_SECONDS,
                 metadata=metadata,
             )
             return str(group.group_id)
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
-        cursor = ""
-        while True:
+
+        async def listed(cursor: str) -> tuple[list[tuple[str, str]], str]:
             page = await self._stub.ListTagGroups(
                 tags_pb2.ListTagGroupsRequest(kind=kind, limit=PAGE, cursor=cursor),
                 timeout=DEADLINE_SECONDS,
                 metadata=metadata,
             )
-            for found in page.groups:
-                if found.name.casefold() == name.casefold():
-                    return str(found.group_id)
-            if not page.next_cursor:
-                raise LookupError(f"tag group {kind}/{name} exists but was not listed")
-            cursor = page.next_cursor
+            return [(g.name, str(g.group_id)) for g in page.groups], page.next_cursor
+
+        return await self._create_or_find(created(), listed, name, f"tag group {kind}/{name}")
 
     async def _tag(self, tenant_id: uuid.UUID, group_id: str, name: str) -> str:
         metadata = self._metadata(tenant_id)
-        try:
+
+        async def created() -> str:
             tag = await self._stub.CreateTag(
                 tags_pb2.CreateTagRequest(group_id=group_id, name=name, description="computed by scoring"),
                 timeout=DEADLINE_SECONDS,
                 metadata=metadata,
             )
             return str(tag.tag_id)
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
-        cursor = ""
-        while True:
+
+        async def listed(cursor: str) -> tuple[list[tuple[str, str]], str]:
             page = await self._stub.ListTags(
                 tags_pb2.ListTagsRequest(group_id=group_id, limit=PAGE, cursor=cursor),
                 timeout=DEADLINE_SECONDS,
                 metadata=metadata,
             )
-            for found in page.tags:
-                if found.name.casefold() == name.casefold():
-                    return str(found.tag_id)
-            if not page.next_cursor:
-                raise LookupError(f"tag {name} exists in group {group_id} but was not listed")
-            cursor = page.next_cursor
+            return [(t.name, str(t.tag_id)) for t in page.tags], page.next_cursor
+
+        return await self._create_or_find(created(), listed, name, f"tag {name} in group {group_id}")
 
     async def ensure(self, tenant_id: uuid.UUID, keys: Sequence[tuple[str, str, str]]) -> list[str]:
         """Profile's tag ids for (kind, group, tag) triples, creating what is missing."""
