@@ -37,8 +37,6 @@ from patron.scoring.v1 import scoring_pb2, scoring_pb2_grpc
 
 router = APIRouter(tags=["scoring"])
 
-MAX_CONFIG_BYTES = 64 * 1024
-
 
 def _stub(clients: ServiceClients) -> scoring_pb2_grpc.ScoringServiceStub:
     return scoring_pb2_grpc.ScoringServiceStub(clients.channels["scoring"])
