@@ -34,7 +34,7 @@ from services.scoring.store.tagging import (
     catalog,
     changed_page,
     desired_tags,
-    remember_tag,
+    remember_tags,
     remember_written,
     split_key,
 )
@@ -136,9 +136,9 @@ class RunExecutor:
                     known = await catalog(connection, run.tenant_id, keys)
                     missing = [key for key in keys if key not in known]
                     created = await self.tags.ensure(run.tenant_id, [split_key(k) for k in missing])
-                    for key, tag_id in zip(missing, created, strict=True):
-                        await remember_tag(connection, run.tenant_id, key, tag_id)
-                        known[key] = tag_id
+                    fresh = dict(zip(missing, created, strict=True))
+                    await remember_tags(connection, run.tenant_id, fresh)
+                    known.update(fresh)
                     results = await asyncio.gather(
                         *(
                             self.tags.set_computed(

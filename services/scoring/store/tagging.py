@@ -16,7 +16,7 @@ in 30 days, high-value potential for the top fifth of the tenant's CLV). The rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -123,12 +123,17 @@ async def catalog(connection: AsyncConnection, tenant_id: uuid.UUID, keys: Seque
     return {key: tag_id for key, tag_id in rows}
 
 
-async def remember_tag(connection: AsyncConnection, tenant_id: uuid.UUID, key: str, tag_id: str) -> None:
-    """Keep profile's id of a tag scoring created (or found)."""
-    statement = pg.insert(tag_catalog).values(tenant_id=tenant_id, tag_key=key, tag_id=tag_id)
+async def remember_tags(connection: AsyncConnection, tenant_id: uuid.UUID, ids: Mapping[str, str]) -> None:
+    """Keep profile's ids of the tags scoring created (or found), by key, in one statement."""
+    if not ids:
+        return
+    statement = pg.insert(tag_catalog).values(
+        [{"tenant_id": tenant_id, "tag_key": key, "tag_id": tag_id} for key, tag_id in ids.items()]
+    )
     await connection.execute(
         statement.on_conflict_do_update(
-            index_elements=[tag_catalog.c.tenant_id, tag_catalog.c.tag_key], set_={"tag_id": tag_id}
+            index_elements=[tag_catalog.c.tenant_id, tag_catalog.c.tag_key],
+            set_={"tag_id": statement.excluded.tag_id},
         )
     )
 
