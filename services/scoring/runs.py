@@ -25,7 +25,7 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.server import ServiceServer
 from services.scoring.domain.runs import Run, is_due, parse_as_of
 from services.scoring.store.batch import BatchSession
-from services.scoring.store.config import load_config
+from services.scoring.store.config import load_config, load_configs
 from services.scoring.store.predictions import fit_and_score
 from services.scoring.store.rescoring import tenant_timezone
 from services.scoring.store.runs import SqlRunStore
@@ -183,7 +183,7 @@ class RunExecutor:
         last = await self.store.last_scheduled()
         async with self.database.read() as connection:
             rows = (await connection.execute(sa.select(tenants.c.tenant_id, tenants.c.timezone))).all()
-            configs = {tenant: await load_config(connection, tenant) for tenant, _ in rows}
+            configs = await load_configs(connection, [tenant for tenant, _ in rows])
         now = datetime.now(UTC)
         for tenant, zone in rows:
             config = configs[tenant]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -20,6 +21,22 @@ async def load_config(connection: AsyncConnection, tenant_id: uuid.UUID) -> Scor
         )
     ).scalar_one_or_none()
     return ScoringConfig() if document is None else parse_config(document)
+
+
+async def load_configs(
+    connection: AsyncConnection, tenant_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ScoringConfig]:
+    """Each tenant's configuration in one query (the defaults for those who never set one)."""
+    rows = await connection.execute(
+        sa.select(scoring_config.c.tenant_id, scoring_config.c.document).where(
+            scoring_config.c.tenant_id.in_(list(tenant_ids))
+        )
+    )
+    documents = {tenant_id: document for tenant_id, document in rows}
+    return {
+        tenant_id: parse_config(documents[tenant_id]) if tenant_id in documents else ScoringConfig()
+        for tenant_id in tenant_ids
+    }
 
 
 async def save_config(connection: AsyncConnection, tenant_id: uuid.UUID, config: ScoringConfig) -> None:
