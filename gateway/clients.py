@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
 from patron.common.v1 import tenancy_pb2_grpc
-from patron.loyalty.v1 import coupons_pb2_grpc, membership_pb2_grpc
+from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
 from patron.scoring.v1 import models_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
@@ -58,6 +58,9 @@ class ServiceClients:
         self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])
         self.consents = tags_pb2_grpc.ConsentServiceStub(self.channels["profile"])
         self.scoring_models = models_pb2_grpc.ModelServiceStub(self.channels["scoring"])
+        self.loyalty_program = loyalty_pb2_grpc.ProgramServiceStub(self.channels["loyalty"])
+        self.points = loyalty_pb2_grpc.PointsServiceStub(self.channels["loyalty"])
+        self.loyalty_reports = loyalty_pb2_grpc.ReportsServiceStub(self.channels["loyalty"])
         self.membership = membership_pb2_grpc.MembershipServiceStub(self.channels["loyalty"])
         self.coupons = coupons_pb2_grpc.CouponServiceStub(self.channels["loyalty"])
         self.provisioning = {

@@ -30,16 +30,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
-from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Header, Query
 from google.protobuf import json_format
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from gateway.clients import ServiceClients
 from gateway.dependencies import ERRORS, Clients, Tenant
 from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
-from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc
+from patron.loyalty.v1 import loyalty_pb2
 
 router = APIRouter(prefix="/v1", tags=["points"])
 
@@ -47,35 +45,6 @@ router = APIRouter(prefix="/v1", tags=["points"])
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
-
-_STUBS: WeakKeyDictionary[
-    ServiceClients,
-    tuple[
-        loyalty_pb2_grpc.ProgramServiceStub,
-        loyalty_pb2_grpc.PointsServiceStub,
-        loyalty_pb2_grpc.ReportsServiceStub,
-    ],
-] = WeakKeyDictionary()
-
-
-def _stubs(
-    clients: ServiceClients,
-) -> tuple[
-    loyalty_pb2_grpc.ProgramServiceStub,
-    loyalty_pb2_grpc.PointsServiceStub,
-    loyalty_pb2_grpc.ReportsServiceStub,
-]:
-    """The loyalty stubs on the gateway's one loyalty channel (made once per ServiceClients)."""
-    stubs = _STUBS.get(clients)
-    if stubs is None:
-        channel = clients.channels["loyalty"]
-        stubs = (
-            loyalty_pb2_grpc.ProgramServiceStub(channel),
-            loyalty_pb2_grpc.PointsServiceStub(channel),
-            loyalty_pb2_grpc.ReportsServiceStub(channel),
-        )
-        _STUBS[clients] = stubs
-    return stubs
 
 
 # ---- the programme document ---------------------------------------------------------------------
@@ -303,7 +272,7 @@ async def get_program(
     """The programme the tenant runs now, or an earlier ``version`` (0 = the default)."""
     request = loyalty_pb2.GetProgramRequest(version=version or 0, specific_version=version is not None)
     program = await clients.call(
-        "loyalty", _stubs(clients)[0].GetProgram, request, tenant_id=tenant.tenant_id
+        "loyalty", clients.loyalty_program.GetProgram, request, tenant_id=tenant.tenant_id
     )
     return ProgramOut.of(program)
 
@@ -313,7 +282,7 @@ async def put_program(body: ProgramIn, tenant: Tenant, clients: Clients) -> Prog
     """Store a new version of the programme (the whole document); 422 names every field at fault."""
     request = loyalty_pb2.PutProgramRequest(program=body.to_proto())
     program = await clients.call(
-        "loyalty", _stubs(clients)[0].PutProgram, request, tenant_id=tenant.tenant_id
+        "loyalty", clients.loyalty_program.PutProgram, request, tenant_id=tenant.tenant_id
     )
     return ProgramOut.of(program)
 
@@ -322,7 +291,7 @@ async def put_program(body: ProgramIn, tenant: Tenant, clients: Clients) -> Prog
 async def get_points(customer_id: str, tenant: Tenant, clients: Clients) -> PointsOut:
     """The balance and how much of it expires within 30 days."""
     request = loyalty_pb2.GetBalanceRequest(customer_id=customer_id, expiring_days=30)
-    answer = await clients.call("loyalty", _stubs(clients)[1].GetBalance, request, tenant_id=tenant.tenant_id)
+    answer = await clients.call("loyalty", clients.points.GetBalance, request, tenant_id=tenant.tenant_id)
     return PointsOut(
         customer_id=answer.customer_id, balance=answer.balance, expiring_30d=answer.expiring, debt=answer.debt
     )
@@ -334,7 +303,7 @@ async def get_ledger(
 ) -> LedgerPage:
     """The customer's ledger entries, newest first (a merged customer's history included)."""
     request = loyalty_pb2.ListLedgerRequest(customer_id=customer_id, limit=limit, cursor=cursor or "")
-    page = await clients.call("loyalty", _stubs(clients)[1].ListLedger, request, tenant_id=tenant.tenant_id)
+    page = await clients.call("loyalty", clients.points.ListLedger, request, tenant_id=tenant.tenant_id)
     return LedgerPage(
         items=[
             LedgerEntryOut(
@@ -372,7 +341,7 @@ async def redeem_points(
         reason=body.reason,
         idempotency_key=idempotency_key or str(uuid.uuid4()),
     )
-    answer = await clients.call("loyalty", _stubs(clients)[1].Redeem, request, tenant_id=tenant.tenant_id)
+    answer = await clients.call("loyalty", clients.points.Redeem, request, tenant_id=tenant.tenant_id)
     return Movement(entry_id=answer.entry_id, balance=answer.balance, replayed=answer.replayed)
 
 
@@ -393,7 +362,7 @@ async def adjust_points(
         reason=body.reason,
         idempotency_key=idempotency_key or str(uuid.uuid4()),
     )
-    answer = await clients.call("loyalty", _stubs(clients)[1].Adjust, request, tenant_id=tenant.tenant_id)
+    answer = await clients.call("loyalty", clients.points.Adjust, request, tenant_id=tenant.tenant_id)
     return Movement(entry_id=answer.entry_id, balance=answer.balance, replayed=answer.replayed)
 
 
@@ -402,7 +371,7 @@ async def sign_in(customer_id: str, tenant: Tenant, clients: Clients) -> SignInO
     """Today's sign-in (tenant-local day): the first call awards the base plus any streak bonus;
     later calls that day answer the same result and award nothing."""
     request = loyalty_pb2.SignInRequest(customer_id=customer_id)
-    answer = await clients.call("loyalty", _stubs(clients)[1].SignIn, request, tenant_id=tenant.tenant_id)
+    answer = await clients.call("loyalty", clients.points.SignIn, request, tenant_id=tenant.tenant_id)
     return SignInOut(
         points_awarded=answer.points_awarded,
         streak=answer.streak,
@@ -421,7 +390,7 @@ async def list_expiring(
 ) -> ExpiringPage:
     """Customers with points expiring within ``days``, by customer id (what notify reminds)."""
     request = loyalty_pb2.ListExpiringRequest(days=days, limit=limit, cursor=cursor or "")
-    page = await clients.call("loyalty", _stubs(clients)[1].ListExpiring, request, tenant_id=tenant.tenant_id)
+    page = await clients.call("loyalty", clients.points.ListExpiring, request, tenant_id=tenant.tenant_id)
     return ExpiringPage(
         items=[
             ExpiringOut(
@@ -437,7 +406,10 @@ async def list_expiring(
 async def get_liability(tenant: Tenant, clients: Clients) -> LiabilityOut:
     """Outstanding points over all customers and their value at the current point value."""
     answer = await clients.call(
-        "loyalty", _stubs(clients)[2].GetLiability, loyalty_pb2.LiabilityRequest(), tenant_id=tenant.tenant_id
+        "loyalty",
+        clients.loyalty_reports.GetLiability,
+        loyalty_pb2.LiabilityRequest(),
+        tenant_id=tenant.tenant_id,
     )
     return LiabilityOut(
         outstanding_points=answer.outstanding_points,
@@ -461,7 +433,7 @@ async def get_daily(
     per tenant-local day of booking, zeros included."""
     request = loyalty_pb2.DailyReportRequest(from_date=from_date.isoformat(), to_date=to_date.isoformat())
     answer = await clients.call(
-        "loyalty", _stubs(clients)[2].GetDailyReport, request, tenant_id=tenant.tenant_id
+        "loyalty", clients.loyalty_reports.GetDailyReport, request, tenant_id=tenant.tenant_id
     )
     return DailyOut(
         items=[
