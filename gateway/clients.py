@@ -20,7 +20,7 @@ from gateway.settings import GatewaySettings
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
-from patron.scoring.v1 import models_pb2_grpc
+from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -57,6 +57,7 @@ class ServiceClients:
         self.orders = orders_pb2_grpc.OrderServiceStub(self.channels["profile"])
         self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])
         self.consents = tags_pb2_grpc.ConsentServiceStub(self.channels["profile"])
+        self.scoring = scoring_pb2_grpc.ScoringServiceStub(self.channels["scoring"])
         self.scoring_models = models_pb2_grpc.ModelServiceStub(self.channels["scoring"])
         self.loyalty_program = loyalty_pb2_grpc.ProgramServiceStub(self.channels["loyalty"])
         self.points = loyalty_pb2_grpc.PointsServiceStub(self.channels["loyalty"])

@@ -28,18 +28,13 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gateway.clients import ServiceClients
 from gateway.dependencies import ERRORS, Clients, Tenant
 from gateway.problems import ServiceCallError
 from gateway.schemas import StrictBody
 from patron.profile.v1 import profile_pb2
-from patron.scoring.v1 import scoring_pb2, scoring_pb2_grpc
+from patron.scoring.v1 import scoring_pb2
 
 router = APIRouter(tags=["scoring"])
-
-
-def _stub(clients: ServiceClients) -> scoring_pb2_grpc.ScoringServiceStub:
-    return scoring_pb2_grpc.ScoringServiceStub(clients.channels["scoring"])
 
 
 class RfmOut(BaseModel):
@@ -152,7 +147,7 @@ async def get_scores(customer_id: str, tenant: Tenant, clients: Clients) -> Scor
     try:
         scores = await clients.call(
             "scoring",
-            _stub(clients).GetCustomerScores,
+            clients.scoring.GetCustomerScores,
             scoring_pb2.GetCustomerScoresRequest(customer_id=live),
             tenant_id=tenant.tenant_id,
         )
@@ -178,7 +173,7 @@ async def rfm_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
     """The RFM grid, the eight groups and the thresholds of the last run."""
     summary = await clients.call(
         "scoring",
-        _stub(clients).GetRfmSummary,
+        clients.scoring.GetRfmSummary,
         scoring_pb2.GetRfmSummaryRequest(),
         tenant_id=tenant.tenant_id,
     )
@@ -215,7 +210,7 @@ async def lifecycle_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
     """Customers per lifecycle stage."""
     summary = await clients.call(
         "scoring",
-        _stub(clients).GetLifecycleSummary,
+        clients.scoring.GetLifecycleSummary,
         scoring_pb2.GetLifecycleSummaryRequest(),
         tenant_id=tenant.tenant_id,
     )
@@ -226,7 +221,7 @@ async def lifecycle_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
 async def get_config(tenant: Tenant, clients: Clients) -> dict[str, Any]:
     """The tenant's scoring configuration (defaults until an operator sets one)."""
     document = await clients.call(
-        "scoring", _stub(clients).GetConfig, scoring_pb2.GetConfigRequest(), tenant_id=tenant.tenant_id
+        "scoring", clients.scoring.GetConfig, scoring_pb2.GetConfigRequest(), tenant_id=tenant.tenant_id
     )
     result: dict[str, Any] = json.loads(document.document_json)
     return result
@@ -241,7 +236,7 @@ async def put_config(
     """Replace the configuration; every field is checked and each fault named (422)."""
     document = await clients.call(
         "scoring",
-        _stub(clients).PutConfig,
+        clients.scoring.PutConfig,
         scoring_pb2.PutConfigRequest(document_json=json.dumps(body)),
         tenant_id=tenant.tenant_id,
     )
@@ -274,7 +269,7 @@ async def start_run(tenant: Tenant, clients: Clients, body: RunIn | None = None)
     as_of = body.as_of.isoformat() if body is not None and body.as_of is not None else ""
     run = await clients.call(
         "scoring",
-        _stub(clients).StartRun,
+        clients.scoring.StartRun,
         scoring_pb2.StartRunRequest(as_of=as_of),
         tenant_id=tenant.tenant_id,
     )
@@ -285,6 +280,9 @@ async def start_run(tenant: Tenant, clients: Clients, body: RunIn | None = None)
 async def get_run(run_id: str, tenant: Tenant, clients: Clients) -> dict[str, Any]:
     """A run's status and progress."""
     run = await clients.call(
-        "scoring", _stub(clients).GetRun, scoring_pb2.GetRunRequest(run_id=run_id), tenant_id=tenant.tenant_id
+        "scoring",
+        clients.scoring.GetRun,
+        scoring_pb2.GetRunRequest(run_id=run_id),
+        tenant_id=tenant.tenant_id,
     )
     return run_out(run)
