@@ -19,8 +19,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictBool
 
 from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.routers.tags import Cursor, Limit, to_datetime
-from gateway.schemas import StrictBody
+from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
 from patron.profile.v1 import tags_pb2
 
 router = APIRouter(prefix="/v1/customers", tags=["consent"])

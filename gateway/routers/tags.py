@@ -26,26 +26,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Response
-from google.protobuf.timestamp_pb2 import Timestamp
+from fastapi import APIRouter, Body, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import StrictBody
+from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
 from patron.profile.v1 import tags_pb2
 
 router = APIRouter(tags=["tags"])
 
 
 Kind = Literal["static", "dynamic", "preference", "predictive"]
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (1-500)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Description = Annotated[str, Field(max_length=500)]
-
-
-def to_datetime(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
 
 
 class TagGroupIn(StrictBody):
