@@ -21,7 +21,7 @@ class TenantProvisioningServicer(tenancy_pb2_grpc.TenantProvisioningServicer):
         self._database = database
         self._tenants = tenants
 
-    async def ProvisionTenant(  # noqa: N802 - the generated interface names it
+    async def ProvisionTenant(
         self, request: tenancy_pb2.ProvisionTenantRequest, context: aio.ServicerContext
     ) -> tenancy_pb2.ProvisionTenantResponse:
         spec = request.tenant

@@ -121,7 +121,7 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
         self._outbox = outbox
         self._directory = directory
 
-    async def CreateTemplate(  # noqa: N802
+    async def CreateTemplate(
         self, request: coupons_pb2.CreateCouponTemplateRequest, context: aio.ServicerContext
     ) -> coupons_pb2.CouponTemplate:
         spec = validate_template(spec_from_proto(request.spec), datetime.now(UTC))
@@ -129,14 +129,14 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
             template = await store.create_template(connection, current_tenant(), spec)
         return template_to_proto(template)
 
-    async def GetTemplate(  # noqa: N802
+    async def GetTemplate(
         self, request: coupons_pb2.GetCouponTemplateRequest, context: aio.ServicerContext
     ) -> coupons_pb2.CouponTemplate:
         async with self._database.read() as connection:
             template = await store.get_template(connection, current_tenant(), request.template_id)
         return template_to_proto(template)
 
-    async def ListTemplates(  # noqa: N802
+    async def ListTemplates(
         self, request: coupons_pb2.ListCouponTemplatesRequest, context: aio.ServicerContext
     ) -> coupons_pb2.ListCouponTemplatesResponse:
         limit = page_size(request.limit)
@@ -148,7 +148,7 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
             templates=[template_to_proto(t) for t in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def IssueCoupon(  # noqa: N802
+    async def IssueCoupon(
         self, request: coupons_pb2.IssueCouponRequest, context: aio.ServicerContext
     ) -> coupons_pb2.IssueCouponResponse:
         tenant = current_tenant()
@@ -194,7 +194,7 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
                 now=datetime.now(UTC),
             )
 
-    async def ExchangePoints(  # noqa: N802
+    async def ExchangePoints(
         self, request: coupons_pb2.ExchangePointsRequest, context: aio.ServicerContext
     ) -> coupons_pb2.ExchangePointsResponse:
         key = request.idempotency_key or uuid.uuid4().hex
@@ -210,7 +210,7 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
             replayed=exchanged.replayed,
         )
 
-    async def ListCoupons(  # noqa: N802
+    async def ListCoupons(
         self, request: coupons_pb2.ListCouponsRequest, context: aio.ServicerContext
     ) -> coupons_pb2.ListCouponsResponse:
         if request.status and request.status not in COUPON_STATUSES:
@@ -235,7 +235,7 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
             coupons=[coupon_to_proto(c, now) for c in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def RedeemCoupon(  # noqa: N802
+    async def RedeemCoupon(
         self, request: coupons_pb2.RedeemCouponRequest, context: aio.ServicerContext
     ) -> coupons_pb2.RedeemCouponResponse:
         validate_redemption(request.order_id, request.amount_minor)

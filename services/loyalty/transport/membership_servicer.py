@@ -83,7 +83,7 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
         self._database = database
         self._directory = directory
 
-    async def GetMembership(  # noqa: N802
+    async def GetMembership(
         self, request: membership_pb2.GetMembershipRequest, context: aio.ServicerContext
     ) -> membership_pb2.Membership:
         tenant = current_tenant()
@@ -97,7 +97,7 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
             )
         return membership_to_proto(str(customer), view)
 
-    async def ListTierHistory(  # noqa: N802
+    async def ListTierHistory(
         self, request: membership_pb2.ListTierHistoryRequest, context: aio.ServicerContext
     ) -> membership_pb2.ListTierHistoryResponse:
         tenant = current_tenant()

@@ -126,7 +126,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
     async def _customer(self, connection: AsyncConnection, customer_id: str) -> uuid.UUID:
         return await self._directory.resolve(connection, current_tenant(), parse_customer_id(customer_id))
 
-    async def GetBalance(  # noqa: N802
+    async def GetBalance(
         self, request: loyalty_pb2.GetBalanceRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Balance:
         days = _days(request.expiring_days, "expiring_days")
@@ -144,7 +144,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
             customer_id=str(customer), balance=balance.balance, expiring=balance.expiring, debt=balance.debt
         )
 
-    async def ListLedger(  # noqa: N802
+    async def ListLedger(
         self, request: loyalty_pb2.ListLedgerRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.ListLedgerResponse:
         limit = page_size(request.limit)
@@ -155,7 +155,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
             entries=[entry_to_proto(e) for e in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def Redeem(  # noqa: N802
+    async def Redeem(
         self, request: loyalty_pb2.MovePointsRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.MovePointsResponse:
         validate_movement(request.points, request.reason)
@@ -181,7 +181,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
 
         return _moved(await self._in_transaction(redeem))
 
-    async def Adjust(  # noqa: N802
+    async def Adjust(
         self, request: loyalty_pb2.MovePointsRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.MovePointsResponse:
         validate_movement(request.points, request.reason, signed=True)
@@ -213,7 +213,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
 
         return _moved(await self._in_transaction(adjust))
 
-    async def SignIn(  # noqa: N802
+    async def SignIn(
         self, request: loyalty_pb2.SignInRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.SignInResponse:
         async with self._database.transaction() as connection:
@@ -227,7 +227,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
             already_signed_in=result.already_signed_in,
         )
 
-    async def ListExpiring(  # noqa: N802
+    async def ListExpiring(
         self, request: loyalty_pb2.ListExpiringRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.ListExpiringResponse:
         days = _days(request.days, "days")

@@ -125,7 +125,7 @@ class ProgramServicer(loyalty_pb2_grpc.ProgramServiceServicer):
         self._database = database
         self._programs = programs
 
-    async def GetProgram(  # noqa: N802
+    async def GetProgram(
         self, request: loyalty_pb2.GetProgramRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Program:
         async with self._database.read() as connection:
@@ -135,7 +135,7 @@ class ProgramServicer(loyalty_pb2_grpc.ProgramServiceServicer):
                 program = await current_program(connection, current_tenant())
         return program_to_proto(program)
 
-    async def PutProgram(  # noqa: N802
+    async def PutProgram(
         self, request: loyalty_pb2.PutProgramRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Program:
         async with self._database.transaction() as connection:

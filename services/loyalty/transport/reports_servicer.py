@@ -40,7 +40,7 @@ class ReportsServicer(loyalty_pb2_grpc.ReportsServiceServicer):
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def GetLiability(  # noqa: N802
+    async def GetLiability(
         self, request: loyalty_pb2.LiabilityRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Liability:
         async with self._database.read() as connection:
@@ -57,7 +57,7 @@ class ReportsServicer(loyalty_pb2_grpc.ReportsServiceServicer):
         answer.as_of.FromDatetime(datetime.now(UTC))
         return answer
 
-    async def GetDailyReport(  # noqa: N802
+    async def GetDailyReport(
         self, request: loyalty_pb2.DailyReportRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.DailyReport:
         first, last = _dates(request.from_date, request.to_date)

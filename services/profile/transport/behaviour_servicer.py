@@ -70,13 +70,13 @@ class BehaviourServicer(behaviour_pb2_grpc.BehaviourServiceServicer):
     def __init__(self, log: BehaviourLog) -> None:
         self._log = log
 
-    async def RecordEvents(  # noqa: N802
+    async def RecordEvents(
         self, request: behaviour_pb2.RecordEventsRequest, context: aio.ServicerContext
     ) -> behaviour_pb2.RecordEventsResponse:
         result = await self._log.record(current_tenant(), [event_from_proto(e) for e in request.events])
         return result_to_proto(result)
 
-    async def ListCustomerEvents(  # noqa: N802
+    async def ListCustomerEvents(
         self, request: behaviour_pb2.ListCustomerEventsRequest, context: aio.ServicerContext
     ) -> behaviour_pb2.ListCustomerEventsResponse:
         page = await self._log.list_for_customer(

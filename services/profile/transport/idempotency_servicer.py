@@ -21,7 +21,7 @@ class IdempotencyServicer(profile_pb2_grpc.IdempotencyServiceServicer):
     def __init__(self, keys: IdempotencyKeys) -> None:
         self._keys = keys
 
-    async def BeginIdempotent(  # noqa: N802
+    async def BeginIdempotent(
         self, request: profile_pb2.BeginIdempotentRequest, context: aio.ServicerContext
     ) -> profile_pb2.BeginIdempotentResponse:
         outcome, answer = await self._keys.begin(current_tenant(), request.key, request.request_sha256)
@@ -32,14 +32,14 @@ class IdempotencyServicer(profile_pb2_grpc.IdempotencyServiceServicer):
             response.content_type = answer.content_type
         return response
 
-    async def CompleteIdempotent(  # noqa: N802
+    async def CompleteIdempotent(
         self, request: profile_pb2.CompleteIdempotentRequest, context: aio.ServicerContext
     ) -> profile_pb2.IdempotencyAck:
         answer = StoredAnswer(request.status_code, request.body, request.content_type)
         await self._keys.complete(current_tenant(), request.key, answer)
         return profile_pb2.IdempotencyAck()
 
-    async def AbandonIdempotent(  # noqa: N802
+    async def AbandonIdempotent(
         self, request: profile_pb2.AbandonIdempotentRequest, context: aio.ServicerContext
     ) -> profile_pb2.IdempotencyAck:
         await self._keys.abandon(current_tenant(), request.key)

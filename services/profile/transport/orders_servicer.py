@@ -167,14 +167,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self._book = book
         self._batches = batches
 
-    async def RecordOrder(  # noqa: N802
+    async def RecordOrder(
         self, request: orders_pb2.RecordOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RecordOrderResponse:
         paid_at = _moment(request.paid_at, "paid_at") if request.HasField("paid_at") else None
         result = await self._book.record(current_tenant(), order_request(request, paid_at))
         return orders_pb2.RecordOrderResponse(order=order_to_proto(result.order), created=result.created)
 
-    async def RefundOrder(  # noqa: N802
+    async def RefundOrder(
         self, request: orders_pb2.RefundOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RefundOrderResponse:
         refunded_at = _moment(request.refunded_at, "refunded_at") if request.HasField("refunded_at") else None
@@ -187,12 +187,12 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             order_refunded_minor=result.order_refunded_minor,
         )
 
-    async def GetOrder(  # noqa: N802
+    async def GetOrder(
         self, request: orders_pb2.GetOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.Order:
         return order_to_proto(await self._book.get(current_tenant(), request.order_id))
 
-    async def ListCustomerOrders(  # noqa: N802
+    async def ListCustomerOrders(
         self, request: orders_pb2.ListCustomerOrdersRequest, context: aio.ServicerContext
     ) -> orders_pb2.ListCustomerOrdersResponse:
         page = await self._book.list_for_customer(
@@ -202,7 +202,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             orders=[order_to_proto(order) for order in page.orders], next_cursor=page.next_cursor or ""
         )
 
-    async def RecordOrders(  # noqa: N802
+    async def RecordOrders(
         self, request: orders_pb2.RecordOrdersRequest, context: aio.ServicerContext
     ) -> orders_pb2.BatchResponse:
         orders = [
@@ -211,7 +211,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         ]
         return batch_to_proto(await self._batches.record(current_tenant(), orders))
 
-    async def RefundOrders(  # noqa: N802
+    async def RefundOrders(
         self, request: orders_pb2.RefundOrdersRequest, context: aio.ServicerContext
     ) -> orders_pb2.BatchResponse:
         refunds = [

@@ -21,7 +21,7 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
     def __init__(self, registry: TenantRegistry) -> None:
         self._registry = registry
 
-    async def CreateTenant(  # noqa: N802
+    async def CreateTenant(
         self, request: profile_pb2.CreateTenantRequest, context: aio.ServicerContext
     ) -> profile_pb2.CreateTenantResponse:
         spec = request.tenant
@@ -31,7 +31,7 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
             tenant=convert.tenant_to_proto(tenant), created_at=convert.timestamp(created_at)
         )
 
-    async def ResolveApiKey(  # noqa: N802
+    async def ResolveApiKey(
         self, request: profile_pb2.ResolveApiKeyRequest, context: aio.ServicerContext
     ) -> profile_pb2.ResolveApiKeyResponse:
         tenant, scopes = await self._registry.resolve_key(request.api_key_sha256)
@@ -44,7 +44,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         self._privacy = privacy
         self._timeline = timeline
 
-    async def Identify(  # noqa: N802
+    async def Identify(
         self, request: profile_pb2.IdentifyRequest, context: aio.ServicerContext
     ) -> profile_pb2.IdentifyResponse:
         result = await self._directory.identify(
@@ -58,13 +58,13 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             merged_customer_ids=[str(c) for c in result.merged_customer_ids],
         )
 
-    async def GetCustomer(  # noqa: N802
+    async def GetCustomer(
         self, request: profile_pb2.GetCustomerRequest, context: aio.ServicerContext
     ) -> profile_pb2.Customer:
         customer = await self._directory.get(current_tenant(), request.customer_id)
         return convert.customer_to_proto(customer)
 
-    async def UpdateCustomer(  # noqa: N802
+    async def UpdateCustomer(
         self, request: profile_pb2.UpdateCustomerRequest, context: aio.ServicerContext
     ) -> profile_pb2.Customer:
         customer = await self._directory.update(
@@ -75,7 +75,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         )
         return convert.customer_to_proto(customer)
 
-    async def MergeCustomers(  # noqa: N802
+    async def MergeCustomers(
         self, request: profile_pb2.MergeCustomersRequest, context: aio.ServicerContext
     ) -> profile_pb2.MergeCustomersResponse:
         merged = await self._directory.merge(current_tenant(), request.customer_id, request.other_customer_id)
@@ -83,7 +83,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             customer_id=request.customer_id, merged_customer_ids=[str(m) for m in merged]
         )
 
-    async def EraseCustomer(  # noqa: N802
+    async def EraseCustomer(
         self, request: profile_pb2.EraseCustomerRequest, context: aio.ServicerContext
     ) -> profile_pb2.EraseCustomerResponse:
         customer_id, erased_at = await self._privacy.erase(current_tenant(), request.customer_id)
@@ -91,7 +91,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             customer_id=str(customer_id), erased_at=convert.timestamp(erased_at)
         )
 
-    async def ExportCustomer(  # noqa: N802
+    async def ExportCustomer(
         self, request: profile_pb2.ExportCustomerRequest, context: aio.ServicerContext
     ) -> profile_pb2.ExportCustomerResponse:
         exported = await self._privacy.export(current_tenant(), request.customer_id)
@@ -99,7 +99,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             export_json=json.dumps(exported, default=str, ensure_ascii=False)
         )
 
-    async def ListCustomers(  # noqa: N802
+    async def ListCustomers(
         self, request: profile_pb2.ListCustomersRequest, context: aio.ServicerContext
     ) -> profile_pb2.ListCustomersResponse:
         items, next_cursor = await self._directory.list_page(
@@ -115,7 +115,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             items=[convert.customer_to_proto(c) for c in items], next_cursor=next_cursor
         )
 
-    async def GetTimeline(  # noqa: N802
+    async def GetTimeline(
         self, request: profile_pb2.GetTimelineRequest, context: aio.ServicerContext
     ) -> profile_pb2.GetTimelineResponse:
         page = await self._timeline.page(current_tenant(), request.customer_id, request.limit, request.cursor)

@@ -93,7 +93,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         self._taxonomy = taxonomy
         self._tagging = tagging
 
-    async def CreateTagGroup(  # noqa: N802
+    async def CreateTagGroup(
         self, request: tags_pb2.CreateTagGroupRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagGroup:
         group = await self._taxonomy.create_group(
@@ -101,12 +101,12 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         )
         return group_to_proto(group)
 
-    async def GetTagGroup(  # noqa: N802
+    async def GetTagGroup(
         self, request: tags_pb2.GetTagGroupRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagGroup:
         return group_to_proto(await self._taxonomy.get_group(current_tenant(), request.group_id))
 
-    async def ListTagGroups(  # noqa: N802
+    async def ListTagGroups(
         self, request: tags_pb2.ListTagGroupsRequest, context: aio.ServicerContext
     ) -> tags_pb2.ListTagGroupsResponse:
         page = await self._taxonomy.list_groups(current_tenant(), request.kind, request.limit, request.cursor)
@@ -114,7 +114,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
             groups=[group_to_proto(g) for g in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def UpdateTagGroup(  # noqa: N802
+    async def UpdateTagGroup(
         self, request: tags_pb2.UpdateTagGroupRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagGroup:
         group = await self._taxonomy.update_group(
@@ -125,13 +125,13 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         )
         return group_to_proto(group)
 
-    async def DeleteTagGroup(  # noqa: N802
+    async def DeleteTagGroup(
         self, request: tags_pb2.DeleteTagGroupRequest, context: aio.ServicerContext
     ) -> tags_pb2.DeleteTagGroupResponse:
         await self._taxonomy.delete_group(current_tenant(), request.group_id)
         return tags_pb2.DeleteTagGroupResponse()
 
-    async def CreateTag(  # noqa: N802
+    async def CreateTag(
         self, request: tags_pb2.CreateTagRequest, context: aio.ServicerContext
     ) -> tags_pb2.Tag:
         tag = await self._taxonomy.create_tag(
@@ -139,12 +139,10 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         )
         return tag_to_proto(tag)
 
-    async def GetTag(  # noqa: N802
-        self, request: tags_pb2.GetTagRequest, context: aio.ServicerContext
-    ) -> tags_pb2.Tag:
+    async def GetTag(self, request: tags_pb2.GetTagRequest, context: aio.ServicerContext) -> tags_pb2.Tag:
         return tag_to_proto(await self._taxonomy.get_tag(current_tenant(), request.tag_id))
 
-    async def ListTags(  # noqa: N802
+    async def ListTags(
         self, request: tags_pb2.ListTagsRequest, context: aio.ServicerContext
     ) -> tags_pb2.ListTagsResponse:
         page = await self._taxonomy.list_tags(
@@ -154,7 +152,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
             tags=[tag_to_proto(t) for t in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def UpdateTag(  # noqa: N802
+    async def UpdateTag(
         self, request: tags_pb2.UpdateTagRequest, context: aio.ServicerContext
     ) -> tags_pb2.Tag:
         tag = await self._taxonomy.update_tag(
@@ -166,13 +164,13 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         )
         return tag_to_proto(tag)
 
-    async def DeleteTag(  # noqa: N802
+    async def DeleteTag(
         self, request: tags_pb2.DeleteTagRequest, context: aio.ServicerContext
     ) -> tags_pb2.DeleteTagResponse:
         untagged = await self._taxonomy.delete_tag(current_tenant(), request.tag_id)
         return tags_pb2.DeleteTagResponse(customers_untagged=untagged)
 
-    async def TagCustomer(  # noqa: N802
+    async def TagCustomer(
         self, request: tags_pb2.TagCustomerRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagCustomerResponse:
         assignment, changed = await self._tagging.tag(
@@ -180,13 +178,13 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         )
         return tags_pb2.TagCustomerResponse(customer_tag=customer_tag_to_proto(assignment), changed=changed)
 
-    async def UntagCustomer(  # noqa: N802
+    async def UntagCustomer(
         self, request: tags_pb2.UntagCustomerRequest, context: aio.ServicerContext
     ) -> tags_pb2.UntagCustomerResponse:
         changed = await self._tagging.untag(current_tenant(), request.customer_id, request.tag_id)
         return tags_pb2.UntagCustomerResponse(changed=changed)
 
-    async def ListCustomerTags(  # noqa: N802
+    async def ListCustomerTags(
         self, request: tags_pb2.ListCustomerTagsRequest, context: aio.ServicerContext
     ) -> tags_pb2.ListCustomerTagsResponse:
         page = await self._tagging.list_tags(
@@ -196,7 +194,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
             tags=[customer_tag_to_proto(t) for t in page.items], next_cursor=page.next_cursor or ""
         )
 
-    async def SetComputedTags(  # noqa: N802
+    async def SetComputedTags(
         self, request: tags_pb2.SetComputedTagsRequest, context: aio.ServicerContext
     ) -> tags_pb2.SetComputedTagsResponse:
         result = await self._tagging.set_computed(
@@ -218,7 +216,7 @@ class ConsentServicer(tags_pb2_grpc.ConsentServiceServicer):
     def __init__(self, registry: ConsentRegistry) -> None:
         self._registry = registry
 
-    async def SetConsent(  # noqa: N802
+    async def SetConsent(
         self, request: tags_pb2.SetConsentRequest, context: aio.ServicerContext
     ) -> tags_pb2.SetConsentResponse:
         state, changed = await self._registry.set(
@@ -231,13 +229,13 @@ class ConsentServicer(tags_pb2_grpc.ConsentServiceServicer):
         )
         return tags_pb2.SetConsentResponse(consent=consent_to_proto(state), changed=changed)
 
-    async def ListConsents(  # noqa: N802
+    async def ListConsents(
         self, request: tags_pb2.ListConsentsRequest, context: aio.ServicerContext
     ) -> tags_pb2.ListConsentsResponse:
         states = await self._registry.current(current_tenant(), request.customer_id)
         return tags_pb2.ListConsentsResponse(consents=[consent_to_proto(s) for s in states])
 
-    async def ConsentHistory(  # noqa: N802
+    async def ConsentHistory(
         self, request: tags_pb2.ConsentHistoryRequest, context: aio.ServicerContext
     ) -> tags_pb2.ConsentHistoryResponse:
         page = await self._registry.history(

@@ -17,7 +17,7 @@ class ConsumerStatusServicer(envelope_pb2_grpc.ConsumerStatusServicer):
         self._positions = positions
         self._parked = parked
 
-    async def GetConsumerStatus(  # noqa: N802
+    async def GetConsumerStatus(
         self, request: envelope_pb2.GetConsumerStatusRequest, context: aio.ServicerContext
     ) -> envelope_pb2.GetConsumerStatusResponse:
         rows = await consumer_status_rows(self._database, self._positions, self._parked)

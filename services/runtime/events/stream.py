@@ -79,7 +79,7 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
                 metadata={"partitions": ",".join(map(str, behind))},
             )
 
-    async def Subscribe(  # noqa: N802
+    async def Subscribe(
         self, request: envelope_pb2.SubscribeRequest, context: aio.ServicerContext
     ) -> AsyncIterator[envelope_pb2.SubscribeResponse]:
         afters, types, batch = self._validate(request)
@@ -122,7 +122,7 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             if not more and await self._sequenced.wait_after(version, self._heartbeat) and self._coalesce:
                 await asyncio.sleep(self._coalesce)  # gather what else was sequenced meanwhile
 
-    async def GetHeads(  # noqa: N802
+    async def GetHeads(
         self, request: envelope_pb2.GetHeadsRequest, context: aio.ServicerContext
     ) -> envelope_pb2.GetHeadsResponse:
         heads = await self._reader.heads(range(self._partitions))

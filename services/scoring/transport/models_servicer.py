@@ -69,7 +69,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def GetModel(  # noqa: N802
+    async def GetModel(
         self, request: models_pb2.GetModelRequest, context: aio.ServicerContext
     ) -> models_pb2.Model:
         as_of = _as_of(request)

@@ -124,7 +124,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self._reader = SqlScoreReader(database)
         self._executor = executor
 
-    async def GetCustomerScores(  # noqa: N802
+    async def GetCustomerScores(
         self, request: scoring_pb2.GetCustomerScoresRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.CustomerScores:
         row, prediction = await self._reader.customer(
@@ -132,7 +132,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         )
         return scores_to_proto(row, prediction)
 
-    async def GetRfmSummary(  # noqa: N802
+    async def GetRfmSummary(
         self, request: scoring_pb2.GetRfmSummaryRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.RfmSummary:
         grid, groups, baseline = await self._reader.rfm_summary(current_tenant())
@@ -166,7 +166,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             )
         return summary
 
-    async def GetLifecycleSummary(  # noqa: N802
+    async def GetLifecycleSummary(
         self, request: scoring_pb2.GetLifecycleSummaryRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.LifecycleSummary:
         counts = await self._reader.stage_counts(current_tenant())
@@ -174,7 +174,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             stages=[scoring_pb2.StageCount(stage=s, customers=counts.get(s, 0)) for s in STAGES]
         )
 
-    async def GetConfig(  # noqa: N802
+    async def GetConfig(
         self, request: scoring_pb2.GetConfigRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.ConfigDocument:
         async with self._database.read() as connection:
@@ -183,7 +183,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             document_json=json.dumps(config_to_document(config), ensure_ascii=False)
         )
 
-    async def PutConfig(  # noqa: N802
+    async def PutConfig(
         self, request: scoring_pb2.PutConfigRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.ConfigDocument:
         if len(request.document_json) > MAX_CONFIG_BYTES:
@@ -201,14 +201,14 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             document_json=json.dumps(config_to_document(config), ensure_ascii=False)
         )
 
-    async def StartRun(  # noqa: N802
+    async def StartRun(
         self, request: scoring_pb2.StartRunRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.Run:
         run = await self._executor.start(current_tenant(), request.as_of)
         assert run is not None  # only the schedule's duplicate start answers None
         return run_to_proto(run)
 
-    async def GetRun(  # noqa: N802
+    async def GetRun(
         self, request: scoring_pb2.GetRunRequest, context: aio.ServicerContext[Any, Any]
     ) -> scoring_pb2.Run:
         return run_to_proto(await self._executor.store.get(current_tenant(), _uuid(request.run_id, "run")))
