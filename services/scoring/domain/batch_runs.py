@@ -81,7 +81,7 @@ class BatchRuns:
     def __init__(
         self, runs: RunStore, clock: TenantClock, phases: RunPhases, tags: ComputedTagSync | None
     ) -> None:
-        self.runs = runs
+        self._runs = runs
         self._clock = clock
         self._phases = phases
         self._tags = tags
@@ -92,16 +92,20 @@ class BatchRuns:
         schedule's run of that day was already started (by another replica)."""
         zone = await self._clock.timezone(tenant_id)
         as_of = parse_as_of(as_of_text, datetime.now(ZoneInfo(zone)).date())
-        run = await self.runs.start(tenant_id, as_of, trigger)
+        run = await self._runs.start(tenant_id, as_of, trigger)
         if run is not None:
             task = asyncio.create_task(self.execute(run), name=f"scoring-run-{run.run_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return run
 
+    async def last_scheduled(self) -> dict[uuid.UUID, date]:
+        """Each tenant's latest as-of day started by the schedule."""
+        return await self._runs.last_scheduled()
+
     async def get(self, tenant_id: uuid.UUID, run_id: str) -> Run:
         """The tenant's run; a malformed id is simply not found."""
-        return await self.runs.get(tenant_id, known_id(run_id, "run"))
+        return await self._runs.get(tenant_id, known_id(run_id, "run"))
 
     async def execute(self, run: Run) -> None:
         """Run every phase; the run ends succeeded or failed with the error, never left running."""
@@ -109,16 +113,16 @@ class BatchRuns:
             await self._execute_phases(run)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.runs.finish(run.run_id, "cancelled: the service stopped"))
+                await asyncio.shield(self._runs.finish(run.run_id, "cancelled: the service stopped"))
             raise
         except Exception as failure:
             logger.exception("scoring run %s failed", run.run_id)
-            await self.runs.finish(run.run_id, f"{type(failure).__name__}: {failure}")
+            await self._runs.finish(run.run_id, f"{type(failure).__name__}: {failure}")
             return
-        await self.runs.finish(run.run_id, None)
+        await self._runs.finish(run.run_id, None)
 
     async def _execute_phases(self, run: Run) -> None:
-        progress = self.runs.progress
+        progress = self._runs.progress
         watch = _Stopwatch()
         async with self._phases.recompute(run.tenant_id, run.as_of) as recompute:
             watch.start()

@@ -33,7 +33,7 @@ class DailySchedule:
 
     async def round(self) -> None:
         """Start the run of every tenant that is due now."""
-        last = await self._runs.runs.last_scheduled()
+        last = await self._runs.last_scheduled()
         now = datetime.now(UTC)
         for tenant, zone, config in await self._tenants.schedules():
             local = now.astimezone(ZoneInfo(zone))
