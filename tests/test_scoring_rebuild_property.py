@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from patron.events.v1 import envelope_pb2
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
+from services.scoring.consumers.profile_events import scoring_consumer
 from services.scoring.store.batch import BatchSession
 from services.scoring.store.feature_tables import outbox as outbox_table
-from services.scoring.store.projection import scoring_consumer
 
 CUSTOMERS = 3
 COMPARED = (

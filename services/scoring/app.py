@@ -10,12 +10,24 @@ from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.runs import RunExecutor
+from services.scoring.background import schedule_task
+from services.scoring.clients.profile_tags import ProfileTags
+from services.scoring.consumers.profile_events import scoring_consumer
+from services.scoring.domain.batch_runs import BatchRuns
+from services.scoring.domain.computed_tags import ComputedTagSync
+from services.scoring.domain.config_book import ConfigBook
+from services.scoring.domain.fitted_models import FittedModels
+from services.scoring.domain.run_schedule import DailySchedule
+from services.scoring.domain.scores import ScoreQueries
 from services.scoring.store.feature_tables import outbox
-from services.scoring.store.projection import scoring_consumer
+from services.scoring.store.prediction_models import SqlModelStore
+from services.scoring.store.reads import SqlScoreReader
+from services.scoring.store.run_phases import SqlRunPhases
+from services.scoring.store.runs import SqlRunStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
+from services.scoring.store.tagging import SqlTagSync
+from services.scoring.store.tenant_settings import SqlTenantSettings
 from services.scoring.transport.models_servicer import models_registration
-from services.scoring.transport.profile_tags import ProfileTags
 from services.scoring.transport.servicer import scoring_registration
 
 
@@ -32,18 +44,23 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     profile_channel = grpc.aio.insecure_channel(
         settings.address_of("profile"), interceptors=aio_client_interceptors()
     )
-    executor = RunExecutor(database, producer.outbox, ProfileTags(profile_channel))
+    profile_tags = ProfileTags(profile_channel)
+    tenant_settings = SqlTenantSettings(database)
+    run_store = SqlRunStore(database)
+    tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
+    runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
+    schedule = DailySchedule(tenant_settings, runs)
 
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
-            scoring_registration(database, executor),
-            models_registration(database),
+            scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
+            models_registration(FittedModels(SqlModelStore(database))),
             *producer.registrations,
             *registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD}) | exempt | producer.tenant_exempt_methods,
-        background=[*producer.background, *background, executor.schedule],
+        background=[*producer.background, *background, schedule_task(schedule, runs, profile_tags.close)],
     )
 
 

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.runtime.database import Database
+from services.scoring.domain.fitted_models import StoredModel
 from services.scoring.store.prediction_tables import prediction_models
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModel:
-    """One row of ``prediction_models``; parameters are None when the fit did not produce them."""
-
-    tenant_id: uuid.UUID
-    as_of: date
-    status: str
-    detail: str
-    customers: int
-    repeat_customers: int
-    currency: str
-    bgnbd: dict[str, float] | None  # r, alpha, a, b, log_likelihood
-    gamma_gamma: dict[str, float] | None  # p, q, gamma, log_likelihood
-    diagnostics: dict[str, Any]  # "bgnbd" / "gamma_gamma": the optimiser's report, or None
-    clv_horizon_months: int
-    annual_discount_rate: float
-    duration_ms: int
-    fitted_at: datetime
 
 
 def _group(row: sa.Row[Any], prefix: str, names: tuple[str, ...]) -> dict[str, float] | None:
@@ -67,3 +48,15 @@ async def load_model(
     query = query.order_by(prediction_models.c.fitted_at.desc()).limit(1)
     row = (await connection.execute(query)).first()
     return None if row is None else _from_row(row)
+
+
+class SqlModelStore:
+    """``prediction_models``, read for the API."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def load(self, tenant_id: uuid.UUID, as_of: date | None) -> StoredModel | None:
+        """The tenant's fit as of ``as_of``, or its latest (see ``load_model``)."""
+        async with self._database.read() as connection:
+            return await load_model(connection, tenant_id, as_of)

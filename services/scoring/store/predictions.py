@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.errors import NotFound
+from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import load_tenant
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.domain.predictive import (
@@ -150,6 +151,17 @@ async def _lock_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> Non
         sa.text("SELECT pg_advisory_xact_lock(hashtextextended('scoring.predictions:' || :key, 0))"),
         {"key": str(tenant_id)},
     )
+
+
+async def _batch_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> Tenant:
+    """The tenant's settings, its transaction given the batch timeouts; NotFound when scoring was
+    never told of the tenant."""
+    tenant = await load_tenant(connection, tenants, tenant_id)
+    if tenant is None:
+        raise NotFound(f"scoring has not been told of tenant {tenant_id}")
+    for statement in _BATCH_TIMEOUTS:
+        await connection.execute(sa.text(statement))
+    return tenant
 
 
 async def _groups(connection: AsyncConnection) -> tuple[HistoryGroups, SpendGroups]:
@@ -281,11 +293,7 @@ async def customer_summaries(
 ) -> dict[str, npt.NDArray[np.int64]]:
     """Every customer's (x, recency_days, age_days, repeat_net_minor) as ``fit_and_score`` sees them,
     as columns (for benchmarks and checks against other implementations; not used by a run)."""
-    tenant = await load_tenant(connection, tenants, tenant_id)
-    if tenant is None:
-        raise NotFound(f"scoring has not been told of tenant {tenant_id}")
-    for statement in _BATCH_TIMEOUTS:
-        await connection.execute(sa.text(statement))
+    tenant = await _batch_tenant(connection, tenant_id)
     await _summarise(connection, tenant_id, as_of, tenant.timezone, tenant.currency)
     names = ["repeat_days", "recency_days", "age_days", "repeat_net_minor"]
     query = f"SELECT {', '.join(names)} FROM prediction_customers ORDER BY customer_id"  # noqa: S608
@@ -301,12 +309,8 @@ async def fit_and_score(
     and replace its predictions; see the module docstring. Never stores NaN: a tenant whose data
     cannot support the models gets a model row with a clear status and no predictions."""
     began = time.perf_counter()
-    for statement in _BATCH_TIMEOUTS:
-        await connection.execute(sa.text(statement))
+    tenant = await _batch_tenant(connection, tenant_id)
     await _lock_tenant(connection, tenant_id)
-    tenant = await load_tenant(connection, tenants, tenant_id)
-    if tenant is None:
-        raise NotFound(f"scoring has not been told of tenant {tenant_id}")
     settings = PredictionSettings(
         min_customers=config.min_model_customers,
         horizon_months=config.clv_horizon_months,

@@ -3,26 +3,22 @@
 Each runs inside the consumer's transaction, which also moves the stream position, so every event
 counts exactly once (``events_applied`` makes that visible). A merge moves the merged customers'
 facts to the survivor and re-scores it; an erasure deletes every fact and score of the customer.
-The consumer also carries the order and behaviour handlers of ``fact_projection``.
+``consumers.profile_events`` wires them (and those of ``fact_projection``) to profile's stream.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
-from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
-from services.scoring.store.fact_projection import FactProjection
+from services.runtime.proto_convert import from_timestamp, optional_text
 from services.scoring.store.rescoring import forget_customers, rescore
 from services.scoring.store.tables import customers
-
-CONSUMER_NAME = "scoring.customers"
 
 _MOVE_ACTIVITY = sa.text(
     """
@@ -76,11 +72,9 @@ class CustomerProjection:
         payload = envelope.customer_created
         values = {
             **_key(envelope),
-            "created_at": payload.created_at.ToDatetime(tzinfo=UTC),
-            "registration_channel": payload.registration_channel
-            if payload.HasField("registration_channel")
-            else None,
-            "device": payload.device if payload.HasField("device") else None,
+            "created_at": from_timestamp(payload.created_at),
+            "registration_channel": optional_text(payload, "registration_channel"),
+            "device": optional_text(payload, "device"),
             "events_applied": 1,
         }
         statement = pg.insert(customers).values(values)
@@ -126,7 +120,7 @@ class CustomerProjection:
         merged_ids = [uuid.UUID(m) for m in envelope.customer_merged.merged_ids if uuid.UUID(m) != survivor]
         if not merged_ids:
             return
-        occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+        occurred_at = from_timestamp(envelope.occurred_at)
         rows = [
             {
                 "tenant_id": tenant_id,
@@ -175,7 +169,7 @@ class CustomerProjection:
             sa.update(customers)
             .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
             .values(
-                erased_at=envelope.customer_erased.erased_at.ToDatetime(tzinfo=UTC),
+                erased_at=from_timestamp(envelope.customer_erased.erased_at),
                 registration_channel=None,
                 device=None,
                 updated_at=sa.func.now(),
@@ -185,35 +179,3 @@ class CustomerProjection:
         for statement in _ERASE_FACTS:
             await connection.execute(statement, {"t": key["tenant_id"], "c": key["customer_id"]})
         await forget_customers(connection, key["tenant_id"], [key["customer_id"]])
-
-
-def _one(batch: BatchHandler) -> Handler:
-    async def handle(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-        await batch(connection, [envelope])
-
-    return handle
-
-
-def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
-    """The one consumer of profile's stream: customers, orders, refunds and behaviour, in order."""
-    people = CustomerProjection(outbox)
-    facts = FactProjection(outbox)
-    batches: dict[str, BatchHandler] = {
-        "order.paid": facts.orders_paid,
-        "order.refunded": facts.orders_refunded,
-        "event.recorded": facts.events_recorded,
-    }
-    handlers: dict[str, Handler] = {
-        "customer.created": people.created,
-        "customer.updated": people.updated,
-        "customer.merged": people.merged,
-        "customer.erased": people.erased,
-        **{event_type: _one(batch) for event_type, batch in batches.items()},
-    }
-    return ConsumerSpec(
-        name=CONSUMER_NAME,
-        producer="profile",
-        handlers=handlers,
-        batch_handlers=batches,
-        lease_seconds=lease_seconds,
-    )

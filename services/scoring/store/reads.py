@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
+from services.scoring.domain.scores import RfmCell, RfmSummary
 from services.scoring.store.feature_tables import customer_scores
 from services.scoring.store.rescoring import load_baseline
 from services.scoring.store.tables import customers
@@ -76,18 +77,19 @@ class SqlScoreReader:
                 prediction = None if found is None else dict(found._mapping)
         return dict(row._mapping), prediction
 
-    async def rfm_summary(
-        self, tenant_id: uuid.UUID
-    ) -> tuple[list[sa.Row[Any]], dict[str | None, tuple[int, int]], dict[str, Any] | None]:
+    async def rfm_summary(self, tenant_id: uuid.UUID) -> RfmSummary:
         """The occupied grid cells, each group's (customers, spend) and the stored thresholds."""
         async with self._database.read() as connection:
-            grid = list((await connection.execute(_GRID, {"t": tenant_id})).all())
+            grid = [
+                RfmCell(r=r, f=f, m=m, customers=int(n))
+                for r, f, m, n in await connection.execute(_GRID, {"t": tenant_id})
+            ]
             groups = {
                 row.rfm_group: (int(row.customers), int(row.spend))
                 for row in await connection.execute(_GROUPS, {"t": tenant_id})
             }
             baseline = await load_baseline(connection, tenant_id)
-        return grid, groups, baseline
+        return RfmSummary(cells=grid, groups=groups, baseline=baseline)
 
     async def stage_counts(self, tenant_id: uuid.UUID) -> dict[str, int]:
         """Customers per lifecycle stage."""

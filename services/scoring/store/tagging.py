@@ -16,13 +16,15 @@ in 30 days, high-value potential for the top fifth of the tenant's CLV). The rul
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.runtime.database import Database
+from services.scoring.domain.computed_tags import TagSet
 from services.scoring.store.feature_tables import computed_tags, tag_catalog
 
 MAX_TAG_NAME = 64
@@ -88,12 +90,6 @@ ORDER BY r.customer_id LIMIT :limit
 """
 
 
-def split_key(key: str) -> tuple[str, str, str]:
-    """(kind, group name, tag name) of a tag key."""
-    kind, group, tag = key.split("/", 2)
-    return kind, group, tag
-
-
 async def desired_tags(connection: AsyncConnection, tenant_id: uuid.UUID) -> int:
     """Fill the session's ``run_tags`` with every customer's wanted tag keys; rows count."""
     await connection.execute(sa.text("DROP TABLE IF EXISTS run_tags"))
@@ -105,12 +101,12 @@ async def desired_tags(connection: AsyncConnection, tenant_id: uuid.UUID) -> int
 
 async def changed_page(
     connection: AsyncConnection, tenant_id: uuid.UUID, after: uuid.UUID | None, limit: int
-) -> list[sa.Row[Any]]:
+) -> list[TagSet]:
     """Up to ``limit`` customers (after ``after``) whose wanted tags differ from what was written."""
     result = await connection.execute(
         sa.text(_CHANGED), {"tenant_id": tenant_id, "after": after, "limit": limit}
     )
-    return list(result.all())
+    return [(customer_id, list(tag_keys)) for customer_id, tag_keys in result]
 
 
 async def catalog(connection: AsyncConnection, tenant_id: uuid.UUID, keys: Sequence[str]) -> dict[str, str]:
@@ -139,7 +135,7 @@ async def remember_tags(connection: AsyncConnection, tenant_id: uuid.UUID, ids: 
 
 
 async def remember_written(
-    connection: AsyncConnection, tenant_id: uuid.UUID, written: Sequence[tuple[uuid.UUID, list[str]]]
+    connection: AsyncConnection, tenant_id: uuid.UUID, written: Sequence[TagSet]
 ) -> None:
     """Record the sets written to profile, so an unchanged set is not written again."""
     if not written:
@@ -153,3 +149,46 @@ async def remember_written(
             set_={"tag_keys": statement.excluded.tag_keys, "written_at": sa.func.now()},
         )
     )
+
+
+class SqlTagSyncSession:
+    """A run's tag pages on a connection of its own; each saved page is committed."""
+
+    def __init__(self, connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
+        self._connection = connection
+        self._tenant_id = tenant_id
+
+    async def changed_page(self, after: uuid.UUID | None, limit: int) -> list[TagSet]:
+        """The next customers whose wanted tags differ from what was written."""
+        return await changed_page(self._connection, self._tenant_id, after, limit)
+
+    async def known_ids(self, keys: Sequence[str]) -> dict[str, str]:
+        """Profile's tag ids already known for these keys."""
+        return await catalog(self._connection, self._tenant_id, keys)
+
+    async def save_page(self, created: Mapping[str, str], written: Sequence[TagSet]) -> None:
+        """Keep the ids of the tags created for the page and the sets written, in one commit."""
+        await remember_tags(self._connection, self._tenant_id, created)
+        await remember_written(self._connection, self._tenant_id, written)
+        await self._connection.commit()
+
+
+class SqlTagSync:
+    """Opens a run's tag session: ``run_tags`` is filled on entry and dropped on exit."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @asynccontextmanager
+    async def session(self, tenant_id: uuid.UUID) -> AsyncIterator[SqlTagSyncSession]:
+        """A dedicated connection without statement timeout, the tenant's wanted tags computed."""
+        async with self._database.engine.connect() as connection:
+            try:
+                await connection.execute(sa.text("SET statement_timeout = 0"))
+                await desired_tags(connection, tenant_id)
+                await connection.commit()
+                yield SqlTagSyncSession(connection, tenant_id)
+            finally:
+                await connection.rollback()
+                await connection.execute(sa.text("DROP TABLE IF EXISTS run_tags"))
+                await connection.commit()

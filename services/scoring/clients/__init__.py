@@ -1,0 +1,1 @@
+"""Scoring's outbound gRPC clients (of the other services)."""

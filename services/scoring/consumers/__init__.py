@@ -1,0 +1,1 @@
+"""Scoring's consumers of the other services' event streams."""

@@ -1,0 +1,52 @@
+"""Scoring's one consumer of profile's stream: customers, orders, refunds and behaviour, in order.
+
+The handlers live with their SQL in ``store.projection`` (customer.*) and ``store.fact_projection``
+(orders and behaviour, written a run of events at a time); each runs in the consumer's transaction,
+which also moves the stream position, so an event counts exactly once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from patron.events.v1 import envelope_pb2
+from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
+from services.runtime.events.outbox import Outbox
+from services.scoring.store.fact_projection import FactProjection
+from services.scoring.store.projection import CustomerProjection
+
+CONSUMER_NAME = "scoring.customers"
+
+
+def _one(batch: BatchHandler) -> Handler:
+    """A batch handler as the handler of a single event (a run of one)."""
+
+    async def handle(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        await batch(connection, [envelope])
+
+    return handle
+
+
+def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
+    """The consumer of profile's events; ``outbox`` announces the stage changes re-scoring finds."""
+    people = CustomerProjection(outbox)
+    facts = FactProjection(outbox)
+    batches: dict[str, BatchHandler] = {
+        "order.paid": facts.orders_paid,
+        "order.refunded": facts.orders_refunded,
+        "event.recorded": facts.events_recorded,
+    }
+    handlers: dict[str, Handler] = {
+        "customer.created": people.created,
+        "customer.updated": people.updated,
+        "customer.merged": people.merged,
+        "customer.erased": people.erased,
+        **{event_type: _one(batch) for event_type, batch in batches.items()},
+    }
+    return ConsumerSpec(
+        name=CONSUMER_NAME,
+        producer="profile",
+        handlers=handlers,
+        batch_handlers=batches,
+        lease_seconds=lease_seconds,
+    )

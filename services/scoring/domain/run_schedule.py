@@ -1,0 +1,42 @@
+"""The daily schedule: start each tenant's run once a day, at its configured local hour.
+
+``DailySchedule.round`` is one look at every tenant; a runner (``services.scoring.background``)
+calls it every minute. A tenant is due when its local time has reached its hour and the schedule
+has not started a run for that local day yet (``domain.runs.is_due``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from services.scoring.domain.batch_runs import BatchRuns
+from services.scoring.domain.config import ScoringConfig
+from services.scoring.domain.runs import is_due
+
+TenantSchedule = tuple[uuid.UUID, str, ScoringConfig]  # tenant, time zone, configuration
+
+
+class ScheduleStore(Protocol):
+    async def schedules(self) -> list[TenantSchedule]: ...
+
+
+class DailySchedule:
+    """Starts the due runs; a tenant whose start fails is simply tried again next round."""
+
+    def __init__(self, tenants: ScheduleStore, runs: BatchRuns) -> None:
+        self._tenants = tenants
+        self._runs = runs
+
+    async def round(self) -> None:
+        """Start the run of every tenant that is due now."""
+        last = await self._runs.last_scheduled()
+        now = datetime.now(UTC)
+        for tenant, zone, config in await self._tenants.schedules():
+            local = now.astimezone(ZoneInfo(zone))
+            if is_due(local, config.run_local_hour, config.schedule_enabled, last.get(tenant)):
+                with contextlib.suppress(Exception):
+                    await self._runs.start(tenant, local.date().isoformat(), trigger="schedule")

@@ -1,0 +1,64 @@
+"""The store side of a batch run's phases: the set-based recompute and the predictive fit.
+
+``SqlRunPhases`` gives ``domain.batch_runs`` what it drives: a ``BatchSession`` on a connection of
+its own whose final write publishes to the outbox, and the fit of the predictions in a transaction
+of its own (``store.predictions``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+from services.runtime.database import Database
+from services.runtime.events.outbox import Outbox
+from services.scoring.store.batch import BatchSession
+from services.scoring.store.config import load_config
+from services.scoring.store.predictions import PredictionOutcome, fit_and_score
+
+
+class PublishingRecompute:
+    """A run's ``BatchSession`` whose final write announces the stage changes on ``outbox``."""
+
+    def __init__(self, batch: BatchSession, outbox: Outbox) -> None:
+        self._batch = batch
+        self._outbox = outbox
+
+    async def snapshot_features(self) -> int:
+        """Fix the snapshot and build the features; customers count."""
+        return await self._batch.snapshot_features()
+
+    async def baselines(self) -> dict[str, Any] | None:
+        """The tenant's new RFM and price thresholds."""
+        return await self._batch.baselines()
+
+    async def score(self) -> None:
+        """Score every customer."""
+        await self._batch.score()
+
+    async def publish(self) -> int:
+        """Write the scores, baselines and stage change events in one transaction; changes count."""
+        return await self._batch.write(self._outbox)
+
+
+class SqlRunPhases:
+    """The phases a run drives, on the scoring database."""
+
+    def __init__(self, database: Database, outbox: Outbox) -> None:
+        self._database = database
+        self._outbox = outbox
+
+    @asynccontextmanager
+    async def recompute(self, tenant_id: uuid.UUID, as_of: date) -> AsyncIterator[PublishingRecompute]:
+        """A recompute session of its own; its working tables go with it."""
+        async with BatchSession.open(self._database, tenant_id, as_of) as batch:
+            yield PublishingRecompute(batch, self._outbox)
+
+    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date) -> PredictionOutcome:
+        """Fit the models under the tenant's configuration and replace its predictions."""
+        async with self._database.transaction() as connection:
+            config = await load_config(connection, tenant_id)
+            return await fit_and_score(connection, tenant_id, as_of, config)
