@@ -7,8 +7,6 @@ what was recorded, a repeat with another body is a conflict (``order_book`` appl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import unicodedata
@@ -22,6 +20,7 @@ import pycountry
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
 from services.runtime.errors import Conflict, InvalidArgument, ViolationCollector
+from services.runtime.paging import NOT_A_CURSOR, decode_cursor, encode_cursor
 
 MAX_ID_LENGTH = 128
 MAX_ITEMS = 500
@@ -211,21 +210,16 @@ class OrderCursor:
     order_id: str
 
     def encode(self) -> str:
-        raw = json.dumps([self.paid_at.isoformat(), self.order_id], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        """The opaque cursor of the page that follows this order."""
+        return encode_cursor([self.paid_at, self.order_id])
 
     @classmethod
     def decode(cls, value: str) -> OrderCursor:
         """Parse a cursor this API gave; anything else names ``cursor`` as invalid."""
-        try:
-            raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-            paid_at, order_id = raw
-            parsed = datetime.fromisoformat(paid_at)
-            if not isinstance(order_id, str) or parsed.tzinfo is None:
-                raise ValueError("malformed cursor")
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-            raise InvalidArgument.single("cursor", "is not a cursor this API gave") from None
-        return cls(parsed, order_id)
+        key = decode_cursor(value, (datetime, str))
+        if key is None:
+            raise InvalidArgument.single("cursor", NOT_A_CURSOR)
+        return cls(key[0], key[1])
 
 
 @dataclass(frozen=True, slots=True)
