@@ -91,6 +91,14 @@ def decode_cursor(cursor: str, shape: Sequence[type]) -> tuple[Any, ...] | None:
     return tuple(values)
 
 
+def cursor_key(cursor: str, shape: Sequence[type]) -> tuple[Any, ...]:
+    """The sort key of a cursor that was given: unlike :func:`decode_cursor`, "" is a fault too."""
+    key = decode_cursor(cursor, shape)
+    if key is None:
+        raise InvalidArgument.single("cursor", NOT_A_CURSOR)
+    return key
+
+
 def page_from_rows(
     rows: Sequence[Row], limit: int, make: Callable[[Row], Item], key: Callable[[Row], Sequence[Any]]
 ) -> Page[Item]:

@@ -32,7 +32,7 @@ from services.profile.domain.customers import CustomerAttributes, IdentifyResult
 from services.profile.domain.directory import TenantRegistry
 from services.profile.domain.identities import NormalizedIdentity
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
-from services.runtime.paging import NOT_A_CURSOR, decode_cursor, encode_cursor
+from services.runtime.paging import cursor_key, encode_cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -110,10 +110,7 @@ class PageKey:
     @classmethod
     def decode(cls, cursor: str) -> PageKey:
         """The page key inside a cursor; InvalidArgument on ``cursor`` when it is not one of ours."""
-        key = decode_cursor(cursor, (datetime, str))
-        if key is None:
-            raise InvalidArgument.single("cursor", NOT_A_CURSOR)
-        return cls(key[0], key[1])
+        return cls(*cursor_key(cursor, (datetime, str)))
 
 
 @dataclass(frozen=True, slots=True)

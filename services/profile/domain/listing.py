@@ -9,7 +9,7 @@ from datetime import datetime
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
 from services.runtime.errors import InvalidArgument, ViolationCollector
-from services.runtime.paging import MAX_PAGE_SIZE, NOT_A_CURSOR, decode_cursor, encode_cursor
+from services.runtime.paging import MAX_PAGE_SIZE, cursor_key, encode_cursor
 
 DEFAULT_PAGE = 50
 FILTERABLE_ATTRIBUTES: frozenset[str] = frozenset(
@@ -31,10 +31,7 @@ class Cursor:
     @classmethod
     def decode(cls, token: str) -> Cursor:
         """The place a cursor of this list marks; anything else is a fault of ``cursor``."""
-        key = decode_cursor(token, (datetime, uuid.UUID))
-        if key is None:
-            raise InvalidArgument.single("cursor", NOT_A_CURSOR)
-        return cls(key[0], key[1])
+        return cls(*cursor_key(token, (datetime, uuid.UUID)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity
-from services.runtime.errors import InvalidArgument
-from services.runtime.paging import NOT_A_CURSOR, decode_cursor, encode_cursor
+from services.runtime.paging import cursor_key, encode_cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -191,10 +190,7 @@ class OrderCursor:
     @classmethod
     def decode(cls, value: str) -> OrderCursor:
         """Parse a cursor this API gave; anything else names ``cursor`` as invalid."""
-        key = decode_cursor(value, (datetime, str))
-        if key is None:
-            raise InvalidArgument.single("cursor", NOT_A_CURSOR)
-        return cls(key[0], key[1])
+        return cls(*cursor_key(value, (datetime, str)))
 
 
 @dataclass(frozen=True, slots=True)
