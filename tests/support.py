@@ -15,9 +15,10 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 
 from services.runtime import migrations
+from services.runtime.plugins import settings_class
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import Builder, build_server
-from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE, RuntimeSettings
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
 
 # Fixed test keys: the tests read raw tables and need to know how values were sealed.
 TEST_PII_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -119,7 +120,7 @@ def service_settings(service: str, database_url: str, **overrides: object) -> ob
         **extra,
         **overrides,
     }
-    return SETTINGS_BY_SERVICE[service].model_validate(values)
+    return settings_class(service).model_validate(values)
 
 
 async def start_service(service: str, database_url: str, **overrides: object) -> ServiceServer:

@@ -15,15 +15,8 @@ import httpx
 import pytest
 
 from patron.events.v1 import envelope_pb2
-from services.profile.domain.orders import (
-    MAX_REFUNDS_PER_ORDER,
-    OrderCursor,
-    OrderTerms,
-    RefundRequest,
-    judge_refund,
-    order_status,
-    validate_refund,
-)
+from services.profile.domain.order_rules import MAX_REFUNDS_PER_ORDER, judge_refund, validate_refund
+from services.profile.domain.orders import OrderCursor, OrderTerms, RefundRequest, order_status
 from services.runtime.errors import Conflict, InvalidArgument
 from tests.conftest import TenantKey
 

@@ -7,9 +7,9 @@ from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
+from services.profile.settings import ProfileSettings
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import SqlIdempotencyStore
-from services.profile.store.pii import load_pii_keys
 from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
@@ -28,19 +28,13 @@ from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
-from services.runtime.settings import ProfileSettings, RuntimeSettings, ServiceSettings
+from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
     """The profile service's registrations; raises ValueError on unusable PII keys."""
     assert isinstance(settings, ProfileSettings)
-    cipher = load_pii_keys(
-        settings.pii_key,
-        settings.pii_index_key,
-        allow_development=runtime.allows_development_secrets,
-        key_id=settings.pii_key_id,
-        retired_keys=settings.pii_retired_keys,
-    )
+    cipher = settings.pii_cipher(runtime)
     producer = make_producer("profile", database, settings, outbox)
     registry = TenantRegistry(SqlTenantStore(database))
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)

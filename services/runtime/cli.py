@@ -1,4 +1,8 @@
-"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``, ``import``."""
+"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``, ``import``, and the services' own.
+
+A service adds sub-commands through its plug-in (``services.runtime.plugins``); ``rotate-pii`` is the
+profile service's.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE
+from services.runtime.plugins import default_grpc_port, service_commands, settings_class
+from services.runtime.settings import SERVICE_NAMES
 
 PROCESSES = (*SERVICE_NAMES, "gateway")
 
@@ -26,7 +31,7 @@ def _migrate(target: str, revision: str, down: bool) -> int:
 
     for service in SERVICE_NAMES if target == "all" else (target,):
         try:
-            url = SETTINGS_BY_SERVICE[service]().database_url
+            url = settings_class(service)().database_url
         except ValidationError:
             print(f"patron migrate: set PATRON_{service.upper()}_DATABASE_URL", file=sys.stderr)
             return 2
@@ -35,35 +40,6 @@ def _migrate(target: str, revision: str, down: bool) -> int:
         else:
             migrations.upgrade(service, url, revision)
         print(f"patron migrate: {service} {'downgraded' if down else 'upgraded'} to {revision}")
-    return 0
-
-
-def _rotate_pii() -> int:
-    import asyncio
-
-    from services.profile.store.pii import load_pii_keys
-    from services.profile.store.rekey import rotate
-    from services.runtime.database import Database
-    from services.runtime.settings import ProfileSettings, RuntimeSettings
-
-    settings, runtime = ProfileSettings(), RuntimeSettings()
-    cipher = load_pii_keys(
-        settings.pii_key,
-        settings.pii_index_key,
-        allow_development=runtime.allows_development_secrets,
-        key_id=settings.pii_key_id,
-        retired_keys=settings.pii_retired_keys,
-    )
-
-    async def run() -> dict[str, int]:
-        database = Database.from_settings(settings, "profile")
-        try:
-            return await rotate(database, cipher)
-        finally:
-            await database.dispose()
-
-    for column, count in asyncio.run(run()).items():
-        print(f"patron rotate-pii: re-sealed {count} values of {column} with key {cipher.key_id}")
     return 0
 
 
@@ -91,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     status = commands.add_parser("status", help="each service's health and every consumer's lag")
     for service in SERVICE_NAMES:
-        port = SETTINGS_BY_SERVICE[service].model_fields["grpc_port"].default
+        port = default_grpc_port(service)
         status.add_argument(
             f"--{service}-address",
             metavar="HOST:PORT",
@@ -99,10 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     status.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
-    commands.add_parser(
-        "rotate-pii",
-        help="re-seal the profile's personal data with PATRON_PROFILE_PII_KEY (keep the retired keys set)",
-    )
+    added = service_commands()
+    for command in added.values():
+        command.add_arguments(commands.add_parser(command.name, help=command.help))
 
     from services.runtime.bulk_import import command as bulk_import
 
@@ -111,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.command == "import":
         return bulk_import.main(options)
-    if options.command == "rotate-pii":
-        return _rotate_pii()
+    if options.command in added:
+        return added[options.command].run(options)
     if options.command == "up":
         from services.runtime.supervisor import up as run_up
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from services.runtime.database import Database
+from services.runtime.plugins import settings_class
 from services.runtime.server import BackgroundTask, Registration, ServiceServer, serve_until_signalled
-from services.runtime.settings import SETTINGS_BY_SERVICE, RuntimeSettings, ServiceSettings
+from services.runtime.settings import RuntimeSettings, ServiceSettings
 from services.runtime.telemetry import setup_logging, setup_tracing, start_metrics_server
 
 
@@ -53,7 +54,7 @@ def build_server(
 def load_settings(name: str) -> tuple[ServiceSettings, RuntimeSettings]:
     """Read and validate the environment; exit with a readable message when it is wrong."""
     try:
-        return SETTINGS_BY_SERVICE[name](), RuntimeSettings()
+        return settings_class(name)(), RuntimeSettings()
     except ValidationError as error:
         problems = "; ".join(
             f"PATRON_{name.upper()}_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

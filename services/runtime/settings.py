@@ -73,22 +73,6 @@ class ServiceSettings(BaseSettings):
         return asyncpg_url(value)
 
 
-class ProfileSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="PATRON_PROFILE_", extra="ignore")
-    grpc_port: int = 50051
-    pii_key: str = Field(
-        default="",
-        description="base64 of 32 random bytes: AES-256-GCM key for personal data at rest",
-    )
-    pii_index_key: str = Field(
-        default="", description="base64 of 32 random bytes: HMAC key of the blind index"
-    )
-    pii_key_id: int = Field(default=1, ge=1, le=255, description="id of pii_key, stored with what it seals")
-    pii_retired_keys: str = Field(
-        default="", description="'<id>:<base64>,...': older keys, still read until `patron rotate-pii` ran"
-    )
-
-
 class ScoringSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PATRON_SCORING_", extra="ignore")
     grpc_port: int = 50052
@@ -106,8 +90,9 @@ class NotifySettings(ServiceSettings):
 
 SERVICE_NAMES: tuple[str, ...] = ("profile", "scoring", "loyalty", "notify")
 
-SETTINGS_BY_SERVICE: dict[str, type[ServiceSettings]] = {
-    "profile": ProfileSettings,
+# Services whose settings are only the shared ones under their own prefix and port. A service with
+# settings of its own names them in its plug-in module instead (see ``services.runtime.plugins``).
+PLAIN_SETTINGS: dict[str, type[ServiceSettings]] = {
     "scoring": ScoringSettings,
     "loyalty": LoyaltySettings,
     "notify": NotifySettings,

@@ -21,7 +21,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
-from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE
+from services.runtime.plugins import default_grpc_port
+from services.runtime.settings import SERVICE_NAMES
 
 DEADLINE_SECONDS = 2.0
 SERVING = "SERVING"
@@ -135,7 +136,7 @@ class StatusReport:
 
 def default_address(service: str) -> str:
     """``127.0.0.1:<the service's default gRPC port>``."""
-    return f"127.0.0.1:{SETTINGS_BY_SERVICE[service].model_fields['grpc_port'].default}"
+    return f"127.0.0.1:{default_grpc_port(service)}"
 
 
 def resolve_addresses(overrides: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, str]:

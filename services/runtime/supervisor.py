@@ -1,9 +1,10 @@
 """``patron up``: the whole system on one machine, from one command.
 
-It prepares ``.patron/`` (admin token, PII keys, embedded PostgreSQL unless database URLs are set),
-migrates every service, starts the four services and the gateway as child processes, restarts a child
-that dies (with backoff, and says so), waits until ``/readyz`` is green, and prints the URL and the
-admin token. SIGINT or SIGTERM stops every child and the database within 15 seconds.
+It prepares ``.patron/`` (admin token, the secrets each service's plug-in asks for, embedded
+PostgreSQL unless database URLs are set), migrates every service, starts the four services and the
+gateway as child processes, restarts a child that dies (with backoff, and says so), waits until
+``/readyz`` is green, and prints the URL and the admin token. SIGINT or SIGTERM stops every child and
+the database within 15 seconds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import httpx
 
 from services.runtime import migrations
 from services.runtime.embedded_postgres import EmbeddedPostgres
-from services.runtime.settings import SERVICE_NAMES, SETTINGS_BY_SERVICE
+from services.runtime.plugins import GeneratedSecrets, default_grpc_port, plugin_of
+from services.runtime.settings import SERVICE_NAMES
 
 CHILD_STOP_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
@@ -44,6 +46,15 @@ def _secret_file(path: Path, make: str) -> str:
     path.write_text(make + "\n")
     path.chmod(0o600)
     return make
+
+
+def _fill_secrets(environment: dict[str, str], group: GeneratedSecrets, home: Path) -> None:
+    """Set a service's generated secrets from ``home`` when the environment leaves the first unset."""
+    first = next(iter(group.files))
+    if environment.get(first):
+        return
+    for variable, file_name in group.files.items():
+        environment[variable] = _secret_file(home / file_name, group.generate())
 
 
 @dataclass
@@ -110,19 +121,12 @@ class Supervisor:
             self.home / "admin_token", secrets.token_urlsafe(32)
         )
         base["PATRON_ADMIN_TOKEN"] = admin_token
-        if not base.get("PATRON_PROFILE_PII_KEY"):
-            from services.profile.store.pii import generate_key
-
-            base["PATRON_PROFILE_PII_KEY"] = _secret_file(self.home / "pii_key", generate_key())
-            base["PATRON_PROFILE_PII_INDEX_KEY"] = _secret_file(self.home / "pii_index_key", generate_key())
+        for service in SERVICE_NAMES:
+            for group in plugin_of(service).secrets:
+                _fill_secrets(base, group, self.home)
         environments: dict[str, dict[str, str]] = {}
         ports = {
-            s: int(
-                base.get(
-                    f"PATRON_{s.upper()}_GRPC_PORT", SETTINGS_BY_SERVICE[s].model_fields["grpc_port"].default
-                )
-            )
-            for s in SERVICE_NAMES
+            s: int(base.get(f"PATRON_{s.upper()}_GRPC_PORT", default_grpc_port(s))) for s in SERVICE_NAMES
         }
         for caller in (*SERVICE_NAMES, "gateway"):
             for callee, callee_port in ports.items():

@@ -13,9 +13,7 @@ them is the merchant's responsibility: they are stored as given and travel in ``
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from services.profile.domain.customers import CustomerAttributes, IdentifyResult
 from services.profile.domain.directory import TenantRegistry
 from services.profile.domain.identities import NormalizedIdentity
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from services.runtime.paging import cursor_key, encode_cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -104,6 +103,15 @@ class PageKey:
     occurred_at: datetime
     event_id: str
 
+    def encode(self) -> str:
+        """An opaque cursor: clients pass it back, never build it."""
+        return encode_cursor([self.occurred_at, self.event_id])
+
+    @classmethod
+    def decode(cls, cursor: str) -> PageKey:
+        """The page key inside a cursor; InvalidArgument on ``cursor`` when it is not one of ours."""
+        return cls(*cursor_key(cursor, (datetime, str)))
+
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
@@ -134,25 +142,6 @@ class IdentityResolver(Protocol):
         identities: Sequence[NormalizedIdentity],
         attributes: CustomerAttributes,
     ) -> IdentifyResult: ...
-
-
-def encode_cursor(key: PageKey) -> str:
-    """An opaque cursor: clients pass it back, never build it."""
-    raw = json.dumps([key.occurred_at.isoformat(), key.event_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> PageKey:
-    """The page key inside a cursor; InvalidArgument on ``cursor`` when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        occurred_at, event_id = json.loads(raw)
-        key = PageKey(datetime.fromisoformat(occurred_at), str(event_id))
-    except (ValueError, TypeError):
-        raise InvalidArgument.single("cursor", "is not a cursor this API returned") from None
-    if key.occurred_at.tzinfo is None:
-        raise InvalidArgument.single("cursor", "is not a cursor this API returned")
-    return key
 
 
 class BehaviourLog:
@@ -248,7 +237,7 @@ class BehaviourLog:
             problems.append(FieldViolation("limit", f"must be between 1 and {MAX_PAGE_SIZE}"))
         if problems:
             raise InvalidArgument(problems)
-        after = decode_cursor(cursor) if cursor else None
+        after = PageKey.decode(cursor) if cursor else None
         try:
             parsed = uuid.UUID(customer_id)
         except ValueError:
@@ -259,5 +248,5 @@ class BehaviourLog:
         survivor, rows = found
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor(PageKey(rows[-1].occurred_at, rows[-1].event_id)) if more else None
+        next_cursor = PageKey(rows[-1].occurred_at, rows[-1].event_id).encode() if more else None
         return EventPage(survivor, rows, next_cursor)

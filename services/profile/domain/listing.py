@@ -9,7 +9,7 @@ from datetime import datetime
 
 from services.profile.domain.identities import IdentityInput, NormalizedIdentity, normalize_identities
 from services.runtime.errors import InvalidArgument, ViolationCollector
-from services.runtime.paging import MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from services.runtime.paging import MAX_PAGE_SIZE, cursor_key, encode_cursor
 
 DEFAULT_PAGE = 50
 FILTERABLE_ATTRIBUTES: frozenset[str] = frozenset(
@@ -25,15 +25,13 @@ class Cursor:
     customer_id: uuid.UUID
 
     def encode(self) -> str:
-        return encode_cursor([self.created_at.isoformat(), self.customer_id])
+        """The opaque cursor of the page that follows this customer."""
+        return encode_cursor([self.created_at, self.customer_id])
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
-        created_at, customer_id = decode_cursor(token, (str, uuid.UUID)) or ("", None)
-        try:
-            return cls(datetime.fromisoformat(created_at), customer_id)
-        except ValueError:
-            raise InvalidArgument.single("cursor", "is not a cursor of this list") from None
+        """The place a cursor of this list marks; anything else is a fault of ``cursor``."""
+        return cls(*cursor_key(token, (datetime, uuid.UUID)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,16 +23,18 @@ from typing import Protocol
 from services.profile.domain.batch_identities import BatchIdentityResolver
 from services.profile.domain.behaviour import Outcome, RecordResult, Rejection
 from services.profile.domain.directory import TenantRegistry
+from services.profile.domain.order_rules import (
+    is_well_formed_id,
+    judge_refund,
+    validate_order,
+    validate_refund,
+)
 from services.profile.domain.orders import (
     NewOrder,
     NewRefund,
     OrderRequest,
     OrderTerms,
     RefundRequest,
-    is_well_formed_id,
-    judge_refund,
-    validate_order,
-    validate_refund,
 )
 from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
 

@@ -13,6 +13,12 @@ from typing import Protocol
 
 from services.profile.domain.customers import CustomerAttributes
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.order_rules import (
+    is_well_formed_id,
+    judge_refund,
+    validate_order,
+    validate_refund,
+)
 from services.profile.domain.orders import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -27,11 +33,7 @@ from services.profile.domain.orders import (
     RecordedRefund,
     RefundAttempt,
     RefundRequest,
-    is_well_formed_id,
-    judge_refund,
     order_status,
-    validate_order,
-    validate_refund,
 )
 from services.runtime.errors import Conflict, InvalidArgument, NotFound
 

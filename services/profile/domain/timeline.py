@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.profile.domain.directory import parse_customer_id
-from services.runtime.errors import InvalidArgument, NotFound
+from services.runtime.errors import NotFound
 from services.runtime.paging import Page, decode_cursor, encode_cursor, page_size
 
 
@@ -39,18 +39,11 @@ class Timeline:
     ) -> Page[TimelineEntry]:
         """One page of the timeline; the cursor is the (time, kind, ref) of the last entry shown."""
         size = page_size(limit)
-        key = decode_cursor(cursor, (str, str, str))
-        after = None
-        if key is not None:
-            try:
-                after = (datetime.fromisoformat(key[0]), key[1], key[2])
-            except ValueError:
-                raise InvalidArgument.single("cursor", "is not a cursor of this list") from None
+        key = decode_cursor(cursor, (datetime, str, str))
+        after = (key[0], key[1], key[2]) if key is not None else None
         entries = await self._store.entries(tenant_id, parse_customer_id(customer_id), after, size + 1)
         if entries is None:
             raise NotFound("customer not found")
         more = len(entries) > size
         last = entries[size - 1] if more else None
-        return Page(
-            entries[:size], encode_cursor([last.at.isoformat(), last.kind, last.ref]) if last else None
-        )
+        return Page(entries[:size], encode_cursor([last.at, last.kind, last.ref]) if last else None)

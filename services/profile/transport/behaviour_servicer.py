@@ -8,13 +8,13 @@ from patron.profile.v1 import behaviour_pb2, behaviour_pb2_grpc
 from services.profile.domain.behaviour import BehaviourLog, Outcome, RecordResult, StoredBehaviourEvent
 from services.profile.domain.behaviour_rules import EventInput
 from services.profile.domain.directory import TenantRegistry
-from services.profile.domain.identities import IdentityInput
 from services.profile.store.behaviour import SqlBehaviourStore
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import PiiCipher
-from services.profile.transport.convert import timestamp
+from services.profile.transport.convert import identities_from_proto
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
+from services.runtime.proto_convert import optional_text, to_timestamp
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
@@ -33,10 +33,8 @@ def event_from_proto(message: behaviour_pb2.BehaviourEvent) -> EventInput:
         type=message.type,
         occurred_at=message.occurred_at,
         customer_id=message.customer_id,
-        identities=tuple(IdentityInput(type=i.type, value=i.value) for i in message.identities)
-        if message.identities
-        else (),
-        properties_json=message.properties_json if message.HasField("properties_json") else None,
+        identities=tuple(identities_from_proto(message.identities)),
+        properties_json=optional_text(message, "properties_json"),
     )
 
 
@@ -59,8 +57,8 @@ def stored_to_proto(event: StoredBehaviourEvent) -> behaviour_pb2.StoredEvent:
     return behaviour_pb2.StoredEvent(
         event_id=event.event_id,
         type=event.type,
-        occurred_at=timestamp(event.occurred_at),
-        received_at=timestamp(event.received_at),
+        occurred_at=to_timestamp(event.occurred_at),
+        received_at=to_timestamp(event.received_at),
         customer_id=str(event.customer_id),
         properties_json=event.properties_json,
     )

@@ -1,29 +1,22 @@
-"""Conversions between profile protos and domain values. Parse faults name the REST field path."""
+"""Conversions between profile protos and domain values. Parse faults name the REST field path.
+
+What every service converts alike (times, optional fields) comes from ``services.runtime.proto_convert``;
+what is here is the profile's own: tenants, identities, customers and their attributes.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from collections.abc import Iterable
+from datetime import date
 
 from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes
 from services.profile.domain.identities import IdentityInput
 from services.runtime.errors import ViolationCollector
+from services.runtime.proto_convert import optional_text, optional_time, set_optional, set_time, to_timestamp
 from services.runtime.tenancy import Tenant
-
-
-def optional_text(message: object, name: str) -> str | None:
-    """A proto3 ``optional string`` field as the domain sees it: None when unset, never ""."""
-    return getattr(message, name) if message.HasField(name) else None  # type: ignore[attr-defined]
-
-
-def timestamp(value: object) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
 
 
 def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.TenantSpec:
@@ -36,8 +29,9 @@ def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.TenantSpec:
     )
 
 
-def identities_from_proto(items: object) -> list[IdentityInput]:
-    return [IdentityInput(type=i.type, value=i.value) for i in items]  # type: ignore[attr-defined]
+def identities_from_proto(items: Iterable[profile_pb2.Identity]) -> list[IdentityInput]:
+    """The identities a request names, as the domain's unchecked inputs."""
+    return [IdentityInput(type=i.type, value=i.value) for i in items]
 
 
 def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAttributes:
@@ -66,9 +60,7 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAt
         birthday=birthday,
         province=optional_text(message, "province"),
         city=optional_text(message, "city"),
-        registered_at=(
-            message.registered_at.ToDatetime(tzinfo=UTC) if message.HasField("registered_at") else None
-        ),
+        registered_at=optional_time(message, "registered_at", "attributes.registered_at"),
         registration_channel=optional_text(message, "registration_channel"),
         device=optional_text(message, "device"),
         custom=custom,
@@ -78,13 +70,10 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAt
 def attributes_to_proto(attributes: CustomerAttributes) -> profile_pb2.CustomerAttributes:
     message = profile_pb2.CustomerAttributes()
     for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
-        value = getattr(attributes, name)
-        if value is not None:
-            setattr(message, name, value)
+        set_optional(message, name, getattr(attributes, name))
     if attributes.birthday is not None:
         message.birthday = attributes.birthday.isoformat()
-    if attributes.registered_at is not None:
-        message.registered_at.CopyFrom(timestamp(attributes.registered_at))
+    set_time(message, "registered_at", attributes.registered_at)
     if attributes.custom is not None:
         message.custom_json = json.dumps(attributes.custom, ensure_ascii=False)
     return message
@@ -95,7 +84,7 @@ def customer_to_proto(customer: Customer) -> profile_pb2.Customer:
         customer_id=str(customer.customer_id),
         attributes=attributes_to_proto(customer.attributes),
         identities=[profile_pb2.Identity(type=i.type, value=i.masked) for i in customer.identities],
-        created_at=timestamp(customer.created_at),
-        updated_at=timestamp(customer.updated_at),
+        created_at=to_timestamp(customer.created_at),
+        updated_at=to_timestamp(customer.updated_at),
         merged_into=str(customer.merged_into) if customer.merged_into else "",
     )

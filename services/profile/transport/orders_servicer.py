@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from patron.profile.v1 import behaviour_pb2, orders_pb2, orders_pb2_grpc
@@ -19,27 +19,21 @@ from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.order_batch import SqlOrderBatchStore
 from services.profile.store.orders import SqlOrderStore
 from services.profile.store.pii import PiiCipher
-from services.profile.transport.convert import identities_from_proto, optional_text, timestamp
+from services.profile.transport.convert import identities_from_proto
 from services.runtime.database import Database
-from services.runtime.errors import InvalidArgument
 from services.runtime.events.outbox import Outbox
+from services.runtime.proto_convert import (
+    lenient_time,
+    optional_text,
+    optional_time,
+    set_optional,
+    to_timestamp,
+)
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
 ORDER_SERVICE = "patron.profile.v1.OrderService"
 
-
-def _moment(message: Timestamp, field: str) -> datetime:
-    """A timestamp as an aware datetime; one outside what a datetime holds names ``field``."""
-    try:
-        return message.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument.single(field, "is not a valid time") from None
-
-
-# A time no datetime can hold, in a batch: the rules then reject that item alone ("must be between ...").
-_TOO_EARLY = datetime.min.replace(tzinfo=UTC)
-_TOO_LATE = datetime.max.replace(tzinfo=UTC)
 
 _OUTCOMES = {
     Outcome.ACCEPTED: orders_pb2.BATCH_OUTCOME_ACCEPTED,
@@ -48,15 +42,7 @@ _OUTCOMES = {
 }
 
 
-def _lenient_moment(message: Timestamp) -> datetime:
-    """A timestamp as an aware datetime, out-of-range ones pinned to the end they passed."""
-    try:
-        return message.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return _TOO_EARLY if message.seconds < 0 else _TOO_LATE
-
-
-def lines_from_proto(items: object) -> list[OrderLine]:
+def lines_from_proto(items: Iterable[orders_pb2.OrderLine]) -> list[OrderLine]:
     """Domain order lines from proto ones; an absent category or brand stays None, not ""."""
     return [
         OrderLine(
@@ -66,7 +52,7 @@ def lines_from_proto(items: object) -> list[OrderLine]:
             unit_price_minor=i.unit_price_minor,
             quantity=i.quantity,
         )
-        for i in items  # type: ignore[attr-defined]
+        for i in items
     ]
 
 
@@ -74,10 +60,8 @@ def _line_to_proto(line: OrderLine) -> orders_pb2.OrderLine:
     message = orders_pb2.OrderLine(
         sku=line.sku, unit_price_minor=line.unit_price_minor, quantity=line.quantity
     )
-    if line.category is not None:
-        message.category = line.category
-    if line.brand is not None:
-        message.brand = line.brand
+    set_optional(message, "category", line.category)
+    set_optional(message, "brand", line.brand)
     return message
 
 
@@ -87,11 +71,10 @@ def refund_to_proto(refund: Refund) -> orders_pb2.Refund:
         refund_id=refund.refund_id,
         amount_minor=refund.amount_minor,
         currency=refund.currency,
-        refunded_at=timestamp(refund.refunded_at),
-        created_at=timestamp(refund.created_at),
+        refunded_at=to_timestamp(refund.refunded_at),
+        created_at=to_timestamp(refund.created_at),
     )
-    if refund.reason is not None:
-        message.reason = refund.reason
+    set_optional(message, "reason", refund.reason)
     return message
 
 
@@ -100,20 +83,18 @@ def order_to_proto(order: Order) -> orders_pb2.Order:
     message = orders_pb2.Order(
         order_id=order.order_id,
         customer_id=str(order.customer_id),
-        paid_at=timestamp(order.paid_at),
+        paid_at=to_timestamp(order.paid_at),
         currency=order.currency,
         amount_minor=order.amount_minor,
         refunded_minor=order.refunded_minor,
         status=order.status,
         items=[_line_to_proto(line) for line in order.items],
         refunds=[refund_to_proto(refund) for refund in order.refunds],
-        created_at=timestamp(order.created_at),
-        updated_at=timestamp(order.updated_at),
+        created_at=to_timestamp(order.created_at),
+        updated_at=to_timestamp(order.updated_at),
     )
-    if order.coupon_code is not None:
-        message.coupon_code = order.coupon_code
-    if order.channel is not None:
-        message.channel = order.channel
+    set_optional(message, "coupon_code", order.coupon_code)
+    set_optional(message, "channel", order.channel)
     return message
 
 
@@ -170,14 +151,14 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
     async def RecordOrder(
         self, request: orders_pb2.RecordOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RecordOrderResponse:
-        paid_at = _moment(request.paid_at, "paid_at") if request.HasField("paid_at") else None
+        paid_at = optional_time(request, "paid_at")
         result = await self._book.record(current_tenant(), order_request(request, paid_at))
         return orders_pb2.RecordOrderResponse(order=order_to_proto(result.order), created=result.created)
 
     async def RefundOrder(
         self, request: orders_pb2.RefundOrderRequest, context: aio.ServicerContext
     ) -> orders_pb2.RefundOrderResponse:
-        refunded_at = _moment(request.refunded_at, "refunded_at") if request.HasField("refunded_at") else None
+        refunded_at = optional_time(request, "refunded_at")
         result = await self._book.refund(current_tenant(), refund_request(request, refunded_at))
         return orders_pb2.RefundOrderResponse(
             refund=refund_to_proto(result.refund),
@@ -206,7 +187,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self, request: orders_pb2.RecordOrdersRequest, context: aio.ServicerContext
     ) -> orders_pb2.BatchResponse:
         orders = [
-            order_request(o, _lenient_moment(o.paid_at) if o.HasField("paid_at") else None)
+            order_request(o, lenient_time(o.paid_at) if o.HasField("paid_at") else None)
             for o in request.orders
         ]
         return batch_to_proto(await self._batches.record(current_tenant(), orders))
@@ -215,7 +196,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         self, request: orders_pb2.RefundOrdersRequest, context: aio.ServicerContext
     ) -> orders_pb2.BatchResponse:
         refunds = [
-            refund_request(r, _lenient_moment(r.refunded_at) if r.HasField("refunded_at") else None)
+            refund_request(r, lenient_time(r.refunded_at) if r.HasField("refunded_at") else None)
             for r in request.refunds
         ]
         return batch_to_proto(await self._batches.refund(current_tenant(), refunds))

@@ -11,6 +11,7 @@ from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.transport import convert
+from services.runtime.proto_convert import to_timestamp
 from services.runtime.tenancy import current_tenant, validate_tenant
 
 TENANT_SERVICE = "patron.profile.v1.TenantService"
@@ -28,7 +29,7 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
         tenant = validate_tenant(spec.tenant_id, spec.name, spec.timezone, spec.currency, spec.default_region)
         created_at = await self._registry.create(tenant, request.api_key_sha256, request.api_key_prefix)
         return profile_pb2.CreateTenantResponse(
-            tenant=convert.tenant_to_proto(tenant), created_at=convert.timestamp(created_at)
+            tenant=convert.tenant_to_proto(tenant), created_at=to_timestamp(created_at)
         )
 
     async def ResolveApiKey(
@@ -88,7 +89,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     ) -> profile_pb2.EraseCustomerResponse:
         customer_id, erased_at = await self._privacy.erase(current_tenant(), request.customer_id)
         return profile_pb2.EraseCustomerResponse(
-            customer_id=str(customer_id), erased_at=convert.timestamp(erased_at)
+            customer_id=str(customer_id), erased_at=to_timestamp(erased_at)
         )
 
     async def ExportCustomer(
@@ -122,7 +123,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         return profile_pb2.GetTimelineResponse(
             items=[
                 profile_pb2.TimelineEntry(
-                    at=convert.timestamp(entry.at),
+                    at=to_timestamp(entry.at),
                     kind=entry.kind,
                     ref=entry.ref,
                     detail_json=json.dumps(entry.detail, default=str, ensure_ascii=False),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from patron.profile.v1 import tags_pb2, tags_pb2_grpc
@@ -13,25 +10,14 @@ from services.profile.domain.tags import CustomerTag, CustomerTagging, Tag, TagG
 from services.profile.store.consent import SqlConsentStore
 from services.profile.store.customer_tags import SqlCustomerTagStore
 from services.profile.store.tags import SqlTaxonomyStore
-from services.profile.transport.convert import optional_text, timestamp
 from services.runtime.database import Database
-from services.runtime.errors import InvalidArgument
 from services.runtime.events.outbox import Outbox
+from services.runtime.proto_convert import optional_text, optional_time, set_optional, set_time, to_timestamp
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
 TAG_SERVICE = "patron.profile.v1.TagService"
 CONSENT_SERVICE = "patron.profile.v1.ConsentService"
-
-
-def _optional_time(message: object, field: str) -> datetime | None:
-    if not message.HasField(field):  # type: ignore[attr-defined]
-        return None
-    stamp: Timestamp = getattr(message, field)
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument.single(field, "must be a valid timestamp") from None
 
 
 def group_to_proto(group: TagGroup) -> tags_pb2.TagGroup:
@@ -41,8 +27,8 @@ def group_to_proto(group: TagGroup) -> tags_pb2.TagGroup:
         name=group.name,
         description=group.description,
         tag_count=group.tag_count,
-        created_at=timestamp(group.created_at),
-        updated_at=timestamp(group.updated_at),
+        created_at=to_timestamp(group.created_at),
+        updated_at=to_timestamp(group.updated_at),
     )
 
 
@@ -53,8 +39,8 @@ def tag_to_proto(tag: Tag) -> tags_pb2.Tag:
         kind=tag.kind,
         name=tag.name,
         description=tag.description,
-        created_at=timestamp(tag.created_at),
-        updated_at=timestamp(tag.updated_at),
+        created_at=to_timestamp(tag.created_at),
+        updated_at=to_timestamp(tag.updated_at),
     )
 
 
@@ -62,19 +48,16 @@ def customer_tag_to_proto(assignment: CustomerTag) -> tags_pb2.CustomerTag:
     message = tags_pb2.CustomerTag(
         tag=tag_to_proto(assignment.tag),
         source=assignment.source,
-        applied_at=timestamp(assignment.applied_at),
+        applied_at=to_timestamp(assignment.applied_at),
     )
-    if assignment.expires_at is not None:
-        message.expires_at.CopyFrom(timestamp(assignment.expires_at))
+    set_time(message, "expires_at", assignment.expires_at)
     return message
 
 
 def consent_to_proto(state: ConsentState) -> tags_pb2.ConsentState:
     message = tags_pb2.ConsentState(channel=state.channel, purpose=state.purpose, source=state.source or "")
-    if state.granted is not None:
-        message.granted = state.granted
-    if state.changed_at is not None:
-        message.changed_at.CopyFrom(timestamp(state.changed_at))
+    set_optional(message, "granted", state.granted)
+    set_time(message, "changed_at", state.changed_at)
     return message
 
 
@@ -84,7 +67,7 @@ def change_to_proto(change: ConsentChange) -> tags_pb2.ConsentChange:
         purpose=change.purpose,
         granted=change.granted,
         source=change.source,
-        changed_at=timestamp(change.changed_at),
+        changed_at=to_timestamp(change.changed_at),
     )
 
 
@@ -174,7 +157,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
         self, request: tags_pb2.TagCustomerRequest, context: aio.ServicerContext
     ) -> tags_pb2.TagCustomerResponse:
         assignment, changed = await self._tagging.tag(
-            current_tenant(), request.customer_id, request.tag_id, _optional_time(request, "expires_at")
+            current_tenant(), request.customer_id, request.tag_id, optional_time(request, "expires_at")
         )
         return tags_pb2.TagCustomerResponse(customer_tag=customer_tag_to_proto(assignment), changed=changed)
 
@@ -203,7 +186,7 @@ class TagServicer(tags_pb2_grpc.TagServiceServicer):
             request.source,
             list(request.tag_ids),
             request.replace,
-            _optional_time(request, "expires_at"),
+            optional_time(request, "expires_at"),
         )
         return tags_pb2.SetComputedTagsResponse(
             applied_tag_ids=[str(t) for t in result.applied],

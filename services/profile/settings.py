@@ -1,0 +1,40 @@
+"""The profile service's settings: the shared service settings plus the keys of personal data."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.profile.store.pii import PiiCipher, load_pii_keys
+from services.runtime.settings import RuntimeSettings, ServiceSettings
+
+
+class ProfileSettings(ServiceSettings):
+    """``PATRON_PROFILE_*``: where the profile service listens and how it seals personal data."""
+
+    model_config = SettingsConfigDict(env_prefix="PATRON_PROFILE_", extra="ignore")
+    grpc_port: int = 50051
+    pii_key: str = Field(
+        default="",
+        description="base64 of 32 random bytes: AES-256-GCM key for personal data at rest",
+    )
+    pii_index_key: str = Field(
+        default="", description="base64 of 32 random bytes: HMAC key of the blind index"
+    )
+    pii_key_id: int = Field(default=1, ge=1, le=255, description="id of pii_key, stored with what it seals")
+    pii_retired_keys: str = Field(
+        default="", description="'<id>:<base64>,...': older keys, still read until `patron rotate-pii` ran"
+    )
+
+    def pii_cipher(self, runtime: RuntimeSettings) -> PiiCipher:
+        """The cipher of the configured keys, so the service and ``rotate-pii`` seal alike.
+
+        Raises ValueError on unusable keys (or on none outside development).
+        """
+        return load_pii_keys(
+            self.pii_key,
+            self.pii_index_key,
+            allow_development=runtime.allows_development_secrets,
+            key_id=self.pii_key_id,
+            retired_keys=self.pii_retired_keys,
+        )
