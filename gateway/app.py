@@ -21,6 +21,7 @@ from gateway.routers import (
     customers,
     events,
     loyalty,
+    loyalty_program,
     membership,
     operations,
     order_batches,
@@ -89,6 +90,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(consents.router)
     app.include_router(scoring.router)
     app.include_router(scoring_models.router)
+    app.include_router(loyalty_program.router)
     app.include_router(loyalty.router)
     app.include_router(membership.router)
     app.include_router(coupons.router)

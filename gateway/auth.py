@@ -17,9 +17,10 @@ from cachetools import TTLCache
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
+from gateway.bound_stubs import BoundStub
 from gateway.clients import ServiceClients
 from gateway.problems import ServiceCallError
-from patron.profile.v1 import profile_pb2
+from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 API_KEY_PREFIX = "ptk_"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="patron"'}
@@ -55,7 +56,7 @@ class Authenticator:
     """Resolves API keys through the profile service, with a short cache."""
 
     def __init__(self, clients: ServiceClients, admin_token: str, cache_seconds: float) -> None:
-        self._clients = clients
+        self._tenants = BoundStub(clients, profile_pb2_grpc.TenantServiceStub, tenant_id=None)
         self._admin_token = admin_token.encode()
         self._cache: TTLCache[str, TenantContext] | None = (
             TTLCache(maxsize=100_000, ttl=cache_seconds) if cache_seconds > 0 else None
@@ -71,10 +72,8 @@ class Authenticator:
         if self._cache is not None and (cached := self._cache.get(digest)) is not None:
             return cached
         try:
-            response = await self._clients.call(
-                "profile",
-                self._clients.tenants.ResolveApiKey,
-                profile_pb2.ResolveApiKeyRequest(api_key_sha256=digest),
+            response = await self._tenants.ResolveApiKey(
+                profile_pb2.ResolveApiKeyRequest(api_key_sha256=digest)
             )
         except ServiceCallError as error:
             if error.error.code() == grpc.StatusCode.UNAUTHENTICATED:

@@ -17,10 +17,6 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
-from patron.common.v1 import tenancy_pb2_grpc
-from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
-from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
-from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -32,6 +28,14 @@ _CHANNEL_OPTIONS = [
     ("grpc.enable_retries", 0),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
 ]
+
+
+def service_of(stub_class: type[Any]) -> str:
+    """The service a generated stub belongs to: ``profile`` for ``patron.profile.v1.orders_pb2_grpc``."""
+    package, service, *_ = stub_class.__module__.split(".")
+    if package != "patron" or service == "common":
+        raise ValueError(f"{stub_class.__qualname__} belongs to no one service; name the service")
+    return service
 
 
 def _is_unavailable(error: BaseException) -> bool:
@@ -50,24 +54,21 @@ class ServiceClients:
             )
             for name, address in self.addresses.items()
         }
-        self.tenants = profile_pb2_grpc.TenantServiceStub(self.channels["profile"])
-        self.customers = profile_pb2_grpc.CustomerServiceStub(self.channels["profile"])
-        self.idempotency = profile_pb2_grpc.IdempotencyServiceStub(self.channels["profile"])
-        self.behaviour = behaviour_pb2_grpc.BehaviourServiceStub(self.channels["profile"])
-        self.orders = orders_pb2_grpc.OrderServiceStub(self.channels["profile"])
-        self.tags = tags_pb2_grpc.TagServiceStub(self.channels["profile"])
-        self.consents = tags_pb2_grpc.ConsentServiceStub(self.channels["profile"])
-        self.scoring = scoring_pb2_grpc.ScoringServiceStub(self.channels["scoring"])
-        self.scoring_models = models_pb2_grpc.ModelServiceStub(self.channels["scoring"])
-        self.loyalty_program = loyalty_pb2_grpc.ProgramServiceStub(self.channels["loyalty"])
-        self.points = loyalty_pb2_grpc.PointsServiceStub(self.channels["loyalty"])
-        self.loyalty_reports = loyalty_pb2_grpc.ReportsServiceStub(self.channels["loyalty"])
-        self.membership = membership_pb2_grpc.MembershipServiceStub(self.channels["loyalty"])
-        self.coupons = coupons_pb2_grpc.CouponServiceStub(self.channels["loyalty"])
-        self.provisioning = {
-            name: tenancy_pb2_grpc.TenantProvisioningStub(self.channels[name])
-            for name in ("scoring", "loyalty", "notify")
-        }
+        self._stubs: dict[tuple[str, type[Any]], Any] = {}
+
+    def stub(self, stub_class: type[Any], service: str | None = None) -> Any:
+        """The stub of ``stub_class`` on its service's channel, built once and shared by all requests.
+
+        The service is the one the generated stub belongs to (``patron.<service>.v1``); a stub of a
+        shared contract (``patron.common``) names the service it is for. Generated stubs are
+        untyped, hence ``Any``.
+        """
+        name = service or service_of(stub_class)
+        key = (name, stub_class)
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._stubs[key] = stub_class(self.channels[name])
+        return stub
 
     async def call(
         self,

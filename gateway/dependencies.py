@@ -1,4 +1,4 @@
-"""What every router needs: the calling tenant, the service clients, and the documented error answers."""
+"""What every router needs: the calling tenant, the services bound to it, and the error answers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from gateway.auth import TenantContext, require_tenant
+from gateway.bound_stubs import AdminClient, LoyaltyClient, ProfileClient, ScoringClient
 from gateway.clients import ServiceClients
 from gateway.schemas import Problem
 
@@ -18,6 +19,32 @@ async def service_clients(request: Request) -> ServiceClients:
 
 Tenant = Annotated[TenantContext, Depends(require_tenant)]
 Clients = Annotated[ServiceClients, Depends(service_clients)]
+
+
+async def profile_client(tenant: Tenant, clients: Clients) -> ProfileClient:
+    """The profile service bound to the calling tenant (authenticating it first)."""
+    return ProfileClient(clients, tenant.tenant_id)
+
+
+async def scoring_client(tenant: Tenant, clients: Clients) -> ScoringClient:
+    """The scoring service bound to the calling tenant (authenticating it first)."""
+    return ScoringClient(clients, tenant.tenant_id)
+
+
+async def loyalty_client(tenant: Tenant, clients: Clients) -> LoyaltyClient:
+    """The loyalty service bound to the calling tenant (authenticating it first)."""
+    return LoyaltyClient(clients, tenant.tenant_id)
+
+
+async def admin_client(clients: Clients) -> AdminClient:
+    """The services for tenant-less administration (the admin router checks the admin token)."""
+    return AdminClient(clients)
+
+
+Profile = Annotated[ProfileClient, Depends(profile_client)]
+Scoring = Annotated[ScoringClient, Depends(scoring_client)]
+Loyalty = Annotated[LoyaltyClient, Depends(loyalty_client)]
+Admin = Annotated[AdminClient, Depends(admin_client)]
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, bearer_token
+from gateway.bound_stubs import BoundStub
 from gateway.clients import ServiceClients
 from gateway.problems import ServiceCallError, problem, problem_for_rpc_error
-from patron.profile.v1 import profile_pb2
+from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 HEADER = b"idempotency-key"
 
@@ -56,12 +57,10 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         query: bytes = scope.get("query_string", b"")
         digest = hashlib.sha256(b"POST\n" + path.encode() + b"?" + query + b"\n" + body).hexdigest()
+        records = BoundStub(clients, profile_pb2_grpc.IdempotencyServiceStub, tenant.tenant_id)
         try:
-            begun = await clients.call(
-                "profile",
-                clients.idempotency.BeginIdempotent,
-                profile_pb2.BeginIdempotentRequest(key=key, method="POST", path=path, request_sha256=digest),
-                tenant_id=tenant.tenant_id,
+            begun = await records.BeginIdempotent(
+                profile_pb2.BeginIdempotentRequest(key=key, method="POST", path=path, request_sha256=digest)
             )
         except ServiceCallError as error:
             await problem_for_rpc_error(error.error, error.service)(scope, receive, send)
@@ -83,10 +82,10 @@ class IdempotencyMiddleware:
             )
             await response(scope, receive, send)
             return
-        await self._run_and_remember(scope, body, send, clients, tenant.tenant_id, key)
+        await self._run_and_remember(scope, body, send, records, key)
 
     async def _run_and_remember(
-        self, scope: Scope, body: bytes, send: Send, clients: ServiceClients, tenant_id: str, key: str
+        self, scope: Scope, body: bytes, send: Send, records: BoundStub, key: str
     ) -> None:
         replayed = False
 
@@ -117,21 +116,13 @@ class IdempotencyMiddleware:
         finally:
             try:
                 if status < 500:
-                    await clients.call(
-                        "profile",
-                        clients.idempotency.CompleteIdempotent,
+                    await records.CompleteIdempotent(
                         profile_pb2.CompleteIdempotentRequest(
                             key=key, status_code=status, body=b"".join(chunks), content_type=content_type
-                        ),
-                        tenant_id=tenant_id,
+                        )
                     )
                 else:
-                    await clients.call(
-                        "profile",
-                        clients.idempotency.AbandonIdempotent,
-                        profile_pb2.AbandonIdempotentRequest(key=key),
-                        tenant_id=tenant_id,
-                    )
+                    await records.AbandonIdempotent(profile_pb2.AbandonIdempotentRequest(key=key))
             except ServiceCallError:
                 pass  # the record stays pending and expires; a repeat is told the first is running
 

@@ -18,9 +18,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
+from gateway.dependencies import ERRORS, Profile
+from gateway.schemas import Cursor, Limit, Page, StrictBody
 from patron.profile.v1 import tags_pb2
+from services.runtime.proto_convert import from_timestamp, optional_bool, optional_time
 
 router = APIRouter(prefix="/v1/customers", tags=["consent"])
 
@@ -43,24 +44,19 @@ class ConsentOut(BaseModel):
     changed_at: datetime | None
 
     @classmethod
-    def of(cls, message: tags_pb2.ConsentState) -> ConsentOut:
-        recorded = message.HasField("granted")
+    def from_proto(cls, message: tags_pb2.ConsentState) -> ConsentOut:
+        granted = optional_bool(message, "granted")
         return cls(
             channel=message.channel,
             purpose=message.purpose,
-            granted=message.granted if recorded else None,
-            source=message.source if recorded else None,
-            changed_at=to_datetime(message.changed_at) if message.HasField("changed_at") else None,
+            granted=granted,
+            source=message.source if granted is not None else None,
+            changed_at=optional_time(message, "changed_at"),
         )
 
 
 class ConsentSet(ConsentOut):
     changed: bool = Field(description="false: it was already so; no history entry, no event")
-
-
-class ConsentList(BaseModel):
-    items: list[ConsentOut] = Field(description="every channel and purpose, in a fixed order")
-    next_cursor: str | None = None
 
 
 class ConsentChangeOut(BaseModel):
@@ -70,14 +66,19 @@ class ConsentChangeOut(BaseModel):
     source: str
     changed_at: datetime
 
-
-class ConsentHistoryPage(BaseModel):
-    items: list[ConsentChangeOut]
-    next_cursor: str | None
+    @classmethod
+    def from_proto(cls, message: tags_pb2.ConsentChange) -> ConsentChangeOut:
+        return cls(
+            channel=message.channel,
+            purpose=message.purpose,
+            granted=message.granted,
+            source=message.source,
+            changed_at=from_timestamp(message.changed_at),
+        )
 
 
 @router.put("/{customer_id}/consents", response_model=ConsentSet, responses=ERRORS)
-async def set_consent(customer_id: str, body: ConsentIn, tenant: Tenant, clients: Clients) -> ConsentSet:
+async def set_consent(customer_id: str, body: ConsentIn, profile: Profile) -> ConsentSet:
     """Grant or withdraw consent for a channel and purpose.
 
     A change is recorded with its source (``api`` when absent) and time, kept in the history and
@@ -91,31 +92,28 @@ async def set_consent(customer_id: str, body: ConsentIn, tenant: Tenant, clients
         granted=body.granted,
         source=body.source or "",
     )
-    response = await clients.call("profile", clients.consents.SetConsent, request, tenant_id=tenant.tenant_id)
-    state = ConsentOut.of(response.consent)
+    response = await profile.consents.SetConsent(request)
+    state = ConsentOut.from_proto(response.consent)
     return ConsentSet(**state.model_dump(), changed=response.changed)
 
 
-@router.get("/{customer_id}/consents", response_model=ConsentList, responses=ERRORS)
-async def list_consents(customer_id: str, tenant: Tenant, clients: Clients) -> ConsentList:
-    """The current state of every channel and purpose (eight entries)."""
+@router.get("/{customer_id}/consents", response_model=Page[ConsentOut], responses=ERRORS)
+async def list_consents(customer_id: str, profile: Profile) -> Page[ConsentOut]:
+    """The current state of every channel and purpose (eight entries, in a fixed order; one page)."""
     request = tags_pb2.ListConsentsRequest(customer_id=customer_id)
-    response = await clients.call(
-        "profile", clients.consents.ListConsents, request, tenant_id=tenant.tenant_id
-    )
-    return ConsentList(items=[ConsentOut.of(c) for c in response.consents])
+    response = await profile.consents.ListConsents(request)
+    return Page[ConsentOut].of([ConsentOut.from_proto(c) for c in response.consents], "")
 
 
-@router.get("/{customer_id}/consents/history", response_model=ConsentHistoryPage, responses=ERRORS)
+@router.get("/{customer_id}/consents/history", response_model=Page[ConsentChangeOut], responses=ERRORS)
 async def consent_history(
     customer_id: str,
-    tenant: Tenant,
-    clients: Clients,
+    profile: Profile,
     channel: Annotated[Channel | None, Query()] = None,
     purpose: Annotated[Purpose | None, Query()] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> ConsentHistoryPage:
+) -> Page[ConsentChangeOut]:
     """Every change, newest first, optionally of one channel and/or purpose."""
     request = tags_pb2.ConsentHistoryRequest(
         customer_id=customer_id,
@@ -124,17 +122,5 @@ async def consent_history(
         limit=limit,
         cursor=cursor or "",
     )
-    page = await clients.call("profile", clients.consents.ConsentHistory, request, tenant_id=tenant.tenant_id)
-    return ConsentHistoryPage(
-        items=[
-            ConsentChangeOut(
-                channel=c.channel,
-                purpose=c.purpose,
-                granted=c.granted,
-                source=c.source,
-                changed_at=to_datetime(c.changed_at),
-            )
-            for c in page.changes
-        ],
-        next_cursor=page.next_cursor or None,
-    )
+    page = await profile.consents.ConsentHistory(request)
+    return Page[ConsentChangeOut].of([ConsentChangeOut.from_proto(c) for c in page.changes], page.next_cursor)

@@ -25,25 +25,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field, StrictInt
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import Cursor, Limit, StrictBody, UtcDatetime, to_datetime
+from gateway.dependencies import ERRORS, Loyalty
+from gateway.schemas import Cursor, IdempotencyKey, Int32, Int64, Limit, Page, StrictBody, UtcDatetime
 from patron.loyalty.v1 import coupons_pb2
+from services.runtime.proto_convert import from_timestamp, optional_int, optional_time, set_time, text_or_none
 
 router = APIRouter(prefix="/v1", tags=["coupons"])
 
-# Bounds of the protobuf integers: anything outside is refused here; the service applies the rules.
-Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 Kind = Literal["threshold", "percent", "no_threshold", "first_order"]
 Status = Literal["available", "not_yet_valid", "expired", "redeemed", "revoked"]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", max_length=255, description="a retry never issues twice")
-]
 
 
 class TemplateIn(StrictBody):
@@ -59,6 +54,23 @@ class TemplateIn(StrictBody):
     per_customer_limit: Int32 = 1
     budget: Int64 | None = None
     points_price: Int64 | None = None
+
+    def to_proto(self) -> coupons_pb2.CouponTemplateSpec:
+        spec = coupons_pb2.CouponTemplateSpec(
+            name=self.name,
+            kind=self.kind,
+            threshold_minor=self.threshold_minor,
+            discount_minor=self.discount_minor,
+            percent_off=self.percent_off,
+            max_discount_minor=self.max_discount_minor,
+            valid_days=self.valid_days,
+            per_customer_limit=self.per_customer_limit,
+            budget=self.budget,
+            points_price=self.points_price,
+        )
+        set_time(spec, "valid_from", self.valid_from)
+        set_time(spec, "valid_until", self.valid_until)
+        return spec
 
 
 class TemplateOut(BaseModel):
@@ -82,37 +94,28 @@ class TemplateOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, message: coupons_pb2.CouponTemplate) -> TemplateOut:
+    def from_proto(cls, message: coupons_pb2.CouponTemplate) -> TemplateOut:
         spec = message.spec
-
-        def optional(field: str) -> int | None:
-            return int(getattr(spec, field)) if spec.HasField(field) else None
-
         return cls(
             template_id=message.template_id,
             name=spec.name,
             kind=spec.kind,
-            threshold_minor=optional("threshold_minor"),
-            discount_minor=optional("discount_minor"),
-            percent_off=optional("percent_off"),
-            max_discount_minor=optional("max_discount_minor"),
-            valid_from=to_datetime(spec.valid_from) if spec.HasField("valid_from") else None,
-            valid_until=to_datetime(spec.valid_until) if spec.HasField("valid_until") else None,
-            valid_days=optional("valid_days"),
+            threshold_minor=optional_int(spec, "threshold_minor"),
+            discount_minor=optional_int(spec, "discount_minor"),
+            percent_off=optional_int(spec, "percent_off"),
+            max_discount_minor=optional_int(spec, "max_discount_minor"),
+            valid_from=optional_time(spec, "valid_from"),
+            valid_until=optional_time(spec, "valid_until"),
+            valid_days=optional_int(spec, "valid_days"),
             per_customer_limit=spec.per_customer_limit,
-            budget=optional("budget"),
-            points_price=optional("points_price"),
+            budget=optional_int(spec, "budget"),
+            points_price=optional_int(spec, "points_price"),
             issued=message.issued,
             redeemed=message.redeemed,
             redemption_rate=message.redemption_rate,
-            remaining_budget=message.remaining_budget if message.HasField("remaining_budget") else None,
-            created_at=to_datetime(message.created_at),
+            remaining_budget=optional_int(message, "remaining_budget"),
+            created_at=from_timestamp(message.created_at),
         )
-
-
-class TemplatePage(BaseModel):
-    items: list[TemplateOut]
-    next_cursor: str | None
 
 
 class CouponOut(BaseModel):
@@ -130,26 +133,21 @@ class CouponOut(BaseModel):
     discount_minor: int | None
 
     @classmethod
-    def of(cls, message: coupons_pb2.Coupon) -> CouponOut:
+    def from_proto(cls, message: coupons_pb2.Coupon) -> CouponOut:
         return cls(
             code=message.code,
             template_id=message.template_id,
-            customer_id=message.customer_id or None,
+            customer_id=text_or_none(message.customer_id),
             kind=message.kind,
             status=message.status,
             source=message.source,
-            valid_from=to_datetime(message.valid_from),
-            valid_until=to_datetime(message.valid_until),
-            issued_at=to_datetime(message.issued_at),
-            redeemed_at=to_datetime(message.redeemed_at) if message.HasField("redeemed_at") else None,
-            order_id=message.order_id or None,
-            discount_minor=message.discount_minor if message.HasField("discount_minor") else None,
+            valid_from=from_timestamp(message.valid_from),
+            valid_until=from_timestamp(message.valid_until),
+            issued_at=from_timestamp(message.issued_at),
+            redeemed_at=optional_time(message, "redeemed_at"),
+            order_id=text_or_none(message.order_id),
+            discount_minor=optional_int(message, "discount_minor"),
         )
-
-
-class CouponPage(BaseModel):
-    items: list[CouponOut]
-    next_cursor: str | None
 
 
 class IssueIn(StrictBody):
@@ -180,110 +178,86 @@ class RedemptionOut(BaseModel):
 
 
 @router.post("/coupon-templates", status_code=201, response_model=TemplateOut, responses=ERRORS)
-async def create_template(body: TemplateIn, tenant: Tenant, clients: Clients) -> TemplateOut:
+async def create_template(body: TemplateIn, loyalty: Loyalty) -> TemplateOut:
     """Create a coupon template (rules in this module's description; every field at fault is named)."""
-    spec = coupons_pb2.CouponTemplateSpec(
-        name=body.name,
-        kind=body.kind,
-        threshold_minor=body.threshold_minor,
-        discount_minor=body.discount_minor,
-        percent_off=body.percent_off,
-        max_discount_minor=body.max_discount_minor,
-        valid_days=body.valid_days,
-        per_customer_limit=body.per_customer_limit,
-        budget=body.budget,
-        points_price=body.points_price,
-    )
-    if body.valid_from is not None:
-        spec.valid_from.FromDatetime(body.valid_from)
-    if body.valid_until is not None:
-        spec.valid_until.FromDatetime(body.valid_until)
-    request = coupons_pb2.CreateCouponTemplateRequest(spec=spec)
-    answer = await clients.call(
-        "loyalty", clients.coupons.CreateTemplate, request, tenant_id=tenant.tenant_id
-    )
-    return TemplateOut.of(answer)
+    request = coupons_pb2.CreateCouponTemplateRequest(spec=body.to_proto())
+    return TemplateOut.from_proto(await loyalty.coupons.CreateTemplate(request))
 
 
-@router.get("/coupon-templates", response_model=TemplatePage, responses=ERRORS)
-async def list_templates(
-    tenant: Tenant, clients: Clients, limit: Limit = 100, cursor: Cursor = None
-) -> TemplatePage:
+@router.get("/coupon-templates", response_model=Page[TemplateOut], responses=ERRORS)
+async def list_templates(loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = None) -> Page[TemplateOut]:
     """The tenant's templates, newest first, with their issued / redeemed figures."""
     request = coupons_pb2.ListCouponTemplatesRequest(limit=limit, cursor=cursor or "")
-    page = await clients.call("loyalty", clients.coupons.ListTemplates, request, tenant_id=tenant.tenant_id)
-    return TemplatePage(
-        items=[TemplateOut.of(t) for t in page.templates], next_cursor=page.next_cursor or None
-    )
+    page = await loyalty.coupons.ListTemplates(request)
+    return Page[TemplateOut].of([TemplateOut.from_proto(t) for t in page.templates], page.next_cursor)
 
 
 @router.get("/coupon-templates/{template_id}", response_model=TemplateOut, responses=ERRORS)
-async def get_template(template_id: str, tenant: Tenant, clients: Clients) -> TemplateOut:
+async def get_template(template_id: str, loyalty: Loyalty) -> TemplateOut:
     """One template with its redemption rate."""
     request = coupons_pb2.GetCouponTemplateRequest(template_id=template_id)
-    answer = await clients.call("loyalty", clients.coupons.GetTemplate, request, tenant_id=tenant.tenant_id)
-    return TemplateOut.of(answer)
+    return TemplateOut.from_proto(await loyalty.coupons.GetTemplate(request))
 
 
 @router.post("/customers/{customer_id}/coupons", status_code=201, response_model=CouponOut, responses=ERRORS)
 async def issue_coupon(
-    customer_id: str, body: IssueIn, tenant: Tenant, clients: Clients, idempotency_key: IdempotencyKey = None
+    customer_id: str, body: IssueIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
 ) -> CouponOut:
-    """Issue a coupon of the template to the customer, within the per-customer limit and the budget."""
+    """Issue a coupon of the template to the customer, within the per-customer limit and the budget.
+
+    With an ``Idempotency-Key``, a retry answers the same coupon and never issues twice.
+    """
     request = coupons_pb2.IssueCouponRequest(
         customer_id=customer_id, template_id=body.template_id, idempotency_key=idempotency_key or ""
     )
-    answer = await clients.call("loyalty", clients.coupons.IssueCoupon, request, tenant_id=tenant.tenant_id)
-    return CouponOut.of(answer.coupon)
+    answer = await loyalty.coupons.IssueCoupon(request)
+    return CouponOut.from_proto(answer.coupon)
 
 
 @router.post(
     "/customers/{customer_id}/coupons/exchange", status_code=201, response_model=ExchangeOut, responses=ERRORS
 )
 async def exchange_points(
-    customer_id: str, body: IssueIn, tenant: Tenant, clients: Clients, idempotency_key: IdempotencyKey = None
+    customer_id: str, body: IssueIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
 ) -> ExchangeOut:
     """Buy a coupon with points (the template's `points_price`): one transaction, so a refusal
     (insufficient points, limit, budget) leaves both the points and the coupons untouched."""
     request = coupons_pb2.ExchangePointsRequest(
         customer_id=customer_id, template_id=body.template_id, idempotency_key=idempotency_key or ""
     )
-    answer = await clients.call(
-        "loyalty", clients.coupons.ExchangePoints, request, tenant_id=tenant.tenant_id
-    )
+    answer = await loyalty.coupons.ExchangePoints(request)
     return ExchangeOut(
-        coupon=CouponOut.of(answer.coupon),
+        coupon=CouponOut.from_proto(answer.coupon),
         points_spent=answer.points_spent,
         entry_id=answer.entry_id,
         balance=answer.balance,
     )
 
 
-@router.get("/customers/{customer_id}/coupons", response_model=CouponPage, responses=ERRORS)
+@router.get("/customers/{customer_id}/coupons", response_model=Page[CouponOut], responses=ERRORS)
 async def list_coupons(
     customer_id: str,
-    tenant: Tenant,
-    clients: Clients,
+    loyalty: Loyalty,
     status: Status | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> CouponPage:
+) -> Page[CouponOut]:
     """The customer's coupons, newest first, optionally of one status."""
     request = coupons_pb2.ListCouponsRequest(
         customer_id=customer_id, status=status or "", limit=limit, cursor=cursor or ""
     )
-    page = await clients.call("loyalty", clients.coupons.ListCoupons, request, tenant_id=tenant.tenant_id)
-    return CouponPage(items=[CouponOut.of(c) for c in page.coupons], next_cursor=page.next_cursor or None)
+    page = await loyalty.coupons.ListCoupons(request)
+    return Page[CouponOut].of([CouponOut.from_proto(c) for c in page.coupons], page.next_cursor)
 
 
 @router.post("/coupons/{code}/redeem", response_model=RedemptionOut, responses=ERRORS)
-async def redeem_coupon(code: str, body: RedeemIn, tenant: Tenant, clients: Clients) -> RedemptionOut:
+async def redeem_coupon(code: str, body: RedeemIn, loyalty: Loyalty) -> RedemptionOut:
     """Redeem the coupon on an order, exactly once; the answer has the discount."""
     request = coupons_pb2.RedeemCouponRequest(
         code=code, order_id=body.order_id, amount_minor=body.amount_minor
     )
-    answer = await clients.call("loyalty", clients.coupons.RedeemCoupon, request, tenant_id=tenant.tenant_id)
-    coupon = CouponOut.of(answer.coupon)
+    answer = await loyalty.coupons.RedeemCoupon(request)
+    coupon = CouponOut.from_proto(answer.coupon)
     assert coupon.redeemed_at is not None
     return RedemptionOut(
         code=coupon.code,

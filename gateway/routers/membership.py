@@ -18,20 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from google.protobuf.message import Message
 from pydantic import BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import Cursor, Limit, to_datetime
+from gateway.dependencies import ERRORS, Loyalty
+from gateway.schemas import Cursor, Limit, Page
 from patron.loyalty.v1 import membership_pb2
+from services.runtime.proto_convert import from_timestamp, optional_int, optional_text, optional_time
 
 router = APIRouter(prefix="/v1", tags=["membership"])
-
-
-def _time(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    return to_datetime(getattr(message, field))
 
 
 class TierOut(BaseModel):
@@ -40,7 +34,7 @@ class TierOut(BaseModel):
     threshold: int = Field(description="in the ladder's metric (minor units for spend)")
 
     @classmethod
-    def of(cls, message: membership_pb2.TierSummary) -> TierOut:
+    def from_proto(cls, message: membership_pb2.TierSummary) -> TierOut:
         return cls(code=message.code, name=message.name, threshold=message.threshold)
 
 
@@ -51,6 +45,16 @@ class BenefitsOut(BaseModel):
     birthday_coupon_template_id: str | None
     points_multiplier_percent: int = Field(description="100 = x1")
 
+    @classmethod
+    def from_proto(cls, message: membership_pb2.MemberBenefits) -> BenefitsOut:
+        return cls(
+            discount_percent=message.discount_percent,
+            free_shipping=message.free_shipping,
+            priority_service=message.priority_service,
+            birthday_coupon_template_id=optional_text(message, "birthday_coupon_template_id"),
+            points_multiplier_percent=message.points_multiplier_percent,
+        )
+
 
 class ProgressOut(BaseModel):
     metric: str = Field(description="spend (minor units), orders or growth")
@@ -59,6 +63,18 @@ class ProgressOut(BaseModel):
     next_tier: TierOut | None
     next_threshold: int | None
     remaining: int | None = Field(description="still missing to reach next_tier")
+
+    @classmethod
+    def from_proto(cls, message: membership_pb2.TierProgress) -> ProgressOut:
+        next_tier = TierOut.from_proto(message.next_tier) if message.HasField("next_tier") else None
+        return cls(
+            metric=message.metric,
+            window_months=message.window_months,
+            value=message.value,
+            next_tier=next_tier,
+            next_threshold=next_tier.threshold if next_tier is not None else None,
+            remaining=optional_int(message, "remaining"),
+        )
 
 
 class MembershipOut(BaseModel):
@@ -73,6 +89,19 @@ class MembershipOut(BaseModel):
     grace_until: datetime | None = Field(description="set while the member is below their tier's threshold")
     program_version: int
 
+    @classmethod
+    def from_proto(cls, message: membership_pb2.Membership) -> MembershipOut:
+        return cls(
+            customer_id=message.customer_id,
+            tier=TierOut.from_proto(message.tier),
+            benefits=BenefitsOut.from_proto(message.benefits),
+            progress=ProgressOut.from_proto(message.progress),
+            tier_since=optional_time(message, "tier_since"),
+            next_review_at=optional_time(message, "next_review_at"),
+            grace_until=optional_time(message, "grace_until"),
+            program_version=message.program_version,
+        )
+
 
 class TierChangeOut(BaseModel):
     from_tier: str
@@ -83,70 +112,33 @@ class TierChangeOut(BaseModel):
     program_version: int
     changed_at: datetime
 
-
-class TierHistoryPage(BaseModel):
-    items: list[TierChangeOut]
-    next_cursor: str | None
+    @classmethod
+    def from_proto(cls, message: membership_pb2.TierChange) -> TierChangeOut:
+        return cls(
+            from_tier=message.from_tier,
+            to_tier=message.to_tier,
+            direction=message.direction,
+            reason=message.reason,
+            value=message.value,
+            program_version=message.program_version,
+            changed_at=from_timestamp(message.changed_at),
+        )
 
 
 @router.get("/customers/{customer_id}/membership", response_model=MembershipOut, responses=ERRORS)
-async def get_membership(customer_id: str, tenant: Tenant, clients: Clients) -> MembershipOut:
+async def get_membership(customer_id: str, loyalty: Loyalty) -> MembershipOut:
     """The customer's tier, its benefits, progress to the next tier and the next review."""
     request = membership_pb2.GetMembershipRequest(customer_id=customer_id)
-    answer = await clients.call(
-        "loyalty", clients.membership.GetMembership, request, tenant_id=tenant.tenant_id
-    )
-    benefits = answer.benefits
-    progress = answer.progress
-    next_tier = TierOut.of(progress.next_tier) if progress.HasField("next_tier") else None
-    return MembershipOut(
-        customer_id=answer.customer_id,
-        tier=TierOut.of(answer.tier),
-        benefits=BenefitsOut(
-            discount_percent=benefits.discount_percent,
-            free_shipping=benefits.free_shipping,
-            priority_service=benefits.priority_service,
-            birthday_coupon_template_id=benefits.birthday_coupon_template_id
-            if benefits.HasField("birthday_coupon_template_id")
-            else None,
-            points_multiplier_percent=benefits.points_multiplier_percent,
-        ),
-        progress=ProgressOut(
-            metric=progress.metric,
-            window_months=progress.window_months,
-            value=progress.value,
-            next_tier=next_tier,
-            next_threshold=next_tier.threshold if next_tier is not None else None,
-            remaining=progress.remaining if progress.HasField("remaining") else None,
-        ),
-        tier_since=_time(answer, "tier_since"),
-        next_review_at=_time(answer, "next_review_at"),
-        grace_until=_time(answer, "grace_until"),
-        program_version=answer.program_version,
-    )
+    return MembershipOut.from_proto(await loyalty.membership.GetMembership(request))
 
 
-@router.get("/customers/{customer_id}/membership/history", response_model=TierHistoryPage, responses=ERRORS)
+@router.get(
+    "/customers/{customer_id}/membership/history", response_model=Page[TierChangeOut], responses=ERRORS
+)
 async def get_membership_history(
-    customer_id: str, tenant: Tenant, clients: Clients, limit: Limit = 100, cursor: Cursor = None
-) -> TierHistoryPage:
+    customer_id: str, loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = None
+) -> Page[TierChangeOut]:
     """Every tier change of the customer, newest first (a merge brings the merged customers' along)."""
     request = membership_pb2.ListTierHistoryRequest(customer_id=customer_id, limit=limit, cursor=cursor or "")
-    page = await clients.call(
-        "loyalty", clients.membership.ListTierHistory, request, tenant_id=tenant.tenant_id
-    )
-    return TierHistoryPage(
-        items=[
-            TierChangeOut(
-                from_tier=c.from_tier,
-                to_tier=c.to_tier,
-                direction=c.direction,
-                reason=c.reason,
-                value=c.value,
-                program_version=c.program_version,
-                changed_at=to_datetime(c.changed_at),
-            )
-            for c in page.changes
-        ],
-        next_cursor=page.next_cursor or None,
-    )
+    page = await loyalty.membership.ListTierHistory(request)
+    return Page[TierChangeOut].of([TierChangeOut.from_proto(c) for c in page.changes], page.next_cursor)

@@ -8,41 +8,17 @@ answers 200 with what was recorded, with another body 409.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
 
-from fastapi import APIRouter, Query, Response
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from fastapi import APIRouter, Response
+from pydantic import AwareDatetime, BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import IdentityIn, StrictBody
+from gateway.dependencies import ERRORS, Profile
+from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text
 from patron.profile.v1 import orders_pb2, profile_pb2
+from services.runtime.proto_convert import from_timestamp, optional_text, set_time, to_timestamp
 
 router = APIRouter(prefix="/v1", tags=["orders"])
-
-MAX_ITEMS = 500
-# Bounds of a protobuf int64: anything outside is refused here; the service applies the real limits.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-Int64 = Annotated[StrictInt, Field(ge=_INT64_MIN, le=_INT64_MAX)]
-
-
-def _encodable(value: str) -> str:
-    """JSON may carry lone surrogates ("\\ud800"), which no protobuf string can: refuse them here."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_encodable)]
-
-
-class OrderIdentityIn(IdentityIn):
-    @field_validator("value")
-    @classmethod
-    def _encodable_value(cls, value: str) -> str:
-        return _encodable(value)
 
 
 class OrderItemIn(StrictBody):
@@ -52,13 +28,22 @@ class OrderItemIn(StrictBody):
     unit_price_minor: Int64 = Field(description="price of one unit in minor units, 0 to 10^15")
     quantity: Int64 = Field(description="1 to 10,000")
 
+    def to_proto(self) -> orders_pb2.OrderLine:
+        return orders_pb2.OrderLine(
+            sku=self.sku,
+            category=self.category,
+            brand=self.brand,
+            unit_price_minor=self.unit_price_minor,
+            quantity=self.quantity,
+        )
+
 
 class OrderIn(StrictBody):
     order_id: Text = Field(
         description="your id of the order: 1 to 128 letters, digits or . _ : ~ - ; recorded once per id"
     )
     customer_id: Text | None = Field(default=None, description="the customer, or give identities instead")
-    identities: list[OrderIdentityIn] | None = Field(
+    identities: list[IdentityIn] | None = Field(
         default=None, max_length=20, description="resolved like identify; an unknown customer is created"
     )
     paid_at: AwareDatetime = Field(description="RFC 3339 with an offset; at most 5 minutes ahead")
@@ -67,9 +52,23 @@ class OrderIn(StrictBody):
         description="what was paid, in minor units, 0 to 10^15; may differ from the items' sum "
         "(discounts, coupons, shipping)"
     )
-    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
+    items: list[OrderItemIn] = Field(description="1 to 500 items")
     coupon_code: Text | None = Field(default=None, description="the coupon used, up to 64 characters")
     channel: Text | None = Field(default=None, description="where it was sold (app, mini_program, ...)")
+
+    def to_proto(self) -> orders_pb2.RecordOrderRequest:
+        """The gRPC request for one order (the batch endpoint sends a list of these)."""
+        return orders_pb2.RecordOrderRequest(
+            order_id=self.order_id,
+            customer_id=self.customer_id or "",
+            identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in self.identities or ()],
+            paid_at=to_timestamp(self.paid_at),
+            currency=self.currency,
+            amount_minor=self.amount_minor,
+            items=[item.to_proto() for item in self.items],
+            coupon_code=self.coupon_code,
+            channel=self.channel,
+        )
 
 
 class RefundIn(StrictBody):
@@ -79,6 +78,18 @@ class RefundIn(StrictBody):
     currency: Text | None = Field(default=None, description="when given, must be the order's currency")
     refunded_at: AwareDatetime | None = Field(default=None, description="default: now")
 
+    def to_proto(self, order_id: str) -> orders_pb2.RefundOrderRequest:
+        """The gRPC request refunding the order ``order_id``."""
+        message = orders_pb2.RefundOrderRequest(
+            order_id=order_id,
+            refund_id=self.refund_id,
+            amount_minor=self.amount_minor,
+            reason=self.reason,
+            currency=self.currency,
+        )
+        set_time(message, "refunded_at", self.refunded_at)
+        return message
+
 
 class OrderItemOut(BaseModel):
     sku: str
@@ -86,6 +97,16 @@ class OrderItemOut(BaseModel):
     brand: str | None
     unit_price_minor: int
     quantity: int
+
+    @classmethod
+    def from_proto(cls, message: orders_pb2.OrderLine) -> OrderItemOut:
+        return cls(
+            sku=message.sku,
+            category=optional_text(message, "category"),
+            brand=optional_text(message, "brand"),
+            unit_price_minor=message.unit_price_minor,
+            quantity=message.quantity,
+        )
 
 
 class RefundOut(BaseModel):
@@ -95,6 +116,17 @@ class RefundOut(BaseModel):
     reason: str | None
     refunded_at: datetime
     created_at: datetime
+
+    @classmethod
+    def from_proto(cls, message: orders_pb2.Refund) -> RefundOut:
+        return cls(
+            refund_id=message.refund_id,
+            amount_minor=message.amount_minor,
+            currency=message.currency,
+            reason=optional_text(message, "reason"),
+            refunded_at=from_timestamp(message.refunded_at),
+            created_at=from_timestamp(message.created_at),
+        )
 
 
 class OrderOut(BaseModel):
@@ -113,6 +145,25 @@ class OrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_proto(cls, message: orders_pb2.Order) -> OrderOut:
+        return cls(
+            order_id=message.order_id,
+            customer_id=message.customer_id,
+            paid_at=from_timestamp(message.paid_at),
+            currency=message.currency,
+            amount_minor=message.amount_minor,
+            refunded_minor=message.refunded_minor,
+            remaining_minor=message.remaining_minor,
+            status=message.status,
+            items=[OrderItemOut.from_proto(i) for i in message.items],
+            coupon_code=optional_text(message, "coupon_code"),
+            channel=optional_text(message, "channel"),
+            refunds=[RefundOut.from_proto(r) for r in message.refunds],
+            created_at=from_timestamp(message.created_at),
+            updated_at=from_timestamp(message.updated_at),
+        )
+
 
 class RefundRecorded(RefundOut):
     order_id: str
@@ -121,85 +172,17 @@ class RefundRecorded(RefundOut):
     order_refunded_minor: int
     remaining_minor: int = Field(description="what is left of the order to refund")
 
-
-class OrderPage(BaseModel):
-    items: list[OrderOut] = Field(description="newest paid first")
-    next_cursor: str | None
-
-
-def _moment(stamp: Any) -> datetime:
-    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return moment
-
-
-def _optional(message: Any, name: str) -> str | None:
-    value: str | None = getattr(message, name) if message.HasField(name) else None
-    return value
-
-
-def _refund_fields(refund: orders_pb2.Refund) -> dict[str, Any]:
-    return {
-        "refund_id": refund.refund_id,
-        "amount_minor": refund.amount_minor,
-        "currency": refund.currency,
-        "reason": _optional(refund, "reason"),
-        "refunded_at": _moment(refund.refunded_at),
-        "created_at": _moment(refund.created_at),
-    }
-
-
-def order_out(order: orders_pb2.Order) -> OrderOut:
-    """The REST form of an order."""
-    return OrderOut(
-        order_id=order.order_id,
-        customer_id=order.customer_id,
-        paid_at=_moment(order.paid_at),
-        currency=order.currency,
-        amount_minor=order.amount_minor,
-        refunded_minor=order.refunded_minor,
-        remaining_minor=order.amount_minor - order.refunded_minor,
-        status=order.status,
-        items=[
-            OrderItemOut(
-                sku=i.sku,
-                category=_optional(i, "category"),
-                brand=_optional(i, "brand"),
-                unit_price_minor=i.unit_price_minor,
-                quantity=i.quantity,
-            )
-            for i in order.items
-        ],
-        coupon_code=_optional(order, "coupon_code"),
-        channel=_optional(order, "channel"),
-        refunds=[RefundOut(**_refund_fields(r)) for r in order.refunds],
-        created_at=_moment(order.created_at),
-        updated_at=_moment(order.updated_at),
-    )
-
-
-def order_to_proto(body: OrderIn) -> orders_pb2.RecordOrderRequest:
-    """The gRPC request for one order (the batch endpoint sends a list of these)."""
-    message = orders_pb2.RecordOrderRequest(
-        order_id=body.order_id,
-        customer_id=body.customer_id or "",
-        identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in body.identities or ()],
-        currency=body.currency,
-        amount_minor=body.amount_minor,
-        items=[
-            orders_pb2.OrderLine(
-                sku=i.sku,
-                category=i.category,
-                brand=i.brand,
-                unit_price_minor=i.unit_price_minor,
-                quantity=i.quantity,
-            )
-            for i in body.items
-        ],
-        coupon_code=body.coupon_code,
-        channel=body.channel,
-    )
-    message.paid_at.FromDatetime(body.paid_at.astimezone(UTC))
-    return message
+    @classmethod
+    def from_response(cls, order_id: str, message: orders_pb2.RefundOrderResponse) -> RefundRecorded:
+        """The refund with the order's state after it."""
+        return cls(
+            **RefundOut.from_proto(message.refund).model_dump(),
+            order_id=order_id,
+            order_status=message.order_status,
+            order_amount_minor=message.order_amount_minor,
+            order_refunded_minor=message.order_refunded_minor,
+            remaining_minor=message.order_remaining_minor,
+        )
 
 
 @router.post(
@@ -208,18 +191,16 @@ def order_to_proto(body: OrderIn) -> orders_pb2.RecordOrderRequest:
     response_model=OrderOut,
     responses={200: {"model": OrderOut, "description": "the order id was already recorded"}, **ERRORS},
 )
-async def record_order(body: OrderIn, response: Response, tenant: Tenant, clients: Clients) -> OrderOut:
+async def record_order(body: OrderIn, response: Response, profile: Profile) -> OrderOut:
     """Record a paid order (emits ``order.paid``): 201, or 200 with the order when its id is known.
 
     A known order id sent with a different body answers 409 naming the order id. The 200 answer
     shows the order as it is now (with any refunds since).
     """
-    result = await clients.call(
-        "profile", clients.orders.RecordOrder, order_to_proto(body), tenant_id=tenant.tenant_id
-    )
+    result = await profile.orders.RecordOrder(body.to_proto())
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/orders/{result.order.order_id}"
-    return order_out(result.order)
+    return OrderOut.from_proto(result.order)
 
 
 @router.post(
@@ -228,63 +209,31 @@ async def record_order(body: OrderIn, response: Response, tenant: Tenant, client
     response_model=RefundRecorded,
     responses={200: {"model": RefundRecorded, "description": "the refund id was already recorded"}, **ERRORS},
 )
-async def refund_order(
-    order_id: str, body: RefundIn, response: Response, tenant: Tenant, clients: Clients
-) -> RefundRecorded:
+async def refund_order(order_id: str, body: RefundIn, response: Response, profile: Profile) -> RefundRecorded:
     """Refund part or all of what is left of an order (emits ``order.refunded``); 201, or 200 on a repeat.
 
     A repeat answers the refund as recorded with the order's state now; the same refund id with another
     body answers 409. More than what is left answers 409 with ``remaining_minor``; an unknown order 404.
     """
-    request = orders_pb2.RefundOrderRequest(
-        order_id=order_id,
-        refund_id=body.refund_id,
-        amount_minor=body.amount_minor,
-        reason=body.reason,
-        currency=body.currency,
-    )
-    if body.refunded_at is not None:
-        request.refunded_at.FromDatetime(body.refunded_at.astimezone(UTC))
-    result = await clients.call("profile", clients.orders.RefundOrder, request, tenant_id=tenant.tenant_id)
+    result = await profile.orders.RefundOrder(body.to_proto(order_id))
     response.status_code = 201 if result.created else 200
-    return RefundRecorded(
-        **_refund_fields(result.refund),
-        order_id=order_id,
-        order_status=result.order_status,
-        order_amount_minor=result.order_amount_minor,
-        order_refunded_minor=result.order_refunded_minor,
-        remaining_minor=result.order_amount_minor - result.order_refunded_minor,
-    )
+    return RefundRecorded.from_response(order_id, result)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)
-async def get_order(order_id: str, tenant: Tenant, clients: Clients) -> OrderOut:
+async def get_order(order_id: str, profile: Profile) -> OrderOut:
     """The order with its items and refunds; another tenant's order id is not found."""
-    order = await clients.call(
-        "profile",
-        clients.orders.GetOrder,
-        orders_pb2.GetOrderRequest(order_id=order_id),
-        tenant_id=tenant.tenant_id,
-    )
-    return order_out(order)
+    return OrderOut.from_proto(await profile.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id)))
 
 
-@router.get("/customers/{customer_id}/orders", response_model=OrderPage, responses=ERRORS)
+@router.get("/customers/{customer_id}/orders", response_model=Page[OrderOut], responses=ERRORS)
 async def list_customer_orders(
-    customer_id: str,
-    tenant: Tenant,
-    clients: Clients,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> OrderPage:
+    customer_id: str, profile: Profile, limit: Limit = 50, cursor: Cursor = None
+) -> Page[OrderOut]:
     """The customer's orders, newest paid first, a page at a time (``next_cursor``).
 
     A page also ends early once it holds 5,000 items and refunds; follow ``next_cursor`` for more.
     """
-    page = await clients.call(
-        "profile",
-        clients.orders.ListCustomerOrders,
-        orders_pb2.ListCustomerOrdersRequest(customer_id=customer_id, limit=limit, cursor=cursor or ""),
-        tenant_id=tenant.tenant_id,
-    )
-    return OrderPage(items=[order_out(o) for o in page.orders], next_cursor=page.next_cursor or None)
+    request = orders_pb2.ListCustomerOrdersRequest(customer_id=customer_id, limit=limit, cursor=cursor or "")
+    page = await profile.orders.ListCustomerOrders(request)
+    return Page[OrderOut].of([OrderOut.from_proto(o) for o in page.orders], page.next_cursor)

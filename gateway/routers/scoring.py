@@ -21,18 +21,19 @@ The rules and formulas are in docs/scoring.md.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.dependencies import ERRORS, Profile, Scoring
 from gateway.problems import ServiceCallError
 from gateway.schemas import StrictBody
 from patron.profile.v1 import profile_pb2
 from patron.scoring.v1 import scoring_pb2
+from services.runtime.proto_convert import from_timestamp, optional_time, text_or_none, to_date_text
 
 router = APIRouter(tags=["scoring"])
 
@@ -47,6 +48,19 @@ class RfmOut(BaseModel):
     frequency: int = Field(description="paid orders in the RFM window")
     monetary_minor: int = Field(description="net spend in the RFM window, minor units")
 
+    @classmethod
+    def from_proto(cls, message: scoring_pb2.Rfm) -> RfmOut:
+        return cls(
+            r=message.r,
+            f=message.f,
+            m=message.m,
+            group=message.group,
+            group_label=message.group_label,
+            recency_days=message.recency_days,
+            frequency=message.frequency,
+            monetary_minor=message.monetary_minor,
+        )
+
 
 class LifecycleOut(BaseModel):
     stage: str | None
@@ -60,6 +74,16 @@ class PredictionsOut(BaseModel):
     clv_minor: int | None = None
     as_of: date | None = None
 
+    @classmethod
+    def from_proto(cls, message: scoring_pb2.Predictions) -> PredictionsOut:
+        return cls(
+            p_alive=message.p_alive,
+            expected_purchases_30d=message.expected_purchases_30d,
+            expected_avg_spend_minor=message.expected_avg_spend_minor,
+            clv_minor=message.clv_minor,
+            as_of=date.fromisoformat(message.as_of),
+        )
+
 
 class ScoresOut(BaseModel):
     customer_id: str
@@ -71,92 +95,27 @@ class ScoresOut(BaseModel):
     predictions: PredictionsOut
     features: dict[str, Any]
 
-
-def _time(stamp: Any) -> datetime:
-    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return moment
-
-
-def _features(message: scoring_pb2.Features) -> dict[str, Any]:
-    optional = ("mean_gap_days", "last_gap_days", "avg_unit_price_minor", "coupon_share", "active_hour")
-    times = ("first_order_at", "last_order_at", "last_seen_at")
-    return {
-        "order_count": message.order_count,
-        "net_spend_minor": message.net_spend_minor,
-        "top_category": message.top_category or None,
-        "top_brand": message.top_brand or None,
-        "price_band": message.price_band or None,
-        **{name: getattr(message, name) if message.HasField(name) else None for name in optional},
-        **{name: _time(getattr(message, name)) if message.HasField(name) else None for name in times},
-        "last_activity": {k: _time(v) for k, v in sorted(message.last_activity.items())},
-        "activity_counts": {
-            k: {"7d": v.last_7d, "30d": v.last_30d, "90d": v.last_90d}
-            for k, v in sorted(message.activity_counts.items())
-        },
-    }
-
-
-def scores_out(message: scoring_pb2.CustomerScores, merged_into: str | None) -> ScoresOut:
-    """The REST shape of a customer's scores."""
-    rfm = None
-    if message.HasField("rfm"):
-        r = message.rfm
-        rfm = RfmOut(
-            r=r.r,
-            f=r.f,
-            m=r.m,
-            group=r.group,
-            group_label=r.group_label,
-            recency_days=r.recency_days,
-            frequency=r.frequency,
-            monetary_minor=r.monetary_minor,
+    @classmethod
+    def from_proto(cls, message: scoring_pb2.CustomerScores, merged_into: str | None) -> ScoresOut:
+        """The customer's scores; ``merged_into`` is set when the path named a merged-away id."""
+        return cls(
+            customer_id=message.customer_id,
+            merged_into=merged_into,
+            as_of=date.fromisoformat(message.as_of),
+            rfm=RfmOut.from_proto(message.rfm) if message.HasField("rfm") else None,
+            lifecycle=LifecycleOut(stage=message.lifecycle.stage, reason=message.lifecycle.reason),
+            engagement=message.engagement,
+            predictions=PredictionsOut.from_proto(message.predictions)
+            if message.HasField("predictions")
+            else PredictionsOut(),
+            features=_features(message.features),
         )
-    predictions = PredictionsOut()
-    if message.HasField("predictions"):
-        p = message.predictions
-        predictions = PredictionsOut(
-            p_alive=p.p_alive,
-            expected_purchases_30d=p.expected_purchases_30d,
-            expected_avg_spend_minor=p.expected_avg_spend_minor,
-            clv_minor=p.clv_minor,
-            as_of=date.fromisoformat(p.as_of),
-        )
-    return ScoresOut(
-        customer_id=message.customer_id,
-        merged_into=merged_into,
-        as_of=date.fromisoformat(message.as_of),
-        rfm=rfm,
-        lifecycle=LifecycleOut(stage=message.lifecycle.stage, reason=message.lifecycle.reason),
-        engagement=message.engagement,
-        predictions=predictions,
-        features=_features(message.features),
-    )
 
-
-@router.get("/v1/customers/{customer_id}/scores", response_model=ScoresOut, responses=ERRORS)
-async def get_scores(customer_id: str, tenant: Tenant, clients: Clients) -> ScoresOut:
-    """The customer's RFM, lifecycle stage, engagement and predictions (see the module rules)."""
-    customer = await clients.call(
-        "profile",
-        clients.customers.GetCustomer,
-        profile_pb2.GetCustomerRequest(customer_id=customer_id),
-        tenant_id=tenant.tenant_id,
-    )
-    live = customer.customer_id
-    merged_into = customer.merged_into or None
-    try:
-        scores = await clients.call(
-            "scoring",
-            clients.scoring.GetCustomerScores,
-            scoring_pb2.GetCustomerScoresRequest(customer_id=live),
-            tenant_id=tenant.tenant_id,
-        )
-    except ServiceCallError as error:
-        if error.error.code().name != "NOT_FOUND":
-            raise
-        # Profile knows the customer; scoring's projection has not caught up yet.
-        return ScoresOut(
-            customer_id=live,
+    @classmethod
+    def unscored(cls, customer_id: str, merged_into: str | None) -> ScoresOut:
+        """A customer profile knows and scoring's projection has not caught up with yet."""
+        return cls(
+            customer_id=customer_id,
             merged_into=merged_into,
             as_of=None,
             rfm=None,
@@ -165,18 +124,48 @@ async def get_scores(customer_id: str, tenant: Tenant, clients: Clients) -> Scor
             predictions=PredictionsOut(),
             features={},
         )
-    return scores_out(scores, merged_into)
+
+
+def _features(message: scoring_pb2.Features) -> dict[str, Any]:
+    optional = ("mean_gap_days", "last_gap_days", "avg_unit_price_minor", "coupon_share", "active_hour")
+    times = ("first_order_at", "last_order_at", "last_seen_at")
+    return {
+        "order_count": message.order_count,
+        "net_spend_minor": message.net_spend_minor,
+        "top_category": text_or_none(message.top_category),
+        "top_brand": text_or_none(message.top_brand),
+        "price_band": text_or_none(message.price_band),
+        **{name: getattr(message, name) if message.HasField(name) else None for name in optional},
+        **{name: optional_time(message, name) for name in times},
+        "last_activity": {k: from_timestamp(v) for k, v in sorted(message.last_activity.items())},
+        "activity_counts": {
+            k: {"7d": v.last_7d, "30d": v.last_30d, "90d": v.last_90d}
+            for k, v in sorted(message.activity_counts.items())
+        },
+    }
+
+
+@router.get("/v1/customers/{customer_id}/scores", response_model=ScoresOut, responses=ERRORS)
+async def get_scores(customer_id: str, profile: Profile, scoring: Scoring) -> ScoresOut:
+    """The customer's RFM, lifecycle stage, engagement and predictions (see the module rules)."""
+    customer = await profile.customers.GetCustomer(profile_pb2.GetCustomerRequest(customer_id=customer_id))
+    live = customer.customer_id
+    merged_into = text_or_none(customer.merged_into)
+    try:
+        scores = await scoring.scoring.GetCustomerScores(
+            scoring_pb2.GetCustomerScoresRequest(customer_id=live)
+        )
+    except ServiceCallError as error:
+        if error.error.code().name != "NOT_FOUND":
+            raise
+        return ScoresOut.unscored(live, merged_into)
+    return ScoresOut.from_proto(scores, merged_into)
 
 
 @router.get("/v1/scoring/rfm", responses=ERRORS)
-async def rfm_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+async def rfm_summary(scoring: Scoring) -> dict[str, Any]:
     """The RFM grid, the eight groups and the thresholds of the last run."""
-    summary = await clients.call(
-        "scoring",
-        clients.scoring.GetRfmSummary,
-        scoring_pb2.GetRfmSummaryRequest(),
-        tenant_id=tenant.tenant_id,
-    )
+    summary = await scoring.scoring.GetRfmSummary(scoring_pb2.GetRfmSummaryRequest())
     thresholds = None
     if summary.HasField("thresholds"):
         t = summary.thresholds
@@ -206,40 +195,27 @@ async def rfm_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
 
 
 @router.get("/v1/scoring/lifecycle", responses=ERRORS)
-async def lifecycle_summary(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+async def lifecycle_summary(scoring: Scoring) -> dict[str, Any]:
     """Customers per lifecycle stage."""
-    summary = await clients.call(
-        "scoring",
-        clients.scoring.GetLifecycleSummary,
-        scoring_pb2.GetLifecycleSummaryRequest(),
-        tenant_id=tenant.tenant_id,
-    )
+    summary = await scoring.scoring.GetLifecycleSummary(scoring_pb2.GetLifecycleSummaryRequest())
     return {"stages": {s.stage: s.customers for s in summary.stages}}
 
 
 @router.get("/v1/scoring/config", responses=ERRORS)
-async def get_config(tenant: Tenant, clients: Clients) -> dict[str, Any]:
+async def get_config(scoring: Scoring) -> dict[str, Any]:
     """The tenant's scoring configuration (defaults until an operator sets one)."""
-    document = await clients.call(
-        "scoring", clients.scoring.GetConfig, scoring_pb2.GetConfigRequest(), tenant_id=tenant.tenant_id
-    )
+    document = await scoring.scoring.GetConfig(scoring_pb2.GetConfigRequest())
     result: dict[str, Any] = json.loads(document.document_json)
     return result
 
 
 @router.put("/v1/scoring/config", responses=ERRORS)
 async def put_config(
-    tenant: Tenant,
-    clients: Clients,
+    scoring: Scoring,
     body: dict[str, Any] = Body(...),  # noqa: B008
 ) -> dict[str, Any]:
     """Replace the configuration; every field is checked and each fault named (422)."""
-    document = await clients.call(
-        "scoring",
-        clients.scoring.PutConfig,
-        scoring_pb2.PutConfigRequest(document_json=json.dumps(body)),
-        tenant_id=tenant.tenant_id,
-    )
+    document = await scoring.scoring.PutConfig(scoring_pb2.PutConfigRequest(document_json=json.dumps(body)))
     result: dict[str, Any] = json.loads(document.document_json)
     return result
 
@@ -257,32 +233,22 @@ def run_out(run: scoring_pb2.Run) -> dict[str, Any]:
         "trigger": run.trigger,
         "progress": {"phase": run.phase, "done": run.done, "total": run.total},
         "details": json.loads(run.details_json or "{}"),
-        "error": run.error or None,
-        "started_at": _time(run.started_at),
-        "finished_at": _time(run.finished_at) if run.HasField("finished_at") else None,
+        "error": text_or_none(run.error),
+        "started_at": from_timestamp(run.started_at),
+        "finished_at": optional_time(run, "finished_at"),
     }
 
 
 @router.post("/v1/scoring/runs", status_code=202, responses=ERRORS)
-async def start_run(tenant: Tenant, clients: Clients, body: RunIn | None = None) -> JSONResponse:
+async def start_run(scoring: Scoring, body: RunIn | None = None) -> JSONResponse:
     """Start a batch run; 409 (with the running run's id) while one runs."""
-    as_of = body.as_of.isoformat() if body is not None and body.as_of is not None else ""
-    run = await clients.call(
-        "scoring",
-        clients.scoring.StartRun,
-        scoring_pb2.StartRunRequest(as_of=as_of),
-        tenant_id=tenant.tenant_id,
-    )
+    as_of = to_date_text(body.as_of if body is not None else None)
+    run = await scoring.scoring.StartRun(scoring_pb2.StartRunRequest(as_of=as_of))
     return JSONResponse(status_code=202, content={"run_id": run.run_id, "status": run.status})
 
 
 @router.get("/v1/scoring/runs/{run_id}", responses=ERRORS)
-async def get_run(run_id: str, tenant: Tenant, clients: Clients) -> dict[str, Any]:
+async def get_run(run_id: str, scoring: Scoring) -> dict[str, Any]:
     """A run's status and progress."""
-    run = await clients.call(
-        "scoring",
-        clients.scoring.GetRun,
-        scoring_pb2.GetRunRequest(run_id=run_id),
-        tenant_id=tenant.tenant_id,
-    )
+    run = await scoring.scoring.GetRun(scoring_pb2.GetRunRequest(run_id=run_id))
     return run_out(run)

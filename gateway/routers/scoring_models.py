@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
+from gateway.dependencies import ERRORS, Scoring
 from patron.scoring.v1 import models_pb2
+from services.runtime.proto_convert import from_timestamp
 
 router = APIRouter(prefix="/v1/scoring", tags=["scoring"])
 
@@ -32,12 +33,22 @@ class BgNbdOut(BaseModel):
     b: float
     log_likelihood: float = Field(description="total over the customers, time in weeks")
 
+    @classmethod
+    def from_proto(cls, message: models_pb2.BgNbdParameters) -> BgNbdOut:
+        return cls(
+            r=message.r, alpha=message.alpha, a=message.a, b=message.b, log_likelihood=message.log_likelihood
+        )
+
 
 class GammaGammaOut(BaseModel):
     p: float
     q: float
     gamma: float = Field(description="in the currency's major unit")
     log_likelihood: float
+
+    @classmethod
+    def from_proto(cls, message: models_pb2.GammaGammaParameters) -> GammaGammaOut:
+        return cls(p=message.p, q=message.q, gamma=message.gamma, log_likelihood=message.log_likelihood)
 
 
 class FitOut(BaseModel):
@@ -46,6 +57,16 @@ class FitOut(BaseModel):
     evaluations: int
     gradient_norm: float = Field(description="largest gradient component at the optimum")
     message: str
+
+    @classmethod
+    def from_proto(cls, report: models_pb2.FitDiagnostics) -> FitOut:
+        return cls(
+            converged=report.converged,
+            iterations=report.iterations,
+            evaluations=report.evaluations,
+            gradient_norm=report.gradient_norm,
+            message=report.message,
+        )
 
 
 class DiagnosticsOut(BaseModel):
@@ -68,62 +89,36 @@ class ModelOut(BaseModel):
     duration_ms: int = Field(description="time the fit and scoring took")
     diagnostics: DiagnosticsOut
 
-
-def _fit(message: models_pb2.Model, name: str) -> FitOut | None:
-    if not message.HasField(name):
-        return None
-    report: models_pb2.FitDiagnostics = getattr(message, name)
-    return FitOut(
-        converged=report.converged,
-        iterations=report.iterations,
-        evaluations=report.evaluations,
-        gradient_norm=report.gradient_norm,
-        message=report.message,
-    )
-
-
-def model_out(message: models_pb2.Model) -> ModelOut:
-    """The REST form of a fitted model."""
-    purchases = message.bgnbd if message.HasField("bgnbd") else None
-    spending = message.gamma_gamma if message.HasField("gamma_gamma") else None
-    return ModelOut(
-        as_of=date.fromisoformat(message.as_of),
-        customers=message.customers,
-        repeat_customers=message.repeat_customers,
-        bgnbd=None
-        if purchases is None
-        else BgNbdOut(
-            r=purchases.r,
-            alpha=purchases.alpha,
-            a=purchases.a,
-            b=purchases.b,
-            log_likelihood=purchases.log_likelihood,
-        ),
-        gamma_gamma=None
-        if spending is None
-        else GammaGammaOut(
-            p=spending.p, q=spending.q, gamma=spending.gamma, log_likelihood=spending.log_likelihood
-        ),
-        status=message.status,
-        detail=message.detail,
-        currency=message.currency,
-        clv_horizon_months=message.clv_horizon_months,
-        annual_discount_rate=message.annual_discount_rate,
-        fitted_at=message.fitted_at.ToDatetime(tzinfo=UTC),
-        duration_ms=message.duration_ms,
-        diagnostics=DiagnosticsOut(
-            bgnbd=_fit(message, "bgnbd_fit"), gamma_gamma=_fit(message, "gamma_gamma_fit")
-        ),
-    )
+    @classmethod
+    def from_proto(cls, message: models_pb2.Model) -> ModelOut:
+        return cls(
+            as_of=date.fromisoformat(message.as_of),
+            customers=message.customers,
+            repeat_customers=message.repeat_customers,
+            bgnbd=BgNbdOut.from_proto(message.bgnbd) if message.HasField("bgnbd") else None,
+            gamma_gamma=GammaGammaOut.from_proto(message.gamma_gamma)
+            if message.HasField("gamma_gamma")
+            else None,
+            status=message.status,
+            detail=message.detail,
+            currency=message.currency,
+            clv_horizon_months=message.clv_horizon_months,
+            annual_discount_rate=message.annual_discount_rate,
+            fitted_at=from_timestamp(message.fitted_at),
+            duration_ms=message.duration_ms,
+            diagnostics=DiagnosticsOut(
+                bgnbd=FitOut.from_proto(message.bgnbd_fit) if message.HasField("bgnbd_fit") else None,
+                gamma_gamma=FitOut.from_proto(message.gamma_gamma_fit)
+                if message.HasField("gamma_gamma_fit")
+                else None,
+            ),
+        )
 
 
 @router.get("/models", response_model=ModelOut, responses=ERRORS)
-async def get_model(tenant: Tenant, clients: Clients, as_of: date | None = None) -> ModelOut:
+async def get_model(scoring: Scoring, as_of: date | None = None) -> ModelOut:
     """The latest fitted model, or the one fitted as of ``as_of``; 404 when none has been fitted."""
     request = models_pb2.GetModelRequest()
     if as_of is not None:
         request.as_of = as_of.isoformat()
-    message = await clients.call(
-        "scoring", clients.scoring_models.GetModel, request, tenant_id=tenant.tenant_id
-    )
-    return model_out(message)
+    return ModelOut.from_proto(await scoring.models.GetModel(request))

@@ -23,15 +23,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Response
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from gateway.dependencies import ERRORS, Clients, Tenant
-from gateway.schemas import Cursor, Limit, StrictBody, to_datetime
+from gateway.dependencies import ERRORS, Profile
+from gateway.schemas import Cursor, Limit, Page, StrictBody, UtcDatetime
 from patron.profile.v1 import tags_pb2
+from services.runtime.proto_convert import from_timestamp, optional_time, set_optional, set_time
 
 router = APIRouter(tags=["tags"])
 
@@ -62,21 +63,16 @@ class TagGroupOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, message: tags_pb2.TagGroup) -> TagGroupOut:
+    def from_proto(cls, message: tags_pb2.TagGroup) -> TagGroupOut:
         return cls(
             group_id=message.group_id,
             kind=message.kind,
             name=message.name,
             description=message.description,
             tag_count=message.tag_count,
-            created_at=to_datetime(message.created_at),
-            updated_at=to_datetime(message.updated_at),
+            created_at=from_timestamp(message.created_at),
+            updated_at=from_timestamp(message.updated_at),
         )
-
-
-class TagGroupPage(BaseModel):
-    items: list[TagGroupOut]
-    next_cursor: str | None
 
 
 class TagIn(StrictBody):
@@ -101,36 +97,22 @@ class TagOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, message: tags_pb2.Tag) -> TagOut:
+    def from_proto(cls, message: tags_pb2.Tag) -> TagOut:
         return cls(
             tag_id=message.tag_id,
             group_id=message.group_id,
             kind=message.kind,
             name=message.name,
             description=message.description,
-            created_at=to_datetime(message.created_at),
-            updated_at=to_datetime(message.updated_at),
+            created_at=from_timestamp(message.created_at),
+            updated_at=from_timestamp(message.updated_at),
         )
 
 
-class TagPage(BaseModel):
-    items: list[TagOut]
-    next_cursor: str | None
-
-
 class CustomerTagIn(StrictBody):
-    expires_at: AwareDatetime | None = Field(
+    expires_at: UtcDatetime | None = Field(
         default=None, description="when the tag stops applying; absent: never"
     )
-
-    @field_validator("expires_at")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        """In UTC, as it travels on; a time that has no UTC equivalent (year 0) is refused here."""
-        try:
-            return value.astimezone(UTC) if value is not None else None
-        except OverflowError:
-            raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
 
 
 class CustomerTagOut(BaseModel):
@@ -143,15 +125,15 @@ class CustomerTagOut(BaseModel):
     applied_at: datetime = Field(description="when the assignment last changed")
 
     @classmethod
-    def of(cls, message: tags_pb2.CustomerTag) -> CustomerTagOut:
+    def from_proto(cls, message: tags_pb2.CustomerTag) -> CustomerTagOut:
         return cls(
             tag_id=message.tag.tag_id,
             group_id=message.tag.group_id,
             kind=message.tag.kind,
             name=message.tag.name,
             source=message.source,
-            expires_at=to_datetime(message.expires_at) if message.HasField("expires_at") else None,
-            applied_at=to_datetime(message.applied_at),
+            expires_at=optional_time(message, "expires_at"),
+            applied_at=from_timestamp(message.applied_at),
         )
 
 
@@ -159,68 +141,59 @@ class CustomerTagApplied(CustomerTagOut):
     changed: bool = Field(description="false: it was already so, and nothing was emitted")
 
 
-class CustomerTagPage(BaseModel):
-    items: list[CustomerTagOut]
-    next_cursor: str | None
-
-
 # ---- taxonomy ----------------------------------------------------------------------------------
 
 
 @router.post("/v1/tag-groups", status_code=201, response_model=TagGroupOut, responses=ERRORS)
-async def create_tag_group(body: TagGroupIn, tenant: Tenant, clients: Clients) -> TagGroupOut:
+async def create_tag_group(body: TagGroupIn, profile: Profile) -> TagGroupOut:
     """Create a group under a kind.
 
     Names are unique case-insensitively within the kind (409 on a duplicate); a kind holds at most
     100 groups (409 beyond).
     """
     request = tags_pb2.CreateTagGroupRequest(kind=body.kind, name=body.name, description=body.description)
-    group = await clients.call("profile", clients.tags.CreateTagGroup, request, tenant_id=tenant.tenant_id)
-    return TagGroupOut.of(group)
+    group = await profile.tags.CreateTagGroup(request)
+    return TagGroupOut.from_proto(group)
 
 
-@router.get("/v1/tag-groups", response_model=TagGroupPage, responses=ERRORS)
+@router.get("/v1/tag-groups", response_model=Page[TagGroupOut], responses=ERRORS)
 async def list_tag_groups(
-    tenant: Tenant, clients: Clients, kind: Kind | None = None, limit: Limit = 100, cursor: Cursor = None
-) -> TagGroupPage:
+    profile: Profile, kind: Kind | None = None, limit: Limit = 100, cursor: Cursor = None
+) -> Page[TagGroupOut]:
     """Groups ordered by kind and name, optionally of one kind."""
     request = tags_pb2.ListTagGroupsRequest(kind=kind or "", limit=limit, cursor=cursor or "")
-    page = await clients.call("profile", clients.tags.ListTagGroups, request, tenant_id=tenant.tenant_id)
-    return TagGroupPage(items=[TagGroupOut.of(g) for g in page.groups], next_cursor=page.next_cursor or None)
+    page = await profile.tags.ListTagGroups(request)
+    return Page[TagGroupOut].of([TagGroupOut.from_proto(g) for g in page.groups], page.next_cursor)
 
 
 @router.get("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS)
-async def get_tag_group(group_id: str, tenant: Tenant, clients: Clients) -> TagGroupOut:
+async def get_tag_group(group_id: str, profile: Profile) -> TagGroupOut:
     """One group with its number of tags."""
     request = tags_pb2.GetTagGroupRequest(group_id=group_id)
-    group = await clients.call("profile", clients.tags.GetTagGroup, request, tenant_id=tenant.tenant_id)
-    return TagGroupOut.of(group)
+    group = await profile.tags.GetTagGroup(request)
+    return TagGroupOut.from_proto(group)
 
 
 @router.patch("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS)
-async def update_tag_group(
-    group_id: str, body: TagGroupPatch, tenant: Tenant, clients: Clients
-) -> TagGroupOut:
+async def update_tag_group(group_id: str, body: TagGroupPatch, profile: Profile) -> TagGroupOut:
     """Rename or re-describe a group (its kind is fixed); 409 when the new name is taken."""
     request = tags_pb2.UpdateTagGroupRequest(group_id=group_id)
-    if body.name is not None:
-        request.name = body.name
-    if body.description is not None:
-        request.description = body.description
-    group = await clients.call("profile", clients.tags.UpdateTagGroup, request, tenant_id=tenant.tenant_id)
-    return TagGroupOut.of(group)
+    set_optional(request, "name", body.name)
+    set_optional(request, "description", body.description)
+    group = await profile.tags.UpdateTagGroup(request)
+    return TagGroupOut.from_proto(group)
 
 
 @router.delete("/v1/tag-groups/{group_id}", status_code=204, response_class=Response, responses=ERRORS)
-async def delete_tag_group(group_id: str, tenant: Tenant, clients: Clients) -> Response:
+async def delete_tag_group(group_id: str, profile: Profile) -> Response:
     """Delete an empty group; 409 while it holds tags (delete or move them first)."""
     request = tags_pb2.DeleteTagGroupRequest(group_id=group_id)
-    await clients.call("profile", clients.tags.DeleteTagGroup, request, tenant_id=tenant.tenant_id)
+    await profile.tags.DeleteTagGroup(request)
     return Response(status_code=204)
 
 
 @router.post("/v1/tags", status_code=201, response_model=TagOut, responses=ERRORS)
-async def create_tag(body: TagIn, tenant: Tenant, clients: Clients) -> TagOut:
+async def create_tag(body: TagIn, profile: Profile) -> TagOut:
     """Create a tag in a group.
 
     Names are unique case-insensitively within the group (409 on a duplicate); a group holds at
@@ -229,58 +202,52 @@ async def create_tag(body: TagIn, tenant: Tenant, clients: Clients) -> TagOut:
     request = tags_pb2.CreateTagRequest(
         group_id=str(body.group_id), name=body.name, description=body.description
     )
-    tag = await clients.call("profile", clients.tags.CreateTag, request, tenant_id=tenant.tenant_id)
-    return TagOut.of(tag)
+    tag = await profile.tags.CreateTag(request)
+    return TagOut.from_proto(tag)
 
 
-@router.get("/v1/tags", response_model=TagPage, responses=ERRORS)
+@router.get("/v1/tags", response_model=Page[TagOut], responses=ERRORS)
 async def list_tags(
-    tenant: Tenant,
-    clients: Clients,
+    profile: Profile,
     group_id: uuid.UUID | None = None,
     kind: Kind | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> TagPage:
+) -> Page[TagOut]:
     """Tags ordered by name, optionally of one group and/or kind."""
     request = tags_pb2.ListTagsRequest(
         group_id=str(group_id) if group_id else "", kind=kind or "", limit=limit, cursor=cursor or ""
     )
-    page = await clients.call("profile", clients.tags.ListTags, request, tenant_id=tenant.tenant_id)
-    return TagPage(items=[TagOut.of(t) for t in page.tags], next_cursor=page.next_cursor or None)
+    page = await profile.tags.ListTags(request)
+    return Page[TagOut].of([TagOut.from_proto(t) for t in page.tags], page.next_cursor)
 
 
 @router.get("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS)
-async def get_tag(tag_id: str, tenant: Tenant, clients: Clients) -> TagOut:
+async def get_tag(tag_id: str, profile: Profile) -> TagOut:
     """One tag with its group and kind."""
     request = tags_pb2.GetTagRequest(tag_id=tag_id)
-    return TagOut.of(await clients.call("profile", clients.tags.GetTag, request, tenant_id=tenant.tenant_id))
+    return TagOut.from_proto(await profile.tags.GetTag(request))
 
 
 @router.patch("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS)
-async def update_tag(tag_id: str, body: TagPatch, tenant: Tenant, clients: Clients) -> TagOut:
+async def update_tag(tag_id: str, body: TagPatch, profile: Profile) -> TagOut:
     """Rename, re-describe or move a tag; customers keep it. Renames emit no tag.changed."""
     request = tags_pb2.UpdateTagRequest(tag_id=tag_id)
-    if body.group_id is not None:
-        request.group_id = str(body.group_id)
-    if body.name is not None:
-        request.name = body.name
-    if body.description is not None:
-        request.description = body.description
-    return TagOut.of(
-        await clients.call("profile", clients.tags.UpdateTag, request, tenant_id=tenant.tenant_id)
-    )
+    set_optional(request, "group_id", None if body.group_id is None else str(body.group_id))
+    set_optional(request, "name", body.name)
+    set_optional(request, "description", body.description)
+    return TagOut.from_proto(await profile.tags.UpdateTag(request))
 
 
 @router.delete("/v1/tags/{tag_id}", status_code=204, response_class=Response, responses=ERRORS)
-async def delete_tag(tag_id: str, tenant: Tenant, clients: Clients) -> Response:
+async def delete_tag(tag_id: str, profile: Profile) -> Response:
     """Delete a tag and remove it from every customer, in one transaction.
 
     Each customer that carried it gets a ``tag.changed`` (applied = false); a tag on more than
     10,000 customers answers 409 (``TAG_IN_WIDE_USE``). The name may then be used again.
     """
     request = tags_pb2.DeleteTagRequest(tag_id=tag_id)
-    await clients.call("profile", clients.tags.DeleteTag, request, tenant_id=tenant.tenant_id)
+    await profile.tags.DeleteTag(request)
     return Response(status_code=204)
 
 
@@ -291,8 +258,7 @@ async def delete_tag(tag_id: str, tenant: Tenant, clients: Clients) -> Response:
 async def tag_customer(
     customer_id: str,
     tag_id: str,
-    tenant: Tenant,
-    clients: Clients,
+    profile: Profile,
     body: Annotated[CustomerTagIn | None, Body()] = None,
 ) -> CustomerTagApplied:
     """Tag the customer by hand, optionally until ``expires_at`` (future, at most 10 years ahead).
@@ -302,32 +268,30 @@ async def tag_customer(
     and tag, with the source that wrote it last: tagging by hand takes over a computed assignment.
     """
     request = tags_pb2.TagCustomerRequest(customer_id=customer_id, tag_id=tag_id)
-    if body is not None and body.expires_at is not None:
-        request.expires_at.FromDatetime(body.expires_at)
-    response = await clients.call("profile", clients.tags.TagCustomer, request, tenant_id=tenant.tenant_id)
-    applied = CustomerTagOut.of(response.customer_tag)
+    set_time(request, "expires_at", body.expires_at if body is not None else None)
+    response = await profile.tags.TagCustomer(request)
+    applied = CustomerTagOut.from_proto(response.customer_tag)
     return CustomerTagApplied(**applied.model_dump(), changed=response.changed)
 
 
 @router.delete(
     "/v1/customers/{customer_id}/tags/{tag_id}", status_code=204, response_class=Response, responses=ERRORS
 )
-async def untag_customer(customer_id: str, tag_id: str, tenant: Tenant, clients: Clients) -> Response:
+async def untag_customer(customer_id: str, tag_id: str, profile: Profile) -> Response:
     """Remove the tag from the customer, whatever its source; removing an absent tag is a no-op."""
     request = tags_pb2.UntagCustomerRequest(customer_id=customer_id, tag_id=tag_id)
-    await clients.call("profile", clients.tags.UntagCustomer, request, tenant_id=tenant.tenant_id)
+    await profile.tags.UntagCustomer(request)
     return Response(status_code=204)
 
 
-@router.get("/v1/customers/{customer_id}/tags", response_model=CustomerTagPage, responses=ERRORS)
+@router.get("/v1/customers/{customer_id}/tags", response_model=Page[CustomerTagOut], responses=ERRORS)
 async def list_customer_tags(
     customer_id: str,
-    tenant: Tenant,
-    clients: Clients,
+    profile: Profile,
     kind: Kind | None = None,
     limit: Limit = 100,
     cursor: Cursor = None,
-) -> CustomerTagPage:
+) -> Page[CustomerTagOut]:
     """The customer's tags ordered by name.
 
     Expiry is evaluated at read time (``expires_at > now()``): an expired tag is simply not listed,
@@ -336,7 +300,5 @@ async def list_customer_tags(
     request = tags_pb2.ListCustomerTagsRequest(
         customer_id=customer_id, kind=kind or "", limit=limit, cursor=cursor or ""
     )
-    page = await clients.call("profile", clients.tags.ListCustomerTags, request, tenant_id=tenant.tenant_id)
-    return CustomerTagPage(
-        items=[CustomerTagOut.of(t) for t in page.tags], next_cursor=page.next_cursor or None
-    )
+    page = await profile.tags.ListCustomerTags(request)
+    return Page[CustomerTagOut].of([CustomerTagOut.from_proto(t) for t in page.tags], page.next_cursor)

@@ -106,6 +106,11 @@ class Order:
     updated_at: datetime
     fingerprint: bytes  # keyed digest of the body it was recorded with
 
+    @property
+    def remaining_minor(self) -> int:
+        """What may still be refunded."""
+        return self.amount_minor - self.refunded_minor
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedOrder:
@@ -174,6 +179,11 @@ class RecordedRefund:
     order_status: str
     order_amount_minor: int
     order_refunded_minor: int
+
+    @property
+    def order_remaining_minor(self) -> int:
+        """What is left of the order to refund after this refund."""
+        return self.order_amount_minor - self.order_refunded_minor
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ def order_to_proto(order: Order) -> orders_pb2.Order:
         currency=order.currency,
         amount_minor=order.amount_minor,
         refunded_minor=order.refunded_minor,
+        remaining_minor=order.remaining_minor,
         status=order.status,
         items=[_line_to_proto(line) for line in order.items],
         refunds=[refund_to_proto(refund) for refund in order.refunds],
@@ -166,6 +167,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             order_status=result.order_status,
             order_amount_minor=result.order_amount_minor,
             order_refunded_minor=result.order_refunded_minor,
+            order_remaining_minor=result.order_remaining_minor,
         )
 
     async def GetOrder(

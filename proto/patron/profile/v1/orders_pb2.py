@@ -27,43 +27,43 @@ from patron.profile.v1 import behaviour_pb2 as patron_dot_profile_dot_v1_dot_beh
 from patron.profile.v1 import profile_pb2 as patron_dot_profile_dot_v1_dot_profile__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epatron/profile/v1/orders.proto\x12\x11patron.profile.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!patron/profile/v1/behaviour.proto\x1a\x1fpatron/profile/v1/profile.proto\"\x86\x01\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x15\n\x08\x63\x61tegory\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x62rand\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x10unit_price_minor\x18\x04 \x01(\x03\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x42\x0b\n\t_categoryB\x08\n\x06_brand\"\xc4\x01\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x13\n\x06reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12/\n\x0brefunded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_reason\"\xb0\x03\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12+\n\x07paid_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x05 \x01(\x03\x12\x16\n\x0erefunded_minor\x18\x06 \x01(\x03\x12\x0e\n\x06status\x18\x07 \x01(\t\x12+\n\x05items\x18\x08 \x03(\x0b\x32\x1c.patron.profile.v1.OrderLine\x12\x18\n\x0b\x63oupon_code\x18\t \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63hannel\x18\n \x01(\tH\x01\x88\x01\x01\x12*\n\x07refunds\x18\x0b \x03(\x0b\x32\x19.patron.profile.v1.Refund\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0e\n\x0c_coupon_codeB\n\n\x08_channel\"\xba\x02\n\x12RecordOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12/\n\nidentities\x18\x03 \x03(\x0b\x32\x1b.patron.profile.v1.Identity\x12+\n\x07paid_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x06 \x01(\x03\x12+\n\x05items\x18\x07 \x03(\x0b\x32\x1c.patron.profile.v1.OrderLine\x12\x18\n\x0b\x63oupon_code\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63hannel\x18\t \x01(\tH\x01\x88\x01\x01\x42\x0e\n\x0c_coupon_codeB\n\n\x08_channel\"O\n\x13RecordOrderResponse\x12\'\n\x05order\x18\x01 \x01(\x0b\x32\x18.patron.profile.v1.Order\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xd9\x01\n\x12RefundOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x13\n\x06reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x63urrency\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x34\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x02\x88\x01\x01\x42\t\n\x07_reasonB\x0b\n\t_currencyB\x0e\n\x0c_refunded_at\"\xa1\x01\n\x13RefundOrderResponse\x12)\n\x06refund\x18\x01 \x01(\x0b\x32\x19.patron.profile.v1.Refund\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x14\n\x0corder_status\x18\x03 \x01(\t\x12\x1a\n\x12order_amount_minor\x18\x04 \x01(\x03\x12\x1c\n\x14order_refunded_minor\x18\x05 \x01(\x03\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"O\n\x19ListCustomerOrdersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"[\n\x1aListCustomerOrdersResponse\x12(\n\x06orders\x18\x01 \x03(\x0b\x32\x18.patron.profile.v1.Order\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"L\n\x13RecordOrdersRequest\x12\x35\n\x06orders\x18\x01 \x03(\x0b\x32%.patron.profile.v1.RecordOrderRequest\"L\n\x0cRejectedItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12-\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1d.patron.profile.v1.FieldError\"\x9b\x01\n\rBatchResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x31\n\x08rejected\x18\x03 \x03(\x0b\x32\x1f.patron.profile.v1.RejectedItem\x12\x31\n\x08outcomes\x18\x04 \x03(\x0e\x32\x1f.patron.profile.v1.BatchOutcome\"M\n\x13RefundOrdersRequest\x12\x36\n\x07refunds\x18\x01 \x03(\x0b\x32%.patron.profile.v1.RefundOrderRequest*\x82\x01\n\x0c\x42\x61tchOutcome\x12\x1d\n\x19\x42\x41TCH_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42\x41TCH_OUTCOME_ACCEPTED\x10\x01\x12\x1b\n\x17\x42\x41TCH_OUTCOME_DUPLICATE\x10\x02\x12\x1a\n\x16\x42\x41TCH_OUTCOME_REJECTED\x10\x03\x32\xbb\x04\n\x0cOrderService\x12\\\n\x0bRecordOrder\x12%.patron.profile.v1.RecordOrderRequest\x1a&.patron.profile.v1.RecordOrderResponse\x12\\\n\x0bRefundOrder\x12%.patron.profile.v1.RefundOrderRequest\x1a&.patron.profile.v1.RefundOrderResponse\x12H\n\x08GetOrder\x12\".patron.profile.v1.GetOrderRequest\x1a\x18.patron.profile.v1.Order\x12q\n\x12ListCustomerOrders\x12,.patron.profile.v1.ListCustomerOrdersRequest\x1a-.patron.profile.v1.ListCustomerOrdersResponse\x12X\n\x0cRecordOrders\x12&.patron.profile.v1.RecordOrdersRequest\x1a .patron.profile.v1.BatchResponse\x12X\n\x0cRefundOrders\x12&.patron.profile.v1.RefundOrdersRequest\x1a .patron.profile.v1.BatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1epatron/profile/v1/orders.proto\x12\x11patron.profile.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!patron/profile/v1/behaviour.proto\x1a\x1fpatron/profile/v1/profile.proto\"\x86\x01\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x15\n\x08\x63\x61tegory\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x62rand\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x10unit_price_minor\x18\x04 \x01(\x03\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x42\x0b\n\t_categoryB\x08\n\x06_brand\"\xc4\x01\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x13\n\x06reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12/\n\x0brefunded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\t\n\x07_reason\"\xc9\x03\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12+\n\x07paid_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x05 \x01(\x03\x12\x16\n\x0erefunded_minor\x18\x06 \x01(\x03\x12\x0e\n\x06status\x18\x07 \x01(\t\x12+\n\x05items\x18\x08 \x03(\x0b\x32\x1c.patron.profile.v1.OrderLine\x12\x18\n\x0b\x63oupon_code\x18\t \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63hannel\x18\n \x01(\tH\x01\x88\x01\x01\x12*\n\x07refunds\x18\x0b \x03(\x0b\x32\x19.patron.profile.v1.Refund\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fremaining_minor\x18\x0e \x01(\x03\x42\x0e\n\x0c_coupon_codeB\n\n\x08_channel\"\xba\x02\n\x12RecordOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12/\n\nidentities\x18\x03 \x03(\x0b\x32\x1b.patron.profile.v1.Identity\x12+\n\x07paid_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x06 \x01(\x03\x12+\n\x05items\x18\x07 \x03(\x0b\x32\x1c.patron.profile.v1.OrderLine\x12\x18\n\x0b\x63oupon_code\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63hannel\x18\t \x01(\tH\x01\x88\x01\x01\x42\x0e\n\x0c_coupon_codeB\n\n\x08_channel\"O\n\x13RecordOrderResponse\x12\'\n\x05order\x18\x01 \x01(\x0b\x32\x18.patron.profile.v1.Order\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xd9\x01\n\x12RefundOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x13\n\x06reason\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x63urrency\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x34\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x02\x88\x01\x01\x42\t\n\x07_reasonB\x0b\n\t_currencyB\x0e\n\x0c_refunded_at\"\xc0\x01\n\x13RefundOrderResponse\x12)\n\x06refund\x18\x01 \x01(\x0b\x32\x19.patron.profile.v1.Refund\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x14\n\x0corder_status\x18\x03 \x01(\t\x12\x1a\n\x12order_amount_minor\x18\x04 \x01(\x03\x12\x1c\n\x14order_refunded_minor\x18\x05 \x01(\x03\x12\x1d\n\x15order_remaining_minor\x18\x06 \x01(\x03\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"O\n\x19ListCustomerOrdersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"[\n\x1aListCustomerOrdersResponse\x12(\n\x06orders\x18\x01 \x03(\x0b\x32\x18.patron.profile.v1.Order\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"L\n\x13RecordOrdersRequest\x12\x35\n\x06orders\x18\x01 \x03(\x0b\x32%.patron.profile.v1.RecordOrderRequest\"L\n\x0cRejectedItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12-\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1d.patron.profile.v1.FieldError\"\x9b\x01\n\rBatchResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\x12\x31\n\x08rejected\x18\x03 \x03(\x0b\x32\x1f.patron.profile.v1.RejectedItem\x12\x31\n\x08outcomes\x18\x04 \x03(\x0e\x32\x1f.patron.profile.v1.BatchOutcome\"M\n\x13RefundOrdersRequest\x12\x36\n\x07refunds\x18\x01 \x03(\x0b\x32%.patron.profile.v1.RefundOrderRequest*\x82\x01\n\x0c\x42\x61tchOutcome\x12\x1d\n\x19\x42\x41TCH_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x42\x41TCH_OUTCOME_ACCEPTED\x10\x01\x12\x1b\n\x17\x42\x41TCH_OUTCOME_DUPLICATE\x10\x02\x12\x1a\n\x16\x42\x41TCH_OUTCOME_REJECTED\x10\x03\x32\xbb\x04\n\x0cOrderService\x12\\\n\x0bRecordOrder\x12%.patron.profile.v1.RecordOrderRequest\x1a&.patron.profile.v1.RecordOrderResponse\x12\\\n\x0bRefundOrder\x12%.patron.profile.v1.RefundOrderRequest\x1a&.patron.profile.v1.RefundOrderResponse\x12H\n\x08GetOrder\x12\".patron.profile.v1.GetOrderRequest\x1a\x18.patron.profile.v1.Order\x12q\n\x12ListCustomerOrders\x12,.patron.profile.v1.ListCustomerOrdersRequest\x1a-.patron.profile.v1.ListCustomerOrdersResponse\x12X\n\x0cRecordOrders\x12&.patron.profile.v1.RecordOrdersRequest\x1a .patron.profile.v1.BatchResponse\x12X\n\x0cRefundOrders\x12&.patron.profile.v1.RefundOrdersRequest\x1a .patron.profile.v1.BatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.profile.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BATCHOUTCOME']._serialized_start=2312
-  _globals['_BATCHOUTCOME']._serialized_end=2442
+  _globals['_BATCHOUTCOME']._serialized_start=2368
+  _globals['_BATCHOUTCOME']._serialized_end=2498
   _globals['_ORDERLINE']._serialized_start=155
   _globals['_ORDERLINE']._serialized_end=289
   _globals['_REFUND']._serialized_start=292
   _globals['_REFUND']._serialized_end=488
   _globals['_ORDER']._serialized_start=491
-  _globals['_ORDER']._serialized_end=923
-  _globals['_RECORDORDERREQUEST']._serialized_start=926
-  _globals['_RECORDORDERREQUEST']._serialized_end=1240
-  _globals['_RECORDORDERRESPONSE']._serialized_start=1242
-  _globals['_RECORDORDERRESPONSE']._serialized_end=1321
-  _globals['_REFUNDORDERREQUEST']._serialized_start=1324
-  _globals['_REFUNDORDERREQUEST']._serialized_end=1541
-  _globals['_REFUNDORDERRESPONSE']._serialized_start=1544
-  _globals['_REFUNDORDERRESPONSE']._serialized_end=1705
-  _globals['_GETORDERREQUEST']._serialized_start=1707
-  _globals['_GETORDERREQUEST']._serialized_end=1742
-  _globals['_LISTCUSTOMERORDERSREQUEST']._serialized_start=1744
-  _globals['_LISTCUSTOMERORDERSREQUEST']._serialized_end=1823
-  _globals['_LISTCUSTOMERORDERSRESPONSE']._serialized_start=1825
-  _globals['_LISTCUSTOMERORDERSRESPONSE']._serialized_end=1916
-  _globals['_RECORDORDERSREQUEST']._serialized_start=1918
-  _globals['_RECORDORDERSREQUEST']._serialized_end=1994
-  _globals['_REJECTEDITEM']._serialized_start=1996
-  _globals['_REJECTEDITEM']._serialized_end=2072
-  _globals['_BATCHRESPONSE']._serialized_start=2075
-  _globals['_BATCHRESPONSE']._serialized_end=2230
-  _globals['_REFUNDORDERSREQUEST']._serialized_start=2232
-  _globals['_REFUNDORDERSREQUEST']._serialized_end=2309
-  _globals['_ORDERSERVICE']._serialized_start=2445
-  _globals['_ORDERSERVICE']._serialized_end=3016
+  _globals['_ORDER']._serialized_end=948
+  _globals['_RECORDORDERREQUEST']._serialized_start=951
+  _globals['_RECORDORDERREQUEST']._serialized_end=1265
+  _globals['_RECORDORDERRESPONSE']._serialized_start=1267
+  _globals['_RECORDORDERRESPONSE']._serialized_end=1346
+  _globals['_REFUNDORDERREQUEST']._serialized_start=1349
+  _globals['_REFUNDORDERREQUEST']._serialized_end=1566
+  _globals['_REFUNDORDERRESPONSE']._serialized_start=1569
+  _globals['_REFUNDORDERRESPONSE']._serialized_end=1761
+  _globals['_GETORDERREQUEST']._serialized_start=1763
+  _globals['_GETORDERREQUEST']._serialized_end=1798
+  _globals['_LISTCUSTOMERORDERSREQUEST']._serialized_start=1800
+  _globals['_LISTCUSTOMERORDERSREQUEST']._serialized_end=1879
+  _globals['_LISTCUSTOMERORDERSRESPONSE']._serialized_start=1881
+  _globals['_LISTCUSTOMERORDERSRESPONSE']._serialized_end=1972
+  _globals['_RECORDORDERSREQUEST']._serialized_start=1974
+  _globals['_RECORDORDERSREQUEST']._serialized_end=2050
+  _globals['_REJECTEDITEM']._serialized_start=2052
+  _globals['_REJECTEDITEM']._serialized_end=2128
+  _globals['_BATCHRESPONSE']._serialized_start=2131
+  _globals['_BATCHRESPONSE']._serialized_end=2286
+  _globals['_REFUNDORDERSREQUEST']._serialized_start=2288
+  _globals['_REFUNDORDERSREQUEST']._serialized_end=2365
+  _globals['_ORDERSERVICE']._serialized_start=2501
+  _globals['_ORDERSERVICE']._serialized_end=3072
 # @@protoc_insertion_point(module_scope)

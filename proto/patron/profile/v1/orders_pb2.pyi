@@ -54,7 +54,7 @@ class Refund(_message.Message):
     def __init__(self, refund_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., currency: _Optional[str] = ..., reason: _Optional[str] = ..., refunded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "customer_id", "paid_at", "currency", "amount_minor", "refunded_minor", "status", "items", "coupon_code", "channel", "refunds", "created_at", "updated_at")
+    __slots__ = ("order_id", "customer_id", "paid_at", "currency", "amount_minor", "refunded_minor", "status", "items", "coupon_code", "channel", "refunds", "created_at", "updated_at", "remaining_minor")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PAID_AT_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class Order(_message.Message):
     REFUNDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MINOR_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     customer_id: str
     paid_at: _timestamp_pb2.Timestamp
@@ -81,7 +82,8 @@ class Order(_message.Message):
     refunds: _containers.RepeatedCompositeFieldContainer[Refund]
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, order_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ..., amount_minor: _Optional[int] = ..., refunded_minor: _Optional[int] = ..., status: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., coupon_code: _Optional[str] = ..., channel: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    remaining_minor: int
+    def __init__(self, order_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., paid_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., currency: _Optional[str] = ..., amount_minor: _Optional[int] = ..., refunded_minor: _Optional[int] = ..., status: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., coupon_code: _Optional[str] = ..., channel: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., remaining_minor: _Optional[int] = ...) -> None: ...
 
 class RecordOrderRequest(_message.Message):
     __slots__ = ("order_id", "customer_id", "identities", "paid_at", "currency", "amount_minor", "items", "coupon_code", "channel")
@@ -130,18 +132,20 @@ class RefundOrderRequest(_message.Message):
     def __init__(self, order_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., reason: _Optional[str] = ..., currency: _Optional[str] = ..., refunded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RefundOrderResponse(_message.Message):
-    __slots__ = ("refund", "created", "order_status", "order_amount_minor", "order_refunded_minor")
+    __slots__ = ("refund", "created", "order_status", "order_amount_minor", "order_refunded_minor", "order_remaining_minor")
     REFUND_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ORDER_STATUS_FIELD_NUMBER: _ClassVar[int]
     ORDER_AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
     ORDER_REFUNDED_MINOR_FIELD_NUMBER: _ClassVar[int]
+    ORDER_REMAINING_MINOR_FIELD_NUMBER: _ClassVar[int]
     refund: Refund
     created: bool
     order_status: str
     order_amount_minor: int
     order_refunded_minor: int
-    def __init__(self, refund: _Optional[_Union[Refund, _Mapping]] = ..., created: _Optional[bool] = ..., order_status: _Optional[str] = ..., order_amount_minor: _Optional[int] = ..., order_refunded_minor: _Optional[int] = ...) -> None: ...
+    order_remaining_minor: int
+    def __init__(self, refund: _Optional[_Union[Refund, _Mapping]] = ..., created: _Optional[bool] = ..., order_status: _Optional[str] = ..., order_amount_minor: _Optional[int] = ..., order_refunded_minor: _Optional[int] = ..., order_remaining_minor: _Optional[int] = ...) -> None: ...
 
 class GetOrderRequest(_message.Message):
     __slots__ = ("order_id",)
