@@ -6,7 +6,9 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from patron.profile.v1 import profile_pb2_grpc
-from services.loyalty.store.consumer import loyalty_consumer
+from services.loyalty.clients.profile_customers import ProfileCustomers
+from services.loyalty.consumers.profile_events import loyalty_consumer
+from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiry_loop
 from services.loyalty.store.hot_pool import HotConnections
@@ -39,7 +41,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     profile_channel = grpc.aio.insecure_channel(
         settings.address_of("profile"), interceptors=aio_client_interceptors()
     )
-    directory = CustomerDirectory(profile_pb2_grpc.CustomerServiceStub(profile_channel))
+    directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
     hot = HotConnections(database)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
@@ -51,7 +53,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 producer.outbox,
                 directory,
                 settings.consumer_lease_seconds,
-                allow_fault_injection=runtime.allows_development_secrets,
+                after_earn=after_earn_fault(runtime.allows_development_secrets),
             )
         ],
     )

@@ -23,8 +23,9 @@ from services.loyalty.domain.coupons import (
     validate_redemption,
     validate_template,
 )
+from services.loyalty.domain.customers import parse_customer_id
 from services.loyalty.store import coupons as store
-from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
+from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.ledger import IdempotencyRace
 from services.loyalty.transport.membership_servicer import timestamp
 from services.runtime.database import Database

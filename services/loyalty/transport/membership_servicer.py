@@ -12,9 +12,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from patron.loyalty.v1 import membership_pb2, membership_pb2_grpc
+from services.loyalty.domain.customers import parse_customer_id
 from services.loyalty.domain.program import Tier
 from services.loyalty.domain.tiers import MembershipView, TierChange
-from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
+from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.membership import history_page, membership_view
 from services.loyalty.store.programs import current_program
 from services.runtime.database import Database

@@ -22,10 +22,11 @@ from grpc import aio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc
+from services.loyalty.domain.customers import parse_customer_id
 from services.loyalty.domain.expiry import expires_at
 from services.loyalty.domain.ledger import EntryType, LedgerEntry, LedgerResult, validate_movement
 from services.loyalty.store.accounts import balance_of, ledger_page
-from services.loyalty.store.customer_directory import CustomerDirectory, parse_customer_id
+from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiring_page
 from services.loyalty.store.fast_moves import balance_at_once, move_at_once
 from services.loyalty.store.hot_pool import HotConnections

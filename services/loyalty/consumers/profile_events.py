@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import uuid
-from collections.abc import Sequence
-from datetime import UTC
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,27 +52,30 @@ from services.loyalty.store.sign_ins import sign_in
 from services.runtime.errors import NotFound
 from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
+from services.runtime.proto_convert import from_timestamp
 
 logger = logging.getLogger(__name__)
 
 CONSUMER_NAME = "loyalty.events"
-# Fault injection for the crash test: SIGKILL the process right after an order's points are
-# written, before the consumer's transaction (with the stream position) commits.
-KILL_AFTER_EARN_ENV = "PATRON_LOYALTY_FAULT_KILL_AFTER_EARN"
 CAPPED_EVENTS = ("review", "share")
 # Profile calls in flight at once while a run of customer.created asks for birthdays.
 BIRTHDAY_LOOKUPS_IN_FLIGHT = 16
+
+
+# Called right after an order's points are written, before the consumer's transaction commits:
+# where a test injects a fault (``services.loyalty.fault_injection``); production passes none.
+AfterEarn = Callable[[], None]
 
 
 class LoyaltyHandlers:
     """The consumer's handlers, bound to the loyalty outbox and the profile client."""
 
     def __init__(
-        self, outbox: Outbox, directory: CustomerDirectory, *, kill_after_earn: bool = False
+        self, outbox: Outbox, directory: CustomerDirectory, *, after_earn: AfterEarn | None = None
     ) -> None:
         self._outbox = outbox
         self._directory = directory
-        self._kill_after_earn = kill_after_earn
+        self._after_earn = after_earn
 
     @staticmethod
     async def _context(
@@ -129,15 +129,15 @@ class LoyaltyHandlers:
         tenant_id = context.tenant.tenant_id
         payload = envelope.order_paid
         customer_id = facts.survivor_id
-        paid_at = payload.paid_at.ToDatetime(tzinfo=UTC)
+        paid_at = from_timestamp(payload.paid_at)
         tier = await membership.tier_of(
             connection, context.program, tenant_id=tenant_id, customer_id=customer_id
         )
         order = PaidOrder(payload.order_id, customer_id, payload.amount_minor, payload.currency, paid_at)
         birthday = is_birthday(facts.birthday, local_date(paid_at, context.tenant.timezone))
         await earn_for_order(connection, self._outbox, context, order, tier, birthday=birthday)
-        if self._kill_after_earn:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self._after_earn is not None:
+            self._after_earn()
         await membership.record_order(
             connection,
             self._outbox,
@@ -154,7 +154,7 @@ class LoyaltyHandlers:
         if context is None:
             return
         payload = envelope.order_refunded
-        refunded_at = payload.refunded_at.ToDatetime(tzinfo=UTC)
+        refunded_at = from_timestamp(payload.refunded_at)
         refund = Refund(
             payload.order_id, payload.refund_id, payload.amount_minor, payload.fully_refunded, refunded_at
         )
@@ -187,7 +187,7 @@ class LoyaltyHandlers:
         customer_id = (
             await customer_facts(connection, tenant_id, uuid.UUID(envelope.customer_id))
         ).survivor_id
-        occurred_at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+        occurred_at = from_timestamp(envelope.occurred_at)
         if kind == "sign_in":
             await sign_in(connection, self._outbox, context, customer_id, occurred_at)
             return
@@ -282,7 +282,7 @@ class LoyaltyHandlers:
             survivor_id=survivor,
             merged_ids=merged,
             outbox=self._outbox,
-            merged_at=envelope.occurred_at.ToDatetime(tzinfo=UTC),
+            merged_at=from_timestamp(envelope.occurred_at),
         )
 
     async def customer_erased(
@@ -290,7 +290,7 @@ class LoyaltyHandlers:
     ) -> None:
         tenant_id, customer_id = uuid.UUID(envelope.tenant_id), uuid.UUID(envelope.customer_id)
         await record_erasure(
-            connection, tenant_id, customer_id, envelope.customer_erased.erased_at.ToDatetime(tzinfo=UTC)
+            connection, tenant_id, customer_id, from_timestamp(envelope.customer_erased.erased_at)
         )
         await erase_account(connection, tenant_id, customer_id)
         await membership.erase_customer(connection, tenant_id=tenant_id, customer_id=customer_id)
@@ -311,12 +311,10 @@ class LoyaltyHandlers:
 
 
 def loyalty_consumer(
-    outbox: Outbox, directory: CustomerDirectory, lease_seconds: float, *, allow_fault_injection: bool = False
+    outbox: Outbox, directory: CustomerDirectory, lease_seconds: float, *, after_earn: AfterEarn | None = None
 ) -> ConsumerSpec:
-    """The ``loyalty.events`` consumer spec. The crash test's fault injection is read from the
-    environment only where ``allow_fault_injection`` (development and test, never production)."""
-    kill_after_earn = allow_fault_injection and os.environ.get(KILL_AFTER_EARN_ENV) == "1"
-    handlers = LoyaltyHandlers(outbox, directory, kill_after_earn=kill_after_earn)
+    """The ``loyalty.events`` consumer spec; ``after_earn`` is a test's injected fault (or None)."""
+    handlers = LoyaltyHandlers(outbox, directory, after_earn=after_earn)
     return ConsumerSpec(
         name=CONSUMER_NAME,
         producer="profile",
