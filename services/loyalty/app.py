@@ -1,4 +1,5 @@
-"""Assembly of the loyalty service: what it serves, what it consumes, and how its process starts."""
+"""Assembly of the loyalty service: stores, domain, servicers, what it consumes, and how its process
+starts."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
+from services.loyalty.domain.coupon_desk import CouponDesk
+from services.loyalty.domain.membership_desk import MembershipDesk
+from services.loyalty.domain.points_desk import PointsDesk
+from services.loyalty.domain.program_desk import ProgramDesk
+from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
+from services.loyalty.store.coupons import SqlCouponStore
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiry_loop
 from services.loyalty.store.hot_pool import HotConnections
-from services.loyalty.store.programs import ProgramCache
+from services.loyalty.store.membership_reads import SqlMembershipStore
+from services.loyalty.store.points import SqlPointsStore
+from services.loyalty.store.programs import ProgramCache, SqlProgramStore
+from services.loyalty.store.reports import SqlReportsStore
 from services.loyalty.store.tables import (
     consumer_members,
     consumer_parked,
@@ -36,7 +46,10 @@ from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
     """The loyalty service: it produces points / tier / coupon events, consumes profile's events
-    (``loyalty.events``), serves the points RPCs and runs the points expiry job."""
+    (``loyalty.events``), serves the points RPCs and runs the points expiry job.
+
+    The crash test's fault (a SIGKILL after an order's points are written) is wired in only where
+    the runtime allows development settings and the environment asks for it."""
     producer = make_producer("loyalty", database, settings, outbox)
     profile_channel = grpc.aio.insecure_channel(
         settings.address_of("profile"), interceptors=aio_client_interceptors()
@@ -57,6 +70,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             )
         ],
     )
+    points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
 
     async def expire_points(_: ServiceServer) -> None:
         await expiry_loop(database, producer.outbox)
@@ -66,11 +80,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             provisioning_registration(database, tenants),
             *producer.registrations,
             *consumer_registrations,
-            program_registration(database, programs),
-            points_registration(database, hot, producer.outbox, directory, programs),
-            reports_registration(database),
-            membership_registration(database, directory),
-            coupons_registration(database, producer.outbox, directory),
+            program_registration(ProgramDesk(SqlProgramStore(database, programs))),
+            points_registration(PointsDesk(points)),
+            reports_registration(ReportsDesk(SqlReportsStore(database))),
+            membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
+            coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods

@@ -12,6 +12,7 @@ import grpc
 
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.runtime.errors import NotFound, Unavailable
+from services.runtime.proto_convert import optional_text
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 PROFILE_DEADLINE_SECONDS = 2.0
@@ -53,6 +54,7 @@ class ProfileCustomers:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
-        if answer.merged_into or not answer.attributes.HasField("birthday"):
+        birthday = optional_text(answer.attributes, "birthday")
+        if answer.merged_into or birthday is None:
             return None
-        return answer.attributes.birthday[5:10] or None
+        return birthday[5:10] or None

@@ -12,6 +12,7 @@ so partial refunds never take back more than was earned, whatever their number o
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 
 from services.loyalty.domain.program import EarnRules, Rounding
@@ -77,3 +78,14 @@ def is_birthday(birthday_month_day: str | None, day: date) -> bool:
     if birthday_month_day == "02-29" and not calendar.isleap(day.year):
         return day.month == 2 and day.day == 28
     return day.strftime("%m-%d") == birthday_month_day
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    """A daily sign-in: what it awarded, the streak it continues and the tenant-local day; a repeat
+    of the day answers the first result with ``already_signed_in``."""
+
+    points_awarded: int
+    streak: int
+    local_date: date
+    already_signed_in: bool
