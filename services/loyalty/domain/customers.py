@@ -7,20 +7,25 @@ of profile through ``CustomerSource`` (``services.loyalty.clients`` implements i
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Protocol
 
 from services.runtime.errors import NotFound
 
 
-class CustomerSource(Protocol):
+class Birthdays(Protocol):
+    """Where a customer's birthday is asked (events carry no personal data)."""
+
+    async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
+        """The customer's birthday as ``MM-DD``, or None when unknown."""
+        ...
+
+
+class CustomerSource(Birthdays, Protocol):
     """Profile's answers about one customer of a tenant."""
 
     async def survivor_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> uuid.UUID:
         """The live customer the id means now; NotFound when unknown, erased or another tenant's."""
-        ...
-
-    async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
-        """The customer's birthday as ``MM-DD``, or None when unknown."""
         ...
 
 
@@ -30,3 +35,11 @@ def parse_customer_id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound("customer not found") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """Where an event's customer lives now and that survivor's birthday (``MM-DD``)."""
+
+    survivor_id: uuid.UUID
+    birthday: str | None

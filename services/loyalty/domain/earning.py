@@ -12,8 +12,9 @@ so partial refunds never take back more than was earned, whatever their number o
 from __future__ import annotations
 
 import calendar
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from services.loyalty.domain.program import EarnRules, Rounding
 
@@ -89,3 +90,34 @@ class SignInResult:
     streak: int
     local_date: date
     already_signed_in: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PaidOrder:
+    """An order.paid event as earning sees it (the customer is the survivor)."""
+
+    order_id: str
+    customer_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    paid_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """An order.refunded event as earning sees it."""
+
+    order_id: str
+    refund_id: str
+    amount_minor: int
+    fully_refunded: bool
+    refunded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    """The order's customer (None: an order loyalty never credited), points taken, points owed."""
+
+    customer_id: uuid.UUID | None
+    taken: int
+    owed: int

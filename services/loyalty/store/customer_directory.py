@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.loyalty.domain.customers import CustomerSource
+from services.loyalty.domain.customers import CustomerFacts, CustomerSource
 from services.loyalty.store.ledger_tables import customers
 from services.runtime.errors import NotFound
 
@@ -65,14 +64,6 @@ async def remember(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerFacts:
-    """Where an event's customer lives now and that survivor's birthday (``MM-DD``)."""
-
-    survivor_id: uuid.UUID
-    birthday: str | None
-
-
 _FACTS = sa.text(
     """
     SELECT coalesce(c.merged_into, c.customer_id) AS survivor_id,
@@ -93,19 +84,6 @@ async def customer_facts(
     if row is None:
         return CustomerFacts(customer_id, None)
     return CustomerFacts(row.survivor_id, row.birthday)
-
-
-async def record_birthday(
-    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, birthday: str | None
-) -> None:
-    """Store (or clear) the customer's birthday month and day."""
-    statement = pg.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, birthday=birthday)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[customers.c.tenant_id, customers.c.customer_id],
-            set_={"birthday": statement.excluded.birthday, "updated_at": sa.func.now()},
-        )
-    )
 
 
 async def record_merge(

@@ -9,30 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.loyalty.domain.program import Program, default_program
+from services.loyalty.domain.program import Program, TenantProgram, default_program
 from services.loyalty.domain.program_document import program_from_document, program_to_document
 from services.loyalty.store.ledger_tables import programs
 from services.loyalty.store.tables import tenants
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
-from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import tenant_from_row
-
-
-@dataclass(frozen=True, slots=True)
-class TenantProgram:
-    """A tenant's settings with the programme it runs now."""
-
-    tenant: Tenant
-    program: Program
-
 
 _CURRENT = sa.text(
     """

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.domain.expiry import local_midnight
+from services.loyalty.domain.program import TenantProgram
 from services.loyalty.domain.reports import DayFigures, Liability
-from services.loyalty.store.programs import TenantProgram, tenant_program
+from services.loyalty.store.programs import tenant_program
 from services.runtime.database import Database
 
 

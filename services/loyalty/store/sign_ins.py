@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.domain.earning import SignInResult, streak_points
 from services.loyalty.domain.expiry import expires_at, local_date
+from services.loyalty.domain.program import TenantProgram
 from services.loyalty.store.ledger import Movement, credit
-from services.loyalty.store.programs import TenantProgram
 from services.runtime.events.outbox import Outbox
 
 _TODAY = sa.text(
