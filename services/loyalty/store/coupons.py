@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.loyalty.domain.coupons import (
     Coupon,
     CouponTemplate,
@@ -36,6 +38,14 @@ class SqlCouponStore:
         self._outbox = outbox
         self._directory = directory
 
+    async def _customer_and_template(
+        self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, template_id: str
+    ) -> tuple[uuid.UUID, CouponTemplate]:
+        """The live customer and the template a request's body names (an unknown one is a fault
+        of ``template_id``)."""
+        customer = await self._directory.resolve(connection, tenant_id, customer_id)
+        return customer, await get_template(connection, tenant_id, template_id, body_field="template_id")
+
     async def create_template(self, tenant_id: uuid.UUID, spec: TemplateSpec) -> CouponTemplate:
         async with self._database.transaction() as connection:
             return await create_template(connection, tenant_id, spec)
@@ -57,8 +67,9 @@ class SqlCouponStore:
         now: datetime,
     ) -> Issued:
         async with self._database.transaction() as connection:
-            customer = await self._directory.resolve(connection, tenant_id, customer_id)
-            template = await get_template(connection, tenant_id, template_id, body_field="template_id")
+            customer, template = await self._customer_and_template(
+                connection, tenant_id, customer_id, template_id
+            )
             return await issue_coupon(
                 connection,
                 self._outbox,
@@ -79,8 +90,9 @@ class SqlCouponStore:
         now: datetime,
     ) -> Exchanged:
         async with self._database.transaction() as connection:
-            customer = await self._directory.resolve(connection, tenant_id, customer_id)
-            template = await get_template(connection, tenant_id, template_id, body_field="template_id")
+            customer, template = await self._customer_and_template(
+                connection, tenant_id, customer_id, template_id
+            )
             return await exchange_points(
                 connection,
                 self._outbox,
