@@ -10,6 +10,7 @@ from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
 from services.loyalty.domain.coupon_desk import CouponDesk
+from services.loyalty.domain.jobs import expire_points_forever, review_tiers_forever
 from services.loyalty.domain.membership_desk import MembershipDesk
 from services.loyalty.domain.points_desk import PointsDesk
 from services.loyalty.domain.program_desk import ProgramDesk
@@ -17,7 +18,7 @@ from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.coupons import SqlCouponStore
 from services.loyalty.store.customer_directory import CustomerDirectory
-from services.loyalty.store.expiry import expiry_loop
+from services.loyalty.store.expiry import SqlExpiryStore
 from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.membership_reads import SqlMembershipStore
 from services.loyalty.store.points import SqlPointsStore
@@ -30,7 +31,7 @@ from services.loyalty.store.tables import (
     outbox,
     tenants,
 )
-from services.loyalty.store.tier_reviews import tier_review_task
+from services.loyalty.store.tier_reviews import SqlTierReviewStore
 from services.loyalty.transport.coupons_servicer import coupons_registration
 from services.loyalty.transport.membership_servicer import membership_registration
 from services.loyalty.transport.points_servicer import points_registration
@@ -73,7 +74,10 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
 
     async def expire_points(_: ServiceServer) -> None:
-        await expiry_loop(database, producer.outbox)
+        await expire_points_forever(SqlExpiryStore(database, producer.outbox))
+
+    async def review_tiers(_: ServiceServer) -> None:
+        await review_tiers_forever(SqlTierReviewStore(database, producer.outbox))
 
     return ServiceParts(
         registrations=[
@@ -93,7 +97,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *producer.background,
             *consumer_tasks,
             expire_points,
-            tier_review_task(database, producer.outbox),
+            review_tiers,
             hot.hold,
         ],
     )

@@ -1,18 +1,21 @@
 """The coupon use cases: templates, issuing, exchanging points, a customer's list, redeeming.
 
 The store is a protocol so that these rules never see SQL; ``services.loyalty.store.coupons``
-implements it, each method in one transaction of its own. A customer id names the customer it
-resolves to in that transaction: a merged-away id acts on the survivor; an id that is no UUID,
-unknown, erased or another tenant's is NOT_FOUND.
+implements it: template reads and writes and a customer's list each in one transaction, and a
+transaction (``CouponWork``) in which ``domain.coupon_work`` issues, exchanges or redeems. A
+customer id names the customer it resolves to in that transaction: a merged-away id acts on the
+survivor; an id that is no UUID, unknown, erased or another tenant's is NOT_FOUND.
 """
 
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Protocol
 
 from services.loyalty.domain.as_of import AsOf
+from services.loyalty.domain.coupon_work import CouponWork, exchange_points, issue_coupon, redeem_coupon
 from services.loyalty.domain.coupons import (
     COUPON_STATUSES,
     Coupon,
@@ -33,29 +36,15 @@ from services.runtime.paging import Page, page_size
 
 
 class CouponStore(Protocol):
+    def transaction(self, tenant_id: uuid.UUID) -> AbstractAsyncContextManager[CouponWork]:
+        """One transaction of the tenant's coupon statements, committed when the block ends."""
+        ...
+
     async def create_template(self, tenant_id: uuid.UUID, spec: TemplateSpec) -> CouponTemplate: ...
 
     async def get_template(self, tenant_id: uuid.UUID, template_id: str) -> CouponTemplate: ...
 
     async def templates_page(self, tenant_id: uuid.UUID, limit: int, cursor: str) -> Page[CouponTemplate]: ...
-
-    async def issue(
-        self,
-        tenant_id: uuid.UUID,
-        customer_id: uuid.UUID,
-        template_id: str,
-        issue_key: str | None,
-        now: datetime,
-    ) -> Issued: ...
-
-    async def exchange(
-        self,
-        tenant_id: uuid.UUID,
-        customer_id: uuid.UUID,
-        template_id: str,
-        idempotency_key: str,
-        now: datetime,
-    ) -> Exchanged: ...
 
     async def customer_coupons(
         self,
@@ -66,10 +55,6 @@ class CouponStore(Protocol):
         limit: int,
         cursor: str,
     ) -> Page[Coupon]: ...
-
-    async def redeem(
-        self, tenant_id: uuid.UUID, code: str, order_id: str, amount_minor: int, now: datetime
-    ) -> Redemption: ...
 
 
 class CouponDesk:
@@ -98,7 +83,16 @@ class CouponDesk:
         key = scoped_key("issue", idempotency_key) if idempotency_key else None
         now = datetime.now(UTC)
         customer = parse_customer_id(customer_id)
-        return AsOf(await self._store.issue(tenant_id, customer, template_id, key, now), now)
+        async with self._store.transaction(tenant_id) as work:
+            issued = await issue_coupon(
+                work,
+                customer_id=await work.customer(customer),
+                template=await work.template(template_id),
+                issue_key=key,
+                source="api",
+                now=now,
+            )
+        return AsOf(issued, now)
 
     async def exchange(
         self, tenant_id: uuid.UUID, customer_id: str, template_id: str, idempotency_key: str
@@ -108,10 +102,22 @@ class CouponDesk:
         key = idempotency_key or uuid.uuid4().hex
         customer = parse_customer_id(customer_id)
         try:
-            exchanged = await self._store.exchange(tenant_id, customer, template_id, key, datetime.now(UTC))
+            exchanged = await self._exchange(tenant_id, customer, template_id, key)
         except IdempotencyRace:
-            exchanged = await self._store.exchange(tenant_id, customer, template_id, key, datetime.now(UTC))
+            exchanged = await self._exchange(tenant_id, customer, template_id, key)
         return AsOf(exchanged, datetime.now(UTC))
+
+    async def _exchange(
+        self, tenant_id: uuid.UUID, customer_id: uuid.UUID, template_id: str, key: str
+    ) -> Exchanged:
+        async with self._store.transaction(tenant_id) as work:
+            return await exchange_points(
+                work,
+                customer_id=await work.customer(customer_id),
+                template=await work.template(template_id),
+                idempotency_key=key,
+                now=datetime.now(UTC),
+            )
 
     async def customer_coupons(
         self, tenant_id: uuid.UUID, customer_id: str, status: str, limit: int, cursor: str
@@ -134,4 +140,8 @@ class CouponDesk:
         if not normalised:
             raise NotFound("coupon not found")
         now = datetime.now(UTC)
-        return AsOf(await self._store.redeem(tenant_id, normalised, order_id, amount_minor, now), now)
+        async with self._store.transaction(tenant_id) as work:
+            redemption = await redeem_coupon(
+                work, code=normalised, order_id=order_id, amount_minor=amount_minor, now=now
+            )
+        return AsOf(redemption, now)

@@ -1,8 +1,8 @@
-"""Redeeming a coupon on an order, exactly once.
+"""The statements of redeeming a coupon on an order, exactly once.
 
 The coupon row is locked (``FOR UPDATE``) and only an ``issued`` coupon turns ``redeemed``: the
 second of two concurrent redemptions sees it redeemed and answers 409. The rules (status, threshold,
-first order, the discount) are ``services.loyalty.domain.coupons.redemption_discount``.
+first order, the discount) are ``services.loyalty.domain.coupon_work.redeem_coupon``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
-from services.loyalty.domain.coupons import Coupon, Redemption, TemplateSpec, redemption_discount
+from services.loyalty.domain.coupon_work import LockedCoupon
+from services.loyalty.domain.coupons import Coupon, TemplateSpec
 from services.loyalty.store.coupon_tables import coupon_templates, coupons
 from services.loyalty.store.coupon_templates import coupon_from_row
 from services.loyalty.store.membership_tables import membership_facts
-from services.runtime.errors import NotFound
-from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.events.outbox import NewEvent
 from services.runtime.proto_convert import set_time
 
 _LOCK_COUPON = sa.text(
@@ -36,7 +36,7 @@ _LOCK_COUPON = sa.text(
 )
 
 
-async def _has_other_order(
+async def has_other_order(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, order_id: str
 ) -> bool:
     """Whether loyalty recorded a paid order of the customer other than ``order_id``."""
@@ -55,7 +55,8 @@ async def _has_other_order(
     return found is not None
 
 
-def _redeemed_event(tenant_id: uuid.UUID, coupon: Coupon, currency: str) -> NewEvent:
+def redeemed_event(tenant_id: uuid.UUID, coupon: Coupon, currency: str) -> NewEvent:
+    """The coupon.redeemed event announcing ``coupon``."""
     assert coupon.redeemed_at is not None
     payload = loyalty_events_pb2.CouponRedeemed(
         coupon_code=coupon.code,
@@ -68,24 +69,12 @@ def _redeemed_event(tenant_id: uuid.UUID, coupon: Coupon, currency: str) -> NewE
     return NewEvent(tenant_id, "coupon.redeemed", coupon.customer_id, payload, occurred_at=coupon.redeemed_at)
 
 
-async def redeem_coupon(
-    connection: AsyncConnection,
-    outbox: Outbox,
-    *,
-    tenant_id: uuid.UUID,
-    code: str,
-    order_id: str,
-    amount_minor: int,
-    now: datetime,
-) -> Redemption:
-    """Redeem the coupon on an order, exactly once (Conflict with the reason otherwise; NotFound for
-    an unknown or another tenant's code). A first-order coupon needs the customer to have no paid
-    order recorded by loyalty other than this one."""
+async def lock_coupon(connection: AsyncConnection, tenant_id: uuid.UUID, code: str) -> LockedCoupon | None:
+    """The tenant's coupon of ``code``, locked for redemption, with its template's terms."""
     row = (await connection.execute(_LOCK_COUPON, {"tenant_id": tenant_id, "code": code})).first()
     if row is None:
-        raise NotFound("coupon not found")
-    coupon = coupon_from_row(row, row.kind)
-    spec = TemplateSpec(
+        return None
+    terms = TemplateSpec(
         name=row.name,
         kind=row.kind,
         threshold_minor=row.threshold_minor,
@@ -93,22 +82,32 @@ async def redeem_coupon(
         percent_off=row.percent_off,
         max_discount_minor=row.max_discount_minor,
     )
-    other_order = False
-    if spec.kind == "first_order" and coupon.customer_id is not None:
-        other_order = await _has_other_order(connection, tenant_id, coupon.customer_id, order_id)
-    discount = redemption_discount(
-        coupon, spec, amount_minor=amount_minor, now=now, has_other_order=other_order
-    )
+    return LockedCoupon(coupon_from_row(row, row.kind), terms, str(row.currency).strip())
+
+
+async def mark_redeemed(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    coupon: Coupon,
+    *,
+    order_id: str,
+    amount_minor: int,
+    discount_minor: int,
+    now: datetime,
+) -> Coupon:
+    """Turn the (locked, issued) coupon ``redeemed`` on the order and count it on its template."""
     redeemed = (
         await connection.execute(
             sa.update(coupons)
-            .where(coupons.c.tenant_id == tenant_id, coupons.c.code == code, coupons.c.status == "issued")
+            .where(
+                coupons.c.tenant_id == tenant_id, coupons.c.code == coupon.code, coupons.c.status == "issued"
+            )
             .values(
                 status="redeemed",
                 redeemed_at=now,
                 order_id=order_id,
                 order_amount_minor=amount_minor,
-                discount_minor=discount,
+                discount_minor=discount_minor,
             )
             .returning(coupons)
         )
@@ -120,7 +119,4 @@ async def redeem_coupon(
         )
         .values(redeemed_count=coupon_templates.c.redeemed_count + 1)
     )
-    result = coupon_from_row(redeemed, row.kind)
-    currency = str(row.currency).strip()
-    await outbox.append(connection, [_redeemed_event(tenant_id, result, currency)])
-    return Redemption(result, discount, currency)
+    return coupon_from_row(redeemed, coupon.kind)
