@@ -13,7 +13,7 @@ import uuid
 import httpx
 import sqlalchemy as sa
 
-from services.loyalty.store.consumer import KILL_AFTER_EARN_ENV
+from services.loyalty.fault_injection import KILL_AFTER_EARN_ENV
 from services.loyalty.store.tables import tenants
 from services.runtime import migrations
 from services.runtime.database import Database, create_engine

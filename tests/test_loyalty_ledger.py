@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patron.events.v1 import envelope_pb2
+from services.loyalty.consumers.profile_events import LoyaltyHandlers
 from services.loyalty.domain.errors import InsufficientPoints
 from services.loyalty.domain.ledger import LedgerResult
-from services.loyalty.store.consumer import LoyaltyHandlers
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import run_tenant_expiry
 from services.loyalty.store.ledger import Movement, credit, debit, take_back

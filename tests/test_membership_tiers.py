@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from patron.events.v1 import envelope_pb2
 from services.loyalty.domain.program import Program, default_program
 from services.loyalty.domain.tiers import shift_months
-from services.loyalty.store import membership
+from services.loyalty.store import membership, membership_reads
 from services.loyalty.store.membership_tables import tier_history
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tier_reviews import run_due_reviews
@@ -142,7 +142,7 @@ async def test_no_downgrade_before_review_and_grace_then_downgrade(loyalty: Loya
         ("silver", "regular", "downgrade"),
     ]
     async with loyalty.database.read() as connection:
-        view = await membership.membership_view(
+        view = await membership_reads.membership_view(
             connection, loyalty.program, tenant_id=loyalty.tenant_id, customer_id=customer, now=review_at
         )
     assert view.next_review_at is None
@@ -158,7 +158,7 @@ async def test_spending_again_during_grace_keeps_the_tier(loyalty: Loyalty) -> N
     await reviews(loyalty, review_at + timedelta(days=31))
     assert await tier(loyalty, customer) == "silver"
     async with loyalty.database.read() as connection:
-        view = await membership.membership_view(
+        view = await membership_reads.membership_view(
             connection,
             loyalty.program,
             tenant_id=loyalty.tenant_id,
@@ -184,7 +184,7 @@ async def test_a_refund_lowers_progress_but_never_downgrades_at_once(loyalty: Lo
             refunded_minor=SILVER // 2,
             refunded_at=T0 + timedelta(days=1),
         )
-        view = await membership.membership_view(
+        view = await membership_reads.membership_view(
             connection,
             loyalty.program,
             tenant_id=loyalty.tenant_id,
@@ -225,7 +225,7 @@ async def test_merge_keeps_the_higher_tier_and_moves_progress(loyalty: Loyalty) 
             outbox=loyalty.outbox,
             merged_at=T0 + timedelta(days=1),
         )
-        view = await membership.membership_view(
+        view = await membership_reads.membership_view(
             connection,
             loyalty.program,
             tenant_id=loyalty.tenant_id,

@@ -1,4 +1,5 @@
-"""Assembly of the loyalty service: what it serves, what it consumes, and how its process starts."""
+"""Assembly of the loyalty service: stores, domain, servicers, what it consumes, and how its process
+starts."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from patron.profile.v1 import profile_pb2_grpc
-from services.loyalty.store.consumer import loyalty_consumer
+from services.loyalty.clients.profile_customers import ProfileCustomers
+from services.loyalty.consumers.profile_events import loyalty_consumer
+from services.loyalty.domain.coupon_desk import CouponDesk
+from services.loyalty.domain.jobs import expire_points_forever, review_tiers_forever
+from services.loyalty.domain.membership_desk import MembershipDesk
+from services.loyalty.domain.points_desk import PointsDesk
+from services.loyalty.domain.program_desk import ProgramDesk
+from services.loyalty.domain.reports import ReportsDesk
+from services.loyalty.fault_injection import after_earn_fault
+from services.loyalty.store.coupons import SqlCouponStore
 from services.loyalty.store.customer_directory import CustomerDirectory
-from services.loyalty.store.expiry import expiry_loop
+from services.loyalty.store.expiry import SqlExpiryStore
 from services.loyalty.store.hot_pool import HotConnections
-from services.loyalty.store.programs import ProgramCache
+from services.loyalty.store.membership_reads import SqlMembershipStore
+from services.loyalty.store.points import SqlPointsStore
+from services.loyalty.store.programs import ProgramCache, SqlProgramStore
+from services.loyalty.store.reports import SqlReportsStore
 from services.loyalty.store.tables import (
     consumer_members,
     consumer_parked,
@@ -18,7 +31,7 @@ from services.loyalty.store.tables import (
     outbox,
     tenants,
 )
-from services.loyalty.store.tier_reviews import tier_review_task
+from services.loyalty.store.tier_reviews import SqlTierReviewStore
 from services.loyalty.transport.coupons_servicer import coupons_registration
 from services.loyalty.transport.membership_servicer import membership_registration
 from services.loyalty.transport.points_servicer import points_registration
@@ -34,12 +47,15 @@ from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
     """The loyalty service: it produces points / tier / coupon events, consumes profile's events
-    (``loyalty.events``), serves the points RPCs and runs the points expiry job."""
+    (``loyalty.events``), serves the points RPCs and runs the points expiry job.
+
+    The crash test's fault (a SIGKILL after an order's points are written) is wired in only where
+    the runtime allows development settings and the environment asks for it."""
     producer = make_producer("loyalty", database, settings, outbox)
     profile_channel = grpc.aio.insecure_channel(
         settings.address_of("profile"), interceptors=aio_client_interceptors()
     )
-    directory = CustomerDirectory(profile_pb2_grpc.CustomerServiceStub(profile_channel))
+    directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
     hot = HotConnections(database)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
@@ -51,24 +67,28 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 producer.outbox,
                 directory,
                 settings.consumer_lease_seconds,
-                allow_fault_injection=runtime.allows_development_secrets,
+                after_earn=after_earn_fault(runtime.allows_development_secrets),
             )
         ],
     )
+    points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
 
     async def expire_points(_: ServiceServer) -> None:
-        await expiry_loop(database, producer.outbox)
+        await expire_points_forever(SqlExpiryStore(database, producer.outbox))
+
+    async def review_tiers(_: ServiceServer) -> None:
+        await review_tiers_forever(SqlTierReviewStore(database, producer.outbox))
 
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
             *producer.registrations,
             *consumer_registrations,
-            program_registration(database, programs),
-            points_registration(database, hot, producer.outbox, directory, programs),
-            reports_registration(database),
-            membership_registration(database, directory),
-            coupons_registration(database, producer.outbox, directory),
+            program_registration(ProgramDesk(SqlProgramStore(database, programs))),
+            points_registration(PointsDesk(points)),
+            reports_registration(ReportsDesk(SqlReportsStore(database))),
+            membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
+            coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods
@@ -77,7 +97,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *producer.background,
             *consumer_tasks,
             expire_points,
-            tier_review_task(database, producer.outbox),
+            review_tiers,
             hot.hold,
         ],
     )

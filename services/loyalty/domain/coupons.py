@@ -16,6 +16,7 @@ Rules (docs/membership-coupons.md states them for clients):
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -275,3 +276,37 @@ def redemption_discount(
     if discount <= 0:
         raise Conflict("this coupon gives no discount on so small an amount", reason="NO_DISCOUNT")
     return discount
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """An issued coupon, and whether this call only found it (issued earlier under the same key)."""
+
+    coupon: Coupon
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """A coupon bought with points, the ledger entry that paid for it and the balance after it."""
+
+    coupon: Coupon
+    points_spent: int
+    entry_id: uuid.UUID
+    balance: int
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A redeemed coupon and what it took off the order."""
+
+    coupon: Coupon
+    discount_minor: int
+    currency: str
+
+
+def scoped_key(operation: str, key: str) -> str:
+    """The stored issue key of a client's idempotency key for one operation (bounded length), so
+    keys of different operations (``issue`` / ``exchange``) can never collide."""
+    return f"{operation}:{hashlib.sha256(key.encode()).hexdigest()}"

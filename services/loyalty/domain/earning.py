@@ -12,7 +12,9 @@ so partial refunds never take back more than was earned, whatever their number o
 from __future__ import annotations
 
 import calendar
-from datetime import date
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from services.loyalty.domain.program import EarnRules, Rounding
 
@@ -77,3 +79,45 @@ def is_birthday(birthday_month_day: str | None, day: date) -> bool:
     if birthday_month_day == "02-29" and not calendar.isleap(day.year):
         return day.month == 2 and day.day == 28
     return day.strftime("%m-%d") == birthday_month_day
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    """A daily sign-in: what it awarded, the streak it continues and the tenant-local day; a repeat
+    of the day answers the first result with ``already_signed_in``."""
+
+    points_awarded: int
+    streak: int
+    local_date: date
+    already_signed_in: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PaidOrder:
+    """An order.paid event as earning sees it (the customer is the survivor)."""
+
+    order_id: str
+    customer_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    paid_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """An order.refunded event as earning sees it."""
+
+    order_id: str
+    refund_id: str
+    amount_minor: int
+    fully_refunded: bool
+    refunded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    """The order's customer (None: an order loyalty never credited), points taken, points owed."""
+
+    customer_id: uuid.UUID | None
+    taken: int
+    owed: int

@@ -18,3 +18,10 @@ class InsufficientPoints(Conflict):
         )
         self.balance = balance
         self.requested = requested
+
+
+class IdempotencyRace(Conflict):
+    """Another transaction booked the same idempotency key at the same moment; retrying the
+    whole transaction answers its result."""
+
+    reason = "IDEMPOTENCY_RACE"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from services.runtime.errors import ViolationCollector
+from services.runtime.tenancy import Tenant
 
 Rounding = Literal["down", "half_up", "up"]
 ExpiryKind = Literal["months_after_earn", "end_of_following_year", "never"]
@@ -299,3 +300,11 @@ def validate_program(program: Program) -> Program:
     _in_range(errors, "point_value_minor", program.point_value_minor, 0, MAX_POINT_VALUE_MINOR)
     errors.raise_if_any()
     return program
+
+
+@dataclass(frozen=True, slots=True)
+class TenantProgram:
+    """A tenant's settings with the programme it runs now."""
+
+    tenant: Tenant
+    program: Program

@@ -2,42 +2,30 @@
 
 The projection (``loyalty_customers``) is kept by the consumer from customer.created / merged /
 erased. A customer the projection has not seen yet (identified a moment ago, its event still on
-the way) is asked of profile's ``CustomerService.GetCustomer`` and remembered.
+the way) is asked of profile (``services.loyalty.clients.profile_customers``) and remembered.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-import grpc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patron.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.loyalty.domain.customers import CustomerFacts, CustomerSource
 from services.loyalty.store.ledger_tables import customers
-from services.runtime.errors import NotFound, Unavailable
-from services.runtime.tenancy import TENANT_METADATA_KEY
-
-PROFILE_DEADLINE_SECONDS = 2.0
-
-
-def parse_customer_id(value: str) -> uuid.UUID:
-    """A path's customer id; anything that is not a UUID cannot name a customer, so it is a 404."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("customer not found") from None
+from services.runtime.errors import NotFound
 
 
 class CustomerDirectory:
-    """Resolves a customer id to the live (survivor) customer of the tenant."""
+    """Resolves a customer id to the live (survivor) customer of the tenant, in the caller's
+    transaction: the projection first, then profile (``source``) for an id it has not seen yet."""
 
-    def __init__(self, profile: profile_pb2_grpc.CustomerServiceStub) -> None:
-        self._profile = profile
+    def __init__(self, source: CustomerSource) -> None:
+        self._source = source
 
     async def resolve(
         self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
@@ -55,42 +43,14 @@ class CustomerDirectory:
             if row.erased_at is not None:
                 raise NotFound("customer not found")
             return row.merged_into or customer_id
-        survivor = await self._ask_profile(tenant_id, customer_id)
+        survivor = await self._source.survivor_of(tenant_id, customer_id)
         await remember(connection, tenant_id, customer_id, survivor if survivor != customer_id else None)
         return survivor
 
-    async def _ask_profile(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> uuid.UUID:
-        try:
-            answer = await self._profile.GetCustomer(
-                profile_pb2.GetCustomerRequest(customer_id=str(customer_id)),
-                timeout=PROFILE_DEADLINE_SECONDS,
-                metadata=((TENANT_METADATA_KEY, str(tenant_id)),),
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                raise NotFound("customer not found") from None
-            raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
-        return uuid.UUID(answer.customer_id)
-
     async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
-        """The customer's birthday as ``MM-DD`` (the year is not kept), or None when unknown.
-
-        Events carry no personal data, so the consumer asks profile when a customer is created or
-        their birthday changes; only the month and day are stored, for the birthday multiplier.
-        """
-        try:
-            answer = await self._profile.GetCustomer(
-                profile_pb2.GetCustomerRequest(customer_id=str(customer_id)),
-                timeout=PROFILE_DEADLINE_SECONDS,
-                metadata=((TENANT_METADATA_KEY, str(tenant_id)),),
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise Unavailable(f"the profile service did not answer ({error.code().name})") from None
-        if answer.merged_into or not answer.attributes.HasField("birthday"):
-            return None
-        return answer.attributes.birthday[5:10] or None
+        """The customer's birthday as ``MM-DD``, asked of profile (the projection keeps none of
+        a customer it was not told about)."""
+        return await self._source.birthday_of(tenant_id, customer_id)
 
 
 async def remember(
@@ -102,14 +62,6 @@ async def remember(
         .values(tenant_id=tenant_id, customer_id=customer_id, merged_into=merged_into)
         .on_conflict_do_nothing(index_elements=[customers.c.tenant_id, customers.c.customer_id])
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerFacts:
-    """Where an event's customer lives now and that survivor's birthday (``MM-DD``)."""
-
-    survivor_id: uuid.UUID
-    birthday: str | None
 
 
 _FACTS = sa.text(
@@ -132,19 +84,6 @@ async def customer_facts(
     if row is None:
         return CustomerFacts(customer_id, None)
     return CustomerFacts(row.survivor_id, row.birthday)
-
-
-async def record_birthday(
-    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, birthday: str | None
-) -> None:
-    """Store (or clear) the customer's birthday month and day."""
-    statement = pg.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, birthday=birthday)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[customers.c.tenant_id, customers.c.customer_id],
-            set_={"birthday": statement.excluded.birthday, "updated_at": sa.func.now()},
-        )
-    )
 
 
 async def record_merge(

@@ -12,29 +12,24 @@ transaction; the consumer calls these once per event).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.loyalty.domain.earning import capped, order_points, reversal_due
+from services.loyalty.domain.earning import (
+    PaidOrder,
+    Refund,
+    RefundOutcome,
+    capped,
+    order_points,
+    reversal_due,
+)
 from services.loyalty.domain.expiry import expires_at, local_date
 from services.loyalty.domain.ledger import entry_id_for
-from services.loyalty.domain.program import Tier, minor_per_unit
+from services.loyalty.domain.program import TenantProgram, Tier, minor_per_unit
 from services.loyalty.store.ledger import Movement, credit, take_back
-from services.loyalty.store.programs import TenantProgram
 from services.runtime.events.outbox import Outbox
-
-
-@dataclass(frozen=True, slots=True)
-class PaidOrder:
-    order_id: str
-    customer_id: uuid.UUID
-    amount_minor: int
-    currency: str
-    paid_at: datetime
-
 
 _CLAIM_ORDER = sa.text(
     """
@@ -99,24 +94,6 @@ async def earn_for_order(
     lot_expiry = expires_at(program.expiry, order.paid_at, context.tenant.timezone)
     await credit(connection, outbox, movement, points, lot_expiry)
     return points
-
-
-@dataclass(frozen=True, slots=True)
-class Refund:
-    order_id: str
-    refund_id: str
-    amount_minor: int
-    fully_refunded: bool
-    refunded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class RefundOutcome:
-    """The order's customer (None: an order loyalty never credited), points taken, points owed."""
-
-    customer_id: uuid.UUID | None
-    taken: int
-    owed: int
 
 
 _ORDER_FOR_REFUND = sa.text(

@@ -10,28 +10,22 @@ unique. An advisory lock per tenant keeps two replicas from running the same ten
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
 from services.loyalty.domain.expiry import local_date
+from services.loyalty.domain.jobs import ExpiryOutcome
 from services.loyalty.store.programs import current_program
 from services.loyalty.store.tables import tenants
-from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
 from services.runtime.paging import Page, decode_cursor, encode_cursor
 
-logger = logging.getLogger(__name__)
-
 CUSTOMERS_PER_BATCH = 2_000
-CHECK_INTERVAL_SECONDS = 30.0
 
 _TRY_TENANT_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtext('loyalty.expiry:' || :tenant_id))")
 
@@ -78,12 +72,6 @@ _EXPIRE = sa.text(
     RETURNING entry_id, customer_id, delta, balance_after
     """
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiryOutcome:
-    lots: int
-    points: int
 
 
 async def expire_batch(
@@ -175,23 +163,6 @@ async def tenants_due(database: Database, now: datetime) -> list[tuple[uuid.UUID
     return [(r.tenant_id, r.timezone) for r in rows if (r.tenant_id, local_date(now, r.timezone)) not in done]
 
 
-async def expiry_loop(database: Database, outbox: Outbox) -> None:
-    """The background job: each tenant's expiry once per local day, at (or just after) local midnight."""
-    while True:
-        try:
-            now = datetime.now(UTC)
-            for tenant_id, timezone in await tenants_due(database, now):
-                outcome = await run_tenant_expiry(database, outbox, tenant_id, timezone, now)
-                if outcome is not None and outcome.lots:
-                    logger.info(
-                        "expired %d points in %d lots of tenant %s", outcome.points, outcome.lots, tenant_id
-                    )
-        except Exception as error:  # keep the job alive; the next round retries
-            raise_if_cancelled(error)
-            logger.warning("points expiry round failed: %s", error)
-        await asyncio.sleep(CHECK_INTERVAL_SECONDS)
-
-
 async def expiring_page(
     connection: AsyncConnection, tenant_id: uuid.UUID, until: datetime, limit: int, cursor: str
 ) -> Page[tuple[uuid.UUID, int, datetime]]:
@@ -216,3 +187,17 @@ async def expiring_page(
     items = [(r.customer_id, int(r.points), r.first_expires_at) for r in rows[:limit]]
     next_cursor = encode_cursor([rows[limit - 1].customer_id]) if len(rows) > limit else None
     return Page(items, next_cursor)
+
+
+class SqlExpiryStore:
+    """Implements ``services.loyalty.domain.jobs.ExpiryStore`` on the loyalty database."""
+
+    def __init__(self, database: Database, outbox: Outbox) -> None:
+        self._database = database
+        self._outbox = outbox
+
+    async def tenants_due(self, now: datetime) -> list[tuple[uuid.UUID, str]]:
+        return await tenants_due(self._database, now)
+
+    async def expire_tenant(self, tenant_id: uuid.UUID, timezone: str, now: datetime) -> ExpiryOutcome | None:
+        return await run_tenant_expiry(self._database, self._outbox, tenant_id, timezone, now)

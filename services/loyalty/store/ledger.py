@@ -24,15 +24,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
-from services.loyalty.domain.errors import InsufficientPoints
+from services.loyalty.domain.errors import IdempotencyRace, InsufficientPoints
 from services.loyalty.domain.ledger import LedgerResult, entry_id_for
-from services.loyalty.store.movements import IdempotencyRace, Movement, move_points
+from services.loyalty.store.movements import Movement, move_points
 from services.loyalty.store.programs import current_program
 from services.runtime.events.outbox import NewEvent, Outbox
 
 __all__ = [
     "Clawback",
-    "IdempotencyRace",
     "Movement",
     "credit",
     "current_balance",

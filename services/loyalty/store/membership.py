@@ -21,11 +21,9 @@ from patron.events.v1 import loyalty_events_pb2
 from services.loyalty.domain.program import Program, Tier, minor_per_unit
 from services.loyalty.domain.tiers import (
     REASON_MERGE,
-    MembershipView,
     MemberState,
     Progress,
     TierChange,
-    describe,
     merged_state,
     order_progress,
     refund_progress,
@@ -34,11 +32,11 @@ from services.loyalty.domain.tiers import (
     upgrade_on_progress,
     window_start,
 )
-from services.loyalty.store import coupons as coupon_store
+from services.loyalty.store.customer_coupons import erase_customer_coupons, merge_customer_coupons
 from services.loyalty.store.membership_tables import membership_facts, memberships, tier_history
 from services.loyalty.store.programs import current_program
 from services.runtime.events.outbox import NewEvent, Outbox
-from services.runtime.paging import Page, decode_cursor, page_from_rows
+from services.runtime.proto_convert import set_time
 
 _LOCK_MEMBER = sa.text(
     """
@@ -77,7 +75,8 @@ _ORDER_FACT = sa.text(
 )
 
 
-def _state(row: Any) -> MemberState:
+def member_state(row: Any) -> MemberState:
+    """The tier state a ``memberships`` row (or the member lock's answer) holds."""
     return MemberState(row.tier_code, row.tier_since, row.next_review_at, row.grace_until)
 
 
@@ -138,7 +137,7 @@ def tier_changed_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, change: Tie
     payload = loyalty_events_pb2.TierChanged(
         from_tier=change.from_tier, to_tier=change.to_tier, direction=change.direction, reason=change.reason
     )
-    payload.changed_at.FromDatetime(change.changed_at)
+    set_time(payload, "changed_at", change.changed_at)
     return NewEvent(tenant_id, "tier.changed", customer_id, payload, occurred_at=change.changed_at)
 
 
@@ -217,7 +216,7 @@ async def _upgrade_with(
     """When the locked member's progress (``row``) plus ``fact`` reaches a higher tier, upgrade them
     at once (announced when ``outbox`` is given)."""
     after = Progress(row.spend_minor, row.orders, row.growth).plus(fact)
-    state, change = upgrade_on_progress(program, _state(row), after.value(program.ladder.metric), at)
+    state, change = upgrade_on_progress(program, member_state(row), after.value(program.ladder.metric), at)
     if change is not None:
         await _apply_change(connection, outbox, program, tenant_id, customer_id, state, change)
 
@@ -346,10 +345,8 @@ async def merge_customers(
             .where(table.c.tenant_id == tenant_id, table.c.customer_id.in_(merged))
             .values(customer_id=survivor_id)
         )
-    await coupon_store.merge_customer_coupons(
-        connection, tenant_id=tenant_id, survivor_id=survivor_id, merged_ids=merged
-    )
-    by_customer = {row.customer_id: _state(row) for row in rows}
+    await merge_customer_coupons(connection, tenant_id=tenant_id, survivor_id=survivor_id, merged_ids=merged)
+    by_customer = {row.customer_id: member_state(row) for row in rows}
     if not any(m in by_customer for m in merged):
         return
     await connection.execute(
@@ -390,66 +387,4 @@ async def erase_customer(
         await connection.execute(
             sa.delete(table).where(table.c.tenant_id == tenant_id, table.c.customer_id == customer_id)
         )
-    await coupon_store.erase_customer_coupons(connection, tenant_id=tenant_id, customer_id=customer_id)
-
-
-# ---- reads ----------------------------------------------------------------------------------------
-
-
-async def membership_view(
-    connection: AsyncConnection,
-    program: Program,
-    *,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    now: datetime,
-) -> MembershipView:
-    """The member's tier, benefits, progress in the window ending ``now`` and review dates."""
-    state_row = (
-        await connection.execute(
-            sa.select(memberships).where(
-                memberships.c.tenant_id == tenant_id, memberships.c.customer_id == customer_id
-            )
-        )
-    ).first()
-    sums = (
-        await connection.execute(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(membership_facts.c.spend_minor), 0),
-                sa.func.coalesce(sa.func.sum(membership_facts.c.orders), 0),
-                sa.func.coalesce(sa.func.sum(membership_facts.c.growth), 0),
-            ).where(
-                membership_facts.c.tenant_id == tenant_id,
-                membership_facts.c.customer_id == customer_id,
-                membership_facts.c.occurred_at > window_start(now, program.ladder),
-                membership_facts.c.occurred_at <= now,
-            )
-        )
-    ).one()
-    state = _state(state_row) if state_row is not None else None
-    return describe(program, state, Progress(int(sums[0]), int(sums[1]), int(sums[2])))
-
-
-async def history_page(
-    connection: AsyncConnection, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, limit: int, cursor: str
-) -> Page[tuple[TierChange, int]]:
-    """The member's tier changes, newest first, with the programme version each was decided under."""
-    after = decode_cursor(cursor, (int,))
-    query = (
-        sa.select(tier_history)
-        .where(tier_history.c.tenant_id == tenant_id, tier_history.c.customer_id == customer_id)
-        .order_by(tier_history.c.change_id.desc())
-        .limit(limit + 1)
-    )
-    if after is not None:
-        query = query.where(tier_history.c.change_id < after[0])
-    rows = (await connection.execute(query)).all()
-    return page_from_rows(
-        rows,
-        limit,
-        lambda r: (
-            TierChange(r.from_tier, r.to_tier, r.direction, r.reason, r.value, r.changed_at),
-            r.program_version,
-        ),
-        lambda r: [r.change_id],
-    )
+    await erase_customer_coupons(connection, tenant_id=tenant_id, customer_id=customer_id)

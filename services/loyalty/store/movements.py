@@ -29,20 +29,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, loyalty_events_pb2
+from services.loyalty.domain.errors import IdempotencyRace
 from services.loyalty.domain.ledger import EntryType, LedgerResult, entry_id_for, validate_idempotency_key
-from services.runtime.errors import Conflict
 from services.runtime.events.outbox import Outbox, partition_of
+from services.runtime.proto_convert import set_time
 
 CONCURRENT_BOOKING_SQLSTATE = "LY409"
 
 MoveStatus = Literal["ok", "replayed", "insufficient", "debt", "unknown", "erased", "merged", "stale"]
-
-
-class IdempotencyRace(Conflict):
-    """Another transaction booked the same idempotency key at the same moment; retrying the
-    whole transaction answers its result."""
-
-    reason = "IDEMPOTENCY_RACE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +105,7 @@ def _points_changed(
             source=movement.source,
         ),
     )
-    envelope.occurred_at.FromDatetime(event_at)
+    set_time(envelope, "occurred_at", event_at)
     return event_id, event_at, envelope.SerializeToString()
 
 

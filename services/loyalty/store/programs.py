@@ -9,30 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.loyalty.domain.program import Program, default_program, validate_program
+from services.loyalty.domain.program import Program, TenantProgram, default_program
 from services.loyalty.domain.program_document import program_from_document, program_to_document
 from services.loyalty.store.ledger_tables import programs
 from services.loyalty.store.tables import tenants
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
-from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import tenant_from_row
-
-
-@dataclass(frozen=True, slots=True)
-class TenantProgram:
-    """A tenant's settings with the programme it runs now."""
-
-    tenant: Tenant
-    program: Program
-
 
 _CURRENT = sa.text(
     """
@@ -96,11 +85,10 @@ async def program_version(connection: AsyncConnection, tenant_id: uuid.UUID, ver
 
 
 async def store_program(connection: AsyncConnection, tenant_id: uuid.UUID, program: Program) -> Program:
-    """Validate and store ``program`` as the tenant's next version; returns it with that version.
+    """Store a validated ``program`` as the tenant's next version; returns it with that version.
 
     The tenant row is locked so that two concurrent PUTs get consecutive versions, never the same.
     """
-    validate_program(program)
     locked = (
         await connection.execute(
             sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id).with_for_update()
@@ -154,3 +142,27 @@ class ProgramCache:
     def invalidate(self, tenant_id: uuid.UUID) -> None:
         """Forget the tenant's entry (its programme changed)."""
         self._entries.pop(tenant_id, None)
+
+
+class SqlProgramStore:
+    """Implements ``services.loyalty.domain.program_desk.ProgramStore`` on the loyalty database."""
+
+    def __init__(self, database: Database, cache: ProgramCache) -> None:
+        self._database = database
+        self._cache = cache
+
+    async def current(self, tenant_id: uuid.UUID) -> Program:
+        async with self._database.read() as connection:
+            return await current_program(connection, tenant_id)
+
+    async def version(self, tenant_id: uuid.UUID, version: int) -> Program:
+        async with self._database.read() as connection:
+            return await program_version(connection, tenant_id, version)
+
+    async def store(self, tenant_id: uuid.UUID, program: Program) -> Program:
+        """Store the next version; this process's cached copy goes at once (other replicas': the
+        version check, see ``ProgramCache``)."""
+        async with self._database.transaction() as connection:
+            stored = await store_program(connection, tenant_id, program)
+        self._cache.invalidate(tenant_id)
+        return stored

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.domain.expiry import local_midnight
-from services.loyalty.store.programs import TenantProgram
-
-
-@dataclass(frozen=True, slots=True)
-class Liability:
-    outstanding_points: int
-    value_minor: int
-    point_value_minor: int
-    currency: str
-    customers_with_points: int
-    debt_points: int
-
-
-@dataclass(frozen=True, slots=True)
-class DayFigures:
-    day: date
-    earned: int
-    redeemed: int
-    expired: int
-    reversed: int
-    adjusted_down: int
+from services.loyalty.domain.program import TenantProgram
+from services.loyalty.domain.reports import DayFigures, Liability
+from services.loyalty.store.programs import tenant_program
+from services.runtime.database import Database
 
 
 async def liability(connection: AsyncConnection, context: TenantProgram) -> Liability:
@@ -99,3 +81,19 @@ async def daily(
             )
         )
     return figures
+
+
+class SqlReportsStore:
+    """Implements ``services.loyalty.domain.reports.ReportsStore`` on the loyalty database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def liability(self, tenant_id: uuid.UUID) -> Liability:
+        async with self._database.read() as connection:
+            return await liability(connection, await tenant_program(connection, tenant_id))
+
+    async def daily(self, tenant_id: uuid.UUID, first: date, last: date) -> list[DayFigures]:
+        async with self._database.read() as connection:
+            context = await tenant_program(connection, tenant_id)
+            return await daily(connection, context.tenant.tenant_id, context.tenant.timezone, first, last)

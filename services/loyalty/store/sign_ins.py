@@ -9,26 +9,16 @@ share this one path, so they share the once-a-day rule too.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.loyalty.domain.earning import streak_points
+from services.loyalty.domain.earning import SignInResult, streak_points
 from services.loyalty.domain.expiry import expires_at, local_date
+from services.loyalty.domain.program import TenantProgram
 from services.loyalty.store.ledger import Movement, credit
-from services.loyalty.store.programs import TenantProgram
 from services.runtime.events.outbox import Outbox
-
-
-@dataclass(frozen=True, slots=True)
-class SignInResult:
-    points_awarded: int
-    streak: int
-    local_date: date
-    already_signed_in: bool
-
 
 _TODAY = sa.text(
     "SELECT streak, points_awarded FROM sign_ins "

@@ -10,11 +10,8 @@ redo; it is evaluated at its scheduled instant, so a late run decides as an on-t
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,15 +22,10 @@ from services.loyalty.domain.tiers import MemberState, Progress, review, window_
 from services.loyalty.store.membership import history_row, tier_changed_event
 from services.loyalty.store.membership_tables import tier_history
 from services.loyalty.store.programs import current_program
-from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
-from services.runtime.server import BackgroundTask, ServiceServer
-
-logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-INTERVAL_SECONDS = 60.0
 
 _DUE = sa.text(
     """
@@ -144,24 +136,12 @@ async def run_due_reviews(
             return total
 
 
-def tier_review_task(
-    database: Database,
-    outbox: Outbox,
-    *,
-    interval_seconds: float = INTERVAL_SECONDS,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> BackgroundTask:
-    """The loyalty service's background task: run the due reviews every ``interval_seconds``."""
+class SqlTierReviewStore:
+    """Implements ``services.loyalty.domain.jobs.TierReviewStore`` on the loyalty database."""
 
-    async def run(_: ServiceServer) -> None:
-        while True:
-            try:
-                decided = await run_due_reviews(database, outbox, now=clock())
-                if decided:
-                    logger.info("tier reviews decided: %d", decided)
-            except Exception as error:  # a failed run is retried at the next interval
-                raise_if_cancelled(error)
-                logger.warning("tier review run failed: %s", error)
-            await asyncio.sleep(interval_seconds)
+    def __init__(self, database: Database, outbox: Outbox) -> None:
+        self._database = database
+        self._outbox = outbox
 
-    return run
+    async def run_due_reviews(self, now: datetime) -> int:
+        return await run_due_reviews(self._database, self._outbox, now=now)

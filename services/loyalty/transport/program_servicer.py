@@ -1,4 +1,4 @@
-"""ProgramService: the programme as proto ⇄ domain, delegating to the programme store."""
+"""ProgramService: the programme as proto ⇄ domain, delegating to ``services.loyalty.domain.program_desk``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from services.loyalty.domain.program import (
     TierBenefits,
     TierLadder,
 )
-from services.loyalty.store.programs import ProgramCache, current_program, program_version, store_program
-from services.runtime.database import Database
+from services.loyalty.domain.program_desk import ProgramDesk
+from services.runtime.proto_convert import optional_int, optional_text, set_optional
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
@@ -25,7 +25,7 @@ PROGRAM_SERVICE = "patron.loyalty.v1.ProgramService"
 
 
 def program_from_proto(message: loyalty_pb2.Program) -> Program:
-    """The domain programme a request describes (validated by the store before it is kept)."""
+    """The domain programme a request describes (the desk validates it before it is kept)."""
     earn, ladder = message.earn, message.ladder
     return Program(
         version=message.version,
@@ -43,7 +43,7 @@ def program_from_proto(message: loyalty_pb2.Program) -> Program:
         ),
         expiry=ExpiryPolicy(
             kind=message.expiry.kind,  # type: ignore[arg-type]
-            months=message.expiry.months if message.expiry.HasField("months") else None,
+            months=optional_int(message.expiry, "months"),
         ),
         ladder=TierLadder(
             metric=ladder.metric,  # type: ignore[arg-type]
@@ -58,9 +58,7 @@ def program_from_proto(message: loyalty_pb2.Program) -> Program:
                         discount_percent=t.benefits.discount_percent,
                         free_shipping=t.benefits.free_shipping,
                         priority_service=t.benefits.priority_service,
-                        birthday_coupon_template_id=t.benefits.birthday_coupon_template_id
-                        if t.benefits.HasField("birthday_coupon_template_id")
-                        else None,
+                        birthday_coupon_template_id=optional_text(t.benefits, "birthday_coupon_template_id"),
                     ),
                 )
                 for t in ladder.tiers
@@ -74,8 +72,7 @@ def program_from_proto(message: loyalty_pb2.Program) -> Program:
 def program_to_proto(program: Program) -> loyalty_pb2.Program:
     earn, ladder = program.earn, program.ladder
     expiry = loyalty_pb2.ExpiryPolicy(kind=program.expiry.kind)
-    if program.expiry.months is not None:
-        expiry.months = program.expiry.months
+    set_optional(expiry, "months", program.expiry.months)
     tiers = []
     for tier in ladder.tiers:
         benefits = loyalty_pb2.TierBenefits(
@@ -83,8 +80,7 @@ def program_to_proto(program: Program) -> loyalty_pb2.Program:
             free_shipping=tier.benefits.free_shipping,
             priority_service=tier.benefits.priority_service,
         )
-        if tier.benefits.birthday_coupon_template_id is not None:
-            benefits.birthday_coupon_template_id = tier.benefits.birthday_coupon_template_id
+        set_optional(benefits, "birthday_coupon_template_id", tier.benefits.birthday_coupon_template_id)
         tiers.append(
             loyalty_pb2.Tier(
                 code=tier.code,
@@ -121,32 +117,23 @@ def program_to_proto(program: Program) -> loyalty_pb2.Program:
 
 
 class ProgramServicer(loyalty_pb2_grpc.ProgramServiceServicer):
-    def __init__(self, database: Database, programs: ProgramCache) -> None:
-        self._database = database
-        self._programs = programs
+    def __init__(self, desk: ProgramDesk) -> None:
+        self._desk = desk
 
     async def GetProgram(
         self, request: loyalty_pb2.GetProgramRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Program:
-        async with self._database.read() as connection:
-            if request.specific_version:
-                program = await program_version(connection, current_tenant(), request.version)
-            else:
-                program = await current_program(connection, current_tenant())
-        return program_to_proto(program)
+        version = request.version if request.specific_version else None
+        return program_to_proto(await self._desk.program(current_tenant(), version))
 
     async def PutProgram(
         self, request: loyalty_pb2.PutProgramRequest, context: aio.ServicerContext
     ) -> loyalty_pb2.Program:
-        async with self._database.transaction() as connection:
-            program = await store_program(connection, current_tenant(), program_from_proto(request.program))
-        self._programs.invalidate(current_tenant())  # other replicas: the version check, see ProgramCache
-        return program_to_proto(program)
+        return program_to_proto(await self._desk.put(current_tenant(), program_from_proto(request.program)))
 
 
-def program_registration(database: Database, programs: ProgramCache) -> Registration:
+def program_registration(desk: ProgramDesk) -> Registration:
+    """The registration the loyalty service adds to serve ProgramService."""
     return Registration(
-        loyalty_pb2_grpc.add_ProgramServiceServicer_to_server,
-        ProgramServicer(database, programs),
-        PROGRAM_SERVICE,
+        loyalty_pb2_grpc.add_ProgramServiceServicer_to_server, ProgramServicer(desk), PROGRAM_SERVICE
     )

@@ -1,0 +1,1 @@
+"""Loyalty's outbound gRPC clients: the other services it asks."""

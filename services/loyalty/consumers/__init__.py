@@ -1,0 +1,1 @@
+"""Loyalty's event consumers: other services' streams turned into loyalty's use cases."""
