@@ -7,11 +7,12 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gateway import problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
+from gateway.dependencies import storable_parameters
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
 from gateway.routers import (
@@ -78,6 +79,8 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(storable_parameters)],
+        redirect_slashes=False,
     )
     problems.install(app)
     app.include_router(operations.router)
