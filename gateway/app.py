@@ -15,6 +15,7 @@ from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.openapi import DocumentedAPI
 from gateway.routers import (
     admin,
     consents,
@@ -40,7 +41,9 @@ DESCRIPTION = """Patron's REST API for storefront backends and operators.
 
 Authenticate with `Authorization: Bearer <api key>` (a key belongs to one tenant and sees nothing
 else) or, for `/v1/admin`, the admin token. Errors are `application/problem+json`; validation errors
-list each field at fault in `errors`.
+list each field at fault in `errors`, with `reason` INVALID_ARGUMENT. Text may hold any Unicode but
+NUL (U+0000) and lone surrogates, anywhere (422 naming the field). Paths have no trailing slash (one
+with it is 404). Conventions: docs/api-conventions.md.
 """
 
 
@@ -74,7 +77,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         finally:
             await clients.close()
 
-    app = FastAPI(
+    app = DocumentedAPI(
         title="Patron",
         version="0.1.0",
         description=DESCRIPTION,

@@ -71,4 +71,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What a tenant's call may answer besides success.
-ERRORS = problem_responses(401, 404, 409, 413, 422, 429, 503, 504)
+ERRORS = problem_responses(401, 403, 404, 409, 413, 422, 429, 503, 504)
