@@ -54,15 +54,16 @@ class StrictBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Fields whose service refuses every control character (NUL among them) and reports all of the
-    # request's faults together: only what protobuf cannot carry is refused here, so that a NUL beside
-    # another fault is reported with it in one answer (docs/api-conventions.md).
-    service_checked_text: ClassVar[frozenset[str]] = frozenset()
+    # Fields checked elsewhere: a batch's items (each judged alone, gateway.batches), and text whose
+    # service refuses every control character (NUL among them) and reports all of the request's faults
+    # together — only what protobuf cannot carry is refused here, so that a NUL beside another fault
+    # is reported with it in one answer (docs/api-conventions.md).
+    text_checked_elsewhere: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name in cls.service_checked_text:
+        if info.field_name in cls.text_checked_elsewhere:
             return check_unicode(value)
         return check_json(value)
 

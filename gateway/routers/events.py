@@ -66,6 +66,7 @@ class EventIn(StrictBody):
 class EventsIn(StrictBody):
     # SkipValidation: the schema documents each event, but an event of the wrong shape must be
     # rejected alone (below), not fail the whole call.
+    text_checked_elsewhere = frozenset({"events"})
     events: list[SkipValidation[EventIn]] = Field(min_length=1, max_length=MAX_EVENTS_PER_CALL)
 
 

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["orders"])
 
 
 class OrderItemIn(StrictBody):
-    service_checked_text = frozenset({"sku", "category", "brand"})
+    text_checked_elsewhere = frozenset({"sku", "category", "brand"})
 
     sku: str = Field(description="1 to 128 characters")
     category: str | None = Field(default=None, description="up to 100 characters")
@@ -41,7 +41,7 @@ class OrderItemIn(StrictBody):
 
 
 class OrderIn(StrictBody):
-    service_checked_text = frozenset({"order_id", "currency", "coupon_code", "channel"})
+    text_checked_elsewhere = frozenset({"order_id", "currency", "coupon_code", "channel"})
 
     order_id: str = Field(
         description="your id of the order: 1 to 128 letters, digits or . _ : ~ - ; recorded once per id"
@@ -76,7 +76,7 @@ class OrderIn(StrictBody):
 
 
 class RefundIn(StrictBody):
-    service_checked_text = frozenset({"refund_id", "reason", "currency"})
+    text_checked_elsewhere = frozenset({"refund_id", "reason", "currency"})
 
     refund_id: str = Field(description="your id of the refund, unique within the order; recorded once")
     amount_minor: Int64 = Field(description="at least 1 and at most what is left of the order")
