@@ -7,13 +7,15 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gateway import problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
+from gateway.dependencies import storable_parameters
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.openapi import DocumentedAPI
 from gateway.routers import (
     admin,
     consents,
@@ -39,7 +41,9 @@ DESCRIPTION = """Patron's REST API for storefront backends and operators.
 
 Authenticate with `Authorization: Bearer <api key>` (a key belongs to one tenant and sees nothing
 else) or, for `/v1/admin`, the admin token. Errors are `application/problem+json`; validation errors
-list each field at fault in `errors`.
+list each field at fault in `errors`, with `reason` INVALID_ARGUMENT. Text may hold any Unicode but
+NUL (U+0000) and lone surrogates, anywhere (422 naming the field). Paths have no trailing slash (one
+with it is 404). Conventions: docs/api-conventions.md.
 """
 
 
@@ -73,11 +77,13 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         finally:
             await clients.close()
 
-    app = FastAPI(
+    app = DocumentedAPI(
         title="Patron",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(storable_parameters)],
+        redirect_slashes=False,
     )
     problems.install(app)
     app.include_router(operations.router)

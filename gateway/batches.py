@@ -14,16 +14,11 @@ from typing import Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from gateway.problems import field_path
+from gateway.schemas import FieldError
+from gateway.validation import message_for
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
 Item = TypeVar("Item", bound=BaseModel)
-
-_SHAPE_MESSAGES = {"missing": "is required", "extra_forbidden": "is not a known field"}
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
 
 
 class RejectedItem(BaseModel):
@@ -101,7 +96,7 @@ class ItemShape(Generic[Item]):
                 rejected[index] = [
                     FieldError(
                         field=field_path(("body", self.name, index, *e["loc"])),
-                        message=_SHAPE_MESSAGES.get(e["type"], e["msg"]),
+                        message=message_for(e),
                     )
                     for e in error.errors()
                 ]

@@ -5,11 +5,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 
 from gateway.auth import TenantContext, require_tenant
 from gateway.bound_stubs import AdminClient, LoyaltyClient, ProfileClient, ScoringClient
 from gateway.clients import ServiceClients
 from gateway.schemas import Problem
+from gateway.validation import text_fault
+
+
+async def storable_parameters(request: Request) -> None:
+    """Every route's path and query parameters pass the text rule (gateway.validation) before any
+    handler runs, so no route — a new one included — can hand a NUL to a service (422 naming it)."""
+    faults = [
+        {"type": "value_error", "loc": (where, name), "msg": fault, "input": value, "ctx": {"error": fault}}
+        for where, items in (
+            ("path", request.path_params.items()),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in items
+        if isinstance(value, str) and (fault := text_fault(name) or text_fault(value))
+    ]
+    if faults:
+        raise RequestValidationError(faults)
 
 
 async def service_clients(request: Request) -> ServiceClients:
@@ -53,4 +71,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What a tenant's call may answer besides success.
-ERRORS = problem_responses(401, 404, 409, 413, 422, 429, 503, 504)
+ERRORS = problem_responses(401, 403, 404, 409, 413, 422, 429, 503, 504)

@@ -15,12 +15,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from gateway.validation import message_for
 from services.runtime.grpc_errors import parse_status_details
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+INVALID = "INVALID_ARGUMENT"  # the reason of every 422, as the services' InvalidArgument says it
+# FastAPI's answer to a body it could not decode (not UTF-8, say): made a 422 like malformed JSON.
+_UNDECODABLE_BODY = "There was an error parsing the body"
 
 _TITLES = {
     400: "Bad request",
@@ -90,20 +95,20 @@ def field_path(location: Sequence[str | int]) -> str:
     return path
 
 
-def _validation_message(error: dict[str, Any]) -> str:
-    if error.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    if error.get("type") == "extra_forbidden":
-        return "is not a known field"
-    if error.get("type") == "missing":
-        return "is required"
-    return str(error.get("msg", "is invalid"))
+def invalid(errors: Sequence[dict[str, str]], detail: str = "the request is invalid") -> JSONResponse:
+    """The one shape of every 422: ``errors`` (field and message each) and ``reason``."""
+    return problem(422, detail, errors=errors, reason=INVALID)
+
+
+# google.rpc metadata is text; these members are numbers in a problem (money in integer minor units,
+# points, counts), whichever service sent them.
+_NUMERIC_METADATA = frozenset({"balance", "budget", "per_customer_limit"})
+_NUMERIC_SUFFIXES = ("_minor", "_points", "_count", "_days")
 
 
 def _metadata_value(key: str, value: str) -> str | int:
-    """google.rpc metadata is text; money (``*_minor``, integer minor units by API.md) and points
-    (``balance``, ``*_points``) are numbers."""
-    if (key.endswith(("_minor", "_points")) or key == "balance") and value.lstrip("-").isdigit():
+    numeric = key in _NUMERIC_METADATA or key.endswith(_NUMERIC_SUFFIXES)
+    if numeric and value.removeprefix("-").isdigit():
         return int(value)
     return value
 
@@ -128,8 +133,23 @@ def problem_for_rpc_error(error: grpc.aio.AioRpcError, service: str) -> JSONResp
     if reason:
         extensions["reason"] = reason
     extensions.update({k: _metadata_value(k, v) for k, v in metadata.items() if k != "retry_after_seconds"})
-    errors = [{"field": v.field, "message": v.message} for v in violations] if status == 422 else None
+    errors = None
+    if status == 422:
+        errors = [{"field": v.field, "message": v.message} for v in violations]
+        errors = errors or [{"field": "body", "message": detail}]
+        extensions.setdefault("reason", INVALID)
     return problem(status, detail, errors=errors, headers=headers or None, **extensions)
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of ``app`` answers at the request's path (the ``Allow`` of a 405)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 class ServiceCallError(Exception):
@@ -149,15 +169,20 @@ def install(app: FastAPI) -> None:
         errors = [
             {
                 "field": "body" if e.get("type") == "json_invalid" else field_path(e["loc"]),
-                "message": _validation_message(e),
+                "message": message_for(e),
             }
             for e in exc.errors()
         ]
-        return problem(422, "the request is invalid", errors=errors)
+        return invalid(errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNDECODABLE_BODY:
+            return invalid([{"field": "body", "message": "the body is not valid JSON in UTF-8"}])
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        return problem(exc.status_code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(ServiceCallError)
     async def _service(_: Request, exc: ServiceCallError) -> JSONResponse:
@@ -167,7 +192,7 @@ def install(app: FastAPI) -> None:
     async def _not_unicode(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
         # JSON may carry lone surrogates ("\ud800") that no protobuf string can hold.
         message = "text must be valid Unicode (a lone surrogate is not)"
-        return problem(422, "the request is invalid", errors=[{"field": "body", "message": message}])
+        return invalid([{"field": "body", "message": message}])
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -9,12 +9,33 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from fastapi import Header, Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
+from gateway.validation import (
+    DATE_MESSAGE,
+    DATETIME_MESSAGE,
+    TEXT_RULE,
+    check_json,
+    check_text,
+    check_unicode,
+    date_text,
+    datetime_text,
+)
 from patron.profile.v1 import profile_pb2
+from services.profile.domain.identities import IDENTITY_TYPES, MAX_IDENTITIES_PER_CALL, MAX_IDENTITY_LENGTH
 from services.runtime.paging import MAX_PAGE_SIZE
 from services.runtime.proto_convert import (
     from_timestamp,
@@ -23,15 +44,28 @@ from services.runtime.proto_convert import (
     text_or_none,
 )
 
-IdentityType = Literal[
-    "phone", "email", "wechat_openid", "wechat_unionid", "app_user_id", "platform_nick", "external_id"
-]
 Gender = Literal["female", "male", "other", "unknown"]
 Device = Literal["app", "mini_program", "web"]
 
 
 class StrictBody(BaseModel):
+    """A request body: unknown fields are refused, and every string in it (nested free JSON too)
+    passes the one text rule of :mod:`gateway.validation`, whatever type its field declares."""
+
     model_config = ConfigDict(extra="forbid")
+
+    # Fields checked elsewhere: a batch's items (each judged alone, gateway.batches), and text whose
+    # service refuses every control character (NUL among them) and reports all of the request's faults
+    # together — only what protobuf cannot carry is refused here, so that a NUL beside another fault
+    # is reported with it in one answer (docs/api-conventions.md).
+    text_checked_elsewhere: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.text_checked_elsewhere:
+            return check_unicode(value)
+        return check_json(value)
 
 
 Item = TypeVar("Item")
@@ -50,17 +84,22 @@ Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 
 
-def _encodable(value: str) -> str:
-    """JSON may carry lone surrogates ("\\ud800"), which no protobuf string can: refuse them here."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
+Text = Annotated[str, AfterValidator(check_text), Field(description=TEXT_RULE)]
+"""A string PostgreSQL and protobuf can carry (gateway.validation); lengths and content are the
+services' rules unless a field says more."""
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
+"""Free JSON (``custom``, event ``properties``, documents): every key and string in it is text."""
 
 
-Text = Annotated[str, AfterValidator(_encodable)]
-"""A string a protobuf can carry (no lone surrogates); lengths and content are the services' rules."""
+def documented(**schema: Any) -> Any:
+    """A limit the service enforces (so that all of a request's faults are reported together),
+    written into the OpenAPI so that the schema states the server's real rules."""
+    return Field(json_schema_extra=schema)
+
+
+IsoDate = Annotated[date, BeforeValidator(date_text), Field(description=DATE_MESSAGE)]
+"""A calendar date written ``YYYY-MM-DD``; a number is refused with our own message."""
 
 
 class Page(BaseModel, Generic[Item]):
@@ -83,8 +122,14 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("must be a time between the years 1 and 9999 in UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-"""An aware time from a client, converted to UTC (a 422 naming the field when it has no UTC equivalent)."""
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(datetime_text),
+    AfterValidator(_in_utc),
+    Field(description=DATETIME_MESSAGE),
+]
+"""An aware time from a client written in RFC 3339, converted to UTC (a 422 naming the field when it
+is a number or has no UTC equivalent)."""
 
 
 class TenantCreate(StrictBody):
@@ -107,20 +152,23 @@ class TenantCreated(BaseModel):
 
 
 class IdentityIn(StrictBody):
-    type: IdentityType
-    value: Text = Field(min_length=1, max_length=256)
+    """An identity as the client wrote it: the profile service checks type and value together, so a
+    call with an unknown type beside a malformed phone is told both."""
+
+    type: Annotated[Text, documented(enum=list(IDENTITY_TYPES))]
+    value: Annotated[Text, documented(minLength=1, maxLength=MAX_IDENTITY_LENGTH)]
 
 
 class Attributes(StrictBody):
     nickname: str | None = Field(default=None, max_length=100)
     gender: Gender | None = None
-    birthday: date | None = None
+    birthday: IsoDate | None = None
     province: str | None = Field(default=None, max_length=100)
     city: str | None = Field(default=None, max_length=100)
-    registered_at: AwareDatetime | None = None
+    registered_at: UtcDatetime | None = None
     registration_channel: str | None = Field(default=None, max_length=100)
     device: Device | None = None
-    custom: dict[str, Any] | None = None
+    custom: JsonObject | None = None
 
     @classmethod
     def from_proto(cls, message: profile_pb2.CustomerAttributes) -> Attributes:
@@ -139,7 +187,7 @@ class Attributes(StrictBody):
 
 
 class IdentifyRequest(StrictBody):
-    identities: list[IdentityIn] = Field(min_length=1, max_length=20)
+    identities: list[IdentityIn] = Field(min_length=1, max_length=MAX_IDENTITIES_PER_CALL)
     attributes: Attributes | None = None
 
 
@@ -218,11 +266,24 @@ class CustomerOut(BaseModel):
         )
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="the field at fault as the client wrote it: items[2].quantity")
+    message: str
+
+
 class Problem(BaseModel):
-    """The error body (application/problem+json)."""
+    """The error body (application/problem+json, RFC 9457).
+
+    Every 422 has ``errors`` (each field at fault) and ``reason``; other problems may carry a
+    ``reason`` and metadata members named by it (``remaining_minor``, ``balance``, ``run_id``…),
+    numbers as JSON numbers.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
     status: int
     detail: str
-    errors: list[dict[str, str]] | None = None
+    reason: str | None = Field(default=None, description="a stable machine-readable code")
+    errors: list[FieldError] | None = Field(default=None, description="always present on a 422")

@@ -113,12 +113,13 @@ async def test_merge_by_hand(api: httpx.AsyncClient, tenant: TenantKey, other_te
     unknown = await api.post(
         f"/v1/customers/{keep}/merge", json={"other_customer_id": str(uuid.uuid4())}, headers=tenant.headers
     )
-    assert unknown.status_code == 404
+    assert unknown.status_code == 422  # issue 18 item 8: an unknown id in a body is 422 naming it
+    assert unknown.json()["errors"][0]["field"] == "other_customer_id"
     foreign = (await identify(api, other_tenant, phone(3003)))["customer_id"]
     across = await api.post(
         f"/v1/customers/{keep}/merge", json={"other_customer_id": foreign}, headers=tenant.headers
     )
-    assert across.status_code == 404
+    assert across.status_code == 422  # another tenant's id in the body: unknown here, 422
     from_outside = await api.post(
         f"/v1/customers/{keep}/merge", json={"other_customer_id": foreign}, headers=other_tenant.headers
     )

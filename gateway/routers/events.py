@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
 from gateway.batches import BatchRecorded, ItemShape, Outcome
 from gateway.dependencies import ERRORS, Profile
-from gateway.schemas import Cursor, IdentityIn, Limit, Page, StrictBody
+from gateway.schemas import Cursor, IdentityIn, JsonObject, Limit, Page, StrictBody
 from patron.profile.v1 import behaviour_pb2, profile_pb2
 from services.profile.domain.behaviour_rules import MAX_EVENTS_PER_CALL
 from services.runtime.proto_convert import from_timestamp
@@ -46,7 +46,7 @@ class EventIn(StrictBody):
     identities: list[IdentityIn] | None = Field(
         default=None, max_length=20, description="resolved like identify; an unknown customer is created"
     )
-    properties: dict[str, Any] | None = Field(
+    properties: JsonObject | None = Field(
         default=None, description="free-form, no personal data: depth <= 5, <= 100 keys, <= 8 KiB as JSON"
     )
 
@@ -66,6 +66,7 @@ class EventIn(StrictBody):
 class EventsIn(StrictBody):
     # SkipValidation: the schema documents each event, but an event of the wrong shape must be
     # rejected alone (below), not fail the whole call.
+    text_checked_elsewhere = frozenset({"events"})
     events: list[SkipValidation[EventIn]] = Field(min_length=1, max_length=MAX_EVENTS_PER_CALL)
 
 

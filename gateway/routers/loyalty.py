@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from gateway.bound_stubs import BoundCall
 from gateway.dependencies import ERRORS, Loyalty
-from gateway.schemas import Cursor, IdempotencyKey, Int64, Limit, Page, StrictBody
+from gateway.schemas import Cursor, IdempotencyKey, Int64, IsoDate, Limit, Page, StrictBody
 from patron.loyalty.v1 import loyalty_pb2
 from services.runtime.proto_convert import from_timestamp
 
@@ -262,8 +262,8 @@ async def get_liability(loyalty: Loyalty) -> LiabilityOut:
 @router.get("/loyalty/reports/daily", response_model=DailyOut, responses=ERRORS)
 async def get_daily(
     loyalty: Loyalty,
-    from_date: Annotated[date, Query(alias="from", description="first tenant-local day, YYYY-MM-DD")],
-    to_date: Annotated[date, Query(alias="to", description="last tenant-local day (at most 366 days)")],
+    from_date: Annotated[IsoDate, Query(alias="from", description="first tenant-local day, YYYY-MM-DD")],
+    to_date: Annotated[IsoDate, Query(alias="to", description="last tenant-local day (at most 366 days)")],
 ) -> DailyOut:
     """Points earned (earn and positive adjustments), redeemed, expired, reversed and adjusted down,
     per tenant-local day of booking, zeros included."""

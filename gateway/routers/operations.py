@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.clients import ServiceClients
+from gateway.dependencies import problem_responses
 from gateway.problems import problem
 
 router = APIRouter(tags=["operations"])
@@ -18,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses=problem_responses(503))
 async def readyz(request: Request) -> JSONResponse:
     """200 when all four services report SERVING, else 503 naming each one's status."""
     clients: ServiceClients = request.app.state.clients

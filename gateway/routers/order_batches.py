@@ -45,10 +45,12 @@ class RefundInBatch(RefundIn):
 class OrdersIn(StrictBody):
     # SkipValidation: the schema documents each order, but an order of the wrong shape must be
     # rejected alone (below), not fail the whole call.
+    text_checked_elsewhere = frozenset({"orders"})
     orders: list[SkipValidation[OrderIn]] = Field(min_length=1, max_length=MAX_ORDERS_PER_CALL)
 
 
 class RefundsIn(StrictBody):
+    text_checked_elsewhere = frozenset({"refunds"})
     refunds: list[SkipValidation[RefundInBatch]] = Field(min_length=1, max_length=MAX_REFUNDS_PER_CALL)
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from gateway.dependencies import ERRORS, Profile
-from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text
+from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text, UtcDatetime
 from patron.profile.v1 import orders_pb2, profile_pb2
 from services.runtime.proto_convert import from_timestamp, optional_text, set_time, to_timestamp
 
@@ -22,9 +22,11 @@ router = APIRouter(prefix="/v1", tags=["orders"])
 
 
 class OrderItemIn(StrictBody):
-    sku: Text = Field(description="1 to 128 characters")
-    category: Text | None = Field(default=None, description="up to 100 characters")
-    brand: Text | None = Field(default=None, description="up to 100 characters")
+    text_checked_elsewhere = frozenset({"sku", "category", "brand"})
+
+    sku: str = Field(description="1 to 128 characters")
+    category: str | None = Field(default=None, description="up to 100 characters")
+    brand: str | None = Field(default=None, description="up to 100 characters")
     unit_price_minor: Int64 = Field(description="price of one unit in minor units, 0 to 10^15")
     quantity: Int64 = Field(description="1 to 10,000")
 
@@ -39,22 +41,24 @@ class OrderItemIn(StrictBody):
 
 
 class OrderIn(StrictBody):
-    order_id: Text = Field(
+    text_checked_elsewhere = frozenset({"order_id", "currency", "coupon_code", "channel"})
+
+    order_id: str = Field(
         description="your id of the order: 1 to 128 letters, digits or . _ : ~ - ; recorded once per id"
     )
     customer_id: Text | None = Field(default=None, description="the customer, or give identities instead")
     identities: list[IdentityIn] | None = Field(
         default=None, max_length=20, description="resolved like identify; an unknown customer is created"
     )
-    paid_at: AwareDatetime = Field(description="RFC 3339 with an offset; at most 5 minutes ahead")
-    currency: Text = Field(description="ISO 4217 code, e.g. CNY; any currency, not only the tenant's")
+    paid_at: UtcDatetime = Field(description="RFC 3339 with an offset; at most 5 minutes ahead")
+    currency: str = Field(description="ISO 4217 code, e.g. CNY; any currency, not only the tenant's")
     amount_minor: Int64 = Field(
         description="what was paid, in minor units, 0 to 10^15; may differ from the items' sum "
         "(discounts, coupons, shipping)"
     )
     items: list[OrderItemIn] = Field(description="1 to 500 items")
-    coupon_code: Text | None = Field(default=None, description="the coupon used, up to 64 characters")
-    channel: Text | None = Field(default=None, description="where it was sold (app, mini_program, ...)")
+    coupon_code: str | None = Field(default=None, description="the coupon used, up to 64 characters")
+    channel: str | None = Field(default=None, description="where it was sold (app, mini_program, ...)")
 
     def to_proto(self) -> orders_pb2.RecordOrderRequest:
         """The gRPC request for one order (the batch endpoint sends a list of these)."""
@@ -72,11 +76,13 @@ class OrderIn(StrictBody):
 
 
 class RefundIn(StrictBody):
-    refund_id: Text = Field(description="your id of the refund, unique within the order; recorded once")
+    text_checked_elsewhere = frozenset({"refund_id", "reason", "currency"})
+
+    refund_id: str = Field(description="your id of the refund, unique within the order; recorded once")
     amount_minor: Int64 = Field(description="at least 1 and at most what is left of the order")
-    reason: Text | None = Field(default=None, description="e.g. 尺寸不符 (wrong size), up to 200 characters")
-    currency: Text | None = Field(default=None, description="when given, must be the order's currency")
-    refunded_at: AwareDatetime | None = Field(default=None, description="default: now")
+    reason: str | None = Field(default=None, description="e.g. 尺寸不符 (wrong size), up to 200 characters")
+    currency: str | None = Field(default=None, description="when given, must be the order's currency")
+    refunded_at: UtcDatetime | None = Field(default=None, description="default: now")
 
     def to_proto(self, order_id: str) -> orders_pb2.RefundOrderRequest:
         """The gRPC request refunding the order ``order_id``."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from gateway.dependencies import ERRORS, Profile, Scoring
 from gateway.problems import ServiceCallError
-from gateway.schemas import StrictBody
+from gateway.schemas import IsoDate, JsonObject, StrictBody
 from patron.profile.v1 import profile_pb2
 from patron.scoring.v1 import scoring_pb2
 from services.runtime.proto_convert import from_timestamp, optional_time, text_or_none, to_date_text
@@ -212,7 +212,7 @@ async def get_config(scoring: Scoring) -> dict[str, Any]:
 @router.put("/v1/scoring/config", responses=ERRORS)
 async def put_config(
     scoring: Scoring,
-    body: dict[str, Any] = Body(...),  # noqa: B008
+    body: Annotated[JsonObject, Body()],
 ) -> dict[str, Any]:
     """Replace the configuration; every field is checked and each fault named (422)."""
     document = await scoring.scoring.PutConfig(scoring_pb2.PutConfigRequest(document_json=json.dumps(body)))
@@ -221,7 +221,7 @@ async def put_config(
 
 
 class RunIn(StrictBody):
-    as_of: date | None = Field(default=None, description="the tenant's today when absent")
+    as_of: IsoDate | None = Field(default=None, description="the tenant's today when absent")
 
 
 def run_out(run: scoring_pb2.Run) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.dependencies import ERRORS, Scoring
+from gateway.schemas import IsoDate
 from patron.scoring.v1 import models_pb2
 from services.runtime.proto_convert import from_timestamp
 
@@ -116,7 +117,7 @@ class ModelOut(BaseModel):
 
 
 @router.get("/models", response_model=ModelOut, responses=ERRORS)
-async def get_model(scoring: Scoring, as_of: date | None = None) -> ModelOut:
+async def get_model(scoring: Scoring, as_of: IsoDate | None = None) -> ModelOut:
     """The latest fitted model, or the one fitted as of ``as_of``; 404 when none has been fitted."""
     request = models_pb2.GetModelRequest()
     if as_of is not None:

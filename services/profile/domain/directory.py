@@ -180,7 +180,10 @@ class CustomerDirectory:
         try:
             return await self._customers.merge(tenant_id, survivor, other)
         except LookupError as missing:
-            raise NotFound(f"{missing.args[0]}: customer not found") from None
+            # One rule for unknown ids (docs/api-conventions.md): the path's is 404, a body's is 422.
+            if missing.args[0] == "other_customer_id":
+                raise InvalidArgument.single("other_customer_id", "no such customer") from None
+            raise NotFound("customer not found") from None
 
 
 def parse_customer_id(customer_id: str) -> uuid.UUID:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 
 from grpc import aio
 
@@ -16,6 +17,17 @@ from services.runtime.tenancy import current_tenant, validate_tenant
 
 TENANT_SERVICE = "patron.profile.v1.TenantService"
 CUSTOMER_SERVICE = "patron.profile.v1.CustomerService"
+
+
+def export_value(value: object) -> str:
+    """JSON of what the export holds beyond JSON's types: times in RFC 3339 (``Z`` for UTC) like
+    every other answer of the API, dates as ``YYYY-MM-DD``, anything else (UUIDs) as text."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
@@ -97,7 +109,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     ) -> profile_pb2.ExportCustomerResponse:
         exported = await self._privacy.export(current_tenant(), request.customer_id)
         return profile_pb2.ExportCustomerResponse(
-            export_json=json.dumps(exported, default=str, ensure_ascii=False)
+            export_json=json.dumps(exported, default=export_value, ensure_ascii=False)
         )
 
     async def ListCustomers(
