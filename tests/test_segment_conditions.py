@@ -7,11 +7,13 @@ from __future__ import annotations
 import inspect
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.profile.domain import behaviour_rules, consent, customers
 from services.runtime.errors import InvalidArgument
@@ -26,7 +28,7 @@ from services.scoring.domain.segments import (
 )
 from services.scoring.domain.segments import fields as catalogue
 from services.scoring.domain.segments.durations import format_duration, parse_duration
-from services.scoring.domain.segments.fields import Op
+from services.scoring.domain.segments.fields import FIELDS, Kind, Op
 from services.scoring.domain.segments.limits import (
     MAX_DEPTH,
     MAX_DURATION,
@@ -45,9 +47,14 @@ from services.scoring.domain.segments.record import (
 )
 from services.scoring.domain.segments.tree import (
     AllOf,
+    AnyOf,
+    Between,
+    Condition,
     EventLeaf,
     FieldLeaf,
     Not,
+    OrdersLeaf,
+    RefundLeaf,
 )
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -542,3 +549,213 @@ def test_time_dependence_and_static_answers() -> None:
 def test_evaluation_needs_an_aware_now() -> None:
     with pytest.raises(ValueError, match="aware"):
         evaluate(parse_condition(LEAF), customer(), datetime(2026, 1, 1), SHANGHAI)
+
+
+# --- Properties ------------------------------------------------------------------------------------
+
+OFFSETS = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))])
+texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=40)
+instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=OFFSETS)
+durations = st.integers(1, MAX_DURATION // timedelta(minutes=1)).map(lambda m: timedelta(minutes=m))
+event_types = st.sampled_from(sorted(catalogue.EVENT_TYPES)) | st.from_regex(
+    catalogue.CUSTOM_EVENT_TYPE, fullmatch=True
+)
+property_values = (
+    texts
+    | st.booleans()
+    | st.integers(-(2**63) + 1, 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+
+
+def scalars(spec: catalogue.FieldSpec) -> st.SearchStrategy[Any]:
+    if spec.kind is Kind.ENUM:
+        return st.sampled_from(spec.choices)
+    if spec.kind is Kind.TEXT:
+        return st.from_regex(spec.pattern, fullmatch=True) if spec.pattern else texts
+    if spec.kind is Kind.INTEGER:
+        return st.integers(int(spec.minimum), int(spec.maximum))
+    if spec.kind is Kind.NUMBER:
+        return st.floats(spec.minimum, spec.maximum) | st.integers(int(spec.minimum), int(spec.maximum))
+    if spec.kind is Kind.TIME:
+        return instants
+    return st.booleans()
+
+
+def field_leaves(spec: catalogue.FieldSpec) -> st.SearchStrategy[FieldLeaf]:
+    def value_for(op: Op) -> st.SearchStrategy[Any]:
+        if op in (Op.EXISTS, Op.NOT_EXISTS):
+            return st.none()
+        if op in (Op.IN, Op.NOT_IN):
+            return st.lists(scalars(spec), min_size=1, max_size=4).map(tuple)
+        if op is Op.BETWEEN:
+            return st.lists(scalars(spec), min_size=2, max_size=2).map(lambda pair: Between(*sorted(pair)))
+        if op in (Op.HAS, Op.HAS_NOT):
+            return st.uuids()
+        if op in (Op.OLDER_THAN, Op.NEWER_THAN):
+            return durations
+        if op is Op.IN_NEXT_DAYS:
+            return st.integers(0, 366)
+        return scalars(spec)
+
+    ops = st.sampled_from(sorted(spec.ops))
+    return ops.flatmap(lambda op: value_for(op).map(lambda value: FieldLeaf(spec.name, op, value)))
+
+
+leaf_nodes: st.SearchStrategy[Condition] = st.one_of(
+    st.sampled_from(sorted(FIELDS.values(), key=lambda s: s.name)).flatmap(field_leaves),
+    st.builds(
+        EventLeaf,
+        event_types,
+        durations,
+        st.integers(1, 10_000),
+        st.dictionaries(texts, property_values, max_size=3).map(lambda d: tuple(d.items())),
+        st.none() | st.just("order") | event_types,
+    ),
+    st.builds(OrdersLeaf, durations, st.integers(1, 10_000), st.none() | st.integers(0, 2**63 - 1)),
+    st.builds(RefundLeaf, durations, st.none() | texts),
+)
+
+
+def depth(condition: Condition) -> int:
+    if isinstance(condition, AllOf | AnyOf):
+        return 1 + max(depth(child) for child in condition.children)
+    if isinstance(condition, Not):
+        return 1 + depth(condition.child)
+    return 1
+
+
+trees = st.recursive(
+    leaf_nodes,
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=4).map(lambda c: AllOf(tuple(c))),
+        st.lists(children, min_size=1, max_size=4).map(lambda c: AnyOf(tuple(c))),
+        children.map(Not),
+    ),
+    max_leaves=12,
+).filter(lambda tree: depth(tree) <= MAX_DEPTH)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees)
+def test_valid_trees_round_trip(tree: Condition) -> None:
+    assert parse_condition(dump_condition(tree)) == tree
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+VOCABULARY = [
+    "all",
+    "any",
+    "not",
+    "field",
+    "op",
+    "value",
+    "event",
+    "within",
+    "min_count",
+    "where",
+    "not_followed_by",
+    "orders",
+    "refund",
+    "reason",
+    "min_spend_minor",
+    "eq",
+    "in",
+    "between",
+    "has",
+    "older_than",
+    "in_next_days",
+    "PT24H",
+    "P1M",
+    "view",
+    "order",
+    "tags",
+    "engagement",
+    "attributes.birthday",
+    "consent.sms.marketing",
+    "last_seen_at",
+    "2026-01-01T00:00:00Z",
+]
+vocabulary = st.sampled_from([*VOCABULARY, str(TAG)])
+json_documents = st.recursive(
+    json_scalars | vocabulary,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(vocabulary | texts, children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_documents)
+def test_any_json_is_a_tree_or_an_invalid_argument(document: Any) -> None:
+    violations = []
+    try:
+        tree = parse_condition(document)
+    except InvalidArgument as error:
+        violations = error.violations
+    else:
+        assert parse_condition(dump_condition(tree)) == tree
+        return
+    assert violations
+    assert all(v.field.startswith("condition") for v in violations)
+    assert len(violations) <= MAX_REPORTED_FAULTS + 1
+
+
+# Small histories around NOW and time-dependent conditions: next_change against evaluate.
+hours = st.integers(-72, 72).map(lambda h: NOW + timedelta(hours=h, minutes=17 * (h % 3)))
+records = st.builds(
+    customer,
+    birthday=st.none() | st.dates(date(1960, 1, 1), date(2008, 12, 31)),
+    last_seen_at=st.none() | hours,
+    tags=st.lists(st.builds(TagHolding, st.just(TAG), st.none() | hours), max_size=2).map(tuple),
+    orders=st.lists(st.builds(OrderFact, hours, st.integers(1, 10_000)), max_size=3).map(tuple),
+    refunds=st.lists(
+        st.builds(RefundFact, hours, st.just(100), st.sampled_from([None, "size"])), max_size=2
+    ).map(tuple),
+    events=st.lists(
+        st.builds(BehaviourFact, st.sampled_from(["view", "add_to_cart"]), hours), max_size=5
+    ).map(tuple),
+)
+short = st.sampled_from(["PT2H", "PT24H", "P2D", "PT90M"])
+timed_leaves = st.one_of(
+    st.builds(
+        lambda w, f: {"event": "add_to_cart", "within": w, "not_followed_by": f},
+        short,
+        st.sampled_from(["order", "view"]),
+    ),
+    st.builds(lambda w, n: {"event": "view", "within": w, "min_count": n}, short, st.integers(1, 2)),
+    st.builds(lambda w: {"orders": {"within": w, "min_spend_minor": 5_000}}, short),
+    st.builds(lambda w: {"refund": {"within": w, "reason": "size"}}, short),
+    st.builds(lambda w: {"field": "last_seen_at", "op": "older_than", "value": w}, short),
+    st.builds(lambda w: {"field": "orders.last_at", "op": "newer_than", "value": w}, short),
+    st.builds(
+        lambda n: {"field": "attributes.birthday", "op": "in_next_days", "value": n}, st.integers(0, 9)
+    ),
+    st.just({"field": "tags", "op": "has", "value": str(TAG)}),
+)
+timed_trees = st.recursive(
+    timed_leaves,
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda c: {"all": c}),
+        st.lists(children, min_size=1, max_size=3).map(lambda c: {"any": c}),
+        children.map(lambda c: {"not": c}),
+    ),
+    max_leaves=4,
+).filter(lambda document: depth(parse_condition(document)) <= MAX_DEPTH)
+
+
+@settings(max_examples=200, deadline=None)
+@given(timed_trees, records, st.lists(st.floats(0.001, 0.999), min_size=3, max_size=3))
+def test_the_answer_holds_until_the_next_change(
+    document: dict[str, Any], record: CustomerRecord, fractions: list[float]
+) -> None:
+    condition = parse_condition(document)
+    answer = evaluate(condition, record, NOW, SHANGHAI)
+    due = next_change(condition, record, NOW, SHANGHAI)
+    horizon = due if due is not None else NOW + timedelta(days=800)
+    for fraction in fractions:
+        assert evaluate(condition, record, NOW + (horizon - NOW) * fraction, SHANGHAI) == answer
+    assert evaluate(condition, record, horizon - timedelta(microseconds=1), SHANGHAI) == answer
+    if due is not None and due < NOW + timedelta(days=365 * 50):
+        assert evaluate(condition, record, due, SHANGHAI) != answer
