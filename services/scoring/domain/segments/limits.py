@@ -23,7 +23,7 @@ MAX_STRING_LENGTH = 200
 """Characters of any text value; the longest attribute profile keeps is 200 (a refund reason)."""
 
 MAX_KEY_LENGTH = 64
-"""Characters of an event property name in ``where`` (profile's custom event names are 64 at most)."""
+"""Characters of an event property name in ``where``, and of the name in ``custom.<name>``."""
 
 MAX_WHERE_PROPERTIES = 10
 """Property filters of one event leaf: each is one JSON containment test per event row."""
