@@ -5,6 +5,7 @@ changes an answer. Pure domain: no database, no services."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -640,6 +641,23 @@ trees = st.recursive(
 @given(trees)
 def test_valid_trees_round_trip(tree: Condition) -> None:
     assert parse_condition(dump_condition(tree)) == tree
+    stored = json.dumps(dump_condition(tree), ensure_ascii=False, allow_nan=False)
+    assert parse_condition(json.loads(stored)) == tree, "what is stored as JSON reads back the same"
+
+
+def test_the_dump_is_canonical() -> None:
+    written = {"event": "view", "within": "P1W", "min_count": 1, "where": {"sku": "a"}}
+    assert dump_condition(parse_condition(written)) == {
+        "event": "view",
+        "within": "P7D",
+        "where": {"sku": "a"},
+    }
+    assert dump_condition(parse_condition({"refund": {"within": "PT90M"}})) == {
+        "refund": {"within": "PT1H30M"}
+    }
+    at_noon = {"field": "last_seen_at", "op": "gt", "value": "2026-01-01T12:00:00z"}
+    assert dump_condition(parse_condition(at_noon))["value"] == "2026-01-01T12:00:00+00:00"
+    assert "condition.min_count" in faults_of({"event": "view", "within": "PT1H", "min_count": 10_001})
 
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
