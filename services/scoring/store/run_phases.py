@@ -43,6 +43,10 @@ class PublishingRecompute:
         """Write the scores, baselines and stage change events in one transaction; changes count."""
         return await self._batch.write(self._outbox)
 
+    async def summarise(self) -> dict[str, Any]:
+        """A backdated run's snapshot of its figures (nothing live is written)."""
+        return await self._batch.summarise()
+
 
 class SqlRunPhases:
     """The phases a run drives, on the scoring database."""
