@@ -26,7 +26,7 @@ from services.scoring.domain.rfm import GROUPS
 
 # The largest BIGINT. Money is summed exactly (numeric) and stored as BIGINT: a customer's sum passes
 # it only after 9,223 orders at profile's per-order maximum (10^15 minor units), and then it is
-# stored as this ceiling rather than failing the event (see docs/scoring.md, "Money bounds").
+# stored as this ceiling rather than failing the event (see docs/money-bounds.md).
 BIGINT_MAX = 2**63 - 1
 SCOPE_ALL = ""
 SCOPE_IDS = "AND {alias}.customer_id = ANY(CAST(:ids AS uuid[]))"
