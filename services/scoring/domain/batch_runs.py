@@ -66,7 +66,7 @@ class FitOutcome(Protocol):
 
 class RunPhases(Protocol):
     def recompute(self, tenant_id: uuid.UUID, as_of: date) -> AbstractAsyncContextManager[Recompute]: ...
-    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date) -> FitOutcome: ...
+    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date, *, snapshot: bool) -> FitOutcome: ...
 
 
 class _Stopwatch:
@@ -157,7 +157,7 @@ class BatchRuns:
             watch.stop("lifecycle")
         await progress(run.run_id, "predictions", 0, customers, stage_changes=changes, seconds=watch.seconds)
         watch.start()
-        outcome = await self._phases.fit_predictions(run.tenant_id, run.as_of)
+        outcome = await self._phases.fit_predictions(run.tenant_id, run.as_of, snapshot=snapshot)
         watch.stop("predictions")
         await progress(
             run.run_id,

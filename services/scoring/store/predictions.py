@@ -314,7 +314,12 @@ async def _later_fit_exists(connection: AsyncConnection, tenant_id: uuid.UUID, a
 
 
 async def fit_and_score(
-    connection: AsyncConnection, tenant_id: uuid.UUID, as_of: date, config: ScoringConfig
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    as_of: date,
+    config: ScoringConfig,
+    *,
+    keep_later_fit: bool = False,
 ) -> PredictionOutcome:
     """Fit BG/NBD and Gamma-Gamma on the tenant's orders up to ``as_of`` (tenant-local, inclusive)
     and replace its predictions; see the module docstring. Never stores NaN: a tenant whose data
@@ -343,9 +348,9 @@ async def fit_and_score(
     lap("groups")
     prediction = await asyncio.to_thread(predict, groups[0], groups[1], settings)
     lap("fit_and_score")
-    # A fit as of an earlier day than one already made (a backfill) is recorded as its dated model
-    # but never replaces the customers' predictions of the later fit.
-    superseded = await _later_fit_exists(connection, tenant_id, as_of)
+    # ``keep_later_fit`` (a backdated run's fit): when a fit as of a later day exists, this one is
+    # recorded as its dated model but does not replace the customers' predictions of the later fit.
+    superseded = keep_later_fit and await _later_fit_exists(connection, tenant_id, as_of)
     if not superseded:
         await connection.execute(sa.delete(predictions).where(predictions.c.tenant_id == tenant_id))
     lap("clear")
