@@ -97,14 +97,15 @@ def _print_list(listed: envelope_pb2.ListParkedResponse, *, as_json: bool, out: 
         print(f"... {listed.total - len(listed.events)} more", file=out)
 
 
-def main(options: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Entry of ``patron parked``; see the module docstring for the exit codes."""
+def main(options: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Entry of ``patron parked``; see the module docstring for the exit codes (prints to ``out``,
+    else to the standard output of the moment)."""
     if options.address is not None and (not options.address or any(c.isspace() for c in options.address)):
         print(f"patron parked: not a gRPC address (HOST:PORT): {options.address!r}", file=sys.stderr)
         return 2
     address = resolve_addresses({options.service: options.address}, os.environ)[options.service]
     try:
-        return asyncio.run(_act(options, address, out))
+        return asyncio.run(_act(options, address, out or sys.stdout))
     except grpc.aio.AioRpcError as error:
         print(
             f"patron parked: {options.service} at {address}: {error.code().name}: {error.details()}",
