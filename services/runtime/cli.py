@@ -1,4 +1,5 @@
-"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``, ``import``, and the services' own.
+"""The ``patron`` command: ``up``, ``serve``, ``migrate``, ``status``, ``parked``, ``import``, and the
+services' own.
 
 A service adds sub-commands through its plug-in (``services.runtime.plugins``); ``rotate-pii`` is the
 profile service's.
@@ -79,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     for command in added.values():
         command.add_arguments(commands.add_parser(command.name, help=command.help))
 
+    from services.runtime import parked_command
     from services.runtime.bulk_import import command as bulk_import
 
+    parked_command.add_parser(commands)
     bulk_import.add_parser(commands)
 
     options = parser.parse_args(argv)
     if options.command == "import":
         return bulk_import.main(options)
+    if options.command == "parked":
+        return parked_command.main(options)
     if options.command in added:
         return added[options.command].run(options)
     if options.command == "up":

@@ -1,10 +1,8 @@
 """``patron status``: each service's health, each producer's heads and every consumer's lag.
 
-The report is collected over gRPC (``grpc.health.v1.Health/Check``,
-``patron.events.v1.ConsumerStatus/GetConsumerStatus`` and ``patron.events.v1.EventStream/GetHeads``,
-each with a deadline), held in dataclasses, and rendered as text tables or as one JSON object.
-A service that does not serve ConsumerStatus or EventStream answers UNIMPLEMENTED: it simply has no
-consumers, or is not a producer.
+The report is collected over gRPC (``status_collect``), held in dataclasses (``status_model``) and
+rendered here as text tables or as one JSON object. The exit code is 1 whenever the report lists a
+problem: a service not serving, a status not read, a partition behind retention, a parked event.
 """
 
 from __future__ import annotations
@@ -13,122 +11,37 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, TextIO, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TextIO
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.plugins import default_grpc_port
 from services.runtime.settings import SERVICE_NAMES
+from services.runtime.status_collect import DEADLINE_SECONDS, collect
+from services.runtime.status_model import (
+    SERVING,
+    ConsumerStatus,
+    PartitionStatus,
+    ProducerHeads,
+    ServiceStatus,
+    StatusReport,
+)
 
-DEADLINE_SECONDS = 2.0
-SERVING = "SERVING"
-
-Response = TypeVar("Response")
-
-
-@dataclass(frozen=True)
-class ProducerHeads:
-    """What a producing service's ``GetHeads`` says about its outbox."""
-
-    partition_count: int
-    total_head: int  # sum of the partitions' heads: every event ever sequenced
-    pruned_through: int  # sum of the partitions' pruned_through: events removed by retention
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    """One service: where it was asked, its health, and what went wrong asking it."""
-
-    name: str
-    address: str
-    health: str  # SERVING, NOT_SERVING, or the gRPC error code (UNAVAILABLE, DEADLINE_EXCEEDED, ...)
-    producer: ProducerHeads | None
-    problems: tuple[str, ...] = ()  # failed status calls other than UNIMPLEMENTED, e.g. "GetHeads: ..."
-
-
-@dataclass(frozen=True)
-class PartitionStatus:
-    """One consumer partition, as the consuming service reports it."""
-
-    partition: int
-    position: int
-    head: int
-    lag_events: int
-    lag_seconds: float
-    owner: str
-    parked: int
-    behind_retention: bool
-    last_error: str
-
-
-@dataclass(frozen=True)
-class ConsumerStatus:
-    """One consumer (in the service that runs it) with its partitions and their totals."""
-
-    consumer: str
-    service: str
-    producer: str
-    partitions: tuple[PartitionStatus, ...]
-
-    @property
-    def partitions_owned(self) -> int:
-        return sum(1 for p in self.partitions if p.owner)
-
-    @property
-    def position(self) -> int:
-        return sum(p.position for p in self.partitions)
-
-    @property
-    def head(self) -> int:
-        return sum(p.head for p in self.partitions)
-
-    @property
-    def lag_events(self) -> int:
-        return sum(p.lag_events for p in self.partitions)
-
-    @property
-    def max_lag_events(self) -> int:
-        return max((p.lag_events for p in self.partitions), default=0)
-
-    @property
-    def max_lag_seconds(self) -> float:
-        return max((p.lag_seconds for p in self.partitions), default=0.0)
-
-    @property
-    def parked(self) -> int:
-        return sum(p.parked for p in self.partitions)
-
-    @property
-    def behind_retention(self) -> tuple[int, ...]:
-        return tuple(p.partition for p in self.partitions if p.behind_retention)
-
-    @property
-    def owners(self) -> tuple[str, ...]:
-        return tuple(sorted({p.owner for p in self.partitions if p.owner}))
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """Everything ``patron status`` found."""
-
-    services: tuple[ServiceStatus, ...]
-    consumers: tuple[ConsumerStatus, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Every service SERVING, every status read, and no consumer partition behind retention."""
-        return all(s.health == SERVING and not s.problems for s in self.services) and not any(
-            c.behind_retention for c in self.consumers
-        )
-
-    @property
-    def exit_code(self) -> int:
-        """0 when :attr:`ok`, else 1."""
-        return 0 if self.ok else 1
+__all__ = [
+    "DEADLINE_SECONDS",
+    "SERVING",
+    "ConsumerStatus",
+    "PartitionStatus",
+    "ProducerHeads",
+    "ServiceStatus",
+    "StatusReport",
+    "collect",
+    "render_json",
+    "render_text",
+    "report_status",
+    "resolve_addresses",
+    "run",
+]
 
 
 # ---- addresses ----
@@ -163,129 +76,6 @@ def invalid_addresses(overrides: Mapping[str, str | None]) -> list[str]:
         for service, value in overrides.items()
         if value is not None and (not value or any(c.isspace() for c in value))
     ]
-
-
-# ---- collecting ----
-
-
-class _Unimplemented(Exception):
-    """The service does not serve the method."""
-
-
-async def _call(
-    method: Callable[..., Awaitable[Response]], request: object, deadline_seconds: float
-) -> Response:
-    """``method(request)`` with a deadline; UNIMPLEMENTED becomes :class:`_Unimplemented`."""
-    try:
-        return await method(request, timeout=deadline_seconds)
-    except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-            raise _Unimplemented from error
-        raise
-
-
-def _error_name(error: BaseException) -> str:
-    if isinstance(error, grpc.aio.AioRpcError):
-        name: str = error.code().name
-        return name
-    return type(error).__name__
-
-
-async def _health(channel: grpc.aio.Channel, deadline_seconds: float) -> str:
-    """The overall health (service "") by name, or the error code's name when the call fails."""
-    try:
-        response = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=deadline_seconds
-        )
-    except grpc.aio.AioRpcError as error:
-        return _error_name(error)
-    name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    return name
-
-
-async def _heads(channel: grpc.aio.Channel, deadline_seconds: float) -> ProducerHeads | None:
-    """The producer's heads summed, or None when the service is not a producer."""
-    stub = envelope_pb2_grpc.EventStreamStub(channel)
-    try:
-        response = await _call(stub.GetHeads, envelope_pb2.GetHeadsRequest(), deadline_seconds)
-    except _Unimplemented:
-        return None
-    return ProducerHeads(
-        partition_count=response.partition_count,
-        total_head=sum(p.head for p in response.partitions),
-        pruned_through=sum(p.pruned_through for p in response.partitions),
-    )
-
-
-async def _consumers(
-    channel: grpc.aio.Channel, service: str, deadline_seconds: float
-) -> list[ConsumerStatus]:
-    """The service's consumers, grouped from its partition rows; none when it has no ConsumerStatus."""
-    stub = envelope_pb2_grpc.ConsumerStatusStub(channel)
-    try:
-        response = await _call(
-            stub.GetConsumerStatus, envelope_pb2.GetConsumerStatusRequest(), deadline_seconds
-        )
-    except _Unimplemented:
-        return []
-    return _group_partitions(service, response.partitions)
-
-
-def _group_partitions(service: str, rows: Iterable[Any]) -> list[ConsumerStatus]:
-    """``ConsumerPartitionStatus`` messages grouped into one :class:`ConsumerStatus` per consumer."""
-    grouped: dict[tuple[str, str], list[PartitionStatus]] = {}
-    for row in rows:
-        grouped.setdefault((row.consumer, row.producer), []).append(
-            PartitionStatus(
-                partition=row.partition,
-                position=row.position,
-                head=row.head,
-                lag_events=row.lag_events,
-                lag_seconds=row.lag_seconds,
-                owner=row.owner,
-                parked=row.parked,
-                behind_retention=row.behind_retention,
-                last_error=row.last_error,
-            )
-        )
-    return [
-        ConsumerStatus(consumer, service, producer, tuple(sorted(parts, key=lambda p: p.partition)))
-        for (consumer, producer), parts in sorted(grouped.items())
-    ]
-
-
-async def _collect_service(
-    service: str, address: str, deadline_seconds: float
-) -> tuple[ServiceStatus, list[ConsumerStatus]]:
-    """Health, heads and consumers of one service, asked concurrently over one channel."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        health, heads, consumers = await asyncio.gather(
-            _health(channel, deadline_seconds),
-            _heads(channel, deadline_seconds),
-            _consumers(channel, service, deadline_seconds),
-            return_exceptions=True,
-        )
-    problems: list[str] = []
-    if isinstance(heads, BaseException):
-        problems.append(f"GetHeads: {_error_name(heads)}")
-        heads = None
-    if isinstance(consumers, BaseException):
-        problems.append(f"GetConsumerStatus: {_error_name(consumers)}")
-        consumers = []
-    if isinstance(health, BaseException):  # _health maps RPC errors; anything else is unexpected
-        health = _error_name(health)
-    return ServiceStatus(service, address, health, heads, tuple(problems)), consumers
-
-
-async def collect(addresses: Mapping[str, str], deadline_seconds: float = DEADLINE_SECONDS) -> StatusReport:
-    """Ask every service in ``addresses`` (name → gRPC address) for its status, all at once."""
-    results = await asyncio.gather(
-        *(_collect_service(name, address, deadline_seconds) for name, address in addresses.items())
-    )
-    return StatusReport(
-        services=tuple(service for service, _ in results),
-        consumers=tuple(consumer for _, consumers in results for consumer in consumers),
-    )
 
 
 # ---- rendering ----
@@ -365,6 +155,8 @@ def render_text(report: StatusReport) -> str:
     errors = _last_errors(report.consumers)
     if errors:
         parts += ["", "last errors:", *errors]
+    if report.problems:
+        parts += ["", "problems:", *(f"  {problem}" for problem in report.problems)]
     parts += ["", f"status: {'OK' if report.ok else 'PROBLEMS'}"]
     return "\n".join(parts)
 
@@ -392,6 +184,7 @@ def report_json(report: StatusReport) -> dict[str, object]:
     """The report as a JSON-ready object: ``ok``, ``services`` and ``consumers``."""
     return {
         "ok": report.ok,
+        "problems": list(report.problems),
         "services": [asdict(s) for s in report.services],
         "consumers": [_consumer_json(c) for c in report.consumers],
     }

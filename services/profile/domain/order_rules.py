@@ -31,6 +31,8 @@ MAX_ID_LENGTH = 128
 MAX_ITEMS = 500
 MAX_QUANTITY = 10_000
 # Below 2**53 so that every amount survives a JavaScript client and sums never near BIGINT's limit.
+# The same bound holds for each line's total (unit price x quantity) and for the lines' sum, so that
+# every figure a consumer derives from one order fits BIGINT (docs/money-bounds.md).
 MAX_AMOUNT_MINOR = 10**15
 MAX_SKU_LENGTH = 128
 MAX_LABEL_LENGTH = 100  # category, brand
@@ -77,6 +79,29 @@ def _text(errors: ViolationCollector, field: str, value: str | None, limit: int)
 def _amount(errors: ViolationCollector, field: str, value: int, *, minimum: int) -> None:
     if not minimum <= value <= MAX_AMOUNT_MINOR:
         errors.add(field, f"must be an integer from {minimum} to {MAX_AMOUNT_MINOR} (minor units)")
+
+
+def _line_totals(errors: ViolationCollector, items: list[OrderLine]) -> None:
+    """Each line's total and the lines' sum are money too: at most MAX_AMOUNT_MINOR, like the amount.
+    (A line whose own fields are out of range is left to those fields' messages.)"""
+    total = 0
+    every_line_fits = True
+    for index, line in enumerate(items):
+        if not (0 <= line.unit_price_minor <= MAX_AMOUNT_MINOR and 1 <= line.quantity <= MAX_QUANTITY):
+            every_line_fits = False
+            continue
+        line_total = line.unit_price_minor * line.quantity
+        if line_total > MAX_AMOUNT_MINOR:
+            every_line_fits = False
+            errors.add(
+                f"items[{index}].quantity",
+                f"unit_price_minor x quantity must be at most {MAX_AMOUNT_MINOR} minor units",
+            )
+        total += line_total
+    if every_line_fits and total > MAX_AMOUNT_MINOR:
+        errors.add(
+            "items", f"the lines' total (unit_price_minor x quantity) must be at most {MAX_AMOUNT_MINOR}"
+        )
 
 
 def _currency(errors: ViolationCollector, field: str, value: str) -> str:
@@ -142,6 +167,7 @@ def validate_order(request: OrderRequest, default_region: str, now: datetime) ->
         if not 1 <= item.quantity <= MAX_QUANTITY:
             errors.add(f"{field}.quantity", f"must be an integer from 1 to {MAX_QUANTITY}")
         items.append(OrderLine(sku, category, brand, item.unit_price_minor, item.quantity))
+    _line_totals(errors, items)
     coupon_code = _text(errors, "coupon_code", request.coupon_code, MAX_CODE_LENGTH)
     channel = _text(errors, "channel", request.channel, MAX_CODE_LENGTH)
     errors.raise_if_any()

@@ -45,6 +45,11 @@ LAG_SECONDS = Gauge(
 )
 APPLIED = Counter("patron_consumer_events_total", "events applied", ["consumer"])
 PARKED = Counter("patron_consumer_parked_total", "events parked after failing", ["consumer"])
+# Parked now (not yet retried or discarded), as this replica counted at start and has seen since:
+# alert on max by consumer (docs/operations.md).
+PARKED_NOW = Gauge(
+    "patron_consumer_parked_events", "events parked and not yet retried or discarded", ["consumer"]
+)
 BEHIND = Gauge(
     "patron_consumer_behind_retention", "1 while events were pruned unread", ["consumer", "partition"]
 )
@@ -131,6 +136,7 @@ class ConsumerRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         await self.store.ensure_partitions({h.partition: h.pruned_through for h in heads.partitions})
+        PARKED_NOW.labels(self.spec.name).set(await self.store.parked_count())
 
     async def _keep_leases(self) -> None:
         while True:
@@ -343,6 +349,7 @@ class ConsumerRunner:
             )
         self._positions[partition] = envelope.position
         PARKED.labels(self.spec.name).inc()
+        PARKED_NOW.labels(self.spec.name).inc()
         logger.error(
             "%s parked event %s (%s, partition %d, position %d) after %d attempts: %s",
             self.spec.name,

@@ -229,6 +229,15 @@ class ConsumerStore:
             )
         )
 
+    async def parked_count(self) -> int:
+        """How many events this consumer has parked (and nobody retried or discarded yet)."""
+        k = self.parked
+        async with self._database.read() as connection:
+            count = await connection.execute(
+                sa.select(sa.func.count()).select_from(k).where(k.c.consumer == self.consumer)
+            )
+            return int(count.scalar_one())
+
     async def record_error(self, partitions: Iterable[int], message: str, *, behind_retention: bool) -> None:
         p = self.positions
         async with self._database.transaction() as connection:

@@ -12,9 +12,10 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from services.runtime.database import Database
 from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
 from services.runtime.events.outbox import Outbox
+from services.runtime.events.parked import ParkedEvents
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, Listener, asyncpg_dsn
-from services.runtime.events.status import ConsumerStatusServicer, status_registration
+from services.runtime.events.status import STATUS_METHODS, ConsumerStatusServicer, status_registration
 from services.runtime.events.stream import STREAM_METHODS, EventStreamServicer, stream_registration
 from services.runtime.events.tables import DEFAULT_PARTITIONS
 from services.runtime.server import BackgroundTask, Registration, ServiceServer
@@ -80,9 +81,6 @@ def make_consumers(
                 await channel.close()
 
         tasks.append(consume)
-    servicer = ConsumerStatusServicer(database, tables[0], tables[2])
-    return (
-        [status_registration(servicer)],
-        tasks,
-        frozenset({"/patron.events.v1.ConsumerStatus/GetConsumerStatus"}),
-    )
+    parked = ParkedEvents(database, tables[2], {spec.name: spec for spec in specs})
+    servicer = ConsumerStatusServicer(database, tables[0], tables[2], parked)
+    return [status_registration(servicer)], tasks, STATUS_METHODS

@@ -5,6 +5,13 @@ a task of this process. The phases (recompute the scores, fit the predictions, s
 tags to profile) report progress to the run after every step, so a client can follow it; a run
 always ends succeeded or failed, never left running. The stores are protocols: ``store.runs``,
 ``store.run_phases`` and ``store.config`` implement them.
+
+A run as of the tenant's today (or tomorrow) is **live**: it publishes the scores, the RFM
+thresholds, the stage changes and the computed tags. A run as of an earlier day is a **snapshot**
+(a what-if or a backfill): it computes the same figures as of that day and keeps their summary in
+the run (``details.snapshot``: customers per stage and RFM group, the thresholds), readable by its
+run id; it writes no live score, threshold, stage event or tag, and its predictive fit never
+replaces the predictions of a later fit (see docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from services.scoring.domain.computed_tags import ComputedTagSync
-from services.scoring.domain.runs import Run, parse_as_of
+from services.scoring.domain.runs import Run, is_backdated, parse_as_of
 from services.scoring.domain.scores import known_id
 
 logger = logging.getLogger(__name__)
@@ -47,6 +54,7 @@ class Recompute(Protocol):
     async def baselines(self) -> dict[str, Any] | None: ...
     async def score(self) -> None: ...
     async def publish(self) -> int: ...
+    async def summarise(self) -> dict[str, Any]: ...
 
 
 class FitOutcome(Protocol):
@@ -58,7 +66,7 @@ class FitOutcome(Protocol):
 
 class RunPhases(Protocol):
     def recompute(self, tenant_id: uuid.UUID, as_of: date) -> AbstractAsyncContextManager[Recompute]: ...
-    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date) -> FitOutcome: ...
+    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date, *, snapshot: bool) -> FitOutcome: ...
 
 
 class _Stopwatch:
@@ -91,10 +99,12 @@ class BatchRuns:
         """Record a run for the tenant and start it; RunAlreadyRunning while one runs, None when the
         schedule's run of that day was already started (by another replica)."""
         zone = await self._clock.timezone(tenant_id)
-        as_of = parse_as_of(as_of_text, datetime.now(ZoneInfo(zone)).date())
+        today = datetime.now(ZoneInfo(zone)).date()
+        as_of = parse_as_of(as_of_text, today)
         run = await self._runs.start(tenant_id, as_of, trigger)
         if run is not None:
-            task = asyncio.create_task(self.execute(run), name=f"scoring-run-{run.run_id}")
+            snapshot = is_backdated(as_of, today)
+            task = asyncio.create_task(self.execute(run, snapshot=snapshot), name=f"scoring-run-{run.run_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return run
@@ -107,10 +117,11 @@ class BatchRuns:
         """The tenant's run; a malformed id is simply not found."""
         return await self._runs.get(tenant_id, known_id(run_id, "run"))
 
-    async def execute(self, run: Run) -> None:
-        """Run every phase; the run ends succeeded or failed with the error, never left running."""
+    async def execute(self, run: Run, *, snapshot: bool = False) -> None:
+        """Run every phase; the run ends succeeded or failed with the error, never left running.
+        ``snapshot``: a backdated run, which keeps its figures in the run and leaves the live ones."""
         try:
-            await self._execute_phases(run)
+            await self._execute_phases(run, snapshot)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._runs.finish(run.run_id, "cancelled: the service stopped"))
@@ -121,14 +132,15 @@ class BatchRuns:
             return
         await self._runs.finish(run.run_id, None)
 
-    async def _execute_phases(self, run: Run) -> None:
+    async def _execute_phases(self, run: Run, snapshot: bool) -> None:
         progress = self._runs.progress
         watch = _Stopwatch()
+        writes = "snapshot" if snapshot else "live"
         async with self._phases.recompute(run.tenant_id, run.as_of) as recompute:
             watch.start()
             customers = await recompute.snapshot_features()
             watch.stop("features")
-            await progress(run.run_id, "rfm", customers, customers, customers=customers)
+            await progress(run.run_id, "rfm", customers, customers, customers=customers, writes=writes)
             watch.start()
             baseline = await recompute.baselines()
             await recompute.score()
@@ -137,11 +149,15 @@ class BatchRuns:
                 run.run_id, "lifecycle", 0, customers, rfm_customers=(baseline or {}).get("customers", 0)
             )
             watch.start()
-            changes = await recompute.publish()
+            if snapshot:
+                await progress(run.run_id, "lifecycle", 0, customers, snapshot=await recompute.summarise())
+                changes = 0
+            else:
+                changes = await recompute.publish()
             watch.stop("lifecycle")
         await progress(run.run_id, "predictions", 0, customers, stage_changes=changes, seconds=watch.seconds)
         watch.start()
-        outcome = await self._phases.fit_predictions(run.tenant_id, run.as_of)
+        outcome = await self._phases.fit_predictions(run.tenant_id, run.as_of, snapshot=snapshot)
         watch.stop("predictions")
         await progress(
             run.run_id,
@@ -152,7 +168,8 @@ class BatchRuns:
             seconds=watch.seconds,
         )
         watch.start()
-        written = 0 if self._tags is None else await self._tags.sync(run)
+        # Computed tags describe the customers now: a snapshot leaves them as they are.
+        written = 0 if self._tags is None or snapshot else await self._tags.sync(run)
         watch.stop("tags")
         await progress(run.run_id, "done", customers, customers, tags_written=written, seconds=watch.seconds)
 

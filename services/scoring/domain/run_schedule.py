@@ -1,8 +1,9 @@
 """The daily schedule: start each tenant's run once a day, at its configured local hour.
 
 ``DailySchedule.round`` is one look at every tenant; a runner (``services.scoring.background``)
-calls it every minute. A tenant is due when its local time has reached its hour and the schedule
-has not started a run for that local day yet (``domain.runs.is_due``).
+calls it every minute. A tenant is due when its local time has reached its hour, it existed before that hour,
+and the schedule has not started a run for that local day yet (``domain.runs.is_due``): a tenant
+created after the hour gets its first scheduled run the next day, not at creation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.domain.runs import is_due
 
-TenantSchedule = tuple[uuid.UUID, str, ScoringConfig]  # tenant, time zone, configuration
+TenantSchedule = tuple[uuid.UUID, str, ScoringConfig, datetime]  # tenant, time zone, configuration, created
 
 
 class ScheduleStore(Protocol):
@@ -35,8 +36,8 @@ class DailySchedule:
         """Start the run of every tenant that is due now."""
         last = await self._runs.last_scheduled()
         now = datetime.now(UTC)
-        for tenant, zone, config in await self._tenants.schedules():
+        for tenant, zone, config, created_at in await self._tenants.schedules():
             local = now.astimezone(ZoneInfo(zone))
-            if is_due(local, config.run_local_hour, config.schedule_enabled, last.get(tenant)):
+            if is_due(local, config.run_local_hour, config.schedule_enabled, last.get(tenant), created_at):
                 with contextlib.suppress(Exception):
                     await self._runs.start(tenant, local.date().isoformat(), trigger="schedule")

@@ -63,6 +63,20 @@ def parse_as_of(text: str, today: date) -> date:
     return value
 
 
-def is_due(local_now: datetime, run_hour: int, enabled: bool, last_scheduled: date | None) -> bool:
-    """Whether the daily schedule should start today's run now (at or after the hour, once a day)."""
-    return enabled and local_now.hour >= run_hour and last_scheduled != local_now.date()
+def is_due(
+    local_now: datetime, run_hour: int, enabled: bool, last_scheduled: date | None, created_at: datetime
+) -> bool:
+    """Whether the daily schedule should start today's run now (at or after the hour, once a day).
+
+    A tenant created after today's run hour waits for tomorrow's: a run started at creation would
+    hold the tenant's one running slot just when its operator starts the first run by hand (409).
+    """
+    run_moment = local_now.replace(hour=run_hour, minute=0, second=0, microsecond=0)
+    return (
+        enabled and local_now >= run_moment and created_at < run_moment and last_scheduled != local_now.date()
+    )
+
+
+def is_backdated(as_of: date, today: date) -> bool:
+    """Whether a run as of ``as_of`` looks at the past: it then writes a snapshot, never live scores."""
+    return as_of < today

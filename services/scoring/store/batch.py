@@ -43,6 +43,7 @@ from services.scoring.store.score_sql import (
     SCORE_COLUMNS,
     feature_parameters,
     features_sql,
+    saturated,
     score_parameters,
     scores_sql,
 )
@@ -130,6 +131,12 @@ DELETE FROM customer_scores s USING customers c
 WHERE c.tenant_id = :tenant_id AND (c.merged_into IS NOT NULL OR c.erased_at IS NOT NULL)
   AND s.tenant_id = :tenant_id AND s.customer_id = c.customer_id
 """
+
+_SNAPSHOT_STAGES = "SELECT stage, count(*) FROM run_scores GROUP BY stage ORDER BY stage"
+_SNAPSHOT_GROUPS = f"""
+SELECT rfm_group, count(*), {saturated("coalesce(sum(monetary_minor), 0)")}
+FROM run_scores WHERE rfm_group IS NOT NULL GROUP BY rfm_group ORDER BY rfm_group
+"""  # noqa: S608 - a constant fragment
 
 _SAVE_BASELINE = """
 INSERT INTO tenant_baselines AS b (tenant_id, as_of, method, split, r_cuts, f_cuts, m_cuts, r_split,
@@ -272,6 +279,25 @@ class BatchSession:
         await connection.commit()
         self.timings["commit"] = time.perf_counter() - began
         return changed
+
+    async def summarise(self) -> dict[str, Any]:
+        """A backdated run's snapshot, kept in the run instead of published: customers per stage and
+        per RFM group (with their spend in the window) and the thresholds as of the run's day."""
+        await self._settings()
+        stages = await self.connection.execute(sa.text(_SNAPSHOT_STAGES))
+        groups = await self.connection.execute(sa.text(_SNAPSHOT_GROUPS))
+        summary = {
+            "as_of": self.as_of.isoformat(),
+            "stages": {stage: int(count) for stage, count in stages},
+            "rfm_groups": {
+                group: {"customers": int(count), "spend_minor": int(spend)} for group, count, spend in groups
+            },
+            "thresholds": None
+            if self.baseline is None
+            else {**self.baseline, "as_of": self.as_of.isoformat()},
+        }
+        await self.connection.commit()
+        return summary
 
     async def stored_baseline(self) -> dict[str, Any] | None:
         """The baseline as stored (what incremental scoring now uses)."""

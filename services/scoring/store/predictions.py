@@ -85,7 +85,8 @@ WITH refunded_later AS (
            (count(DISTINCT day) - 1)::bigint AS repeat_days,
            (max(day) - min(day))::bigint AS recency_days,
            (CAST(:as_of AS date) - min(day))::bigint AS age_days,
-           coalesce(sum(net_minor) FILTER (WHERE day > first_day), 0)::bigint AS repeat_net_minor
+           least(coalesce(sum(net_minor) FILTER (WHERE day > first_day), 0), 9223372036854775807)::bigint
+               AS repeat_net_minor
     FROM purchases
     GROUP BY customer_id
 )
@@ -120,7 +121,8 @@ _WRITE = """
 INSERT INTO predictions (tenant_id, customer_id, as_of, p_alive, expected_purchases_30d,
                          expected_avg_spend_minor, clv_minor)
 SELECT :tenant_id, c.customer_id, :as_of, h.p_alive, h.expected_purchases_30d,
-       round(s.spend_minor)::bigint, round(s.spend_minor * h.discounted_purchases)::bigint
+       least(round(s.spend_minor)::numeric, 9223372036854775807)::bigint,
+       least(round(s.spend_minor * h.discounted_purchases)::numeric, 9223372036854775807)::bigint
 FROM prediction_customers c
 JOIN prediction_history_scores h
   ON h.repeat_days = c.repeat_days AND h.recency_days = c.recency_days AND h.age_days = c.age_days
@@ -302,8 +304,22 @@ async def customer_summaries(
     return dict(zip(names, columns, strict=True))
 
 
+async def _later_fit_exists(connection: AsyncConnection, tenant_id: uuid.UUID, as_of: date) -> bool:
+    later = await connection.execute(
+        sa.select(
+            sa.exists().where(prediction_models.c.tenant_id == tenant_id, prediction_models.c.as_of > as_of)
+        )
+    )
+    return bool(later.scalar_one())
+
+
 async def fit_and_score(
-    connection: AsyncConnection, tenant_id: uuid.UUID, as_of: date, config: ScoringConfig
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    as_of: date,
+    config: ScoringConfig,
+    *,
+    keep_later_fit: bool = False,
 ) -> PredictionOutcome:
     """Fit BG/NBD and Gamma-Gamma on the tenant's orders up to ``as_of`` (tenant-local, inclusive)
     and replace its predictions; see the module docstring. Never stores NaN: a tenant whose data
@@ -332,10 +348,14 @@ async def fit_and_score(
     lap("groups")
     prediction = await asyncio.to_thread(predict, groups[0], groups[1], settings)
     lap("fit_and_score")
-    await connection.execute(sa.delete(predictions).where(predictions.c.tenant_id == tenant_id))
+    # ``keep_later_fit`` (a backdated run's fit): when a fit as of a later day exists, this one is
+    # recorded as its dated model but does not replace the customers' predictions of the later fit.
+    superseded = keep_later_fit and await _later_fit_exists(connection, tenant_id, as_of)
+    if not superseded:
+        await connection.execute(sa.delete(predictions).where(predictions.c.tenant_id == tenant_id))
     lap("clear")
     written = 0
-    if prediction.status == FITTED:
+    if prediction.status == FITTED and not superseded:
         written = await _write_scores(connection, tenant_id, as_of, groups, prediction)
     await connection.execute(sa.text(_DROP))
     lap("write")

@@ -13,6 +13,7 @@ from services.runtime.errors import NotFound
 from services.scoring.domain.scores import RfmCell, RfmSummary
 from services.scoring.store.feature_tables import customer_scores
 from services.scoring.store.rescoring import load_baseline
+from services.scoring.store.score_sql import saturated
 from services.scoring.store.tables import customers
 
 _PREDICTION = sa.text(
@@ -26,7 +27,7 @@ _GRID = sa.text(
 )
 
 _GROUPS = sa.text(
-    "SELECT rfm_group, count(*) AS customers, coalesce(sum(monetary_minor), 0)::bigint AS spend "
+    f"SELECT rfm_group, count(*) AS customers, {saturated('coalesce(sum(monetary_minor), 0)')} AS spend "  # noqa: S608
     "FROM customer_scores WHERE tenant_id = :t GROUP BY rfm_group"
 )
 

@@ -43,6 +43,10 @@ class PublishingRecompute:
         """Write the scores, baselines and stage change events in one transaction; changes count."""
         return await self._batch.write(self._outbox)
 
+    async def summarise(self) -> dict[str, Any]:
+        """A backdated run's snapshot of its figures (nothing live is written)."""
+        return await self._batch.summarise()
+
 
 class SqlRunPhases:
     """The phases a run drives, on the scoring database."""
@@ -57,8 +61,11 @@ class SqlRunPhases:
         async with BatchSession.open(self._database, tenant_id, as_of) as batch:
             yield PublishingRecompute(batch, self._outbox)
 
-    async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date) -> PredictionOutcome:
-        """Fit the models under the tenant's configuration and replace its predictions."""
+    async def fit_predictions(
+        self, tenant_id: uuid.UUID, as_of: date, *, snapshot: bool
+    ) -> PredictionOutcome:
+        """Fit the models under the tenant's configuration and replace its predictions (a snapshot's
+        fit replaces them only when no later fit exists)."""
         async with self._database.transaction() as connection:
             config = await load_config(connection, tenant_id)
-            return await fit_and_score(connection, tenant_id, as_of, config)
+            return await fit_and_score(connection, tenant_id, as_of, config, keep_later_fit=snapshot)

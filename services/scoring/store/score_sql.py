@@ -24,6 +24,10 @@ from typing import Any
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.domain.rfm import GROUPS
 
+# The largest BIGINT. Money is summed exactly (numeric) and stored as BIGINT: a customer's sum passes
+# it only after 9,223 orders at profile's per-order maximum (10^15 minor units), and then it is
+# stored as this ceiling rather than failing the event (see docs/money-bounds.md).
+BIGINT_MAX = 2**63 - 1
 SCOPE_ALL = ""
 SCOPE_IDS = "AND {alias}.customer_id = ANY(CAST(:ids AS uuid[]))"
 
@@ -51,10 +55,9 @@ o AS (
 ),
 oa AS (
     SELECT o.customer_id, min(o.paid_at) AS first_order_at, max(o.paid_at) AS last_order_at,
-           count(*)::int AS order_count, sum(o.net)::bigint AS net_spend_minor, max(o.day) AS last_day,
+           count(*)::int AS order_count, {net_spend} AS net_spend_minor, max(o.day) AS last_day,
            count(*) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int))::int AS frequency,
-           coalesce(sum(o.net) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int)), 0)::bigint
-               AS monetary,
+           {monetary} AS monetary,
            coalesce(sum(power(0.5, (p.as_of - o.day) / CAST(:half_life AS float8)))
                FILTER (WHERE o.day > p.as_of - CAST(:lookback_days AS int)), 0) AS order_decay,
            {order_hours} AS order_hours, avg(o.coupon)::float8 AS coupon_share
@@ -69,7 +72,7 @@ prev AS (
 ),
 item_sums AS (
     SELECT o.customer_id, i.category, i.brand, GROUPING(i.category, i.brand) AS g,
-           sum(i.quantity) AS n, sum(i.unit_price_minor * i.quantity) AS value
+           sum(i.quantity) AS n, sum(i.unit_price_minor::numeric * i.quantity) AS value
     FROM o JOIN order_items i ON i.tenant_id = :tenant_id AND i.order_id = o.order_id
     GROUP BY GROUPING SETS ((o.customer_id), (o.customer_id, i.category), (o.customer_id, i.brand))
 ),
@@ -147,6 +150,11 @@ _HOUR_KEY = "greatest(" + ", ".join(f"{_HOUR_COUNT.format(i=h + 1)} * 32 + {31 -
 _ACTIVE_HOUR = f"CASE WHEN {_HOUR_KEY} >= 32 THEN (31 - {_HOUR_KEY} % 32)::smallint END"
 
 
+def saturated(numeric_expression: str) -> str:
+    """``numeric_expression`` (an exact numeric sum of money) as a BIGINT, capped at ``BIGINT_MAX``."""
+    return f"least({numeric_expression}, {BIGINT_MAX})::bigint"
+
+
 def features_sql(scoped: bool) -> str:
     """The features select, for the customers in ``:ids`` or (``scoped=False``) the whole tenant."""
 
@@ -161,6 +169,10 @@ def features_sql(scoped: bool) -> str:
         order_hours=_HOUR_ARRAY.format(value="1", column="o.hour"),
         activity_hours=_HOUR_ARRAY.format(value="h.events", column="h.hour"),
         active_hour=_ACTIVE_HOUR,
+        net_spend=saturated("sum(o.net)"),
+        monetary=saturated(
+            "coalesce(sum(o.net) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int)), 0)"
+        ),
     )
 
 

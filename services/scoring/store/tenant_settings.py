@@ -39,8 +39,12 @@ class SqlTenantSettings:
             return await tenant_timezone(connection, tenant_id)
 
     async def schedules(self) -> list[TenantSchedule]:
-        """Every tenant's time zone and configuration, in one read of two queries."""
+        """Every tenant's time zone, configuration and creation time, in one read of two queries."""
         async with self._database.read() as connection:
-            rows = (await connection.execute(sa.select(tenants.c.tenant_id, tenants.c.timezone))).all()
-            configs = await load_configs(connection, [tenant for tenant, _ in rows])
-        return [(tenant, zone, configs[tenant]) for tenant, zone in rows]
+            rows = (
+                await connection.execute(
+                    sa.select(tenants.c.tenant_id, tenants.c.timezone, tenants.c.created_at)
+                )
+            ).all()
+            configs = await load_configs(connection, [tenant for tenant, _, _ in rows])
+        return [(tenant, zone, configs[tenant], created) for tenant, zone, created in rows]

@@ -161,3 +161,73 @@ class GetConsumerStatusResponse(_message.Message):
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     partitions: _containers.RepeatedCompositeFieldContainer[ConsumerPartitionStatus]
     def __init__(self, partitions: _Optional[_Iterable[_Union[ConsumerPartitionStatus, _Mapping]]] = ...) -> None: ...
+
+class ParkedEvent(_message.Message):
+    __slots__ = ("id", "consumer", "producer", "partition", "position", "event_id", "type", "tenant_id", "error", "attempts", "parked_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    PARKED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    consumer: str
+    producer: str
+    partition: int
+    position: int
+    event_id: str
+    type: str
+    tenant_id: str
+    error: str
+    attempts: int
+    parked_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., consumer: _Optional[str] = ..., producer: _Optional[str] = ..., partition: _Optional[int] = ..., position: _Optional[int] = ..., event_id: _Optional[str] = ..., type: _Optional[str] = ..., tenant_id: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., parked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListParkedRequest(_message.Message):
+    __slots__ = ("consumer", "limit")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    limit: int
+    def __init__(self, consumer: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListParkedResponse(_message.Message):
+    __slots__ = ("events", "total")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ParkedEvent]
+    total: int
+    def __init__(self, events: _Optional[_Iterable[_Union[ParkedEvent, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class RetryParkedRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class RetryParkedResponse(_message.Message):
+    __slots__ = ("applied", "error")
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    applied: bool
+    error: str
+    def __init__(self, applied: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class DiscardParkedRequest(_message.Message):
+    __slots__ = ("id", "by", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    by: str
+    reason: str
+    def __init__(self, id: _Optional[int] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DiscardParkedResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -157,6 +157,21 @@ class ConsumerStatusStub:
                 request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.SerializeToString,
                 response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.FromString,
                 _registered_method=True)
+        self.ListParked = channel.unary_unary(
+                '/patron.events.v1.ConsumerStatus/ListParked',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedResponse.FromString,
+                _registered_method=True)
+        self.RetryParked = channel.unary_unary(
+                '/patron.events.v1.ConsumerStatus/RetryParked',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedResponse.FromString,
+                _registered_method=True)
+        self.DiscardParked = channel.unary_unary(
+                '/patron.events.v1.ConsumerStatus/DiscardParked',
+                request_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedRequest.SerializeToString,
+                response_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedResponse.FromString,
+                _registered_method=True)
 
 
 class ConsumerStatusServicer:
@@ -168,6 +183,26 @@ class ConsumerStatusServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListParked(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryParked(self, request, context):
+        """Runs the consumer's handler for the event again, in one transaction with its removal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiscardParked(self, request, context):
+        """Removes the event for good; the service logs who discarded it and why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsumerStatusServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +210,21 @@ def add_ConsumerStatusServicer_to_server(servicer, server):
                     servicer.GetConsumerStatus,
                     request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.FromString,
                     response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.SerializeToString,
+            ),
+            'ListParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListParked,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedResponse.SerializeToString,
+            ),
+            'RetryParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryParked,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedResponse.SerializeToString,
+            ),
+            'DiscardParked': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiscardParked,
+                    request_deserializer=patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedRequest.FromString,
+                    response_serializer=patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -204,6 +254,87 @@ class ConsumerStatus:
             '/patron.events.v1.ConsumerStatus/GetConsumerStatus',
             patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusRequest.SerializeToString,
             patron_dot_events_dot_v1_dot_envelope__pb2.GetConsumerStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.events.v1.ConsumerStatus/ListParked',
+            patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.ListParkedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.events.v1.ConsumerStatus/RetryParked',
+            patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.RetryParkedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscardParked(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.events.v1.ConsumerStatus/DiscardParked',
+            patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedRequest.SerializeToString,
+            patron_dot_events_dot_v1_dot_envelope__pb2.DiscardParkedResponse.FromString,
             options,
             channel_credentials,
             insecure,
