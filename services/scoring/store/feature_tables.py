@@ -63,6 +63,7 @@ order_refunds = sa.Table(
     sa.Column("refund_id", sa.Text, primary_key=True),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("refunded_at", _TS, nullable=False),
+    sa.Column("reason", sa.Text),  # the merchant's reason (e.g. 尺寸不符), for refund conditions
 )
 
 # Behaviour per customer, event type and tenant-local day: enough for 7/30/90-day counts, last

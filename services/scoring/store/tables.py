@@ -21,6 +21,13 @@ customers = sa.Table(
     sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False),
     sa.Column("registration_channel", sa.Text),
     sa.Column("device", sa.Text),
+    # The other attributes a segment may use (audience_tables.py says which never travel).
+    sa.Column("gender", sa.Text),
+    sa.Column("province", sa.Text),
+    sa.Column("city", sa.Text),
+    sa.Column("birthday", sa.Date),
+    sa.Column("registered_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("timezone", sa.Text),  # the customer's IANA zone; None: the tenant's
     sa.Column("merged_into", pg.UUID(as_uuid=True)),
     sa.Column("erased_at", sa.TIMESTAMP(timezone=True)),
     sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -29,4 +36,4 @@ customers = sa.Table(
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
 # makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
-from services.scoring.store import feature_tables, prediction_tables  # noqa: E402, F401
+from services.scoring.store import audience_tables, feature_tables, prediction_tables  # noqa: E402, F401
