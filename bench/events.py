@@ -2,7 +2,7 @@
 
 Builds a producer and a consumer from the shared runtime (``services.runtime.events``) on a scratch
 database of its own, drives two fixed workloads through them, and prints one JSON object on stdout.
-DESIGN.md's target is event → consumer effect p99 <= 250 ms (2 cores, everything on one machine);
+The target in docs/product.md is event → consumer effect p99 <= 250 ms (2 cores, everything on one machine);
 this benchmark checks it at 2,000 events/s, the single-event API target rate.
 
 What runs (the backbone exactly as a service wires it, see ``services/runtime/events/wiring.py``):

@@ -1,7 +1,7 @@
 """Benchmark: behaviour-event ingest, ``POST /v1/events``, in batches and one event per call.
 
 Runs against a system already started with ``patron up`` and prints one JSON object on stdout.
-DESIGN.md's targets (2 cores, everything on one machine): **>= 20,000 events/s** through the batch
+The targets of docs/product.md (2 cores, everything on one machine): **>= 20,000 events/s** through the batch
 API (>= 500 events a call, committed with their outbox events) and **>= 2,000 single-event calls/s
 with p99 <= 50 ms**.
 

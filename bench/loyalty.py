@@ -1,7 +1,7 @@
 """Benchmark: points earn / redeem under contention, and order.paid → points visible latency.
 
 Runs against a system already started (``patron up``) and prints one JSON object on stdout.
-Targets (DESIGN.md): **≥ 1,500 earn+redeem operations/s with 0 overdrafts and 0 double credits**,
+Targets (docs/product.md): **≥ 1,500 earn+redeem operations/s with 0 overdrafts and 0 double credits**,
 and **order paid → points visible p99 ≤ 250 ms** (2 cores, everything on one machine).
 
 The workload (the defaults are the workload):

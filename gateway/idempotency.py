@@ -1,4 +1,4 @@
-"""The ``Idempotency-Key`` header (API.md): the same key and request answer the same again.
+"""The ``Idempotency-Key`` header (docs/product.md): the same key and request answer the same again.
 
 For a POST under /v1 that carries the header, the gateway claims the key in the profile service
 (per tenant, 24 hours) before running the request and stores the answer after; a repeat gets the

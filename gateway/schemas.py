@@ -1,4 +1,4 @@
-"""Request and response bodies of the REST API (API.md), validated by pydantic.
+"""Request and response bodies of the REST API (docs/product.md), validated by pydantic.
 
 These check shape and type so that a client learns at once which field is wrong; the services apply
 the rules (a phone number's validity, a birthday in the past) and report violations the same way.

@@ -1,4 +1,4 @@
-"""Gateway configuration (``PATRON_GATEWAY_*``, plus ``PATRON_ADMIN_TOKEN`` as API.md names it)."""
+"""Gateway configuration (``PATRON_GATEWAY_*``, plus ``PATRON_ADMIN_TOKEN`` as the REST contract names it)."""
 
 from __future__ import annotations
 

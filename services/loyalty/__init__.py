@@ -1,1 +1,1 @@
-"""The loyalty service (see DOMAIN.md)."""
+"""The loyalty service (see docs/product.md)."""

@@ -1,1 +1,1 @@
-"""The notify service (see DOMAIN.md)."""
+"""The notify service (see docs/product.md)."""

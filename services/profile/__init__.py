@@ -1,1 +1,1 @@
-"""The profile service: tenants, customers and their identities (see DOMAIN.md section 1)."""
+"""The profile service: tenants, customers and their identities (see docs/product.md)."""

@@ -1,1 +1,1 @@
-"""The scoring service (see DOMAIN.md)."""
+"""The scoring service (see docs/product.md)."""

@@ -59,7 +59,7 @@ class EventInput:
 
 
 def is_event_type(value: str) -> bool:
-    """A type of DOMAIN.md §1, or the merchant's own under ``custom.``."""
+    """A behaviour type of docs/product.md, or the merchant's own under ``custom.``."""
     return value in EVENT_TYPES or CUSTOM_TYPE.fullmatch(value) is not None
 
 

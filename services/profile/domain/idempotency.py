@@ -1,4 +1,4 @@
-"""Idempotency keys (API.md): the same key and request answer the same again, with no second effect.
+"""Idempotency keys (docs/product.md): the same key and request answer the same again, with no second effect.
 
 A key is remembered per tenant for 24 hours. While the first request with a key runs, a repeat is
 told so (it may retry); a key reused for another request is a conflict.

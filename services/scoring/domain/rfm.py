@@ -1,4 +1,4 @@
-"""RFM grading: scores 1-5 from cut points, and the eight classic groups of DOMAIN.md §2.
+"""RFM grading: scores 1-5 from cut points, and the eight classic groups of docs/product.md.
 
 Recency is days since the last paid order (fewer is better), frequency the paid orders in the window
 and monetary the net spend in the window in minor units (more is better). Each has four ascending
