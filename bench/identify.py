@@ -1,8 +1,8 @@
 """Benchmark: ``POST /v1/customers/identify`` through the gateway, at a fixed concurrency.
 
 Measures successful calls per second and p50/p90/p99/max latency against a system already running
-(``patron up``), and prints one JSON object on stdout. The target in docs/product.md for a single-event API call
-is >= 2,000 calls/s with p99 <= 50 ms (2 cores, everything on one machine).
+(``patron up``), and prints one JSON object on stdout. The target in docs/product.md for a
+single-event API call is >= 2,000 calls/s with p99 <= 50 ms (2 cores, everything on one machine).
 
 The workload (the defaults *are* the workload; change them only to explore):
 
