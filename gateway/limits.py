@@ -6,7 +6,7 @@ enforces it, so the OpenAPI cannot drift from the server. Two ways to state a li
 - :func:`documented` writes it into the OpenAPI only; the service enforces it, and reports it
   together with the request's other faults (single-pass validation, issue 18 item 6). Used for the
   bodies a service checks as a whole (orders, events, identities, templates, programmes, points).
-- :func:`choice` and pydantic's own ``Field`` bounds enforce it in the gateway too, where no service
+- :func:`one_of` and pydantic's own ``Field`` bounds enforce it in the gateway too, where no service
   looks at the value (query filters) or where the gateway already refused it.
 
 What JSON Schema cannot say (a phone that parses, a date not in the future, a range of days, ids that
@@ -82,6 +82,7 @@ def coupon_kind_rules() -> dict[str, Any]:
     money = ("threshold_minor", "discount_minor", "percent_off", "max_discount_minor")
     rules = []
     for kind in coupon_rules.COUPON_KINDS:
+        # The loyalty domain keeps these tables private; read, never changed (ask it for public names).
         used = coupon_rules._FIELDS_BY_KIND[kind]
         required = sorted(coupon_rules._REQUIRED_BY_KIND[kind])
         then: dict[str, Any] = {
