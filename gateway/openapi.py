@@ -8,7 +8,10 @@ new route is described like its siblings without doing anything:
 - the ``bearer`` security scheme (an API key or, for ``/v1/admin``, the admin token) on every
   operation that needs one, so that ``/docs`` has an Authorize button;
 - the ``Idempotency-Key`` header on every POST the idempotency middleware honours (every POST
-  under ``/v1`` but ``/v1/admin``), with the profile service's real constraints.
+  under ``/v1`` but ``/v1/admin``), with the profile service's real constraints;
+- the one text rule (gateway.validation) on every string of every schema and parameter: no NUL
+  (lone surrogates, the rule's other half, cannot be written in a schema pattern without also
+  refusing every character outside the BMP, so they are said in the descriptions only).
 """
 
 from __future__ import annotations
@@ -52,6 +55,26 @@ def _problem_schemas() -> dict[str, Any]:
     return schemas
 
 
+NO_NUL = "^[^\\x00]*$"
+
+
+def _forbid_nul(node: object) -> None:
+    """Add the no-NUL pattern to every string schema under ``node`` (beside a pattern it has)."""
+    if isinstance(node, list):
+        for item in node:
+            _forbid_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string":
+        if "pattern" not in node:
+            node["pattern"] = NO_NUL
+        elif node["pattern"] != NO_NUL and {"pattern": NO_NUL} not in node.get("allOf", []):
+            node["allOf"] = [*node.get("allOf", []), {"pattern": NO_NUL}]
+    for value in node.values():
+        _forbid_nul(value)
+
+
 def _correct_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     problem_content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for status, response in operation.get("responses", {}).items():
@@ -89,6 +112,11 @@ def build(app: FastAPI) -> dict[str, Any]:
         for method, operation in item.items():
             if method in _HTTP_METHODS:
                 _correct_operation(path, method, operation)
+                _forbid_nul(operation.get("parameters", []))
+                _forbid_nul(operation.get("requestBody", {}))
+    for name, schema in schemas.items():
+        if name not in ("Problem", "FieldError"):
+            _forbid_nul(schema)
     app.openapi_schema = document
     return document
 

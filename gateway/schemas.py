@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from fastapi import Header, Query
 from pydantic import (
@@ -24,6 +24,15 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.limits import (
+    CURRENCY_PATTERN,
+    CURSOR_PATTERN,
+    NOT_BLANK,
+    REGION_PATTERN,
+    documented,
+    enum_of,
+    one_of,
+)
 from gateway.validation import (
     DATE_MESSAGE,
     DATETIME_MESSAGE,
@@ -35,6 +44,7 @@ from gateway.validation import (
     datetime_text,
 )
 from patron.profile.v1 import profile_pb2
+from services.profile.domain.customers import DEVICES, GENDERS, MAX_CUSTOM_KEYS, MAX_TEXT_LENGTH
 from services.profile.domain.identities import IDENTITY_TYPES, MAX_IDENTITIES_PER_CALL, MAX_IDENTITY_LENGTH
 from services.runtime.paging import MAX_PAGE_SIZE
 from services.runtime.proto_convert import (
@@ -44,8 +54,10 @@ from services.runtime.proto_convert import (
     text_or_none,
 )
 
-Gender = Literal["female", "male", "other", "unknown"]
-Device = Literal["app", "mini_program", "web"]
+Gender = Annotated[str, one_of(GENDERS), enum_of(GENDERS)]
+Device = Annotated[str, one_of(DEVICES), enum_of(DEVICES)]
+# An attribute's text: 1-100 characters, not blank (the profile service trims it).
+AttributeText = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), documented(pattern=NOT_BLANK)]
 
 
 class StrictBody(BaseModel):
@@ -72,16 +84,32 @@ Item = TypeVar("Item")
 
 # Query parameters of every list; each route keeps its own default page size.
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"page size (1-{MAX_PAGE_SIZE})")]
-Cursor = Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        description="next_cursor of the previous page (opaque: any other value is 422)",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    ),
+]
 
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255, description="a retry answers what the first call did"),
 ]
 
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's ``integer`` admits ``72.0``: a number without a fraction is that integer (a
+    fraction, a string or a boolean is still refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # Bounds of the protobuf integers: anything outside is refused here; the services apply the rules.
-Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
-Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
+Int64 = Annotated[StrictInt, BeforeValidator(_whole_number), Field(ge=-(2**63), le=2**63 - 1)]
+Int32 = Annotated[StrictInt, BeforeValidator(_whole_number), Field(ge=-(2**31), le=2**31 - 1)]
 
 
 Text = Annotated[str, AfterValidator(check_text), Field(description=TEXT_RULE)]
@@ -90,12 +118,6 @@ services' rules unless a field says more."""
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
 """Free JSON (``custom``, event ``properties``, documents): every key and string in it is text."""
-
-
-def documented(**schema: Any) -> Any:
-    """A limit the service enforces (so that all of a request's faults are reported together),
-    written into the OpenAPI so that the schema states the server's real rules."""
-    return Field(json_schema_extra=schema)
 
 
 IsoDate = Annotated[date, BeforeValidator(date_text), Field(description=DATE_MESSAGE)]
@@ -133,11 +155,23 @@ is a number or has no UTC equivalent)."""
 
 
 class TenantCreate(StrictBody):
-    name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="Asia/Shanghai", min_length=1, max_length=64, description="IANA time zone")
-    currency: str = Field(default="CNY", min_length=3, max_length=3, description="ISO 4217 code")
+    name: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK})
+    timezone: str = Field(
+        default="Asia/Shanghai", min_length=1, max_length=64, description="an IANA time zone the server knows"
+    )
+    currency: str = Field(
+        default="CNY",
+        min_length=3,
+        max_length=3,
+        description="an ISO 4217 code that is money (not XXX, XAU...)",
+        json_schema_extra={"pattern": CURRENCY_PATTERN},
+    )
     default_region: str = Field(
-        default="CN", min_length=2, max_length=2, description="ISO 3166-1 region for phone numbers without +"
+        default="CN",
+        min_length=2,
+        max_length=2,
+        description="an ISO 3166-1 region, for phone numbers without +",
+        json_schema_extra={"pattern": REGION_PATTERN},
     )
 
 
@@ -156,19 +190,24 @@ class IdentityIn(StrictBody):
     call with an unknown type beside a malformed phone is told both."""
 
     type: Annotated[Text, documented(enum=list(IDENTITY_TYPES))]
-    value: Annotated[Text, documented(minLength=1, maxLength=MAX_IDENTITY_LENGTH)]
+    value: Annotated[Text, documented(minLength=1, maxLength=MAX_IDENTITY_LENGTH, pattern=NOT_BLANK)] = Field(
+        description="a phone must parse (numbers without + are read in the tenant's region), an "
+        "e-mail must be well formed"
+    )
 
 
 class Attributes(StrictBody):
-    nickname: str | None = Field(default=None, max_length=100)
+    nickname: AttributeText | None = None
     gender: Gender | None = None
-    birthday: IsoDate | None = None
-    province: str | None = Field(default=None, max_length=100)
-    city: str | None = Field(default=None, max_length=100)
-    registered_at: UtcDatetime | None = None
-    registration_channel: str | None = Field(default=None, max_length=100)
+    birthday: IsoDate | None = Field(default=None, description="from 1900-01-01 to today")
+    province: AttributeText | None = None
+    city: AttributeText | None = None
+    registered_at: UtcDatetime | None = Field(default=None, description="not in the future")
+    registration_channel: AttributeText | None = None
     device: Device | None = None
-    custom: JsonObject | None = None
+    custom: Annotated[JsonObject, documented(maxProperties=MAX_CUSTOM_KEYS)] | None = Field(
+        default=None, description="free JSON: at most 5 levels deep and 16 KiB"
+    )
 
     @classmethod
     def from_proto(cls, message: profile_pb2.CustomerAttributes) -> Attributes:
@@ -210,7 +249,9 @@ class CustomerPatch(StrictBody):
 
 
 class MergeRequest(StrictBody):
-    other_customer_id: str = Field(min_length=1, max_length=64)
+    other_customer_id: str = Field(
+        min_length=1, max_length=64, description="a customer of this tenant (an unknown id is 422)"
+    )
 
 
 class MergeResponse(BaseModel):

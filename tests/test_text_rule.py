@@ -34,7 +34,8 @@ def example(document: dict[str, Any], schema: dict[str, Any], depth: int = 0) ->
     if depth > 8:
         return None
     for key in ("anyOf", "oneOf", "allOf"):
-        if key in schema:
+        # A schema with a type of its own uses these for rules beside it (coupon kinds, no NUL).
+        if key in schema and "type" not in schema:
             options = [s for s in schema[key] if _resolve(document, s).get("type") != "null"]
             return example(document, options[0], depth + 1)
     if "enum" in schema:

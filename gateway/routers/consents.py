@@ -13,27 +13,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictBool
 
 from gateway.dependencies import ERRORS, Profile
+from gateway.limits import enum_of, one_of
 from gateway.schemas import Cursor, Limit, Page, StrictBody
 from patron.profile.v1 import tags_pb2
+from services.profile.domain.consent import CHANNELS, MAX_SOURCE_LENGTH, PURPOSES
 from services.runtime.proto_convert import from_timestamp, optional_bool, optional_time
 
 router = APIRouter(prefix="/v1/customers", tags=["consent"])
 
-Channel = Literal["sms", "email", "push", "wechat"]
-Purpose = Literal["marketing", "service"]
+Channel = Annotated[str, one_of(CHANNELS), enum_of(CHANNELS)]
+Purpose = Annotated[str, one_of(PURPOSES), enum_of(PURPOSES)]
 
 
 class ConsentIn(StrictBody):
     channel: Channel
     purpose: Purpose
     granted: StrictBool
-    source: Annotated[str | None, Field(max_length=64, description='how; absent: "api"')] = None
+    source: Annotated[
+        str | None, Field(max_length=MAX_SOURCE_LENGTH, description='how (printable); absent or blank: "api"')
+    ] = None
 
 
 class ConsentOut(BaseModel):

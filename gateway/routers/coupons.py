@@ -25,35 +25,57 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.dependencies import ERRORS, Loyalty
+from gateway.limits import TRIMMED, coupon_kind_rules, documented
 from gateway.schemas import Cursor, IdempotencyKey, Int32, Int64, Limit, Page, StrictBody, UtcDatetime
 from patron.loyalty.v1 import coupons_pb2
+from services.loyalty.domain import coupons as rules
 from services.runtime.proto_convert import from_timestamp, optional_int, optional_time, set_time, text_or_none
 
 router = APIRouter(prefix="/v1", tags=["coupons"])
 
-Kind = Literal["threshold", "percent", "no_threshold", "first_order"]
-Status = Literal["available", "not_yet_valid", "expired", "redeemed", "revoked"]
+Kind = rules.CouponKind
+Status = rules.CouponStatus
+
+
+def _range(low: int, high: int) -> Any:
+    return documented(minimum=low, maximum=high)
+
+
+Money = Annotated[Int64, _range(1, rules.MAX_MONEY_MINOR)]
 
 
 class TemplateIn(StrictBody):
-    name: str = Field(default="", max_length=100)
+    # Which fields each kind requires and forbids, and fixed dates or valid_days: in the schema.
+    model_config = ConfigDict(json_schema_extra=coupon_kind_rules())
+
+    name: str = Field(default="", max_length=rules.MAX_NAME, json_schema_extra={"pattern": TRIMMED})
     kind: Kind
-    threshold_minor: Int64 | None = None
-    discount_minor: Int64 | None = None
-    percent_off: Int32 | None = None
-    max_discount_minor: Int64 | None = None
-    valid_from: UtcDatetime | None = None
-    valid_until: UtcDatetime | None = None
-    valid_days: Int32 | None = None
-    per_customer_limit: Int32 = 1
-    budget: Int64 | None = None
-    points_price: Int64 | None = None
+    threshold_minor: Money | None = Field(default=None, description="threshold only; at least discount_minor")
+    discount_minor: Money | None = Field(default=None, description="threshold, no_threshold, first_order")
+    percent_off: Annotated[Int32, _range(1, rules.MAX_PERCENT_OFF)] | None = Field(
+        default=None, description="percent only"
+    )
+    max_discount_minor: Money | None = Field(default=None, description="percent only; absent: no cap")
+    valid_from: UtcDatetime | None = Field(default=None, description="with valid_until, or give valid_days")
+    valid_until: UtcDatetime | None = Field(
+        default=None, description="after valid_from, in the future, at most ~10 years after valid_from"
+    )
+    valid_days: Annotated[Int32, _range(1, rules.MAX_VALID_DAYS)] | None = Field(
+        default=None, description="days from issue, instead of valid_from and valid_until"
+    )
+    per_customer_limit: Annotated[Int32, _range(1, rules.MAX_PER_CUSTOMER)] = 1
+    budget: Annotated[Int64, _range(1, rules.MAX_BUDGET)] | None = Field(
+        default=None, description="absent: none"
+    )
+    points_price: Annotated[Int64, _range(1, rules.MAX_POINTS_PRICE)] | None = Field(
+        default=None, description="absent: cannot be exchanged for points"
+    )
 
     def to_proto(self) -> coupons_pb2.CouponTemplateSpec:
         spec = coupons_pb2.CouponTemplateSpec(
@@ -151,7 +173,7 @@ class CouponOut(BaseModel):
 
 
 class IssueIn(StrictBody):
-    template_id: str = Field(max_length=64)
+    template_id: str = Field(max_length=64, description="a template of this tenant (an unknown id is 422)")
 
 
 class ExchangeOut(BaseModel):
@@ -162,8 +184,11 @@ class ExchangeOut(BaseModel):
 
 
 class RedeemIn(StrictBody):
-    order_id: str = Field(description="1-128 characters")
-    amount_minor: Int64 = Field(description="the order's amount before the discount, minor units")
+    order_id: str = Field(
+        description="the order the coupon is used on",
+        json_schema_extra={"minLength": 1, "maxLength": rules.MAX_ORDER_ID, "pattern": TRIMMED},
+    )
+    amount_minor: Money = Field(description="the order's amount before the discount, minor units")
 
 
 class RedemptionOut(BaseModel):

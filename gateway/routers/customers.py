@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from gateway.dependencies import ERRORS, Profile
+from gateway.limits import enum_of, one_of
 from gateway.schemas import (
     Attributes,
     Cursor,
     CustomerOut,
     CustomerPatch,
+    Device,
     ErasureResponse,
+    Gender,
     IdentifyRequest,
     IdentifyResponse,
     Limit,
@@ -23,9 +27,13 @@ from gateway.schemas import (
     TimelineItem,
 )
 from patron.profile.v1 import profile_pb2
+from services.profile.domain.customers import MAX_TEXT_LENGTH
+from services.profile.domain.identities import IDENTITY_TYPES, MAX_IDENTITY_LENGTH
 from services.runtime.proto_convert import from_timestamp, set_time
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+IdentityType = Annotated[str, one_of(IDENTITY_TYPES), enum_of(IDENTITY_TYPES)]
 
 
 def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAttributes:
@@ -60,14 +68,19 @@ async def list_customers(
     profile: Profile,
     limit: Limit = 50,
     cursor: Cursor = None,
-    identity_type: Annotated[str, Query(max_length=32)] = "",
-    identity_value: Annotated[str, Query(max_length=256)] = "",
-    gender: Annotated[str | None, Query(max_length=16)] = None,
-    province: Annotated[str | None, Query(max_length=100)] = None,
-    city: Annotated[str | None, Query(max_length=100)] = None,
-    device: Annotated[str | None, Query(max_length=16)] = None,
-    registration_channel: Annotated[str | None, Query(max_length=100)] = None,
-    tag_id: Annotated[str, Query(max_length=64)] = "",
+    identity_type: Annotated[IdentityType | None, Query(description="with identity_value")] = None,
+    identity_value: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=MAX_IDENTITY_LENGTH, description="with identity_type; a phone must parse"
+        ),
+    ] = None,
+    gender: Annotated[Gender | None, Query()] = None,
+    province: Annotated[str | None, Query(max_length=MAX_TEXT_LENGTH)] = None,
+    city: Annotated[str | None, Query(max_length=MAX_TEXT_LENGTH)] = None,
+    device: Annotated[Device | None, Query()] = None,
+    registration_channel: Annotated[str | None, Query(max_length=MAX_TEXT_LENGTH)] = None,
+    tag_id: Annotated[uuid.UUID | None, Query(description="an unexpired tag of this tenant")] = None,
 ) -> Page[CustomerOut]:
     """Live customers, newest first; filter by an identity (exact, found through its keyed hash), by
     attributes (equality) and by an unexpired tag. Names and identities come masked."""
@@ -85,10 +98,10 @@ async def list_customers(
     request = profile_pb2.ListCustomersRequest(
         limit=limit,
         cursor=cursor or "",
-        identity_type=identity_type,
-        identity_value=identity_value,
+        identity_type=identity_type or "",
+        identity_value=identity_value or "",
         attributes=attributes,
-        tag_id=tag_id,
+        tag_id=str(tag_id) if tag_id is not None else "",
     )
     page = await profile.customers.ListCustomers(request)
     return Page[CustomerOut].of([CustomerOut.from_proto(c) for c in page.items], page.next_cursor)

@@ -17,9 +17,15 @@ from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
 from gateway.batches import BatchRecorded, ItemShape, Outcome
 from gateway.dependencies import ERRORS, Profile
+from gateway.limits import NOT_BLANK, documented, event_type_pattern
 from gateway.schemas import Cursor, IdentityIn, JsonObject, Limit, Page, StrictBody
 from patron.profile.v1 import behaviour_pb2, profile_pb2
-from services.profile.domain.behaviour_rules import MAX_EVENTS_PER_CALL
+from services.profile.domain.behaviour_rules import (
+    MAX_EVENT_ID_LENGTH,
+    MAX_EVENTS_PER_CALL,
+    MAX_PROPERTIES_KEYS,
+)
+from services.profile.domain.identities import MAX_IDENTITIES_PER_CALL
 from services.runtime.proto_convert import from_timestamp
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -36,18 +42,26 @@ _OUTCOME_NAMES: dict[int, Outcome] = {
 
 
 class EventIn(StrictBody):
-    event_id: str = Field(description="your id of the event, 1 to 128 characters; stored once per id")
-    type: str = Field(
-        description="view, search, favorite, add_to_cart, order_paid, order_refunded, review, share, "
-        "sign_in, survey_response, message_opened, message_clicked, or custom.<name> ([a-z0-9_.]{1,64})"
+    event_id: str = Field(
+        description="your id of the event; stored once per id",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_EVENT_ID_LENGTH, "pattern": NOT_BLANK},
     )
-    occurred_at: str = Field(description="RFC 3339 with an offset; at most 5 minutes ahead, not before 2000")
+    type: str = Field(
+        description="a known event type, or the merchant's own as custom.<name>",
+        json_schema_extra={"pattern": event_type_pattern()},
+    )
+    occurred_at: str = Field(
+        description="RFC 3339 with an offset; at most 5 minutes ahead, not before 2000",
+        json_schema_extra={"format": "date-time"},
+    )
     customer_id: str | None = Field(default=None, description="the customer, or give identities instead")
     identities: list[IdentityIn] | None = Field(
-        default=None, max_length=20, description="resolved like identify; an unknown customer is created"
+        default=None,
+        max_length=MAX_IDENTITIES_PER_CALL,
+        description="resolved like identify; an unknown customer is created",
     )
-    properties: JsonObject | None = Field(
-        default=None, description="free-form, no personal data: depth <= 5, <= 100 keys, <= 8 KiB as JSON"
+    properties: Annotated[JsonObject, documented(maxProperties=MAX_PROPERTIES_KEYS)] | None = Field(
+        default=None, description="free-form, no personal data: at most 5 levels deep and 8 KiB as JSON"
     )
 
     def to_proto(self) -> behaviour_pb2.BehaviourEvent:
@@ -123,7 +137,10 @@ async def record_events(body: EventsIn, profile: Profile) -> BatchRecorded:
 async def list_customer_events(
     customer_id: str,
     profile: Profile,
-    event_type: Annotated[str | None, Query(alias="type", max_length=80)] = None,
+    event_type: Annotated[
+        str | None,
+        Query(alias="type", max_length=80, json_schema_extra={"pattern": event_type_pattern()}),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> EventPage:

@@ -31,8 +31,12 @@ from pydantic import BaseModel, Field
 
 from gateway.bound_stubs import BoundCall
 from gateway.dependencies import ERRORS, Loyalty
+from gateway.limits import NOT_BLANK
 from gateway.schemas import Cursor, IdempotencyKey, Int64, IsoDate, Limit, Page, StrictBody
 from patron.loyalty.v1 import loyalty_pb2
+from services.loyalty.domain.ledger import MAX_POINTS_PER_ENTRY, MAX_REASON
+from services.loyalty.domain.points_desk import MAX_EXPIRING_DAYS
+from services.loyalty.domain.reports import MAX_REPORT_DAYS
 from services.runtime.proto_convert import from_timestamp
 
 router = APIRouter(prefix="/v1", tags=["points"])
@@ -42,12 +46,19 @@ router = APIRouter(prefix="/v1", tags=["points"])
 
 
 class RedemptionIn(StrictBody):
-    points: Int64 = Field(description="1 to 10^9")
-    reason: str = Field(max_length=200, description="1-200 characters")
+    points: Int64 = Field(json_schema_extra={"minimum": 1, "maximum": MAX_POINTS_PER_ENTRY})
+    reason: str = Field(max_length=MAX_REASON, json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})
 
 
 class AdjustmentIn(RedemptionIn):
-    points: Int64 = Field(description="non-zero, -10^9 to 10^9: a credit or a debit")
+    points: Int64 = Field(
+        description="a credit (positive) or a debit (negative), never 0",
+        json_schema_extra={
+            "minimum": -MAX_POINTS_PER_ENTRY,
+            "maximum": MAX_POINTS_PER_ENTRY,
+            "not": {"const": 0},
+        },
+    )
 
 
 class Movement(BaseModel):
@@ -243,7 +254,7 @@ async def sign_in(customer_id: str, loyalty: Loyalty) -> SignInOut:
 @router.get("/loyalty/points/expiring", response_model=Page[ExpiringOut], responses=ERRORS)
 async def list_expiring(
     loyalty: Loyalty,
-    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    days: Annotated[int, Query(ge=1, le=MAX_EXPIRING_DAYS)] = 30,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[ExpiringOut]:
@@ -263,7 +274,12 @@ async def get_liability(loyalty: Loyalty) -> LiabilityOut:
 async def get_daily(
     loyalty: Loyalty,
     from_date: Annotated[IsoDate, Query(alias="from", description="first tenant-local day, YYYY-MM-DD")],
-    to_date: Annotated[IsoDate, Query(alias="to", description="last tenant-local day (at most 366 days)")],
+    to_date: Annotated[
+        IsoDate,
+        Query(
+            alias="to", description=f"last tenant-local day, not before from, at most {MAX_REPORT_DAYS} days"
+        ),
+    ],
 ) -> DailyOut:
     """Points earned (earn and positive adjustments), redeemed, expired, reversed and adjusted down,
     per tenant-local day of booking, zeros included."""

@@ -9,73 +9,102 @@ following year. Every rule violation answers 422 naming its field (``ladder.tier
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from google.protobuf import json_format
-from pydantic import Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
 from gateway.dependencies import ERRORS, Loyalty
+from gateway.limits import TRIMMED, documented
 from gateway.schemas import Int32, Int64, StrictBody
 from patron.loyalty.v1 import loyalty_pb2
+from services.loyalty.domain import program as rules
 from services.runtime.proto_convert import optional_int, optional_text
 
 router = APIRouter(prefix="/v1", tags=["points"])
 
 
+def _range(low: int, high: int, description: str | None = None) -> Any:
+    """A bound the loyalty service checks with the programme's other rules (every fault named)."""
+    return Field(description=description, json_schema_extra={"minimum": low, "maximum": high})
+
+
+Award = Annotated[Int64, documented(minimum=0, maximum=rules.MAX_AWARD_POINTS)]
+Cap = Annotated[Int64, documented(minimum=0, maximum=rules.MAX_DAILY_CAP)]
+Growth = Annotated[Int64, documented(minimum=0, maximum=rules.MAX_GROWTH)]
+Multiplier = Annotated[Int32, documented(minimum=100, maximum=rules.MAX_MULTIPLIER_PERCENT)]
+# months is required for months_after_earn and absent for the other kinds.
+_MONTHS_RULE: dict[str, Any] = {
+    "if": {"properties": {"kind": {"const": "months_after_earn"}}, "required": ["kind"]},
+    "then": {"required": ["months"], "properties": {"months": {"type": "integer"}}},
+    "else": {"properties": {"months": {"type": "null"}}},
+}
+
+
 class StreakBonusDoc(StrictBody):
-    day: Int32 = Field(description="the n-th consecutive local day (2-366), increasing")
-    bonus: Int64 = Field(description="extra points that day (0-100,000)")
+    day: Int32 = _range(2, rules.MAX_STREAK_DAY, "the n-th consecutive local day, increasing")
+    bonus: Award = Field(description="extra points that day")
 
 
 class DailyCapsDoc(StrictBody):
-    sign_in: Int64 = Field(description="most sign-in points a customer earns in a local day")
-    review: Int64 = Field(description="most review points a customer earns in a local day")
-    share: Int64 = Field(description="most share points a customer earns in a local day")
+    sign_in: Cap = Field(description="most sign-in points a customer earns in a local day")
+    review: Cap = Field(description="most review points a customer earns in a local day")
+    share: Cap = Field(description="most share points a customer earns in a local day")
 
 
 class EarnRulesDoc(StrictBody):
-    points_per_unit: Int64 = Field(description="points per whole currency unit paid (0-1,000)")
-    rounding: Literal["down", "half_up", "up"] = Field(description="how the amount becomes whole units")
-    sign_in_base: Int64
-    streak_bonuses: list[StreakBonusDoc] = Field(max_length=30)
-    review_points: Int64
-    share_points: Int64
-    birthday_multiplier_percent: Int32 = Field(description="100 = x1, up to 1,000")
+    points_per_unit: Int64 = _range(0, rules.MAX_POINTS_PER_UNIT, "points per whole currency unit paid")
+    rounding: rules.Rounding = Field(description="how the amount becomes whole units")
+    sign_in_base: Award
+    streak_bonuses: list[StreakBonusDoc] = Field(max_length=rules.MAX_STREAK_BONUSES)
+    review_points: Award
+    share_points: Award
+    birthday_multiplier_percent: Multiplier = Field(description="100 = x1")
     daily_caps: DailyCapsDoc
-    growth_per_unit: Int64 = Field(description="growth value per whole currency unit (growth ladders)")
-    growth_per_review: Int64
+    growth_per_unit: Growth = Field(description="growth value per whole currency unit (growth ladders)")
+    growth_per_review: Growth
 
 
 class ExpiryDoc(StrictBody):
-    kind: Literal["months_after_earn", "end_of_following_year", "never"]
-    months: Int32 | None = Field(default=None, description="1-120, only for months_after_earn")
+    model_config = ConfigDict(json_schema_extra=_MONTHS_RULE)
+
+    kind: rules.ExpiryKind
+    months: Annotated[Int32, documented(minimum=1, maximum=rules.MAX_EXPIRY_MONTHS)] | None = Field(
+        default=None, description="only for months_after_earn"
+    )
 
 
 class TierBenefitsDoc(StrictBody):
-    discount_percent: Int32 = Field(description="0-90 (silver 9折 = 10)")
+    discount_percent: Int32 = _range(0, rules.MAX_DISCOUNT_PERCENT, "silver 9折 = 10")
     free_shipping: StrictBool
     priority_service: StrictBool
-    birthday_coupon_template_id: str | None = Field(default=None, max_length=64)
+    birthday_coupon_template_id: str | None = Field(
+        default=None, max_length=rules.MAX_TEMPLATE_ID, json_schema_extra={"minLength": 1}
+    )
 
 
 class TierDoc(StrictBody):
-    code: str = Field(max_length=32, description="1-32 of a-z 0-9 _ -")
-    name: str = Field(max_length=64)
-    threshold: Int64 = Field(description="minor units (spend), orders, or growth points; first tier 0")
-    points_multiplier_percent: Int32 = Field(description="100 = x1, up to 1,000")
+    code: str = Field(max_length=32, json_schema_extra={"pattern": rules.TIER_CODE.pattern})
+    name: str = Field(max_length=rules.MAX_TIER_NAME, json_schema_extra={"minLength": 1, "pattern": TRIMMED})
+    threshold: Int64 = _range(
+        0,
+        rules.MAX_THRESHOLD,
+        "minor units (spend), orders, or growth points; 0 for the first tier, then increasing",
+    )
+    points_multiplier_percent: Multiplier = Field(description="100 = x1")
     benefits: TierBenefitsDoc
 
 
 class LadderDoc(StrictBody):
-    metric: Literal["spend", "orders", "growth"]
-    window_months: Int32 = Field(description="rolling window, 1-36 months")
-    tiers: list[TierDoc] = Field(max_length=10)
+    metric: rules.TierMetric
+    window_months: Int32 = _range(1, rules.MAX_WINDOW_MONTHS, "rolling window in months")
+    tiers: list[TierDoc] = Field(max_length=rules.MAX_TIERS, json_schema_extra={"minItems": 1})
 
 
 class DowngradeDoc(StrictBody):
-    review_period_months: Int32 = Field(description="1-24")
-    grace_days: Int32 = Field(description="0-365")
+    review_period_months: Int32 = _range(1, rules.MAX_REVIEW_PERIOD_MONTHS)
+    grace_days: Int32 = _range(0, rules.MAX_GRACE_DAYS)
 
 
 class ProgramIn(StrictBody):
@@ -83,7 +112,9 @@ class ProgramIn(StrictBody):
     expiry: ExpiryDoc
     ladder: LadderDoc
     downgrade: DowngradeDoc
-    point_value_minor: Int64 = Field(description="a point's value in the tenant currency's minor units")
+    point_value_minor: Int64 = _range(
+        0, rules.MAX_POINT_VALUE_MINOR, "a point's value in the tenant currency's minor units"
+    )
 
     def to_proto(self) -> loyalty_pb2.Program:
         """The programme message: the body's fields are the message's fields (protobuf's JSON mapping)."""

@@ -9,26 +9,65 @@ answers 200 with what was recorded, with another body 409.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.dependencies import ERRORS, Profile
+from gateway.limits import CURRENCY_PATTERN, ORDER_ID_PATTERN, ORDER_TEXT_PATTERN, documented
 from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text, UtcDatetime
 from patron.profile.v1 import orders_pb2, profile_pb2
+from services.profile.domain.identities import MAX_IDENTITIES_PER_CALL
+from services.profile.domain.order_rules import (
+    MAX_AMOUNT_MINOR,
+    MAX_CODE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_ITEMS,
+    MAX_LABEL_LENGTH,
+    MAX_QUANTITY,
+    MAX_REASON_LENGTH,
+    MAX_SKU_LENGTH,
+)
 from services.runtime.proto_convert import from_timestamp, optional_text, set_time, to_timestamp
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
 
+def _text(limit: int) -> Any:
+    """Order text as the profile service takes it: 1 to ``limit`` characters, not blank, no control
+    character (checked there, with the order's other faults)."""
+    return documented(minLength=1, maxLength=limit, pattern=ORDER_TEXT_PATTERN)
+
+
+def _id(description: str) -> Any:
+    return Field(
+        description=description,
+        json_schema_extra={"minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ORDER_ID_PATTERN},
+    )
+
+
+def _money(minimum: int, description: str) -> Any:
+    return Field(description=description, json_schema_extra={"minimum": minimum, "maximum": MAX_AMOUNT_MINOR})
+
+
+# Exactly one of customer_id and identities names the customer (the profile service's rule).
+_ONE_CUSTOMER: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}},
+        {"required": ["identities"], "properties": {"identities": {"type": "array", "minItems": 1}}},
+    ]
+}
+
+
 class OrderItemIn(StrictBody):
     text_checked_elsewhere = frozenset({"sku", "category", "brand"})
 
-    sku: str = Field(description="1 to 128 characters")
-    category: str | None = Field(default=None, description="up to 100 characters")
-    brand: str | None = Field(default=None, description="up to 100 characters")
-    unit_price_minor: Int64 = Field(description="price of one unit in minor units, 0 to 10^15")
-    quantity: Int64 = Field(description="1 to 10,000")
+    sku: Annotated[str, _text(MAX_SKU_LENGTH)]
+    category: Annotated[str, _text(MAX_LABEL_LENGTH)] | None = None
+    brand: Annotated[str, _text(MAX_LABEL_LENGTH)] | None = None
+    unit_price_minor: Int64 = _money(0, "price of one unit in minor units")
+    quantity: Int64 = Field(json_schema_extra={"minimum": 1, "maximum": MAX_QUANTITY})
 
     def to_proto(self) -> orders_pb2.OrderLine:
         return orders_pb2.OrderLine(
@@ -41,24 +80,33 @@ class OrderItemIn(StrictBody):
 
 
 class OrderIn(StrictBody):
+    model_config = ConfigDict(json_schema_extra=_ONE_CUSTOMER)
     text_checked_elsewhere = frozenset({"order_id", "currency", "coupon_code", "channel"})
 
-    order_id: str = Field(
-        description="your id of the order: 1 to 128 letters, digits or . _ : ~ - ; recorded once per id"
+    order_id: str = _id("your id of the order; recorded once per id")
+    customer_id: Annotated[Text, documented(format="uuid")] | None = Field(
+        default=None, description="a customer of this tenant (an unknown id is 422), or give identities"
     )
-    customer_id: Text | None = Field(default=None, description="the customer, or give identities instead")
     identities: list[IdentityIn] | None = Field(
-        default=None, max_length=20, description="resolved like identify; an unknown customer is created"
+        default=None,
+        max_length=MAX_IDENTITIES_PER_CALL,
+        description="resolved like identify; an unknown customer is created",
     )
-    paid_at: UtcDatetime = Field(description="RFC 3339 with an offset; at most 5 minutes ahead")
-    currency: str = Field(description="ISO 4217 code, e.g. CNY; any currency, not only the tenant's")
-    amount_minor: Int64 = Field(
-        description="what was paid, in minor units, 0 to 10^15; may differ from the items' sum "
-        "(discounts, coupons, shipping)"
+    paid_at: UtcDatetime = Field(description="RFC 3339 with an offset; from 1970 to 5 minutes ahead")
+    currency: str = Field(
+        description="ISO 4217 code, e.g. CNY; any currency in use, not only the tenant's",
+        json_schema_extra={"pattern": CURRENCY_PATTERN},
     )
-    items: list[OrderItemIn] = Field(description="1 to 500 items")
-    coupon_code: str | None = Field(default=None, description="the coupon used, up to 64 characters")
-    channel: str | None = Field(default=None, description="where it was sold (app, mini_program, ...)")
+    amount_minor: Int64 = _money(
+        0, "what was paid, in minor units; may differ from the items' sum (discounts, coupons, shipping)"
+    )
+    items: list[OrderItemIn] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_ITEMS})
+    coupon_code: Annotated[str, _text(MAX_CODE_LENGTH)] | None = Field(
+        default=None, description="the coupon used"
+    )
+    channel: Annotated[str, _text(MAX_CODE_LENGTH)] | None = Field(
+        default=None, description="where it was sold (app, mini_program, ...)"
+    )
 
     def to_proto(self) -> orders_pb2.RecordOrderRequest:
         """The gRPC request for one order (the batch endpoint sends a list of these)."""
@@ -78,10 +126,16 @@ class OrderIn(StrictBody):
 class RefundIn(StrictBody):
     text_checked_elsewhere = frozenset({"refund_id", "reason", "currency"})
 
-    refund_id: str = Field(description="your id of the refund, unique within the order; recorded once")
-    amount_minor: Int64 = Field(description="at least 1 and at most what is left of the order")
-    reason: str | None = Field(default=None, description="e.g. 尺寸不符 (wrong size), up to 200 characters")
-    currency: str | None = Field(default=None, description="when given, must be the order's currency")
+    refund_id: str = _id("your id of the refund, unique within the order; recorded once")
+    amount_minor: Int64 = _money(1, "at most what is left of the order")
+    reason: Annotated[str, _text(MAX_REASON_LENGTH)] | None = Field(
+        default=None, description="e.g. 尺寸不符 (wrong size)"
+    )
+    currency: str | None = Field(
+        default=None,
+        description="when given, must be the order's currency",
+        json_schema_extra={"pattern": CURRENCY_PATTERN},
+    )
     refunded_at: UtcDatetime | None = Field(default=None, description="default: now")
 
     def to_proto(self, order_id: str) -> orders_pb2.RefundOrderRequest:

@@ -24,22 +24,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, Field
 
 from gateway.dependencies import ERRORS, Profile
+from gateway.limits import NOT_BLANK, documented, enum_of, one_of
 from gateway.schemas import Cursor, Limit, Page, StrictBody, UtcDatetime
 from patron.profile.v1 import tags_pb2
+from services.profile.domain.tags import KINDS, MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from services.runtime.proto_convert import from_timestamp, optional_time, set_optional, set_time
 
 router = APIRouter(tags=["tags"])
 
 
-Kind = Literal["static", "dynamic", "preference", "predictive"]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
-Description = Annotated[str, Field(max_length=500)]
+Kind = Annotated[str, one_of(KINDS), enum_of(KINDS)]
+# Printable characters, unique case-insensitively within the parent (the profile service's rules).
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH), documented(pattern=NOT_BLANK)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH)]
 
 
 class TagGroupIn(StrictBody):

@@ -15,6 +15,9 @@ from services.runtime.errors import NotFound
 from services.scoring.domain.runs import STALE_AFTER, Run, RunAlreadyRunning
 from services.scoring.store.feature_tables import scoring_runs
 
+# Attempts to insert a run when the conflicting run finished in between (see SqlRunStore.start).
+_START_ATTEMPTS = 3
+
 
 def _run(row: sa.Row[Any]) -> Run:
     return Run(
@@ -41,7 +44,23 @@ class SqlRunStore:
 
     async def start(self, tenant_id: uuid.UUID, as_of: date, trigger: str) -> Run | None:
         """Insert a running run. RunAlreadyRunning when one runs; None when the schedule already
-        started this day's run (another replica did)."""
+        started this day's run (another replica did).
+
+        The insert can conflict with a run that finishes before we look for it: nothing runs any
+        more, so the insert is tried again (a few times; the schedule's day conflict stays None).
+        """
+        for _ in range(_START_ATTEMPTS):
+            started, running = await self._try_start(tenant_id, as_of, trigger)
+            if started is not None:
+                return started
+            if running is not None:
+                raise RunAlreadyRunning(running)
+        return None
+
+    async def _try_start(
+        self, tenant_id: uuid.UUID, as_of: date, trigger: str
+    ) -> tuple[Run | None, uuid.UUID | None]:
+        """One attempt: the run started, or the id of the run running instead (both None: neither)."""
         async with self._database.transaction() as connection:
             await connection.execute(
                 sa.update(scoring_runs)
@@ -71,7 +90,7 @@ class SqlRunStore:
             except sa_exc.IntegrityError:
                 row = None
             if row is not None:
-                return _run(row)
+                return _run(row), None
             running = (
                 await connection.execute(
                     sa.select(scoring_runs.c.run_id).where(
@@ -79,9 +98,7 @@ class SqlRunStore:
                     )
                 )
             ).scalar_one_or_none()
-        if running is not None:
-            raise RunAlreadyRunning(running)
-        return None
+        return None, running
 
     async def progress(self, run_id: uuid.UUID, phase: str, done: int, total: int, **details: Any) -> None:
         """Record the phase and progress (and beat the heart); details merge into the run's."""
