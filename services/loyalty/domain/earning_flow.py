@@ -6,6 +6,8 @@ events consumer runs, once per event, inside its transaction (an ``EarningWork``
 - A refund takes back in proportion, cumulatively (``earning.reversal_due``), from the order's own
   lot first. Points already spent cannot be taken: the shortfall becomes the account's debt, repaid
   from the next credits; the balance never goes negative.
+- An order in another currency than the tenant's earns nothing (no exchange rates are held; see
+  docs/currencies.md): it is still claimed, with 0 points, and ``note_unearned`` says why.
 - Reviews and shares earn within the day's cap, per customer and tenant-local day; the day's
   counter is locked when read, so two awards of one customer and day never pass the cap together.
 
@@ -31,6 +33,10 @@ from services.loyalty.domain.earning import (
 from services.loyalty.domain.expiry import expires_at, local_date
 from services.loyalty.domain.ledger import Clawback, LedgerResult, Movement, entry_id_for
 from services.loyalty.domain.program import TenantProgram, Tier, minor_per_unit
+from services.runtime.currencies import counts_as_money
+
+# Why an order earned nothing although it was paid (``EarningWork.note_unearned``).
+UNEARNED_FOREIGN_CURRENCY = "foreign_currency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,10 @@ class EarningWork(Protocol):
 
     async def claim_order(self, tenant_id: uuid.UUID, claim: OrderClaim) -> bool:
         """Record the order's earning; False when the order was already claimed (nothing written)."""
+        ...
+
+    async def note_unearned(self, tenant_id: uuid.UUID, order_id: str, reason: str) -> None:
+        """Say that a paid order earned nothing and why (for operators; nothing is booked)."""
         ...
 
     async def credit(self, movement: Movement, points: int, expires_at: datetime | None) -> LedgerResult:
@@ -101,16 +111,20 @@ async def earn_for_order(
     work: EarningWork, context: TenantProgram, order: PaidOrder, tier: Tier, *, birthday: bool
 ) -> int:
     """Credit what ``order`` earns under ``tier`` (held before this order); 0 when it was already
-    credited or earns nothing."""
+    credited or earns nothing (an order in another currency than the tenant's earns nothing)."""
     program = context.program
     tenant_id = context.tenant.tenant_id
-    unit = minor_per_unit(order.currency or context.tenant.currency)
-    points = order_points(
-        order.amount_minor,
-        unit,
-        program.earn,
-        tier_multiplier_percent=tier.points_multiplier_percent,
-        birthday=birthday,
+    foreign = not counts_as_money(order.currency, context.tenant.currency)
+    points = (
+        0
+        if foreign
+        else order_points(
+            order.amount_minor,
+            minor_per_unit(context.tenant.currency),
+            program.earn,
+            tier_multiplier_percent=tier.points_multiplier_percent,
+            birthday=birthday,
+        )
     )
     key = f"order:{order.order_id}:earn"
     claim = OrderClaim(
@@ -121,7 +135,11 @@ async def earn_for_order(
         paid_at=order.paid_at,
         lot_id=entry_id_for(tenant_id, key) if points > 0 else None,
     )
-    if not await work.claim_order(tenant_id, claim) or points == 0:
+    if not await work.claim_order(tenant_id, claim):
+        return 0
+    if foreign:
+        await work.note_unearned(tenant_id, order.order_id, UNEARNED_FOREIGN_CURRENCY)
+    if points == 0:
         return 0
     movement = Movement(
         tenant_id=tenant_id,

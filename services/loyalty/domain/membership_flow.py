@@ -30,6 +30,7 @@ from services.loyalty.domain.tiers import (
     upgrade_on_progress,
     window_start,
 )
+from services.runtime.currencies import counts_as_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +167,14 @@ async def record_order(
     order_id: str,
     paid_at: datetime,
     amount_minor: int,
+    currency: str = "",
 ) -> None:
     """A paid order moves progress; when it reaches a higher tier the member is upgraded at once
-    (tier history + tier.changed). Recorded once per order id: a repeat changes nothing."""
+    (tier history + tier.changed). Recorded once per order id: a repeat changes nothing. An order
+    in another currency than the tenant's (``currency``; empty: the tenant's) moves no progress —
+    Patron converts no currencies (docs/currencies.md)."""
     member = await _lock(work, program, tenant_id, customer_id, paid_at, order_id)
-    if member.order_known:
+    if member.order_known or not counts_as_money(currency, member.currency):
         return
     fact = order_progress(program, amount_minor, minor_per_unit(member.currency))
     await work.insert_fact(

@@ -9,16 +9,25 @@ caller's transaction (the events consumer's), for the use cases in ``domain/earn
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.loyalty.domain.earning_flow import ClaimedOrder, OrderClaim
 from services.loyalty.domain.ledger import Clawback, LedgerResult, Movement
 from services.loyalty.store import ledger
 from services.runtime.events.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+# Paid orders that earned no points, by why (docs/currencies.md): counted when the order is claimed.
+UNEARNED_ORDERS = Counter(
+    "patron_loyalty_orders_unearned_total", "paid orders that earned no points, by reason", ["reason"]
+)
 
 _CLAIM_ORDER = sa.text(
     """
@@ -73,6 +82,10 @@ class SqlEarningWork:
             )
         ).first()
         return claimed is not None
+
+    async def note_unearned(self, tenant_id: uuid.UUID, order_id: str, reason: str) -> None:
+        UNEARNED_ORDERS.labels(reason=reason).inc()
+        logger.info("order %s of tenant %s earned no points: %s", order_id, tenant_id, reason)
 
     async def credit(self, movement: Movement, points: int, expires_at: datetime | None) -> LedgerResult:
         return await ledger.credit(self._connection, self._outbox, movement, points, expires_at)

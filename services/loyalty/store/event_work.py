@@ -73,6 +73,7 @@ class SqlEventWork:
             order_id=order.order_id,
             paid_at=order.paid_at,
             amount_minor=order.amount_minor,
+            currency=order.currency,
         )
 
     async def reverse_for_refund(self, context: TenantProgram, refund: Refund) -> RefundOutcome:
