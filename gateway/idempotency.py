@@ -2,7 +2,8 @@
 
 For a POST under /v1 that carries the header, the gateway claims the key in the profile service
 (per tenant, 24 hours) before running the request and stores the answer after; a repeat gets the
-stored answer (``Idempotent-Replayed: true``) and causes no second effect. The same key with another
+stored answer (``Idempotent-Replayed: true``; a JSON body with a boolean ``replayed`` says
+``true`` too, so header and body agree) and causes no second effect. The same key with another
 request is 409; a repeat while the first is still running is 409 with ``Retry-After``. An answer of
 5xx is not stored, so the client may retry with the same key.
 """
@@ -10,6 +11,7 @@ request is 409; a repeat while the first is still running is 409 with ``Retry-Af
 from __future__ import annotations
 
 import hashlib
+import json
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -67,7 +69,8 @@ class IdempotencyMiddleware:
             return
         outcome = profile_pb2.BeginIdempotentResponse
         if begun.outcome == outcome.REPLAY:
-            await _send(send, begun.status_code, begun.content_type, begun.body, replayed=True)
+            body = _as_replay(begun.content_type, begun.body)
+            await _send(send, begun.status_code, begun.content_type, body, replayed=True)
             return
         if begun.outcome == outcome.MISMATCH:
             response = problem(409, "this Idempotency-Key was used with another request", reason="KEY_REUSED")
@@ -125,6 +128,21 @@ class IdempotencyMiddleware:
                     await records.AbandonIdempotent(profile_pb2.AbandonIdempotentRequest(key=key))
             except ServiceCallError:
                 pass  # the record stays pending and expires; a repeat is told the first is running
+
+
+def _as_replay(content_type: str, body: bytes) -> bytes:
+    """The stored answer as a replay says it: a JSON object's boolean ``replayed`` (the ledger's
+    movements) was false when first answered, and is true now that nothing moves again."""
+    if not content_type.startswith("application/json"):
+        return body
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(answer, dict) or answer.get("replayed") is not False:
+        return body
+    answer["replayed"] = True
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -194,13 +194,15 @@ async def test_adjustments_sign_ins_and_reports(api: httpx.AsyncClient, tenant: 
 
     first = await api.post(f"/v1/customers/{customer}/sign-ins", headers=tenant.headers)
     second = await api.post(f"/v1/customers/{customer}/sign-ins", headers=tenant.headers)
-    assert first.status_code == second.status_code == 200
+    # Issue 18 item 7: the first sign-in of the day is 201, a repeat 200 awarding 0 (was 200 and 5).
+    assert (first.status_code, second.status_code) == (201, 200)
     assert (first.json()["points_awarded"], first.json()["streak"], first.json()["already_signed_in"]) == (
         5,
         1,
         False,
     )
-    assert (second.json()["points_awarded"], second.json()["already_signed_in"]) == (5, True)
+    assert (second.json()["points_awarded"], second.json()["already_signed_in"]) == (0, True)
+    assert second.json()["awarded_today"] == first.json()["awarded_today"] == 5
     assert (await points(api, tenant, customer))["balance"] == 30
 
     liability = (await api.get("/v1/loyalty/reports/liability", headers=tenant.headers)).json()

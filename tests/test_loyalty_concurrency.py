@@ -67,11 +67,13 @@ async def test_concurrent_sign_ins_of_one_day_award_once(api: httpx.AsyncClient,
     answers = await asyncio.gather(
         *[api.post(f"/v1/customers/{customer}/sign-ins", headers=tenant.headers) for _ in range(20)]
     )
-    assert {a.status_code for a in answers} == {200}
+    # Issue 18 item 7: one 201 awarding 5; every repeat 200 awarding 0 with the day's award.
+    assert sorted(a.status_code for a in answers) == [200] * 19 + [201]
     bodies = [a.json() for a in answers]
-    assert {(b["points_awarded"], b["streak"], b["local_date"]) for b in bodies} == {
+    assert {(b["awarded_today"], b["streak"], b["local_date"]) for b in bodies} == {
         (5, 1, bodies[0]["local_date"])
     }
+    assert sorted(b["points_awarded"] for b in bodies) == [0] * 19 + [5]
     assert [b["already_signed_in"] for b in bodies].count(False) == 1
     assert (await points(api, tenant, customer))["balance"] == 5
 

@@ -13,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
+from services.loyalty.domain import membership_flow
 from services.loyalty.domain.program import Program, default_program
 from services.loyalty.domain.tiers import shift_months
 from services.loyalty.store import membership, membership_reads
+from services.loyalty.store.membership import SqlMembershipWork
 from services.loyalty.store.membership_tables import tier_history
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tier_reviews import run_due_reviews
@@ -63,9 +65,8 @@ async def loyalty(loyalty_url: str) -> AsyncIterator[Loyalty]:
 
 async def pay(loyalty: Loyalty, customer: uuid.UUID, amount: int, at: datetime, order: str = "") -> None:
     async with loyalty.database.transaction() as connection:
-        await membership.record_order(
-            connection,
-            loyalty.outbox,
+        await membership_flow.record_order(
+            SqlMembershipWork(connection, loyalty.outbox),
             loyalty.program,
             tenant_id=loyalty.tenant_id,
             customer_id=customer,
@@ -174,9 +175,8 @@ async def test_a_refund_lowers_progress_but_never_downgrades_at_once(loyalty: Lo
     customer = uuid.uuid4()
     await pay(loyalty, customer, SILVER, T0, order="R-1")
     async with loyalty.database.transaction() as connection:
-        await membership.record_refund(
-            connection,
-            loyalty.outbox,
+        await membership_flow.record_refund(
+            SqlMembershipWork(connection, loyalty.outbox),
             loyalty.program,
             tenant_id=loyalty.tenant_id,
             customer_id=customer,
@@ -217,12 +217,11 @@ async def test_merge_keeps_the_higher_tier_and_moves_progress(loyalty: Loyalty) 
     await pay(loyalty, survivor, SILVER, T0)
     await pay(loyalty, merged, 5 * SILVER, T0)
     async with loyalty.database.transaction() as connection:
-        await membership.merge_customers(
-            connection,
+        await membership_flow.merge_customers(
+            SqlMembershipWork(connection, loyalty.outbox),
             tenant_id=loyalty.tenant_id,
             survivor_id=survivor,
             merged_ids=[merged],
-            outbox=loyalty.outbox,
             merged_at=T0 + timedelta(days=1),
         )
         view = await membership_reads.membership_view(

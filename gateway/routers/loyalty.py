@@ -10,8 +10,9 @@
 - **Balance** (`GET .../points`): `balance`, `expiring_30d` (of it, points expiring within 30
   days) and `debt` (points owed after refunds of points already spent; repaid by the next credits).
 - **Ledger** (`GET .../points/ledger`): entries newest first, `?limit=` 1-500 (default 100), cursor.
-- **Sign-in** (`POST .../sign-ins`): once per tenant-local day; a second call that day answers the
-  same `points_awarded` and `streak` with `already_signed_in: true` and awards nothing.
+- **Sign-in** (`POST .../sign-ins`): once per tenant-local day: the first call answers 201 with
+  `points_awarded`; a later call that day answers 200 with `points_awarded: 0`,
+  `already_signed_in: true`, and the day's `streak` and `awarded_today` (docs/loyalty.md).
 - **Expiring** (`GET /v1/loyalty/points/expiring?days=30`): customers with points expiring within
   `days` (1-366), by customer id, paged.
 - **Reports**: `GET /v1/loyalty/reports/liability` (outstanding points and their value in minor
@@ -26,7 +27,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from gateway.bound_stubs import BoundCall
@@ -114,10 +115,11 @@ class LedgerEntryOut(BaseModel):
 
 
 class SignInOut(BaseModel):
-    points_awarded: int
+    points_awarded: int = Field(description="awarded by this call: 0 when already signed in today")
     streak: int
     local_date: date
-    already_signed_in: bool
+    already_signed_in: bool = Field(description="true: signed in earlier today; nothing awarded now")
+    awarded_today: int = Field(description="what the day's first sign-in awarded")
 
     @classmethod
     def from_proto(cls, message: loyalty_pb2.SignInResponse) -> SignInOut:
@@ -126,6 +128,7 @@ class SignInOut(BaseModel):
             streak=message.streak,
             local_date=date.fromisoformat(message.local_date),
             already_signed_in=message.already_signed_in,
+            awarded_today=message.awarded_today,
         )
 
 
@@ -210,45 +213,70 @@ async def get_ledger(
 
 
 async def _move_points(
-    move: BoundCall, customer_id: str, body: RedemptionIn, idempotency_key: str | None
+    move: BoundCall, customer_id: str, body: RedemptionIn, idempotency_key: str | None, response: Response
 ) -> Movement:
-    """Book a redemption or an adjustment under the caller's key (a fresh one without the header)."""
+    """Book a redemption or an adjustment under the caller's key (a fresh one without the header).
+    When the ledger had booked the key already (the gateway's record of it expired), the answer
+    says so in the body and in ``Idempotent-Replayed``, as the gateway's own replays do."""
     request = loyalty_pb2.MovePointsRequest(
         customer_id=customer_id,
         points=body.points,
         reason=body.reason,
         idempotency_key=idempotency_key or str(uuid.uuid4()),
     )
-    return Movement.from_proto(await move(request))
+    movement = Movement.from_proto(await move(request))
+    if movement.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return movement
 
 
 @router.post(
     "/customers/{customer_id}/points/redemptions", status_code=201, response_model=Movement, responses=ERRORS
 )
 async def redeem_points(
-    customer_id: str, body: RedemptionIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
+    customer_id: str,
+    body: RedemptionIn,
+    loyalty: Loyalty,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Movement:
     """Spend points, oldest-expiring first; 409 ``INSUFFICIENT_POINTS`` (with ``balance``) when the
     balance does not cover them. Never overdraws, whatever the concurrency."""
-    return await _move_points(loyalty.points.Redeem, customer_id, body, idempotency_key)
+    return await _move_points(loyalty.points.Redeem, customer_id, body, idempotency_key, response)
 
 
 @router.post(
     "/customers/{customer_id}/points/adjustments", status_code=201, response_model=Movement, responses=ERRORS
 )
 async def adjust_points(
-    customer_id: str, body: AdjustmentIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
+    customer_id: str,
+    body: AdjustmentIn,
+    loyalty: Loyalty,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Movement:
     """An operator's correction: a credit (a new lot) or a debit (409 when not covered)."""
-    return await _move_points(loyalty.points.Adjust, customer_id, body, idempotency_key)
+    return await _move_points(loyalty.points.Adjust, customer_id, body, idempotency_key, response)
 
 
-@router.post("/customers/{customer_id}/sign-ins", response_model=SignInOut, responses=ERRORS)
-async def sign_in(customer_id: str, loyalty: Loyalty) -> SignInOut:
-    """Today's sign-in (tenant-local day): the first call awards the base plus any streak bonus;
-    later calls that day answer the same result and award nothing."""
+@router.post(
+    "/customers/{customer_id}/sign-ins",
+    status_code=201,
+    response_model=SignInOut,
+    responses={
+        200: {"model": SignInOut, "description": "already signed in today: nothing awarded now"},
+        **ERRORS,
+    },
+)
+async def sign_in(customer_id: str, loyalty: Loyalty, response: Response) -> SignInOut:
+    """Today's sign-in (tenant-local day): the first call awards the base plus any streak bonus
+    (201); later calls that day award nothing (200, ``points_awarded`` 0, ``already_signed_in``,
+    the day's award in ``awarded_today``)."""
     request = loyalty_pb2.SignInRequest(customer_id=customer_id)
-    return SignInOut.from_proto(await loyalty.points.SignIn(request))
+    answer = SignInOut.from_proto(await loyalty.points.SignIn(request))
+    if answer.already_signed_in:
+        response.status_code = 200
+    return answer
 
 
 @router.get("/loyalty/points/expiring", response_model=Page[ExpiringOut], responses=ERRORS)

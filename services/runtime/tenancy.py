@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pycountry
 
+from services.runtime.currencies import is_tender
 from services.runtime.errors import Unauthenticated, ViolationCollector
 
 TENANT_METADATA_KEY = "x-patron-tenant"
@@ -55,8 +56,8 @@ def validate_tenant(tenant_id: str, name: str, timezone: str, currency: str, reg
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         errors.add("timezone", f"unknown IANA time zone {timezone!r}")
-    if pycountry.currencies.get(alpha_3=currency.upper()) is None or len(currency) != 3:
-        errors.add("currency", f"unknown ISO 4217 currency {currency!r}")
+    if not is_tender(currency):
+        errors.add("currency", f"must be an ISO 4217 currency code, not {currency!r}")
     if pycountry.countries.get(alpha_2=region.upper()) is None or len(region) != 2:
         errors.add("default_region", f"unknown ISO 3166-1 alpha-2 region {region!r}")
     errors.raise_if_any()

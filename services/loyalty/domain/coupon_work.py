@@ -196,11 +196,16 @@ async def redeem_coupon(
 ) -> Redemption:
     """Redeem the coupon on an order, exactly once (Conflict with the reason otherwise; NotFound for
     an unknown or another tenant's code). A first-order coupon needs the customer to have no paid
-    order recorded by loyalty other than this one."""
+    order recorded by loyalty other than this one. The same redemption again (same order and
+    amount: a client's retry) answers the first one and changes nothing; another order or amount
+    is COUPON_REDEEMED."""
     locked = await work.lock(code)
     if locked is None:
         raise NotFound("coupon not found")
     coupon = locked.coupon
+    if coupon.repeats_redemption(order_id, amount_minor):
+        assert coupon.discount_minor is not None
+        return Redemption(coupon, coupon.discount_minor, locked.currency)
     other_order = False
     if locked.terms.kind == "first_order" and coupon.customer_id is not None:
         other_order = await work.has_other_order(coupon.customer_id, order_id)

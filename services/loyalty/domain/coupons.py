@@ -111,6 +111,17 @@ class Coupon:
     redeemed_at: datetime | None
     order_id: str | None
     discount_minor: int | None
+    order_amount_minor: int | None = None
+
+    def repeats_redemption(self, order_id: str, amount_minor: int) -> bool:
+        """Whether redeeming on ``order_id`` of ``amount_minor`` is the redemption this coupon
+        already had (a client's retry), to be answered with that redemption."""
+        return (
+            self.stored_status == "redeemed"
+            and self.order_id == order_id
+            and self.order_amount_minor == amount_minor
+            and self.discount_minor is not None
+        )
 
     def status(self, now: datetime) -> CouponStatus:
         """What the coupon is at ``now``: redeemed and revoked are final, the rest is time."""

@@ -83,13 +83,16 @@ def is_birthday(birthday_month_day: str | None, day: date) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SignInResult:
-    """A daily sign-in: what it awarded, the streak it continues and the tenant-local day; a repeat
-    of the day answers the first result with ``already_signed_in``."""
+    """A daily sign-in: what this call awarded, the streak it continues, the tenant-local day and
+    what the day's sign-in awarded. A repeat of the day awards nothing (``points_awarded`` 0,
+    ``already_signed_in``) and carries the first sign-in's streak and ``awarded_today``, so that a
+    storefront cannot read it as a second award."""
 
     points_awarded: int
     streak: int
     local_date: date
     already_signed_in: bool
+    awarded_today: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,29 @@ class LedgerResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Movement:
+    """Who, what and why of one ledger movement (the amount travels beside it)."""
+
+    tenant_id: uuid.UUID
+    customer_id: uuid.UUID
+    entry_type: EntryType
+    reason: str
+    source: str
+    idempotency_key: str
+    program_version: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Clawback:
+    """What a take-back did: points taken now, and the shortfall recorded as debt."""
+
+    taken: int
+    owed: int
+    result: LedgerResult | None
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """An entry as the ledger listing shows it."""
 

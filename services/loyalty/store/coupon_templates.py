@@ -50,6 +50,7 @@ def coupon_from_row(row: Any, kind: str) -> Coupon:
         redeemed_at=row.redeemed_at,
         order_id=row.order_id,
         discount_minor=row.discount_minor,
+        order_amount_minor=row.order_amount_minor,
     )
 
 

@@ -1,8 +1,9 @@
 """Implements ``services.loyalty.domain.event_effects.EventWork`` on the consumer's transaction.
 
-Each method is the statements of one step (``earning``, ``membership``, ``sign_ins``, the customer
-projection, ``accounts``), all in the connection the consumer hands in with the event, so an event's
-effects commit with the stream position or not at all.
+Each method is one step: the earning and membership use cases (``domain/earning_flow``,
+``domain/membership_flow``) over their units of work (``store/earning``, ``store/membership``), the
+sign-in, the customer projection and the accounts, all in the connection the consumer hands in with
+the event, so an event's effects commit with the stream position or not at all.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.loyalty.domain import earning_flow, membership_flow
 from services.loyalty.domain.customers import CustomerFacts
 from services.loyalty.domain.earning import PaidOrder, Refund, RefundOutcome, SignInResult
 from services.loyalty.domain.program import Program, TenantProgram, Tier
@@ -25,7 +27,8 @@ from services.loyalty.store.customer_directory import (
     record_erasure,
     record_merge,
 )
-from services.loyalty.store.earning import earn_capped, earn_for_order, reverse_for_refund
+from services.loyalty.store.earning import SqlEarningWork
+from services.loyalty.store.membership import SqlMembershipWork
 from services.loyalty.store.programs import tenant_program
 from services.loyalty.store.sign_ins import sign_in
 from services.runtime.events.outbox import Outbox
@@ -37,6 +40,8 @@ class SqlEventWork:
     def __init__(self, connection: AsyncConnection, outbox: Outbox) -> None:
         self._connection = connection
         self._outbox = outbox
+        self._earning = SqlEarningWork(connection, outbox)
+        self._membership = SqlMembershipWork(connection, outbox)
 
     async def tenant_program(self, tenant_id: uuid.UUID) -> TenantProgram:
         return await tenant_program(self._connection, tenant_id)
@@ -57,29 +62,28 @@ class SqlEventWork:
     async def earn_for_order(
         self, context: TenantProgram, order: PaidOrder, tier: Tier, *, birthday: bool
     ) -> int:
-        return await earn_for_order(self._connection, self._outbox, context, order, tier, birthday=birthday)
+        return await earning_flow.earn_for_order(self._earning, context, order, tier, birthday=birthday)
 
     async def record_order(self, program: Program, tenant_id: uuid.UUID, order: PaidOrder) -> None:
-        await membership.record_order(
-            self._connection,
-            self._outbox,
+        await membership_flow.record_order(
+            self._membership,
             program,
             tenant_id=tenant_id,
             customer_id=order.customer_id,
             order_id=order.order_id,
             paid_at=order.paid_at,
             amount_minor=order.amount_minor,
+            currency=order.currency,
         )
 
     async def reverse_for_refund(self, context: TenantProgram, refund: Refund) -> RefundOutcome:
-        return await reverse_for_refund(self._connection, self._outbox, context, refund)
+        return await earning_flow.reverse_for_refund(self._earning, context, refund)
 
     async def record_refund(
         self, program: Program, tenant_id: uuid.UUID, customer_id: uuid.UUID, refund: Refund
     ) -> None:
-        await membership.record_refund(
-            self._connection,
-            self._outbox,
+        await membership_flow.record_refund(
+            self._membership,
             program,
             tenant_id=tenant_id,
             customer_id=customer_id,
@@ -102,9 +106,8 @@ class SqlEventWork:
         event_id: str,
         occurred_at: datetime,
     ) -> int:
-        return await earn_capped(
-            self._connection,
-            self._outbox,
+        return await earning_flow.earn_capped(
+            self._earning,
             context,
             customer_id=customer_id,
             kind=kind,
@@ -117,13 +120,8 @@ class SqlEventWork:
     async def record_review(
         self, program: Program, tenant_id: uuid.UUID, customer_id: uuid.UUID, occurred_at: datetime
     ) -> None:
-        await membership.record_review(
-            self._connection,
-            program,
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            occurred_at=occurred_at,
-            outbox=self._outbox,
+        await membership_flow.record_review(
+            self._membership, program, tenant_id=tenant_id, customer_id=customer_id, occurred_at=occurred_at
         )
 
     async def record_birthdays(self, tenant_id: uuid.UUID, birthdays: dict[uuid.UUID, str | None]) -> None:
@@ -135,12 +133,11 @@ class SqlEventWork:
         """The projection, the points accounts and the membership (with coupons) move to the survivor."""
         await record_merge(self._connection, tenant_id, survivor_id, merged_ids)
         await merge_accounts(self._connection, tenant_id, survivor_id, merged_ids)
-        await membership.merge_customers(
-            self._connection,
+        await membership_flow.merge_customers(
+            self._membership,
             tenant_id=tenant_id,
             survivor_id=survivor_id,
             merged_ids=merged_ids,
-            outbox=self._outbox,
             merged_at=merged_at,
         )
 
@@ -148,4 +145,4 @@ class SqlEventWork:
         """The projection marks the customer erased; the account and membership are anonymised."""
         await record_erasure(self._connection, tenant_id, customer_id, erased_at)
         await erase_account(self._connection, tenant_id, customer_id)
-        await membership.erase_customer(self._connection, tenant_id=tenant_id, customer_id=customer_id)
+        await membership_flow.erase_customer(self._membership, tenant_id=tenant_id, customer_id=customer_id)

@@ -22,11 +22,10 @@ import asyncpg
 
 from services.loyalty.domain.errors import InsufficientPoints
 from services.loyalty.domain.expiry import expires_at
-from services.loyalty.domain.ledger import Balance, EntryType, LedgerResult
+from services.loyalty.domain.ledger import Balance, EntryType, LedgerResult, Movement
 from services.loyalty.store.hot_pool import HotConnections, HotPathClosed
 from services.loyalty.store.movements import (
     MOVE_SQL,
-    Movement,
     is_concurrent_booking,
     move_arguments,
     moved_from,

@@ -17,7 +17,6 @@ statements below one by one, under the same row lock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -25,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
 from services.loyalty.domain.errors import IdempotencyRace, InsufficientPoints
-from services.loyalty.domain.ledger import LedgerResult, entry_id_for
-from services.loyalty.store.movements import Movement, move_points
+from services.loyalty.domain.ledger import Clawback, LedgerResult, Movement, entry_id_for
+from services.loyalty.store.movements import move_points
 from services.loyalty.store.programs import current_program
 from services.runtime.events.outbox import NewEvent, Outbox
 
@@ -264,15 +263,6 @@ async def debit(connection: AsyncConnection, outbox: Outbox, movement: Movement,
     if moved.status == "insufficient":
         raise InsufficientPoints(balance=moved.balance or 0, requested=points)
     return moved.result()
-
-
-@dataclass(frozen=True, slots=True)
-class Clawback:
-    """What a take-back did: points taken now, and the shortfall recorded as debt."""
-
-    taken: int
-    owed: int
-    result: LedgerResult | None
 
 
 async def take_back(

@@ -1,9 +1,10 @@
 """Membership in the database: progress facts, tier state, tier history and tier.changed events.
 
-Every function runs in the caller's transaction (the events consumer's, so that an order's effect
-and the stream position commit together). A member's row is locked first (an upsert), so facts of
-one customer are applied one at a time whatever runs concurrently. The rules live in
-``services.loyalty.domain.tiers``; this module reads and writes.
+``SqlMembershipWork`` implements ``services.loyalty.domain.membership_flow.MembershipWork`` in the
+caller's transaction (the events consumer's, so that an order's effect and the stream position
+commit together); the use cases and rules live in ``domain/membership_flow`` and
+``domain/tiers``. A member's row is locked first (an upsert that also sums their window's
+progress, in one statement), so facts of one customer are applied one at a time.
 """
 
 from __future__ import annotations
@@ -18,20 +19,9 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
-from services.loyalty.domain.program import Program, Tier, minor_per_unit
-from services.loyalty.domain.tiers import (
-    REASON_MERGE,
-    MemberState,
-    Progress,
-    TierChange,
-    merged_state,
-    order_progress,
-    refund_progress,
-    review_progress,
-    tier_rank,
-    upgrade_on_progress,
-    window_start,
-)
+from services.loyalty.domain.membership_flow import LockedMember, OrderFact
+from services.loyalty.domain.program import Program, Tier
+from services.loyalty.domain.tiers import MemberState, Progress, TierChange, tier_rank
 from services.loyalty.store.customer_coupons import erase_customer_coupons, merge_customer_coupons
 from services.loyalty.store.membership_tables import membership_facts, memberships, tier_history
 from services.loyalty.store.programs import current_program
@@ -80,58 +70,6 @@ def member_state(row: Any) -> MemberState:
     return MemberState(row.tier_code, row.tier_since, row.next_review_at, row.grace_until)
 
 
-async def _lock_member(
-    connection: AsyncConnection,
-    program: Program,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    at: datetime,
-    order_id: str | None = None,
-) -> Any:
-    """Lock (creating at the base tier) the member's row; with their progress in the window ending
-    at ``at``, the tenant's currency and whether ``order_id`` is already recorded."""
-    return (
-        await connection.execute(
-            _LOCK_MEMBER,
-            {
-                "tenant_id": tenant_id,
-                "customer_id": customer_id,
-                "base": program.ladder.base.code,
-                "at": at,
-                "window_start": window_start(at, program.ladder),
-                "order_id": order_id,
-            },
-        )
-    ).one()
-
-
-async def _insert_fact(
-    connection: AsyncConnection,
-    *,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    kind: str,
-    order_id: str | None,
-    occurred_at: datetime,
-    progress: Progress,
-) -> None:
-    statement = (
-        pg.insert(membership_facts)
-        .values(
-            tenant_id=tenant_id,
-            customer_id=customer_id,
-            kind=kind,
-            order_id=order_id,
-            occurred_at=occurred_at,
-            spend_minor=progress.spend_minor,
-            orders=progress.orders,
-            growth=progress.growth,
-        )
-        .on_conflict_do_nothing()
-    )
-    await connection.execute(statement)
-
-
 def tier_changed_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, change: TierChange) -> NewEvent:
     """The tier.changed event announcing ``change``."""
     payload = loyalty_events_pb2.TierChanged(
@@ -159,34 +97,6 @@ def history_row(
     }
 
 
-async def _apply_change(
-    connection: AsyncConnection,
-    outbox: Outbox | None,
-    program: Program,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    state: MemberState,
-    change: TierChange,
-) -> None:
-    """Store the new tier, record it in the history and announce it, in the caller's transaction."""
-    await connection.execute(
-        sa.update(memberships)
-        .where(memberships.c.tenant_id == tenant_id, memberships.c.customer_id == customer_id)
-        .values(
-            tier_code=state.tier_code,
-            tier_since=state.tier_since,
-            next_review_at=state.next_review_at,
-            grace_until=state.grace_until,
-            updated_at=sa.func.now(),
-        )
-    )
-    await connection.execute(
-        sa.insert(tier_history).values(history_row(program, tenant_id, customer_id, change))
-    )
-    if outbox is not None:
-        await outbox.append(connection, [tier_changed_event(tenant_id, customer_id, change)])
-
-
 async def tier_of(
     connection: AsyncConnection, program: Program, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
 ) -> Tier:
@@ -203,188 +113,158 @@ async def tier_of(
     return program.ladder.tiers[tier_rank(program.ladder, row.tier_code)]
 
 
-async def _upgrade_with(
-    connection: AsyncConnection,
-    outbox: Outbox | None,
-    program: Program,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    row: Any,
-    fact: Progress,
-    at: datetime,
-) -> None:
-    """When the locked member's progress (``row``) plus ``fact`` reaches a higher tier, upgrade them
-    at once (announced when ``outbox`` is given)."""
-    after = Progress(row.spend_minor, row.orders, row.growth).plus(fact)
-    state, change = upgrade_on_progress(program, member_state(row), after.value(program.ladder.metric), at)
-    if change is not None:
-        await _apply_change(connection, outbox, program, tenant_id, customer_id, state, change)
+class SqlMembershipWork:
+    """Membership's statements bound to one open transaction; tier changes are announced in
+    ``outbox`` when one is given."""
 
+    def __init__(self, connection: AsyncConnection, outbox: Outbox | None) -> None:
+        self._connection = connection
+        self._outbox = outbox
 
-async def record_order(
-    connection: AsyncConnection,
-    outbox: Outbox,
-    program: Program,
-    *,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    order_id: str,
-    paid_at: datetime,
-    amount_minor: int,
-) -> None:
-    """A paid order moves progress; when it reaches a higher tier the member is upgraded at once
-    (tier history + tier.changed). Recorded once per order id: a repeat changes nothing."""
-    row = await _lock_member(connection, program, tenant_id, customer_id, paid_at, order_id)
-    if row.order_known:
-        return
-    fact = order_progress(program, amount_minor, minor_per_unit(row.currency.strip()))
-    await _insert_fact(
-        connection,
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        kind="order",
-        order_id=order_id,
-        occurred_at=paid_at,
-        progress=fact,
-    )
-    await _upgrade_with(connection, outbox, program, tenant_id, customer_id, row, fact, paid_at)
-
-
-async def record_refund(
-    connection: AsyncConnection,
-    outbox: Outbox,
-    program: Program,
-    *,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    order_id: str,
-    refunded_minor: int,
-    refunded_at: datetime,
-) -> None:
-    """A refund takes progress back, at the refunded order's payment time (so it nets against that
-    order's window). It never downgrades: only a review does. A refund of an order loyalty never
-    recorded changes nothing (that order never counted)."""
-    order = (await connection.execute(_ORDER_FACT, {"tenant_id": tenant_id, "order_id": order_id})).first()
-    if order is None:
-        return
-    await _lock_member(connection, program, tenant_id, customer_id, refunded_at)
-    # Re-read under the member's lock: another refund of the order may have just committed.
-    order = (await connection.execute(_ORDER_FACT, {"tenant_id": tenant_id, "order_id": order_id})).one()
-    delta, _ = refund_progress(
-        Progress(order.spend_minor, order.orders, order.growth), order.refunded, refunded_minor
-    )
-    if delta == Progress():
-        return
-    await _insert_fact(
-        connection,
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        kind="refund",
-        order_id=order_id,
-        occurred_at=order.occurred_at,
-        progress=delta,
-    )
-
-
-async def record_review(
-    connection: AsyncConnection,
-    program: Program,
-    *,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    occurred_at: datetime,
-    outbox: Outbox | None = None,
-) -> None:
-    """A review adds the programme's growth value. On a growth ladder it may reach a higher tier:
-    the upgrade happens at once, and is announced when ``outbox`` is given."""
-    fact = review_progress(program)
-    if fact == Progress():
-        return
-    row = await _lock_member(connection, program, tenant_id, customer_id, occurred_at)
-    await _insert_fact(
-        connection,
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        kind="review",
-        order_id=None,
-        occurred_at=occurred_at,
-        progress=fact,
-    )
-    await _upgrade_with(connection, outbox, program, tenant_id, customer_id, row, fact, occurred_at)
-
-
-async def merge_customers(
-    connection: AsyncConnection,
-    *,
-    tenant_id: uuid.UUID,
-    survivor_id: uuid.UUID,
-    merged_ids: Sequence[uuid.UUID],
-    outbox: Outbox | None = None,
-    merged_at: datetime | None = None,
-) -> None:
-    """Move the merged customers' progress, tier history, coupons and coupon holdings to the
-    survivor, who keeps the highest tier any of them held (with that member's tier dates). When the
-    survivor's tier rises, the change is recorded (reason ``merge``) and announced if ``outbox`` is
-    given."""
-    merged = sorted({m for m in merged_ids if m != survivor_id})
-    if not merged:
-        return
-    program = await current_program(connection, tenant_id)
-    everyone = [survivor_id, *merged]
-    rows = (
-        await connection.execute(
-            sa.select(memberships)
-            .where(memberships.c.tenant_id == tenant_id, memberships.c.customer_id.in_(everyone))
-            .order_by(memberships.c.customer_id)
-            .with_for_update()
+    async def lock_member(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        *,
+        base_tier: str,
+        at: datetime,
+        window_from: datetime,
+        order_id: str | None = None,
+    ) -> LockedMember:
+        row = (
+            await self._connection.execute(
+                _LOCK_MEMBER,
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "base": base_tier,
+                    "at": at,
+                    "window_start": window_from,
+                    "order_id": order_id,
+                },
+            )
+        ).one()
+        return LockedMember(
+            state=member_state(row),
+            progress=Progress(int(row.spend_minor), int(row.orders), int(row.growth)),
+            currency=str(row.currency).strip(),
+            order_known=bool(row.order_known),
         )
-    ).all()
-    for table in (membership_facts, tier_history):
-        await connection.execute(
-            sa.update(table)
-            .where(table.c.tenant_id == tenant_id, table.c.customer_id.in_(merged))
-            .values(customer_id=survivor_id)
-        )
-    await merge_customer_coupons(connection, tenant_id=tenant_id, survivor_id=survivor_id, merged_ids=merged)
-    by_customer = {row.customer_id: member_state(row) for row in rows}
-    if not any(m in by_customer for m in merged):
-        return
-    await connection.execute(
-        sa.delete(memberships).where(
-            memberships.c.tenant_id == tenant_id, memberships.c.customer_id.in_(merged)
-        )
-    )
-    own = by_customer.get(survivor_id)
-    candidates = [s for s in [own, *(by_customer.get(m) for m in merged)] if s is not None]
-    best = merged_state(program.ladder, candidates)
-    if own is None:
-        await connection.execute(
-            sa.insert(memberships).values(
+
+    async def insert_fact(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        *,
+        kind: str,
+        order_id: str | None,
+        occurred_at: datetime,
+        progress: Progress,
+    ) -> None:
+        statement = (
+            pg.insert(membership_facts)
+            .values(
                 tenant_id=tenant_id,
-                customer_id=survivor_id,
-                tier_code=best.tier_code,
-                tier_since=best.tier_since,
-                next_review_at=best.next_review_at,
-                grace_until=best.grace_until,
+                customer_id=customer_id,
+                kind=kind,
+                order_id=order_id,
+                occurred_at=occurred_at,
+                spend_minor=progress.spend_minor,
+                orders=progress.orders,
+                growth=progress.growth,
+            )
+            .on_conflict_do_nothing()
+        )
+        await self._connection.execute(statement)
+
+    async def order_fact(self, tenant_id: uuid.UUID, order_id: str) -> OrderFact | None:
+        row = (
+            await self._connection.execute(_ORDER_FACT, {"tenant_id": tenant_id, "order_id": order_id})
+        ).first()
+        if row is None:
+            return None
+        return OrderFact(
+            occurred_at=row.occurred_at,
+            progress=Progress(int(row.spend_minor), int(row.orders), int(row.growth)),
+            refunded_minor=int(row.refunded),
+        )
+
+    async def apply_change(
+        self,
+        program: Program,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        state: MemberState,
+        change: TierChange,
+    ) -> None:
+        await self._connection.execute(
+            sa.update(memberships)
+            .where(memberships.c.tenant_id == tenant_id, memberships.c.customer_id == customer_id)
+            .values(
+                tier_code=state.tier_code,
+                tier_since=state.tier_since,
+                next_review_at=state.next_review_at,
+                grace_until=state.grace_until,
+                updated_at=sa.func.now(),
             )
         )
-        return
-    if tier_rank(program.ladder, best.tier_code) <= tier_rank(program.ladder, own.tier_code):
-        return
-    change = TierChange(
-        own.tier_code, best.tier_code, "upgrade", REASON_MERGE, 0, merged_at or best.tier_since
-    )
-    await _apply_change(connection, outbox, program, tenant_id, survivor_id, best, change)
-
-
-async def erase_customer(
-    connection: AsyncConnection, *, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> None:
-    """Erase what membership holds about the customer (progress facts, tier history, the
-    membership) and detach their coupons (unused ones are revoked; redeemed ones stay, without the
-    customer, so that a template's figures and budget stay true)."""
-    for table in (membership_facts, tier_history, memberships):
-        await connection.execute(
-            sa.delete(table).where(table.c.tenant_id == tenant_id, table.c.customer_id == customer_id)
+        await self._connection.execute(
+            sa.insert(tier_history).values(history_row(program, tenant_id, customer_id, change))
         )
-    await erase_customer_coupons(connection, tenant_id=tenant_id, customer_id=customer_id)
+        if self._outbox is not None:
+            await self._outbox.append(self._connection, [tier_changed_event(tenant_id, customer_id, change)])
+
+    async def current_program(self, tenant_id: uuid.UUID) -> Program:
+        return await current_program(self._connection, tenant_id)
+
+    async def lock_members(
+        self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, MemberState]:
+        rows = (
+            await self._connection.execute(
+                sa.select(memberships)
+                .where(memberships.c.tenant_id == tenant_id, memberships.c.customer_id.in_(customer_ids))
+                .order_by(memberships.c.customer_id)
+                .with_for_update()
+            )
+        ).all()
+        return {row.customer_id: member_state(row) for row in rows}
+
+    async def hand_over(
+        self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, merged_ids: list[uuid.UUID]
+    ) -> None:
+        for table in (membership_facts, tier_history):
+            await self._connection.execute(
+                sa.update(table)
+                .where(table.c.tenant_id == tenant_id, table.c.customer_id.in_(merged_ids))
+                .values(customer_id=survivor_id)
+            )
+        await merge_customer_coupons(
+            self._connection, tenant_id=tenant_id, survivor_id=survivor_id, merged_ids=merged_ids
+        )
+
+    async def drop_members(self, tenant_id: uuid.UUID, customer_ids: list[uuid.UUID]) -> None:
+        await self._connection.execute(
+            sa.delete(memberships).where(
+                memberships.c.tenant_id == tenant_id, memberships.c.customer_id.in_(customer_ids)
+            )
+        )
+
+    async def insert_member(self, tenant_id: uuid.UUID, customer_id: uuid.UUID, state: MemberState) -> None:
+        await self._connection.execute(
+            sa.insert(memberships).values(
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                tier_code=state.tier_code,
+                tier_since=state.tier_since,
+                next_review_at=state.next_review_at,
+                grace_until=state.grace_until,
+            )
+        )
+
+    async def forget(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> None:
+        for table in (membership_facts, tier_history, memberships):
+            await self._connection.execute(
+                sa.delete(table).where(table.c.tenant_id == tenant_id, table.c.customer_id == customer_id)
+            )
+        await erase_customer_coupons(self._connection, tenant_id=tenant_id, customer_id=customer_id)

@@ -30,27 +30,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, loyalty_events_pb2
 from services.loyalty.domain.errors import IdempotencyRace
-from services.loyalty.domain.ledger import EntryType, LedgerResult, entry_id_for, validate_idempotency_key
+from services.loyalty.domain.ledger import (
+    LedgerResult,
+    Movement,
+    entry_id_for,
+    validate_idempotency_key,
+)
 from services.runtime.events.outbox import Outbox, partition_of
 from services.runtime.proto_convert import set_time
 
 CONCURRENT_BOOKING_SQLSTATE = "LY409"
 
 MoveStatus = Literal["ok", "replayed", "insufficient", "debt", "unknown", "erased", "merged", "stale"]
-
-
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """Who, what and why of one ledger movement."""
-
-    tenant_id: uuid.UUID
-    customer_id: uuid.UUID
-    entry_type: EntryType
-    reason: str
-    source: str
-    idempotency_key: str
-    program_version: int
-    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The day's row is the lock: ``INSERT ... ON CONFLICT DO NOTHING`` on (tenant, customer, local day)
 lets exactly one of any number of concurrent sign-ins of that day through; the others wait for it
-to commit and then answer its result, awarding nothing. The REST call and the ``sign_in`` event
+to commit and then answer its streak and award as ``awarded_today``, awarding nothing themselves
+(``points_awarded`` 0, ``already_signed_in``). The REST call and the ``sign_in`` event
 share this one path, so they share the once-a-day rule too.
 """
 
@@ -48,8 +49,8 @@ async def sign_in(
     customer_id: uuid.UUID,
     moment: datetime,
 ) -> SignInResult:
-    """Sign the customer in for the local day of ``moment``; a repeat that day answers the first
-    result with ``already_signed_in`` and awards nothing."""
+    """Sign the customer in for the local day of ``moment``; a repeat that day awards nothing and
+    answers ``already_signed_in`` with the first sign-in's streak and award (``awarded_today``)."""
     tenant_id = context.tenant.tenant_id
     day = local_date(moment, context.tenant.timezone)
     params = {"tenant_id": tenant_id, "customer_id": customer_id, "day": day}
@@ -58,7 +59,9 @@ async def sign_in(
     ).scalar_one_or_none()
     if streak is None:
         earlier = (await connection.execute(_TODAY, params)).one()
-        return SignInResult(int(earlier.points_awarded), int(earlier.streak), day, already_signed_in=True)
+        return SignInResult(
+            0, int(earlier.streak), day, already_signed_in=True, awarded_today=int(earlier.points_awarded)
+        )
     program = context.program
     points = streak_points(program.earn, int(streak))
     if points > 0:
@@ -76,4 +79,4 @@ async def sign_in(
             connection, outbox, movement, points, expires_at(program.expiry, moment, context.tenant.timezone)
         )
         await connection.execute(_RECORD_POINTS, {**params, "points": points})
-    return SignInResult(points, int(streak), day, already_signed_in=False)
+    return SignInResult(points, int(streak), day, already_signed_in=False, awarded_today=points)

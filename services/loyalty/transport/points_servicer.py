@@ -85,6 +85,7 @@ class PointsServicer(loyalty_pb2_grpc.PointsServiceServicer):
             streak=result.streak,
             local_date=result.local_date.isoformat(),
             already_signed_in=result.already_signed_in,
+            awarded_today=result.awarded_today,
         )
 
     async def ListExpiring(

@@ -6,8 +6,9 @@ scope); so a rebuild and the incremental updates agree by construction. Every st
 one tenant (``:tenant_id``) and an ``:as_of`` local day of the tenant's time zone (``:tz``):
 
 * facts up to the end of ``as_of`` (local) count; orders fully refunded do not count as orders;
-* ``FEATURES`` gives one row per live customer (not merged away, not erased); spend sums only
-  orders in the tenant's currency (others count as orders, never as money);
+* ``FEATURES`` gives one row per live customer (not merged away, not erased); spend and the
+  average item price sum only orders in the tenant's currency (others count as orders, never as
+  money: ``services.runtime.currencies``, docs/currencies.md);
 * ``SCORES`` adds RFM scores and group (when baselines exist), price band, lifecycle stage and
   engagement to a features relation, from the parameters that ``score_parameters`` builds.
 
@@ -45,6 +46,7 @@ o AS (
     SELECT o.customer_id, o.order_id, o.paid_at,
            CASE WHEN o.currency = coalesce(p.currency, o.currency) THEN o.amount_minor - o.refunded_minor
                 ELSE 0 END AS net,
+           o.currency = coalesce(p.currency, o.currency) AS local,
            (o.paid_at AT TIME ZONE :tz)::date AS day,
            extract(hour FROM o.paid_at AT TIME ZONE :tz)::smallint AS hour,
            CASE WHEN e.coupon_used THEN 1.0 WHEN NOT e.coupon_used THEN 0.0 END AS coupon
@@ -72,7 +74,9 @@ prev AS (
 ),
 item_sums AS (
     SELECT o.customer_id, i.category, i.brand, GROUPING(i.category, i.brand) AS g,
-           sum(i.quantity) AS n, sum(i.unit_price_minor::numeric * i.quantity) AS value
+           sum(i.quantity) AS n,
+           sum(i.unit_price_minor::numeric * i.quantity) FILTER (WHERE o.local) AS value,
+           sum(i.quantity) FILTER (WHERE o.local) AS priced
     FROM o JOIN order_items i ON i.tenant_id = :tenant_id AND i.order_id = o.order_id
     GROUP BY GROUPING SETS ((o.customer_id), (o.customer_id, i.category), (o.customer_id, i.brand))
 ),
@@ -85,7 +89,7 @@ top_brand AS (
     WHERE g = 2 AND brand <> '' ORDER BY customer_id, n DESC, brand
 ),
 price AS (
-    SELECT customer_id, (value / nullif(n, 0))::bigint AS avg_price FROM item_sums WHERE g = 3
+    SELECT customer_id, (value / nullif(priced, 0))::bigint AS avg_price FROM item_sums WHERE g = 3
 ),
 per_type AS (
     SELECT a.customer_id, a.event_type, max(a.last_at) AS last_at,

@@ -226,16 +226,18 @@ class SignInRequest(_message.Message):
     def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
 
 class SignInResponse(_message.Message):
-    __slots__ = ("points_awarded", "streak", "local_date", "already_signed_in")
+    __slots__ = ("points_awarded", "streak", "local_date", "already_signed_in", "awarded_today")
     POINTS_AWARDED_FIELD_NUMBER: _ClassVar[int]
     STREAK_FIELD_NUMBER: _ClassVar[int]
     LOCAL_DATE_FIELD_NUMBER: _ClassVar[int]
     ALREADY_SIGNED_IN_FIELD_NUMBER: _ClassVar[int]
+    AWARDED_TODAY_FIELD_NUMBER: _ClassVar[int]
     points_awarded: int
     streak: int
     local_date: str
     already_signed_in: bool
-    def __init__(self, points_awarded: _Optional[int] = ..., streak: _Optional[int] = ..., local_date: _Optional[str] = ..., already_signed_in: _Optional[bool] = ...) -> None: ...
+    awarded_today: int
+    def __init__(self, points_awarded: _Optional[int] = ..., streak: _Optional[int] = ..., local_date: _Optional[str] = ..., already_signed_in: _Optional[bool] = ..., awarded_today: _Optional[int] = ...) -> None: ...
 
 class ListExpiringRequest(_message.Message):
     __slots__ = ("days", "limit", "cursor")
