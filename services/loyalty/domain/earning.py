@@ -29,6 +29,13 @@ def whole_units(amount_minor: int, minor_per_unit: int, rounding: Rounding) -> i
     return units
 
 
+# The most one order earns. An order may be 10^15 minor units and a programme may multiply each unit
+# by up to 1,000 x 10 x 10; without a ceiling one order could pass PostgreSQL's BIGINT. The ceiling
+# is above what the default programme earns for the largest order (4 x 10^15), and a balance would
+# need over 900 orders at it to overflow (docs/money-bounds.md).
+MAX_POINTS_PER_ORDER = 10**16
+
+
 def order_points(
     amount_minor: int,
     minor_per_unit: int,
@@ -44,7 +51,7 @@ def order_points(
     points = points * tier_multiplier_percent // 100
     if birthday:
         points = points * rules.birthday_multiplier_percent // 100
-    return points
+    return min(points, MAX_POINTS_PER_ORDER)
 
 
 def reversal_due(
