@@ -103,7 +103,8 @@ async def test_the_timezone_attribute_is_validated_stored_returned_and_exported(
         json={"attributes": {"timezone": "Nowhere/Land"}},
         headers=tenant.headers,
     )
-    assert patch.status_code == 422 and "attributes.timezone" in patch.text
+    assert patch.status_code == 422
+    assert "attributes.timezone" in patch.text
 
 
 async def test_segment_attributes_reach_scoring_and_follow_updates(
@@ -259,7 +260,9 @@ async def test_a_merge_moves_every_audience_row_and_erasure_removes_them(
     assert row is not None
     assert (row["gender"], row["city"], row["timezone"]) == ("male", "Ningbo", "Asia/Shanghai")
     gone = await customer_row(scoring_db, merged)
-    assert gone is not None and gone["merged_into"] == uuid.UUID(survivor) and gone["city"] is None
+    assert gone is not None
+    assert gone["merged_into"] == uuid.UUID(survivor)
+    assert gone["city"] is None
 
     assert (await api.delete(f"/v1/customers/{survivor}", headers=tenant.headers)).status_code == 200
     nothing = dict.fromkeys(everything, 0)
