@@ -208,12 +208,15 @@ class Attributes(StrictBody):
     custom: Annotated[JsonObject, documented(maxProperties=MAX_CUSTOM_KEYS)] | None = Field(
         default=None, description="free JSON: at most 5 levels deep and 16 KiB"
     )
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA time zone name, e.g. Asia/Shanghai"
+    )
 
     @classmethod
     def from_proto(cls, message: profile_pb2.CustomerAttributes) -> Attributes:
         """The attributes a customer has; unset ones are left out (not null) of the answer."""
         values: dict[str, Any] = {}
-        for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+        for name in ("nickname", "gender", "province", "city", "registration_channel", "device", "timezone"):
             if message.HasField(name):
                 values[name] = getattr(message, name)
         if message.HasField("birthday"):

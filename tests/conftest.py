@@ -20,6 +20,7 @@ from services.runtime.settings import SERVICE_NAMES
 from tests.support import TEST_RUNTIME, PostgresServer, migrated_databases, start_service
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+START_ORDER = ("profile", "loyalty", "scoring", "notify")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,9 @@ async def database_urls(postgres: PostgresServer) -> AsyncIterator[dict[str, str
 @pytest.fixture(scope="session")
 async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, ServiceServer]]:
     servers: dict[str, ServiceServer] = {}
-    for name in SERVICE_NAMES:  # profile first: the others find its event stream by address
+    # Each service starts after the producers it consumes, since it learns their (free) ports from
+    # the servers already running: profile first, loyalty before scoring (which consumes both).
+    for name in sorted(SERVICE_NAMES, key=START_ORDER.index):
         addresses = {f"{n}_address": f"127.0.0.1:{s.bound_port}" for n, s in servers.items()}
         servers[name] = await start_service(
             name, database_urls[name], consumer_lease_seconds=1.0, **addresses

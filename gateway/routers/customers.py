@@ -42,7 +42,7 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
     if attributes is None:
         return message
     given = attributes.model_dump(exclude_none=True)
-    for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+    for name in ("nickname", "gender", "province", "city", "registration_channel", "device", "timezone"):
         if name in given:
             setattr(message, name, given[name])
     if attributes.birthday is not None:

@@ -10,8 +10,9 @@ from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.background import schedule_task
+from services.scoring.background import prune_task, schedule_task
 from services.scoring.clients.profile_tags import ProfileTags
+from services.scoring.consumers.loyalty_events import loyalty_consumer
 from services.scoring.consumers.profile_events import scoring_consumer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.computed_tags import ComputedTagSync
@@ -32,14 +33,17 @@ from services.scoring.transport.servicer import scoring_registration
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
-    """The scoring service: its RPCs, its consumer of profile's events, its lifecycle event stream,
-    the batch runs and their daily schedule."""
+    """The scoring service: its RPCs, its consumers of profile's and loyalty's events, its
+    lifecycle event stream, the batch runs and their daily schedule, the behaviour prune."""
     producer = make_producer("scoring", database, settings, outbox)
     registrations, background, exempt = make_consumers(
         database,
         settings,
         (consumer_positions, consumer_members, consumer_parked),
-        [scoring_consumer(settings.consumer_lease_seconds, producer.outbox)],
+        [
+            scoring_consumer(settings.consumer_lease_seconds, producer.outbox),
+            loyalty_consumer(settings.consumer_lease_seconds),
+        ],
     )
     profile_channel = grpc.aio.insecure_channel(
         settings.address_of("profile"), interceptors=aio_client_interceptors()
@@ -60,7 +64,12 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD}) | exempt | producer.tenant_exempt_methods,
-        background=[*producer.background, *background, schedule_task(schedule, runs, profile_tags.close)],
+        background=[
+            *producer.background,
+            *background,
+            schedule_task(schedule, runs, profile_tags.close),
+            prune_task(database),
+        ],
     )
 
 

@@ -1,4 +1,5 @@
-"""The scoring process's background task: the daily schedule's loop, and the shutdown of what runs.
+"""The scoring process's background tasks: the daily schedule's loop, and the shutdown of what runs;
+the daily prune of behaviour events past their retention.
 
 Every minute one round of ``domain.run_schedule.DailySchedule`` starts the tenants' due runs; a
 failed round is logged and the next one tries again. When the service stops, the runs in flight
@@ -10,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from services.runtime.cancellation import raise_if_cancelled
+from services.runtime.database import Database
 from services.runtime.server import BackgroundTask, ServiceServer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.run_schedule import DailySchedule
+from services.scoring.store.behaviour_events import prune_behaviour
 
 logger = logging.getLogger(__name__)
 
 SCHEDULE_EVERY_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 24 * 3600.0
+PRUNE_FIRST_AFTER_SECONDS = 300.0  # not in the rush of a start
 
 
 def schedule_task(
@@ -40,3 +46,21 @@ def schedule_task(
             await close()
 
     return keep_schedule
+
+
+def prune_task(database: Database) -> BackgroundTask:
+    """The background task that deletes behaviour events past their retention once a day (every
+    replica may run it: the deletes are idempotent batches)."""
+
+    async def prune(_: ServiceServer) -> None:
+        await asyncio.sleep(PRUNE_FIRST_AFTER_SECONDS)
+        while True:
+            try:
+                pruned = await prune_behaviour(database, datetime.now(UTC))
+                logger.info("pruned %d behaviour events past their retention", pruned)
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("behaviour prune failed: %s", error)
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    return prune

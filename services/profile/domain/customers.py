@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.profile.domain.identities import NormalizedIdentity
 from services.runtime.errors import ViolationCollector
@@ -34,6 +35,7 @@ class CustomerAttributes:
     registration_channel: str | None = None
     device: str | None = None
     custom: dict[str, Any] | None = None
+    timezone: str | None = None  # an IANA zone name, e.g. "Asia/Shanghai"
 
     def given(self) -> dict[str, Any]:
         """Only the attributes that were given."""
@@ -70,6 +72,24 @@ def _depth(value: Any) -> int:
     return 0
 
 
+MAX_TIME_ZONE_LENGTH = 64
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is a zone of the IANA database as zoneinfo knows it (``Asia/Shanghai``,
+    ``UTC``). Checked here so that a segment's local calendar (birthdays) never meets a zone the
+    database cannot answer; paths and odd names are refused before zoneinfo reads any file."""
+    if not name or len(name) > MAX_TIME_ZONE_LENGTH or name != name.strip():
+        return False
+    if name.startswith(("/", ".")) or ".." in name or "\\" in name or "\x00" in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def validate_attributes(attributes: CustomerAttributes, today: date, now: datetime) -> None:
     """Raise InvalidArgument naming each attribute that breaks a rule (``attributes.<name>``)."""
     errors = ViolationCollector()
@@ -83,6 +103,8 @@ def validate_attributes(attributes: CustomerAttributes, today: date, now: dateti
         errors.add("attributes.device", f"must be one of {', '.join(DEVICES)}")
     if attributes.birthday is not None and not EARLIEST_BIRTHDAY <= attributes.birthday <= today:
         errors.add("attributes.birthday", "must be a date between 1900-01-01 and today")
+    if attributes.timezone is not None and not is_time_zone(attributes.timezone):
+        errors.add("attributes.timezone", "must be an IANA time zone name such as Asia/Shanghai")
     if attributes.registered_at is not None:
         if attributes.registered_at.tzinfo is None:
             errors.add("attributes.registered_at", "must carry a time zone offset")

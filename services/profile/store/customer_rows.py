@@ -30,6 +30,7 @@ def customer_from_row(
             registration_channel=row.registration_channel,
             device=row.device,
             custom=row.custom or None,
+            timezone=row.timezone,
         ),
         identities=identity_rows,
         created_at=row.created_at,

@@ -18,6 +18,7 @@ from services.profile.store.customer_listing import list_customers
 from services.profile.store.customer_rows import customer_from_row
 from services.profile.store.merges import lock_customers, merge_into, resolve_survivor
 from services.profile.store.pii import PiiCipher
+from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
@@ -123,7 +124,8 @@ class SqlCustomerStore:
             ]
             if new:
                 await connection.execute(pg.insert(identities).on_conflict_do_nothing(), new)
-            event = self._identify_event(tenant_id, customer_id, created, attributes, new)
+            current = await segment_attributes(connection, tenant_id, customer_id)
+            event = self._identify_event(tenant_id, customer_id, created, attributes, new, current)
             if event is not None:
                 await self._outbox.append(connection, [event])
         return IdentifyResult(customer_id=customer_id, created=created, merged_customer_ids=merged_ids)
@@ -135,11 +137,13 @@ class SqlCustomerStore:
         created: bool,
         attributes: CustomerAttributes,
         new_identities: list[dict[str, Any]],
+        current: profile_events_pb2.SegmentAttributes,
     ) -> NewEvent | None:
-        """customer.created for a new customer; customer.updated when anything about one changed."""
+        """customer.created for a new customer; customer.updated when anything about one changed.
+        Both carry ``current``: the segment attributes read back from the row."""
         identity_types = sorted({row["type"] for row in new_identities})
         if created:
-            payload = profile_events_pb2.CustomerCreated(identity_types=identity_types)
+            payload = profile_events_pb2.CustomerCreated(identity_types=identity_types, attributes=current)
             payload.created_at.GetCurrentTime()
             if attributes.registration_channel is not None:
                 payload.registration_channel = attributes.registration_channel
@@ -154,7 +158,7 @@ class SqlCustomerStore:
             "customer.updated",
             customer_id,
             profile_events_pb2.CustomerUpdated(
-                changed_attributes=changed, added_identity_types=identity_types
+                changed_attributes=changed, added_identity_types=identity_types, attributes=current
             ),
         )
 
@@ -214,7 +218,10 @@ class SqlCustomerStore:
                     .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == survivor)
                     .values(**columns, updated_at=sa.func.now())
                 )
-                payload = profile_events_pb2.CustomerUpdated(changed_attributes=changed)
+                payload = profile_events_pb2.CustomerUpdated(
+                    changed_attributes=changed,
+                    attributes=await segment_attributes(connection, tenant_id, survivor),
+                )
                 await self._outbox.append(
                     connection, [NewEvent(tenant_id, "customer.updated", survivor, payload)]
                 )

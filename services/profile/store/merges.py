@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
+from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import ATTRIBUTE_COLUMNS, customer_merges, customers, identities
 from services.runtime.events.outbox import NewEvent, Outbox
 
@@ -169,6 +170,8 @@ async def merge_into(
         [{"tenant_id": tenant_id, "merged_id": m, "survivor_id": survivor, "reason": reason} for m in merged],
     )
     payload = profile_events_pb2.CustomerMerged(
-        survivor_id=str(survivor), merged_ids=[str(m) for m in merged]
+        survivor_id=str(survivor),
+        merged_ids=[str(m) for m in merged],
+        survivor_attributes=await segment_attributes(connection, tenant_id, survivor),
     )
     await outbox.append(connection, [NewEvent(tenant_id, "customer.merged", survivor, payload)])

@@ -38,6 +38,7 @@ customers = sa.Table(
     sa.Column("registered_at", sa.TIMESTAMP(timezone=True)),
     sa.Column("registration_channel", sa.Text),
     sa.Column("device", sa.Text),
+    sa.Column("timezone", sa.Text),  # the customer's IANA zone
     sa.Column("custom", pg.JSONB, nullable=False, server_default="{}"),
     sa.Column("merged_into", pg.UUID(as_uuid=True)),
     sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -57,6 +58,7 @@ ATTRIBUTE_COLUMNS = (
     "registered_at",
     "registration_channel",
     "device",
+    "timezone",
 )
 
 # Every merge, for the record: who was folded into whom, when and why ("identify" or "manual").

@@ -64,12 +64,13 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAt
         registration_channel=optional_text(message, "registration_channel"),
         device=optional_text(message, "device"),
         custom=custom,
+        timezone=optional_text(message, "timezone"),
     )
 
 
 def attributes_to_proto(attributes: CustomerAttributes) -> profile_pb2.CustomerAttributes:
     message = profile_pb2.CustomerAttributes()
-    for name in ("nickname", "gender", "province", "city", "registration_channel", "device"):
+    for name in ("nickname", "gender", "province", "city", "registration_channel", "device", "timezone"):
         set_optional(message, name, getattr(attributes, name))
     if attributes.birthday is not None:
         message.birthday = attributes.birthday.isoformat()

@@ -1,7 +1,8 @@
-"""Scoring's one consumer of profile's stream: customers, orders, refunds and behaviour, in order.
+"""Scoring's consumer of profile's stream: customers, orders, refunds, behaviour, tags and consents.
 
-The handlers live with their SQL in ``store.projection`` (customer.*) and ``store.fact_projection``
-(orders and behaviour, written a run of events at a time); each runs in the consumer's transaction,
+The handlers live with their SQL in ``store.projection`` (customer.*), ``store.fact_projection``
+(orders and behaviour) and ``store.audience_projection`` (tags and consents), the last two written a
+run of events at a time; each runs in the consumer's transaction,
 which also moves the stream position, so an event counts exactly once.
 """
 
@@ -12,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
+from services.scoring.store.audience_projection import AudienceProjection
 from services.scoring.store.fact_projection import FactProjection
 from services.scoring.store.projection import CustomerProjection
 
 CONSUMER_NAME = "scoring.customers"
 
 
-def _one(batch: BatchHandler) -> Handler:
+def one_at_a_time(batch: BatchHandler) -> Handler:
     """A batch handler as the handler of a single event (a run of one)."""
 
     async def handle(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
@@ -31,17 +33,20 @@ def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
     """The consumer of profile's events; ``outbox`` announces the stage changes re-scoring finds."""
     people = CustomerProjection(outbox)
     facts = FactProjection(outbox)
+    audience = AudienceProjection()
     batches: dict[str, BatchHandler] = {
         "order.paid": facts.orders_paid,
         "order.refunded": facts.orders_refunded,
         "event.recorded": facts.events_recorded,
+        "tag.changed": audience.tags_changed,
+        "consent.changed": audience.consents_changed,
     }
     handlers: dict[str, Handler] = {
         "customer.created": people.created,
         "customer.updated": people.updated,
         "customer.merged": people.merged,
         "customer.erased": people.erased,
-        **{event_type: _one(batch) for event_type, batch in batches.items()},
+        **{event_type: one_at_a_time(batch) for event_type, batch in batches.items()},
     }
     return ConsumerSpec(
         name=CONSUMER_NAME,

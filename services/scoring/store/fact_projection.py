@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.outbox import Outbox
+from services.scoring.store.behaviour_events import record_behaviour
 from services.scoring.store.rescoring import rescore, tenant_timezone
 
 Envelopes = Sequence[envelope_pb2.EventEnvelope]
@@ -77,9 +78,11 @@ _INSERT_EXTRAS = sa.text(
 _INSERT_REFUNDS = sa.text(
     """
     WITH added AS (
-        INSERT INTO order_refunds (tenant_id, order_id, refund_id, amount_minor, refunded_at)
-        SELECT :t, u.* FROM unnest(CAST(:order_ids AS text[]), CAST(:refund_ids AS text[]),
-            CAST(:amounts AS bigint[]), CAST(:refunded_ats AS timestamptz[])) AS u
+        INSERT INTO order_refunds (tenant_id, order_id, refund_id, amount_minor, refunded_at, reason)
+        SELECT :t, u.order_id, u.refund_id, u.amount, u.refunded_at, nullif(u.reason, '')
+        FROM unnest(CAST(:order_ids AS text[]), CAST(:refund_ids AS text[]), CAST(:amounts AS bigint[]),
+            CAST(:refunded_ats AS timestamptz[]), CAST(:reasons AS text[]))
+            AS u(order_id, refund_id, amount, refunded_at, reason)
         ON CONFLICT DO NOTHING
         RETURNING order_id
     )
@@ -188,7 +191,8 @@ class FactProjection:
             await rescore(connection, self.outbox, tenant_id, [c for _, c in kept if c is not None])
 
     async def orders_refunded(self, connection: AsyncConnection, envelopes: Envelopes) -> None:
-        """Record refunds by id; an order's refunded amount is the sum of its refunds (capped)."""
+        """Record refunds by id, with their reason; an order's refunded amount is the sum of its
+        refunds (capped)."""
         for tenant_id, events in by_tenant(envelopes):
             live = await resolve_live(connection, tenant_id, [e.customer_id for e in events])
             kept = [e.order_refunded for e in events if live[e.customer_id] is not None]
@@ -202,6 +206,7 @@ class FactProjection:
                     "refund_ids": [r.refund_id for r in kept],
                     "amounts": [r.amount_minor for r in kept],
                     "refunded_ats": [r.refunded_at.ToDatetime(tzinfo=UTC) for r in kept],
+                    "reasons": [r.reason for r in kept],
                 },
             )
             order_ids = list(added.scalars())
@@ -211,7 +216,8 @@ class FactProjection:
             await rescore(connection, self.outbox, tenant_id, list(owners.scalars()))
 
     async def events_recorded(self, connection: AsyncConnection, envelopes: Envelopes) -> None:
-        """Count behaviour per customer, type and local day (and local hour)."""
+        """Count behaviour per customer, type and local day (and local hour), and keep each event
+        with its exact time and properties for segments (``audience_projection``)."""
         for tenant_id, events in by_tenant(envelopes):
             live = await resolve_live(connection, tenant_id, [e.customer_id for e in events])
             kept = [(e, live[e.customer_id]) for e in events if live[e.customer_id] is not None]
@@ -227,4 +233,5 @@ class FactProjection:
                     "ats": [e.occurred_at.ToDatetime(tzinfo=UTC) for e, _ in kept],
                 },
             )
+            await record_behaviour(connection, tenant_id, kept)
             await rescore(connection, self.outbox, tenant_id, [c for _, c in kept if c is not None])

@@ -1,8 +1,10 @@
 """Handlers that keep scoring's customer projection from profile's customer.* events.
 
 Each runs inside the consumer's transaction, which also moves the stream position, so every event
-counts exactly once (``events_applied`` makes that visible). A merge moves the merged customers'
-facts to the survivor and re-scores it; an erasure deletes every fact and score of the customer.
+counts exactly once (``events_applied`` makes that visible). The segment attributes are set from the
+values the events carry (``audience_attributes``). A merge moves the merged customers' facts and
+audience rows (``audience_moves``) to the survivor and re-scores it; an erasure deletes every fact,
+audience row, attribute and score of the customer.
 ``consumers.profile_events`` wires them (and those of ``fact_projection``) to profile's stream.
 """
 
@@ -17,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.outbox import Outbox
 from services.runtime.proto_convert import from_timestamp, optional_text
+from services.scoring.store import audience_moves
+from services.scoring.store.audience_attributes import attribute_values, blank_attributes
 from services.scoring.store.rescoring import forget_customers, rescore
 from services.scoring.store.tables import customers
 
@@ -68,24 +72,34 @@ class CustomerProjection:
         self.outbox = outbox
 
     async def created(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
-        """Record the customer (it enters the acquisition stage)."""
+        """Record the customer with its segment attributes (it enters the acquisition stage)."""
         payload = envelope.customer_created
+        attributes = (
+            attribute_values(payload.attributes)
+            if payload.HasField("attributes")
+            else {
+                "registration_channel": optional_text(payload, "registration_channel"),
+                "device": optional_text(payload, "device"),
+            }
+        )
         values = {
             **_key(envelope),
             "created_at": from_timestamp(payload.created_at),
-            "registration_channel": optional_text(payload, "registration_channel"),
-            "device": optional_text(payload, "device"),
+            **attributes,
             "events_applied": 1,
         }
         statement = pg.insert(customers).values(values)
         await connection.execute(
             statement.on_conflict_do_update(
                 index_elements=[customers.c.tenant_id, customers.c.customer_id],
-                # A merge announced on the survivor's partition may have arrived first: keep merged_into.
+                # A merge announced on the survivor's partition may have arrived first: keep
+                # merged_into, and no attributes on a merged-away row (they live on in the survivor).
                 set_={
                     "created_at": statement.excluded.created_at,
-                    "registration_channel": statement.excluded.registration_channel,
-                    "device": statement.excluded.device,
+                    **{
+                        name: sa.case((customers.c.merged_into.is_(None), statement.excluded[name]))
+                        for name in attributes
+                    },
                     "updated_at": sa.func.now(),
                     "events_applied": customers.c.events_applied + 1,
                 },
@@ -95,11 +109,24 @@ class CustomerProjection:
         await rescore(connection, self.outbox, key["tenant_id"], [key["customer_id"]])
 
     async def updated(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+        """Set the segment attributes to the values the event carries (all of them: an unset one
+        was cleared). A merged-away or erased customer keeps none: the update predates the merge,
+        whose survivor attributes already include it."""
         key = _key(envelope)
+        payload = envelope.customer_updated
+        attributes = attribute_values(payload.attributes) if payload.HasField("attributes") else {}
+        live = sa.and_(customers.c.merged_into.is_(None), customers.c.erased_at.is_(None))
         await connection.execute(
             sa.update(customers)
             .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
-            .values(updated_at=sa.func.now(), events_applied=customers.c.events_applied + 1)
+            .values(
+                **{
+                    name: sa.case((live, value), else_=customers.c[name])
+                    for name, value in attributes.items()
+                },
+                updated_at=sa.func.now(),
+                events_applied=customers.c.events_applied + 1,
+            )
         )
 
     async def merged(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
@@ -128,6 +155,7 @@ class CustomerProjection:
                 "created_at": occurred_at,
                 "merged_into": survivor,
                 "events_applied": 1,
+                **blank_attributes(),
             }
             for merged in merged_ids
         ]
@@ -137,6 +165,7 @@ class CustomerProjection:
                 index_elements=[customers.c.tenant_id, customers.c.customer_id],
                 set_={
                     "merged_into": statement.excluded.merged_into,
+                    **blank_attributes(),
                     "updated_at": sa.func.now(),
                     "events_applied": customers.c.events_applied + 1,
                 },
@@ -159,6 +188,14 @@ class CustomerProjection:
         )
         await connection.execute(_MOVE_ACTIVITY, moved)
         await connection.execute(_MOVE_HOURS, moved)
+        for move in audience_moves.MOVE_STATEMENTS:
+            await connection.execute(move, moved)
+        if survivor == named and envelope.customer_merged.HasField("survivor_attributes"):
+            await connection.execute(
+                sa.update(customers)
+                .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == survivor)
+                .values(**attribute_values(envelope.customer_merged.survivor_attributes))
+            )
         await forget_customers(connection, tenant_id, merged_ids)
         await rescore(connection, self.outbox, tenant_id, [survivor])
 
@@ -170,12 +207,11 @@ class CustomerProjection:
             .where(customers.c.tenant_id == key["tenant_id"], customers.c.customer_id == key["customer_id"])
             .values(
                 erased_at=from_timestamp(envelope.customer_erased.erased_at),
-                registration_channel=None,
-                device=None,
+                **blank_attributes(),
                 updated_at=sa.func.now(),
                 events_applied=customers.c.events_applied + 1,
             )
         )
-        for statement in _ERASE_FACTS:
+        for statement in [*_ERASE_FACTS, *audience_moves.ERASE_STATEMENTS]:
             await connection.execute(statement, {"t": key["tenant_id"], "c": key["customer_id"]})
         await forget_customers(connection, key["tenant_id"], [key["customer_id"]])

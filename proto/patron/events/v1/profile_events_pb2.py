@@ -25,31 +25,33 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%patron/events/v1/profile_events.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x01\n\x0f\x43ustomerCreated\x12.\n\ncreated_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eidentity_types\x18\x02 \x03(\t\x12!\n\x14registration_channel\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06\x64\x65vice\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x17\n\x15_registration_channelB\t\n\x07_device\"K\n\x0f\x43ustomerUpdated\x12\x1a\n\x12\x63hanged_attributes\x18\x01 \x03(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_identity_types\x18\x02 \x03(\t\"9\n\x0e\x43ustomerMerged\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x12\n\nmerged_ids\x18\x02 \x03(\t\"?\n\x0e\x43ustomerErased\x12-\n\terased_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\rEventRecorded\x12\x17\n\x0f\x63lient_event_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x17\n\x0fproperties_json\x18\x03 \x01(\t\"e\n\tOrderItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05\x62rand\x18\x03 \x01(\t\x12\x18\n\x10unit_price_minor\x18\x04 \x01(\x03\x12\x10\n\x08quantity\x18\x05 \x01(\x05\"\xc4\x01\n\tOrderPaid\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12+\n\x07paid_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x04 \x01(\x03\x12*\n\x05items\x18\x05 \x03(\x0b\x32\x1b.patron.events.v1.OrderItem\x12\x13\n\x0b\x63oupon_code\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xb5\x01\n\rOrderRefunded\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66ully_refunded\x18\x07 \x01(\x08\"S\n\x0e\x43onsentChanged\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"\x7f\n\nTagChanged\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%patron/events/v1/profile_events.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n\x11SegmentAttributes\x12\x13\n\x06gender\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08province\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04\x63ity\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x15\n\x08\x62irthday\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x36\n\rregistered_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x04\x88\x01\x01\x12\x15\n\x08timezone\x18\x06 \x01(\tH\x05\x88\x01\x01\x12!\n\x14registration_channel\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x13\n\x06\x64\x65vice\x18\x08 \x01(\tH\x07\x88\x01\x01\x42\t\n\x07_genderB\x0b\n\t_provinceB\x07\n\x05_cityB\x0b\n\t_birthdayB\x10\n\x0e_registered_atB\x0b\n\t_timezoneB\x17\n\x15_registration_channelB\t\n\x07_device\"\xee\x01\n\x0f\x43ustomerCreated\x12.\n\ncreated_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eidentity_types\x18\x02 \x03(\t\x12!\n\x14registration_channel\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06\x64\x65vice\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x37\n\nattributes\x18\x05 \x01(\x0b\x32#.patron.events.v1.SegmentAttributesB\x17\n\x15_registration_channelB\t\n\x07_device\"\x84\x01\n\x0f\x43ustomerUpdated\x12\x1a\n\x12\x63hanged_attributes\x18\x01 \x03(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_identity_types\x18\x02 \x03(\t\x12\x37\n\nattributes\x18\x03 \x01(\x0b\x32#.patron.events.v1.SegmentAttributes\"{\n\x0e\x43ustomerMerged\x12\x13\n\x0bsurvivor_id\x18\x01 \x01(\t\x12\x12\n\nmerged_ids\x18\x02 \x03(\t\x12@\n\x13survivor_attributes\x18\x03 \x01(\x0b\x32#.patron.events.v1.SegmentAttributes\"?\n\x0e\x43ustomerErased\x12-\n\terased_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\rEventRecorded\x12\x17\n\x0f\x63lient_event_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x17\n\x0fproperties_json\x18\x03 \x01(\t\"e\n\tOrderItem\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05\x62rand\x18\x03 \x01(\t\x12\x18\n\x10unit_price_minor\x18\x04 \x01(\x03\x12\x10\n\x08quantity\x18\x05 \x01(\x05\"\xc4\x01\n\tOrderPaid\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12+\n\x07paid_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x04 \x01(\x03\x12*\n\x05items\x18\x05 \x03(\x0b\x32\x1b.patron.events.v1.OrderItem\x12\x13\n\x0b\x63oupon_code\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xb5\x01\n\rOrderRefunded\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\trefund_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0brefunded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x66ully_refunded\x18\x07 \x01(\x08\"S\n\x0e\x43onsentChanged\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07granted\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\"\x7f\n\nTagChanged\x12\x0e\n\x06tag_id\x18\x01 \x01(\t\x12\x10\n\x08tag_name\x18\x02 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\x08\x12\x0e\n\x06source\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.events.v1.profile_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CUSTOMERCREATED']._serialized_start=93
-  _globals['_CUSTOMERCREATED']._serialized_end=274
-  _globals['_CUSTOMERUPDATED']._serialized_start=276
-  _globals['_CUSTOMERUPDATED']._serialized_end=351
-  _globals['_CUSTOMERMERGED']._serialized_start=353
-  _globals['_CUSTOMERMERGED']._serialized_end=410
-  _globals['_CUSTOMERERASED']._serialized_start=412
-  _globals['_CUSTOMERERASED']._serialized_end=475
-  _globals['_EVENTRECORDED']._serialized_start=477
-  _globals['_EVENTRECORDED']._serialized_end=562
-  _globals['_ORDERITEM']._serialized_start=564
-  _globals['_ORDERITEM']._serialized_end=665
-  _globals['_ORDERPAID']._serialized_start=668
-  _globals['_ORDERPAID']._serialized_end=864
-  _globals['_ORDERREFUNDED']._serialized_start=867
-  _globals['_ORDERREFUNDED']._serialized_end=1048
-  _globals['_CONSENTCHANGED']._serialized_start=1050
-  _globals['_CONSENTCHANGED']._serialized_end=1133
-  _globals['_TAGCHANGED']._serialized_start=1135
-  _globals['_TAGCHANGED']._serialized_end=1262
+  _globals['_SEGMENTATTRIBUTES']._serialized_start=93
+  _globals['_SEGMENTATTRIBUTES']._serialized_end=446
+  _globals['_CUSTOMERCREATED']._serialized_start=449
+  _globals['_CUSTOMERCREATED']._serialized_end=687
+  _globals['_CUSTOMERUPDATED']._serialized_start=690
+  _globals['_CUSTOMERUPDATED']._serialized_end=822
+  _globals['_CUSTOMERMERGED']._serialized_start=824
+  _globals['_CUSTOMERMERGED']._serialized_end=947
+  _globals['_CUSTOMERERASED']._serialized_start=949
+  _globals['_CUSTOMERERASED']._serialized_end=1012
+  _globals['_EVENTRECORDED']._serialized_start=1014
+  _globals['_EVENTRECORDED']._serialized_end=1099
+  _globals['_ORDERITEM']._serialized_start=1101
+  _globals['_ORDERITEM']._serialized_end=1202
+  _globals['_ORDERPAID']._serialized_start=1205
+  _globals['_ORDERPAID']._serialized_end=1401
+  _globals['_ORDERREFUNDED']._serialized_start=1404
+  _globals['_ORDERREFUNDED']._serialized_end=1585
+  _globals['_CONSENTCHANGED']._serialized_start=1587
+  _globals['_CONSENTCHANGED']._serialized_end=1670
+  _globals['_TAGCHANGED']._serialized_start=1672
+  _globals['_TAGCHANGED']._serialized_end=1799
 # @@protoc_insertion_point(module_scope)

@@ -9,33 +9,59 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SegmentAttributes(_message.Message):
+    __slots__ = ("gender", "province", "city", "birthday", "registered_at", "timezone", "registration_channel", "device")
+    GENDER_FIELD_NUMBER: _ClassVar[int]
+    PROVINCE_FIELD_NUMBER: _ClassVar[int]
+    CITY_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    gender: str
+    province: str
+    city: str
+    birthday: str
+    registered_at: _timestamp_pb2.Timestamp
+    timezone: str
+    registration_channel: str
+    device: str
+    def __init__(self, gender: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., birthday: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+
 class CustomerCreated(_message.Message):
-    __slots__ = ("created_at", "identity_types", "registration_channel", "device")
+    __slots__ = ("created_at", "identity_types", "registration_channel", "device", "attributes")
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_TYPES_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     created_at: _timestamp_pb2.Timestamp
     identity_types: _containers.RepeatedScalarFieldContainer[str]
     registration_channel: str
     device: str
-    def __init__(self, created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity_types: _Optional[_Iterable[str]] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+    attributes: SegmentAttributes
+    def __init__(self, created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity_types: _Optional[_Iterable[str]] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ..., attributes: _Optional[_Union[SegmentAttributes, _Mapping]] = ...) -> None: ...
 
 class CustomerUpdated(_message.Message):
-    __slots__ = ("changed_attributes", "added_identity_types")
+    __slots__ = ("changed_attributes", "added_identity_types", "attributes")
     CHANGED_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     ADDED_IDENTITY_TYPES_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     changed_attributes: _containers.RepeatedScalarFieldContainer[str]
     added_identity_types: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, changed_attributes: _Optional[_Iterable[str]] = ..., added_identity_types: _Optional[_Iterable[str]] = ...) -> None: ...
+    attributes: SegmentAttributes
+    def __init__(self, changed_attributes: _Optional[_Iterable[str]] = ..., added_identity_types: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Union[SegmentAttributes, _Mapping]] = ...) -> None: ...
 
 class CustomerMerged(_message.Message):
-    __slots__ = ("survivor_id", "merged_ids")
+    __slots__ = ("survivor_id", "merged_ids", "survivor_attributes")
     SURVIVOR_ID_FIELD_NUMBER: _ClassVar[int]
     MERGED_IDS_FIELD_NUMBER: _ClassVar[int]
+    SURVIVOR_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     survivor_id: str
     merged_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, survivor_id: _Optional[str] = ..., merged_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    survivor_attributes: SegmentAttributes
+    def __init__(self, survivor_id: _Optional[str] = ..., merged_ids: _Optional[_Iterable[str]] = ..., survivor_attributes: _Optional[_Union[SegmentAttributes, _Mapping]] = ...) -> None: ...
 
 class CustomerErased(_message.Message):
     __slots__ = ("erased_at",)

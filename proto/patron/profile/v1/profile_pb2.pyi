@@ -110,7 +110,7 @@ class Identity(_message.Message):
     def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class CustomerAttributes(_message.Message):
-    __slots__ = ("nickname", "gender", "birthday", "province", "city", "registered_at", "registration_channel", "device", "custom_json")
+    __slots__ = ("nickname", "gender", "birthday", "province", "city", "registered_at", "registration_channel", "device", "custom_json", "timezone")
     NICKNAME_FIELD_NUMBER: _ClassVar[int]
     GENDER_FIELD_NUMBER: _ClassVar[int]
     BIRTHDAY_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class CustomerAttributes(_message.Message):
     REGISTRATION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_JSON_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     nickname: str
     gender: str
     birthday: str
@@ -129,7 +130,8 @@ class CustomerAttributes(_message.Message):
     registration_channel: str
     device: str
     custom_json: str
-    def __init__(self, nickname: _Optional[str] = ..., gender: _Optional[str] = ..., birthday: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ..., custom_json: _Optional[str] = ...) -> None: ...
+    timezone: str
+    def __init__(self, nickname: _Optional[str] = ..., gender: _Optional[str] = ..., birthday: _Optional[str] = ..., province: _Optional[str] = ..., city: _Optional[str] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., registration_channel: _Optional[str] = ..., device: _Optional[str] = ..., custom_json: _Optional[str] = ..., timezone: _Optional[str] = ...) -> None: ...
 
 class Customer(_message.Message):
     __slots__ = ("customer_id", "attributes", "identities", "created_at", "updated_at", "merged_into")
