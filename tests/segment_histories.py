@@ -82,6 +82,11 @@ def moment(now: datetime) -> st.SearchStrategy[datetime]:
     return offsets.map(lambda minutes: now + timedelta(minutes=minutes))
 
 
+def near_birthdays(now: datetime) -> st.SearchStrategy[date]:
+    """Birthdays from yesterday to the day after tomorrow around ``now`` (UTC date), born in 2000."""
+    return st.integers(-1, 2).map(lambda days: (now + timedelta(days=days)).date().replace(year=2000))
+
+
 @st.composite
 def histories(draw: st.DrawFn, now: datetime) -> list[tuple[CustomerRecord, str]]:
     """One to six customers with facts drawn from small shared pools, so that conditions over the same
@@ -110,7 +115,7 @@ def histories(draw: st.DrawFn, now: datetime) -> list[tuple[CustomerRecord, str]
             city=draw(st.none() | st.sampled_from(TEXTS)),
             registration_channel=draw(st.none() | st.just("store")),
             device=draw(st.none() | st.sampled_from(["app", "web"])),
-            birthday=draw(st.none() | st.sampled_from(BIRTHDAYS)),
+            birthday=draw(st.none() | st.sampled_from(BIRTHDAYS) | near_birthdays(now)),
             registered_at=draw(st.none() | at),
             timezone=draw(st.sampled_from(ZONES)),
             tags=tuple(

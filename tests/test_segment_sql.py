@@ -176,7 +176,10 @@ def leaf_documents(now: datetime) -> st.SearchStrategy[dict[str, Any]]:
     refunds = st.fixed_dictionaries(
         {"within": st.sampled_from(WITHINS)}, optional={"reason": st.sampled_from([r for r in REASONS if r])}
     ).map(lambda body: {"refund": body})
-    return st.one_of(fields, fields, events, orders, refunds)
+    birthdays = st.sampled_from([0, 1, 2, 3, 366]).map(
+        lambda days: {"field": "attributes.birthday", "op": "in_next_days", "value": days}
+    )
+    return st.one_of(fields, fields, events, orders, refunds, birthdays)
 
 
 def documents(now: datetime) -> st.SearchStrategy[dict[str, Any]]:
