@@ -20,7 +20,7 @@ from services.scoring.domain.segments.limits import MAX_MINOR
 
 
 class Op(StrEnum):
-    """The operators of API.md (Segments)."""
+    """The operators of the segment condition language (docs/segments.md)."""
 
     EQ = "eq"
     NE = "ne"
@@ -131,7 +131,7 @@ def _catalogue() -> dict[str, FieldSpec]:
 
 FIELDS: dict[str, FieldSpec] = _catalogue()
 
-# Behaviour types (profile's DOMAIN.md §1) and the merchant's own under ``custom.``.
+# Behaviour types (docs/product.md) and the merchant's own under ``custom.``.
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "view",
@@ -154,5 +154,5 @@ ORDER_FOLLOWER = "order"
 
 
 def is_event_type(value: str) -> bool:
-    """A behaviour type profile accepts: one of DOMAIN.md §1, or ``custom.<name>``."""
+    """A behaviour type profile accepts: one of docs/product.md, or ``custom.<name>``."""
     return value in EVENT_TYPES or CUSTOM_EVENT_TYPE.fullmatch(value) is not None
