@@ -1,4 +1,4 @@
-"""The segment condition language of the REST contract (docs/product.md): parse, dump, evaluate, and find due moments.
+"""The segment condition language (docs/segments.md): parse, dump, evaluate, find due moments.
 
 Pure domain code: the SQL compiler, the audience projection and live membership (issue 11) build on
 these definitions and are checked against ``evaluate``. See docs/segments.md.

@@ -1,6 +1,6 @@
 """Preview a segment: how many customers meet a condition right now, and a few of them.
 
-The operator writes a condition and sees its exact size before saving it (API.md ``POST
+The operator writes a condition and sees its exact size before saving it (``POST
 /v1/segments/preview``). The use case validates the document (every fault named by its path), bounds
 the sample, fixes the moment of evaluation from its clock and asks its store port; the store answers
 with one statement under a time limit (``services/scoring/store/segment_preview.py``).
