@@ -30,6 +30,7 @@ from gateway.routers import (
     orders,
     scoring,
     scoring_models,
+    segments,
     tags,
 )
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
@@ -96,6 +97,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(consents.router)
     app.include_router(scoring.router)
     app.include_router(scoring_models.router)
+    app.include_router(segments.router)
     app.include_router(loyalty_program.router)
     app.include_router(loyalty.router)
     app.include_router(membership.router)

@@ -15,7 +15,7 @@ from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
-from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc
+from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segments_pb2_grpc
 
 # The services a new tenant is provisioned in before the profile service issues its key.
 PROVISIONED_SERVICES = ("scoring", "loyalty", "notify")
@@ -81,6 +81,7 @@ class ScoringClient:
     def __init__(self, clients: ServiceClients, tenant_id: str | None) -> None:
         self.scoring = BoundStub(clients, scoring_pb2_grpc.ScoringServiceStub, tenant_id)
         self.models = BoundStub(clients, models_pb2_grpc.ModelServiceStub, tenant_id)
+        self.segments = BoundStub(clients, segments_pb2_grpc.SegmentServiceStub, tenant_id)
 
 
 class LoyaltyClient:

@@ -76,6 +76,8 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     "days increase, tier codes are unique (relations between items)",
     ("PUT /v1/scoring/config", VALID_REJECTED): "the configuration document is free JSON in the "
     "schema; the scoring service checks each of its fields (docs/scoring.md)",
+    ("POST /v1/segments/preview", VALID_REJECTED): "the condition is free JSON in the schema; the "
+    "scoring service checks it against the segment language and names each fault (docs/segments.md)",
     ("POST /v1/scoring/runs", VALID_REJECTED): "as_of at most one day after the tenant's today",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,

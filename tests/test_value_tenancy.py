@@ -22,6 +22,7 @@ WALKED = {
     ("post", "/v1/scoring/runs"),
     ("get", "/v1/scoring/runs/{run_id}"),
     ("get", "/v1/scoring/models"),
+    ("post", "/v1/segments/preview"),
     ("get", "/v1/loyalty/program"),
     ("put", "/v1/loyalty/program"),
     ("get", "/v1/customers/{customer_id}/points"),
@@ -89,6 +90,24 @@ async def _seed(api: httpx.AsyncClient, owner: TenantKey) -> dict[str, str]:
     }
 
 
+async def _preview_counts_the_owners_customers_only(
+    api: httpx.AsyncClient, owner: TenantKey, intruder: dict[str, str], customer: str
+) -> None:
+    """A segment preview under the intruder's key never counts (nor samples) the owner's customer."""
+    buyers = {"condition": {"field": "orders.count", "op": "gte", "value": 1}}
+    everyone = {"condition": {"not": {"field": "attributes.gender", "op": "eq", "value": "other"}}}
+
+    async def owner_counts() -> bool:
+        answer = await api.post("/v1/segments/preview", json=buyers, headers=owner.headers)
+        return answer.status_code == 200 and answer.json() == {"count": 1, "sample": [customer]}
+
+    await _eventually(owner_counts)
+    for body in (buyers, everyone):
+        answer = await api.post("/v1/segments/preview", json=body, headers=intruder)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"count": 0, "sample": []}, body
+
+
 async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
 ) -> None:
@@ -134,6 +153,7 @@ async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     assert "500" not in str([d.get("earned") for d in daily.json()["items"]])
     assert (await api.get("/v1/loyalty/program", headers=intruder)).json()["version"] == 0
     assert (await api.get("/v1/scoring/config", headers=intruder)).status_code == 200
+    await _preview_counts_the_owners_customers_only(api, tenant, intruder, c)
 
     # Writes under the intruder's key land in the intruder's tenant only.
     program = (await api.get("/v1/loyalty/program", headers=intruder)).json()

@@ -20,15 +20,18 @@ from services.scoring.domain.config_book import ConfigBook
 from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
+from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
+from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
 from services.scoring.transport.models_servicer import models_registration
+from services.scoring.transport.segments_servicer import segments_registration
 from services.scoring.transport.servicer import scoring_registration
 
 
@@ -60,6 +63,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             provisioning_registration(database, tenants),
             scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
             models_registration(FittedModels(SqlModelStore(database))),
+            segments_registration(SegmentPreview(SqlSegmentStore(database))),
             *producer.registrations,
             *registrations,
         ],

@@ -49,7 +49,14 @@ class SqlSegmentStore:
             if zone is None:
                 raise NotFound("tenant not known to scoring")
             zones = await self._known_zones(connection)
-            members = segment_members(condition, tenant_id, now, _valid_zone(zone), zones).subquery("members")
+            # MATERIALIZED: with a subquery the planner takes ORDER BY … LIMIT to stop early and walks
+            # every customer in id order probing each fact, although count(*) OVER () needs them all
+            # (bench/segments.py: 600 → 220 ms, 3.4 → 1.9 s on 1 M customers).
+            members = (
+                segment_members(condition, tenant_id, now, _valid_zone(zone), zones)
+                .cte("members")
+                .prefix_with("MATERIALIZED")
+            )
             statement = (
                 sa.select(members.c.customer_id, sa.func.count().over().label("total"))
                 .order_by(members.c.customer_id)

@@ -18,6 +18,8 @@ from services.scoring.domain.runs import Run
 from services.scoring.domain.scores import RfmSummary
 
 MAX_CONFIG_BYTES = 64 * 1024
+MAX_CONDITION_BYTES = 64 * 1024
+"""The largest condition text accepted: 100 leaves of long values fit many times over."""
 
 _FEATURE_TIMES = ("first_order_at", "last_order_at", "last_seen_at")
 _OPTIONAL_FEATURES = ("mean_gap_days", "last_gap_days", "avg_unit_price_minor", "coupon_share", "active_hour")
@@ -159,6 +161,17 @@ def config_document(document_json: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidArgument.single("body", "must be a JSON object")
     return document
+
+
+def condition_document(condition_json: str) -> Any:
+    """The decoded condition a segment request carries; text too large or not JSON is a fault of
+    "condition" (what it holds is judged by the domain's parser, every fault by its path)."""
+    if len(condition_json) > MAX_CONDITION_BYTES:
+        raise InvalidArgument.single("condition", f"at most {MAX_CONDITION_BYTES} bytes")
+    try:
+        return json.loads(condition_json)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidArgument.single("condition", "must be a JSON object") from None
 
 
 def _diagnostics(report: Mapping[str, Any] | None) -> models_pb2.FitDiagnostics | None:
