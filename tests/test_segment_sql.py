@@ -321,6 +321,14 @@ async def test_tags_count_until_they_expire(database: Database) -> None:
     assert await check(database, {"field": "tags", "op": "has_not", "value": str(tag)}, history) == {2, 4, 5}
 
 
+async def test_order_totals_are_never_missing(database: Database) -> None:
+    """``orders.count`` and ``orders.net_spend_minor`` are 0 without orders, so they always exist."""
+    history = [person(1, orders=(OrderFact(hours_ago(2), 500, 0),)), person(2)]
+    for field in ("orders.count", "orders.net_spend_minor"):
+        assert await check(database, {"field": field, "op": "exists"}, history) == {1, 2}
+        assert await check(database, {"field": field, "op": "not_exists"}, history) == set()
+
+
 async def test_injection_strings_are_just_values(database: Database) -> None:
     history = [
         person(1, province=INJECTION, events=(BehaviourFact("view", hours_ago(1), {INJECTION: INJECTION}),)),

@@ -220,6 +220,8 @@ class _Compiler:
         evaluator itself answers that case, and the statement then looks only for the customers
         whose totals answer differently (a semi join when 0 fails, an anti join when it holds).
         """
+        if leaf.op in (Op.EXISTS, Op.NOT_EXISTS):  # never missing: 0 without orders
+            return sa.true() if leaf.op is Op.EXISTS else sa.false()
         paid = orders.alias("order_totals_src")
         count = sa.func.count()
         spend = sa.func.sum(paid.c.amount_minor - paid.c.refunded_minor)
