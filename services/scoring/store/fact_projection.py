@@ -24,6 +24,9 @@ from services.scoring.store.rescoring import rescore, tenant_timezone
 
 Envelopes = Sequence[envelope_pb2.EventEnvelope]
 
+# Each wanted id is looked up by the primary key (LATERAL, kept apart by OFFSET 0 so the planner cannot
+# flatten it): a plan joining the tenant's customers to themselves first, which the stale statistics
+# of a fresh table invite, took seconds per batch and outlived the consumer's lease.
 _RESOLVE = sa.text(
     """
     WITH wanted AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS customer_id),
@@ -37,8 +40,13 @@ _RESOLVE = sa.text(
            CASE WHEN c.erased_at IS NULL AND s.erased_at IS NULL
                 THEN coalesce(c.merged_into, w.customer_id) END
     FROM wanted w
-    LEFT JOIN customers c ON c.tenant_id = :t AND c.customer_id = w.customer_id
-    LEFT JOIN customers s ON s.tenant_id = :t AND s.customer_id = c.merged_into
+    LEFT JOIN LATERAL (
+        SELECT erased_at, merged_into FROM customers
+        WHERE tenant_id = :t AND customer_id = w.customer_id OFFSET 0
+    ) c ON true
+    LEFT JOIN LATERAL (
+        SELECT erased_at FROM customers WHERE tenant_id = :t AND customer_id = c.merged_into OFFSET 0
+    ) s ON true
     """
 )
 
