@@ -41,9 +41,7 @@ from bench.tenant_generator import (
     CopyColumn,
     GeneratedTenant,
     binary_copy_chunks,
-    copy_customers,
-    copy_orders,
-    customer_uuids,
+    copy_bench_tenant,
     describe,
     generate,
     int16_column,
@@ -137,19 +135,10 @@ async def _load(url: str, customers: int, orders: int) -> tuple[uuid.UUID, dict[
     began = time.perf_counter()
     tenant = generate(customers=customers, orders=orders)
     generated = time.perf_counter() - began
-    tenant_id = uuid.uuid4()
-    ids = customer_uuids(tenant.customers)
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute(
-            "INSERT INTO tenants (tenant_id, name, timezone, currency, default_region) "
-            "VALUES ($1, 'bench', 'Asia/Shanghai', $2, 'CN')",
-            tenant_id,
-            tenant.currency,
-        )
         began = time.perf_counter()
-        await copy_customers(connection, tenant, tenant_id, ids)
-        await copy_orders(connection, tenant, tenant_id, ids)
+        tenant_id, _ids = await copy_bench_tenant(connection, tenant)
         items = await _copy_items(connection, tenant, tenant_id)
         await connection.execute("VACUUM ANALYZE customers, orders, order_items, order_extras")
         copied = time.perf_counter() - began

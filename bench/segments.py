@@ -42,9 +42,7 @@ import numpy as np
 from bench._common import emit_report, log, machine_info
 from bench.tenant_generator import (
     binary_copy_chunks,
-    copy_customers,
-    copy_orders,
-    customer_uuids,
+    copy_bench_tenant,
     describe,
     generate,
     order_ids,
@@ -218,19 +216,10 @@ async def _load(url: str, options: argparse.Namespace) -> tuple[uuid.UUID, dict[
     began = time.perf_counter()
     tenant = generate(customers=options.customers, orders=options.orders)
     generated = time.perf_counter() - began
-    tenant_id = uuid.uuid4()
-    ids = customer_uuids(tenant.customers)
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute(
-            "INSERT INTO tenants (tenant_id, name, timezone, currency, default_region) "
-            "VALUES ($1, 'bench', 'Asia/Shanghai', $2, 'CN')",
-            tenant_id,
-            tenant.currency,
-        )
         began = time.perf_counter()
-        await copy_customers(connection, tenant, tenant_id, ids)
-        await copy_orders(connection, tenant, tenant_id, ids)
+        tenant_id, ids = await copy_bench_tenant(connection, tenant)
         copied = time.perf_counter() - began
         log(f"customers and orders copied in {copied:.1f} s")
         began = time.perf_counter()

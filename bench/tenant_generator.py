@@ -360,6 +360,24 @@ async def copy_customers(
     return tenant.customers
 
 
+async def copy_bench_tenant(
+    connection: Any, tenant: GeneratedTenant
+) -> tuple[uuid.UUID, npt.NDArray[np.uint8]]:
+    """A scoring tenant named ``bench`` (Asia/Shanghai) with the generated customers and orders
+    COPYed in; returns its id and the customers' ids (for the tables a bench adds)."""
+    tenant_id = uuid.uuid4()
+    ids = customer_uuids(tenant.customers)
+    await connection.execute(
+        "INSERT INTO tenants (tenant_id, name, timezone, currency, default_region) "
+        "VALUES ($1, 'bench', 'Asia/Shanghai', $2, 'CN')",
+        tenant_id,
+        tenant.currency,
+    )
+    await copy_customers(connection, tenant, tenant_id, ids)
+    await copy_orders(connection, tenant, tenant_id, ids)
+    return tenant_id, ids
+
+
 def describe(tenant: GeneratedTenant) -> dict[str, Any]:
     """A few figures that show the shape of the tenant (for a bench report)."""
     per_customer = np.bincount(tenant.customer, minlength=tenant.customers)
