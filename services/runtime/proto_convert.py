@@ -1,15 +1,13 @@
-"""Proto ⇄ Python conversions that every transport shares: times, dates, optional fields, money.
+"""Proto ⇄ Python conversions that every transport shares: times, dates and optional fields.
 
-One module so that a timestamp, an unset ``optional`` field or an amount means the same thing in
+One module so that a timestamp, an unset ``optional`` field or a date means the same thing in
 the gateway and in every service. Parse faults raise ``InvalidArgument`` naming the REST field path
 the caller passes, so a client learns which of its fields was wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -83,25 +81,12 @@ def optional_int(message: Message, name: str) -> int | None:
     return value
 
 
-def optional_float(message: Message, name: str) -> float | None:
-    """A proto3 ``optional`` double: None when unset."""
-    if not message.HasField(name):
-        return None
-    value: float = getattr(message, name)
-    return value
-
-
 def optional_bool(message: Message, name: str) -> bool | None:
     """A proto3 ``optional bool``: None when unset, so "not said" differs from False."""
     if not message.HasField(name):
         return None
     value: bool = getattr(message, name)
     return value
-
-
-def optional_message(message: Message, name: str) -> Any | None:
-    """A sub-message field, or None when unset (proto3 would otherwise hand back a default one)."""
-    return getattr(message, name) if message.HasField(name) else None
 
 
 def text_or_none(value: str) -> str | None:
@@ -132,23 +117,3 @@ def optional_date(message: Message, name: str, field: str | None = None) -> date
     """An optional ISO date string field as a date: None when unset, a fault of ``field`` when bad."""
     text = optional_text(message, name)
     return None if text is None else parse_date(text, field or name)
-
-
-def date_or_none(text: str) -> date | None:
-    """A date the system wrote itself, where "" stands for none."""
-    return date.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An amount in integer minor units of an ISO 4217 currency; never a float."""
-
-    amount_minor: int
-    currency: str
-
-
-def money_of(message: Message, amount: str = "amount_minor", currency: str = "currency") -> Money:
-    """The ``Money`` that a message carries as an amount field beside a currency field."""
-    value: int = getattr(message, amount)
-    code: str = getattr(message, currency)
-    return Money(amount_minor=value, currency=code)
