@@ -22,7 +22,7 @@ How the definitions of docs/segments.md become SQL:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -100,6 +100,7 @@ def segment_members(
     now: datetime,
     tenant_zone: str,
     known_zones: Collection[str] | None = None,
+    customer_ids: Sequence[uuid.UUID] | None = None,
 ) -> sa.Select[uuid.UUID]:
     """The ids of the tenant's live customers meeting ``condition`` at ``now`` (one statement).
 
@@ -107,12 +108,15 @@ def segment_members(
     ``known_zones`` are the customer zones taken as valid (default: those this Python knows, as the
     evaluator does); a customer zone outside it counts as none, so a name the database does not know
     can never fail the statement — the store passes the zones both Python and PostgreSQL know.
+    ``customer_ids`` limits the answer to those customers (live membership re-evaluates the customers
+    an event batch touched): the limit reaches the grouped derived tables too, so nothing is
+    aggregated for customers outside it.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     ZoneInfo(tenant_zone)  # the tenant's zone must be real: a typo must fail here, not in SQL
     zones = sorted(python_zones() if known_zones is None else known_zones)
-    compiler = _Compiler(tenant_id, now, tenant_zone, zones)
+    compiler = _Compiler(tenant_id, now, tenant_zone, zones, customer_ids)
     where = compiler.condition(condition)
     source: sa.FromClause = customers
     for table in compiler.joined:
@@ -125,7 +129,7 @@ def segment_members(
         )
     if compiler.zones is not None:
         source = source.outerjoin(compiler.zones, compiler.zones.c.name == customers.c.timezone)
-    return (
+    statement = (
         sa.select(customers.c.customer_id)
         .select_from(source)
         .where(
@@ -135,12 +139,22 @@ def segment_members(
             where,
         )
     )
+    if compiler.scope is not None:
+        statement = statement.where(customers.c.customer_id == sa.any_(compiler.scope))
+    return statement
 
 
 class _Compiler:
     """Walks one tree; remembers which one-row tables and helpers the statement must join."""
 
-    def __init__(self, tenant_id: uuid.UUID, now: datetime, tenant_zone: str, zones: list[str]) -> None:
+    def __init__(
+        self,
+        tenant_id: uuid.UUID,
+        now: datetime,
+        tenant_zone: str,
+        zones: list[str],
+        customer_ids: Sequence[uuid.UUID] | None = None,
+    ) -> None:
         self.now_value = now
         self.tenant_zone = tenant_zone
         self.zone_list = zones
@@ -148,7 +162,12 @@ class _Compiler:
         self.now = sa.bindparam("segment_now", now, type_=sa.TIMESTAMP(timezone=True))
         self.joined: list[sa.Table] = []
         self.zones: sa.Subquery | None = None  # the valid customer zones, joined when a birthday asks
-        self.facts = FactCompiler(self.tenant, self.now, now)
+        self.scope = (
+            None
+            if customer_ids is None
+            else sa.bindparam("segment_scope", list(customer_ids), type_=pg.ARRAY(pg.UUID(as_uuid=True)))
+        )
+        self.facts = FactCompiler(self.tenant, self.now, now, self.scope)
 
     def condition(self, node: Condition) -> Expression:
         """The never-NULL boolean of a node."""
@@ -233,7 +252,7 @@ class _Compiler:
         differ = sa.not_(holds) if without_orders else holds
         totals = (
             sa.select(paid.c.customer_id)
-            .where(paid.c.tenant_id == self.tenant, paid.c.paid_at <= self.now)
+            .where(paid.c.tenant_id == self.tenant, paid.c.paid_at <= self.now, *self.facts.scoped(paid))
             .group_by(paid.c.customer_id)
             .having(differ)
             .subquery("order_totals")

@@ -32,11 +32,22 @@ class FactCompiler:
     """Compiles the leaves over dated facts for one statement (one tenant, one ``now``)."""
 
     def __init__(
-        self, tenant: sa.BindParameter[Any], now: sa.BindParameter[Any], now_value: datetime
+        self,
+        tenant: sa.BindParameter[Any],
+        now: sa.BindParameter[Any],
+        now_value: datetime,
+        scope: sa.BindParameter[Any] | None = None,
     ) -> None:
         self.tenant = tenant
         self.now = now
         self.now_value = now_value
+        self.scope = scope
+
+    def scoped(self, table: sa.FromClause) -> list[Expression]:
+        """The limit to the statement's customers for a grouped derived table (none: every one)."""
+        if self.scope is None:
+            return []
+        return [table.c.customer_id == sa.any_(self.scope)]
 
     def _since(self, within: timedelta) -> sa.BindParameter[Any]:
         return sa.literal(self.now_value - within, _TS)
@@ -109,7 +120,7 @@ class FactCompiler:
             having.append(spend >= sa.literal(leaf.min_spend_minor, sa.BigInteger()))
         grouped = (
             sa.select(paid.c.customer_id)
-            .where(*in_window)
+            .where(*in_window, *self.scoped(paid))
             .group_by(paid.c.customer_id)
             .having(sa.and_(*having))
             .subquery("orders_in_window")
@@ -152,7 +163,7 @@ class FactCompiler:
             return sa.exists().where(event.c.customer_id == customers.c.customer_id, *conditions)
         counted = (
             sa.select(event.c.customer_id)
-            .where(*conditions)
+            .where(*conditions, *self.scoped(event))
             .group_by(event.c.customer_id)
             .having(sa.func.count() >= sa.literal(leaf.min_count, sa.BigInteger()))
             .subquery("events_in_window")

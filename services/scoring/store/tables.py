@@ -36,4 +36,9 @@ customers = sa.Table(
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
 # makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
-from services.scoring.store import audience_tables, feature_tables, prediction_tables  # noqa: E402, F401
+from services.scoring.store import (  # noqa: E402, F401
+    audience_tables,
+    feature_tables,
+    prediction_tables,
+    segment_tables,
+)

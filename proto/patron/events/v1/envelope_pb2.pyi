@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EventEnvelope(_message.Message):
-    __slots__ = ("event_id", "tenant_id", "type", "customer_id", "occurred_at", "producer", "partition", "position", "sequenced_at", "customer_created", "customer_updated", "customer_merged", "customer_erased", "event_recorded", "order_paid", "order_refunded", "consent_changed", "tag_changed", "lifecycle_stage_changed", "points_changed", "tier_changed", "coupon_issued", "coupon_redeemed")
+    __slots__ = ("event_id", "tenant_id", "type", "customer_id", "occurred_at", "producer", "partition", "position", "sequenced_at", "customer_created", "customer_updated", "customer_merged", "customer_erased", "event_recorded", "order_paid", "order_refunded", "consent_changed", "tag_changed", "lifecycle_stage_changed", "segment_entered", "segment_exited", "points_changed", "tier_changed", "coupon_issued", "coupon_redeemed")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,8 @@ class EventEnvelope(_message.Message):
     CONSENT_CHANGED_FIELD_NUMBER: _ClassVar[int]
     TAG_CHANGED_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_STAGE_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ENTERED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_EXITED_FIELD_NUMBER: _ClassVar[int]
     POINTS_CHANGED_FIELD_NUMBER: _ClassVar[int]
     TIER_CHANGED_FIELD_NUMBER: _ClassVar[int]
     COUPON_ISSUED_FIELD_NUMBER: _ClassVar[int]
@@ -56,11 +58,13 @@ class EventEnvelope(_message.Message):
     consent_changed: _profile_events_pb2.ConsentChanged
     tag_changed: _profile_events_pb2.TagChanged
     lifecycle_stage_changed: _scoring_events_pb2.LifecycleStageChanged
+    segment_entered: _scoring_events_pb2.SegmentEntered
+    segment_exited: _scoring_events_pb2.SegmentExited
     points_changed: _loyalty_events_pb2.PointsChanged
     tier_changed: _loyalty_events_pb2.TierChanged
     coupon_issued: _loyalty_events_pb2.CouponIssued
     coupon_redeemed: _loyalty_events_pb2.CouponRedeemed
-    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., customer_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., partition: _Optional[int] = ..., position: _Optional[int] = ..., sequenced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_created: _Optional[_Union[_profile_events_pb2.CustomerCreated, _Mapping]] = ..., customer_updated: _Optional[_Union[_profile_events_pb2.CustomerUpdated, _Mapping]] = ..., customer_merged: _Optional[_Union[_profile_events_pb2.CustomerMerged, _Mapping]] = ..., customer_erased: _Optional[_Union[_profile_events_pb2.CustomerErased, _Mapping]] = ..., event_recorded: _Optional[_Union[_profile_events_pb2.EventRecorded, _Mapping]] = ..., order_paid: _Optional[_Union[_profile_events_pb2.OrderPaid, _Mapping]] = ..., order_refunded: _Optional[_Union[_profile_events_pb2.OrderRefunded, _Mapping]] = ..., consent_changed: _Optional[_Union[_profile_events_pb2.ConsentChanged, _Mapping]] = ..., tag_changed: _Optional[_Union[_profile_events_pb2.TagChanged, _Mapping]] = ..., lifecycle_stage_changed: _Optional[_Union[_scoring_events_pb2.LifecycleStageChanged, _Mapping]] = ..., points_changed: _Optional[_Union[_loyalty_events_pb2.PointsChanged, _Mapping]] = ..., tier_changed: _Optional[_Union[_loyalty_events_pb2.TierChanged, _Mapping]] = ..., coupon_issued: _Optional[_Union[_loyalty_events_pb2.CouponIssued, _Mapping]] = ..., coupon_redeemed: _Optional[_Union[_loyalty_events_pb2.CouponRedeemed, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., customer_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., partition: _Optional[int] = ..., position: _Optional[int] = ..., sequenced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_created: _Optional[_Union[_profile_events_pb2.CustomerCreated, _Mapping]] = ..., customer_updated: _Optional[_Union[_profile_events_pb2.CustomerUpdated, _Mapping]] = ..., customer_merged: _Optional[_Union[_profile_events_pb2.CustomerMerged, _Mapping]] = ..., customer_erased: _Optional[_Union[_profile_events_pb2.CustomerErased, _Mapping]] = ..., event_recorded: _Optional[_Union[_profile_events_pb2.EventRecorded, _Mapping]] = ..., order_paid: _Optional[_Union[_profile_events_pb2.OrderPaid, _Mapping]] = ..., order_refunded: _Optional[_Union[_profile_events_pb2.OrderRefunded, _Mapping]] = ..., consent_changed: _Optional[_Union[_profile_events_pb2.ConsentChanged, _Mapping]] = ..., tag_changed: _Optional[_Union[_profile_events_pb2.TagChanged, _Mapping]] = ..., lifecycle_stage_changed: _Optional[_Union[_scoring_events_pb2.LifecycleStageChanged, _Mapping]] = ..., segment_entered: _Optional[_Union[_scoring_events_pb2.SegmentEntered, _Mapping]] = ..., segment_exited: _Optional[_Union[_scoring_events_pb2.SegmentExited, _Mapping]] = ..., points_changed: _Optional[_Union[_loyalty_events_pb2.PointsChanged, _Mapping]] = ..., tier_changed: _Optional[_Union[_loyalty_events_pb2.TierChanged, _Mapping]] = ..., coupon_issued: _Optional[_Union[_loyalty_events_pb2.CouponIssued, _Mapping]] = ..., coupon_redeemed: _Optional[_Union[_loyalty_events_pb2.CouponRedeemed, _Mapping]] = ...) -> None: ...
 
 class PartitionPosition(_message.Message):
     __slots__ = ("partition", "after_position")

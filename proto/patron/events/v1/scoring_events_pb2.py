@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%patron/events/v1/scoring_events.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\x15LifecycleStageChanged\x12\x12\n\nfrom_stage\x18\x01 \x01(\t\x12\x10\n\x08to_stage\x18\x02 \x01(\t\x12.\n\nchanged_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%patron/events/v1/scoring_events.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\x15LifecycleStageChanged\x12\x12\n\nfrom_stage\x18\x01 \x01(\t\x12\x10\n\x08to_stage\x18\x02 \x01(\t\x12.\n\nchanged_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"t\n\x0eSegmentEntered\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x61use\x18\x04 \x01(\t\"r\n\rSegmentExited\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12-\n\texited_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x61use\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,4 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LIFECYCLESTAGECHANGED']._serialized_start=92
   _globals['_LIFECYCLESTAGECHANGED']._serialized_end=217
+  _globals['_SEGMENTENTERED']._serialized_start=219
+  _globals['_SEGMENTENTERED']._serialized_end=335
+  _globals['_SEGMENTEXITED']._serialized_start=337
+  _globals['_SEGMENTEXITED']._serialized_end=451
 # @@protoc_insertion_point(module_scope)

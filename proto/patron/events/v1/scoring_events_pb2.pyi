@@ -19,3 +19,27 @@ class LifecycleStageChanged(_message.Message):
     changed_at: _timestamp_pb2.Timestamp
     reason: str
     def __init__(self, from_stage: _Optional[str] = ..., to_stage: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SegmentEntered(_message.Message):
+    __slots__ = ("segment_id", "version", "entered_at", "cause")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    version: int
+    entered_at: _timestamp_pb2.Timestamp
+    cause: str
+    def __init__(self, segment_id: _Optional[str] = ..., version: _Optional[int] = ..., entered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause: _Optional[str] = ...) -> None: ...
+
+class SegmentExited(_message.Message):
+    __slots__ = ("segment_id", "version", "exited_at", "cause")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXITED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    version: int
+    exited_at: _timestamp_pb2.Timestamp
+    cause: str
+    def __init__(self, segment_id: _Optional[str] = ..., version: _Optional[int] = ..., exited_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cause: _Optional[str] = ...) -> None: ...

@@ -22,19 +22,62 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n patron/scoring/v1/segments.proto\x12\x11patron.scoring.v1\"D\n\x15PreviewSegmentRequest\x12\x16\n\x0e\x63ondition_json\x18\x01 \x01(\t\x12\x13\n\x0bsample_size\x18\x02 \x01(\x05\"7\n\x16PreviewSegmentResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0e\n\x06sample\x18\x02 \x03(\t2p\n\x0eSegmentService\x12^\n\x07Preview\x12(.patron.scoring.v1.PreviewSegmentRequest\x1a).patron.scoring.v1.PreviewSegmentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n patron/scoring/v1/segments.proto\x12\x11patron.scoring.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n\x15PreviewSegmentRequest\x12\x16\n\x0e\x63ondition_json\x18\x01 \x01(\t\x12\x13\n\x0bsample_size\x18\x02 \x01(\x05\"7\n\x16PreviewSegmentResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0e\n\x06sample\x18\x02 \x03(\t\"\xd8\x01\n\x07Segment\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0e\x63ondition_json\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x05\x12\r\n\x05\x63ount\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x14\x43reateSegmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x16\n\x0e\x63ondition_json\x18\x03 \x01(\t\"\'\n\x11GetSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"<\n\x13ListSegmentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x14ListSegmentsResponse\x12,\n\x08segments\x18\x01 \x03(\x0b\x32\x1a.patron.scoring.v1.Segment\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"e\n\x14UpdateSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0e\x63ondition_json\x18\x04 \x01(\t\"*\n\x14\x44\x65leteSegmentRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteSegmentResponse\"e\n\rSegmentMember\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12.\n\nentered_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x03 \x01(\x05\"O\n\x12ListMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"a\n\x13ListMembersResponse\x12\x31\n\x07members\x18\x01 \x03(\x0b\x32 .patron.scoring.v1.SegmentMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x17\x43ustomerSegmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"c\n\x0f\x43ustomerSegment\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\nentered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x18\x43ustomerSegmentsResponse\x12\x34\n\x08segments\x18\x01 \x03(\x0b\x32\".patron.scoring.v1.CustomerSegment\"7\n\x13SegmentSizesRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x01(\x05\")\n\tDailySize\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0f\n\x07members\x18\x02 \x01(\x03\"C\n\x14SegmentSizesResponse\x12+\n\x05sizes\x18\x01 \x03(\x0b\x32\x1c.patron.scoring.v1.DailySize\"g\n\x16\x45valuateSegmentRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\nsegment_id\x18\x02 \x01(\tH\x00\x12\x18\n\x0e\x63ondition_json\x18\x03 \x01(\tH\x00\x42\x08\n\x06target\"\x81\x01\n\x17\x45valuateSegmentResponse\x12\x0e\n\x06member\x18\x01 \x01(\x08\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x30\n\x0c\x65valuated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\">\n\x14StreamMembersRequest\x12\x12\n\nsegment_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\"n\n\x0bMemberBatch\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05total\x18\x04 \x01(\x03\x32\x9c\x08\n\x0eSegmentService\x12^\n\x07Preview\x12(.patron.scoring.v1.PreviewSegmentRequest\x1a).patron.scoring.v1.PreviewSegmentResponse\x12T\n\rCreateSegment\x12\'.patron.scoring.v1.CreateSegmentRequest\x1a\x1a.patron.scoring.v1.Segment\x12N\n\nGetSegment\x12$.patron.scoring.v1.GetSegmentRequest\x1a\x1a.patron.scoring.v1.Segment\x12_\n\x0cListSegments\x12&.patron.scoring.v1.ListSegmentsRequest\x1a\'.patron.scoring.v1.ListSegmentsResponse\x12T\n\rUpdateSegment\x12\'.patron.scoring.v1.UpdateSegmentRequest\x1a\x1a.patron.scoring.v1.Segment\x12\x62\n\rDeleteSegment\x12\'.patron.scoring.v1.DeleteSegmentRequest\x1a(.patron.scoring.v1.DeleteSegmentResponse\x12\\\n\x0bListMembers\x12%.patron.scoring.v1.ListMembersRequest\x1a&.patron.scoring.v1.ListMembersResponse\x12k\n\x10\x43ustomerSegments\x12*.patron.scoring.v1.CustomerSegmentsRequest\x1a+.patron.scoring.v1.CustomerSegmentsResponse\x12_\n\x0cSegmentSizes\x12&.patron.scoring.v1.SegmentSizesRequest\x1a\'.patron.scoring.v1.SegmentSizesResponse\x12\x61\n\x08\x45valuate\x12).patron.scoring.v1.EvaluateSegmentRequest\x1a*.patron.scoring.v1.EvaluateSegmentResponse\x12Z\n\rStreamMembers\x12\'.patron.scoring.v1.StreamMembersRequest\x1a\x1e.patron.scoring.v1.MemberBatch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.scoring.v1.segments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PREVIEWSEGMENTREQUEST']._serialized_start=55
-  _globals['_PREVIEWSEGMENTREQUEST']._serialized_end=123
-  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_start=125
-  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_end=180
-  _globals['_SEGMENTSERVICE']._serialized_start=182
-  _globals['_SEGMENTSERVICE']._serialized_end=294
+  _globals['_PREVIEWSEGMENTREQUEST']._serialized_start=88
+  _globals['_PREVIEWSEGMENTREQUEST']._serialized_end=156
+  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_start=158
+  _globals['_PREVIEWSEGMENTRESPONSE']._serialized_end=213
+  _globals['_SEGMENT']._serialized_start=216
+  _globals['_SEGMENT']._serialized_end=432
+  _globals['_CREATESEGMENTREQUEST']._serialized_start=434
+  _globals['_CREATESEGMENTREQUEST']._serialized_end=515
+  _globals['_GETSEGMENTREQUEST']._serialized_start=517
+  _globals['_GETSEGMENTREQUEST']._serialized_end=556
+  _globals['_LISTSEGMENTSREQUEST']._serialized_start=558
+  _globals['_LISTSEGMENTSREQUEST']._serialized_end=618
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_start=620
+  _globals['_LISTSEGMENTSRESPONSE']._serialized_end=713
+  _globals['_UPDATESEGMENTREQUEST']._serialized_start=715
+  _globals['_UPDATESEGMENTREQUEST']._serialized_end=816
+  _globals['_DELETESEGMENTREQUEST']._serialized_start=818
+  _globals['_DELETESEGMENTREQUEST']._serialized_end=860
+  _globals['_DELETESEGMENTRESPONSE']._serialized_start=862
+  _globals['_DELETESEGMENTRESPONSE']._serialized_end=885
+  _globals['_SEGMENTMEMBER']._serialized_start=887
+  _globals['_SEGMENTMEMBER']._serialized_end=988
+  _globals['_LISTMEMBERSREQUEST']._serialized_start=990
+  _globals['_LISTMEMBERSREQUEST']._serialized_end=1069
+  _globals['_LISTMEMBERSRESPONSE']._serialized_start=1071
+  _globals['_LISTMEMBERSRESPONSE']._serialized_end=1168
+  _globals['_CUSTOMERSEGMENTSREQUEST']._serialized_start=1170
+  _globals['_CUSTOMERSEGMENTSREQUEST']._serialized_end=1216
+  _globals['_CUSTOMERSEGMENT']._serialized_start=1218
+  _globals['_CUSTOMERSEGMENT']._serialized_end=1317
+  _globals['_CUSTOMERSEGMENTSRESPONSE']._serialized_start=1319
+  _globals['_CUSTOMERSEGMENTSRESPONSE']._serialized_end=1399
+  _globals['_SEGMENTSIZESREQUEST']._serialized_start=1401
+  _globals['_SEGMENTSIZESREQUEST']._serialized_end=1456
+  _globals['_DAILYSIZE']._serialized_start=1458
+  _globals['_DAILYSIZE']._serialized_end=1499
+  _globals['_SEGMENTSIZESRESPONSE']._serialized_start=1501
+  _globals['_SEGMENTSIZESRESPONSE']._serialized_end=1568
+  _globals['_EVALUATESEGMENTREQUEST']._serialized_start=1570
+  _globals['_EVALUATESEGMENTREQUEST']._serialized_end=1673
+  _globals['_EVALUATESEGMENTRESPONSE']._serialized_start=1676
+  _globals['_EVALUATESEGMENTRESPONSE']._serialized_end=1805
+  _globals['_STREAMMEMBERSREQUEST']._serialized_start=1807
+  _globals['_STREAMMEMBERSREQUEST']._serialized_end=1869
+  _globals['_MEMBERBATCH']._serialized_start=1871
+  _globals['_MEMBERBATCH']._serialized_end=1981
+  _globals['_SEGMENTSERVICE']._serialized_start=1984
+  _globals['_SEGMENTSERVICE']._serialized_end=3036
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,56 @@ class SegmentServiceStub:
                 request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentRequest.SerializeToString,
                 response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentResponse.FromString,
                 _registered_method=True)
+        self.CreateSegment = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/CreateSegment',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CreateSegmentRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+                _registered_method=True)
+        self.GetSegment = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/GetSegment',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.GetSegmentRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+                _registered_method=True)
+        self.ListSegments = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/ListSegments',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsResponse.FromString,
+                _registered_method=True)
+        self.UpdateSegment = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/UpdateSegment',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.UpdateSegmentRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+                _registered_method=True)
+        self.DeleteSegment = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/DeleteSegment',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/ListMembers',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.CustomerSegments = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/CustomerSegments',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsResponse.FromString,
+                _registered_method=True)
+        self.SegmentSizes = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/SegmentSizes',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesResponse.FromString,
+                _registered_method=True)
+        self.Evaluate = channel.unary_unary(
+                '/patron.scoring.v1.SegmentService/Evaluate',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentResponse.FromString,
+                _registered_method=True)
+        self.StreamMembers = channel.unary_stream(
+                '/patron.scoring.v1.SegmentService/StreamMembers',
+                request_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.StreamMembersRequest.SerializeToString,
+                response_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.MemberBatch.FromString,
+                _registered_method=True)
 
 
 class SegmentServiceServicer:
@@ -51,6 +101,68 @@ class SegmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CustomerSegments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SegmentSizes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Evaluate(self, request, context):
+        """Whether one customer meets a saved segment or a condition now (evaluated, not read back).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamMembers(self, request, context):
+        """A saved segment's members at one consistent moment (a campaign's audience snapshot).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +170,56 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.Preview,
                     request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentRequest.FromString,
                     response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentResponse.SerializeToString,
+            ),
+            'CreateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSegment,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CreateSegmentRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.SerializeToString,
+            ),
+            'GetSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegment,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.GetSegmentRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.SerializeToString,
+            ),
+            'ListSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegments,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsResponse.SerializeToString,
+            ),
+            'UpdateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegment,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.UpdateSegmentRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.SerializeToString,
+            ),
+            'DeleteSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegment,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'CustomerSegments': grpc.unary_unary_rpc_method_handler(
+                    servicer.CustomerSegments,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsResponse.SerializeToString,
+            ),
+            'SegmentSizes': grpc.unary_unary_rpc_method_handler(
+                    servicer.SegmentSizes,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesResponse.SerializeToString,
+            ),
+            'Evaluate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Evaluate,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentResponse.SerializeToString,
+            ),
+            'StreamMembers': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamMembers,
+                    request_deserializer=patron_dot_scoring_dot_v1_dot_segments__pb2.StreamMembersRequest.FromString,
+                    response_serializer=patron_dot_scoring_dot_v1_dot_segments__pb2.MemberBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +249,276 @@ class SegmentService:
             '/patron.scoring.v1.SegmentService/Preview',
             patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentRequest.SerializeToString,
             patron_dot_scoring_dot_v1_dot_segments__pb2.PreviewSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/CreateSegment',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.CreateSegmentRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/GetSegment',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.GetSegmentRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/ListSegments',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.ListSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/UpdateSegment',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.UpdateSegmentRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.Segment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/DeleteSegment',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.DeleteSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/ListMembers',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CustomerSegments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/CustomerSegments',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.CustomerSegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SegmentSizes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/SegmentSizes',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.SegmentSizesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evaluate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/Evaluate',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.EvaluateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patron.scoring.v1.SegmentService/StreamMembers',
+            patron_dot_scoring_dot_v1_dot_segments__pb2.StreamMembersRequest.SerializeToString,
+            patron_dot_scoring_dot_v1_dot_segments__pb2.MemberBatch.FromString,
             options,
             channel_credentials,
             insecure,
