@@ -330,7 +330,9 @@ async def refresh_customers(
                     customers.c.merged_into.is_not(None),
                 )
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     await _lock_customers(connection, tenant_id, touched | set(survivors.values()))
     zone, zones = await tenant_zone(connection, tenant_id), await known_zones(connection)
