@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from patron.events.v1 import envelope_pb2
 from services.runtime.database import Database, create_engine
 from services.scoring.store.saved_segments import take_size_snapshot
 from tests.conftest import TenantKey
@@ -33,6 +35,13 @@ async def scoring_database(database_urls: dict[str, str]) -> AsyncIterator[Datab
     database = Database(create_engine(database_urls["scoring"], application_name="test", pool_size=1))
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def scoring_outbox(database_urls: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_urls["scoring"])
+    yield connection
+    await connection.close()
 
 
 async def create(
@@ -67,6 +76,24 @@ async def shoppers(api: httpx.AsyncClient, tenant: TenantKey) -> list[str]:
     await counted(api, tenant, HANGZHOU_WOMEN, 3)
     await counted(api, tenant, WOMEN, 4)
     return sorted(women)
+
+
+async def announced(
+    db: asyncpg.Connection, tenant: TenantKey, segment_id: str
+) -> list[tuple[str, str, int, str]]:
+    """The segment's events on scoring's outbox: (type, customer, version, cause), in append order."""
+    rows = await db.fetch(
+        "SELECT type, customer_id, envelope FROM outbox "
+        "WHERE tenant_id = $1 AND type LIKE 'segment.%' ORDER BY id",
+        uuid.UUID(tenant.tenant_id),
+    )
+    found = []
+    for row in rows:
+        envelope = envelope_pb2.EventEnvelope.FromString(row["envelope"])
+        payload = envelope.segment_entered if row["type"] == "segment.entered" else envelope.segment_exited
+        if payload.segment_id == segment_id:
+            found.append((row["type"], str(row["customer_id"]), payload.version, payload.cause))
+    return found
 
 
 def fields_of(response: httpx.Response) -> list[str]:
@@ -130,9 +157,9 @@ async def test_the_list_pages_live_segments_by_name_with_their_counts(
 
 
 async def test_a_replacement_makes_a_version_only_when_the_condition_changes(
-    api: httpx.AsyncClient, tenant: TenantKey
+    api: httpx.AsyncClient, tenant: TenantKey, scoring_outbox: asyncpg.Connection
 ) -> None:
-    await shoppers(api, tenant)
+    women = await shoppers(api, tenant)
     segment = await created(api, tenant, "Hangzhou women", HANGZHOU_WOMEN)
     path = f"/v1/segments/{segment['segment_id']}"
 
@@ -165,6 +192,16 @@ async def test_a_replacement_makes_a_version_only_when_the_condition_changes(
     assert again.json()["version"] == 3
     assert again.json()["updated_at"] == to_carts.json()["updated_at"]  # nothing changed at all
     assert (await get_json(api, tenant, path))["version"] == 3
+
+    # each change of membership announced once, with the version and the cause; a deletion none
+    assert (await api.delete(path, headers=tenant.headers)).status_code == 204
+    events = await announced(scoring_outbox, tenant, segment["segment_id"])
+    assert sorted(events[:3]) == [("segment.entered", woman, 1, "saved") for woman in women]
+    assert [(kind, version) for kind, _, version, _ in events[3:]] == [("segment.entered", 2)] + [
+        ("segment.exited", 3)
+    ] * 4
+    assert events[3][1] not in women
+    assert {customer for _, customer, _, _ in events[4:]} == {*women, events[3][1]}
 
 
 async def test_a_deleted_segment_answers_404_everywhere_and_frees_its_name(
@@ -272,6 +309,34 @@ async def test_the_snapshot_keeps_one_size_a_day_oldest_first(
     assert [item["members"] for item in sizes] == [4, 4]
     assert sizes[0]["day"] < sizes[1]["day"]
     assert [item["members"] for item in (await get_json(api, tenant, f"{path}?days=1"))["items"]] == [4]
+
+
+async def test_a_saved_segment_follows_an_attribute_changed_through_the_api(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    women = await shoppers(api, tenant)
+    segment = await created(api, tenant, "Hangzhou women", HANGZHOU_WOMEN)
+    path = f"/v1/segments/{segment['segment_id']}"
+    moved = await api.patch(
+        f"/v1/customers/{women[0]}", json={"attributes": {"city": "Shanghai"}}, headers=tenant.headers
+    )
+    assert moved.status_code == 200, moved.text
+
+    after = await eventually(lambda: get_json(api, tenant, path), lambda seen: seen["count"] == 2)
+    assert (after["count"], after["version"]) == (2, 1)
+    members = await get_json(api, tenant, f"{path}/members")
+    assert [m["customer_id"] for m in members["items"]] == women[1:]
+    assert await get_json(api, tenant, f"/v1/customers/{women[0]}/segments") == {"items": []}
+
+    back = await api.patch(
+        f"/v1/customers/{women[0]}", json={"attributes": {"city": "Hangzhou"}}, headers=tenant.headers
+    )
+    assert back.status_code == 200, back.text
+    again = await eventually(lambda: get_json(api, tenant, path), lambda seen: seen["count"] == 3)
+    assert again["count"] == 3
+    mine = await get_json(api, tenant, f"/v1/customers/{women[0]}/segments")
+    entered = datetime.fromisoformat(mine["items"][0]["entered_at"])
+    assert entered > datetime.fromisoformat(segment["created_at"])  # re-entered, not the first entry
 
 
 async def test_another_tenants_segment_ids_answer_404(
