@@ -52,6 +52,10 @@ router = APIRouter(tags=["segments"])
 MAX_SAMPLE = 20
 """The most ids a preview returns (the scoring service's own bound, stated in the schema)."""
 
+SAVE_DEADLINE_SECONDS = 15.0
+"""A create, or a replacement with a new condition, evaluates every customer of the tenant (as long as
+a preview of the condition): it gets more time than an ordinary call."""
+
 CONDITION_EXAMPLE = {
     "all": [
         {"field": "attributes.gender", "op": "eq", "value": "female"},
@@ -165,7 +169,8 @@ async def preview_segment(body: PreviewIn, scoring: Scoring) -> PreviewOut:
 @router.post("/v1/segments", status_code=201, response_model=SegmentOut, responses=ERRORS)
 async def create_segment(body: SegmentIn, scoring: Scoring) -> SegmentOut:
     """Save a segment at version 1 with its members evaluated now (409 for a taken name)."""
-    segment = await scoring.segments.CreateSegment(segments_pb2.CreateSegmentRequest(**body.request_fields()))
+    request = segments_pb2.CreateSegmentRequest(**body.request_fields())
+    segment = await scoring.segments.CreateSegment(request, deadline_seconds=SAVE_DEADLINE_SECONDS)
     return SegmentOut.from_proto(segment)
 
 
@@ -188,7 +193,8 @@ async def get_segment(segment_id: str, scoring: Scoring) -> SegmentOut:
 async def replace_segment(segment_id: str, body: SegmentIn, scoring: Scoring) -> SegmentOut:
     """Replace name, condition and description; a changed condition is the next version."""
     request = segments_pb2.UpdateSegmentRequest(segment_id=segment_id, **body.request_fields())
-    return SegmentOut.from_proto(await scoring.segments.UpdateSegment(request))
+    segment = await scoring.segments.UpdateSegment(request, deadline_seconds=SAVE_DEADLINE_SECONDS)
+    return SegmentOut.from_proto(segment)
 
 
 @router.delete("/v1/segments/{segment_id}", status_code=204, response_class=Response, responses=ERRORS)
