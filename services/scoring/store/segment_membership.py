@@ -134,7 +134,8 @@ async def known_zones(connection: AsyncConnection) -> frozenset[str]:
     return _ZONES
 
 
-async def _tenant_zone(connection: AsyncConnection, tenant_id: uuid.UUID) -> str:
+async def tenant_zone(connection: AsyncConnection, tenant_id: uuid.UUID) -> str:
+    """The tenant's IANA zone (UTC should this Python not know it, or scoring not know the tenant)."""
     zone = (
         await connection.execute(sa.select(tenants.c.timezone).where(tenants.c.tenant_id == tenant_id))
     ).scalar_one_or_none()
@@ -154,7 +155,7 @@ async def evaluate_members(
 ) -> Changes:
     """Compare the segment's answer at ``now`` with its stored members (of ``customer_ids``, or the
     whole tenant) and apply the difference; rebuild those customers' due rows. No events."""
-    zone = await _tenant_zone(connection, tenant_id)
+    zone = await tenant_zone(connection, tenant_id)
     zones = await known_zones(connection)
     matched = (
         segment_members(segment.condition, tenant_id, now, zone, zones, customer_ids)
