@@ -140,8 +140,8 @@ class SavedSegments:
     ) -> SavedSegment:
         """Replace name, description and condition; a different canonical condition is the next
         version (membership re-evaluated, differences emitted), the same one keeps the version."""
+        draft = draft_of(name, description, document)  # the body's faults first, whatever the id
         target = segment_id_of(segment_id)
-        draft = draft_of(name, description, document)
         for _ in range(UPDATE_ATTEMPTS):
             current = await self._store.get(tenant_id, target)
             if current is None:
