@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
+from services.scoring.domain.segments import reads
 from services.scoring.store.segment_membership import refresh_customers
 from services.scoring.store.segment_tables import segment_due, segments
 
@@ -39,18 +40,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def facts_changed(event: envelope_pb2.EventEnvelope) -> tuple[str, ...]:
+    """The kinds of fact (``domain/segments/reads``) an event of profile or loyalty may change."""
+    kind = event.type
+    if kind == "event.recorded":
+        return (reads.behaviour(event.event_recorded.event_type), reads.SCORES)
+    if kind == "order.paid":
+        return (reads.ORDERS, reads.SCORES, reads.behaviour("order_paid"))
+    if kind == "order.refunded":
+        return (reads.ORDERS, reads.REFUNDS, reads.SCORES, reads.behaviour("order_refunded"))
+    return _CHANGES.get(kind, (reads.EVERYTHING,))
+
+
+_CHANGES = {
+    "tag.changed": (reads.TAGS,),
+    "consent.changed": (reads.CONSENTS,),
+    "points.changed": (reads.LOYALTY,),
+    "tier.changed": (reads.LOYALTY,),
+}
+
+
 def touched_customers(
     events: Sequence[envelope_pb2.EventEnvelope],
-) -> dict[uuid.UUID, set[uuid.UUID]]:
-    """Per tenant, the customers a batch of events touched (a merge touches the merged ids too)."""
-    touched: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+) -> dict[uuid.UUID, dict[str, set[uuid.UUID]]]:
+    """Per tenant, per kind of fact, the customers whose facts a batch of events changed (a merge
+    changes the merged ids too)."""
+    touched: dict[uuid.UUID, dict[str, set[uuid.UUID]]] = defaultdict(lambda: defaultdict(set))
     for event in events:
         if not event.customer_id:
             continue
-        customers = touched[uuid.UUID(event.tenant_id)]
-        customers.add(uuid.UUID(event.customer_id))
+        kinds = touched[uuid.UUID(event.tenant_id)]
+        customers = {uuid.UUID(event.customer_id)}
         if event.type == "customer.merged":
             customers.update(uuid.UUID(merged) for merged in event.customer_merged.merged_ids)
+        for kind in facts_changed(event):
+            kinds[kind] |= customers
     return touched
 
 
@@ -75,7 +99,11 @@ class MembershipAfterEvents:
         )
         now = self._clock()
         for tenant_id in sorted(having.scalars()):
-            await refresh_customers(connection, self._outbox, tenant_id, touched[tenant_id], now, "event")
+            changed = touched[tenant_id]
+            everyone = set().union(*changed.values())
+            await refresh_customers(
+                connection, self._outbox, tenant_id, everyone, now, "event", changed=changed
+            )
 
 
 async def apply_due(database: Database, outbox: Outbox, now: datetime, limit: int = DUE_BATCH) -> int:

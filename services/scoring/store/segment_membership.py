@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,8 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import scoring_events_pb2
 from services.runtime.events.outbox import NewEvent, Outbox
 from services.scoring.domain.segments.parse import parse_condition
+from services.scoring.domain.segments.reads import EVERYTHING, facts_read
 from services.scoring.domain.segments.tree import Condition
-from services.scoring.store.segment_due_sql import segment_due_moments
+from services.scoring.store.segment_due_sql import has_time_leaves, segment_due_moments
 from services.scoring.store.segment_sql import python_zones, segment_members
 from services.scoring.store.segment_tables import segment_due, segments
 from services.scoring.store.segment_tables import segment_members as members
@@ -152,11 +153,14 @@ async def evaluate_members(
     segment: LiveSegment,
     now: datetime,
     customer_ids: Sequence[uuid.UUID] | None,
+    zone: str | None = None,
+    zones: frozenset[str] | None = None,
 ) -> Changes:
     """Compare the segment's answer at ``now`` with its stored members (of ``customer_ids``, or the
-    whole tenant) and apply the difference; rebuild those customers' due rows. No events."""
-    zone = await tenant_zone(connection, tenant_id)
-    zones = await known_zones(connection)
+    whole tenant) and apply the difference; rebuild those customers' due rows. No events.
+    ``zone``/``zones``: the tenant's and the known zones, when the caller already read them."""
+    zone = zone or await tenant_zone(connection, tenant_id)
+    zones = zones or await known_zones(connection)
     matched = (
         segment_members(segment.condition, tenant_id, now, zone, zones, customer_ids)
         .cte("matched")
@@ -210,6 +214,9 @@ async def _rebuild_due(
     zones: frozenset[str],
     customer_ids: Sequence[uuid.UUID] | None,
 ) -> None:
+    timed = has_time_leaves(segment.condition)
+    if customer_ids is not None and not timed:
+        return  # a segment's version never changes in a scoped refresh: it has no due rows
     mine = [segment_due.c.tenant_id == tenant_id, segment_due.c.segment_id == segment.segment_id]
     if customer_ids is not None:
         mine.append(segment_due.c.customer_id == sa.any_(sa.literal(list(customer_ids), _UUIDS)))
@@ -302,25 +309,42 @@ async def refresh_customers(
     now: datetime,
     cause: str,
     only: Sequence[uuid.UUID] | None = None,
+    changed: Mapping[str, set[uuid.UUID]] | None = None,
 ) -> int:
     """Re-evaluate the tenant's segments (``only``: those) for the given customers and the survivors
-    they were merged into; the number of changes announced."""
+    they were merged into; the number of changes announced.
+
+    ``changed`` (kind of fact → customers whose facts of that kind changed, ``reads.EVERYTHING`` for
+    changes to the customer itself) narrows each segment to the customers whose changes it reads; a
+    segment reading none of them is skipped. Without it every segment is evaluated for everyone.
+    """
     touched = set(customer_ids)
     if not touched:
         return 0
-    survivors = await connection.execute(
-        sa.select(customers.c.merged_into).where(
-            customers.c.tenant_id == tenant_id,
-            customers.c.customer_id == sa.any_(sa.literal(list(touched), _UUIDS)),
-            customers.c.merged_into.is_not(None),
-        )
+    survivors = dict(
+        (
+            await connection.execute(
+                sa.select(customers.c.customer_id, customers.c.merged_into).where(
+                    customers.c.tenant_id == tenant_id,
+                    customers.c.customer_id == sa.any_(sa.literal(list(touched), _UUIDS)),
+                    customers.c.merged_into.is_not(None),
+                )
+            )
+        ).tuples().all()
     )
-    touched.update(survivors.scalars())
-    await _lock_customers(connection, tenant_id, touched)
-    scope = sorted(touched)
-    changed = 0
+    await _lock_customers(connection, tenant_id, touched | set(survivors.values()))
+    zone, zones = await tenant_zone(connection, tenant_id), await known_zones(connection)
+    changed_count = 0
     for segment in await live_segments(connection, tenant_id, only):
-        changes = await evaluate_members(connection, tenant_id, segment, now, scope)
+        if changed is None:
+            mine = touched
+        else:
+            kinds = facts_read(segment.condition) | {EVERYTHING}
+            mine = set().union(*(changed.get(kind, set()) for kind in kinds)) & touched
+        if not mine:
+            continue
+        scope = sorted(mine | {survivors[c] for c in mine if c in survivors})
+        changes = await evaluate_members(connection, tenant_id, segment, now, scope, zone, zones)
         await announce(connection, outbox, tenant_id, segment, changes, now, cause)
-        changed += len(changes.entered) + len(changes.exited)
-    return changed
+        changed_count += len(changes.entered) + len(changes.exited)
+    return changed_count
