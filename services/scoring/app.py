@@ -10,7 +10,7 @@ from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.background import prune_task, schedule_task, segment_due_task
+from services.scoring.background import prune_task, schedule_task, segment_due_task, size_snapshot_task
 from services.scoring.clients.profile_tags import ProfileTags
 from services.scoring.consumers.loyalty_events import loyalty_consumer
 from services.scoring.consumers.profile_events import scoring_consumer
@@ -21,12 +21,14 @@ from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
 from services.scoring.domain.segments.preview import SegmentPreview
+from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
+from services.scoring.store.saved_segments import SqlSavedSegmentStore
 from services.scoring.store.segment_live import MembershipAfterEvents
 from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
@@ -39,7 +41,8 @@ from services.scoring.transport.servicer import scoring_registration
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
     """The scoring service: its RPCs, its consumers of profile's and loyalty's events, its
-    lifecycle event stream, the batch runs and their daily schedule, the behaviour prune."""
+    lifecycle and segment event stream, the batch runs and their daily schedule, the behaviour prune,
+    the segment due worker, the segments' daily size snapshot."""
     assert isinstance(settings, ScoringSettings)
     producer = make_producer("scoring", database, settings, outbox)
     membership = MembershipAfterEvents(producer.outbox)
@@ -67,7 +70,10 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             provisioning_registration(database, tenants),
             scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
             models_registration(FittedModels(SqlModelStore(database))),
-            segments_registration(SegmentPreview(SqlSegmentStore(database))),
+            segments_registration(
+                SegmentPreview(SqlSegmentStore(database)),
+                SavedSegments(SqlSavedSegmentStore(database, producer.outbox)),
+            ),
             *producer.registrations,
             *registrations,
         ],
@@ -78,6 +84,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             schedule_task(schedule, runs, profile_tags.close),
             prune_task(database),
             segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
+            size_snapshot_task(database),
         ],
     )
 

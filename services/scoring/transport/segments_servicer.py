@@ -1,28 +1,50 @@
-"""SegmentService: previews of a condition's audience. Converts and delegates only."""
+"""SegmentService: previews of a condition's audience and saved segments (their members, a customer's
+segments, daily sizes). Converts and delegates only."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TypeAlias
 
 from grpc import aio
 
 from patron.scoring.v1 import segments_pb2, segments_pb2_grpc
+from services.runtime.proto_convert import to_date_text, to_timestamp
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 from services.scoring.domain.segments.preview import SegmentPreview
+from services.scoring.domain.segments.saved import SavedSegments
+from services.scoring.domain.segments.saved_rules import SavedSegment
 from services.scoring.transport.convert import condition_document
 
 SEGMENT_SERVICE = "patron.scoring.v1.SegmentService"
 
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
+
+
+def segment_to_proto(segment: SavedSegment) -> segments_pb2.Segment:
+    """A saved segment as the contract's message (the canonical condition as JSON text)."""
+    return segments_pb2.Segment(
+        segment_id=str(segment.segment_id),
+        name=segment.name,
+        description=segment.description or "",
+        condition_json=json.dumps(segment.condition, ensure_ascii=False),
+        version=segment.version,
+        count=segment.count,
+        created_at=to_timestamp(segment.created_at),
+        updated_at=to_timestamp(segment.updated_at),
+    )
+
 
 class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
-    """Every call acts for the tenant of its metadata: only that tenant's customers are counted."""
+    """Every call acts for the tenant of its metadata: only that tenant's segments and customers."""
 
-    def __init__(self, previews: SegmentPreview) -> None:
+    def __init__(self, previews: SegmentPreview, saved: SavedSegments) -> None:
         self._previews = previews
+        self._saved = saved
 
     async def Preview(
-        self, request: segments_pb2.PreviewSegmentRequest, context: aio.ServicerContext[Any, Any]
+        self, request: segments_pb2.PreviewSegmentRequest, context: Context
     ) -> segments_pb2.PreviewSegmentResponse:
         answer = await self._previews.preview(
             current_tenant(), condition_document(request.condition_json), request.sample_size
@@ -31,9 +53,90 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
             count=answer.count, sample=[str(customer_id) for customer_id in answer.sample]
         )
 
+    async def CreateSegment(
+        self, request: segments_pb2.CreateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        segment = await self._saved.create(
+            current_tenant(), request.name, request.description, condition_document(request.condition_json)
+        )
+        return segment_to_proto(segment)
 
-def segments_registration(previews: SegmentPreview) -> Registration:
+    async def GetSegment(
+        self, request: segments_pb2.GetSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        return segment_to_proto(await self._saved.get(current_tenant(), request.segment_id))
+
+    async def ListSegments(
+        self, request: segments_pb2.ListSegmentsRequest, context: Context
+    ) -> segments_pb2.ListSegmentsResponse:
+        page = await self._saved.list_segments(current_tenant(), request.page_size, request.page_token)
+        return segments_pb2.ListSegmentsResponse(
+            segments=[segment_to_proto(segment) for segment in page.items],
+            next_page_token=page.next_cursor or "",
+        )
+
+    async def UpdateSegment(
+        self, request: segments_pb2.UpdateSegmentRequest, context: Context
+    ) -> segments_pb2.Segment:
+        segment = await self._saved.update(
+            current_tenant(),
+            request.segment_id,
+            request.name,
+            request.description,
+            condition_document(request.condition_json),
+        )
+        return segment_to_proto(segment)
+
+    async def DeleteSegment(
+        self, request: segments_pb2.DeleteSegmentRequest, context: Context
+    ) -> segments_pb2.DeleteSegmentResponse:
+        await self._saved.delete(current_tenant(), request.segment_id)
+        return segments_pb2.DeleteSegmentResponse()
+
+    async def ListMembers(
+        self, request: segments_pb2.ListMembersRequest, context: Context
+    ) -> segments_pb2.ListMembersResponse:
+        page = await self._saved.members(
+            current_tenant(), request.segment_id, request.page_size, request.page_token
+        )
+        return segments_pb2.ListMembersResponse(
+            members=[
+                segments_pb2.SegmentMember(
+                    customer_id=str(member.customer_id),
+                    entered_at=to_timestamp(member.entered_at),
+                    version=member.version,
+                )
+                for member in page.items
+            ],
+            next_page_token=page.next_cursor or "",
+        )
+
+    async def CustomerSegments(
+        self, request: segments_pb2.CustomerSegmentsRequest, context: Context
+    ) -> segments_pb2.CustomerSegmentsResponse:
+        found = await self._saved.customer_segments(current_tenant(), request.customer_id)
+        return segments_pb2.CustomerSegmentsResponse(
+            segments=[
+                segments_pb2.CustomerSegment(
+                    segment_id=str(item.segment_id), name=item.name, entered_at=to_timestamp(item.entered_at)
+                )
+                for item in found
+            ]
+        )
+
+    async def SegmentSizes(
+        self, request: segments_pb2.SegmentSizesRequest, context: Context
+    ) -> segments_pb2.SegmentSizesResponse:
+        sizes = await self._saved.sizes(current_tenant(), request.segment_id, request.days)
+        return segments_pb2.SegmentSizesResponse(
+            sizes=[segments_pb2.DailySize(day=to_date_text(size.day), members=size.members) for size in sizes]
+        )
+
+
+def segments_registration(previews: SegmentPreview, saved: SavedSegments) -> Registration:
     """The SegmentService registration for the scoring service's server."""
     return Registration(
-        segments_pb2_grpc.add_SegmentServiceServicer_to_server, SegmentServicer(previews), SEGMENT_SERVICE
+        segments_pb2_grpc.add_SegmentServiceServicer_to_server,
+        SegmentServicer(previews, saved),
+        SEGMENT_SERVICE,
     )
