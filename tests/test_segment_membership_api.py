@@ -85,7 +85,7 @@ class SegmentEvents:
         return self
 
     async def _read(self, request: envelope_pb2.SubscribeRequest) -> None:
-        async for response in self._stub.Subscribe(request):
+        async for response in self._stub.Subscribe(request, timeout=120):
             for event in response.events:
                 if event.tenant_id != self._tenant:
                     continue
@@ -175,19 +175,24 @@ async def test_evaluate_and_the_member_snapshot_over_grpc(
     async with grpc.aio.insecure_channel(scoring_address) as channel:
         stub = segments_pb2_grpc.SegmentServiceStub(channel)
         yes = await stub.Evaluate(
-            segments_pb2.EvaluateSegmentRequest(customer_id=women[0], segment_id=segment), metadata=metadata
+            segments_pb2.EvaluateSegmentRequest(customer_id=women[0], segment_id=segment),
+            metadata=metadata,
+            timeout=10,
         )
         assert (yes.member, yes.version, yes.customer_id) == (True, 1, women[0])
         no = await stub.Evaluate(
             segments_pb2.EvaluateSegmentRequest(customer_id=man, condition_json=json.dumps(WOMEN)),
             metadata=metadata,
+            timeout=10,
         )
         assert (no.member, no.version) == (False, 0)
 
         batches = [
             b
             async for b in stub.StreamMembers(
-                segments_pb2.StreamMembersRequest(segment_id=segment, batch_size=2), metadata=metadata
+                segments_pb2.StreamMembersRequest(segment_id=segment, batch_size=2),
+                metadata=metadata,
+                timeout=10,
             )
         ]
         assert [len(b.customer_ids) for b in batches] == [2, 2, 1]
@@ -199,10 +204,14 @@ async def test_evaluate_and_the_member_snapshot_over_grpc(
         theirs = (("x-patron-tenant", other_tenant.tenant_id),)
         for call in (
             stub.Evaluate(
-                segments_pb2.EvaluateSegmentRequest(customer_id=women[0], segment_id=segment), metadata=theirs
+                segments_pb2.EvaluateSegmentRequest(customer_id=women[0], segment_id=segment),
+                metadata=theirs,
+                timeout=10,
             ),
             _drain(
-                stub.StreamMembers(segments_pb2.StreamMembersRequest(segment_id=segment), metadata=theirs)
+                stub.StreamMembers(
+                    segments_pb2.StreamMembersRequest(segment_id=segment), metadata=theirs, timeout=10
+                )
             ),
         ):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -214,6 +223,7 @@ async def test_evaluate_and_the_member_snapshot_over_grpc(
                     customer_id=man, condition_json='{"field": "x", "op": "eq"}'
                 ),
                 metadata=metadata,
+                timeout=10,
             )
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 

@@ -20,6 +20,7 @@ from services.scoring.domain.config_book import ConfigBook
 from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
+from services.scoring.domain.segments.audience import SegmentAudience
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
@@ -29,6 +30,7 @@ from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
 from services.scoring.store.saved_segments import SqlSavedSegmentStore
+from services.scoring.store.segment_audience import SqlAudienceStore
 from services.scoring.store.segment_live import MembershipAfterEvents
 from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
@@ -73,6 +75,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             segments_registration(
                 SegmentPreview(SqlSegmentStore(database)),
                 SavedSegments(SqlSavedSegmentStore(database, producer.outbox)),
+                SegmentAudience(SqlAudienceStore(database)),
             ),
             *producer.registrations,
             *registrations,

@@ -321,19 +321,14 @@ async def refresh_customers(
     touched = set(customer_ids)
     if not touched:
         return 0
-    survivors = dict(
-        (
-            await connection.execute(
-                sa.select(customers.c.customer_id, customers.c.merged_into).where(
-                    customers.c.tenant_id == tenant_id,
-                    customers.c.customer_id == sa.any_(sa.literal(list(touched), _UUIDS)),
-                    customers.c.merged_into.is_not(None),
-                )
-            )
+    merged = await connection.execute(
+        sa.select(customers.c.customer_id, customers.c.merged_into).where(
+            customers.c.tenant_id == tenant_id,
+            customers.c.customer_id == sa.any_(sa.literal(list(touched), _UUIDS)),
+            customers.c.merged_into.is_not(None),
         )
-        .tuples()
-        .all()
     )
+    survivors: dict[uuid.UUID, uuid.UUID] = {row.customer_id: row.merged_into for row in merged}
     await _lock_customers(connection, tenant_id, touched | set(survivors.values()))
     zone, zones = await tenant_zone(connection, tenant_id), await known_zones(connection)
     changed_count = 0

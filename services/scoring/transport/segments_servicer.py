@@ -1,9 +1,11 @@
-"""SegmentService: previews of a condition's audience and saved segments (their members, a customer's
-segments, daily sizes). Converts and delegates only."""
+"""SegmentService: previews of a condition's audience, saved segments (their members, a customer's
+segments, daily sizes), and for notify one customer evaluated now and a segment's member snapshot.
+Converts and delegates only."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from grpc import aio
@@ -12,6 +14,7 @@ from patron.scoring.v1 import segments_pb2, segments_pb2_grpc
 from services.runtime.proto_convert import to_date_text, to_timestamp
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
+from services.scoring.domain.segments.audience import SegmentAudience
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.domain.segments.saved_rules import SavedSegment
@@ -39,9 +42,10 @@ def segment_to_proto(segment: SavedSegment) -> segments_pb2.Segment:
 class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
     """Every call acts for the tenant of its metadata: only that tenant's segments and customers."""
 
-    def __init__(self, previews: SegmentPreview, saved: SavedSegments) -> None:
+    def __init__(self, previews: SegmentPreview, saved: SavedSegments, audience: SegmentAudience) -> None:
         self._previews = previews
         self._saved = saved
+        self._audience = audience
 
     async def Preview(
         self, request: segments_pb2.PreviewSegmentRequest, context: Context
@@ -132,11 +136,42 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
             sizes=[segments_pb2.DailySize(day=to_date_text(size.day), members=size.members) for size in sizes]
         )
 
+    async def Evaluate(
+        self, request: segments_pb2.EvaluateSegmentRequest, context: Context
+    ) -> segments_pb2.EvaluateSegmentResponse:
+        target = request.WhichOneof("target")
+        answer = await self._audience.evaluate(
+            current_tenant(),
+            request.customer_id,
+            request.segment_id if target == "segment_id" else None,
+            condition_document(request.condition_json) if target == "condition_json" else None,
+        )
+        return segments_pb2.EvaluateSegmentResponse(
+            member=answer.member,
+            version=answer.version,
+            evaluated_at=to_timestamp(answer.evaluated_at),
+            customer_id=str(answer.customer_id),
+        )
 
-def segments_registration(previews: SegmentPreview, saved: SavedSegments) -> Registration:
+    async def StreamMembers(
+        self, request: segments_pb2.StreamMembersRequest, context: Context
+    ) -> AsyncIterator[segments_pb2.MemberBatch]:
+        batches = self._audience.snapshot(current_tenant(), request.segment_id, request.batch_size)
+        async for batch in batches:
+            yield segments_pb2.MemberBatch(
+                customer_ids=[str(customer_id) for customer_id in batch.customer_ids],
+                version=batch.version,
+                as_of=to_timestamp(batch.as_of),
+                total=batch.total,
+            )
+
+
+def segments_registration(
+    previews: SegmentPreview, saved: SavedSegments, audience: SegmentAudience
+) -> Registration:
     """The SegmentService registration for the scoring service's server."""
     return Registration(
         segments_pb2_grpc.add_SegmentServiceServicer_to_server,
-        SegmentServicer(previews, saved),
+        SegmentServicer(previews, saved, audience),
         SEGMENT_SERVICE,
     )
