@@ -14,6 +14,8 @@ The workload (the defaults are the workload):
 - open loop: every 100 ms a batch of ``--rate`` / 10 new behaviour events goes to ``POST /v1/events``
   (each batch in its own task, so a slow call never delays the schedule), for ``--duration`` (20) s;
   types view 60 %, add_to_cart 25 %, favorite 10 %, share 5 %, random customers, ``occurred_at`` now;
+- the load starts once scoring has projected every customer (the time that took is reported: the
+  consumer applies ``customer.created`` one event at a time);
 - a customer's first add-to-cart makes them enter the cart segment: its latency is from the start of
   the call that carried it to the arrival of the customer's ``segment.entered``;
 - ``cpu_pct``: CPU of each process of the system during the offered load (as ``bench.ingest``).
@@ -62,10 +64,26 @@ TARGET = {"events_per_s": 2000, "p99_ms": 1000}
 TICK_S = 0.1
 
 
-async def create_segments(client: httpx.AsyncClient) -> str:
-    """The 20 segments; the cart segment's id."""
+EVERYONE = {"field": "orders.count", "op": "gte", "value": 0}
+
+
+async def wait_projected(client: httpx.AsyncClient, count: int, timeout_s: float = 600.0) -> float:
+    """Seconds until scoring's projection holds all ``count`` customers (its consumer applies the
+    identify calls' ``customer.created`` asynchronously): the measured load starts from a steady state."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout_s:
+        response = await client.post("/v1/segments/preview", json={"condition": EVERYONE, "sample_size": 0})
+        if response.status_code == 200 and response.json()["count"] >= count:
+            return round(time.perf_counter() - began, 1)
+        await asyncio.sleep(0.5)
+    raise BenchError(f"scoring did not project {count} customers within {timeout_s} s")
+
+
+async def create_segments(client: httpx.AsyncClient, count: int) -> str:
+    """The first ``count`` of the 20 segments and the cart segment; the cart segment's id."""
     cart = ""
-    for number, condition in enumerate(SEGMENTS):
+    chosen = [c for n, c in enumerate(SEGMENTS) if n < count or c == CART_24H]
+    for number, condition in enumerate(chosen):
         response = await client.post("/v1/segments", json={"name": f"bench {number}", "condition": condition})
         if response.status_code != 201:
             raise BenchError(
@@ -111,7 +129,7 @@ class EnteredWatch:
         return asyncio.create_task(self._read(request))
 
     async def _read(self, request: envelope_pb2.SubscribeRequest) -> None:
-        async for response in self._stub.Subscribe(request):
+        async for response in self._stub.Subscribe(request, timeout=3600):
             now = time.perf_counter()
             for event in response.events:
                 if event.tenant_id == self._tenant and event.segment_entered.segment_id == self._segment:
@@ -188,7 +206,9 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient(
         base_url=options.url, headers=headers, timeout=60.0, limits=limits
     ) as client:
-        cart = await create_segments(client)
+        caught_up_s = await wait_projected(client, len(customers))
+        log(f"scoring projected the customers {caught_up_s} s after the last identify")
+        cart = await create_segments(client, options.segments)
         watch = EnteredWatch(options.scoring, tenant_id, cart)
         reader = await watch.start()
         cpu = ProcessCpu(Path(options.home))
@@ -207,10 +227,11 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "workload": {
             "customers": options.customers,
-            "segments": len(SEGMENTS),
+            "segments": max(options.segments, 1),
             "rate_events_per_s": options.rate,
             "duration_s": options.duration,
         },
+        "customer_projection_catch_up_s": caught_up_s,
         "sent": counts,
         "achieved_events_per_s": round(counts["events"] / options.duration, 1),
         "entered_expected": len(first_cart),
@@ -236,6 +257,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--admin-token", default=None)
     parser.add_argument("--customers", type=positive_int, default=2000)
+    parser.add_argument("--segments", type=int, default=20, help="saved segments, the cart among them (20)")
     parser.add_argument("--rate", type=positive_int, default=2000, help="events offered per second (2000)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of offered load (20)")
     parser.add_argument(
