@@ -11,6 +11,8 @@ from services.runtime.provisioning import PROVISION_METHOD, provisioning_registr
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 from services.scoring.background import prune_task, schedule_task
+from services.scoring.background_exports import export_tasks
+from services.scoring.clients.profile_contacts import ProfileContacts
 from services.scoring.clients.profile_tags import ProfileTags
 from services.scoring.consumers.loyalty_events import loyalty_consumer
 from services.scoring.consumers.profile_events import scoring_consumer
@@ -20,17 +22,22 @@ from services.scoring.domain.config_book import ConfigBook
 from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
+from services.scoring.domain.segments.export_worker import ExportWorker
+from services.scoring.domain.segments.exports import SegmentExports
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
+from services.scoring.store.segment_export_jobs import SqlExportJobs
+from services.scoring.store.segment_exports import SqlSegmentExports
 from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
 from services.scoring.transport.models_servicer import models_registration
+from services.scoring.transport.segment_exports_servicer import segment_exports_registration
 from services.scoring.transport.segments_servicer import segments_registration
 from services.scoring.transport.servicer import scoring_registration
 
@@ -57,6 +64,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
     runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
     schedule = DailySchedule(tenant_settings, runs)
+    contacts = ProfileContacts(profile_channel)
 
     return ServiceParts(
         registrations=[
@@ -64,6 +72,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
             models_registration(FittedModels(SqlModelStore(database))),
             segments_registration(SegmentPreview(SqlSegmentStore(database))),
+            segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             *producer.registrations,
             *registrations,
         ],
@@ -73,6 +82,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *background,
             schedule_task(schedule, runs, profile_tags.close),
             prune_task(database),
+            *export_tasks(lambda: ExportWorker(SqlExportJobs(database), contacts)),
         ],
     )
 

@@ -1,0 +1,222 @@
+"""The store side of the export worker: claims, batches, releases and the prune.
+
+Implements ``ExportJobStore`` (``domain/segments/export_worker.py``). A claim takes the next export
+due with ``FOR UPDATE SKIP LOCKED`` and leases it (owner and ``lease_until``) in the same statement,
+then commits: the worker holds no transaction while it calls profile. Every later write is guarded
+by ``lease_owner = :owner`` (and a batch also by ``done = :done``), so a worker that lost its lease
+— stalled past it, or crashed and came back — writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from services.runtime.database import Database
+from services.scoring.domain.segments.export_worker import ExportJob, MaskedContact
+
+# The next export due: queued ones first (a NULL lease), then the one given back longest ago; only
+# exports of live segments (a deleted segment's exports are expired by the prune).
+_CLAIM = sa.text(
+    """
+    UPDATE segment_exports AS e
+    SET status = 'running', lease_owner = :owner, lease_until = :lease_until,
+        started_at = coalesce(e.started_at, :now)
+    FROM (
+        SELECT x.tenant_id, x.export_id FROM segment_exports AS x
+        WHERE x.status IN ('queued', 'running') AND (x.lease_until IS NULL OR x.lease_until <= :now)
+          AND EXISTS (
+              SELECT FROM segments AS s
+              WHERE s.tenant_id = x.tenant_id AND s.segment_id = x.segment_id AND s.deleted_at IS NULL
+          )
+        ORDER BY x.lease_until NULLS FIRST, x.created_at
+        LIMIT 1
+        FOR UPDATE OF x SKIP LOCKED
+    ) AS due
+    WHERE e.tenant_id = due.tenant_id AND e.export_id = due.export_id
+    RETURNING e.tenant_id, e.export_id, e.done, e.total, e.attempts
+    """
+)
+
+_MEMBERS = sa.text(
+    """
+    SELECT customer_id FROM segment_export_rows
+    WHERE tenant_id = :tenant AND export_id = :export AND seq > :done AND seq <= :done + :limit
+    ORDER BY seq
+    """
+)
+
+# The guard: this worker still holds the lease and the batch starts where ``done`` is.
+_ADVANCE = sa.text(
+    """
+    UPDATE segment_exports
+    SET done = done + :count, rows = rows + :kept, attempts = 0, error = NULL, lease_until = :lease_until,
+        status = CASE WHEN done + :count >= total THEN 'done' ELSE status END,
+        finished_at = CASE WHEN done + :count >= total THEN :now END,
+        expires_at = CASE WHEN done + :count >= total THEN :expires_at END,
+        lease_owner = CASE WHEN done + :count >= total THEN NULL ELSE lease_owner END
+    WHERE tenant_id = :tenant AND export_id = :export AND status = 'running'
+      AND lease_owner = :owner AND done = :done
+    """
+)
+
+_FILL = sa.text(
+    """
+    UPDATE segment_export_rows AS r
+    SET phone = c.phone, email = c.email
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:phones AS text[]), CAST(:emails AS text[]))
+         AS c(customer_id, phone, email)
+    WHERE r.tenant_id = :tenant AND r.export_id = :export AND r.seq > :done AND r.seq <= :done + :count
+      AND r.customer_id = c.customer_id
+    """
+)
+
+# Members profile did not answer for (erased, merged away, unknown) leave the file.
+_DROP = sa.text(
+    """
+    DELETE FROM segment_export_rows
+    WHERE tenant_id = :tenant AND export_id = :export AND seq > :done AND seq <= :done + :count
+      AND customer_id <> ALL(CAST(:ids AS uuid[]))
+    """
+)
+
+_RELEASE = sa.text(
+    """
+    UPDATE segment_exports
+    SET lease_owner = NULL, lease_until = :not_before, attempts = :attempts, error = :error
+    WHERE tenant_id = :tenant AND export_id = :export AND status = 'running' AND lease_owner = :owner
+    """
+)
+
+_FAIL = sa.text(
+    """
+    UPDATE segment_exports
+    SET status = 'failed', error = :error, finished_at = :now, lease_owner = NULL, lease_until = NULL
+    WHERE tenant_id = :tenant AND export_id = :export AND status = 'running' AND lease_owner = :owner
+    """
+)
+
+# Done files past their time expire; so do the exports of segments deleted since (whatever state).
+_EXPIRE = sa.text(
+    """
+    UPDATE segment_exports AS e
+    SET status = 'expired', lease_owner = NULL, lease_until = NULL,
+        finished_at = coalesce(e.finished_at, :now), expires_at = least(coalesce(e.expires_at, :now), :now)
+    WHERE (e.status = 'done' AND e.expires_at <= :now)
+       OR (e.status IN ('queued', 'running', 'done') AND EXISTS (
+              SELECT FROM segments AS s
+              WHERE s.tenant_id = e.tenant_id AND s.segment_id = e.segment_id AND s.deleted_at IS NOT NULL))
+    """
+)
+
+_DELETE_CHUNK = sa.text(
+    """
+    DELETE FROM segment_export_rows AS r
+    USING (
+        SELECT r2.tenant_id, r2.export_id, r2.seq
+        FROM segment_exports AS e
+        JOIN segment_export_rows AS r2 ON r2.tenant_id = e.tenant_id AND r2.export_id = e.export_id
+        WHERE e.status IN ('expired', 'failed')
+        LIMIT :chunk
+    ) AS gone
+    WHERE r.tenant_id = gone.tenant_id AND r.export_id = gone.export_id AND r.seq = gone.seq
+    """
+)
+
+_FORGET = sa.text(
+    """
+    DELETE FROM segment_exports AS e
+    WHERE e.status IN ('expired', 'failed') AND coalesce(e.expires_at, e.finished_at) < :forget_before
+      AND NOT EXISTS (
+          SELECT FROM segment_export_rows AS r WHERE r.tenant_id = e.tenant_id AND r.export_id = e.export_id
+      )
+    """
+)
+
+
+def _job_params(job: ExportJob) -> dict[str, object]:
+    return {"tenant": job.tenant_id, "export": job.export_id, "owner": job.owner, "done": job.done}
+
+
+class SqlExportJobs:
+    """The worker's queries over ``segment_exports`` and ``segment_export_rows``."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def claim(self, owner: uuid.UUID, now: datetime, lease_until: datetime) -> ExportJob | None:
+        """Lease the next export due (skipping those another worker is claiming right now), or None."""
+        async with self._database.transaction() as connection:
+            row = (
+                await connection.execute(_CLAIM, {"owner": owner, "now": now, "lease_until": lease_until})
+            ).first()
+        if row is None:
+            return None
+        return ExportJob(row.tenant_id, row.export_id, owner, row.done, row.total, row.attempts)
+
+    async def members(self, job: ExportJob, limit: int) -> list[uuid.UUID]:
+        """The ids of the next ``limit`` members after ``done``, in snapshot order."""
+        async with self._database.read() as connection:
+            rows = await connection.execute(_MEMBERS, {**_job_params(job), "limit": limit})
+            return [row.customer_id for row in rows]
+
+    async def commit_batch(
+        self,
+        job: ExportJob,
+        count: int,
+        contacts: Sequence[MaskedContact],
+        lease_until: datetime,
+        now: datetime,
+        file_expires_at: datetime,
+    ) -> bool:
+        """Advance ``done`` by ``count`` under the guard, then fill and drop that batch's rows — one
+        transaction, so the batch is written whole or not at all; False when the guard refused it."""
+        params = {
+            **_job_params(job),
+            "count": count,
+            "kept": len(contacts),
+            "lease_until": lease_until,
+            "now": now,
+            "expires_at": file_expires_at,
+            "ids": [c.customer_id for c in contacts],
+            "phones": [c.phone for c in contacts],
+            "emails": [c.email for c in contacts],
+        }
+        async with self._database.transaction() as connection:
+            if (await connection.execute(_ADVANCE, params)).rowcount != 1:
+                return False
+            if count:
+                await connection.execute(_FILL, params)
+                await connection.execute(_DROP, params)
+        return True
+
+    async def release(self, job: ExportJob, not_before: datetime, attempts: int, error: str | None) -> None:
+        """Give the export back (claimable from ``not_before``) if this worker still holds it."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                _RELEASE, {**_job_params(job), "not_before": not_before, "attempts": attempts, "error": error}
+            )
+
+    async def fail(self, job: ExportJob, now: datetime, error: str) -> None:
+        """End the export as failed (its rows go at the next prune) if this worker still holds it."""
+        async with self._database.transaction() as connection:
+            await connection.execute(_FAIL, {**_job_params(job), "now": now, "error": error})
+
+    async def prune(self, now: datetime, forget_before: datetime, chunk: int) -> int:
+        """Expire what is due, delete the rows of expired and failed exports a chunk per transaction
+        (never one long delete), then forget the old records; the rows deleted."""
+        async with self._database.transaction() as connection:
+            await connection.execute(_EXPIRE, {"now": now})
+        deleted = 0
+        while True:
+            async with self._database.transaction() as connection:
+                count = (await connection.execute(_DELETE_CHUNK, {"chunk": chunk})).rowcount
+            deleted += count
+            if count < chunk:
+                break
+        async with self._database.transaction() as connection:
+            await connection.execute(_FORGET, {"forget_before": forget_before})
+        return deleted
