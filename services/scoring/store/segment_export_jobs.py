@@ -55,8 +55,8 @@ _ADVANCE = sa.text(
     UPDATE segment_exports
     SET done = done + :count, rows = rows + :kept, attempts = 0, error = NULL, lease_until = :lease_until,
         status = CASE WHEN done + :count >= total THEN 'done' ELSE status END,
-        finished_at = CASE WHEN done + :count >= total THEN :now END,
-        expires_at = CASE WHEN done + :count >= total THEN :expires_at END,
+        finished_at = CASE WHEN done + :count >= total THEN CAST(:now AS timestamptz) END,
+        expires_at = CASE WHEN done + :count >= total THEN CAST(:expires_at AS timestamptz) END,
         lease_owner = CASE WHEN done + :count >= total THEN NULL ELSE lease_owner END
     WHERE tenant_id = :tenant AND export_id = :export AND status = 'running'
       AND lease_owner = :owner AND done = :done
@@ -129,7 +129,7 @@ _DELETE_CHUNK = sa.text(
 _FORGET = sa.text(
     """
     DELETE FROM segment_exports AS e
-    WHERE e.status IN ('expired', 'failed') AND coalesce(e.expires_at, e.finished_at) < :forget_before
+    WHERE e.status IN ('expired', 'failed') AND coalesce(e.expires_at, e.finished_at) <= :forget_before
       AND NOT EXISTS (
           SELECT FROM segment_export_rows AS r WHERE r.tenant_id = e.tenant_id AND r.export_id = e.export_id
       )
