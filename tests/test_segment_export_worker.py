@@ -90,9 +90,9 @@ async def database(postgres: PostgresServer) -> AsyncIterator[tuple[Database, st
         await postgres.drop_database(name)
 
 
-async def seed_segment(url: str, tenant_id: uuid.UUID, members: int, *, version: int = 1) -> tuple[
-    uuid.UUID, list[uuid.UUID]
-]:
+async def seed_segment(
+    url: str, tenant_id: uuid.UUID, members: int, *, version: int = 1
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A tenant (when new), a saved segment and ``members`` members in scoring's tables, written
     directly (saved segments are not reachable through the API on this branch)."""
     segment_id = uuid.uuid4()
@@ -130,16 +130,17 @@ async def execute(url: str, statement: str, *args: object) -> None:
         await connection.close()
 
 
-def parts(database: Database, profile: FakeProfile, clock: Clock, batch: int = 3) -> tuple[
-    SegmentExports, ExportWorker, SqlExportJobs
-]:
+def parts(
+    database: Database, profile: FakeProfile, clock: Clock, batch: int = 3
+) -> tuple[SegmentExports, ExportWorker, SqlExportJobs]:
     jobs = SqlExportJobs(database)
     worker = ExportWorker(jobs, profile, clock, batch_size=batch, slice_length=timedelta(hours=1))
     return SegmentExports(SqlSegmentExports(database), clock), worker, jobs
 
 
 async def file_of(exports: SegmentExports, tenant: uuid.UUID, export: SegmentExport) -> list[list[str]]:
-    text = "".join([chunk async for chunk in exports.read(tenant, str(export.segment_id), str(export.export_id))])
+    chunks = exports.read(tenant, str(export.segment_id), str(export.export_id))
+    text = "".join([chunk async for chunk in chunks])
     return list(csv.reader(io.StringIO(text, newline="")))
 
 
@@ -180,7 +181,8 @@ async def test_progress_advances_batch_by_batch_and_the_file_holds_each_live_mem
     assert [len(call) for call in profile.calls] == [3, 3, 1]
 
     done = await exports.get(tenant, str(segment), str(started.export_id))
-    assert done.finished_at == clock() and done.expires_at == clock() + timedelta(hours=24)
+    assert done.finished_at == clock()
+    assert done.expires_at == clock() + timedelta(hours=24)
     rows = await file_of(exports, tenant, done)
     assert rows[0] == ["customer_id", "entered_at", "phone", "email"]
     assert without_times(rows) == expected_rows(ids, gone=[ids[2]])
@@ -198,13 +200,15 @@ async def test_a_batch_written_twice_is_refused_and_changes_nothing(database: tu
     assert job is not None
 
     advanced = await worker.step(job)
-    assert advanced is not None and advanced.done == 3
+    assert advanced is not None
+    assert advanced.done == 3
     assert await worker.step(job) is None  # the same batch again: the guard refuses it
     state = await exports.get(tenant, str(segment), str(started.export_id))
     assert (state.done, state.rows) == (3, 3)
 
     final = await worker.step(advanced)
-    assert final is not None and final.done == 5
+    assert final is not None
+    assert final.done == 5
     assert await worker.step(advanced) is None
     rows = await file_of(exports, tenant, state)
     assert without_times(rows) == expected_rows(ids)
@@ -273,11 +277,13 @@ async def test_concurrent_claims_take_different_exports(database: tuple[Database
     first, second = await asyncio.gather(
         jobs.claim(a.owner, clock(), clock() + LEASE), jobs.claim(b.owner, clock(), clock() + LEASE)
     )
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert first.export_id != second.export_id
     for worker, job in ((a, first), (b, second)):
         done = await worker.step(job)
-        assert done is not None and done.done == done.total == 2
+        assert done is not None
+        assert done.done == done.total == 2
 
 
 async def test_a_tenant_has_at_most_three_exports_queued_or_running(database: tuple[Database, str]) -> None:
@@ -391,7 +397,7 @@ async def test_a_failing_profile_is_retried_with_backoff_then_fails_the_export(
 ) -> None:
     db, url = database
     tenant = uuid.uuid4()
-    segment, ids = await seed_segment(url, tenant, 2)
+    segment, _ids = await seed_segment(url, tenant, 2)
     profile, clock = FakeProfile(), Clock()
     exports, worker, _ = parts(db, profile, clock)
     started = await exports.start(tenant, str(segment))

@@ -114,20 +114,20 @@ def _readable(export: SegmentExport | None, segment_id: str, export_id: str) -> 
             f"the export is {export.status} ({export.done} of {export.total} members); "
             "read the file once its status is done",
             reason="EXPORT_NOT_READY",
-            metadata={"status": export.status},
+            metadata={"export_status": export.status},
         )
     if export.status == "failed":
         raise Conflict(
             f"the export failed ({export.error or 'unknown error'}); start a new export",
             reason="EXPORT_FAILED",
-            metadata={"status": export.status},
+            metadata={"export_status": export.status},
         )
     if export.status == "expired":
         raise Conflict(
             f"the export's file expired after {int(FILE_TTL.total_seconds()) // 3600} hours; "
             "start a new export",
             reason="EXPORT_EXPIRED",
-            metadata={"status": export.status},
+            metadata={"export_status": export.status},
         )
 
 
