@@ -259,7 +259,7 @@ async def test_a_worker_that_lost_its_lease_writes_nothing(database: tuple[Datab
     clock.advance(LEASE)
     await finish(fast)
     now = clock()
-    assert not await jobs.commit_batch(stalled, len(members), contacts[:1], now + LEASE, now, now)
+    assert not await jobs.commit_batch(stalled, members, contacts[:1], now + LEASE, now, now)
     done = await exports.get(tenant, str(segment), str(started.export_id))
     assert (done.status, done.done, done.rows) == ("done", 4, 4)
     assert without_times(await file_of(exports, tenant, done)) == expected_rows(ids)

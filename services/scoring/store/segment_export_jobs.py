@@ -63,25 +63,30 @@ _ADVANCE = sa.text(
     """
 )
 
+# Rows by primary key (seq), each checked against the member it must hold: a lookup per member
+# whatever plan the prepared statement settles on.
 _FILL = sa.text(
     """
     UPDATE segment_export_rows AS r
     SET phone = c.phone, email = c.email
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:phones AS text[]), CAST(:emails AS text[]))
-         AS c(customer_id, phone, email)
+    FROM unnest(CAST(:kept_seqs AS bigint[]), CAST(:kept_ids AS uuid[]),
+                CAST(:phones AS text[]), CAST(:emails AS text[])) AS c(seq, customer_id, phone, email)
     WHERE r.tenant_id = :tenant AND r.export_id = :export AND r.seq > :done AND r.seq <= :done + :count
-      AND r.customer_id = c.customer_id
+      AND r.seq = c.seq AND r.customer_id = c.customer_id
     """
 )
 
 # Members profile did not answer for (erased, merged away, unknown) leave the file.
 _DROP = sa.text(
     """
-    DELETE FROM segment_export_rows
-    WHERE tenant_id = :tenant AND export_id = :export AND seq > :done AND seq <= :done + :count
-      AND customer_id <> ALL(CAST(:ids AS uuid[]))
+    DELETE FROM segment_export_rows AS r
+    USING unnest(CAST(:dropped_seqs AS bigint[]), CAST(:dropped_ids AS uuid[])) AS d(seq, customer_id)
+    WHERE r.tenant_id = :tenant AND r.export_id = :export AND r.seq > :done AND r.seq <= :done + :count
+      AND r.seq = d.seq AND r.customer_id = d.customer_id
     """
 )
+
+_CUSTOM_PLANS = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 _RELEASE = sa.text(
     """
@@ -166,30 +171,43 @@ class SqlExportJobs:
     async def commit_batch(
         self,
         job: ExportJob,
-        count: int,
+        members: Sequence[uuid.UUID],
         contacts: Sequence[MaskedContact],
         lease_until: datetime,
         now: datetime,
         file_expires_at: datetime,
     ) -> bool:
-        """Advance ``done`` by ``count`` under the guard, then fill and drop that batch's rows — one
-        transaction, so the batch is written whole or not at all; False when the guard refused it."""
+        """Advance ``done`` past ``members`` under the guard, then fill and drop their rows — one
+        transaction, so the batch is written whole or not at all; False when the guard refused it.
+
+        ``members`` are the rows ``done + 1 ..`` in order (``members``), so each one's ``seq`` is
+        known and every row is reached by its primary key."""
+        found = {c.customer_id: c for c in contacts}
+        kept = [(job.done + 1 + i, c) for i, c in enumerate(members) if c in found]
+        dropped = [(job.done + 1 + i, c) for i, c in enumerate(members) if c not in found]
         params = {
             **_job_params(job),
-            "count": count,
-            "kept": len(contacts),
+            "count": len(members),
+            "kept": len(kept),
             "lease_until": lease_until,
             "now": now,
             "expires_at": file_expires_at,
-            "ids": [c.customer_id for c in contacts],
-            "phones": [c.phone for c in contacts],
-            "emails": [c.email for c in contacts],
+            "kept_seqs": [seq for seq, _ in kept],
+            "kept_ids": [c for _, c in kept],
+            "phones": [found[c].phone for _, c in kept],
+            "emails": [found[c].email for _, c in kept],
+            "dropped_seqs": [seq for seq, _ in dropped],
+            "dropped_ids": [c for _, c in dropped],
         }
         async with self._database.transaction() as connection:
             if (await connection.execute(_ADVANCE, params)).rowcount != 1:
                 return False
-            if count:
+            # A prepared statement's generic plan (from the sixth run on) does not know the batch is
+            # 1,000 rows and rescans the unnest for every row in range: 190 ms instead of 4 ms.
+            await connection.execute(_CUSTOM_PLANS)
+            if kept:
                 await connection.execute(_FILL, params)
+            if dropped:
                 await connection.execute(_DROP, params)
         return True
 

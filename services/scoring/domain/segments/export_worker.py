@@ -84,15 +84,16 @@ class ExportJobStore(Protocol):
     async def commit_batch(
         self,
         job: ExportJob,
-        count: int,
+        members: Sequence[uuid.UUID],
         contacts: Sequence[MaskedContact],
         lease_until: datetime,
         now: datetime,
         file_expires_at: datetime,
     ) -> bool:
-        """Write the contacts of the ``count`` rows after ``job.done``, drop those without an entry,
-        advance ``done`` (done at ``total``, expiring at ``file_expires_at``) and renew the lease, in
-        one transaction; False (nothing written) when the lease or ``done`` moved."""
+        """Write the contacts of ``members`` (the rows after ``job.done``, as ``members`` gave them),
+        drop those without an entry, advance ``done`` (done at ``total``, expiring at
+        ``file_expires_at``) and renew the lease, in one transaction; False (nothing written) when
+        the lease or ``done`` moved."""
         ...
 
     async def release(self, job: ExportJob, not_before: datetime, attempts: int, error: str | None) -> None:
@@ -180,9 +181,7 @@ class ExportWorker:
             raise DomainError(f"the snapshot lacks members after {job.done} of {job.total}")
         contacts = await self._contacts.masked(job.tenant_id, ids) if ids else []
         now = self._clock()
-        committed = await self._jobs.commit_batch(
-            job, len(ids), contacts, now + self._lease, now, now + FILE_TTL
-        )
+        committed = await self._jobs.commit_batch(job, ids, contacts, now + self._lease, now, now + FILE_TTL)
         if not committed:
             return None
         return replace(job, done=job.done + len(ids), attempts=0)
