@@ -8,7 +8,7 @@ maps them. Tenant-less (admin) calls bind ``tenant_id=None``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ class BoundCall:
             self.service, self.method, request, tenant_id=self.tenant_id, deadline_seconds=deadline_seconds
         )
 
-    def stream(self, request: Any, *, deadline_seconds: float | None = None) -> AsyncIterator[Any]:
+    def stream(self, request: Any, *, deadline_seconds: float | None = None) -> AsyncGenerator[Any, None]:
         """The messages of a server-streaming RPC; ``deadline_seconds`` bounds the whole stream."""
         return self.clients.stream(
             self.service, self.method, request, tenant_id=self.tenant_id, deadline_seconds=deadline_seconds

@@ -7,7 +7,7 @@ becomes a ServiceCallError that the problem handlers map to HTTP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -96,7 +96,7 @@ class ServiceClients:
         *,
         tenant_id: str | None = None,
         deadline_seconds: float | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """The messages of a server-streaming ``method``, with the deadline (for the whole stream) and
         tenant metadata; a failure, before or between messages, raises ServiceCallError. Closing the
         iterator early (the HTTP client went away) cancels the call."""

@@ -124,10 +124,13 @@ async def download_export(segment_id: str, export_id: str, scoring: Scoring) -> 
     first = await anext(chunks, None)
 
     async def body() -> AsyncIterator[bytes]:
-        if first is not None:
-            yield first.csv
-        async for chunk in chunks:
-            yield chunk.csv
+        try:
+            if first is not None:
+                yield first.csv
+            async for chunk in chunks:
+                yield chunk.csv
+        finally:
+            await chunks.aclose()  # the client went away: cancel the call now, not at collection
 
     filename = f"segment-{uuid.UUID(segment_id)}-export-{uuid.UUID(export_id)}.csv"  # ids scoring accepted
     return CsvResponse(body(), headers={"Content-Disposition": f'attachment; filename="{filename}"'})
