@@ -48,7 +48,6 @@ segment_exports = sa.Table(
         "tenant_id",
         postgresql_where=sa.text("status IN ('queued', 'running')"),
     ),
-    sa.Index("segment_exports_by_segment", "tenant_id", "segment_id", "created_at"),
 )
 
 segment_export_rows = sa.Table(

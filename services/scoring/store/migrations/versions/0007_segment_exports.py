@@ -50,9 +50,6 @@ def upgrade() -> None:
         ["tenant_id"],
         postgresql_where=sa.text("status IN ('queued', 'running')"),
     )
-    op.create_index(
-        "segment_exports_by_segment", "segment_exports", ["tenant_id", "segment_id", "created_at"]
-    )
     op.create_table(
         "segment_export_rows",
         sa.Column("tenant_id", _UUID, primary_key=True),
