@@ -3,11 +3,13 @@ loyalty and batch endpoint with the first tenant's ids, sees 404 or only its own
 data — never the owner's — and changes nothing of the owner's."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
 from tests.conftest import TenantKey
+from tests.test_segment_exports_api import done_export, identify, living_in, saved_segment
 
 # Every scoring, loyalty and batch path of the public API (tests/test_profile_tenancy.py checks that
 # this set and its own cover the whole OpenAPI document).
@@ -31,6 +33,9 @@ WALKED = {
     ("get", "/v1/segments/{segment_id}/members"),
     ("get", "/v1/segments/{segment_id}/sizes"),
     ("get", "/v1/customers/{customer_id}/segments"),
+    ("post", "/v1/segments/{segment_id}/exports"),
+    ("get", "/v1/segments/{segment_id}/exports/{export_id}"),
+    ("get", "/v1/segments/{segment_id}/exports/{export_id}/csv"),
     ("get", "/v1/loyalty/program"),
     ("put", "/v1/loyalty/program"),
     ("get", "/v1/customers/{customer_id}/points"),
@@ -229,3 +234,31 @@ async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     assert [(item["code"], item["status"]) for item in coupons] == [(code, "available")]
     order = (await api.get("/v1/orders/VALUE-1", headers=tenant.headers)).json()
     assert order["remaining_minor"] == 50000, order
+
+
+async def test_another_tenant_cannot_start_see_or_read_a_segment_export(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    """The owner's segment and export ids answer 404 to another tenant, and the intruder's own
+    segment with the owner's export id too; the owner's export is untouched."""
+    city = f"Census-{uuid.uuid4().hex[:8]}"
+    member = await identify(api, tenant, ("phone", "13800007778"), city=city)
+    segment = await saved_segment(api, tenant, living_in(city), 1)
+    started = await api.post(f"/v1/segments/{segment}/exports", headers=tenant.headers)
+    assert started.status_code == 202, started.text
+    export = started.json()["export_id"]
+    await done_export(api, tenant, segment, export)
+    theirs = await saved_segment(api, other_tenant, living_in(city), 0)
+    intruder = other_tenant.headers
+    for method, path in (
+        ("post", f"/v1/segments/{segment}/exports"),
+        ("get", f"/v1/segments/{segment}/exports/{export}"),
+        ("get", f"/v1/segments/{segment}/exports/{export}/csv"),
+        ("get", f"/v1/segments/{theirs}/exports/{export}"),
+        ("get", f"/v1/segments/{theirs}/exports/{export}/csv"),
+    ):
+        response = await api.request(method, path, headers=intruder)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+    own = await api.get(f"/v1/segments/{segment}/exports/{export}/csv", headers=tenant.headers)
+    assert own.status_code == 200
+    assert own.text.splitlines()[1].startswith(member)
