@@ -35,6 +35,10 @@ PREVIEW_SETTINGS: tuple[tuple[str, str], ...] = (
     # the audience tables and their indexes are read from memory: an index page costs about what a
     # sequential one does, so index-only scans of the live customers are costed as what they are
     ("random_page_cost", "1.1"),
+    # a preview keeps every member (the count needs them all): handing its rows from parallel
+    # workers to the leader is cheap beside probing a million live customers on one core
+    # (any of five tags: 215 → 140 ms with a second core free)
+    ("parallel_tuple_cost", "0.01"),
 )
 """Planner settings of the preview's transaction only (``set_config(…, true)``); docs/segments.md."""
 
