@@ -39,6 +39,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from bench import _segments_report as report
 from bench._common import emit_report, log, machine_info
 from bench.tenant_generator import (
     binary_copy_chunks,
@@ -242,7 +243,7 @@ async def _load(url: str, options: argparse.Namespace) -> tuple[uuid.UUID, dict[
     return tenant_id, {**timings, "tenant": {**describe(tenant), **shape}}
 
 
-async def _time_previews(url: str, tenant_id: uuid.UUID, runs: int) -> dict[str, Any]:
+async def _time_previews(url: str, tenant_id: uuid.UUID, options: argparse.Namespace) -> dict[str, Any]:
     database = Database(create_engine(url, application_name="bench-segments"))
     store = SqlSegmentStore(database)
     results: dict[str, Any] = {}
@@ -251,7 +252,7 @@ async def _time_previews(url: str, tenant_id: uuid.UUID, runs: int) -> dict[str,
             condition = parse_condition(document)
             samples: list[float] = []
             count = 0
-            for _ in range(runs):
+            for _ in range(options.runs):
                 began = time.perf_counter()
                 count, _sample = await store.preview(tenant_id, condition, datetime.now(UTC), 10)
                 samples.append((time.perf_counter() - began) * 1000)
@@ -265,6 +266,14 @@ async def _time_previews(url: str, tenant_id: uuid.UUID, runs: int) -> dict[str,
             }
             figures = results[name]
             log(f"{name}: count {count}, median {figures['median_ms']} ms, max {figures['max_ms']} ms")
+            if options.scoped:
+                scoped = await report.time_scoped(
+                    database, tenant_id, condition, options.scoped, options.runs, 5
+                )
+                figures["scoped"] = scoped if options.explain else {**scoped, "plan": None}
+                log(f"{name} for {options.scoped} customers: median {scoped['median_ms']} ms")
+            if options.explain:
+                figures["plan"] = await report.explain(database, store, tenant_id, condition)
     finally:
         await database.dispose()
     return results
@@ -277,18 +286,28 @@ async def main(options: argparse.Namespace) -> dict[str, Any]:
     keep = options.keep or options.reuse is not None
     try:
         if options.reuse:
+            # a kept database follows the code: its migrations (e.g. new indexes) run first, timed
+            began = time.perf_counter()
+            await asyncio.to_thread(migrations.upgrade, "scoring", url)
+            load: dict[str, Any] = {"reused": True, "migrate_seconds": round(time.perf_counter() - began, 1)}
             connection = await asyncpg.connect(url)
             tenant_id = await connection.fetchval("SELECT tenant_id FROM tenants WHERE name = 'bench'")
             await connection.close()
-            load: dict[str, Any] = {"reused": True}
         else:
             await server.execute(f'CREATE DATABASE "{name}"')
             await asyncio.to_thread(migrations.upgrade, "scoring", url)
             tenant_id, load = await _load(url, options)
+        rss_after_load = report.rss_mib()
+        peak_reset = report.reset_peak_rss()
         before = [round(value, 2) for value in os.getloadavg()]
-        previews = await _time_previews(url, tenant_id, options.runs)
+        previews = await _time_previews(url, tenant_id, options)
         after = [round(value, 2) for value in os.getloadavg()]
         size = await server.fetchval("SELECT pg_database_size($1)", name)
+        connection = await asyncpg.connect(url)
+        try:
+            relations = await report.relation_sizes(connection)
+        finally:
+            await connection.close()
     finally:
         if keep:
             log(f"database kept: {name} (run again with --reuse {name})")
@@ -304,7 +323,10 @@ async def main(options: argparse.Namespace) -> dict[str, Any]:
         "target_ms": TARGET_MS,
         "load_average_before_after": [before, after],
         "database_mib": round(size / 2**20),
+        "relation_sizes": relations,
         "bench_process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "bench_process_rss_after_load_mib": rss_after_load,
+        "bench_process_peak_rss_during_previews_mib": report.rss_mib()["peak_mib"] if peak_reset else None,
     }
 
 
@@ -317,6 +339,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     parser.add_argument("--reuse", metavar="NAME", help="time again on a database kept by --keep")
+    parser.add_argument(
+        "--scoped", type=int, default=500, help="also time each condition for this many customers (0: not)"
+    )
+    parser.add_argument("--explain", action="store_true", help="add each statement's plan to the report")
     parser.add_argument("--output", type=Path)
     return parser.parse_args(argv)
 

@@ -34,7 +34,8 @@ audience_tags = sa.Table(
     sa.Column("customer_id", _UUID, primary_key=True),
     sa.Column("tag_id", _UUID, primary_key=True),
     sa.Column("expires_at", _TS),  # None: never expires
-    sa.Index("audience_tags_by_tag", "tenant_id", "tag_id"),
+    # the holders of some tags, index-only (docs/segments.md "Preview")
+    sa.Index("audience_tags_by_tag", "tenant_id", "tag_id", "customer_id", postgresql_include=["expires_at"]),
 )
 
 audience_consents = sa.Table(
@@ -67,6 +68,13 @@ behaviour_events = sa.Table(
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("occurred_at", _TS, nullable=False),
     sa.Column("properties", pg.JSONB, nullable=False, server_default="{}"),
-    sa.Index("behaviour_events_by_type", "tenant_id", "event_type", "occurred_at"),
+    # a window of one type, index-only: who did it when (docs/segments.md "Preview")
+    sa.Index(
+        "behaviour_events_by_type",
+        "tenant_id",
+        "event_type",
+        "occurred_at",
+        postgresql_include=["customer_id"],
+    ),
     sa.Index("behaviour_events_by_customer", "tenant_id", "customer_id", "event_type", "occurred_at"),
 )

@@ -121,6 +121,8 @@ customer_scores = sa.Table(
     sa.Column("stage_reason", sa.Text, nullable=False),
     sa.Column("engagement", sa.Float, nullable=False),
     sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
+    # the customers of an RFM group, index-only, for segments (docs/segments.md "Preview")
+    sa.Index("customer_scores_by_group", "tenant_id", "rfm_group", "customer_id"),
 )
 
 # The thresholds of a tenant's last batch run: RFM cut points (4 each), the group split values and

@@ -182,16 +182,30 @@ class _Compiler:
         )
         self.facts = FactCompiler(self.tenant, self.now, now, self.scope)
 
-    def condition(self, node: Condition) -> Expression:
-        """The never-NULL boolean of a node."""
+    def condition(self, node: Condition, positive: bool = True) -> Expression:
+        """The boolean of a node: never NULL under a ``not``; in a positive context (the WHERE, and
+        ``all``/``any`` below it without a ``not``) a comparison may be NULL, as WHERE and AND/OR take
+        NULL for false exactly as the evaluator's missing value, and a bare comparison is strict, so
+        the planner turns the LEFT JOIN of the table it reads into an inner join it can drive from an
+        index (``coalesce`` hid that: every score leaf hashed all of ``customer_scores``)."""
         if isinstance(node, AllOf):
-            return sa.and_(*(self.condition(child) for child in node.children))
+            # all of several has_not: none of the tags, one anti join (NOT EXISTS … = ANY)
+            rest, lacking = _split_tags(node.children, Op.HAS_NOT)
+            parts = [self.condition(child, positive) for child in rest]
+            if lacking:
+                parts.append(sa.not_(self.facts.holds_any_tag(lacking)))
+            return sa.and_(*parts)
         if isinstance(node, AnyOf):
-            return sa.or_(*(self.condition(child) for child in node.children))
+            # any of several has: one pass over the holdings of those tags (EXISTS … = ANY)
+            rest, held = _split_tags(node.children, Op.HAS)
+            parts = [self.condition(child, positive) for child in rest]
+            if held:
+                parts.append(self.facts.holds_any_tag(held))
+            return sa.or_(*parts)
         if isinstance(node, Not):
-            return sa.not_(self.condition(node.child))
+            return sa.not_(self.condition(node.child, positive=False))
         if isinstance(node, FieldLeaf):
-            return self.field(node)
+            return self.field(node, positive)
         if isinstance(node, EventLeaf):
             return self.facts.event(node)
         if isinstance(node, OrdersLeaf):
@@ -200,10 +214,10 @@ class _Compiler:
             return self.facts.refund(node)
         raise TypeError(f"not a condition node: {node!r}")
 
-    def field(self, leaf: FieldLeaf) -> Expression:
+    def field(self, leaf: FieldLeaf, positive: bool = True) -> Expression:
         name, op, spec = leaf.field, leaf.op, FIELDS[leaf.field]
         if spec.kind is Kind.TAGS:
-            held = self.facts.holds_tag(leaf.value)
+            held = self.facts.holds_any_tag([leaf.value])
             return held if op is Op.HAS else sa.not_(held)
         if spec.kind is Kind.CONSENT:
             _, channel, purpose = name.split(".")
@@ -224,12 +238,10 @@ class _Compiler:
         if op is Op.NOT_EXISTS:
             return column.is_(None)
         if op is Op.IN_NEXT_DAYS:
-            return sa.func.coalesce(
-                self._days_to_birthday(column) <= sa.literal(leaf.value, sa.Integer()), sa.false()
-            )
-        return sa.func.coalesce(
-            compare(column, op, leaf.value, _VALUE_TYPES[spec.kind], self.now_value), sa.false()
-        )
+            compared = self._days_to_birthday(column) <= sa.literal(leaf.value, sa.Integer())
+        else:
+            compared = compare(column, op, leaf.value, _VALUE_TYPES[spec.kind], self.now_value)
+        return compared if positive else sa.func.coalesce(compared, sa.false())
 
     def _column(self, name: str) -> sa.ColumnElement[Any]:
         if name in _CUSTOMER_COLUMNS:
@@ -301,6 +313,24 @@ class _Compiler:
         this_year = anniversary(year)
         upcoming = sa.case((this_year >= today, this_year), else_=anniversary(year + 1))
         return upcoming, today, zone
+
+
+def _split_tags(children: Sequence[Condition], op: Op) -> tuple[list[Condition], list[object]]:
+    """The children apart from their ``tags <op> t`` leaves, and those leaves' tags — when there are
+    two or more of them to test in one pass; otherwise every child, and no tags."""
+    tags: list[object] = [
+        child.value
+        for child in children
+        if isinstance(child, FieldLeaf) and FIELDS[child.field].kind is Kind.TAGS and child.op is op
+    ]
+    if len(tags) < 2:
+        return list(children), []
+    rest = [
+        child
+        for child in children
+        if not (isinstance(child, FieldLeaf) and FIELDS[child.field].kind is Kind.TAGS and child.op is op)
+    ]
+    return rest, tags
 
 
 def compare(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from services.scoring.store.tables import customers
 
 Expression = sa.ColumnElement[bool]
 _TS = sa.TIMESTAMP(timezone=True)
+_TAG = pg.UUID(as_uuid=True)
 
 
 class FactCompiler:
@@ -52,14 +54,23 @@ class FactCompiler:
     def _since(self, within: timedelta) -> sa.BindParameter[Any]:
         return sa.literal(self.now_value - within, _TS)
 
-    def holds_tag(self, tag_id: object) -> Expression:
-        """The customer holds the tag at ``now``: held and not expired (``expires_at > now``)."""
-        if not isinstance(tag_id, uuid.UUID):
+    def holds_any_tag(self, tag_ids: Sequence[object]) -> Expression:
+        """The customer holds one of the tags at ``now``: held and not expired (``expires_at > now``).
+
+        Several tags are one ``tag_id = ANY(:tags)`` pass over ``audience_tags_by_tag`` (an ``any``
+        of ``has`` leaves, an ``all`` of ``has_not``), not one probe of the holdings per tag."""
+        if not tag_ids or not all(isinstance(tag_id, uuid.UUID) for tag_id in tag_ids):
             raise ValueError("a tag leaf needs a tag id")
+        tag = audience_tags.c.tag_id
+        wanted = (
+            tag == sa.literal(tag_ids[0], _TAG)
+            if len(tag_ids) == 1
+            else tag == sa.any_(sa.literal(list(tag_ids), pg.ARRAY(_TAG)))
+        )
         return sa.exists().where(
             audience_tags.c.tenant_id == self.tenant,
             audience_tags.c.customer_id == customers.c.customer_id,
-            audience_tags.c.tag_id == sa.literal(tag_id, pg.UUID(as_uuid=True)),
+            wanted,
             sa.or_(audience_tags.c.expires_at.is_(None), audience_tags.c.expires_at > self.now),
         )
 
@@ -158,7 +169,7 @@ class FactCompiler:
             filters = json.dumps(dict(leaf.where), allow_nan=False)
             conditions.append(event.c.properties.contains(sa.cast(sa.literal(filters, sa.Text()), pg.JSONB)))
         if leaf.not_followed_by is not None:
-            conditions.append(sa.not_(self._followed(event, leaf.not_followed_by)))
+            conditions.append(sa.not_(self._followed(event, leaf.not_followed_by, leaf.within)))
         if leaf.min_count == 1:
             return sa.exists().where(event.c.customer_id == customers.c.customer_id, *conditions)
         counted = (
@@ -170,14 +181,23 @@ class FactCompiler:
         )
         return sa.exists().where(counted.c.customer_id == customers.c.customer_id)
 
-    def _followed(self, event: sa.FromClause, follower: str) -> Expression:
-        """Some follower at or after the event, up to now: a paid order, or another event of a type."""
+    def _followed(self, event: sa.FromClause, follower: str, within: timedelta) -> Expression:
+        """Some follower at or after the event, up to now: a paid order, or another event of a type.
+
+        A follower of an event in the window is in the window too (``> now - within``). Said
+        outright, that bound lets the planner take the window's few followers from the time index
+        and hash them (one anti join) instead of probing every customer's history per event
+        (bench/segments.py (b): 1.1 s → 0.2 s). Not for a statement limited to a few customers:
+        there the bound made the planner hash the tenant's whole window (20 ms for 500 customers)
+        rather than probe each customer's own events (3 ms)."""
+        bounded = self.scope is None
         if follower == ORDER_FOLLOWER:
             order = orders.alias("follower_orders")
             return sa.exists().where(
                 order.c.tenant_id == self.tenant,
                 order.c.customer_id == event.c.customer_id,
                 order.c.paid_at >= event.c.occurred_at,
+                *([order.c.paid_at > self._since(within)] if bounded else []),
                 order.c.paid_at <= self.now,
             )
         other = behaviour_events.alias("follower_events")
@@ -186,6 +206,7 @@ class FactCompiler:
             other.c.customer_id == event.c.customer_id,
             other.c.event_type == sa.literal(follower, sa.Text()),
             other.c.occurred_at >= event.c.occurred_at,
+            *([other.c.occurred_at > self._since(within)] if bounded else []),
             other.c.occurred_at <= self.now,
             other.c.event_id != event.c.event_id,
         )

@@ -32,6 +32,13 @@ customers = sa.Table(
     sa.Column("erased_at", sa.TIMESTAMP(timezone=True)),
     sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("events_applied", sa.BigInteger, nullable=False, server_default="0"),
+    # the live customers' ids, read index-only by segment statements (docs/segments.md "Preview")
+    sa.Index(
+        "customers_live",
+        "tenant_id",
+        "customer_id",
+        postgresql_where=sa.text("merged_into IS NULL AND erased_at IS NULL"),
+    ),
 )
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
