@@ -45,6 +45,7 @@ from services.scoring.domain.segments.tree import (
 from services.scoring.store.audience_tables import audience_tags, behaviour_events
 from services.scoring.store.feature_tables import customer_scores, order_refunds, orders
 from services.scoring.store.segment_sql import segment_compiler
+from services.scoring.store.segment_sql_facts import StatementClock
 from services.scoring.store.tables import customers
 
 _TS = sa.TIMESTAMP(timezone=True)
@@ -66,13 +67,26 @@ def segment_due_moments(
 ) -> sa.Select[tuple[uuid.UUID, datetime]] | None:
     """``SELECT customer_id, due_at``: for each live customer (of ``customer_ids`` when given) the
     first moment after ``now`` at which time alone may change the answer; None when it never can."""
+    query = due_query(condition, tenant_id, now, tenant_zone, known_zones, customer_ids)
+    return None if query is None else query[0]
+
+
+def due_query(
+    condition: Condition,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    tenant_zone: str,
+    known_zones: Collection[str] | None = None,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+) -> tuple[sa.Select[tuple[uuid.UUID, datetime]], StatementClock] | None:
+    """``segment_due_moments`` with its clock (as ``segment_query``: kept, executed again later)."""
     timed = [leaf for leaf in leaves(condition) if is_time_dependent(leaf)]
     if not timed:
         return None
     moments = _DueCompiler(tenant_id, now, tenant_zone, known_zones, customer_ids)
     parts = [part for leaf in timed for part in moments.leaf(leaf)]
     union = sa.union_all(*parts).subquery("due_candidates")
-    return (
+    statement = (
         sa.select(customers.c.customer_id, sa.func.min(union.c.due_at).label("due_at"))
         .join(union, union.c.customer_id == customers.c.customer_id)
         .where(
@@ -84,6 +98,7 @@ def segment_due_moments(
         )
         .group_by(customers.c.customer_id)
     )
+    return statement, moments.compiler.clock
 
 
 class _DueCompiler:
@@ -121,7 +136,7 @@ class _DueCompiler:
         return self._field(leaf)
 
     def _since(self, within: timedelta) -> sa.BindParameter[Any]:
-        return sa.literal(self.now_value - within, _TS)
+        return self.compiler.clock.before(within)
 
     def _events(self, event_type: str, within: timedelta | None) -> Candidates:
         """Events of a type leaving the window (``within``), or arriving (dated after now)."""

@@ -39,8 +39,8 @@ from services.runtime.events.outbox import NewEvent, Outbox
 from services.scoring.domain.segments.parse import parse_condition
 from services.scoring.domain.segments.reads import EVERYTHING, facts_read
 from services.scoring.domain.segments.tree import Condition
-from services.scoring.store.segment_due_sql import has_time_leaves, segment_due_moments
-from services.scoring.store.segment_sql import python_zones, segment_members
+from services.scoring.store.segment_sql import python_zones
+from services.scoring.store.segment_statements import build_statements, scoped_statements
 from services.scoring.store.segment_tables import segment_due, segments
 from services.scoring.store.segment_tables import segment_members as members
 from services.scoring.store.tables import customers, tenants
@@ -161,80 +161,27 @@ async def evaluate_members(
     ``zone``/``zones``: the tenant's and the known zones, when the caller already read them."""
     zone = zone or await tenant_zone(connection, tenant_id)
     zones = zones or await known_zones(connection)
-    matched = (
-        segment_members(segment.condition, tenant_id, now, zone, zones, customer_ids)
-        .cte("matched")
-        .prefix_with("MATERIALIZED")
-    )
-    mine = [members.c.tenant_id == tenant_id, members.c.segment_id == segment.segment_id]
-    scope = (
-        []
-        if customer_ids is None
-        else [members.c.customer_id == sa.any_(sa.literal(list(customer_ids), _UUIDS))]
-    )
-    gone = (
-        sa.delete(members)
-        .where(*mine, *scope, ~sa.exists().where(matched.c.customer_id == members.c.customer_id))
-        .returning(members.c.customer_id)
-        .cte("gone")
-    )
-    came = (
-        pg.insert(members)
-        .from_select(
-            ["tenant_id", "segment_id", "customer_id", "entered_at", "version"],
-            sa.select(
-                sa.literal(tenant_id, pg.UUID(as_uuid=True)),
-                sa.literal(segment.segment_id, pg.UUID(as_uuid=True)),
-                matched.c.customer_id,
-                sa.literal(now, sa.TIMESTAMP(timezone=True)),
-                sa.literal(segment.version, sa.Integer()),
-            ),
+    if customer_ids is None:
+        statements = build_statements(
+            tenant_id, segment.segment_id, segment.version, segment.condition, now, zone, zones, False
         )
-        .on_conflict_do_nothing()
-        .returning(members.c.customer_id)
-        .cte("came")
-    )
-    statement = sa.select(sa.true().label("entered"), came.c.customer_id).union_all(
-        sa.select(sa.false(), gone.c.customer_id)
-    )
-    rows = (await connection.execute(statement)).all()
-    await _rebuild_due(connection, tenant_id, segment, now, zone, zones, customer_ids)
+    else:
+        statements = scoped_statements(
+            tenant_id, segment.segment_id, segment.version, segment.condition, now, zone, zones
+        )
+    rows = (await connection.execute(statements.diff, statements.diff_parameters(now, customer_ids))).all()
+    # Due rows: only a segment with time-dependent leaves has any (a full evaluation also clears
+    # those of a version that had them).
+    if customer_ids is None or statements.due_insert is not None:
+        scope = statements.due_parameters(now, customer_ids)
+        await connection.execute(
+            statements.due_delete, {k: v for k, v in scope.items() if k == "segment_scope"}
+        )
+        if statements.due_insert is not None:
+            await connection.execute(statements.due_insert, scope)
     return Changes(
         entered=tuple(row.customer_id for row in rows if row.entered),
         exited=tuple(row.customer_id for row in rows if not row.entered),
-    )
-
-
-async def _rebuild_due(
-    connection: AsyncConnection,
-    tenant_id: uuid.UUID,
-    segment: LiveSegment,
-    now: datetime,
-    zone: str,
-    zones: frozenset[str],
-    customer_ids: Sequence[uuid.UUID] | None,
-) -> None:
-    timed = has_time_leaves(segment.condition)
-    if customer_ids is not None and not timed:
-        return  # a segment's version never changes in a scoped refresh: it has no due rows
-    mine = [segment_due.c.tenant_id == tenant_id, segment_due.c.segment_id == segment.segment_id]
-    if customer_ids is not None:
-        mine.append(segment_due.c.customer_id == sa.any_(sa.literal(list(customer_ids), _UUIDS)))
-    await connection.execute(sa.delete(segment_due).where(*mine))
-    moments = segment_due_moments(segment.condition, tenant_id, now, zone, zones, customer_ids)
-    if moments is None:
-        return
-    due = moments.subquery("due")
-    await connection.execute(
-        pg.insert(segment_due).from_select(
-            ["tenant_id", "segment_id", "customer_id", "due_at"],
-            sa.select(
-                sa.literal(tenant_id, pg.UUID(as_uuid=True)),
-                sa.literal(segment.segment_id, pg.UUID(as_uuid=True)),
-                due.c.customer_id,
-                due.c.due_at,
-            ),
-        )
     )
 
 

@@ -22,7 +22,7 @@ How the definitions of docs/segments.md become SQL:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -48,7 +48,7 @@ from services.scoring.domain.segments.tree import (
 from services.scoring.store.audience_tables import audience_consents, audience_loyalty
 from services.scoring.store.feature_tables import customer_scores, orders
 from services.scoring.store.prediction_tables import predictions
-from services.scoring.store.segment_sql_facts import FactCompiler
+from services.scoring.store.segment_sql_facts import FactCompiler, StatementClock
 from services.scoring.store.tables import customers
 
 Expression = sa.ColumnElement[bool]
@@ -102,6 +102,19 @@ def segment_members(
     known_zones: Collection[str] | None = None,
     customer_ids: Sequence[uuid.UUID] | None = None,
 ) -> sa.Select[uuid.UUID]:
+    """The ids of the tenant's live customers meeting ``condition`` at ``now`` (one statement);
+    ``segment_query`` without its clock."""
+    return segment_query(condition, tenant_id, now, tenant_zone, known_zones, customer_ids)[0]
+
+
+def segment_query(
+    condition: Condition,
+    tenant_id: uuid.UUID,
+    now: datetime,
+    tenant_zone: str,
+    known_zones: Collection[str] | None = None,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+) -> tuple[sa.Select[uuid.UUID], StatementClock]:
     """The ids of the tenant's live customers meeting ``condition`` at ``now`` (one statement).
 
     ``tenant_zone`` is the tenant's IANA zone (birthdays of customers without a zone of their own).
@@ -111,6 +124,10 @@ def segment_members(
     ``customer_ids`` limits the answer to those customers (live membership re-evaluates the customers
     an event batch touched): the limit reaches the grouped derived tables too, so nothing is
     aggregated for customers outside it.
+
+    The statement's moment and limit are named parameters (``segment_now``, ``segment_scope``) and
+    so is every instant derived from ``now`` (the clock returned beside it): the statement can be
+    kept and executed again at another moment for other customers, without being built again.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -141,7 +158,7 @@ def segment_members(
     )
     if compiler.scope is not None:
         statement = statement.where(customers.c.customer_id == sa.any_(compiler.scope))
-    return statement
+    return statement, compiler.clock
 
 
 def segment_compiler(
@@ -180,7 +197,8 @@ class _Compiler:
             if customer_ids is None
             else sa.bindparam("segment_scope", list(customer_ids), type_=pg.ARRAY(pg.UUID(as_uuid=True)))
         )
-        self.facts = FactCompiler(self.tenant, self.now, now, self.scope)
+        self.clock = StatementClock(now)
+        self.facts = FactCompiler(self.tenant, self.now, self.clock, self.scope)
 
     def condition(self, node: Condition, positive: bool = True) -> Expression:
         """The boolean of a node: never NULL under a ``not``; in a positive context (the WHERE, and
@@ -240,7 +258,7 @@ class _Compiler:
         if op is Op.IN_NEXT_DAYS:
             compared = self._days_to_birthday(column) <= sa.literal(leaf.value, sa.Integer())
         else:
-            compared = compare(column, op, leaf.value, _VALUE_TYPES[spec.kind], self.now_value)
+            compared = compare(column, op, leaf.value, _VALUE_TYPES[spec.kind], self.clock.before)
         return compared if positive else sa.func.coalesce(compared, sa.false())
 
     def _column(self, name: str) -> sa.ColumnElement[Any]:
@@ -271,7 +289,7 @@ class _Compiler:
         spend = sa.func.sum(paid.c.amount_minor - paid.c.refunded_minor)
         total = count if leaf.field == "orders.count" else spend
         holds = sa.func.coalesce(
-            compare(total, leaf.op, leaf.value, sa.BigInteger(), self.now_value), sa.false()
+            compare(total, leaf.op, leaf.value, sa.BigInteger(), self.clock.before), sa.false()
         )
         without_orders = evaluate(leaf, CustomerRecord(uuid.UUID(int=0)), self.now_value, ZoneInfo("UTC"))
         differ = sa.not_(holds) if without_orders else holds
@@ -334,9 +352,14 @@ def _split_tags(children: Sequence[Condition], op: Op) -> tuple[list[Condition],
 
 
 def compare(
-    value: sa.ColumnElement[Any], op: Op, wanted: Any, value_type: sa.types.TypeEngine[Any], now: datetime
+    value: sa.ColumnElement[Any],
+    op: Op,
+    wanted: Any,
+    value_type: sa.types.TypeEngine[Any],
+    before: Callable[[timedelta], sa.BindParameter[Any]],
 ) -> sa.ColumnElement[bool]:
-    """``value OP wanted`` with every value bound; NULL when ``value`` is NULL (the caller coalesces)."""
+    """``value OP wanted`` with every value bound; NULL when ``value`` is NULL (the caller coalesces).
+    ``before(d)`` is the parameter of ``now - d`` (``older_than``/``newer_than``)."""
 
     def bound(item: Any) -> sa.BindParameter[Any]:
         return sa.literal(item, value_type)
@@ -359,7 +382,7 @@ def compare(
     if op is Op.BETWEEN and isinstance(wanted, Between):
         return sa.and_(value >= bound(wanted.low), value <= bound(wanted.high))
     if op is Op.OLDER_THAN and isinstance(wanted, timedelta):
-        return value <= bound(now - wanted)
+        return value <= before(wanted)
     if op is Op.NEWER_THAN and isinstance(wanted, timedelta):
-        return value > bound(now - wanted)
+        return value > before(wanted)
     raise ValueError(f"operator {op} cannot compare {wanted!r}")

@@ -30,6 +30,25 @@ _TS = sa.TIMESTAMP(timezone=True)
 _TAG = pg.UUID(as_uuid=True)
 
 
+class StatementClock:
+    """The instants of a statement that follow from ``now`` (``now - within``, ``now - d``), each a
+    *named* parameter, so that a statement built once can be executed again at another moment:
+    ``values(now)`` gives every one of them for that moment (the evaluator's own arithmetic)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._offsets: dict[timedelta, str] = {}
+
+    def before(self, delta: timedelta) -> sa.BindParameter[Any]:
+        """``now - delta`` as a named parameter (one per distinct delta)."""
+        name = self._offsets.setdefault(delta, f"segment_before_{len(self._offsets)}")
+        return sa.bindparam(name, self.now - delta, type_=_TS)
+
+    def values(self, now: datetime) -> dict[str, datetime]:
+        """Every derived instant's parameter at ``now``."""
+        return {name: now - delta for delta, name in self._offsets.items()}
+
+
 class FactCompiler:
     """Compiles the leaves over dated facts for one statement (one tenant, one ``now``)."""
 
@@ -37,12 +56,12 @@ class FactCompiler:
         self,
         tenant: sa.BindParameter[Any],
         now: sa.BindParameter[Any],
-        now_value: datetime,
+        clock: StatementClock,
         scope: sa.BindParameter[Any] | None = None,
     ) -> None:
         self.tenant = tenant
         self.now = now
-        self.now_value = now_value
+        self.clock = clock
         self.scope = scope
 
     def scoped(self, table: sa.FromClause) -> list[Expression]:
@@ -52,7 +71,7 @@ class FactCompiler:
         return [table.c.customer_id == sa.any_(self.scope)]
 
     def _since(self, within: timedelta) -> sa.BindParameter[Any]:
-        return sa.literal(self.now_value - within, _TS)
+        return self.clock.before(within)
 
     def holds_any_tag(self, tag_ids: Sequence[object]) -> Expression:
         """The customer holds one of the tags at ``now``: held and not expired (``expires_at > now``).
@@ -83,7 +102,7 @@ class FactCompiler:
             paid.c.paid_at <= self.now,
         ]
         if after is not None:
-            bound = sa.literal(after, _TS)
+            bound = after if isinstance(after, sa.BindParameter) else sa.literal(after, _TS)
             conditions.append(paid.c.paid_at >= bound if inclusive else paid.c.paid_at > bound)
         if until is not None:
             conditions.append(paid.c.paid_at <= sa.literal(until, _TS))
@@ -109,10 +128,9 @@ class FactCompiler:
             in_range = self._paid(after=wanted.low, inclusive=True, until=wanted.high)
             return sa.and_(in_range, sa.not_(self._paid(after=wanted.high)))
         if op is Op.OLDER_THAN and isinstance(wanted, timedelta):
-            cut = self.now_value - wanted
-            return sa.and_(self._paid(), sa.not_(self._paid(after=cut)))
+            return sa.and_(self._paid(), sa.not_(self._paid(after=self.clock.before(wanted))))
         if op is Op.NEWER_THAN and isinstance(wanted, timedelta):
-            return self._paid(after=self.now_value - wanted)
+            return self._paid(after=self.clock.before(wanted))
         raise ValueError(f"orders.last_at does not take {op}")
 
     def orders(self, leaf: OrdersLeaf) -> Expression:
