@@ -30,6 +30,7 @@ from gateway.routers import (
     orders,
     scoring,
     scoring_models,
+    segment_exports,
     segments,
     tags,
 )
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(scoring.router)
     app.include_router(scoring_models.router)
     app.include_router(segments.router)
+    app.include_router(segment_exports.router)
     app.include_router(loyalty_program.router)
     app.include_router(loyalty.router)
     app.include_router(membership.router)

@@ -8,6 +8,7 @@ maps them. Tenant-less (admin) calls bind ``tenant_id=None``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
-from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segments_pb2_grpc
+from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segment_exports_pb2_grpc, segments_pb2_grpc
 
 # The services a new tenant is provisioned in before the profile service issues its key.
 PROVISIONED_SERVICES = ("scoring", "loyalty", "notify")
@@ -33,6 +34,12 @@ class BoundCall:
     async def __call__(self, request: Any, *, deadline_seconds: float | None = None) -> Any:
         """Send ``request``; a longer ``deadline_seconds`` is for calls known to take long (batches)."""
         return await self.clients.call(
+            self.service, self.method, request, tenant_id=self.tenant_id, deadline_seconds=deadline_seconds
+        )
+
+    def stream(self, request: Any, *, deadline_seconds: float | None = None) -> AsyncGenerator[Any, None]:
+        """The messages of a server-streaming RPC; ``deadline_seconds`` bounds the whole stream."""
+        return self.clients.stream(
             self.service, self.method, request, tenant_id=self.tenant_id, deadline_seconds=deadline_seconds
         )
 
@@ -82,6 +89,7 @@ class ScoringClient:
         self.scoring = BoundStub(clients, scoring_pb2_grpc.ScoringServiceStub, tenant_id)
         self.models = BoundStub(clients, models_pb2_grpc.ModelServiceStub, tenant_id)
         self.segments = BoundStub(clients, segments_pb2_grpc.SegmentServiceStub, tenant_id)
+        self.exports = BoundStub(clients, segment_exports_pb2_grpc.SegmentExportServiceStub, tenant_id)
 
 
 class LoyaltyClient:

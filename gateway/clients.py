@@ -7,7 +7,7 @@ becomes a ServiceCallError that the problem handlers map to HTTP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -87,6 +87,29 @@ class ServiceClients:
             )
         except grpc.aio.AioRpcError as error:
             raise ServiceCallError(service, error) from error
+
+    async def stream(
+        self,
+        service: str,
+        method: Callable[..., Any],
+        request: Any,
+        *,
+        tenant_id: str | None = None,
+        deadline_seconds: float | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """The messages of a server-streaming ``method``, with the deadline (for the whole stream) and
+        tenant metadata; a failure, before or between messages, raises ServiceCallError. Closing the
+        iterator early (the HTTP client went away) cancels the call."""
+        metadata = ((TENANT_METADATA_KEY, tenant_id),) if tenant_id else ()
+        timeout = deadline_seconds or self._settings.rpc_timeout_seconds
+        call = method(request, timeout=timeout, metadata=metadata)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as error:
+            raise ServiceCallError(service, error) from error
+        finally:
+            call.cancel()
 
     async def call_idempotent(
         self,

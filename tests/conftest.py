@@ -44,7 +44,11 @@ async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, Ser
     for name in sorted(SERVICE_NAMES, key=START_ORDER.index):
         addresses = {f"{n}_address": f"127.0.0.1:{s.bound_port}" for n, s in servers.items()}
         servers[name] = await start_service(
-            name, database_urls[name], consumer_lease_seconds=1.0, **addresses
+            name,
+            database_urls[name],
+            consumer_lease_seconds=1.0,
+            segment_due_every_seconds=0.5,
+            **addresses,
         )
     yield servers
     for server in servers.values():

@@ -44,6 +44,10 @@ _ATTRIBUTES = (
     "deep and 16 KiB (the clock, and JSON's size, are beyond the schema)"
 )
 _PRINTABLE = "tag names must be printable (Unicode categories C and Z but space are refused)"
+_CONDITION = (
+    "the condition is free JSON in the schema; the scoring service checks it against the segment "
+    "language and names each fault (docs/segments.md)"
+)
 _BATCH = "a batch judges its items one by one: 200, the malformed item in rejected (docs/api-conventions.md)"
 
 # (operation, finding) that schemathesis may report, each with why it is right. Anything else fails.
@@ -76,8 +80,9 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     "days increase, tier codes are unique (relations between items)",
     ("PUT /v1/scoring/config", VALID_REJECTED): "the configuration document is free JSON in the "
     "schema; the scoring service checks each of its fields (docs/scoring.md)",
-    ("POST /v1/segments/preview", VALID_REJECTED): "the condition is free JSON in the schema; the "
-    "scoring service checks it against the segment language and names each fault (docs/segments.md)",
+    ("POST /v1/segments/preview", VALID_REJECTED): _CONDITION,
+    ("POST /v1/segments", VALID_REJECTED): _CONDITION,
+    ("PUT /v1/segments/{segment_id}", VALID_REJECTED): _CONDITION + " (checked before the lookup)",
     ("POST /v1/scoring/runs", VALID_REJECTED): "as_of at most one day after the tenant's today",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,

@@ -3,11 +3,13 @@ loyalty and batch endpoint with the first tenant's ids, sees 404 or only its own
 data — never the owner's — and changes nothing of the owner's."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
 from tests.conftest import TenantKey
+from tests.test_segment_exports_api import done_export, identify, living_in, saved_segment
 
 # Every scoring, loyalty and batch path of the public API (tests/test_profile_tenancy.py checks that
 # this set and its own cover the whole OpenAPI document).
@@ -23,6 +25,17 @@ WALKED = {
     ("get", "/v1/scoring/runs/{run_id}"),
     ("get", "/v1/scoring/models"),
     ("post", "/v1/segments/preview"),
+    ("post", "/v1/segments"),
+    ("get", "/v1/segments"),
+    ("get", "/v1/segments/{segment_id}"),
+    ("put", "/v1/segments/{segment_id}"),
+    ("delete", "/v1/segments/{segment_id}"),
+    ("get", "/v1/segments/{segment_id}/members"),
+    ("get", "/v1/segments/{segment_id}/sizes"),
+    ("get", "/v1/customers/{customer_id}/segments"),
+    ("post", "/v1/segments/{segment_id}/exports"),
+    ("get", "/v1/segments/{segment_id}/exports/{export_id}"),
+    ("get", "/v1/segments/{segment_id}/exports/{export_id}/csv"),
     ("get", "/v1/loyalty/program"),
     ("put", "/v1/loyalty/program"),
     ("get", "/v1/customers/{customer_id}/points"),
@@ -108,6 +121,34 @@ async def _preview_counts_the_owners_customers_only(
         assert answer.json() == {"count": 0, "sample": []}, body
 
 
+async def _saved_segments_answer_404(
+    api: httpx.AsyncClient, owner: TenantKey, intruder: dict[str, str], customer: str
+) -> None:
+    """The owner's saved segment (with the customer as a member) is 404 under the intruder's key on
+    every route, the intruder's list and its segment of the same name hold none of the owner's."""
+    buyers = {"name": "Buyers", "condition": {"field": "orders.count", "op": "gte", "value": 1}}
+    created = await api.post("/v1/segments", json=buyers, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["count"] == 1, created.text
+    path = f"/v1/segments/{created.json()['segment_id']}"
+    for method, target in (
+        ("get", path),
+        ("put", path),
+        ("delete", path),
+        ("get", f"{path}/members"),
+        ("get", f"{path}/sizes"),
+        ("get", f"/v1/customers/{customer}/segments"),
+    ):
+        body = buyers if method == "put" else None
+        response = await api.request(method, target, json=body, headers=intruder)
+        assert response.status_code == 404, (method, target, response.status_code, response.text)
+    assert (await api.get("/v1/segments", headers=intruder)).json()["items"] == []
+    theirs = await api.post("/v1/segments", json=buyers, headers=intruder)
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["count"] == 0
+    assert (await api.get(path, headers=owner.headers)).json()["name"] == "Buyers"
+
+
 async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
 ) -> None:
@@ -154,6 +195,7 @@ async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     assert (await api.get("/v1/loyalty/program", headers=intruder)).json()["version"] == 0
     assert (await api.get("/v1/scoring/config", headers=intruder)).status_code == 200
     await _preview_counts_the_owners_customers_only(api, tenant, intruder, c)
+    await _saved_segments_answer_404(api, tenant, intruder, c)
 
     # Writes under the intruder's key land in the intruder's tenant only.
     program = (await api.get("/v1/loyalty/program", headers=intruder)).json()
@@ -192,3 +234,31 @@ async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     assert [(item["code"], item["status"]) for item in coupons] == [(code, "available")]
     order = (await api.get("/v1/orders/VALUE-1", headers=tenant.headers)).json()
     assert order["remaining_minor"] == 50000, order
+
+
+async def test_another_tenant_cannot_start_see_or_read_a_segment_export(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    """The owner's segment and export ids answer 404 to another tenant, and the intruder's own
+    segment with the owner's export id too; the owner's export is untouched."""
+    city = f"Census-{uuid.uuid4().hex[:8]}"
+    member = await identify(api, tenant, ("phone", "13800007778"), city=city)
+    segment = await saved_segment(api, tenant, living_in(city), 1)
+    started = await api.post(f"/v1/segments/{segment}/exports", headers=tenant.headers)
+    assert started.status_code == 202, started.text
+    export = started.json()["export_id"]
+    await done_export(api, tenant, segment, export)
+    theirs = await saved_segment(api, other_tenant, living_in(city), 0)
+    intruder = other_tenant.headers
+    for method, path in (
+        ("post", f"/v1/segments/{segment}/exports"),
+        ("get", f"/v1/segments/{segment}/exports/{export}"),
+        ("get", f"/v1/segments/{segment}/exports/{export}/csv"),
+        ("get", f"/v1/segments/{theirs}/exports/{export}"),
+        ("get", f"/v1/segments/{theirs}/exports/{export}/csv"),
+    ):
+        response = await api.request(method, path, headers=intruder)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+    own = await api.get(f"/v1/segments/{segment}/exports/{export}/csv", headers=tenant.headers)
+    assert own.status_code == 200
+    assert own.text.splitlines()[1].startswith(member)

@@ -15,6 +15,7 @@ from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.behaviour_servicer import behaviour_registration
+from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
 from services.profile.transport.orders_servicer import orders_registration
 from services.profile.transport.servicers import (
@@ -55,6 +56,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         behaviour_registration(database, cipher, producer.outbox, registry),
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),
+        contacts_registration(database),
         idempotency_registration(IdempotencyKeys(SqlIdempotencyStore(database))),
     ]
     return ServiceParts(

@@ -73,11 +73,6 @@ class ServiceSettings(BaseSettings):
         return asyncpg_url(value)
 
 
-class ScoringSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="PATRON_SCORING_", extra="ignore")
-    grpc_port: int = 50052
-
-
 class LoyaltySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PATRON_LOYALTY_", extra="ignore")
     grpc_port: int = 50053
@@ -93,7 +88,6 @@ SERVICE_NAMES: tuple[str, ...] = ("profile", "scoring", "loyalty", "notify")
 # Services whose settings are only the shared ones under their own prefix and port. A service with
 # settings of its own names them in its plug-in module instead (see ``services.runtime.plugins``).
 PLAIN_SETTINGS: dict[str, type[ServiceSettings]] = {
-    "scoring": ScoringSettings,
     "loyalty": LoyaltySettings,
     "notify": NotifySettings,
 }

@@ -10,7 +10,9 @@ from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.background import prune_task, schedule_task
+from services.scoring.background import prune_task, schedule_task, segment_due_task, size_snapshot_task
+from services.scoring.background_exports import export_tasks
+from services.scoring.clients.profile_contacts import ProfileContacts
 from services.scoring.clients.profile_tags import ProfileTags
 from services.scoring.consumers.loyalty_events import loyalty_consumer
 from services.scoring.consumers.profile_events import scoring_consumer
@@ -20,32 +22,46 @@ from services.scoring.domain.config_book import ConfigBook
 from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
+from services.scoring.domain.segments.audience import SegmentAudience
+from services.scoring.domain.segments.export_worker import ExportWorker
+from services.scoring.domain.segments.exports import SegmentExports
 from services.scoring.domain.segments.preview import SegmentPreview
+from services.scoring.domain.segments.saved import SavedSegments
+from services.scoring.settings import ScoringSettings
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
+from services.scoring.store.saved_segments import SqlSavedSegmentStore
+from services.scoring.store.segment_audience import SqlAudienceStore
+from services.scoring.store.segment_export_jobs import SqlExportJobs
+from services.scoring.store.segment_exports import SqlSegmentExports
+from services.scoring.store.segment_live import MembershipAfterEvents
 from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
 from services.scoring.transport.models_servicer import models_registration
+from services.scoring.transport.segment_exports_servicer import segment_exports_registration
 from services.scoring.transport.segments_servicer import segments_registration
 from services.scoring.transport.servicer import scoring_registration
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
     """The scoring service: its RPCs, its consumers of profile's and loyalty's events, its
-    lifecycle event stream, the batch runs and their daily schedule, the behaviour prune."""
+    lifecycle and segment event stream, the batch runs and their daily schedule, the behaviour prune,
+    the segment due worker, the segments' daily size snapshot."""
+    assert isinstance(settings, ScoringSettings)
     producer = make_producer("scoring", database, settings, outbox)
+    membership = MembershipAfterEvents(producer.outbox)
     registrations, background, exempt = make_consumers(
         database,
         settings,
         (consumer_positions, consumer_members, consumer_parked),
         [
-            scoring_consumer(settings.consumer_lease_seconds, producer.outbox),
-            loyalty_consumer(settings.consumer_lease_seconds),
+            scoring_consumer(settings.consumer_lease_seconds, producer.outbox, membership),
+            loyalty_consumer(settings.consumer_lease_seconds, membership),
         ],
     )
     profile_channel = grpc.aio.insecure_channel(
@@ -57,13 +73,19 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
     runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
     schedule = DailySchedule(tenant_settings, runs)
+    contacts = ProfileContacts(profile_channel)
 
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
             scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
             models_registration(FittedModels(SqlModelStore(database))),
-            segments_registration(SegmentPreview(SqlSegmentStore(database))),
+            segments_registration(
+                SegmentPreview(SqlSegmentStore(database)),
+                SavedSegments(SqlSavedSegmentStore(database, producer.outbox)),
+                SegmentAudience(SqlAudienceStore(database)),
+            ),
+            segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             *producer.registrations,
             *registrations,
         ],
@@ -73,6 +95,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *background,
             schedule_task(schedule, runs, profile_tags.close),
             prune_task(database),
+            segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
+            size_snapshot_task(database),
+            *export_tasks(lambda: ExportWorker(SqlExportJobs(database), contacts)),
         ],
     )
 

@@ -1,5 +1,6 @@
 """The scoring process's background tasks: the daily schedule's loop, and the shutdown of what runs;
-the daily prune of behaviour events past their retention.
+the daily prune of behaviour events past their retention; the segment due worker; the segments'
+daily size snapshot.
 
 Every minute one round of ``domain.run_schedule.DailySchedule`` starts the tenants' due runs; a
 failed round is logged and the next one tries again. When the service stops, the runs in flight
@@ -15,16 +16,20 @@ from datetime import UTC, datetime
 
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
+from services.runtime.events.outbox import Outbox
 from services.runtime.server import BackgroundTask, ServiceServer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.store.behaviour_events import prune_behaviour
+from services.scoring.store.saved_segments import take_size_snapshot
+from services.scoring.store.segment_live import DUE_BATCH, apply_due
 
 logger = logging.getLogger(__name__)
 
 SCHEDULE_EVERY_SECONDS = 60.0
 PRUNE_EVERY_SECONDS = 24 * 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 300.0  # not in the rush of a start
+SIZES_EVERY_SECONDS = 3600.0
 
 
 def schedule_task(
@@ -64,3 +69,42 @@ def prune_task(database: Database) -> BackgroundTask:
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     return prune
+
+
+def segment_due_task(database: Database, outbox: Outbox, every_seconds: float) -> BackgroundTask:
+    """The due worker: every ``every_seconds``, re-evaluate the segment members whose due moment has
+    come (a window closed, a tag expired, a birthday neared), batch after batch until none is due."""
+
+    async def apply(_: ServiceServer) -> None:
+        while True:
+            try:
+                while await apply_due(database, outbox, datetime.now(UTC)) >= DUE_BATCH:
+                    pass
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("segment due round failed: %s", error)
+            await asyncio.sleep(every_seconds)
+
+    return apply
+
+
+def size_snapshot_task(
+    database: Database,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    every_seconds: float = SIZES_EVERY_SECONDS,
+) -> BackgroundTask:
+    """The background task that writes every live segment's member count for its tenant's today, at
+    start and then hourly: the day keeps its latest count, so a day's size is its last snapshot (every
+    replica may run it: the upsert is idempotent, and an older snapshot never replaces a newer one)."""
+
+    async def snapshot(_: ServiceServer) -> None:
+        while True:
+            try:
+                written = await take_size_snapshot(database, clock())
+                logger.info("segment sizes: %d daily snapshots written", written)
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("segment size snapshot failed: %s", error)
+            await asyncio.sleep(every_seconds)
+
+    return snapshot

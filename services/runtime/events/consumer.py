@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[envelope_pb2.EventEnvelope]], Awaitable[None]]
+AfterApply = BatchHandler  # the events one transaction applied, before the position moves
 # A partition's share of a stream message: (partition, its events, scanned through, head).
 PartitionWork = tuple[int, list[envelope_pb2.EventEnvelope], int, int]
 
@@ -65,6 +66,10 @@ class ConsumerSpec:
     ``batch_handlers`` optionally take a run of consecutive events of one type in one call (a
     multi-row statement instead of one per event); the single-event handler is still what retries
     and parks a failing event, so both must have the same effect.
+
+    ``after_apply`` runs once per transaction after the handlers, with the events they applied and
+    before the position moves: work that follows from a whole batch (scoring re-evaluates the
+    segments of the customers a batch touched) is done once, and commits with the events.
     """
 
     name: str
@@ -75,6 +80,7 @@ class ConsumerSpec:
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.2
     lease_seconds: float = 6.0
+    after_apply: AfterApply | None = None
 
 
 def _member_id() -> str:
@@ -248,6 +254,11 @@ class ConsumerRunner:
                 applied += len(batch)
         return applied
 
+    async def _after(self, connection: AsyncConnection, events: list[envelope_pb2.EventEnvelope]) -> None:
+        """The spec's ``after_apply`` for the events a transaction applied (none: nothing to do)."""
+        if self.spec.after_apply is not None and events:
+            await self.spec.after_apply(connection, events)
+
     async def _apply_together(self, work: list[PartitionWork]) -> bool:
         """The fast path: every partition of a message in one transaction, no savepoints. False
         (and nothing applied) when a handler failed: the caller then goes partition by partition."""
@@ -262,6 +273,7 @@ class ConsumerRunner:
                     if new != old:
                         lag = max(time.time() - events[0].sequenced_at.ToSeconds(), 0.0) if events else 0.0
                         moves.append(PositionMove(partition, old, new, head, lag))
+                await self._after(connection, [e for _, events, _, _ in work for e in events])
                 await self.store.advance_many(connection, moves)
         except LeaseLost:
             raise
@@ -316,6 +328,7 @@ class ConsumerRunner:
                     raise_if_cancelled(error)
                     failed_at = index
                     break
+            await self._after(connection, events[:failed_at] if failed_at is not None else events)
             new = events[failed_at].position - 1 if failed_at is not None else max(through, old)
             if new != old:
                 await self.store.advance(connection, partition, old, new, head, lag_seconds)
@@ -330,6 +343,7 @@ class ConsumerRunner:
             try:
                 async with self._database.transaction() as connection:
                     await handler(connection, envelope)
+                    await self._after(connection, [envelope])
                     await self.store.advance(
                         connection, partition, self._positions[partition], envelope.position, head, 0.0
                     )

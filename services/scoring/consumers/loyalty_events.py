@@ -8,15 +8,15 @@ Scoring may start before loyalty: the runner reconnects with backoff until the s
 
 from __future__ import annotations
 
-from services.runtime.events.consumer import BatchHandler, ConsumerSpec
+from services.runtime.events.consumer import AfterApply, BatchHandler, ConsumerSpec
 from services.scoring.consumers.profile_events import one_at_a_time
 from services.scoring.store.loyalty_projection import LoyaltyProjection
 
 CONSUMER_NAME = "scoring.loyalty"
 
 
-def loyalty_consumer(lease_seconds: float) -> ConsumerSpec:
-    """The consumer of loyalty's points.changed and tier.changed."""
+def loyalty_consumer(lease_seconds: float, after_apply: AfterApply | None = None) -> ConsumerSpec:
+    """The consumer of loyalty's points.changed and tier.changed (``after_apply``: live membership)."""
     loyalty = LoyaltyProjection()
     batches: dict[str, BatchHandler] = {
         "points.changed": loyalty.points_changed,
@@ -28,4 +28,5 @@ def loyalty_consumer(lease_seconds: float) -> ConsumerSpec:
         handlers={event_type: one_at_a_time(batch) for event_type, batch in batches.items()},
         batch_handlers=batches,
         lease_seconds=lease_seconds,
+        after_apply=after_apply,
     )

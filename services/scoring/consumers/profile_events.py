@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
-from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
+from services.runtime.events.consumer import AfterApply, BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
 from services.scoring.store.audience_projection import AudienceProjection
 from services.scoring.store.fact_projection import FactProjection
@@ -29,8 +29,11 @@ def one_at_a_time(batch: BatchHandler) -> Handler:
     return handle
 
 
-def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
-    """The consumer of profile's events; ``outbox`` announces the stage changes re-scoring finds."""
+def scoring_consumer(
+    lease_seconds: float, outbox: Outbox, after_apply: AfterApply | None = None
+) -> ConsumerSpec:
+    """The consumer of profile's events; ``outbox`` announces the stage changes re-scoring finds;
+    ``after_apply`` keeps segment membership live in each batch's transaction."""
     people = CustomerProjection(outbox)
     facts = FactProjection(outbox)
     audience = AudienceProjection()
@@ -54,4 +57,5 @@ def scoring_consumer(lease_seconds: float, outbox: Outbox) -> ConsumerSpec:
         handlers=handlers,
         batch_handlers=batches,
         lease_seconds=lease_seconds,
+        after_apply=after_apply,
     )

@@ -67,6 +67,7 @@ class FitOutcome(Protocol):
 class RunPhases(Protocol):
     def recompute(self, tenant_id: uuid.UUID, as_of: date) -> AbstractAsyncContextManager[Recompute]: ...
     async def fit_predictions(self, tenant_id: uuid.UUID, as_of: date, *, snapshot: bool) -> FitOutcome: ...
+    async def move_segments(self, tenant_id: uuid.UUID) -> int: ...
 
 
 class _Stopwatch:
@@ -171,7 +172,12 @@ class BatchRuns:
         # Computed tags describe the customers now: a snapshot leaves them as they are.
         written = 0 if self._tags is None or snapshot else await self._tags.sync(run)
         watch.stop("tags")
-        await progress(run.run_id, "done", customers, customers, tags_written=written, seconds=watch.seconds)
+        await progress(run.run_id, "segments", 0, customers, tags_written=written, seconds=watch.seconds)
+        watch.start()
+        # New scores and predictions move segment membership (live figures only).
+        moved = 0 if snapshot else await self._phases.move_segments(run.tenant_id)
+        watch.stop("segments")
+        await progress(run.run_id, "done", customers, customers, segment_changes=moved, seconds=watch.seconds)
 
     async def stop(self) -> None:
         """Cancel the runs in flight (each ends failed, "cancelled") and wait for them."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.runtime.errors import Conflict, InvalidArgument
 
-PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "done")
+PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "segments", "done")
 STATUSES = ("running", "succeeded", "failed")
 STALE_AFTER = timedelta(minutes=2)
 EARLIEST_AS_OF = date(1970, 1, 1)  # as profile's orders (CDNOW is 1997; S2)

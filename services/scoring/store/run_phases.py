@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from services.runtime.database import Database
@@ -18,6 +18,7 @@ from services.runtime.events.outbox import Outbox
 from services.scoring.store.batch import BatchSession
 from services.scoring.store.config import load_config
 from services.scoring.store.predictions import PredictionOutcome, fit_and_score
+from services.scoring.store.segment_membership import reevaluate_tenant
 
 
 class PublishingRecompute:
@@ -69,3 +70,8 @@ class SqlRunPhases:
         async with self._database.transaction() as connection:
             config = await load_config(connection, tenant_id)
             return await fit_and_score(connection, tenant_id, as_of, config, keep_later_fit=snapshot)
+
+    async def move_segments(self, tenant_id: uuid.UUID) -> int:
+        """Re-evaluate every saved segment of the tenant after a run, announcing each change."""
+        async with self._database.transaction() as connection:
+            return await reevaluate_tenant(connection, self._outbox, tenant_id, datetime.now(UTC), "run")

@@ -144,6 +144,19 @@ def segment_members(
     return statement
 
 
+def segment_compiler(
+    tenant_id: uuid.UUID,
+    now: datetime,
+    tenant_zone: str,
+    known_zones: Collection[str] | None = None,
+    customer_ids: Sequence[uuid.UUID] | None = None,
+) -> _Compiler:
+    """A compiler's bound parameters and helpers for statements built beside ``segment_members``
+    (the due moments of ``segment_due_sql``), with the same parameters."""
+    zones = sorted(python_zones() if known_zones is None else known_zones)
+    return _Compiler(tenant_id, now, tenant_zone, zones, customer_ids)
+
+
 class _Compiler:
     """Walks one tree; remembers which one-row tables and helpers the statement must join."""
 
@@ -278,6 +291,14 @@ class _Compiler:
         ``birthday + make_interval(years => n)`` is PostgreSQL's calendar arithmetic, which keeps 29
         February on 28 February in a year without it — the evaluator's ``anniversary``.
         """
+        upcoming, today, _ = self.upcoming_birthday(birthday)
+        return sa.type_coerce(upcoming - today, sa.Integer())
+
+    def upcoming_birthday(
+        self, birthday: sa.ColumnElement[Any]
+    ) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any], sa.ColumnElement[str]]:
+        """(the next birthday on or after the local today, the local today, the local zone): the
+        statement must outer-join ``self.zones`` on the customer's zone (``segment_members`` does)."""
         if self.zones is None:  # the valid customer zones as a derived table (one array parameter)
             names = sa.func.unnest(sa.literal(self.zone_list, pg.ARRAY(sa.Text()))).table_valued("name")
             self.zones = sa.select(names.c.name).subquery("segment_zones")
@@ -291,7 +312,7 @@ class _Compiler:
 
         this_year = anniversary(year)
         upcoming = sa.case((this_year >= today, this_year), else_=anniversary(year + 1))
-        return sa.type_coerce(upcoming - today, sa.Integer())
+        return upcoming, today, zone
 
 
 def _split_tags(children: Sequence[Condition], op: Op) -> tuple[list[Condition], list[object]]:

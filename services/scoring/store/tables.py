@@ -47,5 +47,6 @@ from services.scoring.store import (  # noqa: E402, F401
     audience_tables,
     feature_tables,
     prediction_tables,
+    segment_export_tables,
     segment_tables,
 )

@@ -13,7 +13,7 @@ docs/segments.md ("Preview": what each costs in bytes and in writes). On the ben
 it ``behaviour_events_by_type``; writes to the tables wait meanwhile.
 
 Revision ID: scoring_0008
-Revises: scoring_0006
+Revises: scoring_0007
 Create Date: 2026-12-04
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "scoring_0008"
-down_revision = "scoring_0006"
+down_revision = "scoring_0007"
 branch_labels = None
 depends_on = None
 
