@@ -39,6 +39,7 @@ from services.runtime.events.outbox import NewEvent, Outbox
 from services.scoring.domain.segments.parse import parse_condition
 from services.scoring.domain.segments.reads import EVERYTHING, facts_read
 from services.scoring.domain.segments.tree import Condition
+from services.scoring.store.segment_preview import PREVIEW_SETTINGS
 from services.scoring.store.segment_sql import python_zones
 from services.scoring.store.segment_statements import build_statements, scoped_statements
 from services.scoring.store.segment_tables import segment_due, segments
@@ -76,6 +77,14 @@ def _lock_key(*parts: bytes) -> int:
 async def _lock_tenant(connection: AsyncConnection, tenant_id: uuid.UUID, exclusive: bool) -> None:
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     await connection.execute(sa.text(f"SELECT {function}(:key)"), {"key": _lock_key(tenant_id.bytes)})
+
+
+async def _plan_for_the_tenant(connection: AsyncConnection) -> None:
+    """A whole-tenant evaluation plans as a preview does (``PREVIEW_SETTINGS``: no JIT, hashes in
+    memory), for the rest of its transaction."""
+    await connection.execute(
+        sa.select(*(sa.func.set_config(name, value, True) for name, value in PREVIEW_SETTINGS))
+    )
 
 
 async def _lock_customers(
@@ -220,6 +229,7 @@ async def reevaluate_segment(
 ) -> Changes:
     """Evaluate one segment over the whole tenant (a save, a new version) and announce the changes."""
     await _lock_tenant(connection, tenant_id, exclusive=True)
+    await _plan_for_the_tenant(connection)
     changes = await evaluate_members(connection, tenant_id, segment, now, None)
     await announce(connection, outbox, tenant_id, segment, changes, now, cause)
     return changes
@@ -240,6 +250,7 @@ async def reevaluate_tenant(
     """Evaluate every saved segment of the tenant over all its customers (after a scoring run);
     the number of changes announced."""
     await _lock_tenant(connection, tenant_id, exclusive=True)
+    await _plan_for_the_tenant(connection)
     changed = 0
     for segment in await live_segments(connection, tenant_id):
         changes = await evaluate_members(connection, tenant_id, segment, now, None)
