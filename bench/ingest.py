@@ -126,15 +126,19 @@ def _event(event_id: str, customer_id: str, rng: random.Random, now: str) -> dic
     }
 
 
-async def create_customers(url: str, api_key: str, count: int, call_timeout_s: float) -> list[str]:
-    """``count`` customers of the bench tenant, by identify; their ids."""
+async def create_customers(
+    url: str, api_key: str, count: int, call_timeout_s: float, attributes: dict[str, str] | None = None
+) -> list[str]:
+    """``count`` customers of the bench tenant, by identify (with ``attributes``); their ids."""
     headers = {"Authorization": f"Bearer {api_key}"}
     ids: list[str] = [""] * count
     next_index = itertools.count()
 
     async def worker(client: httpx.AsyncClient) -> None:
         while (index := next(next_index)) < count:
-            body = {"identities": [{"type": "app_user_id", "value": f"ingest-{index}"}]}
+            body: dict[str, Any] = {"identities": [{"type": "app_user_id", "value": f"ingest-{index}"}]}
+            if attributes:
+                body["attributes"] = attributes
             response = await client.post("/v1/customers/identify", json=body)
             if response.status_code != 200:
                 raise BenchError(f"identify answered {response.status_code}: {response.text[:300]}")
