@@ -151,6 +151,7 @@ def consumer(
     lease_seconds: float = 1.0,
     member: str | None = None,
     batch_handler: BatchHandler | None = None,
+    after_apply: BatchHandler | None = None,
 ) -> tuple[ConsumerRunner, grpc.aio.Channel]:
     channel = grpc.aio.insecure_channel(address)
     spec = ConsumerSpec(
@@ -161,6 +162,7 @@ def consumer(
         lease_seconds=lease_seconds,
         max_attempts=3,
         retry_backoff_seconds=0.05,
+        after_apply=after_apply,
     )
     return ConsumerRunner(spec, database(url), CONSUMER_TABLES, channel, member_id=member), channel
 

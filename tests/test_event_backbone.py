@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import grpc
@@ -132,6 +133,55 @@ async def test_a_poison_event_is_parked_and_the_partition_moves_on(
     assert [(p.type, p.attempts) for p in parked] == [("customer.updated", 3)]
     assert "cannot digest this" in parked[0].error
     assert position == 3
+    await db.dispose()
+
+
+async def test_an_after_apply_that_fails_parks_the_event_alone(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    """``after_apply`` fails for any transaction holding the poison event: the run rolls back, the
+    poison event is retried alone and parked, the others are applied with their after_apply once."""
+    server, outbox, _ = producer
+    tenant = uuid.uuid4()
+    customer = eventkit.customer_in_partition(0)
+    db = eventkit.database(event_db)
+    async with db.transaction() as connection:
+        await outbox.append(
+            connection,
+            [eventkit.sample_event(tenant, customer, label) for label in ("ok-1", "poison", "ok-2")],
+        )
+    seen_after: list[str] = []
+
+    async def after(connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]) -> None:
+        labels = [e.customer_updated.changed_attributes[0] for e in envelopes]
+        if "poison" in labels:
+            raise ValueError("after cannot digest this")
+        seen_after.extend(labels)
+
+    runner, channel = eventkit.consumer(
+        event_db,
+        f"127.0.0.1:{server.bound_port}",
+        "after-test",
+        eventkit.recording_handler("m"),
+        after_apply=after,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        for _ in range(200):
+            if len(await eventkit.count_effects(event_db)) == 2 and len(seen_after) == 2:
+                break
+            await asyncio.sleep(0.05)
+        async with db.read() as connection:
+            parked = (await connection.execute(sa.text("SELECT error, attempts FROM consumer_parked"))).all()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.close()
+    assert len(await eventkit.count_effects(event_db)) == 2
+    assert sorted(seen_after) == ["ok-1", "ok-2"]
+    assert [p.attempts for p in parked] == [3]
+    assert "after cannot digest this" in parked[0].error
     await db.dispose()
 
 

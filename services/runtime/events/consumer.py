@@ -83,6 +83,10 @@ class ConsumerSpec:
     after_apply: AfterApply | None = None
 
 
+class _AfterApplyFailed(Exception):
+    """``after_apply`` failed in the slow path: its transaction rolled back as a whole."""
+
+
 def _member_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -315,23 +319,35 @@ class ConsumerRunner:
         old = self._positions[partition]
         failed_at: int | None = None
         applied = 0
-        async with self._database.transaction() as connection:
-            for index, envelope in enumerate(events):
-                handler = self.spec.handlers.get(envelope.type)
-                if handler is None:
-                    continue
+        try:
+            async with self._database.transaction() as connection:
+                for index, envelope in enumerate(events):
+                    handler = self.spec.handlers.get(envelope.type)
+                    if handler is None:
+                        continue
+                    try:
+                        async with connection.begin_nested():
+                            await handler(connection, envelope)
+                        applied += 1
+                    except Exception as error:
+                        raise_if_cancelled(error)
+                        failed_at = index
+                        break
                 try:
-                    async with connection.begin_nested():
-                        await handler(connection, envelope)
-                    applied += 1
+                    await self._after(connection, events[:failed_at] if failed_at is not None else events)
                 except Exception as error:
                     raise_if_cancelled(error)
-                    failed_at = index
-                    break
-            await self._after(connection, events[:failed_at] if failed_at is not None else events)
-            new = events[failed_at].position - 1 if failed_at is not None else max(through, old)
-            if new != old:
-                await self.store.advance(connection, partition, old, new, head, lag_seconds)
+                    raise _AfterApplyFailed from error
+                new = events[failed_at].position - 1 if failed_at is not None else max(through, old)
+                if new != old:
+                    await self.store.advance(connection, partition, old, new, head, lag_seconds)
+        except _AfterApplyFailed:
+            # Nothing of the run committed: the first event goes alone through retry-or-park (its
+            # handler and after_apply together), so a batch's after_apply can never loop forever.
+            first = next((i for i, e in enumerate(events) if e.type in self.spec.handlers), None)
+            if first is None:
+                raise
+            return first
         self._positions[partition] = new
         APPLIED.labels(self.spec.name).inc(applied)
         return failed_at
