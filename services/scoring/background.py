@@ -53,39 +53,45 @@ def schedule_task(
     return keep_schedule
 
 
+def periodic_task(
+    what: str, every_seconds: float, round_: Callable[[], Awaitable[None]], first_after: float = 0.0
+) -> BackgroundTask:
+    """A task that runs ``round_`` every ``every_seconds`` (after ``first_after``) until the service
+    stops; a failed round is logged as ``what`` and the next one tries again."""
+
+    async def loop(_: ServiceServer) -> None:
+        await asyncio.sleep(first_after)
+        while True:
+            try:
+                await round_()
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("%s failed: %s", what, error)
+            await asyncio.sleep(every_seconds)
+
+    return loop
+
+
 def prune_task(database: Database) -> BackgroundTask:
     """The background task that deletes behaviour events past their retention once a day (every
     replica may run it: the deletes are idempotent batches)."""
 
-    async def prune(_: ServiceServer) -> None:
-        await asyncio.sleep(PRUNE_FIRST_AFTER_SECONDS)
-        while True:
-            try:
-                pruned = await prune_behaviour(database, datetime.now(UTC))
-                logger.info("pruned %d behaviour events past their retention", pruned)
-            except Exception as error:
-                raise_if_cancelled(error)
-                logger.warning("behaviour prune failed: %s", error)
-            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+    async def prune() -> None:
+        pruned = await prune_behaviour(database, datetime.now(UTC))
+        logger.info("pruned %d behaviour events past their retention", pruned)
 
-    return prune
+    return periodic_task("behaviour prune", PRUNE_EVERY_SECONDS, prune, PRUNE_FIRST_AFTER_SECONDS)
 
 
 def segment_due_task(database: Database, outbox: Outbox, every_seconds: float) -> BackgroundTask:
     """The due worker: every ``every_seconds``, re-evaluate the segment members whose due moment has
     come (a window closed, a tag expired, a birthday neared), batch after batch until none is due."""
 
-    async def apply(_: ServiceServer) -> None:
-        while True:
-            try:
-                while await apply_due(database, outbox, datetime.now(UTC)) >= DUE_BATCH:
-                    pass
-            except Exception as error:
-                raise_if_cancelled(error)
-                logger.warning("segment due round failed: %s", error)
-            await asyncio.sleep(every_seconds)
+    async def apply() -> None:
+        while await apply_due(database, outbox, datetime.now(UTC)) >= DUE_BATCH:
+            pass
 
-    return apply
+    return periodic_task("segment due round", every_seconds, apply)
 
 
 def size_snapshot_task(
@@ -97,14 +103,8 @@ def size_snapshot_task(
     start and then hourly: the day keeps its latest count, so a day's size is its last snapshot (every
     replica may run it: the upsert is idempotent, and an older snapshot never replaces a newer one)."""
 
-    async def snapshot(_: ServiceServer) -> None:
-        while True:
-            try:
-                written = await take_size_snapshot(database, clock())
-                logger.info("segment sizes: %d daily snapshots written", written)
-            except Exception as error:
-                raise_if_cancelled(error)
-                logger.warning("segment size snapshot failed: %s", error)
-            await asyncio.sleep(every_seconds)
+    async def snapshot() -> None:
+        written = await take_size_snapshot(database, clock())
+        logger.info("segment sizes: %d daily snapshots written", written)
 
-    return snapshot
+    return periodic_task("segment size snapshot", every_seconds, snapshot)

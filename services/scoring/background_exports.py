@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.server import BackgroundTask, ServiceServer
+from services.scoring.background import periodic_task
 from services.scoring.domain.segments.export_worker import ExportWorker
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,11 @@ def export_tasks(new_worker: Callable[[], ExportWorker]) -> list[BackgroundTask]
 
     pruner = new_worker()
 
-    async def prune(_: ServiceServer) -> None:
-        while True:
-            try:
-                deleted = await pruner.prune()
-                if deleted:
-                    logger.info("pruned %d rows of expired or failed segment exports", deleted)
-            except Exception as error:
-                raise_if_cancelled(error)
-                logger.warning("segment export prune failed: %s", error)
-            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+    async def prune() -> None:
+        deleted = await pruner.prune()
+        if deleted:
+            logger.info("pruned %d rows of expired or failed segment exports", deleted)
 
-    return [*(work_loop(new_worker()) for _ in range(EXPORT_WORKERS)), prune]
+    prune_loop = periodic_task("segment export prune", PRUNE_EVERY_SECONDS, prune)
+
+    return [*(work_loop(new_worker()) for _ in range(EXPORT_WORKERS)), prune_loop]
