@@ -40,6 +40,25 @@ async def _has_predictions(connection: AsyncConnection) -> bool:
     )
 
 
+async def live_customer(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> uuid.UUID:
+    """The customer an id names now: itself, or the survivor it was merged into (as the scores read
+    does); NotFound when scoring does not know it in this tenant or it was erased."""
+    live = (
+        await connection.execute(
+            sa.select(sa.func.coalesce(customers.c.merged_into, customers.c.customer_id)).where(
+                customers.c.tenant_id == tenant_id,
+                customers.c.customer_id == customer_id,
+                customers.c.erased_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+    if live is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return uuid.UUID(str(live))
+
+
 class SqlScoreReader:
     """Read-only queries over ``customer_scores`` (and S2's ``predictions``)."""
 
@@ -52,17 +71,7 @@ class SqlScoreReader:
         """The customer's (or its survivor's) score row and latest prediction; NotFound when scoring
         does not know the customer in this tenant."""
         async with self._database.read() as connection:
-            live = (
-                await connection.execute(
-                    sa.select(sa.func.coalesce(customers.c.merged_into, customers.c.customer_id)).where(
-                        customers.c.tenant_id == tenant_id,
-                        customers.c.customer_id == customer_id,
-                        customers.c.erased_at.is_(None),
-                    )
-                )
-            ).scalar_one_or_none()
-            if live is None:
-                raise NotFound(f"customer {customer_id} not found")
+            live = await live_customer(connection, tenant_id, customer_id)
             row = (
                 await connection.execute(
                     sa.select(customer_scores).where(

@@ -26,7 +26,7 @@ from services.scoring.domain.segments.saved_rules import (
     SegmentMember,
 )
 from services.scoring.store.segment_tables import segment_members, segment_sizes, segments
-from services.scoring.store.tables import customers, tenants
+from services.scoring.store.tables import tenants
 
 LIVE = segments.c.deleted_at.is_(None)
 
@@ -114,25 +114,6 @@ async def member_page(
         lambda row: SegmentMember(row.customer_id, row.entered_at, row.version),
         lambda row: (row.customer_id,),
     )
-
-
-async def live_customer(
-    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
-) -> uuid.UUID:
-    """The customer an id names now: itself, or the survivor it was merged into (as the scores read
-    does); NotFound when scoring does not know it in this tenant or it was erased."""
-    live = (
-        await connection.execute(
-            sa.select(sa.func.coalesce(customers.c.merged_into, customers.c.customer_id)).where(
-                customers.c.tenant_id == tenant_id,
-                customers.c.customer_id == customer_id,
-                customers.c.erased_at.is_(None),
-            )
-        )
-    ).scalar_one_or_none()
-    if live is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return uuid.UUID(str(live))
 
 
 async def segments_of(

@@ -36,11 +36,11 @@ from services.scoring.domain.segments.saved_rules import (
     SegmentDraft,
     SegmentMember,
 )
+from services.scoring.store.reads import live_customer
 from services.scoring.store.saved_segment_reads import (
     LIVE,
     daily_sizes,
     is_live,
-    live_customer,
     member_page,
     record_size,
     segment_page,

@@ -20,10 +20,11 @@ from services.runtime.database import Database
 from services.runtime.errors import NotFound
 from services.scoring.domain.segments.audience import SnapshotBatch
 from services.scoring.domain.segments.tree import Condition
-from services.scoring.store.segment_membership import known_zones, live_segments, tenant_zone
+from services.scoring.store.segment_membership import live_segments
 from services.scoring.store.segment_sql import segment_members
 from services.scoring.store.segment_tables import segment_members as members
 from services.scoring.store.segment_tables import segments
+from services.scoring.store.segment_zones import known_zones, tenant_zone
 from services.scoring.store.tables import customers
 
 

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -40,11 +39,11 @@ from services.scoring.domain.segments.parse import parse_condition
 from services.scoring.domain.segments.reads import EVERYTHING, facts_read
 from services.scoring.domain.segments.tree import Condition
 from services.scoring.store.segment_preview import PREVIEW_SETTINGS
-from services.scoring.store.segment_sql import python_zones
 from services.scoring.store.segment_statements import build_statements, scoped_statements
 from services.scoring.store.segment_tables import segment_due, segments
 from services.scoring.store.segment_tables import segment_members as members
-from services.scoring.store.tables import customers, tenants
+from services.scoring.store.segment_zones import known_zones, tenant_zone
+from services.scoring.store.tables import customers
 
 ENTERED = "segment.entered"
 EXITED = "segment.exited"
@@ -134,30 +133,6 @@ async def live_segments(
         LiveSegment(row.segment_id, row.version, _parsed(row.segment_id, row.version, row.condition))
         for row in rows
     ]
-
-
-_ZONES: frozenset[str] | None = None
-
-
-async def known_zones(connection: AsyncConnection) -> frozenset[str]:
-    """The zones both this Python and the database know (read once per process: ~150 ms)."""
-    global _ZONES
-    if _ZONES is None:
-        names = (await connection.execute(sa.text("SELECT name FROM pg_timezone_names"))).scalars()
-        _ZONES = python_zones() & frozenset(names)
-    return _ZONES
-
-
-async def tenant_zone(connection: AsyncConnection, tenant_id: uuid.UUID) -> str:
-    """The tenant's IANA zone (UTC should this Python not know it, or scoring not know the tenant)."""
-    zone = (
-        await connection.execute(sa.select(tenants.c.timezone).where(tenants.c.tenant_id == tenant_id))
-    ).scalar_one_or_none()
-    try:
-        ZoneInfo(zone or "UTC")
-    except (ValueError, KeyError):
-        return "UTC"
-    return zone or "UTC"
 
 
 async def evaluate_members(

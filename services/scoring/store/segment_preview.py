@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -21,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.runtime.database import Database
 from services.runtime.errors import NotFound, Unavailable
 from services.scoring.domain.segments.tree import Condition
-from services.scoring.store.segment_sql import python_zones, segment_members
+from services.scoring.store.segment_sql import segment_members
+from services.scoring.store.segment_zones import known_zones, valid_zone
 from services.scoring.store.tables import tenants
 
 PREVIEW_TIMEOUT_MS = 5_000
@@ -65,7 +65,6 @@ class SqlSegmentStore:
     def __init__(self, database: Database, timeout_ms: int = PREVIEW_TIMEOUT_MS) -> None:
         self._database = database
         self._timeout_ms = timeout_ms
-        self._zones: frozenset[str] | None = None
 
     async def preview(
         self, tenant_id: uuid.UUID, condition: Condition, now: datetime, sample_size: int
@@ -102,26 +101,10 @@ class SqlSegmentStore:
         ).scalar_one_or_none()
         if zone is None:
             raise NotFound("tenant not known to scoring")
-        zones = await self._known_zones(connection)
+        zones = await known_zones(connection)
         settings = [("statement_timeout", str(self._timeout_ms)), *PREVIEW_SETTINGS]
         await connection.execute(
             sa.select(*(sa.func.set_config(name, value, True) for name, value in settings))
         )
-        members = segment_members(condition, tenant_id, now, _valid_zone(zone), zones)
+        members = segment_members(condition, tenant_id, now, valid_zone(zone), zones)
         return preview_statement(members, sample_size)
-
-    async def _known_zones(self, connection: AsyncConnection) -> frozenset[str]:
-        """The zones both this Python and the database know (read once: the catalogue costs ~150 ms)."""
-        if self._zones is None:
-            names = (await connection.execute(sa.text("SELECT name FROM pg_timezone_names"))).scalars()
-            self._zones = python_zones() & frozenset(names)
-        return self._zones
-
-
-def _valid_zone(name: str) -> str:
-    """The tenant's zone, or UTC should this Python not know it (tenants are validated on the way in)."""
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError):
-        return "UTC"
-    return name
