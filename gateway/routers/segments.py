@@ -40,6 +40,7 @@ from gateway.schemas import Cursor, JsonObject, Limit, Page, StrictBody
 from patron.profile.v1 import profile_pb2
 from patron.scoring.v1 import segments_pb2
 from services.runtime.proto_convert import from_timestamp
+from services.scoring.domain.segments.preview import MAX_SAMPLE
 from services.scoring.domain.segments.saved_rules import (
     DEFAULT_SIZE_DAYS,
     MAX_DESCRIPTION_LENGTH,
@@ -48,9 +49,6 @@ from services.scoring.domain.segments.saved_rules import (
 )
 
 router = APIRouter(tags=["segments"])
-
-MAX_SAMPLE = 20
-"""The most ids a preview returns (the scoring service's own bound, stated in the schema)."""
 
 SAVE_DEADLINE_SECONDS = 15.0
 """A create, or a replacement with a new condition, evaluates every customer of the tenant (as long as
@@ -64,6 +62,7 @@ CONDITION_EXAMPLE = {
 }
 # The scoring service checks a name (and reports its faults with the condition's); stated here.
 Name = Annotated[str, documented(minLength=1, maxLength=MAX_NAME_LENGTH, pattern=ORDER_TEXT_PATTERN)]
+Description = Annotated[str, documented(maxLength=MAX_DESCRIPTION_LENGTH)]
 CONDITION_DESCRIPTION = "a condition of the segment language (docs/segments.md): all/any/not of leaves"
 
 
@@ -86,11 +85,11 @@ class SegmentIn(StrictBody):
     # the three in one 422 (NUL included); the schema states its limits.
     text_checked_elsewhere = frozenset({"name", "description"})
 
-    name: Annotated[str, documented(minLength=1, maxLength=MAX_NAME_LENGTH, pattern=ORDER_TEXT_PATTERN)] = (
-        Field(description="not blank, no control characters, unique among the tenant's live segments (409)")
+    name: Name = Field(
+        description="not blank, no control characters, unique among the tenant's live segments (409)"
     )
     condition: JsonObject = Field(description=CONDITION_DESCRIPTION, examples=[CONDITION_EXAMPLE])
-    description: Annotated[str, documented(maxLength=MAX_DESCRIPTION_LENGTH)] | None = Field(
+    description: Description | None = Field(
         default=None, description="free text for operators; absent or null: none"
     )
 
