@@ -216,6 +216,8 @@ async def test_smtp_starttls_auth_unsubscribe_and_bounces() -> None:
         assert "535" in denied.error
         await provider.aclose()
         await wrong.aclose()
+    guarded = SmtpProvider(host="127.0.0.1", port=peer.port, sender="a@shop.example", guard=STRICT)
+    assert isinstance(await guarded.send(outgoing(12, to="ann@example.com")), Failed)
     down = SmtpProvider(host="127.0.0.1", port=peer.port, sender="a@shop.example", timeout=1)
     assert isinstance(await down.send(outgoing(11, to="ann@example.com")), Retry)
 

@@ -54,6 +54,7 @@ def build_provider(config: ChannelConfig, *, http: httpx.AsyncClient, guard: Add
             starttls=bool(settings.get("starttls", True)),
             tls=bool(settings.get("tls", False)),
             timeout=timeout,
+            guard=guard,
         )
     if config.provider == "aliyun":
         return AliyunSmsProvider(

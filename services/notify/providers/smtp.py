@@ -28,6 +28,8 @@ from email.utils import formatdate, parseaddr
 import aiosmtplib
 
 from services.notify.domain.delivery import Accepted, Failed, Outcome, Outgoing, Refused, Retry
+from services.notify.providers._http import guard_outcome
+from services.notify.providers.ssrf import AddressGuard
 
 HARD_BOUNCE = frozenset({550, 551, 553})
 IDLE_PROBE_SECONDS = 15.0
@@ -76,11 +78,13 @@ class SmtpProvider:
         timeout: float = 30.0,
         pool_size: int = DEFAULT_POOL,
         tls_context: ssl.SSLContext | None = None,
+        guard: AddressGuard | None = None,
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password = username, password
         self.starttls, self.tls, self.timeout = starttls and not tls, tls, timeout
         self.tls_context = tls_context  # None: the system's trust store (tests pass their own CA)
+        self.guard = guard  # the SMTP host is tenant-chosen too: no relaying into our network
         self._idle: list[_Session] = []
         self._slots = asyncio.Semaphore(pool_size)
         self._closed = False
@@ -115,6 +119,10 @@ class SmtpProvider:
 
     async def send(self, message: Outgoing) -> Outcome:
         """Send one e-mail on a pooled session; never raises for the server's answers."""
+        if self.guard is not None:
+            unsafe = await guard_outcome(self.guard, f"https://{self.host}:{self.port}/")
+            if unsafe is not None:
+                return unsafe
         mail = build_message(message, self.sender)
         async with self._slots:
             session: _Session | None = None
