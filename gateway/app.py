@@ -22,9 +22,12 @@ from gateway.routers import (
     coupons,
     customers,
     events,
+    links,
     loyalty,
     loyalty_program,
     membership,
+    messages,
+    notify_setup,
     operations,
     order_batches,
     orders,
@@ -104,6 +107,9 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(loyalty.router)
     app.include_router(membership.router)
     app.include_router(coupons.router)
+    app.include_router(notify_setup.router)
+    app.include_router(messages.router)
+    app.include_router(links.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -12,6 +12,7 @@ suppresses that customer on the channel (WeChat: for that template only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -36,7 +37,13 @@ from services.notify.domain.links import LinkSigner, tracked_html, unsubscribe_u
 from services.notify.providers.rate_limit import TokenBucket
 from services.notify.settings import NotifySettings
 from services.notify.store.channels import SqlChannelStore, StoredChannel
-from services.notify.store.delivery_queue import IDEMPOTENT_PROVIDERS, DeliveryQueue, Final, Results, Suppression
+from services.notify.store.delivery_queue import (
+    IDEMPOTENT_PROVIDERS,
+    DeliveryQueue,
+    Final,
+    Results,
+    Suppression,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +52,9 @@ RateOf = Callable[[ChannelConfig], float]
 
 
 class ContactSource(Protocol):
-    async def reveal(self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str) -> Sequence[Any]: ...
+    async def reveal(
+        self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str
+    ) -> Sequence[Any]: ...
 
 
 CHANNEL_RECHECK_SECONDS = 5.0
@@ -143,10 +152,8 @@ class DeliveryWorker:
                     claimed = 0
                 if claimed < self._settings.delivery_batch:
                     self._wake.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._settings.delivery_idle_seconds)
-                    except TimeoutError:
-                        pass
         finally:
             await self._providers.aclose()
 
@@ -238,7 +245,9 @@ class DeliveryWorker:
             if row.attempts >= self._settings.max_attempts:
                 results.finals.append(Final(row.message_id, row.attempts, "failed", "", outcome.error))
             else:
-                delay = retry_delay(row.attempts, self._settings.retry_base_seconds, outcome.retry_after_seconds)
+                delay = retry_delay(
+                    row.attempts, self._settings.retry_base_seconds, outcome.retry_after_seconds
+                )
                 results.retries.append((row.message_id, row.attempts, outcome.error, delay))
         elif isinstance(outcome, Failed):
             results.finals.append(Final(row.message_id, row.attempts, "failed", "", outcome.error))
@@ -246,4 +255,6 @@ class DeliveryWorker:
             results.finals.append(Final(row.message_id, row.attempts, "failed", "refused", outcome.error))
             scope = str(row.template_id) if row.channel == "wechat" else ""
             reason = "bounced" if row.channel == "email" else "refused"
-            results.suppressions.append(Suppression(row.tenant_id, row.customer_id, row.channel, scope, reason))
+            results.suppressions.append(
+                Suppression(row.tenant_id, row.customer_id, row.channel, scope, reason)
+            )

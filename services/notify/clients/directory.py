@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 
 from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc, membership_pb2, membership_pb2_grpc
-from patron.profile.v1 import contacts_pb2, contacts_pb2_grpc
+from patron.profile.v1 import contacts_pb2, contacts_pb2_grpc, tags_pb2, tags_pb2_grpc
 from services.notify.domain.messages import RecipientFacts
 from services.runtime.errors import Unavailable
 from services.runtime.tenancy import TENANT_METADATA_KEY
@@ -63,7 +63,9 @@ class ProfileRecipients:
     async def recipient(self, tenant_id: uuid.UUID, customer_id: uuid.UUID, channel: str) -> RecipientFacts:
         """Who the customer is now and the masked contact the channel would use (nothing revealed)."""
         (found,) = await self._ask(tenant_id, [customer_id], channel, reveal=False)
-        survivor = uuid.UUID(found.survivor_id) if found.state == "merged" and found.survivor_id else customer_id
+        survivor = (
+            uuid.UUID(found.survivor_id) if found.state == "merged" and found.survivor_id else customer_id
+        )
         return RecipientFacts(
             state=found.state,
             customer_id=survivor,
@@ -72,7 +74,9 @@ class ProfileRecipients:
             nickname=found.nickname or None,
         )
 
-    async def reveal(self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str) -> list[Reach]:
+    async def reveal(
+        self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str
+    ) -> list[Reach]:
         """The clear contacts of a batch, for the send that follows at once (≤ 1,000 per call)."""
         reaches: list[Reach] = []
         for start in range(0, len(customer_ids), MAX_BATCH):
@@ -89,7 +93,9 @@ class LoyaltyClient:
         self._membership = membership_pb2_grpc.MembershipServiceStub(channel)
         self._points = loyalty_pb2_grpc.PointsServiceStub(channel)
 
-    async def tier_and_points(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> tuple[str | None, int | None]:
+    async def tier_and_points(
+        self, tenant_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> tuple[str | None, int | None]:
         """The tier's name and the points balance; (None, None) when loyalty knows no such member."""
         request_id = str(customer_id)
         try:
@@ -109,3 +115,28 @@ class LoyaltyClient:
             raise Unavailable(f"loyalty answered {error.code().name} about the member") from error
         return (membership.tier.name or None), balance.balance
 
+
+class ProfileConsents:
+    """Profile's ConsentService: an unsubscribe withdraws the channel's marketing consent there too."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = tags_pb2_grpc.ConsentServiceStub(channel)
+
+    async def withdraw_marketing(self, tenant_id: uuid.UUID, customer_id: uuid.UUID, channel: str) -> None:
+        """Withdraw, with source ``unsubscribe`` (repeating it changes nothing in profile)."""
+        try:
+            await self._stub.SetConsent(
+                tags_pb2.SetConsentRequest(
+                    customer_id=str(customer_id),
+                    channel=channel,
+                    purpose="marketing",
+                    granted=False,
+                    source="unsubscribe",
+                ),
+                timeout=DEADLINE_SECONDS,
+                metadata=_metadata(tenant_id),
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return  # erased or unknown in profile: notify's suppression already holds
+            raise Unavailable(f"profile answered {error.code().name} to the unsubscribe") from error

@@ -26,7 +26,9 @@ class NotifyHandlers:
     def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
 
-    async def consent_changed(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+    async def consent_changed(
+        self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
+    ) -> None:
         tenant_id, customer_id = _ids(envelope)
         payload = envelope.consent_changed
         await customer_facts.record_consent(
@@ -39,12 +41,16 @@ class NotifyHandlers:
             from_timestamp(envelope.occurred_at),
         )
 
-    async def customer_erased(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+    async def customer_erased(
+        self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
+    ) -> None:
         tenant_id, customer_id = _ids(envelope)
         at = from_timestamp(envelope.customer_erased.erased_at)
         await customer_facts.erase_customer(connection, self._outbox, tenant_id, customer_id, at)
 
-    async def customer_merged(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+    async def customer_merged(
+        self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
+    ) -> None:
         tenant_id, survivor_id = _ids(envelope)
         merged = [uuid.UUID(value) for value in envelope.customer_merged.merged_ids]
         await customer_facts.merge_customers(connection, tenant_id, survivor_id, merged)

@@ -98,4 +98,5 @@ def retry_delay(attempt: int, base_seconds: float, retry_after_seconds: float | 
     (with the default 30 s and 8 attempts, a message keeps trying for about two hours)."""
     if retry_after_seconds is not None and retry_after_seconds > 0:
         return min(retry_after_seconds, MAX_RETRY_DELAY_SECONDS)
-    return min(base_seconds * 2 ** max(attempt - 1, 0), MAX_RETRY_DELAY_SECONDS)
+    delay: float = base_seconds * 2.0 ** max(attempt - 1, 0)
+    return min(delay, MAX_RETRY_DELAY_SECONDS)

@@ -142,6 +142,22 @@ class MessageStore(Protocol):
         """Decide under the customer's lock and commit (an existing dedupe key answers its message)."""
         ...
 
+    async def get(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> MessageView | None: ...
+
+    async def for_customer(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[MessageView]: ...
+
+
+class CustomerExport(Protocol):
+    """Notify's part of a customer's export (messages without contacts, consents, suppressions)."""
+
+    async def export(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> dict[str, Any]: ...
+
 
 def parse_send(
     customer_id: str,
@@ -252,3 +268,17 @@ class MessageDesk:
                 rendered = result
         draft = MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
         return await self._store.commit(tenant_id, draft)
+
+    async def get(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> MessageView | None:
+        """One message of the tenant (None: unknown or another tenant's)."""
+        return await self._store.get(tenant_id, message_id)
+
+    async def for_customer(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[MessageView]:
+        """The customer's messages, newest first (a merged-away id answers for its survivor)."""
+        return await self._store.for_customer(tenant_id, customer_id, after, limit)

@@ -18,7 +18,12 @@ from typing import Any, Protocol
 from services.notify.domain.channels import ChannelConfig, merge_secrets, parse_channel, public_view
 from services.notify.domain.messages import LoyaltyFacts, Recipients, StoredTemplate, personal_values
 from services.notify.domain.policy import Policy, parse_policy, policy_document
-from services.notify.domain.template_documents import RenderedMessage, TemplateDocument, render_message
+from services.notify.domain.template_documents import (
+    RenderedMessage,
+    TemplateDocument,
+    parse_template_document,
+    render_message,
+)
 from services.notify.domain.templates import MissingPersonalData, SmsSize, sms_size
 from services.runtime.errors import InvalidArgument, NotFound
 
@@ -65,6 +70,18 @@ class TemplateLookup(Protocol):
     async def template(self, tenant_id: uuid.UUID, template_id: uuid.UUID) -> StoredTemplate | None: ...
 
 
+class TemplateRows(Protocol):
+    async def create(
+        self, tenant_id: uuid.UUID, document: TemplateDocument, source: dict[str, Any]
+    ) -> Any: ...
+
+    async def get(self, tenant_id: uuid.UUID, template_id: uuid.UUID) -> Any: ...
+
+    async def page(
+        self, tenant_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Any]: ...
+
+
 def _view(stored: Any) -> ChannelView:
     config = ChannelConfig(stored.channel, stored.provider, stored.settings, stored.secrets, stored.enabled)
     return ChannelView(
@@ -81,10 +98,16 @@ class SetupDesk:
     """Channels, the policy and template previews of a tenant."""
 
     def __init__(
-        self, channels: ChannelStore, templates: TemplateLookup, recipients: Recipients, loyalty: LoyaltyFacts
+        self,
+        channels: ChannelStore,
+        templates: TemplateLookup,
+        template_rows: TemplateRows,
+        recipients: Recipients,
+        loyalty: LoyaltyFacts,
     ) -> None:
         self._channels = channels
         self._templates = templates
+        self._template_rows = template_rows
         self._recipients = recipients
         self._loyalty = loyalty
 
@@ -122,6 +145,23 @@ class SetupDesk:
         canonical = policy_document(parse_policy(document))
         return canonical, await self._channels.put_policy(tenant_id, canonical)
 
+    async def create_template(self, tenant_id: uuid.UUID, document: Any) -> Any:
+        """Check every Liquid part and save the template (a used name is AlreadyExists)."""
+        checked = parse_template_document(document)
+        return await self._template_rows.create(tenant_id, checked, dict(document))
+
+    async def template_row(self, tenant_id: uuid.UUID, template_id: uuid.UUID) -> Any:
+        row = await self._template_rows.get(tenant_id, template_id)
+        if row is None:
+            raise NotFound(f"template {template_id} not found")
+        return row
+
+    async def templates_page(
+        self, tenant_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Any]:
+        """Up to ``limit`` templates after the cursor, in creation order."""
+        return await self._template_rows.page(tenant_id, after, limit)
+
     async def preview(
         self,
         tenant_id: uuid.UUID,
@@ -146,6 +186,3 @@ class SetupDesk:
             return PreviewView(None, result.fields, None, recipient.contact_masked)
         size = sms_size(result.body) if template.channel == "sms" else None
         return PreviewView(result, (), size, recipient.contact_masked)
-
-
-__all__ = ["ChannelView", "PreviewView", "SetupDesk", "TemplateDocument"]

@@ -172,14 +172,19 @@ class DeliveryQueue:
             await publish(connection, self._outbox, changes)
 
     @staticmethod
-    async def _retry(connection: AsyncConnection, retries: Sequence[tuple[uuid.UUID, int, str, float]]) -> None:
+    async def _retry(
+        connection: AsyncConnection, retries: Sequence[tuple[uuid.UUID, int, str, float]]
+    ) -> None:
         ids, attempts, errors, delays = zip(*retries, strict=True)
         await connection.execute(
-            _RETRY, {"ids": list(ids), "attempts": list(attempts), "errors": list(errors), "delays": list(delays)}
+            _RETRY,
+            {"ids": list(ids), "attempts": list(attempts), "errors": list(errors), "delays": list(delays)},
         )
 
     @staticmethod
-    async def _finals(connection: AsyncConnection, finals: Sequence[Final], now: datetime) -> list[MessageChange]:
+    async def _finals(
+        connection: AsyncConnection, finals: Sequence[Final], now: datetime
+    ) -> list[MessageChange]:
         rows = await connection.execute(
             _FINAL,
             {

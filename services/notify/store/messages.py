@@ -72,7 +72,10 @@ _GET = sa.text("SELECT * FROM messages WHERE tenant_id = :tenant AND message_id 
 _FOR_CUSTOMER = sa.text(
     """
     SELECT * FROM messages
-    WHERE tenant_id = :tenant AND customer_id = :customer
+    WHERE tenant_id = :tenant
+      AND customer_id = COALESCE(
+        (SELECT merged_into FROM customer_states
+         WHERE tenant_id = :tenant AND customer_id = :customer AND merged_into IS NOT NULL), :customer)
       AND (CAST(:after_at AS timestamptz) IS NULL
            OR (created_at, message_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
     ORDER BY created_at DESC, message_id DESC
@@ -240,28 +243,23 @@ class SqlMessageStore:
     async def for_customer(
         self,
         tenant_id: uuid.UUID,
-        customer_ids: list[uuid.UUID],
+        customer_id: uuid.UUID,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[MessageView]:
-        """The customer's messages, newest first, after a cursor (``customer_ids``: the customer and
-        the ids merged into it)."""
-        rows: list[Any] = []
+        """The customer's messages, newest first, after a cursor."""
         async with self._database.read() as connection:
-            for customer_id in customer_ids:
-                result = await connection.execute(
-                    _FOR_CUSTOMER,
-                    {
-                        "tenant": tenant_id,
-                        "customer": customer_id,
-                        "after_at": after[0] if after else None,
-                        "after_id": after[1] if after else None,
-                        "limit": limit,
-                    },
-                )
-                rows += list(result)
-        rows.sort(key=lambda row: (row.created_at, row.message_id), reverse=True)
-        return [view_from_row(row) for row in rows[:limit]]
+            result = await connection.execute(
+                _FOR_CUSTOMER,
+                {
+                    "tenant": tenant_id,
+                    "customer": customer_id,
+                    "after_at": after[0] if after else None,
+                    "after_id": after[1] if after else None,
+                    "limit": limit,
+                },
+            )
+            return [view_from_row(row) for row in result]
 
 
 def change_of(row: Any, status: str, reason: str | None, at: datetime) -> MessageChange:
