@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
@@ -143,6 +144,26 @@ def _webhook_secret(value: Any) -> tuple[Any, str | None]:
     return (value, None) if 24 <= len(raw) <= 64 else (None, fault)
 
 
+MAX_CA_PEM = 20_000
+
+
+def _ca_pem(value: Any) -> tuple[Any, str | None]:
+    ok = (
+        isinstance(value, str)
+        and len(value) <= MAX_CA_PEM
+        and value.strip().startswith("-----BEGIN CERTIFICATE-----")
+        and value.strip().endswith("-----END CERTIFICATE-----")
+    )
+    fault = f"must be PEM certificates (at most {MAX_CA_PEM} characters) to trust for this server's TLS"
+    if not ok:
+        return None, fault
+    try:
+        ssl.create_default_context(cadata=value)
+    except (ssl.SSLError, ValueError):
+        return None, fault
+    return value, None
+
+
 _COMMON: dict[str, tuple[Check, bool, Any]] = {
     "rate_per_second": (_number(1, 10_000), False, None),
     "timeout_seconds": (_number(0.5, 60), False, None),
@@ -157,6 +178,8 @@ _FIELDS: dict[str, dict[str, tuple[Check, bool, Any]]] = {
         "starttls": (_bool, False, True),
         "tls": (_bool, False, False),
         "from": (_sender, True, None),
+        # A private mail relay's own certificate authority (instead of the system's trust store).
+        "ca_pem": (_ca_pem, False, None),
     },
     "http": {"url": (_url, True, None), "secret": (_webhook_secret, False, None)},
     "aliyun": {

@@ -9,6 +9,8 @@ more than a few dozen messages a second; the generic endpoint is the merchant's 
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from services.notify.domain.channels import DEFAULT_ENDPOINTS, ChannelConfig
@@ -54,6 +56,9 @@ def build_provider(config: ChannelConfig, *, http: httpx.AsyncClient, guard: Add
             starttls=bool(settings.get("starttls", True)),
             tls=bool(settings.get("tls", False)),
             timeout=timeout,
+            tls_context=ssl.create_default_context(cadata=settings["ca_pem"])
+            if settings.get("ca_pem")
+            else None,
             guard=guard,
         )
     if config.provider == "aliyun":

@@ -151,7 +151,7 @@ class SqlMessageStore:
     async def commit(self, tenant_id: uuid.UUID, draft: MessageDraft) -> MessageView:
         """Decide under the customer's lock, insert, and publish ``message.suppressed`` if so."""
         async with self._database.transaction() as connection:
-            await connection.execute(_LOCK, {"tenant": tenant_id, "customer": draft.customer_id})
+            await connection.execute(_LOCK, {"tenant": str(tenant_id), "customer": str(draft.customer_id)})
             if draft.command.dedupe_key is not None:
                 row = (
                     await connection.execute(
