@@ -144,7 +144,8 @@ async def test_an_email_reaches_the_mailbox_with_its_fields_and_one_click_unsubs
         (mail,) = mailbox(peer)
         assert mail["Subject"] == "Hi Lin <b>"
         assert mail["To"] == "lin@example.com"
-        assert peer.handler.tls_sessions == 1 and peer.handler.authenticated
+        assert peer.handler.tls_sessions == 1
+        assert peer.handler.authenticated
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         unsubscribe = re.search(r"<(http[^>]+/u/[^>]+)>", mail["List-Unsubscribe"])
         assert unsubscribe is not None
@@ -157,23 +158,27 @@ async def test_an_email_reaches_the_mailbox_with_its_fields_and_one_click_unsubs
         click = re.search(r'href="http[^"]+(/t/c/[^"]+)"', html)
         assert click is not None
         redirect = await api.get(click.group(1), headers={"user-agent": "Mozilla/5.0"})
-        assert redirect.status_code == 302 and redirect.headers["location"] == "https://shop.example/sale"
+        assert redirect.status_code == 302
+        assert redirect.headers["location"] == "https://shop.example/sale"
         clicked = await message(api, tenant, queued["message_id"])
-        assert clicked["status"] == "clicked" and clicked["opened_at"] is not None
+        assert clicked["status"] == "clicked"
+        assert clicked["opened_at"] is not None
         forged = await api.get(click.group(1)[:-3] + "abc")
         assert forged.status_code == 404
 
         # RFC 8058: a POST of List-Unsubscribe=One-Click to the header's link; the channel stops.
         path = unsubscribe.group(1).split("://", 1)[1].split("/", 1)[1]
         page = await api.get(f"/{path}")
-        assert page.status_code == 200 and "Unsubscribe" in page.text
+        assert page.status_code == 200
+        assert "Unsubscribe" in page.text
         done = await api.post(f"/{path}", content=b"List-Unsubscribe=One-Click")
         assert done.status_code == 200
         after = await send(api, tenant, customer_id, template_id)
         assert (after["status"], after["reason"]) == ("suppressed", "unsubscribed")
         consents = await api.get(f"/v1/customers/{customer_id}/consents", headers=tenant.headers)
         email_marketing = [c for c in consents.json()["items"] if c["channel"] == "email"]
-        assert email_marketing and email_marketing[0]["granted"] is False
+        assert email_marketing
+        assert email_marketing[0]["granted"] is False
         assert len(mailbox(peer)) == 1
 
 
@@ -239,7 +244,8 @@ async def test_missing_personal_data_no_consent_and_unconfigured_channels(
             json={"customer_id": nameless},
             headers=tenant.headers,
         )
-        assert preview.status_code == 200 and preview.json()["missing"] == ["customer.nickname", "data.offer"]
+        assert preview.status_code == 200
+        assert preview.json()["missing"] == ["customer.nickname", "data.offer"]
         assert len(mailbox(peer)) == 0
 
 
@@ -251,13 +257,15 @@ async def test_templates_and_policies_are_checked_with_paths(
         json={"name": "x", "channel": "sms", "purpose": "marketing", "body": "Hi {{ custmer.nickname }"},
         headers=tenant.headers,
     )
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body"
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body"
     unknown = await api.post(
         "/v1/notify/templates",
         json={"name": "y", "channel": "sms", "purpose": "marketing", "body": "Hi {{ custmer.nickname }}"},
         headers=tenant.headers,
     )
-    assert unknown.status_code == 422 and "custmer.nickname" in unknown.text
+    assert unknown.status_code == 422
+    assert "custmer.nickname" in unknown.text
     sms = await api.post(
         "/v1/notify/templates",
         json={
@@ -268,11 +276,13 @@ async def test_templates_and_policies_are_checked_with_paths(
         },
         headers=tenant.headers,
     )
-    assert sms.status_code == 201 and sms.json()["sms"]["encoding"] == "ucs2"
+    assert sms.status_code == 201
+    assert sms.json()["sms"]["encoding"] == "ucs2"
     policy = await api.put(
         "/v1/notify/policy", json={"frequency_caps": [{"max": 2, "per": "P1Y"}]}, headers=tenant.headers
     )
-    assert policy.status_code == 422 and policy.json()["errors"][0]["field"] == "frequency_caps[0].per"
+    assert policy.status_code == 422
+    assert policy.json()["errors"][0]["field"] == "frequency_caps[0].per"
     channel = await api.put(
         "/v1/notify/channels/email",
         json={"provider": "smtp", "settings": {"port": 0}},
