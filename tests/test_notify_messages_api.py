@@ -117,7 +117,7 @@ async def message(api: httpx.AsyncClient, tenant: TenantKey, message_id: str) ->
 
 def mailbox(peer: SmtpPeer) -> list[email.message.EmailMessage]:
     return [
-        email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(raw, policy=email.policy.default)
         for _, raw in peer.handler.messages
     ]
 
