@@ -1,0 +1,165 @@
+"""Tenants are walls for notify too: another tenant's key, walked over every notify route with the
+first tenant's ids, sees 404 or only its own (empty or default) data, and changes nothing of the
+owner's; a receipt signed with one tenant's secret moves nothing of another's."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+
+from services.notify.providers.signing import generate_secret, signed_headers
+from tests.conftest import TenantKey
+from tests.notify_peers import HttpPeer, serve
+from tests.test_notify_messages_api import eventually
+
+# Every notify path of the public API (tests/test_profile_tenancy.py checks the census covers all).
+WALKED = {
+    ("put", "/v1/notify/channels/{channel}"),
+    ("get", "/v1/notify/channels"),
+    ("get", "/v1/notify/channels/{channel}"),
+    ("get", "/v1/notify/policy"),
+    ("put", "/v1/notify/policy"),
+    ("post", "/v1/notify/templates"),
+    ("get", "/v1/notify/templates"),
+    ("get", "/v1/notify/templates/{template_id}"),
+    ("post", "/v1/notify/templates/{template_id}/preview"),
+    ("post", "/v1/messages"),
+    ("get", "/v1/messages/{message_id}"),
+    ("get", "/v1/customers/{customer_id}/messages"),
+    ("post", "/v1/notify/receipts/{tenant_id}/{channel}"),
+}
+
+
+async def _http_channel(api: httpx.AsyncClient, key: TenantKey, secret: str, url: str) -> None:
+    body = {"provider": "http", "settings": {"url": url, "secret": secret}}
+    response = await api.put("/v1/notify/channels/sms", json=body, headers=key.headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_another_tenant_sees_and_changes_nothing_of_the_owners_notify_data(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    owner, intruder = tenant.headers, other_tenant.headers
+    secret = generate_secret()
+    await _http_channel(api, tenant, secret, "http://127.0.0.1:9/owner")
+    policy = {"frequency_caps": [{"max": 3, "per": "P1D"}], "quiet_hours": None}
+    assert (await api.put("/v1/notify/policy", json=policy, headers=owner)).status_code == 200
+    template = {
+        "name": "owner's",
+        "channel": "sms",
+        "purpose": "service",
+        "body": "Hi {{ customer.nickname }}",
+    }
+    created = await api.post("/v1/notify/templates", json=template, headers=owner)
+    assert created.status_code == 201, created.text
+    template_id = created.json()["template_id"]
+    body = {"identities": [{"type": "phone", "value": "13800009911"}], "attributes": {"nickname": "Ma"}}
+    customer_id = (await api.post("/v1/customers/identify", json=body, headers=owner)).json()["customer_id"]
+    sent = await api.post(
+        "/v1/messages", json={"customer_id": customer_id, "template_id": template_id}, headers=owner
+    )
+    assert sent.status_code == 202, sent.text
+    message_id = sent.json()["message_id"]
+
+    # Reads: 404 or the intruder's own empty/default data.
+    assert (await api.get("/v1/notify/channels", headers=intruder)).json() == []
+    assert (await api.get("/v1/notify/channels/sms", headers=intruder)).status_code == 404
+    assert (await api.get("/v1/notify/policy", headers=intruder)).json()["frequency_caps"] == []
+    assert (await api.get("/v1/notify/templates", headers=intruder)).json()["items"] == []
+    assert (await api.get(f"/v1/notify/templates/{template_id}", headers=intruder)).status_code == 404
+    preview = await api.post(
+        f"/v1/notify/templates/{template_id}/preview", json={"customer_id": customer_id}, headers=intruder
+    )
+    assert preview.status_code == 404
+    assert (await api.get(f"/v1/messages/{message_id}", headers=intruder)).status_code == 404
+    listed = await api.get(f"/v1/customers/{customer_id}/messages", headers=intruder)
+    assert listed.status_code in (200, 404)
+    if listed.status_code == 200:
+        assert listed.json()["items"] == []
+    stolen = await api.post(
+        "/v1/messages", json={"customer_id": customer_id, "template_id": template_id}, headers=intruder
+    )
+    assert stolen.status_code == 404
+
+    # Writes land in the intruder's own tenant only.
+    await _http_channel(api, other_tenant, generate_secret(), "http://127.0.0.1:9/intruder")
+    assert (
+        await api.put("/v1/notify/policy", json={"frequency_caps": []}, headers=intruder)
+    ).status_code == 200
+    own = await api.post("/v1/notify/templates", json=template, headers=intruder)
+    assert own.status_code == 201  # the same name is free in another tenant
+
+    # A receipt signed with the owner's secret, sent to the intruder's path, moves nothing.
+    receipt = json.dumps({"message_id": message_id, "status": "delivered"}).encode()
+    headers = signed_headers(secret, "rcpt-1", datetime.now(UTC), receipt)
+    crossed = await api.post(
+        f"/v1/notify/receipts/{other_tenant.tenant_id}/sms", content=receipt, headers=headers
+    )
+    assert crossed.status_code == 401
+    unsigned = await api.post(f"/v1/notify/receipts/{tenant.tenant_id}/sms", content=receipt)
+    assert unsigned.status_code == 401
+
+    # The owner's data is as it was.
+    channel = (await api.get("/v1/notify/channels/sms", headers=owner)).json()
+    assert channel["settings"]["url"] == "http://127.0.0.1:9/owner"
+    assert (await api.get("/v1/notify/policy", headers=owner)).json()["frequency_caps"] == [
+        {"max": 3, "per": "P1D"}
+    ]
+    assert (await api.get(f"/v1/messages/{message_id}", headers=owner)).status_code == 200
+
+
+async def test_a_receipt_signed_by_the_channel_marks_the_message_delivered(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    secret = generate_secret()
+    peer = HttpPeer(secret=secret)
+    async with serve(peer.app()) as base_url:
+        await _http_channel(api, tenant, secret, f"{base_url}/hook")
+        body = {"identities": [{"type": "phone", "value": "13800009922"}]}
+        customer_id = (await api.post("/v1/customers/identify", json=body, headers=tenant.headers)).json()[
+            "customer_id"
+        ]
+        template = {"name": "receipt", "channel": "sms", "purpose": "service", "body": "Your parcel left"}
+        template_id = (await api.post("/v1/notify/templates", json=template, headers=tenant.headers)).json()[
+            "template_id"
+        ]
+        sent = await api.post(
+            "/v1/messages",
+            json={"customer_id": customer_id, "template_id": template_id},
+            headers=tenant.headers,
+        )
+        message_id = sent.json()["message_id"]
+        status = await eventually(
+            lambda: api.get(f"/v1/messages/{message_id}", headers=tenant.headers),
+            lambda r: r.json()["status"] == "sent",
+        )
+        assert status.json()["status"] == "sent"
+        assert peer.received[message_id]["to"] == "+8613800009922"
+
+    path = f"/v1/notify/receipts/{tenant.tenant_id}/sms"
+    unknown = json.dumps([{"message_id": "not-a-uuid", "status": "delivered"}]).encode()
+    bad = await api.post(
+        path, content=unknown, headers=signed_headers(secret, "r-1", datetime.now(UTC), unknown)
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "[0].message_id"
+    receipt = json.dumps({"message_id": message_id, "status": "delivered"}).encode()
+    tampered = await api.post(
+        path,
+        content=receipt.replace(b"delivered", b"bounced!!"),
+        headers=signed_headers(secret, "r-2", datetime.now(UTC), receipt),
+    )
+    assert tampered.status_code == 401
+    applied = await api.post(
+        path, content=receipt, headers=signed_headers(secret, "r-3", datetime.now(UTC), receipt)
+    )
+    assert applied.json() == {"applied": 1}
+    again = await api.post(
+        path, content=receipt, headers=signed_headers(secret, "r-4", datetime.now(UTC), receipt)
+    )
+    assert again.json() == {"applied": 0}
+    delivered = (await api.get(f"/v1/messages/{message_id}", headers=tenant.headers)).json()
+    assert delivered["status"] == "delivered"
+    assert delivered["delivered_at"] is not None
