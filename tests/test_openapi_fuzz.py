@@ -84,6 +84,14 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     ("POST /v1/segments", VALID_REJECTED): _CONDITION,
     ("PUT /v1/segments/{segment_id}", VALID_REJECTED): _CONDITION + " (checked before the lookup)",
     ("POST /v1/scoring/runs", VALID_REJECTED): "as_of at most one day after the tenant's today",
+    ("PUT /v1/notify/channels/{channel}", VALID_REJECTED): "settings are free JSON in the schema; "
+    "notify checks them against the provider's own settings (docs/notify.md) and names settings.<key>; "
+    "a provider must belong to the channel",
+    ("PUT /v1/notify/policy", VALID_REJECTED): "a cap's window and the attribution window are ISO 8601 "
+    "durations from PT1H to P90D; quiet hours are clock times with start and end apart",
+    ("POST /v1/notify/templates", VALID_REJECTED): "subject, body, HTML and provider parameters are "
+    "Liquid: notify parses them and allows only the contract's personal fields (docs/notify.md); a "
+    "subject or HTML only where the channel has one",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/refunds/batch", INVALID_ACCEPTED): _BATCH,

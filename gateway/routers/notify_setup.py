@@ -37,10 +37,13 @@ router = APIRouter(tags=["notify"])
 
 ChannelName = Annotated[Literal["sms", "email", "push", "wechat"], Path(description="the channel")]
 Purpose = Literal["marketing", "service"]
+DURATION_PATTERN = r"^P(\d+D)?(T(\d+H)?(\d+M)?)?$"
 
 
 class ChannelIn(StrictBody):
-    provider: str = Field(max_length=20, description="smtp | aliyun | jpush | wechat | http")
+    provider: Literal["smtp", "aliyun", "jpush", "wechat", "http"] = Field(
+        description="e-mail smtp, SMS aliyun, push jpush, WeChat wechat, or http on any channel"
+    )
     settings: JsonObject = Field(description="the provider's settings, secrets included (never returned)")
     enabled: bool = True
 
@@ -67,7 +70,11 @@ class ChannelOut(BaseModel):
 
 class CapIn(StrictBody):
     max: int = Field(ge=1, le=1000, description="at most this many marketing messages")
-    per: str = Field(max_length=20, description="in any window of this ISO 8601 duration (PT1H to P90D)")
+    per: str = Field(
+        max_length=20,
+        pattern=DURATION_PATTERN,
+        description="in any window of this ISO 8601 duration (PT1H to P90D)",
+    )
 
 
 class QuietHoursIn(StrictBody):
@@ -79,7 +86,10 @@ class PolicyIn(StrictBody):
     frequency_caps: list[CapIn] = Field(default_factory=list, max_length=5, description="[] turns caps off")
     quiet_hours: QuietHoursIn | None = Field(default=None, description="null turns quiet hours off")
     attribution_window: str = Field(
-        default="P7D", max_length=20, description="an order this long after a message converts it"
+        default="P7D",
+        max_length=20,
+        pattern=DURATION_PATTERN,
+        description="an order this long after a message converts it (PT1H to P90D)",
     )
 
 
