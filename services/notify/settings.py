@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import os
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -29,7 +29,9 @@ class NotifySettings(ServiceSettings):
     )
     public_url: str = Field(
         default="http://127.0.0.1:8080",
-        description="the gateway's public base URL, which tracking and unsubscribe links point at",
+        validation_alias=AliasChoices("PATRON_NOTIFY_PUBLIC_URL", "PATRON_PUBLIC_URL"),
+        description="the gateway's public base URL, which tracking and unsubscribe links point at "
+        "(PATRON_NOTIFY_PUBLIC_URL, else PATRON_PUBLIC_URL, which patron up sets)",
     )
     webhook_allowed_hosts: str = Field(
         default="",

@@ -141,6 +141,10 @@ class Supervisor:
                 prefix + "GRPC_PORT": str(port),
             }
         gateway_port = int(base.get("PATRON_GATEWAY_PORT", "8080"))
+        # Where customers reach the gateway (links in messages); a deployment sets its own.
+        public_url = base.setdefault("PATRON_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
+        for service in SERVICE_NAMES:
+            environments[service]["PATRON_PUBLIC_URL"] = public_url
         environments["gateway"] = {**base, "PATRON_GATEWAY_PORT": str(gateway_port)}
         return environments, admin_token, gateway_port
 

@@ -111,6 +111,11 @@ def message_to_proto(view: MessageView) -> notify_pb2.Message:
     return message
 
 
+def _json_value(value: Any) -> str:
+    """Times as ISO 8601 (what every other answer uses), anything else (UUIDs) as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
     key = decode_cursor(token, _CURSOR)
     return None if key is None else (key[0], key[1])
