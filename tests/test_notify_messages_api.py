@@ -116,10 +116,7 @@ async def message(api: httpx.AsyncClient, tenant: TenantKey, message_id: str) ->
 
 
 def mailbox(peer: SmtpPeer) -> list[email.message.EmailMessage]:
-    return [
-        email.message_from_bytes(raw, policy=email.policy.default)
-        for _, raw in peer.handler.messages
-    ]
+    return [email.message_from_bytes(raw, policy=email.policy.default) for _, raw in peer.handler.messages]
 
 
 async def test_an_email_reaches_the_mailbox_with_its_fields_and_one_click_unsubscribe(
