@@ -78,16 +78,10 @@ class LoyaltySettings(ServiceSettings):
     grpc_port: int = 50053
 
 
-class NotifySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="PATRON_NOTIFY_", extra="ignore")
-    grpc_port: int = 50054
-
-
 SERVICE_NAMES: tuple[str, ...] = ("profile", "scoring", "loyalty", "notify")
 
 # Services whose settings are only the shared ones under their own prefix and port. A service with
 # settings of its own names them in its plug-in module instead (see ``services.runtime.plugins``).
 PLAIN_SETTINGS: dict[str, type[ServiceSettings]] = {
     "loyalty": LoyaltySettings,
-    "notify": NotifySettings,
 }

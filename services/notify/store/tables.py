@@ -1,9 +1,19 @@
-"""The notify service's tables."""
+"""The notify service's tables: its tenants, its outbox (it produces message events) and its consumer
+state (it consumes profile's events)."""
 
 import sqlalchemy as sa
 
+from services.runtime.events.tables import consumer_tables, producer_tables
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
 
 tenants = tenants_table(metadata)
+
+outbox, outbox_heads = producer_tables(metadata)
+
+consumer_positions, consumer_members, consumer_parked = consumer_tables(metadata)
+
+# Each capability declares its tables in its own module on the same metadata; importing them here
+# makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
+from services.notify.store import message_tables  # noqa: E402, F401

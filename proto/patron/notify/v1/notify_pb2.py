@@ -22,13 +22,74 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpatron/notify/v1/notify.proto\x12\x10patron.notify.v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpatron/notify/v1/notify.proto\x12\x10patron.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\x11PutChannelRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x15\n\rdocument_json\x18\x02 \x01(\t\"\x99\x01\n\x07\x43hannel\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x15\n\rsettings_json\x18\x03 \x01(\t\x12\x13\n\x0bsecrets_set\x18\x04 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x05 \x01(\x08\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"$\n\x11GetChannelRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\"\x15\n\x13ListChannelsRequest\"C\n\x14ListChannelsResponse\x12+\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x19.patron.notify.v1.Channel\"\x12\n\x10GetPolicyRequest\")\n\x10PutPolicyRequest\x12\x15\n\rdocument_json\x18\x01 \x01(\t\"O\n\x06Policy\x12\x15\n\rdocument_json\x18\x01 \x01(\t\x12.\n\nupdated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\".\n\x15\x43reateTemplateRequest\x12\x15\n\rdocument_json\x18\x01 \x01(\t\"\xa9\x02\n\x08Template\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\t\x12\x0c\n\x04html\x18\x07 \x01(\t\x12\x1e\n\x16provider_template_json\x18\x08 \x01(\t\x12\x17\n\x0fpersonal_fields\x18\t \x03(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esms_characters\x18\x0b \x01(\x05\x12\x14\n\x0csms_segments\x18\x0c \x01(\x05\x12\x14\n\x0csms_encoding\x18\r \x01(\t\")\n\x12GetTemplateRequest\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\"=\n\x14ListTemplatesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\x15ListTemplatesResponse\x12-\n\ttemplates\x18\x01 \x03(\x0b\x32\x1a.patron.notify.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"j\n\x16PreviewTemplateRequest\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tdata_json\x18\x03 \x01(\t\x12\x13\n\x0b\x63oupon_code\x18\x04 \x01(\t\"\x9e\x01\n\x07Preview\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\t\x12\x0c\n\x04html\x18\x03 \x01(\t\x12\x0f\n\x07missing\x18\x04 \x03(\t\x12\x16\n\x0esms_characters\x18\x05 \x01(\x05\x12\x14\n\x0csms_segments\x18\x06 \x01(\x05\x12\x14\n\x0csms_encoding\x18\x07 \x01(\t\x12\x11\n\tto_masked\x18\x08 \x01(\t\"\x9e\x01\n\x12SendMessageRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x11\n\tdata_json\x18\x03 \x01(\t\x12\x12\n\ndedupe_key\x18\x04 \x01(\t\x12\x13\n\x0b\x63oupon_code\x18\x05 \x01(\t\x12\x0e\n\x06sender\x18\x06 \x01(\t\x12\x12\n\nsender_ref\x18\x07 \x01(\t\"\xfb\x04\n\x07Message\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x11\n\tto_masked\x18\x08 \x01(\t\x12\x0e\n\x06sender\x18\t \x01(\t\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\x05\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x64ue_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclicked_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tfailed_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onverted_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x63onversion_order_id\x18\x14 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x15 \x01(\x08\"\'\n\x11GetMessageRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"Y\n\x1bListCustomerMessagesRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x1cListCustomerMessagesResponse\x12+\n\x08messages\x18\x01 \x03(\x0b\x32\x19.patron.notify.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15\x45xportCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"-\n\x16\x45xportCustomerResponse\x12\x13\n\x0b\x65xport_json\x18\x01 \x01(\t\"X\n\x0bLinkRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x04 \x01(\t\"G\n\x0cLinkResponse\x12\x14\n\x0credirect_url\x18\x01 \x01(\t\x12\x10\n\x08recorded\x18\x02 \x01(\x08\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\"\x9f\x01\n\x0eReceiptRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12>\n\x07headers\x18\x03 \x03(\x0b\x32-.patron.notify.v1.ReceiptRequest.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\x0fReceiptResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x05\x32\xfc\x08\n\rNotifyService\x12L\n\nPutChannel\x12#.patron.notify.v1.PutChannelRequest\x1a\x19.patron.notify.v1.Channel\x12L\n\nGetChannel\x12#.patron.notify.v1.GetChannelRequest\x1a\x19.patron.notify.v1.Channel\x12]\n\x0cListChannels\x12%.patron.notify.v1.ListChannelsRequest\x1a&.patron.notify.v1.ListChannelsResponse\x12I\n\tGetPolicy\x12\".patron.notify.v1.GetPolicyRequest\x1a\x18.patron.notify.v1.Policy\x12I\n\tPutPolicy\x12\".patron.notify.v1.PutPolicyRequest\x1a\x18.patron.notify.v1.Policy\x12U\n\x0e\x43reateTemplate\x12\'.patron.notify.v1.CreateTemplateRequest\x1a\x1a.patron.notify.v1.Template\x12O\n\x0bGetTemplate\x12$.patron.notify.v1.GetTemplateRequest\x1a\x1a.patron.notify.v1.Template\x12`\n\rListTemplates\x12&.patron.notify.v1.ListTemplatesRequest\x1a\'.patron.notify.v1.ListTemplatesResponse\x12V\n\x0fPreviewTemplate\x12(.patron.notify.v1.PreviewTemplateRequest\x1a\x19.patron.notify.v1.Preview\x12N\n\x0bSendMessage\x12$.patron.notify.v1.SendMessageRequest\x1a\x19.patron.notify.v1.Message\x12L\n\nGetMessage\x12#.patron.notify.v1.GetMessageRequest\x1a\x19.patron.notify.v1.Message\x12u\n\x14ListCustomerMessages\x12-.patron.notify.v1.ListCustomerMessagesRequest\x1a..patron.notify.v1.ListCustomerMessagesResponse\x12\x63\n\x0e\x45xportCustomer\x12\'.patron.notify.v1.ExportCustomerRequest\x1a(.patron.notify.v1.ExportCustomerResponse2\x90\x03\n\x0bLinkService\x12\x45\n\x04Open\x12\x1d.patron.notify.v1.LinkRequest\x1a\x1e.patron.notify.v1.LinkResponse\x12\x46\n\x05\x43lick\x12\x1d.patron.notify.v1.LinkRequest\x1a\x1e.patron.notify.v1.LinkResponse\x12L\n\x0bUnsubscribe\x12\x1d.patron.notify.v1.LinkRequest\x1a\x1e.patron.notify.v1.LinkResponse\x12T\n\x13\x44\x65scribeUnsubscribe\x12\x1d.patron.notify.v1.LinkRequest\x1a\x1e.patron.notify.v1.LinkResponse\x12N\n\x07Receipt\x12 .patron.notify.v1.ReceiptRequest\x1a!.patron.notify.v1.ReceiptResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.notify.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RECEIPTREQUEST_HEADERSENTRY']._loaded_options = None
+  _globals['_RECEIPTREQUEST_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_PUTCHANNELREQUEST']._serialized_start=84
+  _globals['_PUTCHANNELREQUEST']._serialized_end=143
+  _globals['_CHANNEL']._serialized_start=146
+  _globals['_CHANNEL']._serialized_end=299
+  _globals['_GETCHANNELREQUEST']._serialized_start=301
+  _globals['_GETCHANNELREQUEST']._serialized_end=337
+  _globals['_LISTCHANNELSREQUEST']._serialized_start=339
+  _globals['_LISTCHANNELSREQUEST']._serialized_end=360
+  _globals['_LISTCHANNELSRESPONSE']._serialized_start=362
+  _globals['_LISTCHANNELSRESPONSE']._serialized_end=429
+  _globals['_GETPOLICYREQUEST']._serialized_start=431
+  _globals['_GETPOLICYREQUEST']._serialized_end=449
+  _globals['_PUTPOLICYREQUEST']._serialized_start=451
+  _globals['_PUTPOLICYREQUEST']._serialized_end=492
+  _globals['_POLICY']._serialized_start=494
+  _globals['_POLICY']._serialized_end=573
+  _globals['_CREATETEMPLATEREQUEST']._serialized_start=575
+  _globals['_CREATETEMPLATEREQUEST']._serialized_end=621
+  _globals['_TEMPLATE']._serialized_start=624
+  _globals['_TEMPLATE']._serialized_end=921
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=923
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=964
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=966
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=1027
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=1029
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=1124
+  _globals['_PREVIEWTEMPLATEREQUEST']._serialized_start=1126
+  _globals['_PREVIEWTEMPLATEREQUEST']._serialized_end=1232
+  _globals['_PREVIEW']._serialized_start=1235
+  _globals['_PREVIEW']._serialized_end=1393
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=1396
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=1554
+  _globals['_MESSAGE']._serialized_start=1557
+  _globals['_MESSAGE']._serialized_end=2192
+  _globals['_GETMESSAGEREQUEST']._serialized_start=2194
+  _globals['_GETMESSAGEREQUEST']._serialized_end=2233
+  _globals['_LISTCUSTOMERMESSAGESREQUEST']._serialized_start=2235
+  _globals['_LISTCUSTOMERMESSAGESREQUEST']._serialized_end=2324
+  _globals['_LISTCUSTOMERMESSAGESRESPONSE']._serialized_start=2326
+  _globals['_LISTCUSTOMERMESSAGESRESPONSE']._serialized_end=2426
+  _globals['_EXPORTCUSTOMERREQUEST']._serialized_start=2428
+  _globals['_EXPORTCUSTOMERREQUEST']._serialized_end=2472
+  _globals['_EXPORTCUSTOMERRESPONSE']._serialized_start=2474
+  _globals['_EXPORTCUSTOMERRESPONSE']._serialized_end=2519
+  _globals['_LINKREQUEST']._serialized_start=2521
+  _globals['_LINKREQUEST']._serialized_end=2609
+  _globals['_LINKRESPONSE']._serialized_start=2611
+  _globals['_LINKRESPONSE']._serialized_end=2682
+  _globals['_RECEIPTREQUEST']._serialized_start=2685
+  _globals['_RECEIPTREQUEST']._serialized_end=2844
+  _globals['_RECEIPTREQUEST_HEADERSENTRY']._serialized_start=2798
+  _globals['_RECEIPTREQUEST_HEADERSENTRY']._serialized_end=2844
+  _globals['_RECEIPTRESPONSE']._serialized_start=2846
+  _globals['_RECEIPTRESPONSE']._serialized_end=2880
+  _globals['_NOTIFYSERVICE']._serialized_start=2883
+  _globals['_NOTIFYSERVICE']._serialized_end=4031
+  _globals['_LINKSERVICE']._serialized_start=4034
+  _globals['_LINKSERVICE']._serialized_end=4434
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from patron.notify.v1 import notify_pb2 as patron_dot_notify_dot_v1_dot_notify__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,836 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class NotifyServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PutChannel = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/PutChannel',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.PutChannelRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Channel.FromString,
+                _registered_method=True)
+        self.GetChannel = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/GetChannel',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetChannelRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Channel.FromString,
+                _registered_method=True)
+        self.ListChannels = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/ListChannels',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsResponse.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/GetPolicy',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Policy.FromString,
+                _registered_method=True)
+        self.PutPolicy = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/PutPolicy',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.PutPolicyRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Policy.FromString,
+                _registered_method=True)
+        self.CreateTemplate = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/CreateTemplate',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.CreateTemplateRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Template.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/GetTemplate',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Template.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/ListTemplates',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.PreviewTemplate = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/PreviewTemplate',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Preview.FromString,
+                _registered_method=True)
+        self.SendMessage = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/SendMessage',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Message.FromString,
+                _registered_method=True)
+        self.GetMessage = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/GetMessage',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetMessageRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.Message.FromString,
+                _registered_method=True)
+        self.ListCustomerMessages = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/ListCustomerMessages',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesResponse.FromString,
+                _registered_method=True)
+        self.ExportCustomer = channel.unary_unary(
+                '/patron.notify.v1.NotifyService/ExportCustomer',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerResponse.FromString,
+                _registered_method=True)
+
+
+class NotifyServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def PutChannel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetChannel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListChannels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewTemplate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendMessage(self, request, context):
+        """Decides (consent, cap, quiet hours, suppression, dedupe) and commits the message; a worker sends it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCustomerMessages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCustomer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NotifyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PutChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutChannel,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.PutChannelRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Channel.SerializeToString,
+            ),
+            'GetChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetChannel,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetChannelRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Channel.SerializeToString,
+            ),
+            'ListChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListChannels,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetPolicyRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Policy.SerializeToString,
+            ),
+            'PutPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutPolicy,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.PutPolicyRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Policy.SerializeToString,
+            ),
+            'CreateTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTemplate,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.CreateTemplateRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Template.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetTemplateRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Template.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'PreviewTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewTemplate,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Preview.SerializeToString,
+            ),
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.SendMessageRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Message.SerializeToString,
+            ),
+            'GetMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessage,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.GetMessageRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.Message.SerializeToString,
+            ),
+            'ListCustomerMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerMessages,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesResponse.SerializeToString,
+            ),
+            'ExportCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportCustomer,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.notify.v1.NotifyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.notify.v1.NotifyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class NotifyService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def PutChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/PutChannel',
+            patron_dot_notify_dot_v1_dot_notify__pb2.PutChannelRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Channel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/GetChannel',
+            patron_dot_notify_dot_v1_dot_notify__pb2.GetChannelRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Channel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/ListChannels',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/GetPolicy',
+            patron_dot_notify_dot_v1_dot_notify__pb2.GetPolicyRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Policy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/PutPolicy',
+            patron_dot_notify_dot_v1_dot_notify__pb2.PutPolicyRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Policy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/CreateTemplate',
+            patron_dot_notify_dot_v1_dot_notify__pb2.CreateTemplateRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Template.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/GetTemplate',
+            patron_dot_notify_dot_v1_dot_notify__pb2.GetTemplateRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Template.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/ListTemplates',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/PreviewTemplate',
+            patron_dot_notify_dot_v1_dot_notify__pb2.PreviewTemplateRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Preview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/SendMessage',
+            patron_dot_notify_dot_v1_dot_notify__pb2.SendMessageRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/GetMessage',
+            patron_dot_notify_dot_v1_dot_notify__pb2.GetMessageRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomerMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/ListCustomerMessages',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ListCustomerMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.NotifyService/ExportCustomer',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ExportCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class LinkServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Open = channel.unary_unary(
+                '/patron.notify.v1.LinkService/Open',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+                _registered_method=True)
+        self.Click = channel.unary_unary(
+                '/patron.notify.v1.LinkService/Click',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+                _registered_method=True)
+        self.Unsubscribe = channel.unary_unary(
+                '/patron.notify.v1.LinkService/Unsubscribe',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+                _registered_method=True)
+        self.DescribeUnsubscribe = channel.unary_unary(
+                '/patron.notify.v1.LinkService/DescribeUnsubscribe',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+                _registered_method=True)
+        self.Receipt = channel.unary_unary(
+                '/patron.notify.v1.LinkService/Receipt',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
+                _registered_method=True)
+
+
+class LinkServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Open(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Click(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unsubscribe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeUnsubscribe(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Receipt(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LinkServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Open': grpc.unary_unary_rpc_method_handler(
+                    servicer.Open,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.SerializeToString,
+            ),
+            'Click': grpc.unary_unary_rpc_method_handler(
+                    servicer.Click,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.SerializeToString,
+            ),
+            'Unsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unsubscribe,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.SerializeToString,
+            ),
+            'DescribeUnsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeUnsubscribe,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.SerializeToString,
+            ),
+            'Receipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.Receipt,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.notify.v1.LinkService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.notify.v1.LinkService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class LinkService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Open(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/Open',
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Click(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/Click',
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/Unsubscribe',
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeUnsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/DescribeUnsubscribe',
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.LinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Receipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/Receipt',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

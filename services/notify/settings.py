@@ -1,0 +1,83 @@
+"""The notify service's settings: the shared ones plus its keys, its public address and its worker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.settings import RuntimeSettings, ServiceSettings
+
+_DEVELOPMENT_SEED = b"patron-development-only-notify-seed"
+
+
+class NotifySettings(ServiceSettings):
+    """``PATRON_NOTIFY_*``: where notify listens, how it seals and signs, how its workers pace."""
+
+    model_config = SettingsConfigDict(env_prefix="PATRON_NOTIFY_", extra="ignore")
+    grpc_port: int = 50054
+    secret_key: str = Field(
+        default="",
+        description="base64 of 32 random bytes: AES-256-GCM key sealing provider and webhook secrets",
+    )
+    link_key: str = Field(
+        default="", description="base64 of 32 random bytes: HMAC key of open, click and unsubscribe links"
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="the gateway's public base URL, which tracking and unsubscribe links point at",
+    )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="comma-separated host names that webhooks and http providers may reach "
+        "even when they resolve to a private address",
+    )
+    delivery_batch: int = Field(default=500, ge=1, le=5_000, description="messages one worker round claims")
+    delivery_concurrency: int = Field(
+        default=256, ge=1, le=5_000, description="provider calls in flight at once per notify process"
+    )
+    delivery_lease_seconds: float = Field(
+        default=60.0, ge=5, le=3_600, description="a claimed message is another worker's after this"
+    )
+    delivery_idle_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how long an idle worker waits before looking again"
+    )
+    retry_base_seconds: float = Field(
+        default=30.0, gt=0, le=3_600, description="the first retry's delay; each later one doubles"
+    )
+    max_attempts: int = Field(default=8, ge=1, le=30, description="provider attempts before a message fails")
+
+    def sealing_key(self, runtime: RuntimeSettings) -> bytes:
+        """The key that seals secrets; development without one gets a fixed throwaway key."""
+        return _key("PATRON_NOTIFY_SECRET_KEY", self.secret_key, b"/seal", runtime)
+
+    def signing_key(self, runtime: RuntimeSettings) -> bytes:
+        """The key that signs links sent to customers (open pixel, click, unsubscribe)."""
+        return _key("PATRON_NOTIFY_LINK_KEY", self.link_key, b"/links", runtime)
+
+    def allowed_hosts(self) -> frozenset[str]:
+        """The SSRF allow-list, lower-cased."""
+        return frozenset(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+
+
+def _key(name: str, value: str, purpose: bytes, runtime: RuntimeSettings) -> bytes:
+    if value:
+        try:
+            key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError) as error:
+            raise ValueError(f"{name} is not base64") from error
+        if len(key) != 32:
+            raise ValueError(f"{name} must be 32 bytes")
+        return key
+    if not runtime.allows_development_secrets:
+        raise ValueError(f"{name} is required outside development")
+    return hashlib.sha256(_DEVELOPMENT_SEED + purpose).digest()
+
+
+def generate_key() -> str:
+    """A fresh key in the form the settings expect (urlsafe base64 of 32 random bytes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
