@@ -25,6 +25,7 @@ from gateway.routers import (
     loyalty,
     loyalty_program,
     membership,
+    notify_webhooks,
     operations,
     order_batches,
     orders,
@@ -104,6 +105,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(loyalty.router)
     app.include_router(membership.router)
     app.include_router(coupons.router)
+    app.include_router(notify_webhooks.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
+from patron.notify.v1 import webhooks_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
 from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segment_exports_pb2_grpc, segments_pb2_grpc
 
@@ -101,6 +102,13 @@ class LoyaltyClient:
         self.reports = BoundStub(clients, loyalty_pb2_grpc.ReportsServiceStub, tenant_id)
         self.membership = BoundStub(clients, membership_pb2_grpc.MembershipServiceStub, tenant_id)
         self.coupons = BoundStub(clients, coupons_pb2_grpc.CouponServiceStub, tenant_id)
+
+
+class NotifyClient:
+    """The notify service's stubs, bound to one caller."""
+
+    def __init__(self, clients: ServiceClients, tenant_id: str | None) -> None:
+        self.webhooks = BoundStub(clients, webhooks_pb2_grpc.WebhookServiceStub, tenant_id)
 
 
 class AdminClient:

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 
 from gateway.auth import TenantContext, require_tenant
-from gateway.bound_stubs import AdminClient, LoyaltyClient, ProfileClient, ScoringClient
+from gateway.bound_stubs import AdminClient, LoyaltyClient, NotifyClient, ProfileClient, ScoringClient
 from gateway.clients import ServiceClients
 from gateway.schemas import Problem
 from gateway.validation import text_fault
@@ -54,6 +54,11 @@ async def loyalty_client(tenant: Tenant, clients: Clients) -> LoyaltyClient:
     return LoyaltyClient(clients, tenant.tenant_id)
 
 
+async def notify_client(tenant: Tenant, clients: Clients) -> NotifyClient:
+    """The notify service bound to the calling tenant (authenticating it first)."""
+    return NotifyClient(clients, tenant.tenant_id)
+
+
 async def admin_client(clients: Clients) -> AdminClient:
     """The services for tenant-less administration (the admin router checks the admin token)."""
     return AdminClient(clients)
@@ -62,6 +67,7 @@ async def admin_client(clients: Clients) -> AdminClient:
 Profile = Annotated[ProfileClient, Depends(profile_client)]
 Scoring = Annotated[ScoringClient, Depends(scoring_client)]
 Loyalty = Annotated[LoyaltyClient, Depends(loyalty_client)]
+Notify = Annotated[NotifyClient, Depends(notify_client)]
 Admin = Annotated[AdminClient, Depends(admin_client)]
 
 
