@@ -51,7 +51,9 @@ class WebhookIn(StrictBody):
 
     url: Url = Field(description="https URL that receives the POSTs", examples=["https://shop.example/hooks"])
     events: list[EventType] = Field(
-        max_length=len(EVENT_TYPES), description="the event types delivered to it, each once"
+        max_length=len(EVENT_TYPES),
+        json_schema_extra={"minItems": 1, "uniqueItems": True},  # notify names each fault (events[1])
+        description="the event types delivered to it, each once",
     )
 
 
