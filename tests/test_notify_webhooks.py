@@ -50,6 +50,7 @@ class Receiver:
     default: dict[str, int] = field(default_factory=dict)
     received: dict[str, list[tuple[dict[str, str], bytes, float]]] = field(default_factory=dict)
     forged: list[str] = field(default_factory=list)
+    stalls: dict[str, list[float]] = field(default_factory=dict)
 
     async def hook(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -61,6 +62,9 @@ class Receiver:
             self.forged.append(f"{name}: {error}")
             return Response(status_code=401)
         self.received.setdefault(name, []).append((headers, body, asyncio.get_running_loop().time()))
+        stall = self.stalls.get(name, [])
+        if stall:
+            await asyncio.sleep(stall.pop(0))
         script = self.scripts.get(name, [])
         return Response(status_code=script.pop(0) if script else self.default.get(name, 200))
 
@@ -309,3 +313,16 @@ async def test_private_addresses_are_refused_outside_development(
             headers=s.tenant.headers,
         )
         assert allowed.status_code == 201, allowed.text
+
+
+async def test_an_unanswered_request_is_a_timeout_in_the_log(stack: Stack, receiver: Receiver) -> None:
+    created = await create(stack, receiver, "slow", ["message.opened"])
+    receiver.stalls["slow"] = [FAST["webhook_timeout_seconds"] + 1.0]  # type: ignore[operator]
+    await enqueue(stack, event("message.opened"))
+    [log] = await settled(stack, created["webhook_id"], 1)
+    assert log["status"] == "delivered"
+    timed_out, answered = log["attempts"]
+    assert timed_out["status_code"] is None
+    assert timed_out["error"] == "timeout"
+    assert timed_out["duration_ms"] >= 1900
+    assert answered["status_code"] == 200
