@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.notify.domain.webhooks import WebhookEvent
+from services.notify.store.secret_box import SecretBox
+from services.notify.store.webhook_queue import SqlDeliveryQueue
 from services.notify.store.webhooks import enqueue_webhook_deliveries
 from services.runtime import migrations
 from services.runtime.server import ServiceServer
@@ -326,3 +328,16 @@ async def test_an_unanswered_request_is_a_timeout_in_the_log(stack: Stack, recei
     assert timed_out["error"] == "timeout"
     assert timed_out["duration_ms"] >= 1900
     assert answered["status_code"] == 200
+
+
+async def test_the_prune_deletes_finished_deliveries_past_the_retention(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """Runs last in this module: it prunes every finished delivery of the stack's database."""
+    created = await create(stack, receiver, "pruned", ["message.converted"])
+    await enqueue(stack, event("message.converted"))
+    await settled(stack, created["webhook_id"], 1)
+    queue = SqlDeliveryQueue(stack.notify.database, SecretBox(bytes(32)))
+    assert await queue.prune(datetime.now(UTC) - timedelta(days=1), chunk=2) == 0
+    assert await queue.prune(datetime.now(UTC) + timedelta(seconds=1), chunk=2) >= 1
+    assert (await deliveries(stack, created["webhook_id"]))["items"] == []

@@ -3,17 +3,18 @@
 ``WEBHOOK_WORKERS`` loops per process each claim a batch (``NotifySettings.webhook_batch``), send it
 concurrently and record it; a loop that found nothing due waits ``webhook_idle_seconds``. Every
 replica runs them: claims skip what another worker holds. A failed round is logged and the loop goes
-on; nothing is lost, since a claim is only a lease.
+on; nothing is lost, since a claim is only a lease. A prune loop deletes finished deliveries older
+than ``LOG_RETENTION_DAYS`` every ``PRUNE_EVERY_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.notify.domain.webhook_worker import WebhookWorker
-from services.notify.domain.webhooks import Webhooks
+from services.notify.domain.webhooks import LOG_RETENTION_DAYS, Webhooks
 from services.notify.providers.signing import generate_secret
 from services.notify.providers.ssrf import AddressGuard
 from services.notify.providers.webhook_http import HttpWebhookSender
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_WORKERS = 2
 """Worker loops per process: one records a batch while the other's requests are in flight."""
+
+PRUNE_EVERY_SECONDS = 600.0
+PRUNE_CHUNK = 5_000
 
 LEASE_MARGIN = timedelta(seconds=30)
 """A claim outlasts the request timeout by this much, so a live worker always records in time."""
@@ -76,4 +80,18 @@ def webhook_parts(
 
         return work
 
-    return [webhooks_registration(webhooks)], [worker_loop() for _ in range(WEBHOOK_WORKERS)]
+    async def prune_loop(_: ServiceServer) -> None:
+        queue = SqlDeliveryQueue(database, box)
+        while True:
+            try:
+                before = datetime.now(UTC) - timedelta(days=LOG_RETENTION_DAYS)
+                deleted = await queue.prune(before, PRUNE_CHUNK)
+                if deleted:
+                    logger.info("pruned %d finished webhook deliveries", deleted)
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("webhook log prune failed: %s", error)
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    workers = [worker_loop() for _ in range(WEBHOOK_WORKERS)]
+    return [webhooks_registration(webhooks)], [*workers, prune_loop]

@@ -45,6 +45,9 @@ RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36
 DISABLE_AFTER = 3
 """Exhausted deliveries in a row (no 2xx in between) that disable a webhook."""
 
+LOG_RETENTION_DAYS = 30
+"""How long a finished delivery (delivered, failed, cancelled) stays in the log with its attempts."""
+
 MAX_WEBHOOKS = 20
 """Webhooks a tenant may have: each event fans out to every subscribed one."""
 

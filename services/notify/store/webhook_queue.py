@@ -110,6 +110,20 @@ _COUNT = sa.text(
 )
 
 
+# Finished deliveries past the log's retention, a chunk at a time (their attempts go by cascade).
+_PRUNE = sa.text(
+    """
+    DELETE FROM webhook_deliveries AS d
+    USING (
+        SELECT tenant_id, delivery_id FROM webhook_deliveries
+        WHERE finished_at IS NOT NULL AND finished_at < :before
+        LIMIT :chunk
+    ) AS old
+    WHERE d.tenant_id = old.tenant_id AND d.delivery_id = old.delivery_id
+    """
+)
+
+
 def _status(outcome: AttemptOutcome) -> str:
     if outcome.result.delivered:
         return "delivered"
@@ -187,3 +201,13 @@ class SqlDeliveryQueue:
                     "now": now,
                 },
             )
+
+    async def prune(self, before: datetime, chunk: int) -> int:
+        """Delete finished deliveries older than ``before``, ``chunk`` per transaction; the count."""
+        deleted = 0
+        while True:
+            async with self._database.transaction() as connection:
+                count = (await connection.execute(_PRUNE, {"before": before, "chunk": chunk})).rowcount
+            deleted += count
+            if count < chunk:
+                return deleted

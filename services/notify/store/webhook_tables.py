@@ -60,6 +60,9 @@ webhook_deliveries = sa.Table(
     ),
     sa.Index("webhook_deliveries_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     sa.Index("webhook_deliveries_log", "tenant_id", "webhook_id", "created_at", "delivery_id"),
+    sa.Index(
+        "webhook_deliveries_finished", "finished_at", postgresql_where=sa.text("finished_at IS NOT NULL")
+    ),
 )
 
 webhook_attempts = sa.Table(

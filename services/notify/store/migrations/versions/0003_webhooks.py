@@ -65,6 +65,12 @@ def upgrade() -> None:
         "webhook_deliveries",
         ["tenant_id", "webhook_id", "created_at", "delivery_id"],
     )
+    op.create_index(
+        "webhook_deliveries_finished",
+        "webhook_deliveries",
+        ["finished_at"],
+        postgresql_where=sa.text("finished_at IS NOT NULL"),
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("tenant_id", _UUID, primary_key=True),
@@ -84,6 +90,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhook_attempts")
+    op.drop_index("webhook_deliveries_finished", table_name="webhook_deliveries")
     op.drop_index("webhook_deliveries_log", table_name="webhook_deliveries")
     op.drop_index("webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
