@@ -22,9 +22,12 @@ from gateway.routers import (
     coupons,
     customers,
     events,
+    links,
     loyalty,
     loyalty_program,
     membership,
+    messages,
+    notify_setup,
     notify_webhooks,
     operations,
     order_batches,
@@ -105,6 +108,9 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(loyalty.router)
     app.include_router(membership.router)
     app.include_router(coupons.router)
+    app.include_router(notify_setup.router)
+    app.include_router(messages.router)
+    app.include_router(links.router)
     app.include_router(notify_webhooks.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

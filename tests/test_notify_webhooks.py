@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.notify.domain.webhooks import WebhookEvent
-from services.notify.store.secret_box import SecretBox
+from services.notify.store.sealing import Sealer
 from services.notify.store.webhook_queue import SqlDeliveryQueue
 from services.notify.store.webhooks import enqueue_webhook_deliveries
 from services.runtime import migrations
@@ -337,7 +337,7 @@ async def test_the_prune_deletes_finished_deliveries_past_the_retention(
     created = await create(stack, receiver, "pruned", ["message.converted"])
     await enqueue(stack, event("message.converted"))
     await settled(stack, created["webhook_id"], 1)
-    queue = SqlDeliveryQueue(stack.notify.database, SecretBox(bytes(32)))
+    queue = SqlDeliveryQueue(stack.notify.database, Sealer(bytes(32)))
     assert await queue.prune(datetime.now(UTC) - timedelta(days=1), chunk=2) == 0
     assert await queue.prune(datetime.now(UTC) + timedelta(seconds=1), chunk=2) >= 1
     assert (await deliveries(stack, created["webhook_id"]))["items"] == []

@@ -1,24 +1,131 @@
-"""Assembly of the notify service: what it serves and how its process starts."""
+"""Assembly of the notify service: stores, domain, providers, what it consumes and produces, and how
+its process starts."""
 
 from __future__ import annotations
 
+import grpc
+import httpx
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
+from services.notify.consumers.profile_events import notify_consumer
+from services.notify.delivery_worker import DeliveryWorker, ProviderPool
+from services.notify.domain.channels import ChannelConfig
+from services.notify.domain.delivery import Provider
+from services.notify.domain.link_desk import LinkDesk
+from services.notify.domain.links import LinkSigner
+from services.notify.domain.messages import MessageDesk
+from services.notify.domain.receipts import ReceiptDesk
+from services.notify.domain.setup_desk import SetupDesk
+from services.notify.fault_injection import before_record_fault
+from services.notify.providers.registry import build_provider, rate_per_second
+from services.notify.providers.signing import verify
+from services.notify.providers.ssrf import AddressGuard
 from services.notify.settings import NotifySettings
-from services.notify.store.tables import tenants
+from services.notify.store.channels import SqlChannelStore
+from services.notify.store.customer_export import SqlCustomerExport
+from services.notify.store.delivery_queue import DeliveryQueue
+from services.notify.store.link_events import SqlLinkStore
+from services.notify.store.messages import SqlMessageStore
+from services.notify.store.receipts import SqlReceiptStore
+from services.notify.store.sealing import Sealer
+from services.notify.store.tables import (
+    consumer_members,
+    consumer_parked,
+    consumer_positions,
+    outbox,
+    tenants,
+)
+from services.notify.store.templates import SqlTemplateStore
+from services.notify.transport.link_servicer import LinkServicer, link_registration
+from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
 from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
+from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
+from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
+PROVIDER_CONNECTIONS = 1_000
+"""Connections the shared HTTP client keeps to providers: enough for every send in flight."""
+
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
-    """The notify service's registrations."""
+    """The notify service: it produces message events, consumes profile's events
+    (``notify.events``), serves NotifyService and LinkService and runs the delivery worker."""
     assert isinstance(settings, NotifySettings)
-    webhook_registrations, webhook_workers = webhook_parts(database, settings, runtime)
+    producer = make_producer("notify", database, settings, outbox)
+    profile = grpc.aio.insecure_channel(
+        settings.address_of("profile"), interceptors=aio_client_interceptors()
+    )
+    loyalty = grpc.aio.insecure_channel(
+        settings.address_of("loyalty"), interceptors=aio_client_interceptors()
+    )
+    recipients, loyalty_facts = ProfileRecipients(profile), LoyaltyClient(loyalty)
+    sealer = Sealer(settings.sealing_key(runtime))
+    signer = LinkSigner(settings.signing_key(runtime))
+    channels = SqlChannelStore(database, sealer)
+    templates = SqlTemplateStore(database)
+    messages = SqlMessageStore(database, producer.outbox)
+    guard = AddressGuard(
+        allow_private=runtime.allows_development_secrets, allowed_hosts=settings.allowed_hosts()
+    )
+    http = httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=PROVIDER_CONNECTIONS, max_keepalive_connections=PROVIDER_CONNECTIONS
+        ),
+        follow_redirects=False,
+    )
+
+    def provider_of(config: ChannelConfig) -> Provider:
+        return build_provider(config, http=http, guard=guard)
+
+    worker = DeliveryWorker(
+        DeliveryQueue(database, producer.outbox),
+        recipients,
+        ProviderPool(channels, provider_of, rate_per_second),
+        signer,
+        settings,
+        before_record=before_record_fault(runtime.allows_development_secrets),
+    )
+    consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
+        database,
+        settings,
+        (consumer_positions, consumer_members, consumer_parked),
+        [notify_consumer(producer.outbox, settings.consumer_lease_seconds)],
+    )
+    setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
+    links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))
+    receipts = ReceiptDesk(SqlReceiptStore(database, producer.outbox, channels), verify)
+    webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
+
+    async def deliver(_: ServiceServer) -> None:
+        try:
+            await worker.run()
+        finally:
+            await http.aclose()
+
     return ServiceParts(
-        registrations=[provisioning_registration(database, tenants), *webhook_registrations],
-        tenant_exempt_methods=frozenset({PROVISION_METHOD}),
-        background=[*webhook_workers],
+        registrations=[
+            provisioning_registration(database, tenants),
+            *producer.registrations,
+            *consumer_registrations,
+            notify_registration(
+                NotifyServicer(
+                    setup,
+                    MessageDesk(messages, recipients, loyalty_facts),
+                    SqlCustomerExport(database),
+                    on_committed=worker.wake,
+                )
+            ),
+            link_registration(LinkServicer(links, receipts)),
+            *webhook_registrations,
+        ],
+        tenant_exempt_methods=frozenset({PROVISION_METHOD})
+        | producer.tenant_exempt_methods
+        | consumer_exempt,
+        background=[*producer.background, *consumer_tasks, deliver, *webhook_tasks],
     )
 
 

@@ -19,14 +19,13 @@ from services.notify.providers.signing import generate_secret
 from services.notify.providers.ssrf import AddressGuard
 from services.notify.providers.webhook_http import HttpWebhookSender
 from services.notify.settings import NotifySettings
-from services.notify.store.secret_box import SecretBox
+from services.notify.store.sealing import Sealer
 from services.notify.store.webhook_queue import SqlDeliveryQueue
 from services.notify.store.webhooks import SqlWebhookStore
 from services.notify.transport.webhooks_servicer import webhooks_registration
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.server import BackgroundTask, Registration, ServiceServer
-from services.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +40,13 @@ LEASE_MARGIN = timedelta(seconds=30)
 
 
 def webhook_parts(
-    database: Database, settings: NotifySettings, runtime: RuntimeSettings
+    database: Database, settings: NotifySettings, guard: AddressGuard, box: Sealer
 ) -> tuple[list[Registration], list[BackgroundTask]]:
-    """The WebhookService registration and the delivery worker loops.
+    """The WebhookService registration, the delivery worker loops and the log's prune.
 
-    Outside development, URLs resolving to loopback, private or link-local addresses are refused at
-    save time and before every request, unless their host is in ``webhook_allowed_hosts``."""
-    guard = AddressGuard(
-        allow_private=runtime.allows_development_secrets, allowed_hosts=settings.allowed_hosts()
-    )
-    box = SecretBox(settings.sealing_key(runtime))
+    ``guard`` is the service's SSRF guard (outside development it refuses URLs resolving to
+    loopback, private or link-local addresses at save time and before every request, unless their
+    host is in ``webhook_allowed_hosts``); ``box`` seals the webhooks' secrets."""
     webhooks = Webhooks(SqlWebhookStore(database, box), guard, generate_secret)
     lease = timedelta(seconds=settings.webhook_timeout_seconds) + LEASE_MARGIN
 

@@ -56,7 +56,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         behaviour_registration(database, cipher, producer.outbox, registry),
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),
-        contacts_registration(database),
+        contacts_registration(database, cipher),
         idempotency_registration(IdempotencyKeys(SqlIdempotencyStore(database))),
     ]
     return ServiceParts(

@@ -87,3 +87,16 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections (HTTP pools, SMTP sessions)."""
         ...
+
+
+MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
+
+
+def retry_delay(attempt: int, base_seconds: float, retry_after_seconds: float | None) -> float:
+    """Seconds until the next try after failed attempt ``attempt`` (1-based): the provider's
+    ``Retry-After`` when it gave one, else a doubling backoff from ``base_seconds``, capped at 6 h
+    (with the default 30 s and 8 attempts, a message keeps trying for about two hours)."""
+    if retry_after_seconds is not None and retry_after_seconds > 0:
+        return min(retry_after_seconds, MAX_RETRY_DELAY_SECONDS)
+    delay: float = base_seconds * 2.0 ** max(attempt - 1, 0)
+    return min(delay, MAX_RETRY_DELAY_SECONDS)

@@ -27,6 +27,8 @@ from services.runtime.errors import FieldViolation, InvalidArgument
 
 MAX_CAPS = 5
 MAX_CAP_COUNT = 1_000
+MIN_ATTRIBUTION = timedelta(hours=1)
+MAX_ATTRIBUTION = timedelta(days=90)
 MIN_CAP_WINDOW, MAX_CAP_WINDOW = timedelta(hours=1), timedelta(days=90)
 """A cap counts marketing messages in a sliding window from one hour ("no more than one an hour") to
 90 days (a quarter); the messages it counts are kept at least that long."""
@@ -55,6 +57,8 @@ class QuietHours:
 class Policy:
     caps: tuple[Cap, ...] = ()
     quiet_hours: QuietHours | None = None
+    # An order paid this long after a delivered marketing message converts it (attribution).
+    attribution_window: timedelta = timedelta(days=7)
 
 
 def _duration(text: Any) -> timedelta | None:
@@ -76,13 +80,37 @@ def parse_policy(document: Any) -> Policy:
     if not isinstance(document, dict):
         raise InvalidArgument.single("policy", "must be an object")
     faults: list[FieldViolation] = []
-    for key in sorted(set(document) - {"frequency_caps", "quiet_hours"}):
+    for key in sorted(set(document) - {"frequency_caps", "quiet_hours", "attribution_window"}):
         faults.append(FieldViolation(key, "is not a policy setting"))
     caps = _caps(document.get("frequency_caps", []), faults)
     quiet = _quiet(document.get("quiet_hours"), faults)
+    window = _duration(document.get("attribution_window", "P7D"))
+    if window is None or not MIN_ATTRIBUTION <= window <= MAX_ATTRIBUTION:
+        faults.append(FieldViolation("attribution_window", "must be a duration from PT1H to P90D"))
     if faults:
         raise InvalidArgument(faults)
-    return Policy(caps, quiet)
+    return Policy(caps, quiet, window or timedelta(days=7))
+
+
+def policy_document(policy: Policy) -> dict[str, Any]:
+    """The policy as its JSON document (what ``GET /v1/notify/policy`` answers)."""
+    return {
+        "frequency_caps": [{"max": cap.max, "per": _iso(cap.per)} for cap in policy.caps],
+        "quiet_hours": None
+        if policy.quiet_hours is None
+        else {
+            "start": policy.quiet_hours.start.strftime("%H:%M"),
+            "end": policy.quiet_hours.end.strftime("%H:%M"),
+        },
+        "attribution_window": _iso(policy.attribution_window),
+    }
+
+
+def _iso(span: timedelta) -> str:
+    days, rest = span.days, span.seconds
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "") if days or clock else "PT0M"
 
 
 def _caps(items: Any, faults: list[FieldViolation]) -> tuple[Cap, ...]:

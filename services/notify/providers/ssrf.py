@@ -36,6 +36,10 @@ class UnsafeUrl(Exception):
     """The URL is malformed or leads to an address we must not call."""
 
 
+class Unresolvable(UnsafeUrl):
+    """The host does not resolve right now: possibly transient (DNS outage), so callers may retry."""
+
+
 def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address hidden in an IPv6 one (mapped ``::ffff:a.b.c.d``, 6to4, Teredo, NAT64)."""
     if address.ipv4_mapped is not None:
@@ -116,9 +120,9 @@ class AddressGuard:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise UnsafeUrl(f"{host} does not resolve: {exc}") from exc
+            raise Unresolvable(f"{host} does not resolve: {exc}") from exc
         if not infos:
-            raise UnsafeUrl(f"{host} does not resolve")
+            raise Unresolvable(f"{host} does not resolve")
         for *_, sockaddr in infos:
             text = str(sockaddr[0]).split("%", 1)[0]  # drop an IPv6 zone id
             address = ipaddress.ip_address(text)

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from services.notify.domain.webhook_worker import AttemptOutcome, DueDelivery
 from services.notify.domain.webhooks import DISABLED_BY_FAILURES
-from services.notify.store.secret_box import SecretBox
-from services.notify.store.webhooks import SEAL_KIND
+from services.notify.store.sealing import Sealer
+from services.notify.store.webhooks import seal_owner
 from services.runtime.database import Database
 
 _CLAIM = sa.text(
@@ -133,7 +133,7 @@ def _status(outcome: AttemptOutcome) -> str:
 class SqlDeliveryQueue:
     """Claims and records over ``webhook_deliveries``, ``webhook_attempts`` and ``webhooks``."""
 
-    def __init__(self, database: Database, box: SecretBox) -> None:
+    def __init__(self, database: Database, box: Sealer) -> None:
         self._database = database
         self._box = box
 
@@ -148,7 +148,7 @@ class SqlDeliveryQueue:
                 delivery_id=row.delivery_id,
                 webhook_id=row.webhook_id,
                 url=row.url,
-                secret=self._box.open(row.tenant_id, SEAL_KIND, row.secret_sealed),
+                secret=self._box.open(row.tenant_id, seal_owner(row.webhook_id), row.secret_sealed)["secret"],
                 body=row.body,
                 attempt=row.attempts,
             )

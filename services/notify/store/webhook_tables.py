@@ -1,7 +1,7 @@
 """Tables of the merchant's webhooks (docs/notify.md, "Webhooks").
 
 - ``webhooks``: one row per endpoint — its URL, the event types it takes, its signing secret sealed
-  (AES-GCM, ``store/secret_box.py``; never stored or returned in clear after creation), whether it is
+  (AES-GCM, ``store/sealing.py``, bound to the row; never returned after creation), whether it is
   enabled, and ``exhausted_in_a_row``: deliveries that used up every retry since the last success
   (the disabling rule of ``domain/webhooks.py``).
 - ``webhook_deliveries``: one row per (webhook, event) — the exact JSON body signed on every attempt,

@@ -1,7 +1,7 @@
 """The store side of webhooks for the API, and ``enqueue_webhook_deliveries`` for the message pipeline.
 
-Implements ``WebhookStore`` (``domain/webhooks.py``). Secrets are sealed here (``SecretBox``, kind
-``webhook``) and never read back on these paths. A tenant's creates take an advisory lock, so two
+Implements ``WebhookStore`` (``domain/webhooks.py``). Secrets are sealed here (``Sealer``, bound to
+``webhook:<id>``) and never read back on these paths. A tenant's creates take an advisory lock, so two
 concurrent creates cannot both pass ``MAX_WEBHOOKS``.
 """
 
@@ -16,12 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.webhooks import Attempt, Delivery, Webhook, WebhookEvent, delivery_body
-from services.notify.store.secret_box import SecretBox
+from services.notify.store.sealing import Sealer
 from services.notify.store.webhook_tables import webhook_attempts, webhook_deliveries, webhooks
 from services.runtime.database import Database
 from services.runtime.paging import Page, decode_cursor, page_from_rows, page_size
 
-SEAL_KIND = "webhook"
+
+def seal_owner(webhook_id: uuid.UUID) -> str:
+    """What a webhook's sealed secret is bound to: it opens for that webhook's row only."""
+    return f"webhook:{webhook_id}"
+
 
 _LOCK_TENANT = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || :tenant, 0))")
 
@@ -82,7 +86,7 @@ def _one(tenant_id: uuid.UUID, webhook_id: uuid.UUID) -> Any:
 class SqlWebhookStore:
     """Webhooks and their delivery log in notify's database."""
 
-    def __init__(self, database: Database, box: SecretBox) -> None:
+    def __init__(self, database: Database, box: Sealer) -> None:
         self._database = database
         self._box = box
 
@@ -112,7 +116,7 @@ class SqlWebhookStore:
                         webhook_id=webhook_id,
                         url=url,
                         events=list(events),
-                        secret_sealed=self._box.seal(tenant_id, SEAL_KIND, secret),
+                        secret_sealed=self._box.seal(tenant_id, seal_owner(webhook_id), {"secret": secret}),
                         enabled=True,
                         exhausted_in_a_row=0,
                         created_at=now,

@@ -24,55 +24,56 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from patron.events.v1 import loyalty_events_pb2 as patron_dot_events_dot_v1_dot_loyalty__events__pb2
+from patron.events.v1 import notify_events_pb2 as patron_dot_events_dot_v1_dot_notify__events__pb2
 from patron.events.v1 import profile_events_pb2 as patron_dot_events_dot_v1_dot_profile__events__pb2
 from patron.events.v1 import scoring_events_pb2 as patron_dot_events_dot_v1_dot_scoring__events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/events/v1/envelope.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%patron/events/v1/loyalty_events.proto\x1a%patron/events/v1/profile_events.proto\x1a%patron/events/v1/scoring_events.proto\"\xbb\t\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x11\n\tpartition\x18\x07 \x01(\x05\x12\x10\n\x08position\x18\x08 \x01(\x03\x12\x30\n\x0csequenced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x10\x63ustomer_created\x18\x14 \x01(\x0b\x32!.patron.events.v1.CustomerCreatedH\x00\x12=\n\x10\x63ustomer_updated\x18\x15 \x01(\x0b\x32!.patron.events.v1.CustomerUpdatedH\x00\x12;\n\x0f\x63ustomer_merged\x18\x16 \x01(\x0b\x32 .patron.events.v1.CustomerMergedH\x00\x12;\n\x0f\x63ustomer_erased\x18\x17 \x01(\x0b\x32 .patron.events.v1.CustomerErasedH\x00\x12\x39\n\x0e\x65vent_recorded\x18\x18 \x01(\x0b\x32\x1f.patron.events.v1.EventRecordedH\x00\x12\x31\n\norder_paid\x18\x19 \x01(\x0b\x32\x1b.patron.events.v1.OrderPaidH\x00\x12\x39\n\x0eorder_refunded\x18\x1a \x01(\x0b\x32\x1f.patron.events.v1.OrderRefundedH\x00\x12;\n\x0f\x63onsent_changed\x18\x1b \x01(\x0b\x32 .patron.events.v1.ConsentChangedH\x00\x12\x33\n\x0btag_changed\x18\x1c \x01(\x0b\x32\x1c.patron.events.v1.TagChangedH\x00\x12J\n\x17lifecycle_stage_changed\x18\x1e \x01(\x0b\x32\'.patron.events.v1.LifecycleStageChangedH\x00\x12;\n\x0fsegment_entered\x18\x1f \x01(\x0b\x32 .patron.events.v1.SegmentEnteredH\x00\x12\x39\n\x0esegment_exited\x18  \x01(\x0b\x32\x1f.patron.events.v1.SegmentExitedH\x00\x12\x39\n\x0epoints_changed\x18( \x01(\x0b\x32\x1f.patron.events.v1.PointsChangedH\x00\x12\x35\n\x0ctier_changed\x18) \x01(\x0b\x32\x1d.patron.events.v1.TierChangedH\x00\x12\x37\n\rcoupon_issued\x18* \x01(\x0b\x32\x1e.patron.events.v1.CouponIssuedH\x00\x12;\n\x0f\x63oupon_redeemed\x18+ \x01(\x0b\x32 .patron.events.v1.CouponRedeemedH\x00\x42\t\n\x07payload\">\n\x11PartitionPosition\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x7f\n\x10SubscribeRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x37\n\npartitions\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionPosition\x12\r\n\x05types\x18\x03 \x03(\t\x12\x11\n\tmax_batch\x18\x04 \x01(\x05\"M\n\x11PartitionProgress\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x17\n\x0fscanned_through\x18\x02 \x01(\x03\x12\x0c\n\x04head\x18\x03 \x01(\x03\"{\n\x11SubscribeResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.patron.events.v1.EventEnvelope\x12\x35\n\x08progress\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionProgress\"\x11\n\x0fGetHeadsRequest\"\x7f\n\rPartitionHead\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x03\x12\x16\n\x0epruned_through\x18\x03 \x01(\x03\x12\x35\n\x11head_sequenced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10GetHeadsResponse\x12\x10\n\x08producer\x18\x01 \x01(\t\x12\x17\n\x0fpartition_count\x18\x02 \x01(\x05\x12\x33\n\npartitions\x18\x03 \x03(\x0b\x32\x1f.patron.events.v1.PartitionHead\"\xe6\x01\n\x17\x43onsumerPartitionStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08producer\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0c\n\x04head\x18\x05 \x01(\x03\x12\x12\n\nlag_events\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x18\n\x10\x62\x65hind_retention\x18\n \x01(\x08\x12\x12\n\nlast_error\x18\x0b \x01(\t\"\x1a\n\x18GetConsumerStatusRequest\"Z\n\x19GetConsumerStatusResponse\x12=\n\npartitions\x18\x01 \x03(\x0b\x32).patron.events.v1.ConsumerPartitionStatus\"\xe5\x01\n\x0bParkedEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08\x63onsumer\x18\x02 \x01(\t\x12\x10\n\x08producer\x18\x03 \x01(\t\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x10\n\x08position\x18\x05 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x0c\n\x04type\x18\x07 \x01(\t\x12\x11\n\ttenant_id\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12-\n\tparked_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x11ListParkedRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"R\n\x12ListParkedResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.patron.events.v1.ParkedEvent\x12\r\n\x05total\x18\x02 \x01(\x03\" \n\x12RetryParkedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"5\n\x13RetryParkedResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\">\n\x14\x44iscardParkedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x17\n\x15\x44iscardParkedResponse2\xb8\x01\n\x0b\x45ventStream\x12V\n\tSubscribe\x12\".patron.events.v1.SubscribeRequest\x1a#.patron.events.v1.SubscribeResponse0\x01\x12Q\n\x08GetHeads\x12!.patron.events.v1.GetHeadsRequest\x1a\".patron.events.v1.GetHeadsResponse2\x95\x03\n\x0e\x43onsumerStatus\x12l\n\x11GetConsumerStatus\x12*.patron.events.v1.GetConsumerStatusRequest\x1a+.patron.events.v1.GetConsumerStatusResponse\x12W\n\nListParked\x12#.patron.events.v1.ListParkedRequest\x1a$.patron.events.v1.ListParkedResponse\x12Z\n\x0bRetryParked\x12$.patron.events.v1.RetryParkedRequest\x1a%.patron.events.v1.RetryParkedResponse\x12`\n\rDiscardParked\x12&.patron.events.v1.DiscardParkedRequest\x1a\'.patron.events.v1.DiscardParkedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fpatron/events/v1/envelope.proto\x12\x10patron.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%patron/events/v1/loyalty_events.proto\x1a$patron/events/v1/notify_events.proto\x1a%patron/events/v1/profile_events.proto\x1a%patron/events/v1/scoring_events.proto\"\xda\x0c\n\rEventEnvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08producer\x18\x06 \x01(\t\x12\x11\n\tpartition\x18\x07 \x01(\x05\x12\x10\n\x08position\x18\x08 \x01(\x03\x12\x30\n\x0csequenced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x10\x63ustomer_created\x18\x14 \x01(\x0b\x32!.patron.events.v1.CustomerCreatedH\x00\x12=\n\x10\x63ustomer_updated\x18\x15 \x01(\x0b\x32!.patron.events.v1.CustomerUpdatedH\x00\x12;\n\x0f\x63ustomer_merged\x18\x16 \x01(\x0b\x32 .patron.events.v1.CustomerMergedH\x00\x12;\n\x0f\x63ustomer_erased\x18\x17 \x01(\x0b\x32 .patron.events.v1.CustomerErasedH\x00\x12\x39\n\x0e\x65vent_recorded\x18\x18 \x01(\x0b\x32\x1f.patron.events.v1.EventRecordedH\x00\x12\x31\n\norder_paid\x18\x19 \x01(\x0b\x32\x1b.patron.events.v1.OrderPaidH\x00\x12\x39\n\x0eorder_refunded\x18\x1a \x01(\x0b\x32\x1f.patron.events.v1.OrderRefundedH\x00\x12;\n\x0f\x63onsent_changed\x18\x1b \x01(\x0b\x32 .patron.events.v1.ConsentChangedH\x00\x12\x33\n\x0btag_changed\x18\x1c \x01(\x0b\x32\x1c.patron.events.v1.TagChangedH\x00\x12J\n\x17lifecycle_stage_changed\x18\x1e \x01(\x0b\x32\'.patron.events.v1.LifecycleStageChangedH\x00\x12;\n\x0fsegment_entered\x18\x1f \x01(\x0b\x32 .patron.events.v1.SegmentEnteredH\x00\x12\x39\n\x0esegment_exited\x18  \x01(\x0b\x32\x1f.patron.events.v1.SegmentExitedH\x00\x12\x39\n\x0epoints_changed\x18( \x01(\x0b\x32\x1f.patron.events.v1.PointsChangedH\x00\x12\x35\n\x0ctier_changed\x18) \x01(\x0b\x32\x1d.patron.events.v1.TierChangedH\x00\x12\x37\n\rcoupon_issued\x18* \x01(\x0b\x32\x1e.patron.events.v1.CouponIssuedH\x00\x12;\n\x0f\x63oupon_redeemed\x18+ \x01(\x0b\x32 .patron.events.v1.CouponRedeemedH\x00\x12\x36\n\x0cmessage_sent\x18\x32 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12;\n\x11message_delivered\x18\x33 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12\x38\n\x0emessage_opened\x18\x34 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12\x39\n\x0fmessage_clicked\x18\x35 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12\x38\n\x0emessage_failed\x18\x36 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12<\n\x12message_suppressed\x18\x37 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x12;\n\x11message_converted\x18\x38 \x01(\x0b\x32\x1e.patron.events.v1.MessageEventH\x00\x42\t\n\x07payload\">\n\x11PartitionPosition\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x66ter_position\x18\x02 \x01(\x03\"\x7f\n\x10SubscribeRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x37\n\npartitions\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionPosition\x12\r\n\x05types\x18\x03 \x03(\t\x12\x11\n\tmax_batch\x18\x04 \x01(\x05\"M\n\x11PartitionProgress\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x17\n\x0fscanned_through\x18\x02 \x01(\x03\x12\x0c\n\x04head\x18\x03 \x01(\x03\"{\n\x11SubscribeResponse\x12/\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1f.patron.events.v1.EventEnvelope\x12\x35\n\x08progress\x18\x02 \x03(\x0b\x32#.patron.events.v1.PartitionProgress\"\x11\n\x0fGetHeadsRequest\"\x7f\n\rPartitionHead\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0c\n\x04head\x18\x02 \x01(\x03\x12\x16\n\x0epruned_through\x18\x03 \x01(\x03\x12\x35\n\x11head_sequenced_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10GetHeadsResponse\x12\x10\n\x08producer\x18\x01 \x01(\t\x12\x17\n\x0fpartition_count\x18\x02 \x01(\x05\x12\x33\n\npartitions\x18\x03 \x03(\x0b\x32\x1f.patron.events.v1.PartitionHead\"\xe6\x01\n\x17\x43onsumerPartitionStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x10\n\x08producer\x18\x02 \x01(\t\x12\x11\n\tpartition\x18\x03 \x01(\x05\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0c\n\x04head\x18\x05 \x01(\x03\x12\x12\n\nlag_events\x18\x06 \x01(\x03\x12\x13\n\x0blag_seconds\x18\x07 \x01(\x01\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x0e\n\x06parked\x18\t \x01(\x03\x12\x18\n\x10\x62\x65hind_retention\x18\n \x01(\x08\x12\x12\n\nlast_error\x18\x0b \x01(\t\"\x1a\n\x18GetConsumerStatusRequest\"Z\n\x19GetConsumerStatusResponse\x12=\n\npartitions\x18\x01 \x03(\x0b\x32).patron.events.v1.ConsumerPartitionStatus\"\xe5\x01\n\x0bParkedEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08\x63onsumer\x18\x02 \x01(\t\x12\x10\n\x08producer\x18\x03 \x01(\t\x12\x11\n\tpartition\x18\x04 \x01(\x05\x12\x10\n\x08position\x18\x05 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x06 \x01(\t\x12\x0c\n\x04type\x18\x07 \x01(\t\x12\x11\n\ttenant_id\x18\x08 \x01(\t\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12-\n\tparked_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x11ListParkedRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"R\n\x12ListParkedResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.patron.events.v1.ParkedEvent\x12\r\n\x05total\x18\x02 \x01(\x03\" \n\x12RetryParkedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"5\n\x13RetryParkedResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\">\n\x14\x44iscardParkedRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x17\n\x15\x44iscardParkedResponse2\xb8\x01\n\x0b\x45ventStream\x12V\n\tSubscribe\x12\".patron.events.v1.SubscribeRequest\x1a#.patron.events.v1.SubscribeResponse0\x01\x12Q\n\x08GetHeads\x12!.patron.events.v1.GetHeadsRequest\x1a\".patron.events.v1.GetHeadsResponse2\x95\x03\n\x0e\x43onsumerStatus\x12l\n\x11GetConsumerStatus\x12*.patron.events.v1.GetConsumerStatusRequest\x1a+.patron.events.v1.GetConsumerStatusResponse\x12W\n\nListParked\x12#.patron.events.v1.ListParkedRequest\x1a$.patron.events.v1.ListParkedResponse\x12Z\n\x0bRetryParked\x12$.patron.events.v1.RetryParkedRequest\x1a%.patron.events.v1.RetryParkedResponse\x12`\n\rDiscardParked\x12&.patron.events.v1.DiscardParkedRequest\x1a\'.patron.events.v1.DiscardParkedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patron.events.v1.envelope_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVENTENVELOPE']._serialized_start=204
-  _globals['_EVENTENVELOPE']._serialized_end=1415
-  _globals['_PARTITIONPOSITION']._serialized_start=1417
-  _globals['_PARTITIONPOSITION']._serialized_end=1479
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=1481
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=1608
-  _globals['_PARTITIONPROGRESS']._serialized_start=1610
-  _globals['_PARTITIONPROGRESS']._serialized_end=1687
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=1689
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=1812
-  _globals['_GETHEADSREQUEST']._serialized_start=1814
-  _globals['_GETHEADSREQUEST']._serialized_end=1831
-  _globals['_PARTITIONHEAD']._serialized_start=1833
-  _globals['_PARTITIONHEAD']._serialized_end=1960
-  _globals['_GETHEADSRESPONSE']._serialized_start=1962
-  _globals['_GETHEADSRESPONSE']._serialized_end=2076
-  _globals['_CONSUMERPARTITIONSTATUS']._serialized_start=2079
-  _globals['_CONSUMERPARTITIONSTATUS']._serialized_end=2309
-  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_start=2311
-  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_end=2337
-  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_start=2339
-  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_end=2429
-  _globals['_PARKEDEVENT']._serialized_start=2432
-  _globals['_PARKEDEVENT']._serialized_end=2661
-  _globals['_LISTPARKEDREQUEST']._serialized_start=2663
-  _globals['_LISTPARKEDREQUEST']._serialized_end=2715
-  _globals['_LISTPARKEDRESPONSE']._serialized_start=2717
-  _globals['_LISTPARKEDRESPONSE']._serialized_end=2799
-  _globals['_RETRYPARKEDREQUEST']._serialized_start=2801
-  _globals['_RETRYPARKEDREQUEST']._serialized_end=2833
-  _globals['_RETRYPARKEDRESPONSE']._serialized_start=2835
-  _globals['_RETRYPARKEDRESPONSE']._serialized_end=2888
-  _globals['_DISCARDPARKEDREQUEST']._serialized_start=2890
-  _globals['_DISCARDPARKEDREQUEST']._serialized_end=2952
-  _globals['_DISCARDPARKEDRESPONSE']._serialized_start=2954
-  _globals['_DISCARDPARKEDRESPONSE']._serialized_end=2977
-  _globals['_EVENTSTREAM']._serialized_start=2980
-  _globals['_EVENTSTREAM']._serialized_end=3164
-  _globals['_CONSUMERSTATUS']._serialized_start=3167
-  _globals['_CONSUMERSTATUS']._serialized_end=3572
+  _globals['_EVENTENVELOPE']._serialized_start=242
+  _globals['_EVENTENVELOPE']._serialized_end=1868
+  _globals['_PARTITIONPOSITION']._serialized_start=1870
+  _globals['_PARTITIONPOSITION']._serialized_end=1932
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=1934
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=2061
+  _globals['_PARTITIONPROGRESS']._serialized_start=2063
+  _globals['_PARTITIONPROGRESS']._serialized_end=2140
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=2142
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=2265
+  _globals['_GETHEADSREQUEST']._serialized_start=2267
+  _globals['_GETHEADSREQUEST']._serialized_end=2284
+  _globals['_PARTITIONHEAD']._serialized_start=2286
+  _globals['_PARTITIONHEAD']._serialized_end=2413
+  _globals['_GETHEADSRESPONSE']._serialized_start=2415
+  _globals['_GETHEADSRESPONSE']._serialized_end=2529
+  _globals['_CONSUMERPARTITIONSTATUS']._serialized_start=2532
+  _globals['_CONSUMERPARTITIONSTATUS']._serialized_end=2762
+  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_start=2764
+  _globals['_GETCONSUMERSTATUSREQUEST']._serialized_end=2790
+  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_start=2792
+  _globals['_GETCONSUMERSTATUSRESPONSE']._serialized_end=2882
+  _globals['_PARKEDEVENT']._serialized_start=2885
+  _globals['_PARKEDEVENT']._serialized_end=3114
+  _globals['_LISTPARKEDREQUEST']._serialized_start=3116
+  _globals['_LISTPARKEDREQUEST']._serialized_end=3168
+  _globals['_LISTPARKEDRESPONSE']._serialized_start=3170
+  _globals['_LISTPARKEDRESPONSE']._serialized_end=3252
+  _globals['_RETRYPARKEDREQUEST']._serialized_start=3254
+  _globals['_RETRYPARKEDREQUEST']._serialized_end=3286
+  _globals['_RETRYPARKEDRESPONSE']._serialized_start=3288
+  _globals['_RETRYPARKEDRESPONSE']._serialized_end=3341
+  _globals['_DISCARDPARKEDREQUEST']._serialized_start=3343
+  _globals['_DISCARDPARKEDREQUEST']._serialized_end=3405
+  _globals['_DISCARDPARKEDRESPONSE']._serialized_start=3407
+  _globals['_DISCARDPARKEDRESPONSE']._serialized_end=3430
+  _globals['_EVENTSTREAM']._serialized_start=3433
+  _globals['_EVENTSTREAM']._serialized_end=3617
+  _globals['_CONSUMERSTATUS']._serialized_start=3620
+  _globals['_CONSUMERSTATUS']._serialized_end=4025
 # @@protoc_insertion_point(module_scope)

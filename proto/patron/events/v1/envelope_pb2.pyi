@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from patron.events.v1 import loyalty_events_pb2 as _loyalty_events_pb2
+from patron.events.v1 import notify_events_pb2 as _notify_events_pb2
 from patron.events.v1 import profile_events_pb2 as _profile_events_pb2
 from patron.events.v1 import scoring_events_pb2 as _scoring_events_pb2
 from google.protobuf.internal import containers as _containers
@@ -13,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EventEnvelope(_message.Message):
-    __slots__ = ("event_id", "tenant_id", "type", "customer_id", "occurred_at", "producer", "partition", "position", "sequenced_at", "customer_created", "customer_updated", "customer_merged", "customer_erased", "event_recorded", "order_paid", "order_refunded", "consent_changed", "tag_changed", "lifecycle_stage_changed", "segment_entered", "segment_exited", "points_changed", "tier_changed", "coupon_issued", "coupon_redeemed")
+    __slots__ = ("event_id", "tenant_id", "type", "customer_id", "occurred_at", "producer", "partition", "position", "sequenced_at", "customer_created", "customer_updated", "customer_merged", "customer_erased", "event_recorded", "order_paid", "order_refunded", "consent_changed", "tag_changed", "lifecycle_stage_changed", "segment_entered", "segment_exited", "points_changed", "tier_changed", "coupon_issued", "coupon_redeemed", "message_sent", "message_delivered", "message_opened", "message_clicked", "message_failed", "message_suppressed", "message_converted")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +40,13 @@ class EventEnvelope(_message.Message):
     TIER_CHANGED_FIELD_NUMBER: _ClassVar[int]
     COUPON_ISSUED_FIELD_NUMBER: _ClassVar[int]
     COUPON_REDEEMED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_SENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_OPENED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_CLICKED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FAILED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_CONVERTED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     tenant_id: str
     type: str
@@ -64,7 +72,14 @@ class EventEnvelope(_message.Message):
     tier_changed: _loyalty_events_pb2.TierChanged
     coupon_issued: _loyalty_events_pb2.CouponIssued
     coupon_redeemed: _loyalty_events_pb2.CouponRedeemed
-    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., customer_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., partition: _Optional[int] = ..., position: _Optional[int] = ..., sequenced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_created: _Optional[_Union[_profile_events_pb2.CustomerCreated, _Mapping]] = ..., customer_updated: _Optional[_Union[_profile_events_pb2.CustomerUpdated, _Mapping]] = ..., customer_merged: _Optional[_Union[_profile_events_pb2.CustomerMerged, _Mapping]] = ..., customer_erased: _Optional[_Union[_profile_events_pb2.CustomerErased, _Mapping]] = ..., event_recorded: _Optional[_Union[_profile_events_pb2.EventRecorded, _Mapping]] = ..., order_paid: _Optional[_Union[_profile_events_pb2.OrderPaid, _Mapping]] = ..., order_refunded: _Optional[_Union[_profile_events_pb2.OrderRefunded, _Mapping]] = ..., consent_changed: _Optional[_Union[_profile_events_pb2.ConsentChanged, _Mapping]] = ..., tag_changed: _Optional[_Union[_profile_events_pb2.TagChanged, _Mapping]] = ..., lifecycle_stage_changed: _Optional[_Union[_scoring_events_pb2.LifecycleStageChanged, _Mapping]] = ..., segment_entered: _Optional[_Union[_scoring_events_pb2.SegmentEntered, _Mapping]] = ..., segment_exited: _Optional[_Union[_scoring_events_pb2.SegmentExited, _Mapping]] = ..., points_changed: _Optional[_Union[_loyalty_events_pb2.PointsChanged, _Mapping]] = ..., tier_changed: _Optional[_Union[_loyalty_events_pb2.TierChanged, _Mapping]] = ..., coupon_issued: _Optional[_Union[_loyalty_events_pb2.CouponIssued, _Mapping]] = ..., coupon_redeemed: _Optional[_Union[_loyalty_events_pb2.CouponRedeemed, _Mapping]] = ...) -> None: ...
+    message_sent: _notify_events_pb2.MessageEvent
+    message_delivered: _notify_events_pb2.MessageEvent
+    message_opened: _notify_events_pb2.MessageEvent
+    message_clicked: _notify_events_pb2.MessageEvent
+    message_failed: _notify_events_pb2.MessageEvent
+    message_suppressed: _notify_events_pb2.MessageEvent
+    message_converted: _notify_events_pb2.MessageEvent
+    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., customer_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producer: _Optional[str] = ..., partition: _Optional[int] = ..., position: _Optional[int] = ..., sequenced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., customer_created: _Optional[_Union[_profile_events_pb2.CustomerCreated, _Mapping]] = ..., customer_updated: _Optional[_Union[_profile_events_pb2.CustomerUpdated, _Mapping]] = ..., customer_merged: _Optional[_Union[_profile_events_pb2.CustomerMerged, _Mapping]] = ..., customer_erased: _Optional[_Union[_profile_events_pb2.CustomerErased, _Mapping]] = ..., event_recorded: _Optional[_Union[_profile_events_pb2.EventRecorded, _Mapping]] = ..., order_paid: _Optional[_Union[_profile_events_pb2.OrderPaid, _Mapping]] = ..., order_refunded: _Optional[_Union[_profile_events_pb2.OrderRefunded, _Mapping]] = ..., consent_changed: _Optional[_Union[_profile_events_pb2.ConsentChanged, _Mapping]] = ..., tag_changed: _Optional[_Union[_profile_events_pb2.TagChanged, _Mapping]] = ..., lifecycle_stage_changed: _Optional[_Union[_scoring_events_pb2.LifecycleStageChanged, _Mapping]] = ..., segment_entered: _Optional[_Union[_scoring_events_pb2.SegmentEntered, _Mapping]] = ..., segment_exited: _Optional[_Union[_scoring_events_pb2.SegmentExited, _Mapping]] = ..., points_changed: _Optional[_Union[_loyalty_events_pb2.PointsChanged, _Mapping]] = ..., tier_changed: _Optional[_Union[_loyalty_events_pb2.TierChanged, _Mapping]] = ..., coupon_issued: _Optional[_Union[_loyalty_events_pb2.CouponIssued, _Mapping]] = ..., coupon_redeemed: _Optional[_Union[_loyalty_events_pb2.CouponRedeemed, _Mapping]] = ..., message_sent: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_delivered: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_opened: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_clicked: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_failed: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_suppressed: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ..., message_converted: _Optional[_Union[_notify_events_pb2.MessageEvent, _Mapping]] = ...) -> None: ...
 
 class PartitionPosition(_message.Message):
     __slots__ = ("partition", "after_position")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n patron/profile/v1/contacts.proto\x12\x11patron.profile.v1\"-\n\x15MaskedContactsRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\"B\n\rMaskedContact\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"L\n\x16MaskedContactsResponse\x12\x32\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32 .patron.profile.v1.MaskedContact2w\n\x0e\x43ontactService\x12\x65\n\x0eMaskedContacts\x12(.patron.profile.v1.MaskedContactsRequest\x1a).patron.profile.v1.MaskedContactsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n patron/profile/v1/contacts.proto\x12\x11patron.profile.v1\"-\n\x15MaskedContactsRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\"B\n\rMaskedContact\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\"L\n\x16MaskedContactsResponse\x12\x32\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32 .patron.profile.v1.MaskedContact\"J\n\x11RecipientsRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0e\n\x06reveal\x18\x03 \x01(\x08\"\x91\x01\n\tRecipient\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0bsurvivor_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontact\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontact_masked\x18\x05 \x01(\t\x12\x10\n\x08timezone\x18\x06 \x01(\t\x12\x10\n\x08nickname\x18\x07 \x01(\t\"F\n\x12RecipientsResponse\x12\x30\n\nrecipients\x18\x01 \x03(\x0b\x32\x1c.patron.profile.v1.Recipient2\xd2\x01\n\x0e\x43ontactService\x12\x65\n\x0eMaskedContacts\x12(.patron.profile.v1.MaskedContactsRequest\x1a).patron.profile.v1.MaskedContactsResponse\x12Y\n\nRecipients\x12$.patron.profile.v1.RecipientsRequest\x1a%.patron.profile.v1.RecipientsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MASKEDCONTACT']._serialized_end=168
   _globals['_MASKEDCONTACTSRESPONSE']._serialized_start=170
   _globals['_MASKEDCONTACTSRESPONSE']._serialized_end=246
-  _globals['_CONTACTSERVICE']._serialized_start=248
-  _globals['_CONTACTSERVICE']._serialized_end=367
+  _globals['_RECIPIENTSREQUEST']._serialized_start=248
+  _globals['_RECIPIENTSREQUEST']._serialized_end=322
+  _globals['_RECIPIENT']._serialized_start=325
+  _globals['_RECIPIENT']._serialized_end=470
+  _globals['_RECIPIENTSRESPONSE']._serialized_start=472
+  _globals['_RECIPIENTSRESPONSE']._serialized_end=542
+  _globals['_CONTACTSERVICE']._serialized_start=545
+  _globals['_CONTACTSERVICE']._serialized_end=755
 # @@protoc_insertion_point(module_scope)

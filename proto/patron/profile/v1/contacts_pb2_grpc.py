@@ -39,6 +39,11 @@ class ContactServiceStub:
                 request_serializer=patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsRequest.SerializeToString,
                 response_deserializer=patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsResponse.FromString,
                 _registered_method=True)
+        self.Recipients = channel.unary_unary(
+                '/patron.profile.v1.ContactService/Recipients',
+                request_serializer=patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsResponse.FromString,
+                _registered_method=True)
 
 
 class ContactServiceServicer:
@@ -52,6 +57,15 @@ class ContactServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Recipients(self, request, context):
+        """What notify needs to reach up to 1,000 customers on one channel, read in one statement: each
+        id's state, and the contact (the one of the channel's type recorded last), zone and nickname of
+        the customer a message would reach (the survivor of a merge).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContactServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +73,11 @@ def add_ContactServiceServicer_to_server(servicer, server):
                     servicer.MaskedContacts,
                     request_deserializer=patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsRequest.FromString,
                     response_serializer=patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsResponse.SerializeToString,
+            ),
+            'Recipients': grpc.unary_unary_rpc_method_handler(
+                    servicer.Recipients,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +107,33 @@ class ContactService:
             '/patron.profile.v1.ContactService/MaskedContacts',
             patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsRequest.SerializeToString,
             patron_dot_profile_dot_v1_dot_contacts__pb2.MaskedContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Recipients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.ContactService/Recipients',
+            patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_contacts__pb2.RecipientsResponse.FromString,
             options,
             channel_credentials,
             insecure,

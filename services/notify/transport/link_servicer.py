@@ -1,0 +1,61 @@
+"""LinkService: the open pixel, click redirects and unsubscribes (and provider receipts).
+Converts and delegates only; the tenant comes from the token (the gateway reads it, notify verifies)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from grpc import aio
+
+from patron.notify.v1 import notify_pb2, notify_pb2_grpc
+from services.notify.domain.link_desk import LinkDesk, LinkOutcome
+from services.notify.domain.receipts import ReceiptDesk
+from services.runtime.server import Registration
+from services.runtime.tenancy import current_tenant
+
+LINK_SERVICE = "patron.notify.v1.LinkService"
+
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
+
+
+def _answer(outcome: LinkOutcome) -> notify_pb2.LinkResponse:
+    return notify_pb2.LinkResponse(
+        redirect_url=outcome.redirect_url, recorded=outcome.recorded, channel=outcome.channel
+    )
+
+
+class LinkServicer(notify_pb2_grpc.LinkServiceServicer):
+    def __init__(self, links: LinkDesk, receipts: ReceiptDesk) -> None:
+        self._links = links
+        self._receipts = receipts
+
+    async def Open(self, request: notify_pb2.LinkRequest, context: Context) -> notify_pb2.LinkResponse:
+        return _answer(
+            await self._links.open(current_tenant(), request.token, request.user_agent, request.method)
+        )
+
+    async def Click(self, request: notify_pb2.LinkRequest, context: Context) -> notify_pb2.LinkResponse:
+        return _answer(
+            await self._links.click(current_tenant(), request.token, request.user_agent, request.method)
+        )
+
+    async def DescribeUnsubscribe(
+        self, request: notify_pb2.LinkRequest, context: Context
+    ) -> notify_pb2.LinkResponse:
+        return _answer(await self._links.describe(current_tenant(), request.token))
+
+    async def Unsubscribe(self, request: notify_pb2.LinkRequest, context: Context) -> notify_pb2.LinkResponse:
+        return _answer(await self._links.unsubscribe(current_tenant(), request.token))
+
+    async def Receipt(
+        self, request: notify_pb2.ReceiptRequest, context: Context
+    ) -> notify_pb2.ReceiptResponse:
+        applied = await self._receipts.apply(
+            current_tenant(), request.channel, request.body, dict(request.headers)
+        )
+        return notify_pb2.ReceiptResponse(applied=applied)
+
+
+def link_registration(servicer: LinkServicer) -> Registration:
+    """The LinkService as served by the notify process."""
+    return Registration(notify_pb2_grpc.add_LinkServiceServicer_to_server, servicer, LINK_SERVICE)
