@@ -17,7 +17,7 @@ Deliveries follow Standard Webhooks: `POST` of `{"type", "timestamp", "data"}` w
 `webhook-id` (the delivery id, the same on every retry), `webhook-timestamp` and
 `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Retried on any answer but 2xx
 at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later (about a day); a webhook whose last 3
-deliveries all failed every attempt is disabled (`disabled_reason` "failing"). docs/notify.md has
+deliveries all failed every attempt is disabled (`disabled_reason` "failing"). docs/notify-webhooks.md has
 the rules. An unknown or another tenant's id answers 404.
 """
 

@@ -1,5 +1,5 @@
 """The merchant's webhooks: which events an endpoint takes, how its deliveries are retried, when it
-is disabled, and the API's use cases (docs/notify.md, "Webhooks").
+is disabled, and the API's use cases (docs/notify-webhooks.md).
 
 A merchant registers an HTTPS endpoint and the ``message.*`` event types it wants. Each event of a
 subscribed type becomes one *delivery* per webhook (committed with the event, ``enqueue`` in

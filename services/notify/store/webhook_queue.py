@@ -80,7 +80,7 @@ _LOCK_WEBHOOKS = sa.text(
 )
 
 # A success clears the count, an exhausted delivery adds to it; at ``disable_after`` the webhook is
-# disabled and its pending deliveries are cancelled (docs/notify.md, "Webhooks").
+# disabled and its pending deliveries are cancelled (docs/notify-webhooks.md).
 _COUNT = sa.text(
     """
     WITH s AS (

@@ -1,4 +1,4 @@
-"""Tables of the merchant's webhooks (docs/notify.md, "Webhooks").
+"""Tables of the merchant's webhooks (docs/notify-webhooks.md).
 
 - ``webhooks``: one row per endpoint — its URL, the event types it takes, its signing secret sealed
   (AES-GCM, ``store/sealing.py``, bound to the row; never returned after creation), whether it is
