@@ -38,7 +38,7 @@ class DueDelivery:
     delivery_id: uuid.UUID
     webhook_id: uuid.UUID
     url: str
-    secret: str
+    secret: str | None  # None: the sealed secret did not open (a key not configured any more)
     body: str
     attempt: int
 
@@ -126,7 +126,10 @@ class WebhookWorker:
     async def _attempt(self, delivery: DueDelivery) -> AttemptOutcome:
         attempted_at = self._clock()
         try:
-            result = await self._sender.send(delivery, attempted_at)
+            if delivery.secret is None:
+                result = SendResult(None, "the webhook's secret cannot be opened with the configured key", 0)
+            else:
+                result = await self._sender.send(delivery, attempted_at)
         except Exception as error:  # a fault of ours must not lose the batch's other records
             raise_if_cancelled(error)
             logger.exception("webhook delivery %s: sending failed", delivery.delivery_id)

@@ -46,6 +46,8 @@ class HttpWebhookSender:
             await self._guard.check(delivery.url)
         except UnsafeUrl as refusal:
             return SendResult(None, f"refused: {refusal}"[:MAX_ERROR_LENGTH], elapsed())
+        if delivery.secret is None:  # the worker records this itself; never send unsigned
+            return SendResult(None, "no signing secret", elapsed())
         body = delivery.body.encode()
         headers = {
             **signed_headers(delivery.secret, str(delivery.delivery_id), attempted_at, body),

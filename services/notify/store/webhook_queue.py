@@ -10,6 +10,7 @@ batches of the same webhooks cannot deadlock.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,6 +22,8 @@ from services.notify.domain.webhooks import DISABLED_BY_FAILURES
 from services.notify.store.sealing import Sealer
 from services.notify.store.webhooks import seal_owner
 from services.runtime.database import Database
+
+logger = logging.getLogger(__name__)
 
 _CLAIM = sa.text(
     """
@@ -148,12 +151,21 @@ class SqlDeliveryQueue:
                 delivery_id=row.delivery_id,
                 webhook_id=row.webhook_id,
                 url=row.url,
-                secret=self._box.open(row.tenant_id, seal_owner(row.webhook_id), row.secret_sealed)["secret"],
+                secret=self._secret(row.tenant_id, row.webhook_id, row.secret_sealed),
                 body=row.body,
                 attempt=row.attempts,
             )
             for row in rows
         ]
+
+    def _secret(self, tenant_id: uuid.UUID, webhook_id: uuid.UUID, sealed: bytes) -> str | None:
+        """The clear secret, or None when it does not open: that delivery's attempt fails into the
+        log (and in the end disables the webhook) instead of failing the whole batch's claim."""
+        try:
+            return self._box.open(tenant_id, seal_owner(webhook_id), sealed)["secret"]
+        except Exception:
+            logger.exception("webhook %s: its secret does not open", webhook_id)
+            return None
 
     async def record(self, outcomes: Sequence[AttemptOutcome], now: datetime, disable_after: int) -> None:
         """Log the attempts, move the deliveries on, count and disable — one transaction."""
