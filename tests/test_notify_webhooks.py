@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from standardwebhooks import Webhook as Verifier
 from starlette.applications import Starlette
@@ -328,6 +329,28 @@ async def test_an_unanswered_request_is_a_timeout_in_the_log(stack: Stack, recei
     assert timed_out["error"] == "timeout"
     assert timed_out["duration_ms"] >= 1900
     assert answered["status_code"] == 200
+
+
+async def test_disabling_cancels_the_webhooks_pending_deliveries(stack: Stack, receiver: Receiver) -> None:
+    created = await create(stack, receiver, "stuck", ["message.suppressed"])
+    receiver.default["stuck"] = 500
+    later = event("message.suppressed")
+    async with stack.notify.database.transaction() as connection:  # queued, but not due for an hour
+        await enqueue_webhook_deliveries(connection, uuid.UUID(stack.tenant.tenant_id), [later])
+        await connection.execute(
+            sa.text(
+                "UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' "
+                "WHERE event_id = :e"
+            ),
+            {"e": later.event_id},
+        )
+    for _ in range(DISABLE_AFTER):
+        await enqueue(stack, event("message.suppressed"))
+    logs = await settled(stack, created["webhook_id"], DISABLE_AFTER + 1)
+    statuses = {d["event_id"]: d["status"] for d in logs}
+    assert statuses.pop(later.event_id) == "cancelled"
+    assert set(statuses.values()) == {"failed"}
+    assert [d["attempts"] for d in logs if d["event_id"] == later.event_id] == [[]]
 
 
 async def test_the_prune_deletes_finished_deliveries_past_the_retention(
