@@ -28,6 +28,7 @@ from gateway.routers import (
     membership,
     messages,
     notify_setup,
+    notify_webhooks,
     operations,
     order_batches,
     orders,
@@ -110,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_setup.router)
     app.include_router(messages.router)
     app.include_router(links.router)
+    app.include_router(notify_webhooks.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

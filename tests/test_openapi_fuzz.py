@@ -83,6 +83,9 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     ("POST /v1/segments/preview", VALID_REJECTED): _CONDITION,
     ("POST /v1/segments", VALID_REJECTED): _CONDITION,
     ("PUT /v1/segments/{segment_id}", VALID_REJECTED): _CONDITION + " (checked before the lookup)",
+    ("POST /v1/notify/webhooks", VALID_REJECTED): "the url must be an absolute https URL (http in "
+    "development) without credentials, whose host resolves (outside development: to public addresses "
+    "only, SSRF) — a parser and DNS are beyond the schema",
     ("POST /v1/scoring/runs", VALID_REJECTED): "as_of at most one day after the tenant's today",
     ("PUT /v1/notify/channels/{channel}", VALID_REJECTED): "settings are free JSON in the schema; "
     "notify checks them against the provider's own settings (docs/notify.md) and names settings.<key>; "

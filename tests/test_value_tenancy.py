@@ -55,6 +55,12 @@ WALKED = {
     ("get", "/v1/customers/{customer_id}/coupons"),
     ("post", "/v1/customers/{customer_id}/coupons/exchange"),
     ("post", "/v1/coupons/{code}/redeem"),
+    ("post", "/v1/notify/webhooks"),
+    ("get", "/v1/notify/webhooks"),
+    ("get", "/v1/notify/webhooks/{webhook_id}"),
+    ("delete", "/v1/notify/webhooks/{webhook_id}"),
+    ("post", "/v1/notify/webhooks/{webhook_id}/enable"),
+    ("get", "/v1/notify/webhooks/{webhook_id}/deliveries"),
 }
 
 
@@ -262,3 +268,31 @@ async def test_another_tenant_cannot_start_see_or_read_a_segment_export(
     own = await api.get(f"/v1/segments/{segment}/exports/{export}/csv", headers=tenant.headers)
     assert own.status_code == 200
     assert own.text.splitlines()[1].startswith(member)
+
+
+async def test_another_tenant_cannot_see_touch_or_read_the_log_of_a_webhook(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    """The owner's webhook answers 404 to another tenant on every route; the intruder's list and its
+    own webhook hold nothing of the owner's; the owner's webhook is untouched."""
+    body = {"url": "http://127.0.0.1:9/census", "events": ["message.sent"]}
+    created = await api.post("/v1/notify/webhooks", json=body, headers=tenant.headers)
+    assert created.status_code == 201, created.text
+    path = f"/v1/notify/webhooks/{created.json()['webhook_id']}"
+    intruder = other_tenant.headers
+    for method, target in (
+        ("get", path),
+        ("delete", path),
+        ("post", f"{path}/enable"),
+        ("get", f"{path}/deliveries"),
+    ):
+        response = await api.request(method, target, headers=intruder)
+        assert response.status_code == 404, (method, target, response.status_code, response.text)
+    assert (await api.get("/v1/notify/webhooks", headers=intruder)).json()["items"] == []
+    theirs = await api.post("/v1/notify/webhooks", json=body, headers=intruder)
+    assert theirs.status_code == 201, theirs.text
+    listed = (await api.get("/v1/notify/webhooks", headers=intruder)).json()["items"]
+    assert [w["webhook_id"] for w in listed] == [theirs.json()["webhook_id"]]
+    own = await api.get(path, headers=tenant.headers)
+    assert own.status_code == 200
+    assert own.json()["enabled"] is True

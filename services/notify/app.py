@@ -39,6 +39,7 @@ from services.notify.store.tables import (
 from services.notify.store.templates import SqlTemplateStore
 from services.notify.transport.link_servicer import LinkServicer, link_registration
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
+from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
@@ -97,6 +98,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
     links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))
     receipts = ReceiptDesk(SqlReceiptStore(database, producer.outbox, channels), verify)
+    webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
 
     async def deliver(_: ServiceServer) -> None:
         try:
@@ -118,11 +120,12 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 )
             ),
             link_registration(LinkServicer(links, receipts)),
+            *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods
         | consumer_exempt,
-        background=[*producer.background, *consumer_tasks, deliver],
+        background=[*producer.background, *consumer_tasks, deliver, *webhook_tasks],
     )
 
 

@@ -10,6 +10,7 @@ import os
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from services.notify.domain.webhooks import DISABLE_AFTER, RETRY_SCHEDULE
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 _DEVELOPMENT_SEED = b"patron-development-only-notify-seed"
@@ -38,6 +39,24 @@ class NotifySettings(ServiceSettings):
         description="comma-separated host names that webhooks and http providers may reach "
         "even when they resolve to a private address",
     )
+    webhook_retry_seconds: tuple[float, ...] = Field(
+        default=RETRY_SCHEDULE,
+        min_length=1,
+        max_length=20,
+        description="seconds before each webhook attempt: the first after the event, each later one "
+        "after the previous failure (default: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h)",
+    )
+    webhook_disable_after: int = Field(
+        default=DISABLE_AFTER,
+        ge=1,
+        le=1_000,
+        description="exhausted deliveries in a row that disable a webhook",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="one webhook request's limit"
+    )
+    webhook_batch: int = Field(default=200, ge=1, le=2_000, description="deliveries one webhook round claims")
+    webhook_idle_seconds: float = Field(default=0.5, gt=0, le=60, description="an idle webhook worker's wait")
     delivery_batch: int = Field(default=500, ge=1, le=5_000, description="messages one worker round claims")
     delivery_concurrency: int = Field(
         default=256, ge=1, le=5_000, description="provider calls in flight at once per notify process"
