@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from services.notify.providers.signing import generate_secret
 from tests.conftest import TenantKey
-from tests.notify_peers import SmtpPeer
+from tests.notify_peers import HttpPeer, SmtpPeer, serve
 
 T = TypeVar("T")
 
@@ -291,3 +292,42 @@ async def test_templates_and_policies_are_checked_with_paths(
         "settings.port",
         "settings.from",
     }
+
+
+async def test_message_events_reach_the_merchants_signed_webhook(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    provider, receiver = HttpPeer(secret=generate_secret()), HttpPeer()
+    async with serve(provider.app()) as provider_url, serve(receiver.app()) as receiver_url:
+        channel = {"provider": "http", "settings": {"url": f"{provider_url}/hook", "secret": provider.secret}}
+        assert (
+            await api.put("/v1/notify/channels/sms", json=channel, headers=tenant.headers)
+        ).status_code == 200
+        hook = {"url": f"{receiver_url}/hook", "events": ["message.sent", "message.suppressed"]}
+        created = await api.post("/v1/notify/webhooks", json=hook, headers=tenant.headers)
+        assert created.status_code == 201, created.text
+        receiver.secret = created.json()["secret"]  # from now on the receiver verifies every signature
+        body = {"identities": [{"type": "phone", "value": "13800009933"}]}
+        customer_id = (await api.post("/v1/customers/identify", json=body, headers=tenant.headers)).json()[
+            "customer_id"
+        ]
+        templates = {}
+        for purpose in ("service", "marketing"):
+            document = {
+                "name": f"hook {purpose}",
+                "channel": "sms",
+                "purpose": purpose,
+                "body": "Parcel on its way",
+            }
+            answer = await api.post("/v1/notify/templates", json=document, headers=tenant.headers)
+            templates[purpose] = answer.json()["template_id"]
+        service = await send(api, tenant, customer_id, templates["service"])
+        marketing = await send(api, tenant, customer_id, templates["marketing"])
+        assert marketing["reason"] == "no_consent"
+
+        async def kinds() -> dict[str, str]:
+            return {d["data"]["message_id"]: d["type"] for d in receiver.received.values()}
+
+        seen = await eventually(kinds, lambda k: len(k) == 2)
+        assert seen == {service["message_id"]: "message.sent", marketing["message_id"]: "message.suppressed"}
+        assert receiver.bad_signatures == 0
