@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,3 +212,44 @@ class NotifyReader:
             "FROM messages WHERE tenant_id = $1"
         )
         return list(await self._connection.fetch(query, self._tenant))
+
+
+class Sampler:
+    """Every second: seconds since start, messages committed (answers so far), messages the peers
+    received; runs until ``stop()``."""
+
+    def __init__(
+        self, peers: Peers, client: httpx.AsyncClient, committed: Callable[[], int] | None = None
+    ) -> None:
+        self.peers, self.client, self.committed = peers, client, committed
+        self.samples: list[list[float]] = []
+        self.received = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Sampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        started = time.perf_counter()
+        while True:
+            self.received = sum(s["received"] for s in (await self.peers.stats(self.client)).values())
+            committed = self.committed() if self.committed else 0
+            self.samples.append([round(time.perf_counter() - started, 1), committed, self.received])
+            await asyncio.sleep(1.0)
+
+
+async def drained(reader: NotifyReader, timeout_s: float) -> bool:
+    """Wait until no message of the tenant is queued or due (deferred ones count once due)."""
+    deadline = time.perf_counter() + timeout_s
+    while await reader.pending() > 0:
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(1.0)
+    return True
