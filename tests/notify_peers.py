@@ -20,6 +20,7 @@ import json
 import socket
 import ssl
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -91,11 +92,39 @@ class HttpPeer:
     attempts: Counter[str] = field(default_factory=Counter)
     idempotency_keys: list[str] = field(default_factory=list)
     bad_signatures: int = 0
+    received_at: dict[str, float] = field(default_factory=dict)  # key -> first receipt (epoch s)
+    requests: int = 0
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/hook", self.hook, methods=["POST"]),
+                Route("/stats", self.stats, methods=["GET"]),
+                Route("/received", self.received_times, methods=["GET"]),
+            ]
+        )
+
+    async def stats(self, request: Request) -> Response:
+        """Counts and the first and last receipt (epoch seconds), for the benchmark."""
+        times = self.received_at.values()
+        return JSONResponse(
+            {
+                "requests": self.requests,
+                "received": len(self.received),
+                "duplicates": sum(self.attempts.values()) - len(self.attempts),
+                "bad_signatures": self.bad_signatures,
+                "first_at": min(times, default=None),
+                "last_at": max(times, default=None),
+            }
+        )
+
+    async def received_times(self, request: Request) -> Response:
+        """Each message id (webhook-id) and when it first arrived, before the answer's latency."""
+        return JSONResponse(self.received_at)
 
     async def hook(self, request: Request) -> Response:
+        arrived = time.time()
+        self.requests += 1
         body = await request.body()
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -114,6 +143,7 @@ class HttpPeer:
         self.attempts[key] += 1
         self.idempotency_keys.append(request.headers.get("idempotency-key", ""))
         self.received.setdefault(key, document)  # a second copy is acknowledged, not stored again
+        self.received_at.setdefault(key, arrived)
         return JSONResponse({"id": f"peer-{key}"})
 
 
