@@ -105,7 +105,7 @@ _CONVERT = sa.text(
     WHERE tenant_id = :tenant AND customer_id = :customer AND purpose = 'marketing'
       AND converted_at IS NULL AND status IN ('sent', 'delivered', 'opened', 'clicked')
       AND COALESCE(delivered_at, sent_at) <= :paid_at
-      AND COALESCE(delivered_at, sent_at) > CAST(:paid_at AS timestamptz) - :window
+      AND COALESCE(delivered_at, sent_at) > CAST(:paid_at AS timestamptz) - CAST(:window AS interval)
     RETURNING *
     """
 )
