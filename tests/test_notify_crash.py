@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import grpc
 import httpx
 import pytest
@@ -128,18 +129,39 @@ class CrashNotify:
             await connection.execute(sa.text("UPDATE messages SET due_at = now() WHERE status = 'deferred'"))
 
 
+async def session_tenants(notify_url: str) -> list[Tenant]:
+    """Every tenant the session's notify knows (all of them: each test's tenant is provisioned there)."""
+    connection = await asyncpg.connect(notify_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT tenant_id, name, timezone, currency, default_region FROM tenants"
+        )
+    finally:
+        await connection.close()
+    return [
+        Tenant(r["tenant_id"], r["name"], r["timezone"], r["currency"], r["default_region"]) for r in rows
+    ]
+
+
 @pytest.fixture
 async def crash_notify(
-    tenant: TenantKey, services: dict[str, ServiceServer], postgres: PostgresServer
+    tenant: TenantKey,
+    services: dict[str, ServiceServer],
+    postgres: PostgresServer,
+    database_urls: dict[str, str],
 ) -> AsyncIterator[CrashNotify]:
+    """A migrated database for the subprocess, provisioned with every tenant of the session: its
+    consumer reads profile's whole stream, and an event of a tenant it did not know would be retried
+    and parked (seconds each) instead of applied, which would delay this test's consents."""
     name = f"patron_notify_crash_{uuid.uuid4().hex[:8]}"
     url = await postgres.create_database(name)
     await asyncio.to_thread(migrations.upgrade, "notify", url)
     database = Database(create_engine(url, application_name="test-notify-crash"))
+    known = await session_tenants(database_urls["notify"])
+    assert uuid.UUID(tenant.tenant_id) in {t.tenant_id for t in known}
     async with database.transaction() as connection:
-        await upsert_tenant(
-            connection, tenants, Tenant(uuid.UUID(tenant.tenant_id), "Crash shop", "UTC", "CNY", "CN")
-        )
+        for each in known:
+            await upsert_tenant(connection, tenants, each)
     port = free_port()
     addresses = {n: f"127.0.0.1:{s.bound_port}" for n, s in services.items()} | {
         "notify": f"127.0.0.1:{port}"
