@@ -245,3 +245,35 @@ async def test_a_paid_order_converts_the_marketing_message_sent_before_it_only(
         assert converted["status"] == "sent"
         never = await message(api, tenant, service["message_id"])
         assert (never["converted_at"], never["conversion_order_id"]) == (None, None)
+
+
+async def test_after_a_chain_of_merges_the_first_id_still_answers_for_the_survivor(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    peer = HttpPeer(secret=SECRET)
+    async with serve(peer.app()) as url:
+        await sms_channel(api, tenant, url)
+        template_id = await sms_template(api, tenant)
+        first, middle, last = [await sms_customer(api, tenant) for _ in range(3)]
+        await consent(api, tenant, first, "sms")
+        message_id = (await send(api, tenant, first, template_id))["message_id"]
+        await sent(api, tenant, message_id)
+
+        for survivor, other in ((middle, first), (last, middle)):
+            merged = await api.post(
+                f"/v1/customers/{survivor}/merge", json={"other_customer_id": other}, headers=tenant.headers
+            )
+            assert merged.status_code == 200, merged.text
+
+            async def survivor_part(s: str = survivor) -> dict[str, Any]:
+                return await notify_export(api, tenant, s)
+
+            part = await eventually(survivor_part, lambda p: len(p["messages"]) == 1)
+            assert [m["message_id"] for m in part["messages"]] == [message_id]
+
+        for asked in (first, middle, last):
+            listed = await api.get(f"/v1/customers/{asked}/messages", headers=tenant.headers)
+            assert listed.status_code == 200, listed.text
+            assert [(m["message_id"], m["customer_id"]) for m in listed.json()["items"]] == [
+                (message_id, last)
+            ]
