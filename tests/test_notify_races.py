@@ -187,6 +187,32 @@ async def test_concurrent_retries_with_one_dedupe_key_make_one_message_delivered
         assert [m["message_id"] for m in listed.json()["items"]] == [message_id]
 
 
+async def test_one_dedupe_key_sent_at_once_for_different_customers_answers_one_message(
+    patient_api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    """The key is the tenant's, not the customer's: concurrent sends naming it for different
+    customers (which do not share a customer's lock) all answer the first message, none fails."""
+    api = patient_api
+    async with http_peers(1) as [(peer, url)]:
+        await channel_via_http(api, tenant, "sms", url)
+        template_id = await text_template(api, tenant, "sms")
+        customers = [await reachable_customer(api, tenant) for _ in range(5)]
+        for customer_id in customers:
+            await consent(api, tenant, customer_id, "sms")
+        key = f"campaign-7-{uuid.uuid4().hex}"
+
+        answers = await asyncio.gather(
+            *(post_message(api, tenant, c, template_id, dedupe_key=key) for c in customers * 2)
+        )
+
+        assert len({a["message_id"] for a in answers}) == 1
+        assert [a["deduplicated"] for a in answers].count(False) == 1
+        message_id = answers[0]["message_id"]
+        done = await eventually(lambda: message(api, tenant, message_id), lambda m: m["status"] == "sent")
+        assert done["status"] == "sent", done
+        assert list(peer.received) == [message_id]
+
+
 # --- the policy's cap as a property ------------------------------------------------------------
 
 UTC_ZONE = ZoneInfo("UTC")
