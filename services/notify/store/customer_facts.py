@@ -3,7 +3,9 @@
 - ``consent.changed`` → the latest consent per channel and purpose (an older event never overwrites
   a newer one: events of a customer arrive in order, but a replay must change nothing);
 - ``customer.erased`` → the customer is never reached again: queued and deferred messages are
-  suppressed with ``erased``, every message loses its contact traces and text, consents go;
+  suppressed with ``erased`` (one in a provider's hands is left to its worker's record: sent if it
+  went, else the claim's re-check suppresses it), every message loses its contact traces and text,
+  consents go;
 - ``customer.merged`` → the merged ids' messages, consents and suppressions move to the survivor
   (the survivor's own record wins), so the cap counts one customer across both histories; ids merged
   into a merged id earlier now point at the survivor too, so a lookup by any old id takes one step;
@@ -47,6 +49,7 @@ _ERASE_PENDING = sa.text(
     """
     UPDATE messages SET status = 'suppressed', reason = 'erased', due_at = NULL, claimed_until = NULL
     WHERE tenant_id = :tenant AND customer_id = :customer AND status IN ('queued', 'deferred')
+      AND NOT in_flight
     RETURNING *
     """
 )
