@@ -277,3 +277,30 @@ async def test_after_a_chain_of_merges_the_first_id_still_answers_for_the_surviv
             assert [(m["message_id"], m["customer_id"]) for m in listed.json()["items"]] == [
                 (message_id, last)
             ]
+
+
+async def test_an_erasure_while_the_provider_holds_the_message_records_it_as_sent_only(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    """The provider was called before the erasure arrived: the message went, and says so, without
+    first being reported suppressed (one status, one event)."""
+    peer = HttpPeer(secret=SECRET, latency=4.0)
+    async with serve(peer.app()) as url:
+        await sms_channel(api, tenant, url)
+        template_id = await sms_template(api, tenant)
+        customer_id = await sms_customer(api, tenant)
+        await consent(api, tenant, customer_id, "sms")
+        message_id = (await send(api, tenant, customer_id, template_id))["message_id"]
+        claimed = await eventually(lambda: message(api, tenant, message_id), lambda m: m["attempts"] == 1)
+        assert (claimed["status"], claimed["attempts"]) == ("queued", 1)
+
+        erased = await api.delete(f"/v1/customers/{customer_id}", headers=tenant.headers)
+        assert erased.status_code == 200, erased.text
+        # The erasure is applied (the contact is forgotten) while the provider still holds the message.
+        forgotten = await eventually(lambda: message(api, tenant, message_id), lambda m: m["to"] is None)
+        assert (forgotten["to"], forgotten["sent_at"]) == (None, None), forgotten
+        assert (forgotten["status"], forgotten["reason"]) == ("queued", None)
+
+        done = await eventually(lambda: message(api, tenant, message_id), lambda m: m["sent_at"] is not None)
+        assert (done["status"], done["reason"], done["to"]) == ("sent", None, None)
+        assert list(peer.received) == [message_id]
