@@ -3,9 +3,12 @@
 - ``consent.changed`` → the latest consent per channel and purpose (an older event never overwrites
   a newer one: events of a customer arrive in order, but a replay must change nothing);
 - ``customer.erased`` → the customer is never reached again: queued and deferred messages are
-  suppressed with ``erased``, every message loses its contact traces and text, consents go;
+  suppressed with ``erased`` (one in a provider's hands is left to its worker's record: sent if it
+  went, else the claim's re-check suppresses it), every message loses its contact traces and text,
+  consents go;
 - ``customer.merged`` → the merged ids' messages, consents and suppressions move to the survivor
-  (the survivor's own record wins), so the cap counts one customer across both histories;
+  (the survivor's own record wins), so the cap counts one customer across both histories; ids merged
+  into a merged id earlier now point at the survivor too, so a lookup by any old id takes one step;
 - ``order.paid`` → attribution: each marketing message delivered (or, where the provider gives no
   receipts, sent) within the tenant's attribution window before the payment is marked converted.
   Every qualifying message converts (one per sender), so a journey's and a campaign's reports each
@@ -46,6 +49,7 @@ _ERASE_PENDING = sa.text(
     """
     UPDATE messages SET status = 'suppressed', reason = 'erased', due_at = NULL, claimed_until = NULL
     WHERE tenant_id = :tenant AND customer_id = :customer AND status IN ('queued', 'deferred')
+      AND NOT in_flight
     RETURNING *
     """
 )
@@ -63,6 +67,12 @@ _MERGE_STATES = sa.text(
     INSERT INTO customer_states (tenant_id, customer_id, merged_into)
     SELECT :tenant, merged, :survivor FROM unnest(CAST(:merged AS uuid[])) AS merged
     ON CONFLICT (tenant_id, customer_id) DO UPDATE SET merged_into = EXCLUDED.merged_into
+    """
+)
+_MERGE_CHAINS = sa.text(
+    """
+    UPDATE customer_states SET merged_into = :survivor
+    WHERE tenant_id = :tenant AND merged_into = ANY(CAST(:merged AS uuid[]))
     """
 )
 _MERGE_MESSAGES = sa.text(
@@ -151,7 +161,8 @@ async def merge_customers(
 ) -> None:
     """Fold the merged customers' messages, consents and suppressions into the survivor."""
     keys: dict[str, Any] = {"tenant": tenant_id, "survivor": survivor_id, "merged": merged_ids}
-    for statement in (_MERGE_STATES, _MERGE_MESSAGES, _MERGE_CONSENTS, _MERGE_SUPPRESSIONS):
+    statements = (_MERGE_STATES, _MERGE_CHAINS, _MERGE_MESSAGES, _MERGE_CONSENTS, _MERGE_SUPPRESSIONS)
+    for statement in statements:
         await connection.execute(statement, keys)
 
 

@@ -32,6 +32,13 @@ _LOCK = sa.text(
     "SELECT pg_advisory_xact_lock(hashtextextended(CAST(:tenant AS text) || CAST(:customer AS text), 12))"
 )
 
+_DEDUPE_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(13, hashtext(CAST(:tenant AS text) || CAST(:key AS text)))"
+)
+"""Sends naming one ``dedupe_key`` but different customers do not share a customer's lock: the key's
+own lock (a separate two-key space, always taken before the customer's) makes the check under it
+exact, so the losers answer the first message instead of tripping the unique index."""
+
 _BY_DEDUPE = sa.text("SELECT * FROM messages WHERE tenant_id = :tenant AND dedupe_key = :key")
 
 _FACTS = sa.text(
@@ -151,6 +158,10 @@ class SqlMessageStore:
     async def commit(self, tenant_id: uuid.UUID, draft: MessageDraft) -> MessageView:
         """Decide under the customer's lock, insert, and publish ``message.suppressed`` if so."""
         async with self._database.transaction() as connection:
+            if draft.command.dedupe_key is not None:
+                await connection.execute(
+                    _DEDUPE_LOCK, {"tenant": str(tenant_id), "key": draft.command.dedupe_key}
+                )
             await connection.execute(_LOCK, {"tenant": str(tenant_id), "customer": str(draft.customer_id)})
             if draft.command.dedupe_key is not None:
                 row = (
