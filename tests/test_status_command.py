@@ -63,7 +63,7 @@ async def test_the_producers_report_their_heads(services: dict[str, ServiceServe
     report = await collect(_addresses(services))
 
     producers = {s.name: s.producer for s in report.services if s.producer is not None}
-    assert set(producers) == {"profile", "scoring", "loyalty"}  # notify produces nothing yet
+    assert set(producers) == {"profile", "scoring", "loyalty", "notify"}  # notify: message.* events
     for producer in producers.values():
         assert producer.partition_count == 16
         assert producer.pruned_through <= producer.total_head
