@@ -75,6 +75,7 @@ class CrashNotify:
             "PATRON_NOTIFY_LOYALTY_ADDRESS": self.loyalty,
             "PATRON_NOTIFY_CONSUMER_LEASE_SECONDS": "1",
             "PATRON_NOTIFY_DELIVERY_BATCH": str(BATCH),
+            "PATRON_NOTIFY_DELIVERY_LOOPS": "1",  # one round in flight: the bound is loops x batch
             "PATRON_NOTIFY_DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
             KILL_BEFORE_RECORD_ENV: "1" if kill_before_record else "0",
         }

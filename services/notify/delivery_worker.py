@@ -142,20 +142,27 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Rounds until cancelled; an idle worker waits for a wake-up or ``delivery_idle_seconds``."""
+        """``delivery_loops`` round loops until cancelled. Several loops overlap one round's claim and
+        record with another's provider calls (they share the queue like replicas: SKIP LOCKED)."""
         try:
-            while True:
-                try:
-                    claimed = await self.round()
-                except Exception:
-                    logger.exception("a delivery round failed; retrying")
-                    claimed = 0
-                if claimed < self._settings.delivery_batch:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._settings.delivery_idle_seconds)
+            async with asyncio.TaskGroup() as loops:
+                for _ in range(self._settings.delivery_loops):
+                    loops.create_task(self._loop())
         finally:
             await self._providers.aclose()
+
+    async def _loop(self) -> None:
+        """Rounds until cancelled; an idle loop waits for a wake-up or ``delivery_idle_seconds``."""
+        while True:
+            try:
+                claimed = await self.round()
+            except Exception:
+                logger.exception("a delivery round failed; retrying")
+                claimed = 0
+            if claimed < self._settings.delivery_batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.delivery_idle_seconds)
 
     async def round(self) -> int:
         """Claim, send and record one batch; answers how many messages were claimed."""

@@ -58,6 +58,9 @@ class NotifySettings(ServiceSettings):
     webhook_batch: int = Field(default=200, ge=1, le=2_000, description="deliveries one webhook round claims")
     webhook_idle_seconds: float = Field(default=0.5, gt=0, le=60, description="an idle webhook worker's wait")
     delivery_batch: int = Field(default=500, ge=1, le=5_000, description="messages one worker round claims")
+    delivery_loops: int = Field(
+        default=2, ge=1, le=16, description="round loops per process, overlapping claims with sends"
+    )
     delivery_concurrency: int = Field(
         default=256, ge=1, le=5_000, description="provider calls in flight at once per notify process"
     )
