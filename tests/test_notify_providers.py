@@ -7,13 +7,13 @@ import email
 import time
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from services.notify.domain.channels import parse_channel
 from services.notify.domain.delivery import Accepted, Failed, Outgoing, Refused, Retry
 from services.notify.providers.aliyun_sms import AliyunSmsProvider
 from services.notify.providers.http_generic import HttpProvider
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.jpush import JPushProvider
 from services.notify.providers.rate_limit import TokenBucket
 from services.notify.providers.registry import build_provider
@@ -41,12 +41,15 @@ def outgoing(n: int = 1, **extra: object) -> Outgoing:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+async def http() -> AsyncIterator[SharedSession]:
+    session = SharedSession(limit=100)
+    try:
+        yield session
+    finally:
+        await session.aclose()
 
 
-async def test_http_provider_signed_deduped_and_classified(http: httpx.AsyncClient) -> None:
+async def test_http_provider_signed_deduped_and_classified(http: SharedSession) -> None:
     secret = generate_secret()
     peer = HttpPeer(secret=secret)
     async with serve(peer.app()) as base:
@@ -80,7 +83,7 @@ async def test_http_provider_signed_deduped_and_classified(http: httpx.AsyncClie
     assert isinstance(closed, Retry)  # connection refused
 
 
-async def test_aliyun_signature_verified_and_codes(http: httpx.AsyncClient) -> None:
+async def test_aliyun_signature_verified_and_codes(http: SharedSession) -> None:
     peer = AliyunPeer()
     async with serve(peer.app()) as base:
         provider = AliyunSmsProvider(
@@ -121,7 +124,7 @@ async def test_aliyun_signature_verified_and_codes(http: httpx.AsyncClient) -> N
         assert "SignatureDoesNotMatch" in mismatch.error
 
 
-async def test_jpush_auth_shape_and_codes(http: httpx.AsyncClient) -> None:
+async def test_jpush_auth_shape_and_codes(http: SharedSession) -> None:
     peer = JPushPeer()
     async with serve(peer.app()) as base:
         provider = JPushProvider(
@@ -155,7 +158,7 @@ async def test_jpush_auth_shape_and_codes(http: httpx.AsyncClient) -> None:
         assert "1004" in auth.error
 
 
-async def test_wechat_token_cached_refreshed_on_40001_and_43101(http: httpx.AsyncClient) -> None:
+async def test_wechat_token_cached_refreshed_on_40001_and_43101(http: SharedSession) -> None:
     peer = WeChatPeer(refused={"o-refused"})
     async with serve(peer.app()) as base:
         provider = WeChatProvider(
@@ -222,7 +225,7 @@ async def test_smtp_starttls_auth_unsubscribe_and_bounces() -> None:
     assert isinstance(await down.send(outgoing(11, to="ann@example.com")), Retry)
 
 
-async def test_registry_builds_from_channel_config(http: httpx.AsyncClient) -> None:
+async def test_registry_builds_from_channel_config(http: SharedSession) -> None:
     peer = HttpPeer()
     async with serve(peer.app()) as base:
         config = parse_channel("push", {"provider": "http", "settings": {"url": f"{base}/hook"}})

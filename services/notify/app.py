@@ -4,7 +4,6 @@ its process starts."""
 from __future__ import annotations
 
 import grpc
-import httpx
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
@@ -18,6 +17,7 @@ from services.notify.domain.messages import MessageDesk
 from services.notify.domain.receipts import ReceiptDesk
 from services.notify.domain.setup_desk import SetupDesk
 from services.notify.fault_injection import before_record_fault
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.registry import build_provider, rate_per_second
 from services.notify.providers.signing import verify
 from services.notify.providers.ssrf import AddressGuard
@@ -48,7 +48,7 @@ from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 PROVIDER_CONNECTIONS = 1_000
-"""Connections the shared HTTP client keeps to providers: enough for every send in flight."""
+"""Connections the shared HTTP session keeps to providers: enough for every send in flight."""
 
 
 def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Database) -> ServiceParts:
@@ -71,12 +71,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     guard = AddressGuard(
         allow_private=runtime.allows_development_secrets, allowed_hosts=settings.allowed_hosts()
     )
-    http = httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=PROVIDER_CONNECTIONS, max_keepalive_connections=PROVIDER_CONNECTIONS
-        ),
-        follow_redirects=False,
-    )
+    http = SharedSession(limit=PROVIDER_CONNECTIONS)  # opened by the first send, in the running loop
 
     def provider_of(config: ChannelConfig) -> Provider:
         return build_provider(config, http=http, guard=guard)

@@ -31,10 +31,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-import httpx
-
 from services.notify.domain.delivery import Accepted, Failed, Outcome, Outgoing, Retry
-from services.notify.providers._http import DEFAULT_TIMEOUT, guard_outcome, short, transport_outcome
+from services.notify.providers._http import (
+    DEFAULT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Answer,
+    guard_outcome,
+    request,
+    short,
+    transport_outcome,
+)
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.ssrf import AddressGuard
 
 RETRY_CODES = frozenset(
@@ -83,7 +90,7 @@ class AliyunSmsProvider:
         access_key_secret: str,
         sign_name: str,
         endpoint: str,
-        http: httpx.AsyncClient,
+        http: SharedSession,
         guard: AddressGuard,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
@@ -122,16 +129,18 @@ class AliyunSmsProvider:
         if unsafe is not None:
             return unsafe
         try:
-            response = await self.http.post(self.url, data=self.params(message), timeout=self.timeout)
-        except httpx.HTTPError as exc:
+            response = await request(
+                self.http, "POST", self.url, data=self.params(message), timeout_seconds=self.timeout
+            )
+        except TRANSPORT_ERRORS as exc:
             return transport_outcome(exc)
         return classify(response)
 
     async def aclose(self) -> None:
-        """The HTTP client is shared and closed by its owner."""
+        """The HTTP session is shared and closed by its owner."""
 
 
-def classify(response: httpx.Response) -> Outcome:
+def classify(response: Answer) -> Outcome:
     """Aliyun's answer by its ``Code`` first (it is set on 200 and on 4xx alike), then the status."""
     try:
         answer = response.json()

@@ -15,16 +15,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from services.notify.domain.delivery import Accepted, Failed, Outcome, Outgoing, Refused, Retry
 from services.notify.providers._http import (
     DEFAULT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Answer,
     guard_outcome,
+    request,
     retry_after,
     short,
     transport_outcome,
 )
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.signing import signed_headers
 from services.notify.providers.ssrf import AddressGuard
 
@@ -45,7 +47,7 @@ def payload(message: Outgoing) -> bytes:
 
 
 class HttpProvider:
-    """POSTs each message to one URL; the shared ``httpx.AsyncClient`` belongs to the caller."""
+    """POSTs each message to one URL; the shared session belongs to the caller."""
 
     idempotent = True
 
@@ -54,7 +56,7 @@ class HttpProvider:
         *,
         url: str,
         secret: str | None,
-        http: httpx.AsyncClient,
+        http: SharedSession,
         guard: AddressGuard,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
@@ -73,16 +75,18 @@ class HttpProvider:
         if self.secret:
             headers.update(signed_headers(self.secret, message.message_id, datetime.now(UTC), body))
         try:
-            response = await self.http.post(self.url, content=body, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError as exc:
+            response = await request(
+                self.http, "POST", self.url, data=body, headers=headers, timeout_seconds=self.timeout
+            )
+        except TRANSPORT_ERRORS as exc:
             return transport_outcome(exc)
         return classify(response)
 
     async def aclose(self) -> None:
-        """Nothing of its own to release: the HTTP client is shared and closed by its owner."""
+        """Nothing of its own to release: the HTTP session is shared and closed by its owner."""
 
 
-def classify(response: httpx.Response) -> Outcome:
+def classify(response: Answer) -> Outcome:
     """The outcome of the endpoint's answer."""
     status = response.status_code
     if 200 <= status < 300:

@@ -13,18 +13,22 @@ Not idempotent: JPush has no idempotency key (``sendno`` is echoed, not deduplic
 
 from __future__ import annotations
 
+import base64
 import zlib
-
-import httpx
 
 from services.notify.domain.delivery import Accepted, Failed, Outcome, Outgoing, Refused, Retry
 from services.notify.providers._http import (
     DEFAULT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Answer,
     guard_outcome,
+    json_body,
+    request,
     retry_after,
     short,
     transport_outcome,
 )
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.ssrf import AddressGuard
 
 AUTH_FAILED, NO_AUDIENCE, RATE_LIMITED = 1004, 1011, 2002
@@ -42,11 +46,12 @@ class JPushProvider:
         master_secret: str,
         endpoint: str,
         apns_production: bool,
-        http: httpx.AsyncClient,
+        http: SharedSession,
         guard: AddressGuard,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.auth = httpx.BasicAuth(app_key, master_secret)
+        credentials = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
+        self.authorization = f"Basic {credentials}"  # RFC 7617, UTF-8 (aiohttp 4 drops its BasicAuth)
         self.url, self.apns_production = endpoint, apns_production
         self.http, self.guard, self.timeout = http, guard, timeout
 
@@ -73,18 +78,23 @@ class JPushProvider:
         if unsafe is not None:
             return unsafe
         try:
-            response = await self.http.post(
-                self.url, json=self.body(message), auth=self.auth, timeout=self.timeout
+            response = await request(
+                self.http,
+                "POST",
+                self.url,
+                data=json_body(self.body(message)),
+                headers={"content-type": "application/json", "authorization": self.authorization},
+                timeout_seconds=self.timeout,
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             return transport_outcome(exc)
         return classify(response)
 
     async def aclose(self) -> None:
-        """The HTTP client is shared and closed by its owner."""
+        """The HTTP session is shared and closed by its owner."""
 
 
-def classify(response: httpx.Response) -> Outcome:
+def classify(response: Answer) -> Outcome:
     """JPush's answer by HTTP status and its ``error.code``."""
     try:
         answer = response.json()

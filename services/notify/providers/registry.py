@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import ssl
 
-import httpx
-
 from services.notify.domain.channels import DEFAULT_ENDPOINTS, ChannelConfig
 from services.notify.domain.delivery import Provider
 from services.notify.providers._http import DEFAULT_TIMEOUT
 from services.notify.providers.aliyun_sms import AliyunSmsProvider
 from services.notify.providers.http_generic import HttpProvider
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.jpush import JPushProvider
 from services.notify.providers.smtp import SmtpProvider
 from services.notify.providers.ssrf import AddressGuard
@@ -38,7 +37,7 @@ def rate_per_second(config: ChannelConfig) -> float:
     return float(rate) if isinstance(rate, int | float) else DEFAULT_RATE_PER_SECOND[config.provider]
 
 
-def build_provider(config: ChannelConfig, *, http: httpx.AsyncClient, guard: AddressGuard) -> Provider:
+def build_provider(config: ChannelConfig, *, http: SharedSession, guard: AddressGuard) -> Provider:
     """The adapter for ``config``; ``http`` and ``guard`` are shared by every HTTP-based provider."""
     settings, secrets = config.settings, config.secrets
     timeout = float(settings.get("timeout_seconds") or DEFAULT_TIMEOUT)

@@ -19,10 +19,18 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from services.notify.domain.delivery import Accepted, Failed, Outcome, Outgoing, Refused, Retry
-from services.notify.providers._http import DEFAULT_TIMEOUT, guard_outcome, short, transport_outcome
+from services.notify.providers._http import (
+    DEFAULT_TIMEOUT,
+    TRANSPORT_ERRORS,
+    Answer,
+    guard_outcome,
+    json_body,
+    request,
+    short,
+    transport_outcome,
+)
+from services.notify.providers.http_session import SharedSession
 from services.notify.providers.ssrf import AddressGuard
 
 TOKEN_INVALID = frozenset({40001, 42001, 40014})
@@ -50,7 +58,7 @@ class WeChatProvider:
         app_id: str,
         app_secret: str,
         endpoint: str,
-        http: httpx.AsyncClient,
+        http: SharedSession,
         guard: AddressGuard,
         page: str | None = None,
         miniprogram_state: str | None = None,
@@ -67,8 +75,10 @@ class WeChatProvider:
     async def _fetch_token(self) -> str:
         params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self.app_secret}
         try:
-            response = await self.http.get(f"{self.base}/cgi-bin/token", params=params, timeout=self.timeout)
-        except httpx.HTTPError as exc:
+            response = await request(
+                self.http, "GET", f"{self.base}/cgi-bin/token", params=params, timeout_seconds=self.timeout
+            )
+        except TRANSPORT_ERRORS as exc:
             raise TokenError(transport_outcome(exc)) from exc
         if response.status_code >= 500:
             raise TokenError(Retry(f"wechat token HTTP {response.status_code}"))
@@ -119,13 +129,16 @@ class WeChatProvider:
             except TokenError as exc:
                 return exc.outcome
             try:
-                response = await self.http.post(
+                response = await request(
+                    self.http,
+                    "POST",
                     f"{self.base}/cgi-bin/message/subscribe/send",
                     params={"access_token": token},
-                    json=self.body(message),
-                    timeout=self.timeout,
+                    data=json_body(self.body(message)),
+                    headers={"content-type": "application/json"},
+                    timeout_seconds=self.timeout,
                 )
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 return transport_outcome(exc)
             if response.status_code >= 500:
                 return Retry(f"wechat HTTP {response.status_code}")
@@ -138,10 +151,10 @@ class WeChatProvider:
         return Retry("wechat: the access token was refused twice")
 
     async def aclose(self) -> None:
-        """The HTTP client is shared and closed by its owner."""
+        """The HTTP session is shared and closed by its owner."""
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: Answer) -> dict[str, Any]:
     try:
         answer = response.json()
     except ValueError:
