@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from liquid import Environment, StrictUndefined
+from liquid import BoundTemplate, Environment, StrictUndefined
 from liquid.exceptions import LiquidError
 
 from services.runtime.errors import FieldViolation, InvalidArgument
@@ -156,9 +157,15 @@ def render(
         root, leaf = field.split(".")
         context.setdefault(root, {})[leaf] = personal[field]
     subject = (
-        None if template.subject is None else _ENVIRONMENT.from_string(template.subject).render(**context)
+        None if template.subject is None else _parsed(template.subject).render(**context)
     )
-    return Rendered(subject, _ENVIRONMENT.from_string(template.body).render(**context))
+    return Rendered(subject, _parsed(template.body).render(**context))
+
+
+@lru_cache(maxsize=4_096)
+def _parsed(text: str) -> BoundTemplate:
+    """A template's text parsed once: sends render the same few templates thousands of times."""
+    return _ENVIRONMENT.from_string(text)
 
 
 def _blank(value: Any) -> bool:
