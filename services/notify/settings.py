@@ -62,7 +62,7 @@ class NotifySettings(ServiceSettings):
         default=2, ge=1, le=16, description="round loops per process, overlapping claims with sends"
     )
     delivery_concurrency: int = Field(
-        default=256, ge=1, le=5_000, description="provider calls in flight at once per notify process"
+        default=512, ge=1, le=5_000, description="provider calls in flight at once per notify process"
     )
     delivery_lease_seconds: float = Field(
         default=60.0, ge=5, le=3_600, description="a claimed message is another worker's after this"
