@@ -5,10 +5,12 @@ owner's; a receipt signed with one tenant's secret moves nothing of another's.""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import httpx
 
+from services.notify.domain.wechat_receipts import signature as wechat_signature
 from services.notify.providers.signing import generate_secret, signed_headers
 from tests.conftest import TenantKey
 from tests.notify_peers import HttpPeer, serve
@@ -29,6 +31,7 @@ WALKED = {
     ("get", "/v1/messages/{message_id}"),
     ("get", "/v1/customers/{customer_id}/messages"),
     ("post", "/v1/notify/receipts/{tenant_id}/{channel}"),
+    ("get", "/v1/notify/receipts/{tenant_id}/wechat"),
 }
 
 
@@ -100,6 +103,23 @@ async def test_another_tenant_sees_and_changes_nothing_of_the_owners_notify_data
     assert crossed.status_code == 401
     unsigned = await api.post(f"/v1/notify/receipts/{tenant.tenant_id}/sms", content=receipt)
     assert unsigned.status_code == 401
+
+    # WeChat's URL check signed with the owner's Token, on the intruder's path, verifies nothing.
+    wechat = {"app_id": "wx-owner", "app_secret": "s", "callback_token": "OwnerToken1"}
+    owned = await api.put(
+        "/v1/notify/channels/wechat", json={"provider": "wechat", "settings": wechat}, headers=owner
+    )
+    assert owned.status_code == 200, owned.text
+    timestamp = str(int(time.time()))
+    check = {
+        "signature": wechat_signature("OwnerToken1", timestamp, "n1"),
+        "timestamp": timestamp,
+        "nonce": "n1",
+        "echostr": "e1",
+    }
+    crossed_check = await api.get(f"/v1/notify/receipts/{other_tenant.tenant_id}/wechat", params=check)
+    assert crossed_check.status_code in (401, 404)
+    assert (await api.get(f"/v1/notify/receipts/{tenant.tenant_id}/wechat", params=check)).text == "e1"
 
     # The owner's data is as it was.
     channel = (await api.get("/v1/notify/channels/sms", headers=owner)).json()

@@ -7,7 +7,9 @@
   follow links); `POST /u/{token}`: unsubscribes — RFC 8058's one-click POST
   (``List-Unsubscribe=One-Click``) and the page's button alike;
 - `POST /v1/notify/receipts/{tenant_id}/{channel}`: delivery receipts of the `http` provider, signed
-  like a webhook with the channel's secret (401 otherwise).
+  like a webhook with the channel's secret (401 otherwise), and WeChat's message pushes (signed in the
+  query with the channel's `callback_token`, answered `success` in plain text);
+- `GET /v1/notify/receipts/{tenant_id}/wechat`: WeChat's check of that URL, answered with `echostr`.
 
 The tenant comes from the token (or the receipt's path); notify verifies the signature. These
 routes carry no API key and are rate-limited by nothing but their signatures' cost.
@@ -23,7 +25,7 @@ from typing import Annotated, Literal
 
 import grpc
 from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from gateway.bound_stubs import NotifyClient
@@ -32,6 +34,7 @@ from gateway.problems import ServiceCallError
 from patron.notify.v1 import notify_pb2
 from services.notify.domain.links import MAX_TOKEN, tenant_of
 from services.notify.domain.receipts import MAX_RECEIPT_BYTES
+from services.notify.domain.wechat_receipts import MAX_QUERY_VALUE, QUERY_KEYS
 
 router = APIRouter(tags=["links"])
 
@@ -162,23 +165,51 @@ class ReceiptsOut(BaseModel):
     applied: int
 
 
+def _callback_query(request: Request) -> dict[str, str]:
+    """The query parameters a provider signs its callbacks with (WeChat's), nothing else."""
+    return {key: value[:MAX_QUERY_VALUE] for key, value in request.query_params.items() if key in QUERY_KEYS}
+
+
+_PLAIN = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
 @router.post(
     "/v1/notify/receipts/{tenant_id}/{channel}",
     response_model=ReceiptsOut,
-    responses=ERRORS,
+    responses={**ERRORS, 200: {"description": "JSON, or `success` as text for WeChat", **_PLAIN}},
     openapi_extra={"security": []},
 )
 async def receipts(
     tenant_id: uuid.UUID, channel: ChannelName, request: Request, clients: Clients
-) -> ReceiptsOut:
+) -> ReceiptsOut | Response:
     """Delivery receipts of the `http` provider, signed with the channel's secret (Standard Webhooks):
-    one `{"message_id", "status": "delivered"|"failed"|"bounced", "error"?}` or a list of them."""
+    one `{"message_id", "status": "delivered"|"failed"|"bounced", "error"?}` or a list of them; or, on
+    the wechat channel, WeChat's pushes (`subscribe_msg_sent_event`, JSON mode), signed in the query
+    with the channel's `callback_token` and answered `success`."""
     body = await request.body()
     if len(body) > MAX_RECEIPT_BYTES:
         raise HTTPException(413, f"at most {MAX_RECEIPT_BYTES} bytes")
     headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
     notify = NotifyClient(clients, str(tenant_id))
     answer = await notify.links.Receipt(
-        notify_pb2.ReceiptRequest(channel=channel, body=body, headers=headers)
+        notify_pb2.ReceiptRequest(channel=channel, body=body, headers=headers, query=_callback_query(request))
     )
+    if answer.reply:
+        return PlainTextResponse(answer.reply)
     return ReceiptsOut(applied=answer.applied)
+
+
+@router.get(
+    "/v1/notify/receipts/{tenant_id}/wechat",
+    response_class=PlainTextResponse,
+    responses={**ERRORS, 200: {"description": "the echostr, once the signature verifies", **_PLAIN}},
+    openapi_extra={"security": []},
+)
+async def verify_wechat_callback(tenant_id: uuid.UUID, request: Request, clients: Clients) -> Response:
+    """WeChat's check of the message-push URL (`signature`, `timestamp`, `nonce`, `echostr` signed with
+    the channel's `callback_token`): answered with `echostr` as text; 401 when it does not verify."""
+    notify = NotifyClient(clients, str(tenant_id))
+    answer = await notify.links.VerifyCallback(
+        notify_pb2.ReceiptRequest(channel="wechat", query=_callback_query(request))
+    )
+    return PlainTextResponse(answer.reply)

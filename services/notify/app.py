@@ -16,6 +16,7 @@ from services.notify.domain.links import LinkSigner
 from services.notify.domain.messages import MessageDesk
 from services.notify.domain.receipts import ReceiptDesk
 from services.notify.domain.setup_desk import SetupDesk
+from services.notify.domain.wechat_receipts import WeChatReceiptDesk
 from services.notify.fault_injection import before_record_fault
 from services.notify.providers.http_session import SharedSession
 from services.notify.providers.registry import build_provider, rate_per_second
@@ -92,7 +93,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
     links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))
-    receipts = ReceiptDesk(SqlReceiptStore(database, producer.outbox, channels), verify)
+    receipt_store = SqlReceiptStore(database, producer.outbox, channels)
+    receipts = ReceiptDesk(receipt_store, verify)
+    wechat_receipts = WeChatReceiptDesk(receipt_store)
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
 
     async def deliver(_: ServiceServer) -> None:
@@ -114,7 +117,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                     on_committed=worker.wake,
                 )
             ),
-            link_registration(LinkServicer(links, receipts)),
+            link_registration(LinkServicer(links, receipts, wechat_receipts)),
             *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})

@@ -37,7 +37,7 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "http": ("secret",),
     "aliyun": ("access_key_secret",),
     "jpush": ("master_secret",),
-    "wechat": ("app_secret",),
+    "wechat": ("app_secret", "callback_token"),
 }
 REQUIRED_SECRETS: dict[str, tuple[str, ...]] = {
     "aliyun": ("access_key_secret",),
@@ -55,6 +55,7 @@ MINIPROGRAM_STATES = ("developer", "trial", "formal")
 MAX_TEXT = 255
 MAX_URL = 2048
 
+_CALLBACK_TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$")
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
@@ -133,6 +134,12 @@ def _state(value: Any) -> tuple[Any, str | None]:
     return (value, None) if ok else (None, f"must be one of {', '.join(MINIPROGRAM_STATES)}")
 
 
+def _callback_token(value: Any) -> tuple[Any, str | None]:
+    """WeChat's message-push Token: 3 to 32 letters or digits, as its console requires."""
+    ok = isinstance(value, str) and _CALLBACK_TOKEN.match(value) is not None
+    return (value, None) if ok else (None, "must be 3 to 32 letters or digits (WeChat's message-push Token)")
+
+
 def _webhook_secret(value: Any) -> tuple[Any, str | None]:
     fault = "must be a Standard Webhooks secret: whsec_ + base64 of 24 to 64 bytes"
     if not isinstance(value, str) or not value.startswith("whsec_"):
@@ -200,6 +207,8 @@ _FIELDS: dict[str, dict[str, tuple[Check, bool, Any]]] = {
         "endpoint": (_url, False, DEFAULT_ENDPOINTS["wechat"]),
         "page": (_text, False, None),
         "miniprogram_state": (_state, False, None),
+        # The Token of the mini program's message push: signs WeChat's delivery-result callbacks.
+        "callback_token": (_callback_token, False, None),
     },
 }
 

@@ -31,6 +31,16 @@ class Receipt:
     error: str
 
 
+@dataclass(frozen=True)
+class ProviderReceipt:
+    """A receipt naming the message by the id the provider answered at send time (WeChat's msgid),
+    for providers whose callbacks never see our message id."""
+
+    provider_message_id: str
+    status: str
+    error: str
+
+
 class ReceiptStore(Protocol):
     async def receipt_secret(self, tenant_id: uuid.UUID, channel: str) -> str | None:
         """The channel's signing secret when its provider is ``http`` and has one."""

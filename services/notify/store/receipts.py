@@ -6,18 +6,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from services.notify.domain.receipts import Receipt
+from services.notify.domain.receipts import ProviderReceipt, Receipt
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.message_events import publish
 from services.notify.store.messages import change_of
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 
-_APPLY = sa.text(
-    """
+_MOVE = """
     UPDATE messages AS m
     SET status = CASE WHEN r.status = 'delivered' THEN
                    CASE WHEN m.status = 'sent' THEN 'delivered' ELSE m.status END
@@ -27,15 +27,17 @@ _APPLY = sa.text(
         failed_at = CASE WHEN r.status <> 'delivered' THEN now() ELSE m.failed_at END,
         reason = CASE WHEN r.status = 'bounced' THEN 'bounced' ELSE m.reason END,
         error = CASE WHEN r.status <> 'delivered' THEN NULLIF(r.error, '') ELSE m.error END
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:errors AS text[]))
-         AS r(message_id, status, error)
-    WHERE m.tenant_id = :tenant AND m.channel = :channel AND m.message_id = r.message_id
-      AND m.provider = 'http'
+    FROM unnest(CAST(:ids AS {id_type}[]), CAST(:statuses AS text[]), CAST(:errors AS text[]))
+         AS r(id, status, error)
+    WHERE m.tenant_id = :tenant AND m.channel = :channel AND m.{id_column} = r.id
+      AND m.provider = :provider
       AND ((r.status = 'delivered' AND m.delivered_at IS NULL AND m.status IN ('sent', 'opened', 'clicked'))
            OR (r.status <> 'delivered' AND m.status = 'sent'))
     RETURNING m.*, r.status AS receipt
     """
-)
+# Our receipts name our message id; a provider's callbacks name the id its API answered at send time.
+_APPLY = sa.text(_MOVE.format(id_type="uuid", id_column="message_id"))
+_APPLY_BY_PROVIDER_ID = sa.text(_MOVE.format(id_type="text", id_column="provider_message_id"))
 _BOUNCED = sa.text(
     """
     INSERT INTO suppressions (tenant_id, customer_id, channel, scope, reason)
@@ -46,7 +48,7 @@ _BOUNCED = sa.text(
 
 
 class SqlReceiptStore:
-    """Implements ``ReceiptStore``."""
+    """Implements ``ReceiptStore`` and ``WeChatReceiptStore``."""
 
     def __init__(self, database: Database, outbox: Outbox, channels: SqlChannelStore) -> None:
         self._database = database
@@ -59,20 +61,53 @@ class SqlReceiptStore:
             return None
         return stored.secrets.get("secret")
 
+    async def callback_token(self, tenant_id: uuid.UUID, channel: str) -> str | None:
+        stored = await self._channels.get(tenant_id, channel)
+        if stored is None or stored.provider != "wechat":
+            return None
+        return stored.secrets.get("callback_token")
+
     async def apply_receipts(self, tenant_id: uuid.UUID, channel: str, receipts: Sequence[Receipt]) -> int:
+        return await self._apply(
+            _APPLY, tenant_id, channel, "http", [(r.message_id, r.status, r.error) for r in receipts]
+        )
+
+    async def apply_provider_receipts(
+        self, tenant_id: uuid.UUID, channel: str, provider: str, receipts: Sequence[ProviderReceipt]
+    ) -> int:
+        """Receipts matched by the provider's message id (with the tenant, channel and provider)."""
+        return await self._apply(
+            _APPLY_BY_PROVIDER_ID,
+            tenant_id,
+            channel,
+            provider,
+            [(r.provider_message_id, r.status, r.error) for r in receipts],
+        )
+
+    async def _apply(
+        self,
+        statement: sa.TextClause,
+        tenant_id: uuid.UUID,
+        channel: str,
+        provider: str,
+        receipts: Sequence[tuple[Any, str, str]],
+    ) -> int:
+        """Moves the messages the receipts name, suppresses bounced customers and publishes the
+        changes, all in one transaction."""
         if not receipts:
             return 0
         now = datetime.now(UTC)
         async with self._database.transaction() as connection:
             rows = list(
                 await connection.execute(
-                    _APPLY,
+                    statement,
                     {
                         "tenant": tenant_id,
                         "channel": channel,
-                        "ids": [r.message_id for r in receipts],
-                        "statuses": [r.status for r in receipts],
-                        "errors": [r.error for r in receipts],
+                        "provider": provider,
+                        "ids": [r[0] for r in receipts],
+                        "statuses": [r[1] for r in receipts],
+                        "errors": [r[2] for r in receipts],
                     },
                 )
             )

@@ -10,6 +10,7 @@ from grpc import aio
 from patron.notify.v1 import notify_pb2, notify_pb2_grpc
 from services.notify.domain.link_desk import LinkDesk, LinkOutcome
 from services.notify.domain.receipts import ReceiptDesk
+from services.notify.domain.wechat_receipts import REPLY, WeChatReceiptDesk, is_wechat_callback
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
@@ -25,9 +26,10 @@ def _answer(outcome: LinkOutcome) -> notify_pb2.LinkResponse:
 
 
 class LinkServicer(notify_pb2_grpc.LinkServiceServicer):
-    def __init__(self, links: LinkDesk, receipts: ReceiptDesk) -> None:
+    def __init__(self, links: LinkDesk, receipts: ReceiptDesk, wechat: WeChatReceiptDesk) -> None:
         self._links = links
         self._receipts = receipts
+        self._wechat = wechat
 
     async def Open(self, request: notify_pb2.LinkRequest, context: Context) -> notify_pb2.LinkResponse:
         return _answer(
@@ -50,10 +52,20 @@ class LinkServicer(notify_pb2_grpc.LinkServiceServicer):
     async def Receipt(
         self, request: notify_pb2.ReceiptRequest, context: Context
     ) -> notify_pb2.ReceiptResponse:
-        applied = await self._receipts.apply(
-            current_tenant(), request.channel, request.body, dict(request.headers)
-        )
+        headers = dict(request.headers)
+        if is_wechat_callback(request.channel, headers):
+            applied = await self._wechat.apply(
+                current_tenant(), request.channel, request.body, dict(request.query)
+            )
+            return notify_pb2.ReceiptResponse(applied=applied, reply=REPLY)
+        applied = await self._receipts.apply(current_tenant(), request.channel, request.body, headers)
         return notify_pb2.ReceiptResponse(applied=applied)
+
+    async def VerifyCallback(
+        self, request: notify_pb2.ReceiptRequest, context: Context
+    ) -> notify_pb2.ReceiptResponse:
+        echo = await self._wechat.verify(current_tenant(), request.channel, dict(request.query))
+        return notify_pb2.ReceiptResponse(reply=echo)
 
 
 def link_registration(servicer: LinkServicer) -> Registration:

@@ -280,8 +280,15 @@ class LinkResponse(_message.Message):
     def __init__(self, redirect_url: _Optional[str] = ..., recorded: _Optional[bool] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class ReceiptRequest(_message.Message):
-    __slots__ = ("channel", "body", "headers")
+    __slots__ = ("channel", "body", "headers", "query")
     class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class QueryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -291,13 +298,17 @@ class ReceiptRequest(_message.Message):
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     channel: str
     body: bytes
     headers: _containers.ScalarMap[str, str]
-    def __init__(self, channel: _Optional[str] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    query: _containers.ScalarMap[str, str]
+    def __init__(self, channel: _Optional[str] = ..., body: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., query: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReceiptResponse(_message.Message):
-    __slots__ = ("applied",)
+    __slots__ = ("applied", "reply")
     APPLIED_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
     applied: int
-    def __init__(self, applied: _Optional[int] = ...) -> None: ...
+    reply: str
+    def __init__(self, applied: _Optional[int] = ..., reply: _Optional[str] = ...) -> None: ...

@@ -648,6 +648,11 @@ class LinkServiceStub:
                 request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
                 response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
                 _registered_method=True)
+        self.VerifyCallback = channel.unary_unary(
+                '/patron.notify.v1.LinkService/VerifyCallback',
+                request_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
+                response_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class LinkServiceServicer:
@@ -683,6 +688,13 @@ class LinkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyCallback(self, request, context):
+        """A provider's check of the callback URL (WeChat's GET with echostr): reply is what to echo.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LinkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -708,6 +720,11 @@ def add_LinkServiceServicer_to_server(servicer, server):
             ),
             'Receipt': grpc.unary_unary_rpc_method_handler(
                     servicer.Receipt,
+                    request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.FromString,
+                    response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.SerializeToString,
+            ),
+            'VerifyCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyCallback,
                     request_deserializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.FromString,
                     response_serializer=patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.SerializeToString,
             ),
@@ -845,6 +862,33 @@ class LinkService:
             request,
             target,
             '/patron.notify.v1.LinkService/Receipt',
+            patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
+            patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.notify.v1.LinkService/VerifyCallback',
             patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptRequest.SerializeToString,
             patron_dot_notify_dot_v1_dot_notify__pb2.ReceiptResponse.FromString,
             options,
