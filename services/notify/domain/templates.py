@@ -156,9 +156,7 @@ def render(
     for field in template.personal_fields:
         root, leaf = field.split(".")
         context.setdefault(root, {})[leaf] = personal[field]
-    subject = (
-        None if template.subject is None else _parsed(template.subject).render(**context)
-    )
+    subject = None if template.subject is None else _parsed(template.subject).render(**context)
     return Rendered(subject, _parsed(template.body).render(**context))
 
 
