@@ -108,32 +108,38 @@ async def open_pixel(token: Token, request: Request, clients: Clients) -> Respon
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
-@router.get("/t/c/{token}", include_in_schema=False)
-async def click(token: Token, request: Request, clients: Clients) -> Response:
+async def _follow(clients: Clients, token: str, request: Request, rpc: str) -> notify_pb2.LinkResponse | None:
+    """Notify's answer to one link, or None when the token is not genuine, current and the tenant's."""
     notify = _client(clients, token)
     if notify is None:
-        return _invalid()
+        return None
     try:
-        answer = await notify.links.Click(_link(request, token))
+        answer: notify_pb2.LinkResponse = await getattr(notify.links, rpc)(_link(request, token))
     except ServiceCallError as error:
         if _not_found(error):
-            return _invalid()
+            return None
         raise
+    return answer
+
+
+def _channel_names(channel: str) -> tuple[str, str]:
+    return _CHANNELS.get(channel, (channel, channel))
+
+
+@router.get("/t/c/{token}", include_in_schema=False)
+async def click(token: Token, request: Request, clients: Clients) -> Response:
+    answer = await _follow(clients, token, request, "Click")
+    if answer is None:
+        return _invalid()
     return RedirectResponse(answer.redirect_url, status_code=302, headers=_NO_STORE)
 
 
 @router.get("/u/{token}", include_in_schema=False)
 async def unsubscribe_page(token: Token, request: Request, clients: Clients) -> HTMLResponse:
-    notify = _client(clients, token)
-    if notify is None:
+    answer = await _follow(clients, token, request, "DescribeUnsubscribe")
+    if answer is None:
         return _invalid()
-    try:
-        answer = await notify.links.DescribeUnsubscribe(_link(request, token))
-    except ServiceCallError as error:
-        if _not_found(error):
-            return _invalid()
-        raise
-    chinese, english = _CHANNELS.get(answer.channel, (answer.channel, answer.channel))
+    chinese, english = _channel_names(answer.channel)
     body = (
         f"<h1>退订{chinese}营销消息</h1><p>Unsubscribe from marketing {english} messages.</p>"
         '<form method="post"><button type="submit" name="List-Unsubscribe" value="One-Click">'
@@ -144,16 +150,10 @@ async def unsubscribe_page(token: Token, request: Request, clients: Clients) -> 
 
 @router.post("/u/{token}", include_in_schema=False)
 async def unsubscribe(token: Token, request: Request, clients: Clients) -> HTMLResponse:
-    notify = _client(clients, token)
-    if notify is None:
+    answer = await _follow(clients, token, request, "Unsubscribe")
+    if answer is None:
         return _invalid()
-    try:
-        answer = await notify.links.Unsubscribe(_link(request, token))
-    except ServiceCallError as error:
-        if _not_found(error):
-            return _invalid()
-        raise
-    chinese, english = _CHANNELS.get(answer.channel, (answer.channel, answer.channel))
+    chinese, english = _channel_names(answer.channel)
     body = (
         f"<h1>已退订</h1><p>您将不再收到{chinese}营销消息。</p>"
         f"<p>You will get no more marketing {english} messages.</p>"

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.policy import Policy, parse_policy
-from services.notify.store.message_events import MessageChange, publish
+from services.notify.store.message_events import publish
 from services.notify.store.messages import change_of
 from services.runtime.events.outbox import Outbox
 
@@ -193,23 +193,9 @@ async def attribute_order(
             },
         )
     )
+    conversion = {"order_id": order_id, "amount_minor": amount_minor, "currency": currency}
     changes = [
-        MessageChange(
-            tenant_id=row.tenant_id,
-            customer_id=row.customer_id,
-            message_id=row.message_id,
-            channel=row.channel,
-            purpose=row.purpose,
-            template_id=row.template_id,
-            sender=row.sender,
-            sender_ref=row.sender_ref,
-            status=row.status,
-            at=paid_at,
-            order_id=order_id,
-            amount_minor=amount_minor,
-            currency=currency,
-            event_type="message.converted",
-        )
+        change_of(row, row.status, None, paid_at, event_type="message.converted", **conversion)
         for row in rows
     ]
     await publish(connection, outbox, changes)

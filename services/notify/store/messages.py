@@ -273,8 +273,9 @@ class SqlMessageStore:
             return [view_from_row(row) for row in result]
 
 
-def change_of(row: Any, status: str, reason: str | None, at: datetime) -> MessageChange:
-    """The event of a message row moving to ``status``."""
+def change_of(row: Any, status: str, reason: str | None, at: datetime, **extra: Any) -> MessageChange:
+    """The event of a message row moving to ``status`` (``extra``: a conversion's order fields and
+    event type)."""
     return MessageChange(
         tenant_id=row.tenant_id,
         customer_id=row.customer_id,
@@ -287,4 +288,5 @@ def change_of(row: Any, status: str, reason: str | None, at: datetime) -> Messag
         status=status,
         reason=reason,
         at=at,
+        **extra,
     )
