@@ -145,6 +145,8 @@ async def test_an_email_reaches_the_mailbox_with_its_fields_and_one_click_unsubs
         assert peer.handler.tls_sessions == 1
         assert peer.handler.authenticated
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        raw = peer.handler.messages[0][1]
+        assert re.search(rb"\r?\nList-Unsubscribe: <http://[^>\s]+/u/[^>\s]+>\r?\n", raw), raw[:600]
         unsubscribe = re.search(r"<(http[^>]+/u/[^>]+)>", mail["List-Unsubscribe"])
         assert unsubscribe is not None
         text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ copy we did not learn about (the worker records a crash there as ``outcome_unkno
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import ssl
 import time
 from email.message import EmailMessage
@@ -36,9 +37,21 @@ IDLE_PROBE_SECONDS = 15.0
 DEFAULT_POOL = 4
 
 
+# Headers are folded only beyond RFC 5322's hard limit of 998 characters: a one-click unsubscribe URL
+# is one long token, and at the default 78 the email package would write it as an RFC 2047 encoded
+# word, which mail clients do not read as a List-Unsubscribe link.
+_POLICY = email.policy.default.clone(max_line_length=998)
+_WIRE = _POLICY.clone(linesep="\r\n")
+
+
+def wire_bytes(mail: EmailMessage) -> bytes:
+    """The message as sent: CRLF line ends, headers folded only past 998 characters."""
+    return mail.as_bytes(policy=_WIRE)
+
+
 def build_message(message: Outgoing, sender: str) -> EmailMessage:
     """The MIME message for ``message`` from ``sender`` (``"Name <addr>"`` or ``addr``)."""
-    mail = EmailMessage()
+    mail = EmailMessage(policy=_POLICY)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "patron.invalid"
     mail["From"] = sender
     mail["To"] = message.to
@@ -128,9 +141,8 @@ class SmtpProvider:
             session: _Session | None = None
             try:
                 session = await self._session()
-                await session.client.send_message(
-                    mail, sender=parseaddr(self.sender)[1], recipients=[message.to]
-                )
+                # Flattened here with our policy: aiosmtplib's own would fold at 78 characters.
+                await session.client.sendmail(parseaddr(self.sender)[1], [message.to], wire_bytes(mail))
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 self._release(session)
                 return _recipient_outcome(exc)
