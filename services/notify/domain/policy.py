@@ -23,6 +23,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.notify.domain.durations import parse_duration
 from services.runtime.errors import FieldViolation, InvalidArgument
 
 MAX_CAPS = 5
@@ -33,7 +34,6 @@ MIN_CAP_WINDOW, MAX_CAP_WINDOW = timedelta(hours=1), timedelta(days=90)
 """A cap counts marketing messages in a sliding window from one hour ("no more than one an hour") to
 90 days (a quarter); the messages it counts are kept at least that long."""
 
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -61,14 +61,6 @@ class Policy:
     attribution_window: timedelta = timedelta(days=7)
 
 
-def _duration(text: Any) -> timedelta | None:
-    match = _DURATION.match(text) if isinstance(text, str) and text not in ("P", "PT") else None
-    if match is None or text.endswith("T"):
-        return None
-    days, hours, minutes = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
-
-
 def _clock(text: Any) -> time | None:
     match = _CLOCK.match(text) if isinstance(text, str) else None
     return time(int(match.group(1)), int(match.group(2))) if match else None
@@ -84,7 +76,7 @@ def parse_policy(document: Any) -> Policy:
         faults.append(FieldViolation(key, "is not a policy setting"))
     caps = _caps(document.get("frequency_caps", []), faults)
     quiet = _quiet(document.get("quiet_hours"), faults)
-    window = _duration(document.get("attribution_window", "P7D"))
+    window = parse_duration(document.get("attribution_window", "P7D"))
     if window is None or not MIN_ATTRIBUTION <= window <= MAX_ATTRIBUTION:
         faults.append(FieldViolation("attribution_window", "must be a duration from PT1H to P90D"))
     if faults:
@@ -125,7 +117,7 @@ def _caps(items: Any, faults: list[FieldViolation]) -> tuple[Cap, ...]:
         if not isinstance(item, dict) or set(item) != {"max", "per"}:
             faults.append(FieldViolation(path, 'must be {"max": n, "per": duration}'))
             continue
-        count, per = item["max"], _duration(item["per"])
+        count, per = item["max"], parse_duration(item["per"])
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_CAP_COUNT:
             faults.append(FieldViolation(f"{path}.max", f"must be a whole number from 1 to {MAX_CAP_COUNT}"))
         if per is None or not MIN_CAP_WINDOW <= per <= MAX_CAP_WINDOW:
