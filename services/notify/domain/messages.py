@@ -232,6 +232,23 @@ def personal_values(
     return {name: values[name] for name in parts.personal_fields if name in values}
 
 
+async def render_for(
+    tenant_id: uuid.UUID,
+    template: StoredTemplate,
+    recipient: RecipientFacts,
+    loyalty: LoyaltyFacts,
+    data: Mapping[str, Any],
+    coupon_code: str | None,
+) -> RenderedMessage | MissingPersonalData:
+    """The template rendered for one customer exactly as a send renders it (a preview too): loyalty
+    is asked only when the template prints tier or points."""
+    facts: tuple[str | None, int | None] = (None, None)
+    if any(name.startswith("loyalty.") for name in template.parts.personal_fields):
+        facts = await loyalty.tier_and_points(tenant_id, recipient.customer_id)
+    personal = personal_values(template.parts, recipient, facts, coupon_code)
+    return render_message(template.parts, personal, data)
+
+
 class MessageDesk:
     """The send use case and the reads of messages."""
 
@@ -257,11 +274,9 @@ class MessageDesk:
         rendered: RenderedMessage | None = None
         missing: tuple[str, ...] = ()
         if recipient.state != "erased":
-            loyalty: tuple[str | None, int | None] = (None, None)
-            if any(name.startswith("loyalty.") for name in template.parts.personal_fields):
-                loyalty = await self._loyalty.tier_and_points(tenant_id, recipient.customer_id)
-            personal = personal_values(template.parts, recipient, loyalty, command.coupon_code)
-            result = render_message(template.parts, personal, command.data)
+            result = await render_for(
+                tenant_id, template, recipient, self._loyalty, command.data, command.coupon_code
+            )
             if isinstance(result, MissingPersonalData):
                 missing = result.fields
             else:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.notify.domain.durations import parse_duration
 from services.runtime.errors import FieldViolation, InvalidArgument
@@ -142,6 +142,18 @@ def _quiet(item: Any, faults: list[FieldViolation]) -> QuietHours | None:
     if start is not None and start == end:
         faults.append(FieldViolation("quiet_hours.end", "must differ from start"))
     return QuietHours(start, end) if start is not None and end is not None and start != end else None
+
+
+def recipient_zone(customer_zone: str | None, tenant_zone: str | None) -> ZoneInfo:
+    """The zone quiet hours are judged in: the customer's, else the tenant's, else UTC (a name this
+    Python does not know falls through to the next rather than failing the send)."""
+    for name in (customer_zone, tenant_zone):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> datetime | None:

@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.notify.domain.channels import ChannelConfig, merge_secrets, parse_channel, public_view
-from services.notify.domain.messages import LoyaltyFacts, Recipients, StoredTemplate, personal_values
+from services.notify.domain.messages import LoyaltyFacts, Recipients, StoredTemplate, render_for
 from services.notify.domain.policy import Policy, parse_policy, policy_document
 from services.notify.domain.template_documents import (
     RenderedMessage,
     TemplateDocument,
     parse_template_document,
-    render_message,
 )
 from services.notify.domain.templates import MissingPersonalData, SmsSize, sms_size
 from services.runtime.errors import InvalidArgument, NotFound
@@ -83,12 +82,14 @@ class TemplateRows(Protocol):
 
 
 def _view(stored: Any) -> ChannelView:
-    config = ChannelConfig(stored.channel, stored.provider, stored.settings, stored.secrets, stored.enabled)
+    shown = public_view(
+        ChannelConfig(stored.channel, stored.provider, stored.settings, stored.secrets, stored.enabled)
+    )
     return ChannelView(
         stored.channel,
         stored.provider,
-        public_view(config).get("settings", stored.settings),
-        sorted(stored.secrets),
+        shown["settings"],
+        shown["secrets_set"],
         stored.enabled,
         stored.updated_at,
     )
@@ -167,7 +168,7 @@ class SetupDesk:
         tenant_id: uuid.UUID,
         template_id: uuid.UUID,
         customer_id: uuid.UUID,
-        data: Mapping[str, Any],
+        data: Any,
         coupon_code: str | None,
     ) -> PreviewView:
         """Render a template for a real customer, as a send would (nothing is sent or stored)."""
@@ -177,11 +178,9 @@ class SetupDesk:
         recipient = await self._recipients.recipient(tenant_id, customer_id, template.channel)
         if recipient.state in ("unknown", "erased"):
             raise NotFound(f"customer {customer_id} not found")
-        loyalty: tuple[str | None, int | None] = (None, None)
-        if any(name.startswith("loyalty.") for name in template.parts.personal_fields):
-            loyalty = await self._loyalty.tier_and_points(tenant_id, recipient.customer_id)
-        personal = personal_values(template.parts, recipient, loyalty, coupon_code)
-        result = render_message(template.parts, personal, data)
+        if not isinstance(data, Mapping):
+            raise InvalidArgument.single("data", "must be an object")
+        result = await render_for(tenant_id, template, recipient, self._loyalty, data, coupon_code)
         if isinstance(result, MissingPersonalData):
             return PreviewView(None, result.fields, None, recipient.contact_masked)
         size = sms_size(result.body) if template.channel == "sms" else None

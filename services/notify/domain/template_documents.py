@@ -22,10 +22,8 @@ from services.notify.domain.templates import (
     CheckedTemplate,
     MissingPersonalData,
     Rendered,
-    SmsSize,
     check_template,
     render,
-    sms_size,
 )
 from services.runtime.errors import FieldViolation, InvalidArgument
 
@@ -191,8 +189,3 @@ def render_message(
 
 def _escaped(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: html_escaping.escape(v) if isinstance(v, str) else v for k, v in values.items()}
-
-
-def body_size(parts: TemplateParts) -> SmsSize | None:
-    """For an SMS template, the size of its text as written (personal fields add to it when sent)."""
-    return sms_size(parts.main.body) if parts.channel == "sms" else None

@@ -16,13 +16,12 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.messages import MessageDraft, MessageView, StoredTemplate
-from services.notify.domain.policy import Decision, Policy, Recipient, decide, parse_policy
+from services.notify.domain.policy import Decision, Policy, Recipient, decide, parse_policy, recipient_zone
 from services.notify.store.message_events import MessageChange, publish
 from services.notify.store.templates import template_from_row
 from services.runtime.database import Database
@@ -121,16 +120,6 @@ def view_from_row(row: Any, *, deduplicated: bool = False) -> MessageView:
     )
 
 
-def _zone(*names: str | None) -> ZoneInfo:
-    for name in names:
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
 class SqlMessageStore:
     """Implements ``MessageStore`` on notify's database."""
 
@@ -201,7 +190,7 @@ class SqlMessageStore:
             has_contact=draft.recipient.contact_masked is not None,
             unsubscribed=facts.unsubscribed,
             consent=facts.consent,
-            zone=_zone(draft.recipient.timezone, facts.tenant_zone),
+            zone=recipient_zone(draft.recipient.timezone, facts.tenant_zone),
         )
         decision = decide(template.purpose, recipient, policy, list(facts.counted), now)
         if decision.action != "suppress" and draft.rendered is None:

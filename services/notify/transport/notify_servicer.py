@@ -186,14 +186,12 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def PreviewTemplate(
         self, request: notify_pb2.PreviewTemplateRequest, context: Context
     ) -> notify_pb2.Preview:
-        data = document(request.data_json, "data") or {}
-        if not isinstance(data, dict):
-            raise InvalidArgument.single("data", "must be an object")
+        data = document(request.data_json, "data")
         preview = await self._setup.preview(
             current_tenant(),
             _uuid(request.template_id, "template_id"),
             _uuid(request.customer_id, "customer_id"),
-            data,
+            {} if data is None else data,
             request.coupon_code or None,
         )
         answer = notify_pb2.Preview(missing=list(preview.missing), to_masked=preview.to_masked or "")
