@@ -195,6 +195,9 @@ class _Checker:
         elif kind == "exit":
             if item is not True:
                 self.fault(where, "must be true")
+        elif kind == "issue_coupon" and isinstance(item, dict) and set(item) == {"tier_benefit"}:
+            if item["tier_benefit"] != "birthday":
+                self.fault(f"{where}.tier_benefit", 'must be "birthday"')
         else:
             key = "tag_id" if kind == "tag" else "template_id"
             into = {
