@@ -14,14 +14,18 @@ import asyncpg
 from services.notify.domain.journey_definitions import parse_journey
 from services.notify.journey_clock import advance_clock
 
-TRIGGER_KEYS = {
-    "event": lambda t: t["event"],
-    "order": lambda t: "first" if t.get("first") else "any",
-    "refund": lambda t: t["refund"].get("reason", ""),
-    "segment_entered": lambda t: str(t["segment_entered"]),
-    "tier": lambda t: "upgraded",
-    "date": lambda t: "birthday",
-}
+
+def trigger_key(kind: str, trigger: dict[str, Any]) -> str:
+    """The key the definitions store files a trigger under (see store/journey_tables.py)."""
+    if kind == "event":
+        return str(trigger["event"])
+    if kind == "order":
+        return "first" if trigger.get("first") else "any"
+    if kind == "refund":
+        return str(trigger["refund"].get("reason", ""))
+    if kind == "segment_entered":
+        return str(trigger["segment_entered"])
+    return "upgraded" if kind == "tier" else "birthday"
 
 
 def postgres_url(url: str) -> str:
@@ -54,7 +58,7 @@ async def install_journey(
                 journey_id,
                 json.dumps(document),
                 definition.trigger.kind,
-                TRIGGER_KEYS[definition.trigger.kind](definition.trigger.spec),
+                trigger_key(definition.trigger.kind, definition.trigger.spec),
                 definition.goal is not None,
                 definition.reentry,
                 now,
