@@ -24,9 +24,9 @@ Decisions recorded here:
   on those a merchant passes ``templates.<slot>`` with their own templates.
 - **Purpose**: marketing, except the size guide after a wrong-size return, which answers the
   customer's own after-sales request (service).
-- **Birthday re-entry** is ``P300D``: one entry per birthday is kept by the entry key
-  (``birthday:<year>``); two entries are at least 365 - 30 days apart, so the policy never blocks a
-  birthday while still refusing anything odder.
+- **Birthday re-entry** is ``P300D``: a date trigger enters once per occurrence by its entry key
+  (``birthday:<year>``) whatever the policy (store/journey_entry.py); ``P300D`` states the intent
+  (yearly) for a reader, and two birthdays are at least 365 - 30 days apart, so it never contradicts.
 """
 
 from __future__ import annotations
