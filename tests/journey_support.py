@@ -70,6 +70,7 @@ async def install_journey(
 
 async def query(notify_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
     connection = await asyncpg.connect(postgres_url(notify_url))
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     try:
         return [dict(row) for row in await connection.fetch(sql, *args)]
     finally:

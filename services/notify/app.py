@@ -34,6 +34,7 @@ from services.notify.settings import NotifySettings
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.customer_export import SqlCustomerExport
 from services.notify.store.delivery_queue import DeliveryQueue
+from services.notify.store.journey_birthdays import BirthdaySweep
 from services.notify.store.journey_instances import SqlInstanceStore
 from services.notify.store.link_events import SqlLinkStore
 from services.notify.store.messages import SqlMessageStore
@@ -183,9 +184,10 @@ def journey_parts(
         clock.now,
         limits,
     )
+    sweep = BirthdaySweep(database, lambda: worker.wake())
     worker = JourneyWorker(
         runner,
-        None,
+        sweep,
         clock.now,
         batch=settings.journey_batch,
         idle_seconds=settings.journey_idle_seconds,

@@ -14,7 +14,7 @@ class JourneyClock:
 
     def __init__(self, offset_file: str | None = None) -> None:
         self._path = Path(offset_file) if offset_file else None
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._offset = timedelta()
 
     def now(self) -> datetime:
@@ -26,7 +26,7 @@ class JourneyClock:
     def _refresh(self, path: Path) -> None:
         try:
             status = os.stat(path)
-            stamp = (status.st_mtime_ns, status.st_ino)
+            stamp = (status.st_mtime_ns, status.st_ino, status.st_size)
         except FileNotFoundError:
             self._offset = timedelta()
             return

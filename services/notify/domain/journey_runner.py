@@ -152,7 +152,8 @@ def step_key(instance_id: uuid.UUID, path: str) -> str:
 
 
 def benefits_line(membership: dict[str, Any]) -> str:
-    """The tier's benefits as one line a template can print (``9.5折 · 包邮 · 专属客服``)."""
+    """The tier's benefits as one line a template can print (``9.5折 · 包邮 · 专属客服``); never blank,
+    so a congratulations template printing it is not suppressed for a tier without extras."""
     parts: list[str] = []
     percent = int(membership.get("discount_percent") or 0)
     if percent:
@@ -164,7 +165,7 @@ def benefits_line(membership: dict[str, Any]) -> str:
     multiplier = int(membership.get("points_multiplier_percent") or 100)
     if multiplier > 100:
         parts.append(f"{multiplier / 100:g}倍积分")
-    return " · ".join(parts)
+    return " · ".join(parts) or "会员专享"
 
 
 class _Lost(Exception):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.birthdays import window_days
 from services.notify.domain.journey_definitions import MAX_DAYS_BEFORE
-from services.notify.store.journey_entry import EntryCandidate
+from services.notify.store.journey_entry import EntryCandidate, enter
+from services.runtime.database import Database
 
 _ZONES: str | None = None
 
@@ -149,3 +151,28 @@ async def due_birthdays(connection: AsyncConnection, now: datetime, limit: int) 
         )
         for row in rows
     ]
+
+
+SWEEP_BATCH = 2_000
+"""Birthday entries one transaction makes; a sweep goes on batch after batch until none is due."""
+
+
+class BirthdaySweep:
+    """Enters everyone whose birthday journey is due now (run every ``journey_sweep_seconds``)."""
+
+    def __init__(self, database: Database, on_entered: Callable[[], None]) -> None:
+        self._database = database
+        self._on_entered = on_entered
+
+    async def __call__(self, now: datetime) -> int:
+        """Sweep until nothing is due; answers how many entered."""
+        total = 0
+        while True:
+            async with self._database.transaction() as connection:
+                candidates = await due_birthdays(connection, now, SWEEP_BATCH)
+                entered = await enter(connection, candidates, now) if candidates else 0
+            total += entered
+            if entered:
+                self._on_entered()
+            if len(candidates) < SWEEP_BATCH or not entered:
+                return total
