@@ -7,10 +7,12 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
+from services.notify.clients.journey_references import GrpcReferenceDirectory
 from services.notify.consumers.profile_events import notify_consumer
 from services.notify.delivery_worker import DeliveryWorker, ProviderPool
 from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
+from services.notify.domain.journeys import JourneyDesk
 from services.notify.domain.link_desk import LinkDesk
 from services.notify.domain.links import LinkSigner
 from services.notify.domain.messages import MessageDesk
@@ -26,6 +28,7 @@ from services.notify.settings import NotifySettings
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.customer_export import SqlCustomerExport
 from services.notify.store.delivery_queue import DeliveryQueue
+from services.notify.store.journeys import SqlJourneyStore
 from services.notify.store.link_events import SqlLinkStore
 from services.notify.store.messages import SqlMessageStore
 from services.notify.store.receipts import SqlReceiptStore
@@ -38,6 +41,7 @@ from services.notify.store.tables import (
     tenants,
 )
 from services.notify.store.templates import SqlTemplateStore
+from services.notify.transport.journeys_servicer import journeys_registration
 from services.notify.transport.link_servicer import LinkServicer, link_registration
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
 from services.notify.webhook_parts import webhook_parts
@@ -62,6 +66,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     loyalty = grpc.aio.insecure_channel(
         settings.address_of("loyalty"), interceptors=aio_client_interceptors()
+    )
+    scoring = grpc.aio.insecure_channel(
+        settings.address_of("scoring"), interceptors=aio_client_interceptors()
     )
     recipients, loyalty_facts = ProfileRecipients(profile), LoyaltyClient(loyalty)
     sealer = Sealer(settings.sealing_key(runtime))
@@ -96,6 +103,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     receipt_store = SqlReceiptStore(database, producer.outbox, channels)
     receipts = ReceiptDesk(receipt_store, verify)
     wechat_receipts = WeChatReceiptDesk(receipt_store)
+    journeys = JourneyDesk(
+        SqlJourneyStore(database), GrpcReferenceDirectory(profile, scoring, loyalty), templates, None
+    )
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
 
     async def deliver(_: ServiceServer) -> None:
@@ -118,6 +128,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 )
             ),
             link_registration(LinkServicer(links, receipts, wechat_receipts)),
+            journeys_registration(journeys),
             *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
