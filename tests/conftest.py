@@ -37,7 +37,15 @@ async def database_urls(postgres: PostgresServer) -> AsyncIterator[dict[str, str
 
 
 @pytest.fixture(scope="session")
-async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, ServiceServer]]:
+def journey_clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file whose seconds move the session notify's journey clock on (see journey_clock.py)."""
+    return tmp_path_factory.mktemp("journey-clock") / "offset"
+
+
+@pytest.fixture(scope="session")
+async def services(
+    database_urls: dict[str, str], journey_clock: Path
+) -> AsyncIterator[dict[str, ServiceServer]]:
     servers: dict[str, ServiceServer] = {}
     # Each service starts after the producers it consumes, since it learns their (free) ports from
     # the servers already running: profile first, loyalty before scoring (which consumes both).
@@ -48,6 +56,9 @@ async def services(database_urls: dict[str, str]) -> AsyncIterator[dict[str, Ser
             database_urls[name],
             consumer_lease_seconds=1.0,
             segment_due_every_seconds=0.5,
+            journey_clock_file=str(journey_clock),
+            journey_idle_seconds=0.2,
+            journey_sweep_seconds=0.5,
             **addresses,
         )
     yield servers

@@ -3,15 +3,21 @@ its process starts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
+from services.notify.clients.journey_effects import JourneyEffectsClient
 from services.notify.clients.journey_references import GrpcReferenceDirectory
+from services.notify.consumers.journey_triggers import JourneyTriggers, journey_consumers
 from services.notify.consumers.profile_events import notify_consumer
 from services.notify.delivery_worker import DeliveryWorker, ProviderPool
 from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
+from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
 from services.notify.domain.journeys import JourneyDesk
 from services.notify.domain.link_desk import LinkDesk
 from services.notify.domain.links import LinkSigner
@@ -20,6 +26,8 @@ from services.notify.domain.receipts import ReceiptDesk
 from services.notify.domain.setup_desk import SetupDesk
 from services.notify.domain.wechat_receipts import WeChatReceiptDesk
 from services.notify.fault_injection import before_record_fault
+from services.notify.journey_clock import JourneyClock
+from services.notify.journey_worker import JourneyWorker
 from services.notify.providers.http_session import SharedSession
 from services.notify.providers.registry import build_provider, rate_per_second
 from services.notify.providers.signing import verify
@@ -28,6 +36,7 @@ from services.notify.settings import NotifySettings
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.customer_export import SqlCustomerExport
 from services.notify.store.delivery_queue import DeliveryQueue
+from services.notify.store.journey_instances import SqlInstanceStore
 from services.notify.store.journeys import SqlJourneyStore
 from services.notify.store.link_events import SqlLinkStore
 from services.notify.store.messages import SqlMessageStore
@@ -46,6 +55,7 @@ from services.notify.transport.link_servicer import LinkServicer, link_registrat
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
 from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
+from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -66,9 +76,6 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     loyalty = grpc.aio.insecure_channel(
         settings.address_of("loyalty"), interceptors=aio_client_interceptors()
-    )
-    scoring = grpc.aio.insecure_channel(
-        settings.address_of("scoring"), interceptors=aio_client_interceptors()
     )
     recipients, loyalty_facts = ProfileRecipients(profile), LoyaltyClient(loyalty)
     sealer = Sealer(settings.sealing_key(runtime))
@@ -92,21 +99,37 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         settings,
         before_record=before_record_fault(runtime.allows_development_secrets),
     )
+    scoring = grpc.aio.insecure_channel(
+        settings.address_of("scoring"), interceptors=aio_client_interceptors()
+    )
+    desk = MessageDesk(messages, recipients, loyalty_facts)
+    journeys = journey_parts(settings, runtime, database, producer.outbox, desk, profile, loyalty, scoring)
+    triggers = JourneyTriggers(journeys.clock.now, journeys.worker.wake)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
         settings,
         (consumer_positions, consumer_members, consumer_parked),
-        [notify_consumer(producer.outbox, settings.consumer_lease_seconds)],
+        [
+            notify_consumer(producer.outbox, triggers, settings.consumer_lease_seconds),
+            *journey_consumers(triggers, settings.consumer_lease_seconds),
+        ],
     )
     setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
     links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))
     receipt_store = SqlReceiptStore(database, producer.outbox, channels)
     receipts = ReceiptDesk(receipt_store, verify)
     wechat_receipts = WeChatReceiptDesk(receipt_store)
-    journeys = JourneyDesk(
-        SqlJourneyStore(database), GrpcReferenceDirectory(profile, scoring, loyalty), templates, None
+    journey_desk = JourneyDesk(
+        SqlJourneyStore(database),
+        GrpcReferenceDirectory(profile, scoring, loyalty),
+        templates,
+        None,
+        clock=journeys.clock.now,
     )
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
+
+    async def run_journeys(_: ServiceServer) -> None:
+        await journeys.worker.run()
 
     async def deliver(_: ServiceServer) -> None:
         try:
@@ -122,20 +145,65 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             notify_registration(
                 NotifyServicer(
                     setup,
-                    MessageDesk(messages, recipients, loyalty_facts),
+                    desk,
                     SqlCustomerExport(database),
                     on_committed=worker.wake,
                 )
             ),
             link_registration(LinkServicer(links, receipts, wechat_receipts)),
-            journeys_registration(journeys),
+            journeys_registration(journey_desk),
             *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods
         | consumer_exempt,
-        background=[*producer.background, *consumer_tasks, deliver, *webhook_tasks],
+        background=[*producer.background, *consumer_tasks, deliver, run_journeys, *webhook_tasks],
     )
+
+
+@dataclass(frozen=True)
+class JourneyParts:
+    clock: JourneyClock
+    worker: JourneyWorker
+
+
+def journey_parts(
+    settings: NotifySettings,
+    runtime: RuntimeSettings,
+    database: Database,
+    outbox: Outbox,
+    desk: MessageDesk,
+    profile: grpc.aio.Channel,
+    loyalty: grpc.aio.Channel,
+    scoring: grpc.aio.Channel,
+) -> JourneyParts:
+    """The journeys' clock, runner and worker (the consumers enter customers; the worker runs them)."""
+    if settings.journey_clock_file and not runtime.allows_development_secrets:
+        raise ValueError("PATRON_NOTIFY_JOURNEY_CLOCK_FILE is for development and tests only")
+    clock = JourneyClock(settings.journey_clock_file or None)
+    limits = RunnerLimits(
+        batch=settings.journey_batch,
+        concurrency=settings.journey_concurrency,
+        lease=timedelta(seconds=settings.journey_lease_seconds),
+        max_attempts=settings.journey_max_attempts,
+        retry_base=timedelta(seconds=settings.journey_retry_base_seconds),
+    )
+    runner = JourneyRunner(
+        SqlInstanceStore(database, outbox),
+        JourneyEffectsClient(profile, loyalty, scoring),
+        desk,
+        clock.now,
+        limits,
+    )
+    worker = JourneyWorker(
+        runner,
+        None,
+        clock.now,
+        batch=settings.journey_batch,
+        idle_seconds=settings.journey_idle_seconds,
+        sweep_seconds=settings.journey_sweep_seconds,
+    )
+    return JourneyParts(clock, worker)
 
 
 def main() -> None:

@@ -74,6 +74,35 @@ class NotifySettings(ServiceSettings):
         default=30.0, gt=0, le=3_600, description="the first retry's delay; each later one doubles"
     )
     max_attempts: int = Field(default=8, ge=1, le=30, description="provider attempts before a message fails")
+    journey_batch: int = Field(
+        default=500, ge=1, le=5_000, description="due journey instances one round claims"
+    )
+    journey_concurrency: int = Field(
+        default=64, ge=1, le=1_000, description="journey instances run at once per notify process"
+    )
+    journey_lease_seconds: float = Field(
+        default=60.0, ge=5, le=3_600, description="a claimed journey instance is another runner's after this"
+    )
+    journey_idle_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how long an idle journey runner waits before looking again"
+    )
+    journey_max_attempts: int = Field(
+        default=10, ge=1, le=50, description="claims without progress before a journey instance fails"
+    )
+    journey_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="the first retry of a failed journey step; each later doubles",
+    )
+    journey_sweep_seconds: float = Field(
+        default=60.0, gt=0, le=3_600, description="how often date triggers (birthdays) are swept"
+    )
+    journey_clock_file: str = Field(
+        default="",
+        description="development and tests only: a file holding seconds by which the journeys' clock "
+        "runs ahead of the real one (refused outside development)",
+    )
 
     def sealing_key(self, runtime: RuntimeSettings) -> bytes:
         """The key that seals secrets; development without one gets a fixed throwaway key."""

@@ -1,5 +1,6 @@
 """The ``notify.events`` consumer of profile's stream: consents, erasures, merges and paid orders
-(attribution), each applied in the consumer's transaction by ``store/customer_facts.py``."""
+(attribution), each applied in the consumer's transaction by ``store/customer_facts.py``; and what
+journeys take from it (``consumers/journey_triggers.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
+from services.notify.consumers.journey_triggers import JourneyTriggers
 from services.notify.store import customer_facts
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.outbox import Outbox
@@ -23,8 +25,9 @@ def _ids(envelope: envelope_pb2.EventEnvelope) -> tuple[uuid.UUID, uuid.UUID]:
 class NotifyHandlers:
     """Handlers bound to notify's outbox (erasure and attribution publish message events)."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, journeys: JourneyTriggers) -> None:
         self._outbox = outbox
+        self._journeys = journeys
 
     async def consent_changed(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
@@ -47,6 +50,7 @@ class NotifyHandlers:
         tenant_id, customer_id = _ids(envelope)
         at = from_timestamp(envelope.customer_erased.erased_at)
         await customer_facts.erase_customer(connection, self._outbox, tenant_id, customer_id, at)
+        await self._journeys.customer_erased(connection, envelope)
 
     async def customer_merged(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
@@ -54,6 +58,7 @@ class NotifyHandlers:
         tenant_id, survivor_id = _ids(envelope)
         merged = [uuid.UUID(value) for value in envelope.customer_merged.merged_ids]
         await customer_facts.merge_customers(connection, tenant_id, survivor_id, merged)
+        await self._journeys.customer_merged(connection, envelope)
 
     async def order_paid(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         tenant_id, customer_id = _ids(envelope)
@@ -68,11 +73,12 @@ class NotifyHandlers:
             payload.currency,
             from_timestamp(payload.paid_at),
         )
+        await self._journeys.order_paid(connection, envelope)
 
 
-def notify_consumer(outbox: Outbox, lease_seconds: float) -> ConsumerSpec:
+def notify_consumer(outbox: Outbox, journeys: JourneyTriggers, lease_seconds: float) -> ConsumerSpec:
     """The spec of notify's consumer of profile's events."""
-    handlers = NotifyHandlers(outbox)
+    handlers = NotifyHandlers(outbox, journeys)
     return ConsumerSpec(
         name=CONSUMER_NAME,
         producer="profile",
@@ -81,6 +87,10 @@ def notify_consumer(outbox: Outbox, lease_seconds: float) -> ConsumerSpec:
             "customer.erased": handlers.customer_erased,
             "customer.merged": handlers.customer_merged,
             "order.paid": handlers.order_paid,
+            "order.refunded": journeys.order_refunded,
+            "event.recorded": journeys.event_recorded,
+            "customer.created": journeys.attributes,
+            "customer.updated": journeys.attributes,
         },
         lease_seconds=lease_seconds,
     )

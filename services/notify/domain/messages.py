@@ -259,6 +259,14 @@ class MessageDesk:
 
     async def send(self, tenant_id: uuid.UUID, command: SendCommand) -> MessageView:
         """Judge and commit one message (see the module's order); the worker delivers it."""
+        prepared = await self.prepare(tenant_id, command)
+        if isinstance(prepared, MessageView):
+            return prepared
+        return await self._store.commit(tenant_id, prepared)
+
+    async def prepare(self, tenant_id: uuid.UUID, command: SendCommand) -> MessageDraft | MessageView:
+        """Steps 1 to 4 of the module's order: the draft to commit, or the message an earlier send
+        under the same dedupe key committed. A journey commits the draft with its step's advance."""
         template = await self._store.template(tenant_id, command.template_id)
         if template is None:
             raise NotFound(f"template {command.template_id} not found")
@@ -281,8 +289,7 @@ class MessageDesk:
                 missing = result.fields
             else:
                 rendered = result
-        draft = MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
-        return await self._store.commit(tenant_id, draft)
+        return MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
 
     async def get(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> MessageView | None:
         """One message of the tenant (None: unknown or another tenant's)."""

@@ -147,92 +147,7 @@ class SqlMessageStore:
     async def commit(self, tenant_id: uuid.UUID, draft: MessageDraft) -> MessageView:
         """Decide under the customer's lock, insert, and publish ``message.suppressed`` if so."""
         async with self._database.transaction() as connection:
-            if draft.command.dedupe_key is not None:
-                await connection.execute(
-                    _DEDUPE_LOCK, {"tenant": str(tenant_id), "key": draft.command.dedupe_key}
-                )
-            await connection.execute(_LOCK, {"tenant": str(tenant_id), "customer": str(draft.customer_id)})
-            if draft.command.dedupe_key is not None:
-                row = (
-                    await connection.execute(
-                        _BY_DEDUPE, {"tenant": tenant_id, "key": draft.command.dedupe_key}
-                    )
-                ).first()
-                if row is not None:
-                    return view_from_row(row, deduplicated=True)
-            now = datetime.now(UTC)
-            decision = await self._decide(connection, tenant_id, draft, now)
-            row = await self._insert(connection, tenant_id, draft, decision, now)
-            if row.status == "suppressed":
-                await publish(connection, self._outbox, [change_of(row, "suppressed", row.reason, now)])
-            return view_from_row(row)
-
-    async def _decide(
-        self, connection: AsyncConnection, tenant_id: uuid.UUID, draft: MessageDraft, now: datetime
-    ) -> Decision:
-        template = draft.template
-        facts = (
-            await connection.execute(
-                _FACTS,
-                {
-                    "tenant": tenant_id,
-                    "customer": draft.customer_id,
-                    "channel": template.channel,
-                    "purpose": template.purpose,
-                    "scope": str(template.template_id),
-                    "since": now - timedelta(days=91),
-                },
-            )
-        ).one()
-        policy = parse_policy(facts.policy) if facts.policy is not None else Policy()
-        recipient = Recipient(
-            erased=facts.erased or draft.recipient.state == "erased",
-            has_contact=draft.recipient.contact_masked is not None,
-            unsubscribed=facts.unsubscribed,
-            consent=facts.consent,
-            zone=recipient_zone(draft.recipient.timezone, facts.tenant_zone),
-        )
-        decision = decide(template.purpose, recipient, policy, list(facts.counted), now)
-        if decision.action != "suppress" and draft.rendered is None:
-            return Decision("suppress", "missing_data")
-        return decision
-
-    async def _insert(
-        self,
-        connection: AsyncConnection,
-        tenant_id: uuid.UUID,
-        draft: MessageDraft,
-        decision: Decision,
-        now: datetime,
-    ) -> Any:
-        status = {"send": "queued", "defer": "deferred", "suppress": "suppressed"}[decision.action]
-        rendered = draft.rendered if status != "suppressed" else None
-        reason = decision.reason
-        if reason == "missing_data" and draft.missing:
-            reason = "missing_data"
-        params = {
-            "message_id": uuid.uuid4(),
-            "tenant": tenant_id,
-            "customer": draft.customer_id,
-            "template": draft.template.template_id,
-            "channel": draft.template.channel,
-            "purpose": draft.template.purpose,
-            "sender": draft.command.sender,
-            "sender_ref": draft.command.sender_ref,
-            "dedupe_key": draft.command.dedupe_key,
-            "status": status,
-            "reason": reason,
-            "contact": draft.recipient.contact_masked,
-            "subject": rendered.subject if rendered else None,
-            "body": rendered.body if rendered else None,
-            "html": rendered.html if rendered else None,
-            "provider_template": draft.template.parts.provider_template if rendered else None,
-            "provider_params": json.dumps(dict(rendered.provider_params)) if rendered else None,
-            "data": json.dumps(dict(draft.command.data)) if rendered else None,
-            "now": now,
-            "due_at": now if status == "queued" else decision.until,
-        }
-        return (await connection.execute(_INSERT, params)).one()
+            return await commit_draft(connection, self._outbox, tenant_id, draft)
 
     async def get(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> MessageView | None:
         """One message of the tenant."""
@@ -260,6 +175,96 @@ class SqlMessageStore:
                 },
             )
             return [view_from_row(row) for row in result]
+
+
+async def commit_draft(
+    connection: AsyncConnection, outbox: Outbox, tenant_id: uuid.UUID, draft: MessageDraft
+) -> MessageView:
+    """Decide under the customer's lock, insert, and publish ``message.suppressed`` if so — in the
+    caller's transaction (a journey commits its step's advance in the same one)."""
+    if draft.command.dedupe_key is not None:
+        await connection.execute(_DEDUPE_LOCK, {"tenant": str(tenant_id), "key": draft.command.dedupe_key})
+    await connection.execute(_LOCK, {"tenant": str(tenant_id), "customer": str(draft.customer_id)})
+    if draft.command.dedupe_key is not None:
+        row = (
+            await connection.execute(_BY_DEDUPE, {"tenant": tenant_id, "key": draft.command.dedupe_key})
+        ).first()
+        if row is not None:
+            return view_from_row(row, deduplicated=True)
+    now = datetime.now(UTC)
+    decision = await _decide(connection, tenant_id, draft, now)
+    row = await _insert(connection, tenant_id, draft, decision, now)
+    if row.status == "suppressed":
+        await publish(connection, outbox, [change_of(row, "suppressed", row.reason, now)])
+    return view_from_row(row)
+
+
+async def _decide(
+    connection: AsyncConnection, tenant_id: uuid.UUID, draft: MessageDraft, now: datetime
+) -> Decision:
+    template = draft.template
+    facts = (
+        await connection.execute(
+            _FACTS,
+            {
+                "tenant": tenant_id,
+                "customer": draft.customer_id,
+                "channel": template.channel,
+                "purpose": template.purpose,
+                "scope": str(template.template_id),
+                "since": now - timedelta(days=91),
+            },
+        )
+    ).one()
+    policy = parse_policy(facts.policy) if facts.policy is not None else Policy()
+    recipient = Recipient(
+        erased=facts.erased or draft.recipient.state == "erased",
+        has_contact=draft.recipient.contact_masked is not None,
+        unsubscribed=facts.unsubscribed,
+        consent=facts.consent,
+        zone=recipient_zone(draft.recipient.timezone, facts.tenant_zone),
+    )
+    decision = decide(template.purpose, recipient, policy, list(facts.counted), now)
+    if decision.action != "suppress" and draft.rendered is None:
+        return Decision("suppress", "missing_data")
+    return decision
+
+
+async def _insert(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    draft: MessageDraft,
+    decision: Decision,
+    now: datetime,
+) -> Any:
+    status = {"send": "queued", "defer": "deferred", "suppress": "suppressed"}[decision.action]
+    rendered = draft.rendered if status != "suppressed" else None
+    reason = decision.reason
+    if reason == "missing_data" and draft.missing:
+        reason = "missing_data"
+    params = {
+        "message_id": uuid.uuid4(),
+        "tenant": tenant_id,
+        "customer": draft.customer_id,
+        "template": draft.template.template_id,
+        "channel": draft.template.channel,
+        "purpose": draft.template.purpose,
+        "sender": draft.command.sender,
+        "sender_ref": draft.command.sender_ref,
+        "dedupe_key": draft.command.dedupe_key,
+        "status": status,
+        "reason": reason,
+        "contact": draft.recipient.contact_masked,
+        "subject": rendered.subject if rendered else None,
+        "body": rendered.body if rendered else None,
+        "html": rendered.html if rendered else None,
+        "provider_template": draft.template.parts.provider_template if rendered else None,
+        "provider_params": json.dumps(dict(rendered.provider_params)) if rendered else None,
+        "data": json.dumps(dict(draft.command.data)) if rendered else None,
+        "now": now,
+        "due_at": now if status == "queued" else decision.until,
+    }
+    return (await connection.execute(_INSERT, params)).one()
 
 
 def change_of(row: Any, status: str, reason: str | None, at: datetime, **extra: Any) -> MessageChange:

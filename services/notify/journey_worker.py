@@ -1,0 +1,61 @@
+"""The journey worker of a notify process: runs due instances round after round, and sweeps date
+triggers (birthdays) every ``journey_sweep_seconds``. Several processes may run it: claims skip what
+another holds, and the sweep's entries are decided under the entry row's lock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from services.notify.domain.journey_runner import JourneyRunner
+
+log = logging.getLogger(__name__)
+
+
+class JourneyWorker:
+    """Round after round while there is work; otherwise waits for a wake-up or ``idle_seconds``."""
+
+    def __init__(
+        self,
+        runner: JourneyRunner,
+        sweep: Callable[[datetime], Awaitable[int]] | None,
+        clock: Callable[[], datetime],
+        *,
+        batch: int,
+        idle_seconds: float,
+        sweep_seconds: float,
+    ) -> None:
+        self._runner = runner
+        self._sweep = sweep
+        self._clock = clock
+        self._batch = batch
+        self._idle = idle_seconds
+        self._sweep_every = sweep_seconds
+        self._woken = asyncio.Event()
+        self._next_sweep = 0.0
+
+    def wake(self) -> None:
+        """New instances are due now (an entry committed in this process)."""
+        self._woken.set()
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if self._sweep is not None and loop.time() >= self._next_sweep:
+                    self._next_sweep = loop.time() + self._sweep_every
+                    await self._sweep(self._clock())
+                claimed = await self._runner.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: log, wait, go on
+                log.exception("journey round failed")
+                claimed = 0
+            if claimed < self._batch:
+                self._woken.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self._idle)

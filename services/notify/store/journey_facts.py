@@ -1,0 +1,255 @@
+"""What journeys keep of a customer, and what happens to their instances when the customer changes.
+
+In the consumer's transaction, from profile's events:
+
+- ``journey_customer_facts``: birthday (month and day) and time zone from the customer's attributes,
+  the first paid order (``first_order_id``: the first one seen stays, so a replay cannot make a later
+  order "first") and the last paid order's time (``since_trigger`` checks read it);
+- a paid order reaches the goal of every live instance with one that the customer entered before
+  paying: the instance ends ``converted`` with the order and its amount;
+- a merge moves the merged customers' live instances to the survivor, unless the survivor already
+  has a live instance of that journey (or ran it under the same entry), in which case they stop
+  (``merged``); their entries go with them so "never again" still holds for the survivor;
+- an erasure stops every live instance (``erased``), empties the instances' context (trigger data,
+  coupon codes) and forgets the customer's facts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_FACTS = sa.text(
+    """
+    INSERT INTO journey_customer_facts (tenant_id, customer_id, birth_month, birth_day, timezone, updated_at)
+    VALUES (:tenant, :customer, :month, :day, :zone, now())
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE
+      SET birth_month = EXCLUDED.birth_month, birth_day = EXCLUDED.birth_day,
+          timezone = EXCLUDED.timezone, updated_at = now()
+    """
+)
+
+_ORDER = sa.text(
+    """
+    INSERT INTO journey_customer_facts AS f
+      (tenant_id, customer_id, first_order_id, last_order_at, updated_at)
+    VALUES (:tenant, :customer, :order_id, :paid_at, now())
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE
+      SET first_order_id = COALESCE(f.first_order_id, EXCLUDED.first_order_id),
+          last_order_at = GREATEST(f.last_order_at, EXCLUDED.last_order_at), updated_at = now()
+    RETURNING first_order_id
+    """
+)
+
+_END_LIVE = """
+    UPDATE journey_instances AS i
+    SET status = :status, cursor = NULL, ended_at = :now, end_reason = :reason, lease_token = NULL,
+        lease_until = NULL {extra}
+    WHERE i.tenant_id = :tenant AND i.status = 'active' AND {where}
+    RETURNING i.instance_id, i.journey_id
+"""
+
+_CONVERT = sa.text(
+    _END_LIVE.format(
+        extra=", converted_order_id = :order_id, revenue_minor = :amount",
+        where="""i.customer_id = :customer AND i.trigger_at <= :paid_at AND EXISTS (
+          SELECT 1 FROM journey_versions AS v
+          WHERE v.tenant_id = i.tenant_id AND v.journey_id = i.journey_id AND v.version = i.version
+            AND v.has_goal)""",
+    )
+)
+
+_STOP_CUSTOMERS = sa.text(_END_LIVE.format(extra="", where="i.customer_id = ANY(:customers)"))
+
+_STOP_DUPLICATES = sa.text(
+    _END_LIVE.format(
+        extra="",
+        where="""i.customer_id = ANY(:customers) AND (
+          EXISTS (SELECT 1 FROM journey_instances AS s
+                  WHERE s.tenant_id = i.tenant_id AND s.journey_id = i.journey_id
+                    AND s.customer_id = :survivor AND (s.status = 'active' OR s.entry_key = i.entry_key))
+          OR EXISTS (SELECT 1 FROM journey_instances AS o
+                  WHERE o.tenant_id = i.tenant_id AND o.journey_id = i.journey_id
+                    AND o.customer_id = ANY(:customers) AND o.status = 'active'
+                    AND (o.entered_at, o.instance_id) < (i.entered_at, i.instance_id)))""",
+    )
+)
+
+_FREE_ENTRIES = sa.text(
+    """
+    UPDATE journey_entries AS e SET live_instance_id = NULL
+    FROM unnest(CAST(:instances AS uuid[])) AS ended(instance_id)
+    WHERE e.tenant_id = :tenant AND e.live_instance_id = ended.instance_id
+    """
+)
+
+_MOVE_INSTANCES = sa.text(
+    """
+    UPDATE journey_instances SET customer_id = :survivor
+    WHERE tenant_id = :tenant AND customer_id = ANY(:customers) AND status = 'active'
+    """
+)
+
+_MOVE_ENTRIES = sa.text(
+    """
+    WITH gone AS (
+      DELETE FROM journey_entries
+      WHERE tenant_id = :tenant AND customer_id = ANY(:customers)
+      RETURNING journey_id, last_entered_at, live_instance_id
+    ), folded AS (
+      SELECT journey_id, max(last_entered_at) AS last_entered_at,
+             (array_agg(live_instance_id) FILTER (WHERE live_instance_id IS NOT NULL))[1] AS live_instance_id
+      FROM gone GROUP BY journey_id
+    )
+    INSERT INTO journey_entries AS e (tenant_id, journey_id, customer_id, last_entered_at, live_instance_id)
+    SELECT :tenant, journey_id, :survivor, last_entered_at, live_instance_id FROM folded
+    ON CONFLICT (tenant_id, journey_id, customer_id) DO UPDATE
+      SET last_entered_at = GREATEST(e.last_entered_at, EXCLUDED.last_entered_at),
+          live_instance_id = COALESCE(e.live_instance_id, EXCLUDED.live_instance_id)
+    """
+)
+
+_MOVE_FACTS = sa.text(
+    """
+    WITH gone AS (
+      DELETE FROM journey_customer_facts
+      WHERE tenant_id = :tenant AND customer_id = ANY(:customers)
+      RETURNING first_order_id, last_order_at
+    )
+    UPDATE journey_customer_facts AS f
+    SET first_order_id = COALESCE(f.first_order_id, (SELECT max(first_order_id) FROM gone)),
+        last_order_at = GREATEST(f.last_order_at, (SELECT max(last_order_at) FROM gone))
+    WHERE f.tenant_id = :tenant AND f.customer_id = :survivor
+    """
+)
+
+_FORGET = sa.text(
+    """
+    WITH facts AS (
+      DELETE FROM journey_customer_facts WHERE tenant_id = :tenant AND customer_id = :customer
+    )
+    UPDATE journey_instances SET context = '{}'::jsonb
+    WHERE tenant_id = :tenant AND customer_id = :customer
+    """
+)
+
+
+def birthday_parts(birthday: str | None) -> tuple[int | None, int | None]:
+    """Month and day of an ISO birthday (``YYYY-MM-DD`` or ``MM-DD``); (None, None) without one."""
+    if not birthday:
+        return None, None
+    parts = birthday.split("-")
+    try:
+        month, day = int(parts[-2]), int(parts[-1])
+    except (ValueError, IndexError):
+        return None, None
+    return (month, day) if 1 <= month <= 12 and 1 <= day <= 31 else (None, None)
+
+
+async def record_attributes(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    birthday: str | None,
+    timezone: str | None,
+) -> None:
+    """Keep the customer's birthday and time zone as profile last said them."""
+    month, day = birthday_parts(birthday)
+    await connection.execute(
+        _FACTS,
+        {"tenant": tenant_id, "customer": customer_id, "month": month, "day": day, "zone": timezone or None},
+    )
+
+
+async def record_order(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    order_id: str,
+    paid_at: datetime,
+) -> bool:
+    """Keep the paid order; answers whether it is the customer's first."""
+    first = await connection.scalar(
+        _ORDER, {"tenant": tenant_id, "customer": customer_id, "order_id": order_id, "paid_at": paid_at}
+    )
+    return bool(first == order_id)
+
+
+async def reach_goals(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    order_id: str,
+    amount_minor: int,
+    paid_at: datetime,
+    now: datetime,
+) -> int:
+    """End ``converted`` every live instance with a goal that the customer entered before paying."""
+    rows = list(
+        await connection.execute(
+            _CONVERT,
+            {
+                "tenant": tenant_id,
+                "customer": customer_id,
+                "status": "converted",
+                "reason": "goal",
+                "now": now,
+                "order_id": order_id,
+                "amount": amount_minor,
+                "paid_at": paid_at,
+            },
+        )
+    )
+    await _free(connection, tenant_id, rows)
+    return len(rows)
+
+
+async def merge_instances(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+    merged_ids: list[uuid.UUID],
+    now: datetime,
+) -> None:
+    """Follow the survivor (see the module), keeping one live instance per journey."""
+    keys: dict[str, Any] = {"tenant": tenant_id, "survivor": survivor_id, "customers": merged_ids}
+    stopped = list(
+        await connection.execute(
+            _STOP_DUPLICATES, {**keys, "status": "stopped", "reason": "merged", "now": now}
+        )
+    )
+    await _free(connection, tenant_id, stopped)
+    await connection.execute(_MOVE_INSTANCES, keys)
+    await connection.execute(_MOVE_ENTRIES, keys)
+    await connection.execute(_MOVE_FACTS, keys)
+
+
+async def erase_instances(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
+) -> None:
+    """Stop the customer's live instances and forget what journeys kept of them."""
+    stopped = list(
+        await connection.execute(
+            _STOP_CUSTOMERS,
+            {
+                "tenant": tenant_id,
+                "customers": [customer_id],
+                "status": "stopped",
+                "reason": "erased",
+                "now": now,
+            },
+        )
+    )
+    await _free(connection, tenant_id, stopped)
+    await connection.execute(_FORGET, {"tenant": tenant_id, "customer": customer_id})
+
+
+async def _free(connection: AsyncConnection, tenant_id: uuid.UUID, rows: list[Any]) -> None:
+    if rows:
+        await connection.execute(
+            _FREE_ENTRIES, {"tenant": tenant_id, "instances": [row.instance_id for row in rows]}
+        )
