@@ -453,3 +453,47 @@ async def test_the_catalogue_answers_a_list(api: httpx.AsyncClient, tenant: Tena
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["items"], list)
     assert all(json.dumps(item) and "name" in item for item in response.json()["items"])
+
+
+async def test_a_classic_creates_its_missing_content_and_refuses_bad_overrides_by_path(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    pytest.importorskip("services.notify.domain.journey_classics")
+    catalogue = (await api.get("/v1/journey-templates", headers=tenant.headers)).json()["items"]
+    assert {"abandoned_cart", "birthday", "win_back"} <= {item["name"] for item in catalogue}
+
+    created = await journey(api, tenant, {"from_template": "abandoned_cart"})
+    assert (created["from_template"], created["status"], created["version"]) == ("abandoned_cart", "draft", 1)
+    text = json.dumps(created["steps"])
+    assert "slot:" not in text
+    templates = (await api.get("/v1/notify/templates", headers=tenant.headers)).json()["items"]
+    coupons = (await api.get("/v1/coupon-templates", headers=tenant.headers)).json()["items"]
+    assert any(t["template_id"] in text for t in templates)
+    assert any(c["template_id"] in text for c in coupons)
+
+    # The merchant's own template fills its slot and is not created again; a bad override names its path.
+    own = await notify_template(api, tenant)
+    before = len((await api.get("/v1/notify/templates", headers=tenant.headers)).json()["items"])
+    mine = await journey(api, tenant, {"from_template": "abandoned_cart", "templates": {"reminder": own}})
+    assert own in json.dumps(mine["steps"])
+    after = len((await api.get("/v1/notify/templates", headers=tenant.headers)).json()["items"])
+    assert after == before
+    foreign = await api.post(
+        "/v1/journeys",
+        json={"from_template": "abandoned_cart", "templates": {"reminder": str(uuid.uuid4())}},
+        headers=tenant.headers,
+    )
+    assert list(faults(foreign).values()) == ["unknown template"]
+    unknown = await api.post("/v1/journeys", json={"from_template": "no_such"}, headers=tenant.headers)
+    assert set(faults(unknown)) == {"from_template"}
+    assert set(
+        faults(
+            await api.post(
+                "/v1/journeys",
+                json={"from_template": "abandoned_cart", "parameters": {"wait": "soon"}},
+                headers=tenant.headers,
+            )
+        )
+    ) == {"parameters.wait"}
+    unchanged = len((await api.get("/v1/notify/templates", headers=tenant.headers)).json()["items"])
+    assert unchanged == after

@@ -341,7 +341,12 @@ class JourneyDesk:
         if self._classics is None or not isinstance(name, str):
             raise InvalidArgument.single("from_template", "must name one of GET /v1/journey-templates")
         overrides = {key: value for key, value in document.items() if key != "from_template"}
-        expansion = self._classics.expand(name, overrides)
+        try:
+            expansion = self._classics.expand(name, overrides)
+        except NotFound:  # an id in a body is a fault of the body (docs/api-conventions.md)
+            raise InvalidArgument.single(
+                "from_template", "must name one of GET /v1/journey-templates"
+            ) from None
         messages, coupons = tuple(expansion.messages), tuple(expansion.coupons)
         contents: list[MessageContentLike | CouponContentLike] = [*messages, *coupons]
         stand_ins = {content.slot: str(uuid.uuid4()) for content in contents}
