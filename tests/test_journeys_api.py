@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from services.notify.journey_clock import JourneyClock
 from tests.conftest import TenantKey
 
 Json = dict[str, Any]
@@ -99,6 +101,13 @@ async def journey(api: httpx.AsyncClient, tenant: TenantKey, document: Json) -> 
 def faults(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 422, response.text
     return {error["field"]: error["message"] for error in response.json()["errors"]}
+
+
+@pytest.fixture
+def later(journey_clock: Path) -> datetime:
+    """A day after the session notify's journey clock (other tests move it on): an instance due then
+    is never claimed by the running worker while a test looks at it."""
+    return JourneyClock(str(journey_clock)).now() + timedelta(days=1)
 
 
 @pytest.fixture
@@ -287,15 +296,13 @@ async def _step(
 
 
 async def test_archiving_stops_the_instances_in_flight_and_nothing_else(
-    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection
+    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection, later: datetime
 ) -> None:
     created = await journey(api, tenant, simple_journey(await notify_template(api, tenant)))
     journey_id = created["journey_id"]
     assert (await api.post(f"/v1/journeys/{journey_id}/activate", headers=tenant.headers)).status_code == 200
     inside, done = uuid.uuid4(), uuid.uuid4()
-    live = await _instance(
-        notify_db, tenant, journey_id, inside, "active", "steps[0]", datetime.now(UTC) + timedelta(hours=1)
-    )
+    live = await _instance(notify_db, tenant, journey_id, inside, "active", "steps[0]", later)
     finished = await _instance(notify_db, tenant, journey_id, done, "completed", None)
     for customer_id, instance_id in ((inside, live), (done, None)):
         await notify_db.execute(
@@ -344,7 +351,7 @@ async def test_archiving_stops_the_instances_in_flight_and_nothing_else(
 
 
 async def test_stats_list_every_step_in_document_order_with_zeros_then_count_the_ledger(
-    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection
+    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection, later: datetime
 ) -> None:
     template_id = await notify_template(api, tenant)
     ids = (template_id, await coupon_template(api, tenant), await tag(api, tenant))
@@ -373,7 +380,6 @@ async def test_stats_list_every_step_in_document_order_with_zeros_then_count_the
     ]
     assert all(s["entered"] == 0 and s["outcomes"] == {} and s["suppressed"] == {} for s in empty["steps"])
 
-    later = datetime.now(UTC) + timedelta(hours=5)
     waiting = await _instance(notify_db, tenant, journey_id, uuid.uuid4(), "active", "steps[1]", later)
     converted = await _instance(
         notify_db, tenant, journey_id, uuid.uuid4(), "converted", None, revenue_minor=12_900
@@ -414,16 +420,14 @@ async def test_stats_list_every_step_in_document_order_with_zeros_then_count_the
 
 
 async def test_a_customers_journeys_answer_for_a_merged_away_id_and_page(
-    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection
+    api: httpx.AsyncClient, tenant: TenantKey, notify_db: asyncpg.Connection, later: datetime
 ) -> None:
     template_id = await notify_template(api, tenant)
     first = await journey(api, tenant, simple_journey(template_id, "One"))
     second = await journey(api, tenant, simple_journey(template_id, "Two"))
     survivor, merged = uuid.uuid4(), uuid.uuid4()
     await _instance(notify_db, tenant, first["journey_id"], survivor, "completed", None)
-    await _instance(
-        notify_db, tenant, second["journey_id"], survivor, "active", "steps[0]", datetime.now(UTC)
-    )
+    await _instance(notify_db, tenant, second["journey_id"], survivor, "active", "steps[0]", later)
     await notify_db.execute(
         "INSERT INTO customer_states (tenant_id, customer_id, merged_into) VALUES ($1, $2, $3)",
         uuid.UUID(tenant.tenant_id),
