@@ -462,7 +462,6 @@ async def test_the_catalogue_answers_a_list(api: httpx.AsyncClient, tenant: Tena
 async def test_a_classic_creates_its_missing_content_and_refuses_bad_overrides_by_path(
     api: httpx.AsyncClient, tenant: TenantKey
 ) -> None:
-    pytest.importorskip("services.notify.domain.journey_classics")
     catalogue = (await api.get("/v1/journey-templates", headers=tenant.headers)).json()["items"]
     assert {"abandoned_cart", "birthday", "win_back"} <= {item["name"] for item in catalogue}
 
