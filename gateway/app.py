@@ -22,6 +22,7 @@ from gateway.routers import (
     coupons,
     customers,
     events,
+    journeys,
     links,
     loyalty,
     loyalty_program,
@@ -112,6 +113,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(messages.router)
     app.include_router(links.router)
     app.include_router(notify_webhooks.router)
+    app.include_router(journeys.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 import httpx
 
 from services.notify.domain.wechat_receipts import signature as wechat_signature
@@ -32,6 +34,16 @@ WALKED = {
     ("get", "/v1/customers/{customer_id}/messages"),
     ("post", "/v1/notify/receipts/{tenant_id}/{channel}"),
     ("get", "/v1/notify/receipts/{tenant_id}/wechat"),
+    ("post", "/v1/journeys"),
+    ("get", "/v1/journeys"),
+    ("get", "/v1/journeys/{journey_id}"),
+    ("put", "/v1/journeys/{journey_id}"),
+    ("post", "/v1/journeys/{journey_id}/activate"),
+    ("post", "/v1/journeys/{journey_id}/pause"),
+    ("post", "/v1/journeys/{journey_id}/archive"),
+    ("get", "/v1/journeys/{journey_id}/stats"),
+    ("get", "/v1/customers/{customer_id}/journeys"),
+    ("get", "/v1/journey-templates"),
 }
 
 
@@ -183,3 +195,55 @@ async def test_a_receipt_signed_by_the_channel_marks_the_message_delivered(
     delivered = (await api.get(f"/v1/messages/{message_id}", headers=tenant.headers)).json()
     assert delivered["status"] == "delivered"
     assert delivered["delivered_at"] is not None
+
+
+async def test_another_tenants_journeys_are_not_found_and_their_instances_never_leak(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    owner, intruder = tenant.headers, other_tenant.headers
+    template = {"name": "thanks", "channel": "sms", "purpose": "service", "body": "Thank you"}
+    template_id = (await api.post("/v1/notify/templates", json=template, headers=owner)).json()["template_id"]
+    document = {
+        "name": "Thanks",
+        "trigger": {"order": "paid", "first": True},
+        "steps": [{"send": {"template_id": template_id}}],
+    }
+    created = await api.post("/v1/journeys", json=document, headers=owner)
+    assert created.status_code == 201, created.text
+    journey_id = created.json()["journey_id"]
+    customer_id = uuid.uuid4()
+    connection = await asyncpg.connect(database_urls["notify"])
+    try:
+        await connection.execute(
+            "INSERT INTO journey_instances (tenant_id, instance_id, journey_id, version, customer_id, status,"
+            " cursor, entry_key, entered_at, trigger_at, context)"
+            " VALUES ($1, $2, $3, 1, $4, 'active', 'steps[0]', 'k', now(), now(), '{}'::jsonb)",
+            uuid.UUID(tenant.tenant_id),
+            uuid.uuid4(),
+            uuid.UUID(journey_id),
+            customer_id,
+        )
+    finally:
+        await connection.close()
+
+    path = f"/v1/journeys/{journey_id}"
+    assert (await api.get(path, headers=intruder)).status_code == 404
+    assert (await api.get(f"{path}/stats", headers=intruder)).status_code == 404
+    for action in ("activate", "pause", "archive"):
+        assert (await api.post(f"{path}/{action}", headers=intruder)).status_code == 404
+    assert (await api.put(path, json=document, headers=intruder)).status_code in (404, 422)
+    assert (await api.get("/v1/journeys", headers=intruder)).json()["items"] == []
+    assert (await api.get(f"/v1/customers/{customer_id}/journeys", headers=intruder)).json()["items"] == []
+    # The owner's template is not the intruder's to use: 422 at its path, nothing created.
+    stolen = await api.post("/v1/journeys", json=document, headers=intruder)
+    assert stolen.status_code == 422
+    assert stolen.json()["errors"] == [{"field": "steps[0].send.template_id", "message": "unknown template"}]
+    catalogue = await api.get("/v1/journey-templates", headers=intruder)
+    assert catalogue.status_code == 200
+
+    # The owner's journey is as it was.
+    mine = (await api.get(path, headers=owner)).json()
+    assert (mine["status"], mine["version"]) == ("draft", 1)
+    assert (await api.get(f"/v1/customers/{customer_id}/journeys", headers=owner)).json()["items"][0][
+        "journey_id"
+    ] == journey_id

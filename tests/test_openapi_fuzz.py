@@ -48,6 +48,10 @@ _CONDITION = (
     "the condition is free JSON in the schema; the scoring service checks it against the segment "
     "language and names each fault (docs/segments.md)"
 )
+_JOURNEY = (
+    "a journey's trigger, steps and goal are free JSON in the schema; notify checks them against the "
+    "definition's rules and the tenant's own ids (docs/journeys.md) and names each fault by its path"
+)
 _BATCH = "a batch judges its items one by one: 200, the malformed item in rejected (docs/api-conventions.md)"
 
 # (operation, finding) that schemathesis may report, each with why it is right. Anything else fails.
@@ -95,6 +99,8 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     ("POST /v1/notify/templates", VALID_REJECTED): "subject, body, HTML and provider parameters are "
     "Liquid: notify parses them and allows only the contract's personal fields (docs/notify.md); a "
     "subject or HTML only where the channel has one",
+    ("POST /v1/journeys", VALID_REJECTED): _JOURNEY,
+    ("PUT /v1/journeys/{journey_id}", VALID_REJECTED): _JOURNEY + " (checked before the lookup)",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/refunds/batch", INVALID_ACCEPTED): _BATCH,

@@ -11,12 +11,15 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
 from services.notify.clients.journey_effects import JourneyEffectsClient
+from services.notify.clients.journey_references import GrpcReferenceDirectory
 from services.notify.consumers.journey_triggers import JourneyTriggers, journey_consumers
 from services.notify.consumers.profile_events import notify_consumer
 from services.notify.delivery_worker import DeliveryWorker, ProviderPool
+from services.notify.domain import journey_classics
 from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
 from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
+from services.notify.domain.journeys import JourneyDesk
 from services.notify.domain.link_desk import LinkDesk
 from services.notify.domain.links import LinkSigner
 from services.notify.domain.messages import MessageDesk
@@ -36,6 +39,7 @@ from services.notify.store.customer_export import SqlCustomerExport
 from services.notify.store.delivery_queue import DeliveryQueue
 from services.notify.store.journey_birthdays import BirthdaySweep
 from services.notify.store.journey_instances import SqlInstanceStore
+from services.notify.store.journeys import SqlJourneyStore
 from services.notify.store.link_events import SqlLinkStore
 from services.notify.store.messages import SqlMessageStore
 from services.notify.store.receipts import SqlReceiptStore
@@ -48,6 +52,7 @@ from services.notify.store.tables import (
     tenants,
 )
 from services.notify.store.templates import SqlTemplateStore
+from services.notify.transport.journeys_servicer import journeys_registration
 from services.notify.transport.link_servicer import LinkServicer, link_registration
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
 from services.notify.webhook_parts import webhook_parts
@@ -116,6 +121,13 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     receipt_store = SqlReceiptStore(database, producer.outbox, channels)
     receipts = ReceiptDesk(receipt_store, verify)
     wechat_receipts = WeChatReceiptDesk(receipt_store)
+    journey_desk = JourneyDesk(
+        SqlJourneyStore(database),
+        GrpcReferenceDirectory(profile, scoring, loyalty),
+        templates,
+        journey_classics,
+        clock=journeys.clock.now,
+    )
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
 
     async def run_journeys(_: ServiceServer) -> None:
@@ -141,6 +153,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 )
             ),
             link_registration(LinkServicer(links, receipts, wechat_receipts)),
+            journeys_registration(journey_desk),
             *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
