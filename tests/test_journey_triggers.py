@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from services.notify.journey_clock import JourneyClock
 from tests.conftest import TenantKey
 from tests.journey_support import install_journey, instances, move_clock, query
 from tests.test_journey_engine import add_to_cart, pay_now
@@ -171,12 +172,13 @@ async def test_a_merged_customers_run_moves_to_a_survivor_without_one(
 
 
 async def test_a_birthday_three_days_away_enters_once_for_that_year(
-    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str], journey_clock: Path
 ) -> None:
     url = database_urls["notify"]
     birthdays = await install_journey(url, tenant.tenant_id, journey({"date": "birthday", "days_before": 3}))
-    soon = (datetime.now(UTC) + timedelta(days=2)).date()
-    later = (datetime.now(UTC) + timedelta(days=20)).date()
+    today = JourneyClock(str(journey_clock)).now()  # other tests moved the journeys' clock on
+    soon = (today + timedelta(days=2)).date()
+    later = (today + timedelta(days=20)).date()
     people = {}
     for label, day in (("soon", soon), ("later", later)):
         body = {

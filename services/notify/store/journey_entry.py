@@ -12,7 +12,10 @@ sweep's). A candidate enters only when:
   triggers enter once per occurrence (their ``entry_key``) whatever the re-entry policy.
 
 The decision is made on the ``journey_entries`` row, inserted or updated by the same statement under
-its row lock, so two entries racing for one customer cannot both pass.
+its row lock, so two entries racing for one customer cannot both pass. The journey's own row is held
+``FOR SHARE`` until the entry commits and must still be active on the version the trigger matched: a
+pause, an edit or an archive waits for the entry, and an archive then stops what it entered — no
+instance is ever left active in an archived journey.
 """
 
 from __future__ import annotations
@@ -63,12 +66,20 @@ _TRIGGERED = sa.text(
 
 _ENTER = sa.text(
     """
-    WITH candidate AS (
+    WITH live AS (
+      SELECT tenant_id, journey_id, version FROM journeys
+      WHERE tenant_id = ANY(CAST(:tenants AS uuid[])) AND journey_id = ANY(CAST(:journeys AS uuid[]))
+        AND status = 'active'
+      FOR SHARE
+    ),
+    candidate AS (
       SELECT c.*, v.reentry, v.trigger_kind
       FROM unnest(CAST(:tenants AS uuid[]), CAST(:journeys AS uuid[]), CAST(:versions AS int[]),
                   CAST(:customers AS uuid[]), CAST(:keys AS text[]), CAST(:trigger_ats AS timestamptz[]),
                   CAST(:contexts AS jsonb[]), CAST(:instances AS uuid[]))
         AS c(tenant_id, journey_id, version, customer_id, entry_key, trigger_at, context, instance_id)
+      JOIN live
+        ON live.tenant_id = c.tenant_id AND live.journey_id = c.journey_id AND live.version = c.version
       JOIN journey_versions AS v
         ON v.tenant_id = c.tenant_id AND v.journey_id = c.journey_id AND v.version = c.version
       LEFT JOIN journey_entries AS e
