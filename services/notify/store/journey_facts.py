@@ -47,8 +47,8 @@ _ORDER = sa.text(
 
 _END_LIVE = """
     UPDATE journey_instances AS i
-    SET status = :status, cursor = NULL, ended_at = :now, end_reason = :reason, lease_token = NULL,
-        lease_until = NULL {extra}
+    SET status = :status, cursor = NULL, due_at = NULL, ended_at = :now, end_reason = :reason,
+        lease_token = NULL, lease_until = NULL {extra}
     WHERE i.tenant_id = :tenant AND i.status = 'active' AND {where}
     RETURNING i.instance_id, i.journey_id
 """

@@ -98,7 +98,7 @@ _RELEASE = sa.text(
     """
     UPDATE journey_instances
     SET lease_token = NULL, lease_until = NULL, last_error = :error,
-      due_at = COALESCE(CAST(:retry_at AS timestamptz), due_at),
+      due_at = CAST(:retry_at AS timestamptz),
       status = CASE WHEN CAST(:retry_at AS timestamptz) IS NULL THEN 'failed' ELSE status END,
       cursor = CASE WHEN CAST(:retry_at AS timestamptz) IS NULL THEN NULL ELSE cursor END,
       ended_at = CASE WHEN CAST(:retry_at AS timestamptz) IS NULL THEN CAST(:now AS timestamptz) END,

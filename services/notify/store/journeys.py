@@ -74,7 +74,7 @@ _STOP_INSTANCES = sa.text(
     """
     WITH stopped AS (
         UPDATE journey_instances
-        SET status = 'stopped', end_reason = 'archived', cursor = NULL, ended_at = now(),
+        SET status = 'stopped', end_reason = 'archived', cursor = NULL, due_at = NULL, ended_at = now(),
             lease_token = NULL, lease_until = NULL
         WHERE tenant_id = :tenant AND journey_id = :journey AND status = 'active'
         RETURNING instance_id
