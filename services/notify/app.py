@@ -22,6 +22,7 @@ from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
 from services.notify.domain.journeys import JourneyDesk
 from services.notify.domain.link_desk import LinkDesk
 from services.notify.domain.links import LinkSigner
+from services.notify.domain.message_batches import BatchPreparer
 from services.notify.domain.messages import MessageDesk
 from services.notify.domain.receipts import ReceiptDesk
 from services.notify.domain.setup_desk import SetupDesk
@@ -105,7 +106,10 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         settings.address_of("scoring"), interceptors=aio_client_interceptors()
     )
     desk = MessageDesk(messages, recipients, loyalty_facts)
-    journeys = journey_parts(settings, runtime, database, producer.outbox, desk, profile, loyalty, scoring)
+    preparer = BatchPreparer(messages, recipients, loyalty_facts)
+    journeys = journey_parts(
+        settings, runtime, database, producer.outbox, preparer, profile, loyalty, scoring
+    )
     triggers = JourneyTriggers(journeys.clock.now, journeys.worker.wake)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
@@ -174,7 +178,7 @@ def journey_parts(
     runtime: RuntimeSettings,
     database: Database,
     outbox: Outbox,
-    desk: MessageDesk,
+    preparer: BatchPreparer,
     profile: grpc.aio.Channel,
     loyalty: grpc.aio.Channel,
     scoring: grpc.aio.Channel,
@@ -193,7 +197,7 @@ def journey_parts(
     runner = JourneyRunner(
         SqlInstanceStore(database, outbox),
         JourneyEffectsClient(profile, loyalty, scoring),
-        desk,
+        preparer,
         clock.now,
         limits,
     )

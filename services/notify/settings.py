@@ -78,7 +78,10 @@ class NotifySettings(ServiceSettings):
         default=500, ge=1, le=5_000, description="due journey instances one round claims"
     )
     journey_concurrency: int = Field(
-        default=64, ge=1, le=1_000, description="journey instances run at once per notify process"
+        default=32,
+        ge=1,
+        le=1_000,
+        description="per-instance calls in flight at once (conditions, tags, tiers)",
     )
     journey_lease_seconds: float = Field(
         default=60.0, ge=5, le=3_600, description="a claimed journey instance is another runner's after this"

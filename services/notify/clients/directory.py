@@ -63,16 +63,19 @@ class ProfileRecipients:
     async def recipient(self, tenant_id: uuid.UUID, customer_id: uuid.UUID, channel: str) -> RecipientFacts:
         """Who the customer is now and the masked contact the channel would use (nothing revealed)."""
         (found,) = await self._ask(tenant_id, [customer_id], channel, reveal=False)
-        survivor = (
-            uuid.UUID(found.survivor_id) if found.state == "merged" and found.survivor_id else customer_id
-        )
-        return RecipientFacts(
-            state=found.state,
-            customer_id=survivor,
-            contact_masked=found.contact_masked or None,
-            timezone=found.timezone or None,
-            nickname=found.nickname or None,
-        )
+        return _facts(found)
+
+    async def recipients(
+        self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str
+    ) -> dict[uuid.UUID, RecipientFacts]:
+        """``recipient`` for many customers, a call per 1,000 (a journey's batch of sends)."""
+        distinct = list(dict.fromkeys(customer_ids))
+        answers: dict[uuid.UUID, RecipientFacts] = {}
+        for start in range(0, len(distinct), MAX_BATCH):
+            chunk = distinct[start : start + MAX_BATCH]
+            for found in await self._ask(tenant_id, chunk, channel, reveal=False):
+                answers[uuid.UUID(found.customer_id)] = _facts(found)
+        return answers
 
     async def reveal(
         self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str
@@ -84,6 +87,18 @@ class ProfileRecipients:
             for found in await self._ask(tenant_id, chunk, channel, reveal=True):
                 reaches.append(Reach(uuid.UUID(found.customer_id), found.state, found.contact or None))
         return reaches
+
+
+def _facts(found: contacts_pb2.Recipient) -> RecipientFacts:
+    asked = uuid.UUID(found.customer_id)
+    survivor = uuid.UUID(found.survivor_id) if found.state == "merged" and found.survivor_id else asked
+    return RecipientFacts(
+        state=found.state,
+        customer_id=survivor,
+        contact_masked=found.contact_masked or None,
+        timezone=found.timezone or None,
+        nickname=found.nickname or None,
+    )
 
 
 class LoyaltyClient:

@@ -8,8 +8,10 @@ a deadline) becomes ``Unavailable``, and the runner retries the instance later w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -17,12 +19,13 @@ import grpc
 from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc, membership_pb2, membership_pb2_grpc
 from patron.profile.v1 import tags_pb2, tags_pb2_grpc
 from patron.scoring.v1 import segments_pb2, segments_pb2_grpc
-from services.notify.domain.journey_runner import CouponOutcome
+from services.notify.domain.journey_runner import CouponOutcome, CouponRequest
 from services.runtime.errors import Unavailable
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 DEADLINE_SECONDS = 5.0
+COUPON_CONCURRENCY = 32
 _FINAL = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
 
 
@@ -64,6 +67,20 @@ class JourneyEffectsClient:
                 return CouponOutcome(None, _refusal(error))
             raise Unavailable(f"loyalty answered {error.code().name} to the coupon") from error
         return CouponOutcome(answer.coupon.code, None)
+
+    async def issue_coupons(
+        self, tenant_id: uuid.UUID, requests: Sequence[CouponRequest]
+    ) -> list[CouponOutcome]:
+        """Many coupons, each under its own key, in request order (a refusal is that item's outcome)."""
+        gate = asyncio.Semaphore(COUPON_CONCURRENCY)
+
+        async def one(request: CouponRequest) -> CouponOutcome:
+            async with gate:
+                return await self.issue_coupon(
+                    tenant_id, request.customer_id, request.template_id, request.key
+                )
+
+        return list(await asyncio.gather(*(one(request) for request in requests)))
 
     async def membership(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> dict[str, Any] | None:
         """The member's tier and benefits (None: loyalty knows no such member)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -121,6 +121,14 @@ class Recipients(Protocol):
     async def recipient(
         self, tenant_id: uuid.UUID, customer_id: uuid.UUID, channel: str
     ) -> RecipientFacts: ...
+
+
+class ManyRecipients(Recipients, Protocol):
+    """``Recipients`` for a batch of customers at once (journeys, campaigns)."""
+
+    async def recipients(
+        self, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID], channel: str
+    ) -> dict[uuid.UUID, RecipientFacts]: ...
 
 
 class LoyaltyFacts(Protocol):

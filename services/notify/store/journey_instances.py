@@ -1,11 +1,12 @@
 """Claiming due journey instances and committing their steps (implements the runner's InstanceStore).
 
 Claims lease instances with ``FOR UPDATE SKIP LOCKED``, so replicas never take the same instance; the
-lease (a token and a time) lets a crashed runner's instances be claimed again once it lapses. Every
-commit first locks the instance row and checks it is still active and still under our token — a goal
-reached, an erasure, an archive or another runner's claim in the meantime makes the commit write
-nothing — then records the steps in ``journey_steps`` (keyed by instance and path: a step can never be
-recorded twice), commits the step's message when there is one, and advances the instance.
+lease (a token and a time) lets a crashed runner's instances be claimed again once it lapses. A
+round's commit is one transaction for the whole batch: it locks the instance rows still active and
+still under our token — a goal reached, an erasure, an archive or another runner's claim in the
+meantime leaves that instance out, written nothing — then commits the round's messages
+(``message_batches.commit_drafts``), records the steps in ``journey_steps`` (keyed by instance and
+path: a step can never be recorded twice) and advances the instances, each statement set-based.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.journey_definitions import parse_journey
 from services.notify.domain.journey_plan import Plan, plan
-from services.notify.domain.journey_runner import Advance, ClaimedInstance, StepRecord, with_status
-from services.notify.domain.messages import MessageDraft
-from services.notify.store.messages import commit_draft
+from services.notify.domain.journey_runner import ClaimedInstance, StepCommit, StepRecord, with_status
+from services.notify.store.message_batches import commit_drafts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 
@@ -53,11 +52,15 @@ _CLAIM = sa.text(
     """
 )
 
-_LOCK = sa.text(
+_OURS = sa.text(
     """
-    SELECT status, lease_token FROM journey_instances
-    WHERE tenant_id = :tenant AND instance_id = :instance
-    FOR UPDATE
+    SELECT i.instance_id FROM journey_instances AS i
+    JOIN unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[]), CAST(:tokens AS uuid[]))
+      AS c(tenant_id, instance_id, token)
+      ON i.tenant_id = c.tenant_id AND i.instance_id = c.instance_id
+    WHERE i.status = 'active' AND i.lease_token = c.token
+    ORDER BY i.tenant_id, i.instance_id
+    FOR UPDATE OF i
     """
 )
 
@@ -65,32 +68,40 @@ _RECORD = sa.text(
     """
     INSERT INTO journey_steps (tenant_id, instance_id, path, journey_id, version, kind, outcome, reason,
       message_id, coupon_code, at)
-    SELECT :tenant, :instance, r.path, :journey, :version, r.kind, r.outcome, r.reason, r.message_id,
-      r.coupon_code, :now
-    FROM unnest(CAST(:paths AS text[]), CAST(:kinds AS text[]), CAST(:outcomes AS text[]),
-      CAST(:reasons AS text[]), CAST(:message_ids AS uuid[]), CAST(:codes AS text[]))
-      AS r(path, kind, outcome, reason, message_id, coupon_code)
+    SELECT r.tenant_id, r.instance_id, r.path, r.journey_id, r.version, r.kind, r.outcome, r.reason,
+      r.message_id, r.coupon_code, :now
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[]), CAST(:paths AS text[]),
+      CAST(:journeys AS uuid[]), CAST(:versions AS int[]), CAST(:kinds AS text[]),
+      CAST(:outcomes AS text[]), CAST(:reasons AS text[]), CAST(:message_ids AS uuid[]),
+      CAST(:codes AS text[]))
+      AS r(tenant_id, instance_id, path, journey_id, version, kind, outcome, reason, message_id,
+           coupon_code)
     """
 )
 
 _ADVANCE = sa.text(
     """
-    UPDATE journey_instances
-    SET cursor = :cursor, due_at = :due_at, status = :status, context = CAST(:context AS jsonb),
-      attempts = CASE WHEN CAST(:keep_lease AS boolean) THEN attempts ELSE 0 END,
-      lease_token = CASE WHEN CAST(:keep_lease AS boolean) THEN lease_token END,
-      lease_until = CASE WHEN CAST(:keep_lease AS boolean) THEN lease_until END,
+    UPDATE journey_instances AS i
+    SET cursor = a.cursor, due_at = a.due_at, status = a.status, context = a.context,
+      attempts = CASE WHEN a.keep_lease THEN i.attempts ELSE 0 END,
+      lease_token = CASE WHEN a.keep_lease THEN i.lease_token END,
+      lease_until = CASE WHEN a.keep_lease THEN i.lease_until END,
       last_error = NULL,
-      ended_at = CASE WHEN CAST(:status AS text) = 'active' THEN NULL ELSE CAST(:now AS timestamptz) END,
-      end_reason = :end_reason
-    WHERE tenant_id = :tenant AND instance_id = :instance
+      ended_at = CASE WHEN a.status = 'active' THEN NULL ELSE CAST(:now AS timestamptz) END,
+      end_reason = a.end_reason
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[]), CAST(:cursors AS text[]),
+      CAST(:due_ats AS timestamptz[]), CAST(:statuses AS text[]), CAST(:contexts AS jsonb[]),
+      CAST(:keep_leases AS boolean[]), CAST(:end_reasons AS text[]))
+      AS a(tenant_id, instance_id, cursor, due_at, status, context, keep_lease, end_reason)
+    WHERE i.tenant_id = a.tenant_id AND i.instance_id = a.instance_id
     """
 )
 
-_FREE_ENTRY = sa.text(
+_FREE_ENTRIES = sa.text(
     """
-    UPDATE journey_entries SET live_instance_id = NULL
-    WHERE tenant_id = :tenant AND journey_id = :journey AND live_instance_id = :instance
+    UPDATE journey_entries AS e SET live_instance_id = NULL
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[])) AS ended(tenant_id, instance_id)
+    WHERE e.tenant_id = ended.tenant_id AND e.live_instance_id = ended.instance_id
     """
 )
 
@@ -167,40 +178,42 @@ class SqlInstanceStore:
             self._plans[key] = found
         return found
 
-    async def commit(
-        self,
-        instance: ClaimedInstance,
-        records: Sequence[StepRecord],
-        advance: Advance,
-        now: datetime,
-        draft: MessageDraft | None = None,
-    ) -> bool:
-        """Record, commit the message, advance — or write nothing when the instance is not ours."""
-        keys = {"tenant": instance.tenant_id, "instance": instance.instance_id}
+    async def commit_many(self, commits: Sequence[StepCommit], now: datetime) -> set[uuid.UUID]:
+        """One transaction for the round: lock the instances still ours and active, commit their
+        messages, record their steps, advance them; answers the instances committed."""
         async with self._database.transaction() as connection:
-            row = (await connection.execute(_LOCK, keys)).first()
-            if row is None or row.status != "active" or row.lease_token != instance.lease_token:
-                return False
-            if draft is not None:
-                message = await commit_draft(connection, self._outbox, instance.tenant_id, draft)
-                records = [*records[:-1], with_status(records[-1], message)]
-            await _record(connection, instance, records, now)
-            await connection.execute(
-                _ADVANCE,
+            rows = await connection.execute(
+                _OURS,
                 {
-                    **keys,
-                    "cursor": advance.cursor,
-                    "due_at": advance.due_at,
-                    "status": advance.status,
-                    "context": json.dumps(advance.context),
-                    "keep_lease": advance.keep_lease,
-                    "now": now,
-                    "end_reason": advance.end_reason,
+                    "tenants": [c.instance.tenant_id for c in commits],
+                    "instances": [c.instance.instance_id for c in commits],
+                    "tokens": [c.instance.lease_token for c in commits],
                 },
             )
-            if advance.status != "active":
-                await connection.execute(_FREE_ENTRY, {**keys, "journey": instance.journey_id})
-        return True
+            ours = {row.instance_id for row in rows}
+            mine = [c for c in commits if c.instance.instance_id in ours]
+            sending = [c for c in mine if c.draft is not None]
+            views = await commit_drafts(
+                connection, self._outbox, [(c.instance.tenant_id, c.draft) for c in sending if c.draft]
+            )
+            sent = {c.instance.instance_id: view for c, view in zip(sending, views, strict=True)}
+            records = [
+                (c, with_status(r, sent[c.instance.instance_id]) if r.outcome == "pending" else r)
+                for c in mine
+                for r in c.records
+            ]
+            await _record(connection, records, now)
+            await _advance(connection, mine, now)
+            ended = [c for c in mine if c.advance.status != "active"]
+            if ended:
+                await connection.execute(
+                    _FREE_ENTRIES,
+                    {
+                        "tenants": [c.instance.tenant_id for c in ended],
+                        "instances": [c.instance.instance_id for c in ended],
+                    },
+                )
+        return ours
 
     async def release(
         self, instance: ClaimedInstance, error: str, retry_at: datetime | None, now: datetime
@@ -220,31 +233,47 @@ class SqlInstanceStore:
             )
             if status == "failed":
                 await connection.execute(
-                    _FREE_ENTRY,
-                    {
-                        "tenant": instance.tenant_id,
-                        "instance": instance.instance_id,
-                        "journey": instance.journey_id,
-                    },
+                    _FREE_ENTRIES, {"tenants": [instance.tenant_id], "instances": [instance.instance_id]}
                 )
 
 
 async def _record(
-    connection: AsyncConnection, instance: ClaimedInstance, records: Sequence[StepRecord], now: datetime
+    connection: AsyncConnection, records: Sequence[tuple[StepCommit, StepRecord]], now: datetime
 ) -> None:
     if not records:
         return
-    values: dict[str, Any] = {
-        "tenant": instance.tenant_id,
-        "instance": instance.instance_id,
-        "journey": instance.journey_id,
-        "version": instance.version,
-        "now": now,
-        "paths": [r.path for r in records],
-        "kinds": [r.kind for r in records],
-        "outcomes": [r.outcome for r in records],
-        "reasons": [r.reason for r in records],
-        "message_ids": [r.message_id for r in records],
-        "codes": [r.coupon_code for r in records],
-    }
-    await connection.execute(_RECORD, values)
+    await connection.execute(
+        _RECORD,
+        {
+            "now": now,
+            "tenants": [c.instance.tenant_id for c, _ in records],
+            "instances": [c.instance.instance_id for c, _ in records],
+            "paths": [r.path for _, r in records],
+            "journeys": [c.instance.journey_id for c, _ in records],
+            "versions": [c.instance.version for c, _ in records],
+            "kinds": [r.kind for _, r in records],
+            "outcomes": [r.outcome for _, r in records],
+            "reasons": [r.reason for _, r in records],
+            "message_ids": [r.message_id for _, r in records],
+            "codes": [r.coupon_code for _, r in records],
+        },
+    )
+
+
+async def _advance(connection: AsyncConnection, commits: Sequence[StepCommit], now: datetime) -> None:
+    if not commits:
+        return
+    await connection.execute(
+        _ADVANCE,
+        {
+            "now": now,
+            "tenants": [c.instance.tenant_id for c in commits],
+            "instances": [c.instance.instance_id for c in commits],
+            "cursors": [c.advance.cursor for c in commits],
+            "due_ats": [c.advance.due_at for c in commits],
+            "statuses": [c.advance.status for c in commits],
+            "contexts": [json.dumps(c.advance.context) for c in commits],
+            "keep_leases": [c.advance.keep_lease for c in commits],
+            "end_reasons": [c.advance.end_reason for c in commits],
+        },
+    )
