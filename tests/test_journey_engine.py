@@ -125,3 +125,38 @@ async def test_abandoned_cart_reminds_the_customer_who_did_not_order_and_no_one_
 
 async def _mailbox(peer: SmtpPeer) -> list[Any]:
     return mailbox(peer)
+
+
+async def test_two_journeys_sending_to_one_customer_in_one_round_keep_the_cap(
+    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    """Both instances enter from one event and are usually claimed in one batch: the cap of one counts
+    the batch's own message as it would an earlier one."""
+    policy = {"frequency_caps": [{"max": 1, "per": "P7D"}], "quiet_hours": None}
+    assert (await api.put("/v1/notify/policy", json=policy, headers=tenant.headers)).status_code == 200
+    with SmtpPeer() as peer:
+        await email_channel(api, tenant, peer)
+        first = await template(api, tenant, subject="一", body="first", html=None)
+        second = await template(api, tenant, subject="二", body="second", html=None)
+        url = database_urls["notify"]
+        journeys = [
+            await install_journey(
+                url,
+                tenant.tenant_id,
+                {
+                    "name": f"j{n}",
+                    "trigger": {"event": "add_to_cart"},
+                    "steps": [{"send": {"template_id": t}}],
+                },
+            )
+            for n, t in enumerate((first, second))
+        ]
+        shopper = await customer(api, tenant, f"cap-{uuid.uuid4().hex[:6]}@shop.example")
+        await consent(api, tenant, shopper)
+        await add_to_cart(api, tenant, shopper)
+        ran = [
+            await eventually(lambda j=j: steps(url, j), lambda rows: len(rows) == 1)  # type: ignore[misc]
+            for j in journeys
+        ]
+        outcomes = sorted((rows[0]["outcome"], rows[0]["reason"]) for rows in ran)
+        assert outcomes == [("queued", None), ("suppressed", "capped")]
