@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -181,13 +181,18 @@ class JourneyRunner:
         messages: MessagePreparer,
         clock: Callable[[], datetime],
         limits: RunnerLimits | None = None,
+        after_coupon: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``after_coupon`` (development and tests only) is awaited with the step's key once loyalty
+        issued a coupon and before the step commits — the one window where an effect outside the
+        database is done and not yet recorded; the crash test kills the process there."""
         self._store = store
         self._effects = effects
         self._messages = messages
         self._clock = clock
         self._limits = limits or RunnerLimits()
         self._gate = asyncio.Semaphore(self._limits.concurrency)
+        self._after_coupon = after_coupon
 
     async def run_once(self) -> int:
         """One round: claim a batch and run it; answers how many instances were claimed."""
@@ -282,9 +287,10 @@ class JourneyRunner:
             template = (member or {}).get("birthday_coupon_template_id")
             if not template:
                 return StepRecord(path, kind, "skipped", "no_benefit")
-        outcome = await self._effects.issue_coupon(
-            tenant, customer, uuid.UUID(str(template)), step_key(instance.instance_id, path)
-        )
+        key = step_key(instance.instance_id, path)
+        outcome = await self._effects.issue_coupon(tenant, customer, uuid.UUID(str(template)), key)
+        if self._after_coupon is not None and outcome.code is not None:
+            await self._after_coupon(key)
         if outcome.code is None:
             return StepRecord(path, kind, "failed", outcome.reason)
         context["coupon_code"] = outcome.code
