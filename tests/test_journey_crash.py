@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.notify.fault_injection import KILL_AFTER_COUPON_ENV
+from services.notify.fault_injection import KILL_AFTER_COUPON_ENV, after_coupon_fault
 from services.runtime.server import ServiceServer
 from tests.conftest import TenantKey
 from tests.journey_processes import (
@@ -258,3 +258,12 @@ async def test_a_thousand_customers_in_an_abandoned_cart_journey_survive_sigkill
         f"\njourney crash: plan={plan} orphans at kills={orphans_at_kills} provider retries={retried} "
         f"phases={ {k: round(v, 1) for k, v in phases.items()} }"
     )
+
+
+def test_the_coupon_fault_is_refused_outside_development_and_needs_a_count() -> None:
+    asked = {KILL_AFTER_COUPON_ENV: "3"}
+    assert after_coupon_fault(False, asked) is None  # production: never, whatever the environment
+    assert after_coupon_fault(True, {}) is None
+    assert after_coupon_fault(True, {KILL_AFTER_COUPON_ENV: "0"}) is None
+    assert after_coupon_fault(True, {KILL_AFTER_COUPON_ENV: "soon"}) is None
+    assert after_coupon_fault(True, asked) is not None
