@@ -173,12 +173,15 @@ async def test_a_thousand_customers_in_an_abandoned_cart_journey_survive_sigkill
 
         move_clock(cluster.clock_file, 25 * 3600)
         orphans_at_kills: list[int] = []
+        most_attempts: list[int] = []
+        attempts = "SELECT coalesce(max(attempts), 0) AS n FROM journey_instances WHERE journey_id = $1"
         for index, kill in enumerate(plan):
             if kill.hook_after is None:
                 await kill_during_work(notify, cluster, journey, kill)
             assert await notify.exit_code() == -9, notify.tail()
             orphans = await orphan_coupons(cluster, database_urls["loyalty"], tenant, journey, coupon)
             orphans_at_kills.append(len(orphans))
+            most_attempts.append(await count(cluster, attempts, journey_id))
             if kill.hook_after is not None:  # the hook fires between the coupon and its commit
                 assert orphans, f"kill {index} left no coupon unrecorded"
             following = plan[index + 1] if index + 1 < len(plan) else None
@@ -255,7 +258,8 @@ async def test_a_thousand_customers_in_an_abandoned_cart_journey_survive_sigkill
 
     retried = sum(1 for n in peer.attempts.values() if n > 1)
     print(
-        f"\njourney crash: plan={plan} orphans at kills={orphans_at_kills} provider retries={retried} "
+        f"\njourney crash: plan={plan} orphans at kills={orphans_at_kills} most attempts={most_attempts} "
+        f"provider retries={retried} "
         f"phases={ {k: round(v, 1) for k, v in phases.items()} }"
     )
 
