@@ -6,14 +6,17 @@ with five effect steps after its wait (a coupon, a message carrying it, a second
 template, a second message carrying that one, a tag). The journeys' clock moves on and the replicas
 share the due instances: small claims (``PATRON_NOTIFY_JOURNEY_BATCH=20``) and a five-second lease,
 which a loaded machine overruns, so an instance's lease lapsing under one replica while the other
-claims it happens here too. Afterwards: the ledger holds each (instance, path) once, loyalty holds
+claims it happens here too. And the second replica is SIGKILLed once, mid-run, right after a coupon
+and before its step commits (seeded N-th coupon), then restarted: its leased instances are taken
+over after their lease. Afterwards: the ledger holds each (instance, path) once, loyalty holds
 exactly one coupon of each template per customer, notify one message per send step per customer, and
 the provider one delivery per message. Who did the work is read from each replica's log ("journey
-round claimed N instances", one line per claim the worker made).
+round claimed N instances", one line per claim, written before the claimed instances run).
 """
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from collections import Counter
@@ -23,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.notify.fault_injection import KILL_AFTER_COUPON_ENV
 from services.runtime.server import ServiceServer
 from tests.conftest import TenantKey
 from tests.journey_processes import (
@@ -42,6 +46,7 @@ from tests.notify_peers import HttpPeer, serve
 from tests.support import PostgresServer
 
 CUSTOMERS = 300
+SEED = 31
 CLAIMED = re.compile(r"journey round claimed (\d+) instances")
 PATHS = {"steps[0]", "steps[1]", "steps[2]", "steps[3]", "steps[4]", "steps[5]"}
 
@@ -94,8 +99,9 @@ async def test_two_replicas_share_the_due_instances_and_no_step_runs_twice(
             2, tenant, services, postgres, database_urls, tmp_path, PATRON_NOTIFY_JOURNEY_BATCH="20"
         ) as cluster,
     ):
-        for replica in cluster.processes:
-            replica.start()
+        dies_after = random.Random(SEED).randint(50, 200)  # of the ~300 coupons the second one issues
+        cluster.processes[0].start()
+        cluster.processes[1].start(**{KILL_AFTER_COUPON_ENV: str(dies_after)})
         for replica in cluster.processes:
             await replica.serving()
         await http_channel(cluster.api, tenant, f"{peer_url}/hook")
@@ -126,6 +132,9 @@ async def test_two_replicas_share_the_due_instances_and_no_step_runs_twice(
         claims_before = [sum(map(int, CLAIMED.findall(r.log()))) for r in cluster.processes]
 
         move_clock(cluster.clock_file, 2 * 3600)
+        assert await cluster.processes[1].exit_code() == -9, cluster.processes[1].tail()
+        cluster.processes[1].start()
+        await cluster.processes[1].serving()
         active = "SELECT count(*) AS n FROM journey_instances WHERE journey_id = $1 AND status = 'active'"
         await waiting_for(lambda: count(cluster, active, journey), lambda n: n == 0, 120, "active instances")
         unsent = (
@@ -198,5 +207,5 @@ async def test_two_replicas_share_the_due_instances_and_no_step_runs_twice(
     # both replicas claimed part of the due instances
     shares = [after - before for before, after in zip(claims_before, claims_after, strict=True)]
     assert all(share > 0 for share in shares), shares
-    assert sum(shares) >= CUSTOMERS, shares
-    print(f"\njourney replicas: claims after the clock moved per replica = {shares}")
+    assert sum(shares) > CUSTOMERS, shares  # the killed replica's instances were claimed again
+    print(f"\njourney replicas: claims after the clock moved per replica = {shares}, kill at {dies_after}")

@@ -50,8 +50,6 @@ class JourneyWorker:
                     self._next_sweep = loop.time() + self._sweep_every
                     await self._sweep(self._clock())
                 claimed = await self._runner.run_once()
-                if claimed:  # which replica did the work: operators and the replicas test read it
-                    log.info("journey round claimed %d instances", claimed)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database away for a moment: log, wait, go on

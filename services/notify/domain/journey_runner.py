@@ -197,7 +197,8 @@ class JourneyRunner:
     async def run_once(self) -> int:
         """One round: claim a batch and run it; answers how many instances were claimed."""
         claimed = await self._store.claim(self._clock(), self._limits.batch, self._limits.lease)
-        if claimed:
+        if claimed:  # logged as claimed, before running: which replica took what, even if it then dies
+            log.info("journey round claimed %d instances", len(claimed))
             await asyncio.gather(*(self._guarded(instance) for instance in claimed))
         return len(claimed)
 
