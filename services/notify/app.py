@@ -27,7 +27,7 @@ from services.notify.domain.messages import MessageDesk
 from services.notify.domain.receipts import ReceiptDesk
 from services.notify.domain.setup_desk import SetupDesk
 from services.notify.domain.wechat_receipts import WeChatReceiptDesk
-from services.notify.fault_injection import before_record_fault
+from services.notify.fault_injection import after_coupon_fault, before_record_fault
 from services.notify.journey_clock import JourneyClock
 from services.notify.journey_worker import JourneyWorker
 from services.notify.providers.http_session import SharedSession
@@ -200,6 +200,7 @@ def journey_parts(
         preparer,
         clock.now,
         limits,
+        after_coupon=after_coupon_fault(runtime.allows_development_secrets),
     )
     sweep = BirthdaySweep(database, lambda: worker.wake())
     worker = JourneyWorker(

@@ -4,6 +4,10 @@ runtime allows development settings (development and test, never production).
 The crash test starts notify with ``PATRON_NOTIFY_FAULT_KILL_BEFORE_RECORD=1``: the process is
 SIGKILLed after the providers answered a delivery round and before the round's results commit — the
 moment a naive worker would send twice after its restart.
+
+The journey crash test starts notify with ``PATRON_NOTIFY_FAULT_KILL_AFTER_COUPON=N``: the process is
+SIGKILLed once loyalty answered the N-th coupon a journey step asked for and before that step commits
+— the moment a runner without idempotency keys would issue a second coupon after its restart.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping
 
 KILL_BEFORE_RECORD_ENV = "PATRON_NOTIFY_FAULT_KILL_BEFORE_RECORD"
+KILL_AFTER_COUPON_ENV = "PATRON_NOTIFY_FAULT_KILL_AFTER_COUPON"
 
 
 async def _kill_this_process() -> None:
@@ -29,3 +34,21 @@ def before_record_fault(
     if allowed and environ.get(KILL_BEFORE_RECORD_ENV) == "1":
         return _kill_this_process
     return None
+
+
+def after_coupon_fault(
+    allowed: bool, environ: Mapping[str, str] = os.environ
+) -> Callable[[str], Awaitable[None]] | None:
+    """The hook the journey runner awaits after each coupon issued and before its step commits: a
+    SIGKILL at the N-th when fault injection is ``allowed`` and N is asked for, otherwise None."""
+    raw = environ.get(KILL_AFTER_COUPON_ENV, "")
+    if not allowed or not raw.isdigit() or int(raw) < 1:
+        return None
+    left = [int(raw)]
+
+    async def count(_key: str) -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            await _kill_this_process()
+
+    return count

@@ -244,6 +244,8 @@ class JourneyRunner:
     async def run_once(self) -> int:
         """One claim worked to the end; answers how many instances were claimed."""
         claimed = await self._store.claim(self._clock(), self._limits.batch, self._limits.lease)
+        if claimed:  # which replica did the work: operators and the replicas test read it
+            log.info("journey round claimed %d instances", len(claimed))
         walks: list[_Walk] = []
         for instance in claimed:
             plan = await self._store.plan_of(instance.tenant_id, instance.journey_id, instance.version)

@@ -119,11 +119,16 @@ _MOVE_FACTS = sa.text(
       DELETE FROM journey_customer_facts
       WHERE tenant_id = :tenant AND customer_id = ANY(:customers)
       RETURNING first_order_id, last_order_at
+    ), folded AS (
+      SELECT max(first_order_id) AS first_order_id, max(last_order_at) AS last_order_at FROM gone
     )
-    UPDATE journey_customer_facts AS f
-    SET first_order_id = COALESCE(f.first_order_id, (SELECT max(first_order_id) FROM gone)),
-        last_order_at = GREATEST(f.last_order_at, (SELECT max(last_order_at) FROM gone))
-    WHERE f.tenant_id = :tenant AND f.customer_id = :survivor
+    INSERT INTO journey_customer_facts AS f
+      (tenant_id, customer_id, first_order_id, last_order_at, updated_at)
+    SELECT :tenant, :survivor, first_order_id, last_order_at, now() FROM folded
+    WHERE first_order_id IS NOT NULL OR last_order_at IS NOT NULL
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE
+      SET first_order_id = COALESCE(f.first_order_id, EXCLUDED.first_order_id),
+          last_order_at = GREATEST(f.last_order_at, EXCLUDED.last_order_at), updated_at = now()
     """
 )
 
