@@ -45,6 +45,7 @@ class JourneyWorker:
         """Until cancelled."""
         loop = asyncio.get_running_loop()
         while True:
+            self._woken.clear()  # a wake-up during the round below is kept, not lost
             try:
                 if self._sweep is not None and loop.time() >= self._next_sweep:
                     self._next_sweep = loop.time() + self._sweep_every
@@ -56,6 +57,5 @@ class JourneyWorker:
                 log.exception("journey round failed")
                 claimed = 0
             if claimed < self._batch:
-                self._woken.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self._idle)
