@@ -210,6 +210,7 @@ def journey_parts(
         batch=settings.journey_batch,
         idle_seconds=settings.journey_idle_seconds,
         sweep_seconds=settings.journey_sweep_seconds,
+        loops=settings.journey_loops,
     )
     return JourneyParts(clock, worker)
 

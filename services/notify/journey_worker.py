@@ -27,6 +27,7 @@ class JourneyWorker:
         batch: int,
         idle_seconds: float,
         sweep_seconds: float,
+        loops: int = 1,
     ) -> None:
         self._runner = runner
         self._sweep = sweep
@@ -34,20 +35,27 @@ class JourneyWorker:
         self._batch = batch
         self._idle = idle_seconds
         self._sweep_every = sweep_seconds
-        self._woken = asyncio.Event()
+        self._wake_ups = [asyncio.Event() for _ in range(loops)]
         self._next_sweep = 0.0
 
     def wake(self) -> None:
         """New instances are due now (an entry committed in this process)."""
-        self._woken.set()
+        for event in self._wake_ups:
+            event.set()
 
     async def run(self) -> None:
-        """Until cancelled."""
+        """``loops`` round loops until cancelled: while one loop waits on the database or another
+        service, another works its batch (claims skip each other's instances)."""
+        async with asyncio.TaskGroup() as group:
+            for index, event in enumerate(self._wake_ups):
+                group.create_task(self._loop(event, sweeps=index == 0))
+
+    async def _loop(self, woken: asyncio.Event, *, sweeps: bool) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            self._woken.clear()  # a wake-up during the round below is kept, not lost
+            woken.clear()  # a wake-up during the round below is kept, not lost
             try:
-                if self._sweep is not None and loop.time() >= self._next_sweep:
+                if sweeps and self._sweep is not None and loop.time() >= self._next_sweep:
                     self._next_sweep = loop.time() + self._sweep_every
                     await self._sweep(self._clock())
                 claimed = await self._runner.run_once()
@@ -58,4 +66,4 @@ class JourneyWorker:
                 claimed = 0
             if claimed < self._batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), self._idle)
+                    await asyncio.wait_for(woken.wait(), self._idle)

@@ -83,6 +83,12 @@ class NotifySettings(ServiceSettings):
         le=1_000,
         description="per-instance calls in flight at once (conditions, tags, tiers)",
     )
+    journey_loops: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="journey round loops per process, overlapping one's waits with work",
+    )
     journey_lease_seconds: float = Field(
         default=60.0, ge=5, le=3_600, description="a claimed journey instance is another runner's after this"
     )
