@@ -22,10 +22,14 @@ from hypothesis import strategies as st
 from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc
 from services.loyalty.store.ledger_tables import customers
 from services.loyalty.store.tables import outbox
+from services.notify.clients.journey_effects import JourneyEffectsClient
+from services.notify.domain.journey_runner import CouponOutcome
+from services.runtime.errors import Unavailable
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.server import ServiceServer
 from services.runtime.tenancy import TENANT_METADATA_KEY
 from tests.conftest import TenantKey
+from tests.support import free_port
 from tests.test_coupons import template
 from tests.test_loyalty_api import new_customer
 
@@ -419,3 +423,34 @@ async def test_bad_input_is_named_by_its_path(
         assert [v.field for v in parse_status_details(refused.value.trailing_metadata())[2]] == fields
     assert await batch(coupons, tenant, [(some, some, "x" * 200)]) != []
     assert await batch(coupons, tenant, []) == []
+
+
+async def test_notify_issues_in_chunks_and_says_unavailable_when_loyalty_is_not_there(
+    api: httpx.AsyncClient, tenant: TenantKey, services: dict[str, ServiceServer]
+) -> None:
+    flat = await template(api, tenant, kind="no_threshold", discount_minor=100, per_customer_limit=100)
+    people = await some_customers(api, tenant, 11)
+    t = uuid.UUID(flat["template_id"])
+    items = [(uuid.UUID(people[i % 11]), t, f"journey:{i}:0") for i in range(1_001)]
+    items.append((uuid.uuid4(), t, "journey:nobody:0"))
+    address = {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}
+    tenant_id = uuid.UUID(tenant.tenant_id)
+    async with (
+        grpc.aio.insecure_channel(address["profile"]) as profile,
+        grpc.aio.insecure_channel(address["loyalty"]) as loyalty,
+        grpc.aio.insecure_channel(address["scoring"]) as scoring,
+    ):
+        client = JourneyEffectsClient(profile, loyalty, scoring)
+        first = await client.issue_coupons(tenant_id, items)
+        again = await client.issue_coupons(tenant_id, items)
+        one = await client.issue_coupon(tenant_id, *items[1_000])
+    assert len(first) == 1_002
+    assert all(o.code is not None and o.reason is None for o in first[:1_001])
+    assert first[1_001] == CouponOutcome(None, "customer_not_found")
+    assert again == first
+    assert one.code == first[1_000].code
+    assert await issued_of(api, tenant, flat["template_id"]) == 1_001
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as nowhere:
+        with pytest.raises(Unavailable):
+            await JourneyEffectsClient(nowhere, nowhere, nowhere).issue_coupons(tenant_id, items[:2])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -23,6 +24,8 @@ from services.runtime.grpc_errors import parse_status_details
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 DEADLINE_SECONDS = 5.0
+BATCH_ITEMS = 1_000  # loyalty's IssueCoupons takes at most this many items a call
+BATCH_DEADLINE_SECONDS = 20.0  # a full batch takes a few hundred ms; a retry after a timeout replays
 _FINAL = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
 
 
@@ -64,6 +67,41 @@ class JourneyEffectsClient:
                 return CouponOutcome(None, _refusal(error))
             raise Unavailable(f"loyalty answered {error.code().name} to the coupon") from error
         return CouponOutcome(answer.coupon.code, None)
+
+    async def issue_coupons(
+        self, tenant_id: uuid.UUID, items: Sequence[tuple[uuid.UUID, uuid.UUID, str]]
+    ) -> list[CouponOutcome]:
+        """Issue many coupons, each item ``(customer_id, template_id, key)``, in loyalty's batches of
+        at most 1,000 (one transaction each): one outcome per item, in order. Each key answers the
+        coupon issued the first time under it (by this call or ``issue_coupon``), so retrying after
+        ``Unavailable`` (some chunks may have been issued) issues nothing twice."""
+        outcomes: list[CouponOutcome] = []
+        for start in range(0, len(items), BATCH_ITEMS):
+            chunk = items[start : start + BATCH_ITEMS]
+            request = coupons_pb2.IssueCouponsRequest(
+                items=[
+                    coupons_pb2.IssueCouponsItem(
+                        customer_id=str(customer_id), template_id=str(template_id), idempotency_key=key
+                    )
+                    for customer_id, template_id, key in chunk
+                ]
+            )
+            try:
+                answer = await self._coupons.IssueCoupons(
+                    request, timeout=BATCH_DEADLINE_SECONDS, metadata=_metadata(tenant_id)
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() in _FINAL:
+                    outcomes.extend(CouponOutcome(None, _refusal(error)) for _ in chunk)
+                    continue
+                raise Unavailable(f"loyalty answered {error.code().name} to the coupons") from error
+            outcomes.extend(
+                CouponOutcome(None, r.refused_reason.lower())
+                if r.refused_reason
+                else CouponOutcome(r.coupon.code, None)
+                for r in answer.results
+            )
+        return outcomes
 
     async def membership(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> dict[str, Any] | None:
         """The member's tier and benefits (None: loyalty knows no such member)."""
