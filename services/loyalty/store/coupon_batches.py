@@ -1,13 +1,13 @@
 """Implements ``services.loyalty.domain.coupon_batches.CouponBatchWork``: the statements of one
 batch of coupon issues, each one statement over arrays whatever the number of items.
 
-Locks are taken in one order by every issue, single or batch: a new customer's projection row (in
-id order), then the template rows (``FOR UPDATE`` in template-id order; the single path's template
-read locks too), then new coupon rows (in issue-key order), then holdings (in template, customer
-order). So two batches, or a batch and single issues, over the same template wait for each other
-and never deadlock. The holdings upsert is conditional like the single path's: should a merge move
-a customer's holdings between the batch's read and its write, the limit still holds (the caller
-rolls back and tries again).
+Locks are taken in one order by every issue, single or batch: the template rows (``FOR UPDATE`` in
+template-id order; the single path's template read locks too), then new coupon rows (in issue-key
+order), then holdings (in template, customer order). So two batches, or a batch and single issues,
+over the same template wait for each other and never deadlock. (Customers the projection has not
+seen are asked of profile but not remembered: see ``CustomerDirectory.resolve_many``.) The holdings
+upsert is conditional like the single path's: should a merge move a customer's holdings between the
+batch's read and its write, the limit still holds (the caller rolls back and tries again).
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class CustomerDirectory:
         self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Collection[uuid.UUID]
     ) -> dict[uuid.UUID, uuid.UUID]:
         """:meth:`resolve` of many ids in one statement (profile asked concurrently for the ids the
-        projection has not seen): each id's survivor; an id that resolves to none is absent."""
+        projection has not seen, which are not remembered): each id's survivor; an id that resolves
+        to none is absent."""
         rows = (
             await connection.execute(
                 _RESOLVE_MANY, {"tenant_id": tenant_id, "customer_ids": list(set(customer_ids))}
@@ -81,17 +82,9 @@ class CustomerDirectory:
                     return None
 
         answers = await asyncio.gather(*(ask(c) for c in unseen))
+        # Not remembered here, unlike :meth:`resolve`: the consumer records these customers moments
+        # later, and a many-row insert racing its own (in event order) could deadlock with it.
         learned = {c: s for c, s in zip(unseen, answers, strict=True) if s is not None}
-        if learned:  # in id order, so that concurrent batches never wait on each other in a cycle
-            await connection.execute(
-                pg.insert(customers).on_conflict_do_nothing(
-                    index_elements=[customers.c.tenant_id, customers.c.customer_id]
-                ),
-                [
-                    {"tenant_id": tenant_id, "customer_id": c, "merged_into": s if s != c else None}
-                    for c, s in learned.items()
-                ],
-            )
         return found | learned
 
     async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
