@@ -102,6 +102,22 @@ async def some_customers(api: httpx.AsyncClient, tenant: TenantKey, count: int) 
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
+async def _until_known(services: dict[str, ServiceServer], people: list[str]) -> None:
+    """Wait until loyalty's projection has taken in the customers' customer.created."""
+    ids = [uuid.UUID(c) for c in people]
+    for _ in range(400):
+        async with services["loyalty"].database.read() as connection:
+            known = (
+                await connection.execute(
+                    sa.select(sa.func.count()).select_from(customers).where(customers.c.customer_id.in_(ids))
+                )
+            ).scalar_one()
+        if known == len(ids):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("loyalty never learned of the customers")
+
+
 def reasons(results: list[coupons_pb2.IssueCouponsResult]) -> list[str]:
     return [r.refused_reason or ("replayed" if r.replayed else "issued") for r in results]
 
@@ -114,6 +130,7 @@ async def test_a_thousand_items_issue_a_thousand_coupons_once_with_their_events(
 ) -> None:
     flat = await template(api, tenant, kind="no_threshold", discount_minor=500, per_customer_limit=10)
     people = await some_customers(api, tenant, 100)
+    await _until_known(services, people)  # a journey's customers are known to loyalty
     items = [(people[i % 100], flat["template_id"], f"journey:{i}") for i in range(1_000)]
 
     first = await batch(coupons, tenant, items)
