@@ -15,6 +15,14 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.loyalty.domain.as_of import AsOf
+from services.loyalty.domain.coupon_batches import (
+    BatchItem,
+    BatchOutcome,
+    CouponBatchWork,
+    HoldingsMoved,
+    issue_batch,
+    validate_batch,
+)
 from services.loyalty.domain.coupon_work import CouponWork, exchange_points, issue_coupon, redeem_coupon
 from services.loyalty.domain.coupons import (
     COUPON_STATUSES,
@@ -34,10 +42,16 @@ from services.loyalty.domain.errors import IdempotencyRace
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.paging import Page, page_size
 
+_BATCH_ATTEMPTS = 3
+
 
 class CouponStore(Protocol):
     def transaction(self, tenant_id: uuid.UUID) -> AbstractAsyncContextManager[CouponWork]:
         """One transaction of the tenant's coupon statements, committed when the block ends."""
+        ...
+
+    def batch(self, tenant_id: uuid.UUID) -> AbstractAsyncContextManager[CouponBatchWork]:
+        """One transaction of a batch of issues, committed when the block ends."""
         ...
 
     async def create_template(self, tenant_id: uuid.UUID, spec: TemplateSpec) -> CouponTemplate: ...
@@ -93,6 +107,21 @@ class CouponDesk:
                 now=now,
             )
         return AsOf(issued, now)
+
+    async def issue_many(self, tenant_id: uuid.UUID, items: list[BatchItem]) -> AsOf[list[BatchOutcome]]:
+        """Issue a batch in one transaction, each item as ``issue`` would in request order. A merge
+        that moves holdings under the batch rolls it back; it is tried again on what is there."""
+        validate_batch(items)
+        for attempt in range(_BATCH_ATTEMPTS):
+            now = datetime.now(UTC)
+            try:
+                async with self._store.batch(tenant_id) as work:
+                    outcomes = await issue_batch(work, items, now)
+                return AsOf(outcomes, now)
+            except HoldingsMoved:
+                if attempt == _BATCH_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def exchange(
         self, tenant_id: uuid.UUID, customer_id: str, template_id: str, idempotency_key: str

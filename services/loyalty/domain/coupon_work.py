@@ -2,11 +2,12 @@
 
 ``CouponWork`` is what one such transaction can do (``services.loyalty.store.coupon_work``
 implements it); the functions here are the rules that drive it. How the limits hold under
-concurrency is the store's part: the coupon row is inserted first under its issue key (unique per
-tenant, so a concurrent issue with the same key waits and then finds the first coupon), and the
-per-customer limit and the budget are each one conditional statement that locks its row. A
-redemption locks the coupon row, so the second of two concurrent redemptions sees it redeemed.
-Any refusal raises, and the transaction rolls back everything the call wrote.
+concurrency is the store's part: the template's row is locked first (issues of one template, single
+or in a batch, take it before anything else and so never deadlock), then the coupon row is inserted
+under its issue key (unique per tenant, so a concurrent issue with the same key waits and then finds
+the first coupon), and the per-customer limit and the budget are each one conditional statement
+that locks its row. A redemption locks the coupon row, so the second of two concurrent redemptions
+sees it redeemed. Any refusal raises, and the transaction rolls back everything the call wrote.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class CouponWork(Protocol):
         ...
 
     async def template(self, template_id: str) -> CouponTemplate:
-        """The template a request's body names; an unknown one is a fault of ``template_id``."""
+        """The template a request's body names, its row locked until the transaction ends (every
+        issue, single or batch, takes its templates' rows before any other coupon row, so they
+        never deadlock); an unknown one is a fault of ``template_id``."""
         ...
 
     async def issued_under_key(self, issue_key: str, kind: str) -> Coupon | None: ...

@@ -84,10 +84,16 @@ async def create_template(
 
 
 async def get_template(
-    connection: AsyncConnection, tenant_id: uuid.UUID, template_id: str, *, body_field: str | None = None
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    template_id: str,
+    *,
+    body_field: str | None = None,
+    lock: bool = False,
 ) -> CouponTemplate:
     """The tenant's template. Unknown (or another tenant's): NotFound for a path id, or a field
-    violation of ``body_field`` for an id written in a request body."""
+    violation of ``body_field`` for an id written in a request body. ``lock`` holds its row until
+    the transaction ends (an issue takes it first: see ``store.coupon_batches``)."""
     parsed: uuid.UUID | None
     try:
         parsed = uuid.UUID(template_id)
@@ -95,13 +101,10 @@ async def get_template(
         parsed = None
     row = None
     if parsed is not None:
-        row = (
-            await connection.execute(
-                sa.select(coupon_templates).where(
-                    coupon_templates.c.tenant_id == tenant_id, coupon_templates.c.template_id == parsed
-                )
-            )
-        ).first()
+        query = sa.select(coupon_templates).where(
+            coupon_templates.c.tenant_id == tenant_id, coupon_templates.c.template_id == parsed
+        )
+        row = (await connection.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         if body_field is not None:
             raise InvalidArgument.single(body_field, "no such coupon template")

@@ -33,7 +33,9 @@ class SqlCouponWork:
         return await self._directory.resolve(self._connection, self._tenant_id, customer_id)
 
     async def template(self, template_id: str) -> CouponTemplate:
-        return await get_template(self._connection, self._tenant_id, template_id, body_field="template_id")
+        return await get_template(
+            self._connection, self._tenant_id, template_id, body_field="template_id", lock=True
+        )
 
     async def issued_under_key(self, issue_key: str, kind: str) -> Coupon | None:
         return await coupon_issuing.issued_under_key(self._connection, self._tenant_id, issue_key, kind)

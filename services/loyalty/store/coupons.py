@@ -2,7 +2,8 @@
 
 Template reads and writes and a customer's list are one statement each; ``transaction`` opens the
 transaction in which the domain issues, exchanges or redeems (``store.coupon_work``), so any
-refusal rolls back everything the call wrote.
+refusal rolls back everything the call wrote; ``batch`` the one in which it issues many
+(``store.coupon_batches``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from services.loyalty.domain.coupons import Coupon, CouponTemplate, TemplateSpec
+from services.loyalty.store.coupon_batches import SqlCouponBatchWork
 from services.loyalty.store.coupon_templates import create_template, get_template, templates_page
 from services.loyalty.store.coupon_work import SqlCouponWork
 from services.loyalty.store.customer_coupons import customer_coupons_page
@@ -35,6 +37,12 @@ class SqlCouponStore:
         """One transaction of the tenant's coupon statements; committed when the block ends."""
         async with self._database.transaction() as connection:
             yield SqlCouponWork(connection, self._outbox, self._directory, tenant_id)
+
+    @asynccontextmanager
+    async def batch(self, tenant_id: uuid.UUID) -> AsyncIterator[SqlCouponBatchWork]:
+        """One transaction of a batch of issues; committed when the block ends."""
+        async with self._database.transaction() as connection:
+            yield SqlCouponBatchWork(connection, self._outbox, self._directory, tenant_id)
 
     async def create_template(self, tenant_id: uuid.UUID, spec: TemplateSpec) -> CouponTemplate:
         async with self._database.transaction() as connection:

@@ -7,8 +7,9 @@ the way) is asked of profile (``services.loyalty.clients.profile_customers``) an
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,6 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.loyalty.domain.customers import CustomerFacts, CustomerSource
 from services.loyalty.store.ledger_tables import customers
 from services.runtime.errors import NotFound
+
+_PROFILE_CONCURRENCY = 16
+
+_RESOLVE_MANY = sa.text(
+    """
+    SELECT customer_id, merged_into, erased_at FROM loyalty_customers
+    WHERE tenant_id = :tenant_id AND customer_id = ANY(CAST(:customer_ids AS uuid[]))
+    """
+)
 
 
 class CustomerDirectory:
@@ -46,6 +56,36 @@ class CustomerDirectory:
         survivor = await self._source.survivor_of(tenant_id, customer_id)
         await remember(connection, tenant_id, customer_id, survivor if survivor != customer_id else None)
         return survivor
+
+    async def resolve_many(
+        self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, uuid.UUID]:
+        """:meth:`resolve` of many ids in one statement (profile asked concurrently for the ids the
+        projection has not seen, which are not remembered): each id's survivor; an id that resolves
+        to none is absent."""
+        rows = (
+            await connection.execute(
+                _RESOLVE_MANY, {"tenant_id": tenant_id, "customer_ids": list(set(customer_ids))}
+            )
+        ).all()
+        found = {r.customer_id: r.merged_into or r.customer_id for r in rows if r.erased_at is None}
+        unseen = sorted(set(customer_ids) - {r.customer_id for r in rows})
+        if not unseen:
+            return found
+        gate = asyncio.Semaphore(_PROFILE_CONCURRENCY)
+
+        async def ask(customer_id: uuid.UUID) -> uuid.UUID | None:
+            async with gate:
+                try:
+                    return await self._source.survivor_of(tenant_id, customer_id)
+                except NotFound:
+                    return None
+
+        answers = await asyncio.gather(*(ask(c) for c in unseen))
+        # Not remembered here, unlike :meth:`resolve`: the consumer records these customers moments
+        # later, and a many-row insert racing its own (in event order) could deadlock with it.
+        learned = {c: s for c, s in zip(unseen, answers, strict=True) if s is not None}
+        return found | learned
 
     async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
         """The customer's birthday as ``MM-DD``, asked of profile (the projection keeps none of

@@ -8,6 +8,7 @@ from datetime import datetime
 from grpc import aio
 
 from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc
+from services.loyalty.domain.coupon_batches import BatchItem
 from services.loyalty.domain.coupon_desk import CouponDesk
 from services.loyalty.domain.coupons import Coupon, CouponTemplate, TemplateSpec
 from services.runtime.proto_convert import optional_int, optional_time, set_time, to_timestamp
@@ -116,6 +117,22 @@ class CouponServicer(coupons_pb2_grpc.CouponServiceServicer):
         )
         return coupons_pb2.IssueCouponResponse(
             coupon=coupon_to_proto(issued.result.coupon, issued.now), replayed=issued.result.replayed
+        )
+
+    async def IssueCoupons(
+        self, request: coupons_pb2.IssueCouponsRequest, context: aio.ServicerContext
+    ) -> coupons_pb2.IssueCouponsResponse:
+        items = [BatchItem(i.customer_id, i.template_id, i.idempotency_key) for i in request.items]
+        issued = await self._desk.issue_many(current_tenant(), items)
+        return coupons_pb2.IssueCouponsResponse(
+            results=[
+                coupons_pb2.IssueCouponsResult(
+                    coupon=coupon_to_proto(o.coupon, issued.now) if o.coupon is not None else None,
+                    replayed=o.replayed,
+                    refused_reason=o.refused_reason or "",
+                )
+                for o in issued.result
+            ]
         )
 
     async def ExchangePoints(

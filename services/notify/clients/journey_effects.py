@@ -8,7 +8,6 @@ a deadline) becomes ``Unavailable``, and the runner retries the instance later w
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -25,7 +24,8 @@ from services.runtime.grpc_errors import parse_status_details
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 DEADLINE_SECONDS = 5.0
-COUPON_CONCURRENCY = 32
+BATCH_ITEMS = 1_000  # loyalty's IssueCoupons takes at most this many items a call
+BATCH_DEADLINE_SECONDS = 20.0  # a full batch takes a few hundred ms; a retry after a timeout replays
 _FINAL = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
 
 
@@ -69,18 +69,41 @@ class JourneyEffectsClient:
         return CouponOutcome(answer.coupon.code, None)
 
     async def issue_coupons(
-        self, tenant_id: uuid.UUID, requests: Sequence[CouponRequest]
+        self, tenant_id: uuid.UUID, items: Sequence[CouponRequest]
     ) -> list[CouponOutcome]:
-        """Many coupons, each under its own key, in request order (a refusal is that item's outcome)."""
-        gate = asyncio.Semaphore(COUPON_CONCURRENCY)
-
-        async def one(request: CouponRequest) -> CouponOutcome:
-            async with gate:
-                return await self.issue_coupon(
-                    tenant_id, request.customer_id, request.template_id, request.key
+        """Issue many coupons, each under its step's key, in loyalty's batches of
+        at most 1,000 (one transaction each): one outcome per item, in order. Each key answers the
+        coupon issued the first time under it (by this call or ``issue_coupon``), so retrying after
+        ``Unavailable`` (some chunks may have been issued) issues nothing twice."""
+        outcomes: list[CouponOutcome] = []
+        for start in range(0, len(items), BATCH_ITEMS):
+            chunk = items[start : start + BATCH_ITEMS]
+            request = coupons_pb2.IssueCouponsRequest(
+                items=[
+                    coupons_pb2.IssueCouponsItem(
+                        customer_id=str(customer_id), template_id=str(template_id), idempotency_key=key
+                    )
+                    for customer_id, template_id, key in (
+                        (item.customer_id, item.template_id, item.key) for item in chunk
+                    )
+                ]
+            )
+            try:
+                answer = await self._coupons.IssueCoupons(
+                    request, timeout=BATCH_DEADLINE_SECONDS, metadata=_metadata(tenant_id)
                 )
-
-        return list(await asyncio.gather(*(one(request) for request in requests)))
+            except grpc.aio.AioRpcError as error:
+                if error.code() in _FINAL:
+                    outcomes.extend(CouponOutcome(None, _refusal(error)) for _ in chunk)
+                    continue
+                raise Unavailable(f"loyalty answered {error.code().name} to the coupons") from error
+            outcomes.extend(
+                CouponOutcome(None, r.refused_reason.lower())
+                if r.refused_reason
+                else CouponOutcome(r.coupon.code, None)
+                for r in answer.results
+            )
+        return outcomes
 
     async def membership(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> dict[str, Any] | None:
         """The member's tier and benefits (None: loyalty knows no such member)."""

@@ -129,6 +129,38 @@ class IssueCouponResponse(_message.Message):
     replayed: bool
     def __init__(self, coupon: _Optional[_Union[Coupon, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
+class IssueCouponsItem(_message.Message):
+    __slots__ = ("customer_id", "template_id", "idempotency_key")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    template_id: str
+    idempotency_key: str
+    def __init__(self, customer_id: _Optional[str] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class IssueCouponsRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[IssueCouponsItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[IssueCouponsItem, _Mapping]]] = ...) -> None: ...
+
+class IssueCouponsResult(_message.Message):
+    __slots__ = ("coupon", "replayed", "refused_reason")
+    COUPON_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
+    coupon: Coupon
+    replayed: bool
+    refused_reason: str
+    def __init__(self, coupon: _Optional[_Union[Coupon, _Mapping]] = ..., replayed: _Optional[bool] = ..., refused_reason: _Optional[str] = ...) -> None: ...
+
+class IssueCouponsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[IssueCouponsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[IssueCouponsResult, _Mapping]]] = ...) -> None: ...
+
 class ExchangePointsRequest(_message.Message):
     __slots__ = ("customer_id", "template_id", "idempotency_key")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

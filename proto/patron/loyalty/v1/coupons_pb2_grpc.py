@@ -59,6 +59,11 @@ class CouponServiceStub:
                 request_serializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponRequest.SerializeToString,
                 response_deserializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponResponse.FromString,
                 _registered_method=True)
+        self.IssueCoupons = channel.unary_unary(
+                '/patron.loyalty.v1.CouponService/IssueCoupons',
+                request_serializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsRequest.SerializeToString,
+                response_deserializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsResponse.FromString,
+                _registered_method=True)
         self.ExchangePoints = channel.unary_unary(
                 '/patron.loyalty.v1.CouponService/ExchangePoints',
                 request_serializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.ExchangePointsRequest.SerializeToString,
@@ -108,6 +113,14 @@ class CouponServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueCoupons(self, request, context):
+        """Many issues in one transaction (journeys, campaigns): each item answers what IssueCoupon with
+        the same fields would answer had the items been sent one after another in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExchangePoints(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -148,6 +161,11 @@ def add_CouponServiceServicer_to_server(servicer, server):
                     servicer.IssueCoupon,
                     request_deserializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponRequest.FromString,
                     response_serializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponResponse.SerializeToString,
+            ),
+            'IssueCoupons': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCoupons,
+                    request_deserializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsRequest.FromString,
+                    response_serializer=patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsResponse.SerializeToString,
             ),
             'ExchangePoints': grpc.unary_unary_rpc_method_handler(
                     servicer.ExchangePoints,
@@ -278,6 +296,33 @@ class CouponService:
             '/patron.loyalty.v1.CouponService/IssueCoupon',
             patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponRequest.SerializeToString,
             patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCoupons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.loyalty.v1.CouponService/IssueCoupons',
+            patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsRequest.SerializeToString,
+            patron_dot_loyalty_dot_v1_dot_coupons__pb2.IssueCouponsResponse.FromString,
             options,
             channel_credentials,
             insecure,
