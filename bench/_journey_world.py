@@ -225,29 +225,29 @@ class JourneyDb:
             status,
         )
 
-    async def instance_states(self, journey_id: uuid.UUID) -> dict[str, int]:
+    async def instance_states(self, *journey_ids: uuid.UUID) -> dict[str, int]:
         """Instances by state: ``waiting`` (active at a wait's successor, due later), ``active``
         (any other active), and each ended status."""
         rows = await self.connection.fetch(
             "SELECT CASE WHEN status = 'active' AND cursor <> 'steps[0]' AND lease_token IS NULL "
             "THEN 'waiting' ELSE status END AS state, count(*) AS n FROM journey_instances "
-            "WHERE tenant_id = $1 AND journey_id = $2 GROUP BY 1",
+            "WHERE tenant_id = $1 AND journey_id = ANY($2::uuid[]) GROUP BY 1",
             self.tenant,
-            journey_id,
+            list(journey_ids),
         )
         return {row["state"]: int(row["n"]) for row in rows}
 
-    async def steps_by_kind(self, journey_id: uuid.UUID, since: float) -> list[asyncpg.Record]:
+    async def steps_by_kind(self, journey_ids: Sequence[uuid.UUID], since: float) -> list[asyncpg.Record]:
         """The ledger's rows committed at or after ``since`` (the journeys' clock, epoch seconds):
         count and first/last commit per kind and outcome."""
         return list(
             await self.connection.fetch(
                 "SELECT kind, outcome, count(*) AS n, extract(epoch FROM min(at))::float8 AS first, "
                 "extract(epoch FROM max(at))::float8 AS last FROM journey_steps "
-                "WHERE tenant_id = $1 AND journey_id = $2 AND at >= to_timestamp($3) "
+                "WHERE tenant_id = $1 AND journey_id = ANY($2::uuid[]) AND at >= to_timestamp($3) "
                 "GROUP BY kind, outcome ORDER BY kind, outcome",
                 self.tenant,
-                journey_id,
+                list(journey_ids),
                 since,
             )
         )

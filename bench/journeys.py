@@ -9,12 +9,14 @@ Target (DESIGN.md): journey wake-ups (100 k instances due at once) → action co
 The workload (the defaults):
 
 - a tenant with ``--customers`` 100,000 customers (created by ``view`` events carrying an e-mail
-  identity, 500 a call), each granted e-mail marketing consent; the e-mail channel on provider
+  identity, 100 a call), each granted e-mail marketing consent; the e-mail channel on provider
   ``http`` pointing at a local peer (``tests.notify_peers http``, 50 ms); no cap, no quiet hours. Kept
   in ``--world`` and used again by later runs (customers and consents are the slow part);
-- per **variant**, a journey of its own — an abandoned cart: trigger ``add_to_cart``; ``wait PT1H``;
-  ``if since_trigger order`` → ``exit``, else (``coupon``) ``issue_coupon`` (loyalty, 5 yuan) then
-  ``send``, or (``plain``) ``send`` alone; goal ``order paid``;
+- per **variant**, ``--copies`` journeys of its own (``POST /v1/journeys`` + ``/activate``; written
+  into notify's database on a system without that API), each entered by every customer — an
+  abandoned cart: trigger ``add_to_cart``; ``wait PT1H``; ``if since_trigger order`` → ``exit``, else
+  (``coupon``) ``issue_coupon`` (loyalty, 5 yuan) then ``send``, or (``plain``) ``send`` alone; goal
+  ``order paid``;
 - **entry**: one ``add_to_cart`` per customer through ``POST /v1/events`` (500 a call, 4 calls in
   flight); the bench waits until every instance waits (and every earlier message is delivered);
 - **wake-up**: the journeys' clock moves on 2 hours at once: every instance is due. Timed from that
@@ -102,6 +104,33 @@ def cart_journey(world: World, variant: str) -> dict[str, Any]:
     }
 
 
+class Journeys:
+    """Journeys installed through the definitions API (``POST /v1/journeys`` + ``/activate``, ended by
+    ``/archive``), or — on a system without that API — written straight into notify's database."""
+
+    def __init__(self, api: httpx.AsyncClient, db: JourneyDb) -> None:
+        self.api, self.db = api, db
+        self.through = "api"
+
+    async def install(self, document: dict[str, Any]) -> uuid.UUID:
+        """An active journey of ``document``."""
+        if self.through == "api":
+            answer = await self.api.post("/v1/journeys", json=document)
+            if answer.status_code != 404:
+                journey_id = str(expect(answer, 201, "POST /v1/journeys")["journey_id"])
+                expect(await self.api.post(f"/v1/journeys/{journey_id}/activate"), 200, "activate")
+                return uuid.UUID(journey_id)
+            self.through = "database"
+        return await self.db.install(document)
+
+    async def archive(self, journey_id: uuid.UUID) -> None:
+        """No later event enters it (the next phase's events have the same type)."""
+        if self.through == "api":
+            expect(await self.api.post(f"/v1/journeys/{journey_id}/archive"), 200, "archive")
+        else:
+            await self.db.set_status(journey_id, "archived")
+
+
 async def until(what: str, limit_s: float, check: Any, every: float = 0.5) -> float:
     """Poll ``check()`` until true; answers the seconds it took (BenchError after ``limit_s``)."""
     started = time.perf_counter()
@@ -157,7 +186,7 @@ async def profiled(options: argparse.Namespace, variant: str) -> AsyncIterator[N
     spies = []
     for name, pid in system_pids(Path(options.home), ("notify", "loyalty", "profile")).items():
         output = options.py_spy / f"{variant}-{name}.txt"
-        command = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+        command = ["py-spy", "record", "--pid", str(pid), "--rate", "50", "--format", "raw"]
         command += ["--nonblocking", "--output", str(output)]
         spies.append(await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL))
     try:
@@ -174,16 +203,17 @@ def cpu_pct(before: dict[str, float], after: dict[str, float], wall: float) -> d
 
 
 async def wake_up(
-    options: argparse.Namespace, api: httpx.AsyncClient, db: JourneyDb, world: World, variant: str
+    options: argparse.Namespace, journeys: Journeys, world: World, variant: str
 ) -> dict[str, Any]:
     """Enter every customer, wait until all wait, move the clock, time the run to the end."""
-    n = len(world.customers)
-    journey_id = await db.install(cart_journey(world, variant))
-    log(f"{variant}: journey {journey_id}; entering {n:,} customers ...")
-    entry = await enter_all(api, world, journey_id.hex[:8])
+    api, db = journeys.api, journeys.db
+    n: int = len(world.customers) * options.copies
+    ids = [await journeys.install(cart_journey(world, variant)) for _ in range(options.copies)]
+    log(f"{variant}: {len(ids)} journey(s); entering {len(world.customers):,} customers in each ...")
+    entry = await enter_all(api, world, ids[0].hex[:8])
 
     async def all_waiting() -> bool:
-        return (await db.instance_states(journey_id)).get("waiting", 0) >= n
+        return (await db.instance_states(*ids)).get("waiting", 0) >= n
 
     entry["all_waiting_after_s"] = round(
         entry["post_s"] + await until("entry", options.timeout, all_waiting), 1
@@ -208,7 +238,7 @@ async def wake_up(
     timeline: list[list[float]] = []
 
     async def all_ended() -> bool:
-        states = await db.instance_states(journey_id)
+        states = await db.instance_states(*ids)
         ended = sum(v for k, v in states.items() if k not in ("active", "waiting"))
         timeline.append([round(time.time() - started, 1), ended])
         return ended >= n
@@ -217,8 +247,9 @@ async def wake_up(
         await until("run", options.timeout, all_ended, every=1.0)
     wall = time.time() - started
     cpu_after = cpu.sample()
-    rows = await db.steps_by_kind(journey_id, moved - 0.001)
-    await db.set_status(journey_id, "archived")  # later add_to_cart events must not enter it
+    rows = await db.steps_by_kind(ids, moved - 0.001)
+    for journey_id in ids:
+        await journeys.archive(journey_id)
     steps = sum(int(r["n"]) for r in rows)
     last = max(float(r["last"]) for r in rows)
     first = min(float(r["first"]) for r in rows)
@@ -226,9 +257,9 @@ async def wake_up(
     by_kind: Counter[str] = Counter()
     for r in rows:
         by_kind[r["kind"]] += int(r["n"])
-    states = await db.instance_states(journey_id)
+    states = await db.instance_states(*ids)
     return {
-        "journey_id": str(journey_id),
+        "journey_ids": [str(i) for i in ids],
         "steps": [step for step in cart_journey(world, variant)["steps"]],
         "entry": entry,
         "wake_up": {
@@ -260,9 +291,7 @@ async def wake_up(
     }
 
 
-async def ping_latency(
-    options: argparse.Namespace, api: httpx.AsyncClient, db: JourneyDb, world: World
-) -> dict[str, Any]:
+async def ping_latency(options: argparse.Namespace, journeys: Journeys, world: World) -> dict[str, Any]:
     """Events one a call at a steady rate; each customer's POST → its first step's commit."""
     count = min(len(world.customers), int(options.ping_rate * options.ping_seconds))
     document = {
@@ -270,7 +299,8 @@ async def ping_latency(
         "trigger": {"event": "custom.journey_ping"},
         "steps": [{"send": {"template_id": world.templates["ping"]}}],
     }
-    journey_id = await db.install(document)
+    api, db = journeys.api, journeys.db
+    journey_id = await journeys.install(document)
     customers = world.customers[:count]
     posted: dict[str, float] = {}
     call_ms: list[float] = []
@@ -310,7 +340,7 @@ async def ping_latency(
     await until("ping journeys", options.timeout, all_ended)
     offset = clock_offset(options.clock_file)
     committed = await db.first_steps(journey_id)
-    await db.set_status(journey_id, "archived")
+    await journeys.archive(journey_id)
     latencies = [(committed[c] - offset - posted[c]) * 1000 for c in customers if c in committed]
     return {
         "journey_id": str(journey_id),
@@ -369,11 +399,13 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 return await db.consents() >= len(world.customers)
 
             await until("notify's consents", options.timeout, consents_kept, every=1.0)
+            journeys = Journeys(api, db)
             for variant in options.variants:
-                report[variant] = await wake_up(options, api, db, world, variant)
+                report[variant] = await wake_up(options, journeys, world, variant)
                 log(f"{variant}: {report[variant]['wake_up']['steps_per_s']:,} steps/s")
             if options.ping_seconds > 0:
-                report["latency"] = await ping_latency(options, api, db, world)
+                report["latency"] = await ping_latency(options, journeys, world)
+            report["journeys_installed_through"] = journeys.through
         finally:
             await db.close()
     return report
@@ -395,6 +427,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clock-file", type=Path, default=None, help="notify's journey clock file")
     parser.add_argument("--world", type=Path, default=None, help="keep the tenant here and use it again")
     parser.add_argument("--customers", type=positive_int, default=100_000)
+    parser.add_argument(
+        "--copies",
+        type=positive_int,
+        default=1,
+        help="identical journeys per variant, each entered by every customer: instances = customers x copies",
+    )
     parser.add_argument("--variants", type=variants, default=["coupon", "plain"])
     parser.add_argument("--py-spy", type=Path, default=None, help="record py-spy profiles into this folder")
     parser.add_argument("--ping-rate", type=float, default=20.0, help="latency events per second")
