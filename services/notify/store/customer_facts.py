@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.policy import Policy, parse_policy
 from services.notify.store.message_events import publish
-from services.notify.store.messages import change_of
+from services.notify.store.message_rows import change_of
 from services.runtime.events.outbox import Outbox
 
 _CONSENT = sa.text(

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.store.message_events import MessageChange, publish
-from services.notify.store.messages import change_of
+from services.notify.store.message_rows import change_of
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from services.notify.store.message_events import publish
-from services.notify.store.messages import change_of
+from services.notify.store.message_rows import change_of
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 

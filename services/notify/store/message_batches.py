@@ -1,8 +1,8 @@
 """Committing many messages in one transaction, each judged exactly as a single send is.
 
-``commit_drafts`` is ``messages.commit_draft`` for a batch, in the caller's transaction (a journey
-commits the batch's steps and advances in the same one), in a fixed number of statements whatever
-the batch's size:
+``commit_drafts`` commits every message notify sends — a single ``POST /v1/messages`` is a batch of
+one — in the caller's transaction (a journey commits the batch's steps and advances in the same one),
+in a fixed number of statements whatever the batch's size:
 
 1. every dedupe key's lock, then every customer's lock — each set taken in the order of its lock key,
    the same two lock spaces as a single send, so batches and single sends never deadlock and never
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notify.domain.messages import MessageDraft, MessageView
 from services.notify.domain.policy import Decision, Policy, Recipient, decide, parse_policy, recipient_zone
 from services.notify.store.message_events import publish
-from services.notify.store.messages import change_of, view_from_row
+from services.notify.store.message_rows import change_of, view_from_row
 from services.runtime.events.outbox import Outbox
 
 _LOCKS = sa.text(

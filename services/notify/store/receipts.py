@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from services.notify.domain.receipts import ProviderReceipt, Receipt
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.message_events import publish
-from services.notify.store.messages import change_of
+from services.notify.store.message_rows import change_of
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 
