@@ -23,7 +23,7 @@ from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc
 from services.loyalty.store.ledger_tables import customers
 from services.loyalty.store.tables import outbox
 from services.notify.clients.journey_effects import JourneyEffectsClient
-from services.notify.domain.journey_runner import CouponOutcome, CouponRequest
+from services.notify.domain.journey_ports import CouponOutcome, CouponRequest
 from services.runtime.errors import Unavailable
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.server import ServiceServer

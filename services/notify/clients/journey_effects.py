@@ -18,7 +18,7 @@ import grpc
 from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc, membership_pb2, membership_pb2_grpc
 from patron.profile.v1 import tags_pb2, tags_pb2_grpc
 from patron.scoring.v1 import segments_pb2, segments_pb2_grpc
-from services.notify.domain.journey_runner import CouponOutcome, CouponRequest
+from services.notify.domain.journey_ports import CouponOutcome, CouponRequest
 from services.runtime.errors import Unavailable
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.tenancy import TENANT_METADATA_KEY

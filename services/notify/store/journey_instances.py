@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.journey_definitions import parse_journey
 from services.notify.domain.journey_plan import Plan, plan
-from services.notify.domain.journey_runner import ClaimedInstance, StepCommit, StepRecord, with_status
+from services.notify.domain.journey_ports import ClaimedInstance, StepCommit, StepRecord, with_status
 from services.notify.store.message_batches import commit_drafts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
