@@ -135,6 +135,8 @@ def test_edge_case_values() -> None:
     assert both_zero.relative_lift.value is None  # holdout without conversions: ratio undefined
     assert both_zero.revenue_per_recipient_diff.value is None
     assert not both_zero.winner
+    assert both_zero.incremental_net_minor == 0.0
+    assert both_zero.earned_more_than_cost is None  # no revenue variance: nothing to test
     holdout_zero = compare(GroupInput("A", 100, 7, 700, 70_000), GroupInput("holdout", 100, 0))
     assert holdout_zero.relative_lift.value is None
     assert holdout_zero.absolute_lift.low is not None

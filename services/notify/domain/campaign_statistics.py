@@ -232,22 +232,12 @@ def compare(variant: GroupInput, holdout: GroupInput | None, confidence: float =
     alpha = 1.0 - confidence
     p_value = _conversion_p_value(variant, holdout)
     absolute = _absolute_lift(variant, holdout, alpha, p_value)
-    cost_shift = (
-        variant.coupon_cost_minor / variant.recipients - holdout.coupon_cost_minor / holdout.recipients
-    )
+    n_v, n_h = variant.recipients, holdout.recipients
+    cost_shift = variant.coupon_cost_minor / n_v - holdout.coupon_cost_minor / n_h
     net = _welch(variant, holdout, alpha, cost_shift)
-    if net.value is None:
-        # No revenue variance to test, but the point estimate is still known.
-        net_value = (
-            variant.revenue_minor / variant.recipients
-            - holdout.revenue_minor / holdout.recipients
-            - cost_shift
-        )
-        incremental = net_value * variant.recipients
-        earned: bool | None = None
-    else:
-        incremental = net.value * variant.recipients
-        earned = net.low is not None and net.low > 0
+    # The point estimate is known even without revenue variance to test (then earned is None).
+    incremental = (variant.revenue_minor / n_v - holdout.revenue_minor / n_h - cost_shift) * n_v
+    earned = None if net.low is None else net.low > 0
     return Comparison(
         variant=variant.name,
         absolute_lift=absolute,
