@@ -169,6 +169,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
 
 @dataclass(frozen=True)
 class JourneyParts:
+    """What the rest of the process needs of journeys: their clock (the consumers enter by it) and the
+    worker (woken when an entry commits)."""
+
     clock: JourneyClock
     worker: JourneyWorker
 
