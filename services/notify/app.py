@@ -15,7 +15,6 @@ from services.notify.clients.journey_references import GrpcReferenceDirectory
 from services.notify.consumers.journey_triggers import JourneyTriggers, journey_consumers
 from services.notify.consumers.profile_events import notify_consumer
 from services.notify.delivery_worker import DeliveryWorker, ProviderPool
-from services.notify.domain import journey_classics
 from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
 from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
@@ -129,7 +128,6 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         SqlJourneyStore(database),
         GrpcReferenceDirectory(profile, scoring, loyalty),
         templates,
-        journey_classics,
         clock=journeys.clock.now,
     )
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)

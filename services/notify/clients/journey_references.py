@@ -20,7 +20,7 @@ import grpc
 from patron.loyalty.v1 import coupons_pb2, coupons_pb2_grpc
 from patron.profile.v1 import tags_pb2, tags_pb2_grpc
 from patron.scoring.v1 import segments_pb2, segments_pb2_grpc
-from services.notify.domain.journeys import CouponContentLike
+from services.notify.domain.journey_classics import CouponContent
 from services.runtime.errors import FieldViolation, InvalidArgument, Unavailable
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.tenancy import TENANT_METADATA_KEY
@@ -109,7 +109,7 @@ class GrpcReferenceDirectory:
             raise _unavailable("scoring", error, "a condition") from error
         return []
 
-    async def create_coupon_template(self, tenant_id: uuid.UUID, content: CouponContentLike) -> uuid.UUID:
+    async def create_coupon_template(self, tenant_id: uuid.UUID, content: CouponContent) -> uuid.UUID:
         """A coupon template in loyalty for a classic's slot; loyalty's faults come back by field."""
         spec = coupons_pb2.CouponTemplateSpec(
             name=content.name,

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from services.notify.domain import journey_classics
+from services.notify.domain.journey_classics import CouponContent, MessageContent
 from services.notify.domain.journey_definitions import (
     JourneyDefinition,
     References,
@@ -119,59 +121,6 @@ class JourneyStore(Protocol):
     ) -> list[CustomerJourney]: ...
 
 
-class CouponContentLike(Protocol):
-    @property
-    def slot(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def discount_minor(self) -> int | None: ...
-    @property
-    def threshold_minor(self) -> int | None: ...
-    @property
-    def percent_off(self) -> int | None: ...
-    @property
-    def valid_days(self) -> int: ...
-    @property
-    def per_customer_limit(self) -> int: ...
-
-
-class MessageContentLike(Protocol):
-    @property
-    def slot(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def channel(self) -> str: ...
-    @property
-    def purpose(self) -> str: ...
-    @property
-    def subject(self) -> str | None: ...
-    @property
-    def body(self) -> str: ...
-
-
-class ExpansionLike(Protocol):
-    @property
-    def document(self) -> dict[str, Any]: ...
-    @property
-    def messages(self) -> Sequence[MessageContentLike]: ...
-    @property
-    def coupons(self) -> Sequence[CouponContentLike]: ...
-
-
-class Classics(Protocol):
-    """The classic journeys (``journey_classics``): the catalogue, an expansion, the slots filled."""
-
-    def catalogue(self) -> list[dict[str, Any]]: ...
-
-    def expand(self, name: str, overrides: dict[str, Any]) -> ExpansionLike: ...
-
-    def fill(self, document: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]: ...
-
-
 class ReferenceDirectory(Protocol):
     """What the other services know of a tenant's ids and conditions (clients/journey_references)."""
 
@@ -185,7 +134,7 @@ class ReferenceDirectory(Protocol):
         """Scoring's faults of a condition, each named from ``condition`` (``condition.all[2].op``)."""
         ...
 
-    async def create_coupon_template(self, tenant_id: uuid.UUID, content: CouponContentLike) -> uuid.UUID: ...
+    async def create_coupon_template(self, tenant_id: uuid.UUID, content: CouponContent) -> uuid.UUID: ...
 
 
 def trigger_key(trigger: Trigger) -> str:
@@ -245,13 +194,11 @@ class JourneyDesk:
         store: JourneyStore,
         directory: ReferenceDirectory,
         templates: TemplateRows,
-        classics: Classics | None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
         self._directory = directory
         self._templates = templates
-        self._classics = classics
         self._clock = clock
 
     async def create(self, tenant_id: uuid.UUID, document: Any) -> JourneyView:
@@ -310,7 +257,7 @@ class JourneyDesk:
 
     def catalogue(self) -> list[dict[str, Any]]:
         """The classics, ready for ``{"from_template": name}``."""
-        return self._classics.catalogue() if self._classics is not None else []
+        return journey_classics.catalogue()
 
     def _done(
         self, view: JourneyView | None, status: str | None, journey_id: uuid.UUID, action: str
@@ -338,19 +285,19 @@ class JourneyDesk:
 
     async def _from_template(self, tenant_id: uuid.UUID, document: dict[str, Any]) -> JourneyView:
         name = document["from_template"]
-        if self._classics is None or not isinstance(name, str):
+        if not isinstance(name, str):
             raise InvalidArgument.single("from_template", "must name one of GET /v1/journey-templates")
         overrides = {key: value for key, value in document.items() if key != "from_template"}
         try:
-            expansion = self._classics.expand(name, overrides)
+            expansion = journey_classics.expand(name, overrides)
         except NotFound:  # an id in a body is a fault of the body (docs/api-conventions.md)
             raise InvalidArgument.single(
                 "from_template", "must name one of GET /v1/journey-templates"
             ) from None
         messages, coupons = tuple(expansion.messages), tuple(expansion.coupons)
-        contents: list[MessageContentLike | CouponContentLike] = [*messages, *coupons]
+        contents: list[MessageContent | CouponContent] = [*messages, *coupons]
         stand_ins = {content.slot: str(uuid.uuid4()) for content in contents}
-        trial = parse_journey(self._classics.fill(expansion.document, stand_ins))
+        trial = parse_journey(journey_classics.fill(expansion.document, stand_ins))
         await self._check_references(
             tenant_id, trial.references, skip={uuid.UUID(v) for v in stand_ins.values()}
         )
@@ -360,12 +307,12 @@ class JourneyDesk:
             *(self._create_coupon(tenant_id, journey_id, content) for content in coupons),
         )
         ids = {content.slot: str(made) for content, made in zip(contents, created, strict=True)}
-        filled = self._classics.fill(expansion.document, ids)
+        filled = journey_classics.fill(expansion.document, ids)
         definition = parse_journey(filled)
         return await self._store.create(tenant_id, journey_id, name, version_record(filled, definition))
 
     async def _create_message(
-        self, tenant_id: uuid.UUID, journey_id: uuid.UUID, content: MessageContentLike
+        self, tenant_id: uuid.UUID, journey_id: uuid.UUID, content: MessageContent
     ) -> uuid.UUID:
         suffix = f" ({journey_id.hex[:8]})"  # a template's name is unique in the tenant
         source: dict[str, Any] = {
@@ -384,7 +331,7 @@ class JourneyDesk:
         return template_id
 
     async def _create_coupon(
-        self, tenant_id: uuid.UUID, journey_id: uuid.UUID, content: CouponContentLike
+        self, tenant_id: uuid.UUID, journey_id: uuid.UUID, content: CouponContent
     ) -> uuid.UUID:
         try:
             return await self._directory.create_coupon_template(tenant_id, content)
