@@ -22,10 +22,8 @@ from services.notify.domain.messages import (
     RecipientFacts,
     SendCommand,
     StoredTemplate,
-    render_for,
+    draft_for,
 )
-from services.notify.domain.template_documents import RenderedMessage
-from services.notify.domain.templates import MissingPersonalData
 
 LOYALTY_CONCURRENCY = 32
 """Loyalty calls in flight at once when a batch's templates print tier or points."""
@@ -89,15 +87,5 @@ class BatchPreparer:
         recipient = facts[template.channel].get(command.customer_id)
         if recipient is None or recipient.state == "unknown":
             return NotPrepared("unknown_customer")
-        rendered: RenderedMessage | None = None
-        missing: tuple[str, ...] = ()
-        if recipient.state != "erased":
-            async with self._gate:  # only a template printing tier or points waits for loyalty
-                result = await render_for(
-                    tenant_id, template, recipient, self._loyalty, command.data, command.coupon_code
-                )
-            if isinstance(result, MissingPersonalData):
-                missing = result.fields
-            else:
-                rendered = result
-        return MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
+        async with self._gate:  # only a template printing tier or points waits for loyalty
+            return await draft_for(tenant_id, template, command, recipient, self._loyalty)

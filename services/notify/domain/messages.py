@@ -257,6 +257,26 @@ async def render_for(
     return render_message(template.parts, personal, data)
 
 
+async def draft_for(
+    tenant_id: uuid.UUID,
+    template: StoredTemplate,
+    command: SendCommand,
+    recipient: RecipientFacts,
+    loyalty: LoyaltyFacts,
+) -> MessageDraft:
+    """Step 4 of the module's order for one known customer: rendered, or the personal fields it lacks
+    (an erased customer gets no rendering; the store suppresses the message)."""
+    rendered: RenderedMessage | None = None
+    missing: tuple[str, ...] = ()
+    if recipient.state != "erased":
+        result = await render_for(tenant_id, template, recipient, loyalty, command.data, command.coupon_code)
+        if isinstance(result, MissingPersonalData):
+            missing = result.fields
+        else:
+            rendered = result
+    return MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
+
+
 class MessageDesk:
     """The send use case and the reads of messages."""
 
@@ -287,17 +307,7 @@ class MessageDesk:
         recipient = await self._recipients.recipient(tenant_id, command.customer_id, template.channel)
         if recipient.state == "unknown":
             raise NotFound(f"customer {command.customer_id} not found")
-        rendered: RenderedMessage | None = None
-        missing: tuple[str, ...] = ()
-        if recipient.state != "erased":
-            result = await render_for(
-                tenant_id, template, recipient, self._loyalty, command.data, command.coupon_code
-            )
-            if isinstance(result, MissingPersonalData):
-                missing = result.fields
-            else:
-                rendered = result
-        return MessageDraft(recipient.customer_id, template, command, recipient, rendered, missing)
+        return await draft_for(tenant_id, template, command, recipient, self._loyalty)
 
     async def get(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> MessageView | None:
         """One message of the tenant (None: unknown or another tenant's)."""
