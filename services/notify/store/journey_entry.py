@@ -115,6 +115,24 @@ _ENTER = sa.text(
 )
 
 
+_END_LIVE = sa.text(
+    """
+    UPDATE journey_entries AS e SET live_instance_id = NULL
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[])) AS ended(tenant_id, instance_id)
+    WHERE e.tenant_id = ended.tenant_id AND e.live_instance_id = ended.instance_id
+    """
+)
+
+
+async def end_live(connection: AsyncConnection, ended: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """The ``(tenant, instance)`` runs ended: their customers' entry rows no longer hold a live run,
+    so the re-entry policy may let them in again."""
+    if ended:
+        await connection.execute(
+            _END_LIVE, {"tenants": [t for t, _ in ended], "instances": [i for _, i in ended]}
+        )
+
+
 async def triggered(
     connection: AsyncConnection, tenant_id: uuid.UUID, kind: str, keys: Sequence[str]
 ) -> list[TriggeredJourney]:

@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.notify.store.journey_entry import end_live
+
 _FACTS = sa.text(
     """
     INSERT INTO journey_customer_facts (tenant_id, customer_id, birth_month, birth_day, timezone, updated_at)
@@ -77,14 +79,6 @@ _STOP_DUPLICATES = sa.text(
                     AND o.customer_id = ANY(:customers) AND o.status = 'active'
                     AND (o.entered_at, o.instance_id) < (i.entered_at, i.instance_id)))""",
     )
-)
-
-_FREE_ENTRIES = sa.text(
-    """
-    UPDATE journey_entries AS e SET live_instance_id = NULL
-    FROM unnest(CAST(:instances AS uuid[])) AS ended(instance_id)
-    WHERE e.tenant_id = :tenant AND e.live_instance_id = ended.instance_id
-    """
 )
 
 _MOVE_INSTANCES = sa.text(
@@ -209,7 +203,7 @@ async def reach_goals(
             },
         )
     )
-    await _free(connection, tenant_id, rows)
+    await end_live(connection, [(tenant_id, row.instance_id) for row in rows])
     return len(rows)
 
 
@@ -227,7 +221,7 @@ async def merge_instances(
             _STOP_DUPLICATES, {**keys, "status": "stopped", "reason": "merged", "now": now}
         )
     )
-    await _free(connection, tenant_id, stopped)
+    await end_live(connection, [(tenant_id, row.instance_id) for row in stopped])
     await connection.execute(_MOVE_INSTANCES, keys)
     await connection.execute(_MOVE_ENTRIES, keys)
     await connection.execute(_MOVE_FACTS, keys)
@@ -249,12 +243,5 @@ async def erase_instances(
             },
         )
     )
-    await _free(connection, tenant_id, stopped)
+    await end_live(connection, [(tenant_id, row.instance_id) for row in stopped])
     await connection.execute(_FORGET, {"tenant": tenant_id, "customer": customer_id})
-
-
-async def _free(connection: AsyncConnection, tenant_id: uuid.UUID, rows: list[Any]) -> None:
-    if rows:
-        await connection.execute(
-            _FREE_ENTRIES, {"tenant": tenant_id, "instances": [row.instance_id for row in rows]}
-        )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notify.domain.journey_definitions import parse_journey
 from services.notify.domain.journey_plan import Plan, plan
 from services.notify.domain.journey_ports import ClaimedInstance, StepCommit, StepRecord, with_status
+from services.notify.store.journey_entry import end_live
 from services.notify.store.message_batches import commit_drafts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
@@ -94,14 +95,6 @@ _ADVANCE = sa.text(
       CAST(:keep_leases AS boolean[]), CAST(:end_reasons AS text[]))
       AS a(tenant_id, instance_id, cursor, due_at, status, context, keep_lease, end_reason)
     WHERE i.tenant_id = a.tenant_id AND i.instance_id = a.instance_id
-    """
-)
-
-_FREE_ENTRIES = sa.text(
-    """
-    UPDATE journey_entries AS e SET live_instance_id = NULL
-    FROM unnest(CAST(:tenants AS uuid[]), CAST(:instances AS uuid[])) AS ended(tenant_id, instance_id)
-    WHERE e.tenant_id = ended.tenant_id AND e.live_instance_id = ended.instance_id
     """
 )
 
@@ -204,15 +197,14 @@ class SqlInstanceStore:
             ]
             await _record(connection, records, now)
             await _advance(connection, mine, now)
-            ended = [c for c in mine if c.advance.status != "active"]
-            if ended:
-                await connection.execute(
-                    _FREE_ENTRIES,
-                    {
-                        "tenants": [c.instance.tenant_id for c in ended],
-                        "instances": [c.instance.instance_id for c in ended],
-                    },
-                )
+            await end_live(
+                connection,
+                [
+                    (c.instance.tenant_id, c.instance.instance_id)
+                    for c in mine
+                    if c.advance.status != "active"
+                ],
+            )
         return ours
 
     async def release(
@@ -232,9 +224,7 @@ class SqlInstanceStore:
                 },
             )
             if status == "failed":
-                await connection.execute(
-                    _FREE_ENTRIES, {"tenants": [instance.tenant_id], "instances": [instance.instance_id]}
-                )
+                await end_live(connection, [(instance.tenant_id, instance.instance_id)])
 
 
 async def _record(
