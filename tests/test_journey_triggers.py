@@ -33,11 +33,6 @@ async def entered(url: str, journey_id: str, count: int) -> list[dict[str, Any]]
     return await eventually(lambda: instances(url, journey_id), lambda rows: len(rows) >= count)
 
 
-async def settle(api: httpx.AsyncClient, tenant: TenantKey, url: str, journey_id: str, marker: str) -> None:
-    """Wait until notify consumed up to a marker event of a customer entered by a catch-all journey."""
-    await entered(url, journey_id, 1)
-
-
 async def test_event_filters_first_orders_and_refund_reasons_pick_who_enters(
     api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
 ) -> None:
