@@ -130,6 +130,9 @@ messages = sa.Table(
     sa.Column("data", pg.JSONB),
     sa.Column("created_at", _TS, nullable=False, server_default=_NOW),
     sa.Column("due_at", _TS),
+    # a campaign's message waiting to be rendered when due (docs/campaigns.md "Sending"): due_at is
+    # NULL until then, so the delivery worker never sees it unrendered
+    sa.Column("render_at", _TS),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("claimed_until", _TS),
     sa.Column("in_flight", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -164,6 +167,20 @@ sa.Index(
     "ix_messages_due",
     messages.c.due_at,
     postgresql_where=messages.c.status.in_(["queued", "deferred"]),
+)
+sa.Index(
+    "ix_messages_render",
+    messages.c.tenant_id,
+    messages.c.sender_ref,
+    messages.c.render_at,
+    postgresql_where=messages.c.render_at.isnot(None),
+)
+sa.Index(
+    "ix_messages_campaign",
+    messages.c.tenant_id,
+    messages.c.sender_ref,
+    messages.c.status,
+    postgresql_where=messages.c.sender == "campaign",
 )
 sa.Index(
     "ix_messages_provider_id",

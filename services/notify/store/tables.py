@@ -16,4 +16,9 @@ consumer_positions, consumer_members, consumer_parked = consumer_tables(metadata
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
 # makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
-from services.notify.store import journey_tables, message_tables, webhook_tables  # noqa: E402, F401
+from services.notify.store import (  # noqa: E402, F401
+    campaign_tables,
+    journey_tables,
+    message_tables,
+    webhook_tables,
+)

@@ -5,7 +5,8 @@ members streamed from one snapshot.
 so it answers from the facts at this moment. ``snapshot`` reads ``segment_members`` in a
 REPEATABLE READ, read-only transaction: the version, the total and every id come from the same
 instant however long the stream takes, and rows are fetched from a server-side cursor a batch at a
-time, so neither scoring nor the caller ever holds the whole audience.
+time, so neither scoring nor the caller ever holds the whole audience. Each id comes with the
+customer's zone as scoring's projection holds it (a campaign sends at each customer's local time).
 """
 
 from __future__ import annotations
@@ -92,9 +93,22 @@ class SqlAudienceStore:
             if total == 0:
                 yield SnapshotBatch((), version, as_of, 0)
                 return
+            zones = (
+                sa.select(customers.c.timezone)
+                .where(customers.c.tenant_id == tenant_id, customers.c.customer_id == members.c.customer_id)
+                .scalar_subquery()
+            )
             rows = await connection.stream(
-                sa.select(members.c.customer_id).where(*mine).order_by(members.c.customer_id),
+                sa.select(members.c.customer_id, zones.label("timezone"))
+                .where(*mine)
+                .order_by(members.c.customer_id),
                 execution_options={"yield_per": batch_size},
             )
             async for part in rows.partitions(batch_size):
-                yield SnapshotBatch(tuple(row.customer_id for row in part), version, as_of, total)
+                yield SnapshotBatch(
+                    tuple(row.customer_id for row in part),
+                    version,
+                    as_of,
+                    total,
+                    tuple(row.timezone or "" for row in part),
+                )

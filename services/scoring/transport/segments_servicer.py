@@ -163,6 +163,7 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
                 version=batch.version,
                 as_of=to_timestamp(batch.as_of),
                 total=batch.total,
+                timezones=list(batch.timezones),
             )
 
 

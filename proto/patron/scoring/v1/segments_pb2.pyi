@@ -202,13 +202,15 @@ class StreamMembersRequest(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class MemberBatch(_message.Message):
-    __slots__ = ("customer_ids", "version", "as_of", "total")
+    __slots__ = ("customer_ids", "version", "as_of", "total", "timezones")
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONES_FIELD_NUMBER: _ClassVar[int]
     customer_ids: _containers.RepeatedScalarFieldContainer[str]
     version: int
     as_of: _timestamp_pb2.Timestamp
     total: int
-    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total: _Optional[int] = ...) -> None: ...
+    timezones: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total: _Optional[int] = ..., timezones: _Optional[_Iterable[str]] = ...) -> None: ...

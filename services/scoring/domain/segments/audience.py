@@ -43,6 +43,7 @@ class SnapshotBatch:
     version: int
     as_of: datetime
     total: int
+    timezones: tuple[str, ...] = ()  # parallel to customer_ids; "" when unknown
 
 
 class AudienceStore(Protocol):
