@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("completed_at", _TS),
         sa.Column("cancelled_at", _TS),
         sa.Column("recipients", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("group_sizes", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("planned_through", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("wake_at", _TS),
         sa.Column("lease_token", _UUID),
