@@ -9,6 +9,7 @@ from datetime import timedelta
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from services.notify.campaign_parts import campaign_parts
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
 from services.notify.clients.journey_effects import JourneyEffectsClient
 from services.notify.clients.journey_references import GrpcReferenceDirectory
@@ -109,6 +110,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     journeys = journey_parts(
         settings, runtime, database, producer.outbox, preparer, profile, loyalty, scoring
     )
+    campaigns = campaign_parts(settings, runtime, database, producer.outbox, preparer, scoring, worker.wake)
     triggers = JourneyTriggers(journeys.clock.now, journeys.worker.wake)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
@@ -161,7 +163,14 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods
         | consumer_exempt,
-        background=[*producer.background, *consumer_tasks, deliver, run_journeys, *webhook_tasks],
+        background=[
+            *producer.background,
+            *consumer_tasks,
+            deliver,
+            run_journeys,
+            *webhook_tasks,
+            *campaigns.background,
+        ],
     )
 
 

@@ -113,6 +113,28 @@ class NotifySettings(ServiceSettings):
         "runs ahead of the real one (refused outside development)",
     )
 
+    campaign_batch: int = Field(
+        default=1_000,
+        ge=1,
+        le=5_000,
+        description="campaign recipients planned per transaction (each takes one customer lock)",
+    )
+    campaign_lease_seconds: float = Field(
+        default=30.0, ge=2, le=3_600, description="a claimed campaign is another worker's after this"
+    )
+    campaign_slice_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="how long a worker plans one campaign before giving it back"
+    )
+    campaign_idle_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how long an idle campaign worker waits before looking again"
+    )
+    campaign_render_batch: int = Field(
+        default=500, ge=1, le=5_000, description="due campaign messages one render round claims"
+    )
+    campaign_render_loops: int = Field(
+        default=2, ge=1, le=16, description="render loops per process, overlapping profile calls"
+    )
+
     def sealing_key(self, runtime: RuntimeSettings) -> bytes:
         """The key that seals secrets; development without one gets a fixed throwaway key."""
         return _key("PATRON_NOTIFY_SECRET_KEY", self.secret_key, b"/seal", runtime)
@@ -120,6 +142,11 @@ class NotifySettings(ServiceSettings):
     def signing_key(self, runtime: RuntimeSettings) -> bytes:
         """The key that signs links sent to customers (open pixel, click, unsubscribe)."""
         return _key("PATRON_NOTIFY_LINK_KEY", self.link_key, b"/links", runtime)
+
+    def assignment_key(self, runtime: RuntimeSettings) -> str:
+        """The secret that draws campaign groups (docs/campaigns.md "Assignment"): derived from the
+        link key, so groups cannot be predicted from outside and stay fixed while that key does."""
+        return hashlib.sha256(self.signing_key(runtime) + b"/campaign-assignment").hexdigest()
 
     def allowed_hosts(self) -> frozenset[str]:
         """The SSRF allow-list, lower-cased."""

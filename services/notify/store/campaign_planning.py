@@ -1,0 +1,431 @@
+"""A campaign's work in notify's database: its lease, its audience snapshot, its planning batches.
+
+Every step is one transaction that first re-reads the campaign row ``FOR UPDATE`` under the worker's
+lease token, so a worker whose lease lapsed (it was SIGKILLed, or stalled) can never commit over the
+one that took the campaign after it.
+
+- ``take_snapshot``: the segment's members, streamed from scoring, are COPYed into a temporary table
+  and turned into ``campaign_recipients`` by ONE statement: each customer's group from the keyed md5
+  bucket (``domain/campaign_assignment.py``: ``width_bucket`` over the thresholds is its ``bisect``),
+  the global control group from the same hash over the tenant, the instant the message is due (the
+  campaign's, or the customer's local time), the position (by due instant, then customer id) and the
+  id the message will carry. The snapshot commits whole or not at all.
+- ``plan_batch``: the next recipients by position whose time has come, judged and committed by ONE
+  INSERT … SELECT that applies the policy set-based — erasure, unsubscribes, consent, every frequency
+  cap counted over the customer's marketing messages, quiet hours in the customer's zone (else the
+  tenant's) — under the same per-customer advisory locks as every other send, in the same
+  transaction as the cursor's advance. The cursor moves only with the committed plan (listmonk #3022
+  moved it on fetch and skipped subscribers); a crash before the commit leaves both untouched, a
+  crash after leaves both done, and the message ids fixed in the snapshot make a replay a no-op.
+  Messages are committed unrendered (``render_at``): ``campaign_render.py`` renders each when due.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notify.domain.campaign_worker import AudienceBatch, Claim, PlanOutcome
+from services.notify.domain.policy import Policy, parse_policy
+from services.notify.store.message_events import publish
+from services.notify.store.message_rows import change_of
+from services.runtime.database import Database
+from services.runtime.events.outbox import Outbox
+
+_CLAIM = sa.text(
+    """
+    UPDATE campaigns AS c SET lease_token = :token, lease_until = now() + :lease
+    FROM (
+      SELECT tenant_id, campaign_id FROM campaigns
+      WHERE phase IS NOT NULL AND status IN ('scheduled', 'running') AND wake_at <= now()
+        AND (lease_until IS NULL OR lease_until < now())
+      ORDER BY wake_at LIMIT 1
+      FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE c.tenant_id = due.tenant_id AND c.campaign_id = due.campaign_id
+    RETURNING c.tenant_id, c.campaign_id, c.segment_id, c.phase, c.attempts
+    """
+)
+
+_HOLD = sa.text(
+    """
+    SELECT c.*, COALESCE(t.timezone, 'UTC') AS tenant_zone, p.document AS policy
+    FROM campaigns AS c
+    JOIN tenants AS t ON t.tenant_id = c.tenant_id
+    LEFT JOIN policies AS p ON p.tenant_id = c.tenant_id
+    WHERE c.tenant_id = :tenant AND c.campaign_id = :campaign AND c.lease_token = :token
+      AND c.status IN ('scheduled', 'running') AND c.phase = :phase
+    FOR UPDATE OF c
+    """
+)
+
+_AUDIENCE_TABLE = "CREATE TEMPORARY TABLE campaign_audience (customer_id uuid, timezone text) ON COMMIT DROP"
+
+_RECIPIENTS = sa.text(
+    """
+    INSERT INTO campaign_recipients
+      (tenant_id, campaign_id, position, customer_id, group_name, timezone, due_at, message_id)
+    SELECT :tenant, :campaign, row_number() OVER (ORDER BY due, customer_id), customer_id, group_name,
+           zone, due, CASE WHEN group_name NOT IN ('holdout', 'global_control') THEN gen_random_uuid() END
+    FROM (
+      SELECT customer_id, zone,
+        CASE
+          WHEN control < :control_end THEN 'global_control'
+          WHEN width_bucket(bucket, CAST(:ends AS int[])) = 0 THEN 'holdout'
+          ELSE (CAST(:groups AS text[]))[width_bucket(bucket, CAST(:ends AS int[]))]
+        END AS group_name,
+        CASE
+          WHEN CAST(:send_at AS timestamptz) IS NOT NULL THEN CAST(:send_at AS timestamptz)
+          WHEN CAST(:send_local AS timestamp) IS NOT NULL AND :zone_kind = 'customer'
+            THEN CAST(:send_local AS timestamp) AT TIME ZONE COALESCE(zone, :tenant_zone)
+          WHEN CAST(:send_local AS timestamp) IS NOT NULL
+            THEN CAST(:send_local AS timestamp) AT TIME ZONE :tenant_zone
+          ELSE CAST(:now AS timestamptz)
+        END AS due
+      FROM (
+        SELECT DISTINCT ON (a.customer_id) a.customer_id,
+          z.name AS zone,
+          CAST(('x' || substr(md5(:key || ':' || :campaign_text || ':' || a.customer_id::text), 1, 8))
+            ::bit(32)::bigint % 10000 AS int) AS bucket,
+          CAST(('x' || substr(md5(:key || ':' || :tenant_text || ':' || a.customer_id::text), 1, 8))
+            ::bit(32)::bigint % 10000 AS int) AS control
+        FROM campaign_audience AS a
+        LEFT JOIN (SELECT DISTINCT name FROM pg_timezone_names) AS z ON z.name = a.timezone
+        ORDER BY a.customer_id
+      ) AS hashed
+    ) AS grouped
+    """
+)
+
+_SNAPSHOT_DONE = sa.text(
+    """
+    UPDATE campaigns AS c
+    SET recipients = s.total, group_sizes = s.sizes, snapshot_at = :as_of, segment_version = :version,
+        phase = CASE WHEN s.total > 0 THEN 'planning' ELSE 'sending' END,
+        status = CASE WHEN c.status = 'scheduled' THEN 'running' ELSE c.status END,
+        planned_through = 0, wake_at = COALESCE(s.first_due, now()), attempts = 0, last_error = NULL,
+        lease_token = NULL, lease_until = NULL, updated_at = now()
+    FROM (
+      SELECT COALESCE(sum(n), 0) AS total, COALESCE(jsonb_object_agg(group_name, n), '{}') AS sizes,
+             min(first_due) AS first_due
+      FROM (
+        SELECT group_name, count(*) AS n, min(due_at) AS first_due FROM campaign_recipients
+        WHERE tenant_id = :tenant AND campaign_id = :campaign GROUP BY group_name
+      ) AS groups
+    ) AS s
+    WHERE c.tenant_id = :tenant AND c.campaign_id = :campaign
+    """
+)
+
+_THROUGH = sa.text(
+    """
+    SELECT max(position) AS through FROM campaign_recipients
+    WHERE tenant_id = :tenant AND campaign_id = :campaign
+      AND position > :after AND position <= :after + :limit AND due_at <= now()
+    """
+)
+_NEXT_DUE = sa.text(
+    """
+    SELECT due_at FROM campaign_recipients
+    WHERE tenant_id = :tenant AND campaign_id = :campaign AND position = :after + 1
+    """
+)
+
+_LOCK_CUSTOMERS = sa.text(
+    """
+    SELECT count(*) FROM (
+      SELECT pg_advisory_xact_lock(k) FROM (
+        SELECT DISTINCT hashtextextended(CAST(tenant_id AS text) || CAST(customer_id AS text), 12) AS k
+        FROM campaign_recipients
+        WHERE tenant_id = :tenant AND campaign_id = :campaign AND position > :after AND position <= :through
+          AND message_id IS NOT NULL
+        ORDER BY k
+      ) AS keys
+    ) AS locked
+    """
+)
+"""The customer locks of every single send (``message_batches._LOCKS``), taken in key order."""
+
+_PLAN = sa.text(
+    """
+    WITH batch AS (
+      SELECT r.customer_id, r.message_id, r.timezone, g.template_id, t.channel, t.purpose,
+             CAST(:now AS timestamptz) AT TIME ZONE COALESCE(r.timezone, :tenant_zone) AS local_now
+      FROM campaign_recipients AS r
+      JOIN unnest(CAST(:groups AS text[]), CAST(:templates AS uuid[])) AS g(group_name, template_id)
+        ON g.group_name = r.group_name
+      JOIN templates AS t ON t.tenant_id = r.tenant_id AND t.template_id = g.template_id
+      WHERE r.tenant_id = :tenant AND r.campaign_id = :campaign
+        AND r.position > :after AND r.position <= :through
+    ),
+    judged AS (
+      SELECT b.*,
+        CASE
+          WHEN EXISTS (SELECT 1 FROM customer_states AS s WHERE s.tenant_id = :tenant
+                       AND s.customer_id = b.customer_id AND s.erased_at IS NOT NULL) THEN 'erased'
+          WHEN EXISTS (SELECT 1 FROM suppressions AS x WHERE x.tenant_id = :tenant
+                       AND x.customer_id = b.customer_id AND x.channel = b.channel
+                       AND x.scope IN ('', CAST(b.template_id AS text))) THEN 'unsubscribed'
+          WHEN COALESCE((SELECT k.granted FROM consents AS k WHERE k.tenant_id = :tenant
+                         AND k.customer_id = b.customer_id AND k.channel = b.channel
+                         AND k.purpose = b.purpose), b.purpose <> 'marketing') IS NOT TRUE THEN 'no_consent'
+          WHEN b.purpose = 'marketing' AND EXISTS (
+            SELECT 1 FROM unnest(CAST(:cap_max AS int[]), CAST(:cap_seconds AS float8[])) AS cap(most, secs)
+            WHERE cap.most <= (
+              SELECT count(*) FROM messages AS m
+              WHERE m.tenant_id = :tenant AND m.customer_id = b.customer_id AND m.purpose = 'marketing'
+                AND m.status NOT IN ('suppressed', 'failed')
+                AND m.created_at > CAST(:now AS timestamptz) - make_interval(secs => cap.secs)
+            )
+          ) THEN 'capped'
+        END AS reason,
+        CASE
+          WHEN CAST(:quiet_start AS time) IS NULL OR b.purpose <> 'marketing' THEN NULL
+          WHEN CASE
+                 WHEN CAST(:quiet_start AS time) > CAST(:quiet_end AS time)
+                   THEN CAST(b.local_now AS time) >= CAST(:quiet_start AS time)
+                        OR CAST(b.local_now AS time) < CAST(:quiet_end AS time)
+                 ELSE CAST(b.local_now AS time) >= CAST(:quiet_start AS time)
+                      AND CAST(b.local_now AS time) < CAST(:quiet_end AS time)
+               END
+            THEN (CASE WHEN CAST(b.local_now AS time) < CAST(:quiet_end AS time)
+                       THEN CAST(b.local_now AS date) ELSE CAST(b.local_now AS date) + 1 END
+                  + CAST(:quiet_end AS time)) AT TIME ZONE COALESCE(b.timezone, :tenant_zone)
+        END AS quiet_until
+      FROM batch AS b
+    )
+    INSERT INTO messages (message_id, tenant_id, customer_id, template_id, channel, purpose, sender,
+                          sender_ref, dedupe_key, status, reason, created_at, due_at, render_at)
+    SELECT j.message_id, :tenant, j.customer_id, j.template_id, j.channel, j.purpose, 'campaign',
+           :ref, 'campaign:' || :ref || ':' || CAST(j.customer_id AS text),
+           CASE WHEN j.reason IS NOT NULL THEN 'suppressed'
+                WHEN j.quiet_until IS NOT NULL THEN 'deferred' ELSE 'queued' END,
+           j.reason, CAST(:now AS timestamptz), NULL,
+           CASE WHEN j.reason IS NULL THEN COALESCE(j.quiet_until, CAST(:now AS timestamptz)) END
+    FROM judged AS j
+    ON CONFLICT (tenant_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING *
+    """
+)
+
+_ADVANCE = sa.text(
+    """
+    UPDATE campaigns
+    SET planned_through = :through, lease_until = now() + :lease, attempts = 0, last_error = NULL,
+        phase = CASE WHEN :through >= recipients THEN 'sending' ELSE phase END, updated_at = now()
+    WHERE tenant_id = :tenant AND campaign_id = :campaign
+    """
+)
+
+_COMPLETE = sa.text(
+    """
+    UPDATE campaigns AS c
+    SET status = 'completed', phase = NULL, completed_at = now(), wake_at = NULL, lease_token = NULL,
+        lease_until = NULL, updated_at = now()
+    WHERE c.tenant_id = :tenant AND c.campaign_id = :campaign AND c.lease_token = :token
+      AND c.status = 'running' AND c.phase = 'sending'
+      AND NOT EXISTS (
+        SELECT 1 FROM messages AS m
+        WHERE m.tenant_id = :tenant AND m.sender = 'campaign' AND m.sender_ref = :ref
+          AND m.status IN ('queued', 'deferred')
+      )
+    RETURNING c.campaign_id
+    """
+)
+
+_RELEASE = sa.text(
+    """
+    UPDATE campaigns SET lease_token = NULL, lease_until = NULL, wake_at = :wake_at,
+      attempts = attempts + :failed, last_error = COALESCE(:error, last_error)
+    WHERE tenant_id = :tenant AND campaign_id = :campaign AND lease_token = :token
+    """
+)
+
+_ABANDON = sa.text(
+    """
+    UPDATE campaigns SET status = 'cancelled', phase = NULL, wake_at = NULL, cancelled_at = now(),
+      lease_token = NULL, lease_until = NULL, last_error = :error, updated_at = now()
+    WHERE tenant_id = :tenant AND campaign_id = :campaign AND lease_token = :token
+    """
+)
+
+
+@dataclass(frozen=True)
+class _Held:
+    row: Any
+    policy: Policy
+
+
+class SqlCampaignPlanning:
+    """Implements the worker's ``PlanningStore`` on notify's database."""
+
+    def __init__(self, database: Database, outbox: Outbox, assignment_key: str) -> None:
+        self._database = database
+        self._outbox = outbox
+        self._key = assignment_key
+
+    async def claim(self, lease: timedelta) -> Claim | None:
+        """The campaign most overdue for work, leased to this worker (None: nothing due)."""
+        token = uuid.uuid4()
+        async with self._database.transaction() as connection:
+            row = (await connection.execute(_CLAIM, {"token": token, "lease": lease})).first()
+        if row is None:
+            return None
+        return Claim(row.tenant_id, row.campaign_id, row.segment_id, row.phase, token, row.attempts)
+
+    async def _hold(self, connection: AsyncConnection, claim: Claim) -> _Held | None:
+        row = (
+            await connection.execute(
+                _HOLD,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "token": claim.token,
+                    "phase": claim.phase,
+                },
+            )
+        ).first()
+        if row is None:
+            return None
+        policy = parse_policy(row.policy) if row.policy is not None else Policy()
+        return _Held(row, policy)
+
+    async def take_snapshot(self, claim: Claim, members: AsyncIterator[AudienceBatch]) -> int | None:
+        """Record the audience whole (one transaction); how many recipients, or None when the lease
+        was lost (another worker owns the campaign, or it was paused or cancelled meanwhile)."""
+        async with self._database.transaction() as connection:
+            held = await self._hold(connection, claim)
+            if held is None:
+                return None
+            row = held.row
+            await connection.execute(sa.text(_AUDIENCE_TABLE))
+            raw: Any = (await connection.get_raw_connection()).driver_connection
+            as_of, version = None, None
+            async for batch in members:
+                as_of, version = batch.as_of, batch.version
+                records = list(zip(batch.customer_ids, batch.timezones, strict=True))
+                if records:
+                    await raw.copy_records_to_table(
+                        "campaign_audience", records=records, columns=["customer_id", "timezone"]
+                    )
+            await connection.execute(
+                _RECIPIENTS,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "tenant_text": str(claim.tenant_id),
+                    "campaign_text": str(claim.campaign_id),
+                    "key": self._key,
+                    "control_end": round(row.global_control_percent * 100),
+                    "ends": list(row.ends),
+                    "groups": list(row.groups),
+                    "send_at": row.send_at,
+                    "send_local": row.send_local,
+                    "zone_kind": row.send_zone,
+                    "tenant_zone": row.tenant_zone,
+                    "now": row.started_at if row.send_at is None and row.send_local is None else None,
+                },
+            )
+            await connection.execute(
+                _SNAPSHOT_DONE,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "as_of": as_of,
+                    "version": version,
+                },
+            )
+            total = await connection.scalar(
+                sa.text("SELECT recipients FROM campaigns WHERE tenant_id = :t AND campaign_id = :c"),
+                {"t": claim.tenant_id, "c": claim.campaign_id},
+            )
+        return int(total or 0)
+
+    async def plan_batch(self, claim: Claim, limit: int, lease: timedelta, now: datetime) -> PlanOutcome:
+        """Plan the next ``limit`` positions whose time has come, in one transaction with the cursor."""
+        async with self._database.transaction() as connection:
+            held = await self._hold(connection, claim)
+            if held is None:
+                return PlanOutcome(lost=True)
+            row, policy = held.row, held.policy
+            keys = {"tenant": claim.tenant_id, "campaign": claim.campaign_id, "after": row.planned_through}
+            through = await connection.scalar(_THROUGH, {**keys, "limit": limit})
+            if through is None:
+                next_due = await connection.scalar(_NEXT_DUE, keys)
+                return PlanOutcome(next_due=next_due)
+            await connection.execute(_LOCK_CUSTOMERS, {**keys, "through": through})
+            quiet = policy.quiet_hours
+            rows = list(
+                await connection.execute(
+                    _PLAN,
+                    {
+                        **keys,
+                        "through": through,
+                        "ref": str(claim.campaign_id),
+                        "groups": list(row.groups),
+                        "templates": list(row.templates),
+                        "tenant_zone": row.tenant_zone,
+                        "now": now,
+                        "cap_max": [cap.max for cap in policy.caps],
+                        "cap_seconds": [cap.per.total_seconds() for cap in policy.caps],
+                        "quiet_start": quiet.start if quiet else None,
+                        "quiet_end": quiet.end if quiet else None,
+                    },
+                )
+            )
+            await connection.execute(_ADVANCE, {**keys, "through": through, "lease": lease})
+            suppressed = [change_of(r, "suppressed", r.reason, now) for r in rows if r.status == "suppressed"]
+            if suppressed:
+                await publish(connection, self._outbox, suppressed)
+        finished = through >= row.recipients
+        return PlanOutcome(planned=len(rows), positions=through - row.planned_through, finished=finished)
+
+    async def complete(self, claim: Claim) -> bool:
+        """Mark the campaign completed when every message is final (sent, failed or suppressed)."""
+        async with self._database.transaction() as connection:
+            done = await connection.execute(
+                _COMPLETE,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "token": claim.token,
+                    "ref": str(claim.campaign_id),
+                },
+            )
+            return done.first() is not None
+
+    async def release(
+        self, claim: Claim, wake_at: datetime, *, failed: bool = False, error: str | None = None
+    ) -> None:
+        """Give the campaign up until ``wake_at`` (a failure counts and keeps its error)."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                _RELEASE,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "token": claim.token,
+                    "wake_at": wake_at,
+                    "failed": 1 if failed else 0,
+                    "error": error,
+                },
+            )
+
+    async def abandon(self, claim: Claim, error: str) -> None:
+        """Cancel a campaign that cannot go on (its segment was deleted before the snapshot)."""
+        async with self._database.transaction() as connection:
+            await connection.execute(
+                _ABANDON,
+                {
+                    "tenant": claim.tenant_id,
+                    "campaign": claim.campaign_id,
+                    "token": claim.token,
+                    "error": error,
+                },
+            )
