@@ -242,7 +242,7 @@ async def start_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
 
 @router.post("/v1/campaigns/{campaign_id}/pause", response_model=CampaignOut, responses=ERRORS)
 async def pause_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
-    """From scheduled or running: no new message is planned or sent until it resumes."""
+    """From scheduled or running: no new recipient is planned until it resumes."""
     answer = await notify.campaigns.PauseCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
