@@ -17,8 +17,7 @@ The plan is hash joins throughout, nothing evaluated per recipient row: the reci
 with the campaign's messages (found by ``ix_messages_campaign``) once, and that result is read twice:
 for the delivery counts per group, and joined with the campaign's orders (by their key prefix) for
 the counted orders, which alone are grouped per recipient; the two halves meet at the group level,
-a few rows. On a loaded two-core machine a million recipients with 900,000 messages and 800,000
-orders took about 3 s (docs/campaigns.md "Report").
+a few rows. Measured figures for a million recipients are in docs/campaigns.md "Report".
 """
 
 from __future__ import annotations
