@@ -13,6 +13,7 @@ import httpx
 from services.notify.domain.campaign_assignment import thresholds
 from tests.conftest import TenantKey
 from tests.notify_peers import SmtpPeer
+from tests.test_journey_engine import pay_now
 from tests.test_notify_messages_api import consent, customer, email_channel, eventually, mailbox, template
 
 
@@ -61,6 +62,13 @@ async def campaign_view(api: httpx.AsyncClient, tenant: TenantKey, campaign_id: 
     assert response.status_code == 200, response.text
     view: dict[str, Any] = response.json()
     return view
+
+
+async def campaign_report(api: httpx.AsyncClient, tenant: TenantKey, campaign_id: str) -> dict[str, Any]:
+    response = await api.get(f"/v1/campaigns/{campaign_id}/report", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
 
 
 async def campaign_row(notify_url: str, campaign_id: str) -> dict[str, Any]:
@@ -117,7 +125,8 @@ async def test_a_campaign_reaches_each_consenting_member_once(
         assert progress["recipients"] == 12
         assert progress["planned"] == 12 - progress["holdout"]
         assert progress["sent"] + progress["suppressed"] == progress["planned"]
-        assert done["snapshot_at"] is not None and done["segment_version"] == 1
+        assert done["snapshot_at"] is not None
+        assert done["segment_version"] == 1
         rows = await recipients_and_messages(database_urls["notify"], campaign)
         assert sorted(str(r["customer_id"]) for r in rows) == sorted(people)
         consenting = {p for index, p in enumerate(people) if index % 4}
@@ -135,6 +144,22 @@ async def test_a_campaign_reaches_each_consenting_member_once(
         mails = await eventually(lambda: _mails(peer), lambda m: len(m) >= len(sent))
         assert len(mails) == len(sent)
         assert sorted(m["Subject"] for m in mails) == sorted(r["subject"] for r in sent)
+        # every recipient pays once after the send: each group converts all its recipients
+        for person in people:
+            await pay_now(api, tenant, person, amount_minor=5000)
+        report = await eventually(
+            lambda: campaign_report(api, tenant, campaign),
+            lambda r: sum(g["converted"] for g in r["groups"]) == 12,
+        )
+        by_group = {g["group"]: g for g in report["groups"]}
+        assert set(by_group) == {"A", "B", "holdout"}
+        for name, group in by_group.items():
+            size = sum(1 for r in rows if r["group_name"] == name)
+            assert group["recipients"] == size
+            assert group["converted"] == size
+            assert group["revenue_minor"] == 5000 * size
+        assert [c["variant"] for c in report["lift"]] == ["A", "B"]
+        assert report["winner"] is None  # twelve recipients prove nothing
 
 
 async def _mails(peer: SmtpPeer) -> list[Any]:

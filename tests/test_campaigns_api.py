@@ -206,15 +206,17 @@ async def test_the_statuses_allow_only_their_moves(
     assert again.status_code == 409
     assert "running" in again.json()["detail"]
     row = await notify_db.fetchrow(
-        "SELECT phase, wake_at, first_send_at FROM campaigns WHERE campaign_id = $1",
-        uuid.UUID(campaign["campaign_id"]),
+        "SELECT first_send_at FROM campaigns WHERE campaign_id = $1", uuid.UUID(campaign["campaign_id"])
     )
-    assert row["phase"] == "snapshot"
-    assert row["wake_at"] == row["first_send_at"] == datetime.fromisoformat(view["started_at"])
-
+    assert row["first_send_at"] == datetime.fromisoformat(view["started_at"])
+    # the worker takes the (empty) audience at once and completes it: the moves need a later send
+    later = {**await definition(api, tenant), "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    campaign = await created(api, tenant, later)
+    path = f"/v1/campaigns/{campaign['campaign_id']}"
+    assert (await api.post(f"{path}/start", headers=h)).json()["status"] == "scheduled"
     assert (await api.post(f"{path}/pause", headers=h)).json()["status"] == "paused"
     assert (await api.post(f"{path}/pause", headers=h)).json()["campaign_status"] == "paused"
-    assert (await api.post(f"{path}/resume", headers=h)).json()["status"] == "running"
+    assert (await api.post(f"{path}/resume", headers=h)).json()["status"] == "scheduled"
     cancelled = (await api.post(f"{path}/cancel", headers=h)).json()
     assert (cancelled["status"], cancelled["cancelled_at"] is not None) == ("cancelled", True)
     for action in ("start", "pause", "resume", "cancel"):

@@ -241,7 +241,8 @@ _COMPLETE = sa.text(
 
 _RELEASE = sa.text(
     """
-    UPDATE campaigns SET lease_token = NULL, lease_until = NULL, wake_at = :wake_at,
+    UPDATE campaigns SET lease_token = NULL, lease_until = NULL,
+      wake_at = CASE WHEN phase IS NOT NULL THEN CAST(:wake_at AS timestamptz) END,
       attempts = attempts + :failed, last_error = COALESCE(:error, last_error)
     WHERE tenant_id = :tenant AND campaign_id = :campaign AND lease_token = :token
     """
