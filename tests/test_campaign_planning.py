@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -202,10 +203,10 @@ async def test_planning_judges_each_recipient_as_a_single_send_would(database: D
     zones: list[str | None] = [
         rng.choice([None, "Europe/Berlin", "America/Los_Angeles", "Mars/Base"]) for _ in customers
     ]
-    facts: dict[uuid.UUID, dict[str, object]] = {}
+    facts: dict[uuid.UUID, dict[str, Any]] = {}
     async with database.transaction() as connection:
         for customer in customers:
-            fact = {
+            fact: dict[str, Any] = {
                 "consent": rng.choice([True, True, True, False, None]),
                 "unsubscribed": rng.random() < 0.1,
                 "erased": rng.random() < 0.05,
@@ -282,7 +283,7 @@ async def test_planning_judges_each_recipient_as_a_single_send_would(database: D
             erased=bool(fact["erased"]),
             has_contact=True,
             unsubscribed=bool(fact["unsubscribed"]),
-            consent=fact["consent"],  # type: ignore[arg-type]
+            consent=fact["consent"],
             zone=ZoneInfo(known_zone or "Asia/Shanghai"),
         )
         sent = [now - timedelta(days=d + 1) for d in range(int(str(fact["earlier"])))]
