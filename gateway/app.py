@@ -18,6 +18,7 @@ from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
 from gateway.openapi import DocumentedAPI
 from gateway.routers import (
     admin,
+    campaigns,
     consents,
     coupons,
     customers,
@@ -114,6 +115,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(links.router)
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
+    app.include_router(campaigns.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
-from patron.notify.v1 import journeys_pb2_grpc, notify_pb2_grpc, webhooks_pb2_grpc
+from patron.notify.v1 import campaigns_pb2_grpc, journeys_pb2_grpc, notify_pb2_grpc, webhooks_pb2_grpc
 from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
 from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segment_exports_pb2_grpc, segments_pb2_grpc
 
@@ -112,6 +112,7 @@ class NotifyClient:
         self.links = BoundStub(clients, notify_pb2_grpc.LinkServiceStub, tenant_id)
         self.webhooks = BoundStub(clients, webhooks_pb2_grpc.WebhookServiceStub, tenant_id)
         self.journeys = BoundStub(clients, journeys_pb2_grpc.JourneyServiceStub, tenant_id)
+        self.campaigns = BoundStub(clients, campaigns_pb2_grpc.CampaignServiceStub, tenant_id)
 
 
 class AdminClient:

@@ -56,6 +56,13 @@ async def insert_campaign(
     return campaign_id
 
 
+async def campaign_view(api: httpx.AsyncClient, tenant: TenantKey, campaign_id: str) -> dict[str, Any]:
+    response = await api.get(f"/v1/campaigns/{campaign_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
 async def campaign_row(notify_url: str, campaign_id: str) -> dict[str, Any]:
     connection = await asyncpg.connect(notify_url)
     try:
@@ -87,14 +94,30 @@ async def test_a_campaign_reaches_each_consenting_member_once(
                 await consent(api, tenant, someone)
             people.append(someone)
         assert await eventually(lambda: members(api, tenant, segment), lambda n: n == 12) == 12
-        campaign = await insert_campaign(
-            database_urls["notify"], tenant.tenant_id, segment, [("A", first, 1), ("B", second, 1)], 10.0
-        )
+        body = {
+            "name": "双十二预热",
+            "segment_id": segment,
+            "variants": [
+                {"name": "A", "template_id": first, "weight": 1},
+                {"name": "B", "template_id": second, "weight": 1},
+            ],
+            "holdout_percent": 10,
+        }
+        created = await api.post("/v1/campaigns", json=body, headers=tenant.headers)
+        assert created.status_code == 201, created.text
+        campaign = created.json()["campaign_id"]
+        started = await api.post(f"/v1/campaigns/{campaign}/start", headers=tenant.headers)
+        assert started.status_code == 200, started.text
+        assert started.json()["status"] == "running"
         done = await eventually(
-            lambda: campaign_row(database_urls["notify"], campaign), lambda r: r.get("status") == "completed"
+            lambda: campaign_view(api, tenant, campaign), lambda v: v["status"] == "completed"
         )
         assert done["status"] == "completed", done
-        assert done["recipients"] == 12
+        progress = done["progress"]
+        assert progress["recipients"] == 12
+        assert progress["planned"] == 12 - progress["holdout"]
+        assert progress["sent"] + progress["suppressed"] == progress["planned"]
+        assert done["snapshot_at"] is not None and done["segment_version"] == 1
         rows = await recipients_and_messages(database_urls["notify"], campaign)
         assert sorted(str(r["customer_id"]) for r in rows) == sorted(people)
         consenting = {p for index, p in enumerate(people) if index % 4}

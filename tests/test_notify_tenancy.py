@@ -44,6 +44,15 @@ WALKED = {
     ("get", "/v1/journeys/{journey_id}/stats"),
     ("get", "/v1/customers/{customer_id}/journeys"),
     ("get", "/v1/journey-templates"),
+    ("post", "/v1/campaigns"),
+    ("get", "/v1/campaigns"),
+    ("get", "/v1/campaigns/{campaign_id}"),
+    ("post", "/v1/campaigns/{campaign_id}/start"),
+    ("post", "/v1/campaigns/{campaign_id}/pause"),
+    ("post", "/v1/campaigns/{campaign_id}/resume"),
+    ("post", "/v1/campaigns/{campaign_id}/cancel"),
+    ("get", "/v1/campaigns/{campaign_id}/recipients"),
+    ("get", "/v1/campaigns/{campaign_id}/report"),
 }
 
 
@@ -247,3 +256,36 @@ async def test_another_tenants_journeys_are_not_found_and_their_instances_never_
     assert (await api.get(f"/v1/customers/{customer_id}/journeys", headers=owner)).json()["items"][0][
         "journey_id"
     ] == journey_id
+
+
+async def test_another_tenants_campaigns_are_not_found_and_their_ids_are_not_the_intruders_to_use(
+    api: httpx.AsyncClient, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    owner, intruder = tenant.headers, other_tenant.headers
+    template = {"name": "sale", "channel": "sms", "purpose": "marketing", "body": "Sale!"}
+    template_id = (await api.post("/v1/notify/templates", json=template, headers=owner)).json()["template_id"]
+    condition = {"field": "orders.count", "op": "gte", "value": 1}
+    segment = await api.post("/v1/segments", json={"name": "buyers", "condition": condition}, headers=owner)
+    assert segment.status_code == 201, segment.text
+    document = {
+        "name": "Sale",
+        "segment_id": segment.json()["segment_id"],
+        "variants": [{"name": "A", "template_id": template_id, "weight": 1}],
+    }
+    created = await api.post("/v1/campaigns", json=document, headers=owner)
+    assert created.status_code == 201, created.text
+    path = f"/v1/campaigns/{created.json()['campaign_id']}"
+
+    assert (await api.get(path, headers=intruder)).status_code == 404
+    assert (await api.get(f"{path}/recipients", headers=intruder)).status_code == 404
+    assert (await api.get(f"{path}/report", headers=intruder)).status_code == 404
+    for action in ("start", "pause", "resume", "cancel"):
+        assert (await api.post(f"{path}/{action}", headers=intruder)).status_code == 404
+    assert (await api.get("/v1/campaigns", headers=intruder)).json()["items"] == []
+    stolen = await api.post("/v1/campaigns", json=document, headers=intruder)
+    assert stolen.status_code == 422
+    assert {e["field"] for e in stolen.json()["errors"]} == {"segment_id", "variants[0].template_id"}
+
+    # The owner's campaign is as it was.
+    assert (await api.get(path, headers=owner)).json()["status"] == "draft"
+    assert len((await api.get("/v1/campaigns", headers=owner)).json()["items"]) == 1

@@ -95,12 +95,17 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     "notify checks them against the provider's own settings (docs/notify.md) and names settings.<key>; "
     "a provider must belong to the channel",
     ("PUT /v1/notify/policy", VALID_REJECTED): "a cap's window and the attribution window are ISO 8601 "
-    "durations from PT1H to P90D; quiet hours are clock times with start and end apart",
+    "durations from PT1H to P90D; quiet hours are clock times with start and end apart; the global "
+    "control share goes in steps of 0.1",
     ("POST /v1/notify/templates", VALID_REJECTED): "subject, body, HTML and provider parameters are "
     "Liquid: notify parses them and allows only the contract's personal fields (docs/notify.md); a "
     "subject or HTML only where the channel has one",
     ("POST /v1/journeys", VALID_REJECTED): _JOURNEY,
     ("PUT /v1/journeys/{journey_id}", VALID_REJECTED): _JOURNEY + " (checked before the lookup)",
+    ("POST /v1/campaigns", VALID_REJECTED): "a campaign's fields are optional in the schema so that notify "
+    "reports every fault at once by its path (docs/campaigns.md): the segment and the templates must be "
+    "the tenant's own (templates marketing ones), variant names unique and not holdout, the holdout in "
+    "steps of 0.1, send_at an ISO 8601 time within a year, the conversion window PT1H to P90D",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/refunds/batch", INVALID_ACCEPTED): _BATCH,

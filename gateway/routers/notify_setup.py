@@ -6,7 +6,8 @@
   `wechat`, and `http` on every channel (docs/notify.md lists each provider's settings).
   `GET /v1/notify/channels[/{channel}]`.
 - `GET|PUT /v1/notify/policy` `{"frequency_caps": [{"max", "per"}], "quiet_hours": {"start", "end"} |
-  null, "attribution_window"?}`: caps count marketing messages across every channel and sender.
+  null, "attribution_window"?, "global_control_percent"?}`: caps count marketing messages across
+  every channel and sender; the global control group is kept out of every campaign.
 - `POST /v1/notify/templates` `{"name", "channel", "purpose", "subject"?, "body", "html"?,
   "provider_template"?: {"id", "params"}}` → 201; Liquid with the personal fields `customer.nickname`,
   `loyalty.tier`, `loyalty.points`, `coupon.code`, `data.<key>`; a syntax error or an unknown
@@ -29,6 +30,7 @@ from pydantic import BaseModel, Field
 from gateway.dependencies import ERRORS, Notify
 from gateway.schemas import Cursor, JsonObject, Limit, Page, StrictBody
 from patron.notify.v1 import notify_pb2
+from services.notify.domain.policy import MAX_GLOBAL_CONTROL
 from services.notify.domain.template_documents import MAX_NAME
 from services.notify.domain.templates import MAX_BODY, MAX_SUBJECT
 from services.runtime.proto_convert import from_timestamp
@@ -91,12 +93,20 @@ class PolicyIn(StrictBody):
         pattern=DURATION_PATTERN,
         description="an order this long after a message converts it (PT1H to P90D)",
     )
+    global_control_percent: float = Field(
+        default=0,
+        ge=0,
+        le=MAX_GLOBAL_CONTROL,
+        description="the share of customers (0 to 20 %, steps of 0.1) no marketing campaign reaches: "
+        "the global control group, for long-run lift (docs/campaigns.md)",
+    )
 
 
 class PolicyOut(BaseModel):
     frequency_caps: list[dict[str, Any]]
     quiet_hours: dict[str, str] | None
     attribution_window: str
+    global_control_percent: float = 0.0
     updated_at: datetime | None = None
 
     @classmethod

@@ -10,12 +10,14 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.campaign_parts import campaign_parts
+from services.notify.clients.campaign_references import CampaignReferenceDirectory
 from services.notify.clients.directory import LoyaltyClient, ProfileConsents, ProfileRecipients
 from services.notify.clients.journey_effects import JourneyEffectsClient
 from services.notify.clients.journey_references import GrpcReferenceDirectory
 from services.notify.consumers.journey_triggers import JourneyTriggers, journey_consumers
 from services.notify.consumers.profile_events import notify_consumer
 from services.notify.delivery_worker import DeliveryWorker, ProviderPool
+from services.notify.domain.campaigns import CampaignDesk
 from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
 from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
@@ -35,6 +37,7 @@ from services.notify.providers.registry import build_provider, rate_per_second
 from services.notify.providers.signing import verify
 from services.notify.providers.ssrf import AddressGuard
 from services.notify.settings import NotifySettings
+from services.notify.store.campaigns import SqlCampaignStore
 from services.notify.store.channels import SqlChannelStore
 from services.notify.store.customer_export import SqlCustomerExport
 from services.notify.store.delivery_queue import DeliveryQueue
@@ -53,6 +56,7 @@ from services.notify.store.tables import (
     tenants,
 )
 from services.notify.store.templates import SqlTemplateStore
+from services.notify.transport.campaigns_servicer import campaigns_registration
 from services.notify.transport.journeys_servicer import journeys_registration
 from services.notify.transport.link_servicer import LinkServicer, link_registration
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
@@ -132,6 +136,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         templates,
         clock=journeys.clock.now,
     )
+    campaign_desk = CampaignDesk(
+        SqlCampaignStore(database, producer.outbox),
+        CampaignReferenceDirectory(messages, GrpcReferenceDirectory(profile, scoring, loyalty), channels),
+        wake=campaigns.wake,
+    )
     webhook_registrations, webhook_tasks = webhook_parts(database, settings, guard, sealer)
 
     async def run_journeys(_: ServiceServer) -> None:
@@ -158,6 +167,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             ),
             link_registration(LinkServicer(links, receipts, wechat_receipts)),
             journeys_registration(journey_desk),
+            campaigns_registration(campaign_desk),
             *webhook_registrations,
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})

@@ -38,6 +38,11 @@ class CampaignParts:
     renderer: CampaignRenderer
     background: list[BackgroundTask]
 
+    def wake(self) -> None:
+        """Look for campaign work now (one was started or resumed)."""
+        self.worker.wake()
+        self.renderer.wake()
+
 
 def campaign_parts(
     settings: NotifySettings,

@@ -5,6 +5,9 @@ orders with goals and "first", refunds with their reason, the attributes birthda
 erasures); scoring's ``segment.entered`` and loyalty's ``tier.changed`` come through consumers of
 their own. An entry commits with the consumer's position, so an event enters a customer once, and the
 runner is woken to take the new instances at once.
+
+Loyalty's consumer also keeps ``coupon.redeemed``'s discounts for campaigns' reports
+(``store/campaign_attribution.py``), likewise in the transaction that moves its position.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
-from services.notify.store import journey_facts
+from services.notify.store import campaign_attribution, journey_facts
 from services.notify.store.journey_entry import EntryCandidate, enter, triggered
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.proto_convert import from_timestamp
@@ -165,8 +168,27 @@ class JourneyTriggers:
         await self._start(connection, envelope, "tier", ["upgraded"], data)
 
 
+async def coupon_redeemed(connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
+    """A coupon's discount on an order, kept for the report of the campaigns that reached the
+    customer (its cost is charged to the recipient's group); a redemption without an order or a
+    customer has nothing to attribute."""
+    payload = envelope.coupon_redeemed
+    if not payload.order_id or not envelope.customer_id:
+        return
+    tenant_id, customer_id = _ids(envelope)
+    await campaign_attribution.record_coupon_discount(
+        connection,
+        tenant_id,
+        customer_id,
+        payload.order_id,
+        payload.coupon_code,
+        payload.discount_minor,
+        from_timestamp(payload.redeemed_at),
+    )
+
+
 def journey_consumers(triggers: JourneyTriggers, lease_seconds: float) -> list[ConsumerSpec]:
-    """The consumers of scoring's and loyalty's events that start journeys."""
+    """The consumers of scoring's and loyalty's events that start journeys (and keep coupon costs)."""
     return [
         ConsumerSpec(
             name=SCORING_CONSUMER,
@@ -177,7 +199,7 @@ def journey_consumers(triggers: JourneyTriggers, lease_seconds: float) -> list[C
         ConsumerSpec(
             name=LOYALTY_CONSUMER,
             producer="loyalty",
-            handlers={"tier.changed": triggers.tier_changed},
+            handlers={"tier.changed": triggers.tier_changed, "coupon.redeemed": coupon_redeemed},
             lease_seconds=lease_seconds,
         ),
     ]

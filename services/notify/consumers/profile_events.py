@@ -1,6 +1,7 @@
 """The ``notify.events`` consumer of profile's stream: consents, erasures, merges and paid orders
-(attribution), each applied in the consumer's transaction by ``store/customer_facts.py``; and what
-journeys take from it (``consumers/journey_triggers.py``)."""
+(attribution), each applied in the consumer's transaction by ``store/customer_facts.py``; the paid
+orders of campaigns' recipients (``store/campaign_attribution.py``); and what journeys take from it
+(``consumers/journey_triggers.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
 from services.notify.consumers.journey_triggers import JourneyTriggers
-from services.notify.store import customer_facts
+from services.notify.store import campaign_attribution, customer_facts
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.outbox import Outbox
 from services.runtime.proto_convert import from_timestamp
@@ -66,6 +67,15 @@ class NotifyHandlers:
         await customer_facts.attribute_order(
             connection,
             self._outbox,
+            tenant_id,
+            customer_id,
+            payload.order_id,
+            payload.amount_minor,
+            payload.currency,
+            from_timestamp(payload.paid_at),
+        )
+        await campaign_attribution.record_campaign_order(
+            connection,
             tenant_id,
             customer_id,
             payload.order_id,

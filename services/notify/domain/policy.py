@@ -30,9 +30,13 @@ MAX_CAPS = 5
 MAX_CAP_COUNT = 1_000
 MIN_ATTRIBUTION = timedelta(hours=1)
 MAX_ATTRIBUTION = timedelta(days=90)
+MAX_GLOBAL_CONTROL = 20.0
+"""At most a fifth of a tenant's customers may be kept out of every marketing campaign (issue 14)."""
 MIN_CAP_WINDOW, MAX_CAP_WINDOW = timedelta(hours=1), timedelta(days=90)
 """A cap counts marketing messages in a sliding window from one hour ("no more than one an hour") to
 90 days (a quarter); the messages it counts are kept at least that long."""
+
+POLICY_KEYS = ("frequency_caps", "quiet_hours", "attribution_window", "global_control_percent")
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -59,6 +63,8 @@ class Policy:
     quiet_hours: QuietHours | None = None
     # An order paid this long after a delivered marketing message converts it (attribution).
     attribution_window: timedelta = timedelta(days=7)
+    # The share of customers (percent, 0 to 20) no marketing campaign reaches: the global control group.
+    global_control_percent: float = 0.0
 
 
 def _clock(text: Any) -> time | None:
@@ -72,16 +78,34 @@ def parse_policy(document: Any) -> Policy:
     if not isinstance(document, dict):
         raise InvalidArgument.single("policy", "must be an object")
     faults: list[FieldViolation] = []
-    for key in sorted(set(document) - {"frequency_caps", "quiet_hours", "attribution_window"}):
+    for key in sorted(set(document) - set(POLICY_KEYS)):
         faults.append(FieldViolation(key, "is not a policy setting"))
     caps = _caps(document.get("frequency_caps", []), faults)
     quiet = _quiet(document.get("quiet_hours"), faults)
     window = parse_duration(document.get("attribution_window", "P7D"))
     if window is None or not MIN_ATTRIBUTION <= window <= MAX_ATTRIBUTION:
         faults.append(FieldViolation("attribution_window", "must be a duration from PT1H to P90D"))
+    control = _global_control(document.get("global_control_percent", 0), faults)
     if faults:
         raise InvalidArgument(faults)
-    return Policy(caps, quiet, window or timedelta(days=7))
+    return Policy(caps, quiet, window or timedelta(days=7), control)
+
+
+def _global_control(value: Any, faults: list[FieldViolation]) -> float:
+    """A percentage from 0 to 20 in steps of 0.1 (the global control group's share)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_GLOBAL_CONTROL
+        or abs(round(value * 10) - value * 10) > 1e-9
+    ):
+        faults.append(
+            FieldViolation(
+                "global_control_percent", f"must be a number from 0 to {MAX_GLOBAL_CONTROL:g} in steps of 0.1"
+            )
+        )
+        return 0.0
+    return round(float(value), 1)
 
 
 def policy_document(policy: Policy) -> dict[str, Any]:
@@ -95,6 +119,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
             "end": policy.quiet_hours.end.strftime("%H:%M"),
         },
         "attribution_window": _iso(policy.attribution_window),
+        "global_control_percent": policy.global_control_percent,
     }
 
 

@@ -47,7 +47,8 @@ _ERASED_STATE = sa.text(
 )
 _ERASE_PENDING = sa.text(
     """
-    UPDATE messages SET status = 'suppressed', reason = 'erased', due_at = NULL, claimed_until = NULL
+    UPDATE messages SET status = 'suppressed', reason = 'erased', due_at = NULL, render_at = NULL,
+                        claimed_until = NULL
     WHERE tenant_id = :tenant AND customer_id = :customer AND status IN ('queued', 'deferred')
       AND NOT in_flight
     RETURNING *
