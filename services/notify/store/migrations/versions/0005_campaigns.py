@@ -71,11 +71,6 @@ def upgrade() -> None:
         sa.Column("timezone", sa.Text),
         sa.Column("due_at", _TS, nullable=False),
         sa.Column("message_id", _UUID),
-        sa.ForeignKeyConstraint(
-            ["tenant_id", "campaign_id"],
-            ["campaigns.tenant_id", "campaigns.campaign_id"],
-            ondelete="CASCADE",
-        ),
     )
     op.create_index(
         "campaign_recipients_by_customer",
