@@ -6,7 +6,9 @@
 - planning judges every recipient as ``policy.decide`` would (erased, unsubscribed, consent, the
   cap, quiet hours in the customer's zone else the tenant's), one message per variant recipient,
   and a batch replayed (its lease lost, taken again) commits nothing twice;
-- the cursor only moves with a committed batch.
+- the cursor only moves with a committed batch;
+- a customer-local send is due at each customer's own wall-clock time, positions in that order;
+- a paused campaign's messages are not rendered (so not sent) until it resumes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.notify.domain.campaign_assignment import (
 from services.notify.domain.campaign_worker import AudienceBatch, Claim
 from services.notify.domain.policy import Cap, Policy, QuietHours, Recipient, decide
 from services.notify.store.campaign_planning import SqlCampaignPlanning
+from services.notify.store.campaign_render import SqlRenderQueue
 from services.notify.store.tables import outbox as outbox_table
 from services.runtime import migrations
 from services.runtime.database import Database, create_engine
@@ -294,3 +297,73 @@ async def test_planning_judges_each_recipient_as_a_single_send_would(database: D
         if decision.action == "defer":
             assert decision.until is not None
             assert row.render_at == decision.until
+
+
+async def test_a_customer_local_send_is_due_at_each_customers_own_wall_clock_time(database: Database) -> None:
+    tenant_id = await _tenant(database, "Asia/Shanghai")
+    template = await _template(database, tenant_id)
+    claim = await _campaign(database, tenant_id, [("A", template, 1)], 0.0)
+    local = datetime(2026, 12, 12, 10, 0)
+    async with database.transaction() as connection:
+        await connection.execute(
+            sa.text(
+                "UPDATE campaigns SET send_local = :local, send_zone = 'customer' WHERE campaign_id = :c"
+            ),
+            {"local": local, "c": claim.campaign_id},
+        )
+    customers = [uuid.uuid4() for _ in range(4)]
+    zones: list[str | None] = ["Europe/Berlin", "Asia/Shanghai", None, "America/Los_Angeles"]
+    assert await _planning(database).take_snapshot(claim, _stream(customers, zones)) == 4
+    async with database.transaction() as connection:
+        rows = list(
+            await connection.execute(
+                sa.text(
+                    "SELECT position, customer_id, due_at FROM campaign_recipients "
+                    "WHERE campaign_id = :c ORDER BY position"
+                ),
+                {"c": claim.campaign_id},
+            )
+        )
+        wake_at = await connection.scalar(
+            sa.text("SELECT wake_at FROM campaigns WHERE campaign_id = :c"), {"c": claim.campaign_id}
+        )
+    due = {r.customer_id: r.due_at for r in rows}
+    for customer, zone in zip(customers, zones, strict=True):
+        assert due[customer] == local.replace(tzinfo=ZoneInfo(zone or "Asia/Shanghai"))
+    assert [r.due_at for r in rows] == sorted(r.due_at for r in rows)  # positions follow the clock
+    assert wake_at == min(due.values())  # planning begins with the earliest zone
+
+
+async def test_a_paused_campaigns_messages_are_not_rendered(database: Database) -> None:
+    tenant_id = await _tenant(database)
+    template = await _template(database, tenant_id)
+    claim = await _campaign(database, tenant_id, [("A", template, 1)], 0.0)
+    customers = [uuid.uuid4() for _ in range(20)]
+    async with database.transaction() as connection:
+        for customer in customers:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO consents (tenant_id, customer_id, channel, purpose, granted, "
+                    "changed_at) VALUES (:t, :c, 'email', 'marketing', true, now())"
+                ),
+                {"t": tenant_id, "c": customer},
+            )
+    planning = _planning(database)
+    await planning.take_snapshot(claim, _stream(customers, [None] * 20))
+    own = await _claim_own(planning, claim.campaign_id)
+    assert (await planning.plan_batch(own, 100, LEASE, datetime.now(UTC))).planned == 20
+    queue = SqlRenderQueue(database, Outbox("notify", outbox_table, 16))
+    async with database.transaction() as connection:
+        await connection.execute(
+            sa.text("UPDATE campaigns SET status = 'paused' WHERE campaign_id = :c"), {"c": claim.campaign_id}
+        )
+    mine = str(claim.campaign_id)
+    assert [p for p in await queue.claim(1_000, LEASE) if p.campaign_ref == mine] == []
+    async with database.transaction() as connection:
+        await connection.execute(
+            sa.text("UPDATE campaigns SET status = 'running' WHERE campaign_id = :c"),
+            {"c": claim.campaign_id},
+        )
+    claimed = [p for p in await queue.claim(1_000, LEASE) if p.campaign_ref == mine]
+    assert sorted(p.customer_id for p in claimed) == sorted(customers)
+    assert [p for p in await queue.claim(1_000, LEASE) if p.campaign_ref == mine] == []  # leased
