@@ -240,6 +240,7 @@ async def test_a_campaign_of_two_thousand_survives_two_sigkills_with_one_message
             PATRON_NOTIFY_CAMPAIGN_BATCH=str(BATCH),
             PATRON_NOTIFY_CAMPAIGN_LEASE_SECONDS="2",
             PATRON_NOTIFY_CAMPAIGN_IDLE_SECONDS="0.2",
+            PATRON_NOTIFY_CAMPAIGN_RENDER_LEASE_SECONDS="3",
         ) as cluster,
     ):
         notify = cluster.processes[0]

@@ -31,8 +31,6 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.server import BackgroundTask, ServiceServer
 from services.runtime.settings import RuntimeSettings
 
-RENDER_LEASE = timedelta(seconds=60)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -99,7 +97,7 @@ def campaign_parts(
         SqlRenderQueue(database, outbox),
         preparer,
         batch=settings.campaign_render_batch,
-        lease=RENDER_LEASE,
+        lease=timedelta(seconds=settings.campaign_render_lease_seconds),
         idle_seconds=settings.campaign_idle_seconds,
         on_rendered=on_rendered,
     )
