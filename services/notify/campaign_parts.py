@@ -3,20 +3,26 @@
 One planning loop per process (a campaign is leased whole, so more loops would only contend for the
 same rows) and ``campaign_render_loops`` render loops. Every replica runs them; leases and
 ``SKIP LOCKED`` share the work.
+
+In development and tests only, ``PATRON_NOTIFY_FAULT_KILL_BEFORE_PLANNED=N`` (``fault_injection.py``)
+SIGKILLs the process inside its N-th planning transaction, before the commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.clients.campaign_audience import ScoringAudience
 from services.notify.domain.campaign_rendering import CampaignRenderer
-from services.notify.domain.campaign_worker import CampaignWorker, WorkerLimits
+from services.notify.domain.campaign_worker import CampaignWorker, Claim, PlanOutcome, WorkerLimits
 from services.notify.domain.message_batches import BatchPreparer
+from services.notify.fault_injection import before_planned_fault
 from services.notify.settings import NotifySettings
 from services.notify.store.campaign_planning import SqlCampaignPlanning
 from services.notify.store.campaign_render import SqlRenderQueue
@@ -25,11 +31,49 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.server import BackgroundTask, ServiceServer
 from services.runtime.settings import RuntimeSettings
 
-RENDER_LEASE = timedelta(seconds=60)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class _FaultBeforeCommit(Database):
+    """The planning store's database when a planning fault is asked for: while ``planning`` is set,
+    ``fault`` is awaited at the end of each transaction, after its statements and before its commit."""
+
+    def __init__(self, database: Database, fault: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(database.engine)
+        self._fault = fault
+        self.planning = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with super().transaction() as connection:
+            yield connection
+            if self.planning:
+                await self._fault()
+
+
+class _PlanningWithFault(SqlCampaignPlanning):
+    """The planning store with the fault armed during each planning batch (one transaction)."""
+
+    def __init__(self, database: _FaultBeforeCommit, outbox: Outbox, assignment_key: str) -> None:
+        super().__init__(database, outbox, assignment_key)
+        self._faulty = database
+
+    async def plan_batch(self, claim: Claim, limit: int, lease: timedelta, now: datetime) -> PlanOutcome:
+        self._faulty.planning = True
+        try:
+            return await super().plan_batch(claim, limit, lease, now)
+        finally:
+            self._faulty.planning = False
+
+
+def _planning(database: Database, outbox: Outbox, key: str, runtime: RuntimeSettings) -> SqlCampaignPlanning:
+    """The planning store, with the development-only fault when the environment asks for it."""
+    fault = before_planned_fault(runtime.allows_development_secrets)
+    if fault is None:
+        return SqlCampaignPlanning(database, outbox, key)
+    return _PlanningWithFault(_FaultBeforeCommit(database, fault), outbox, key)
 
 
 @dataclass(frozen=True)
@@ -58,12 +102,12 @@ def campaign_parts(
         SqlRenderQueue(database, outbox),
         preparer,
         batch=settings.campaign_render_batch,
-        lease=RENDER_LEASE,
+        lease=timedelta(seconds=settings.campaign_render_lease_seconds),
         idle_seconds=settings.campaign_idle_seconds,
         on_rendered=on_rendered,
     )
     worker = CampaignWorker(
-        SqlCampaignPlanning(database, outbox, settings.assignment_key(runtime)),
+        _planning(database, outbox, settings.assignment_key(runtime), runtime),
         ScoringAudience(scoring),
         _now,
         WorkerLimits(

@@ -131,6 +131,13 @@ class NotifySettings(ServiceSettings):
     campaign_render_batch: int = Field(
         default=500, ge=1, le=5_000, description="due campaign messages one render round claims"
     )
+    campaign_render_lease_seconds: float = Field(
+        default=60.0,
+        ge=2,
+        le=3_600,
+        description="messages a render round claimed are another renderer's after this (a crashed "
+        "replica's claims wait this long)",
+    )
     campaign_render_loops: int = Field(
         default=2, ge=1, le=16, description="render loops per process, overlapping profile calls"
     )
