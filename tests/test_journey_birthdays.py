@@ -307,4 +307,6 @@ async def test_the_sweep_over_200_000_customers(db: AsyncConnection) -> None:
     median = statistics.median(timings)
     print(f"\ndue_birthdays over 200,000 facts: {len(mine)} due, median {median * 1000:.0f} ms")
     assert 3_000 < len(mine) < 7_000  # ~ (4 + 8) / 366 of the customers
-    assert max(timings) < 2.0
+    # a guard against a plan that reads every customer per zone (tens of seconds), not a speed
+    # figure (bench/journeys.py measures): the median, since one run on a loaded machine may stall
+    assert median < 2.0
