@@ -108,6 +108,10 @@ def builder_for(service: str) -> Builder:
     return builder
 
 
+TEST_POOL_SIZE = 10
+"""Connections each in-process service may hold (production's default is 20)."""
+
+
 def service_settings(service: str, database_url: str, **overrides: object) -> object:
     extra: dict[str, object] = {}
     if service == "profile":
@@ -117,6 +121,9 @@ def service_settings(service: str, database_url: str, **overrides: object) -> ob
         "grpc_host": "127.0.0.1",
         "grpc_port": 0,
         "db_check_interval_seconds": 0.2,
+        # the machine's PostgreSQL may allow only 100 connections for the whole suite: the session's
+        # four services, the notify processes some tests start and the tests' own connections
+        "db_pool_size": TEST_POOL_SIZE,
         **extra,
         **overrides,
     }
