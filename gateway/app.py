@@ -14,7 +14,7 @@ from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
 from gateway.idempotency import IdempotencyMiddleware
-from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, NoStoreMiddleware
 from gateway.openapi import DocumentedAPI
 from gateway.routers import (
     admin,
@@ -118,5 +118,6 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(campaigns.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

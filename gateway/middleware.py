@@ -112,3 +112,31 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_SECONDS.labels(scope["method"], route).observe(time.perf_counter() - started)
             HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+
+
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every answer under ``/v1``: each carries a tenant's data — keys
+    when a tenant or key is created, personal data in exports, timelines and profiles — and no
+    browser, proxy or CDN between the caller and the gateway may keep a copy. An answer that sets
+    its own ``Cache-Control`` keeps it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def marking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(NO_STORE)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, marking_send)

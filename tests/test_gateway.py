@@ -202,3 +202,23 @@ async def test_text_that_is_not_unicode_is_422_not_500(api: httpx.AsyncClient, t
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_answer_under_v1_may_be_stored_by_a_cache(api: httpx.AsyncClient, tenant: TenantKey) -> None:
+    """A new tenant's key, an export and a plain read all say no-store; operations pages do not."""
+    created = await api.post("/v1/admin/tenants", json={"name": "Cache shop"}, headers=ADMIN)
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"
+    answer = await api.post(
+        "/v1/customers/identify",
+        json={"identities": [{"type": "email", "value": "cache@shop.example"}]},
+        headers=tenant.headers,
+    )
+    customer = answer.json()["customer_id"]
+    for path in (f"/v1/customers/{customer}", f"/v1/customers/{customer}/export"):
+        read = await api.get(path, headers=tenant.headers)
+        assert read.status_code == 200, read.text
+        assert read.headers["cache-control"] == "no-store"
+    refused = await api.get(f"/v1/customers/{customer}")  # problems too: they may name ids
+    assert refused.headers["cache-control"] == "no-store"
+    assert "no-store" not in (await api.get("/healthz")).headers.get("cache-control", "")

@@ -13,8 +13,9 @@ from patron.common.v1 import tenancy_pb2, tenancy_pb2_grpc
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.runtime.grpc_errors import parse_status_details
 from services.runtime.server import ServiceServer
-from services.runtime.settings import SERVICE_NAMES
-from tests.support import start_service
+from services.runtime.service_main import build_server
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
+from tests.support import builder_for, service_settings, start_service
 
 
 def channel(server: ServiceServer) -> grpc.aio.Channel:
@@ -159,3 +160,21 @@ async def test_without_its_database_a_service_is_alive_but_not_serving() -> None
         assert alive.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.stop(grace=1)
+
+
+async def test_a_production_server_does_not_list_its_methods(database_urls: dict[str, str]) -> None:
+    """Reflection would show anyone who reaches the port every method; production turns it off."""
+    settings = service_settings("loyalty", database_urls["loyalty"])
+    production = RuntimeSettings(env="production", log_format="text")
+    server = build_server("loyalty", builder_for("loyalty"), settings, production)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        async with channel(server) as ch:
+            stream = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=2
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                _ = [r async for r in stream]
+        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await server.stop(grace=0.5)

@@ -24,6 +24,8 @@ def create_engine(
         # maps to UNAVAILABLE, and the health watcher takes the service out of rotation meanwhile.
         pool_pre_ping=False,
         pool_recycle=1800,
+        # errors and logs name the statement, never its values (personal data, keys, amounts)
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "application_name": application_name,

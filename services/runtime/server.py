@@ -58,6 +58,9 @@ class ServiceServer:
     # Long-running work of the service (event sequencer, consumers), started with the server and
     # cancelled before it drains.
     background: Sequence[BackgroundTask] = ()
+    # gRPC server reflection lists every method to anyone who can reach the port: on in development
+    # and tests (grpcurl, debugging), off in production
+    serve_reflection: bool = True
     bound_port: int = field(init=False, default=0)
     _server: grpc.aio.Server = field(init=False)
     _health: health.aio.HealthServicer = field(init=False)
@@ -85,9 +88,10 @@ class ServiceServer:
         for registration in self.registrations:
             registration.add(registration.servicer, self._server)
         names = [r.service_name for r in self.registrations]
-        reflection.enable_server_reflection(
-            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
-        )
+        if self.serve_reflection:
+            reflection.enable_server_reflection(
+                [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+            )
         self.bound_port = self._server.add_insecure_port(f"{self.host}:{self.port}")
         if self.bound_port == 0:
             raise RuntimeError(f"{self.name}: could not bind {self.host}:{self.port}")

@@ -48,6 +48,7 @@ def build_server(
         db_check_interval=settings.db_check_interval_seconds,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         background=parts.background,
+        serve_reflection=runtime.env != "production",
     )
 
 
