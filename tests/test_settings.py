@@ -59,3 +59,11 @@ def test_profile_refuses_development_keys_in_production() -> None:
     )
     assert result.returncode != 0
     assert "PATRON_PROFILE_PII_KEY" in result.stderr
+
+
+def test_a_process_started_without_patron_env_is_a_production_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forgetting PATRON_ENV must never leave development secrets or reflection on."""
+    monkeypatch.delenv("PATRON_ENV", raising=False)
+    runtime = RuntimeSettings()
+    assert runtime.env == "production"
+    assert not runtime.allows_development_secrets

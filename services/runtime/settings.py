@@ -20,7 +20,9 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
 
-    env: Environment = "development"
+    # A process started without PATRON_ENV is a production one: it refuses development secrets and
+    # serves no reflection. ``patron up`` (and the tests) say development (test) explicitly.
+    env: Environment = "production"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
 
