@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -69,6 +70,10 @@ def resolve_admin_token(settings: GatewaySettings, runtime: RuntimeSettings) -> 
     return generated
 
 
+_NO_DOCUMENTS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+"""With an operations port, the API's port serves no documents (they move there)."""
+
+
 def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings | None = None) -> FastAPI:
     """Build the gateway for ``settings`` (read from the environment when not given)."""
     settings = settings or GatewaySettings()
@@ -92,9 +97,12 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         lifespan=lifespan,
         dependencies=[Depends(storable_parameters)],
         redirect_slashes=False,
+        **(_NO_DOCUMENTS if settings.operations_port else {}),
     )
     problems.install(app)
     app.include_router(operations.router)
+    if not settings.operations_port:
+        app.include_router(operations.metrics_router)
     app.include_router(admin.router)
     app.include_router(customers.router)
     app.include_router(events.router)

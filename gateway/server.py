@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import uvicorn
+import uvloop
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.routers.operations import operations_app
 from gateway.settings import GatewaySettings
 from services.runtime.settings import RuntimeSettings
 from services.runtime.telemetry import setup_logging, setup_tracing, tracing_configured
@@ -28,13 +32,27 @@ def main() -> None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
-    uvicorn.run(
+    servers = [_server(app, settings, settings.port, "on")]
+    if settings.operations_port:
+        servers.append(_server(operations_app(app), settings, settings.operations_port, "off"))
+    uvloop.run(_serve(servers))
+
+
+def _server(app: FastAPI, settings: GatewaySettings, port: int, lifespan: str) -> uvicorn.Server:
+    config = uvicorn.Config(
         app,
         host=settings.host,
-        port=settings.port,
-        loop="uvloop",
+        port=port,
+        loop="none",
         http="httptools",
+        lifespan=lifespan,  # type: ignore[arg-type]
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    return uvicorn.Server(config)
+
+
+async def _serve(servers: list[uvicorn.Server]) -> None:
+    """Serve every port until a signal stops them (each server handles SIGINT/SIGTERM itself)."""
+    await asyncio.gather(*(server.serve() for server in servers))

@@ -13,6 +13,12 @@ class GatewaySettings(BaseSettings):
 
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
+    operations_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="0: /metrics, /docs and /openapi.json on the API's port; else on this port only",
+    )
     admin_token: str = Field(
         default="", validation_alias=AliasChoices("PATRON_ADMIN_TOKEN", "PATRON_GATEWAY_ADMIN_TOKEN")
     )

@@ -4,7 +4,11 @@ import asyncpg
 import httpx
 import pytest
 
+from gateway.app import create_app
+from gateway.routers.operations import operations_app
+from gateway.settings import GatewaySettings
 from tests.conftest import ADMIN_TOKEN, TenantKey, create_tenant
+from tests.support import TEST_RUNTIME
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PHONE = {"type": "phone", "value": "13700001111"}
@@ -222,3 +226,23 @@ async def test_no_answer_under_v1_may_be_stored_by_a_cache(api: httpx.AsyncClien
     refused = await api.get(f"/v1/customers/{customer}")  # problems too: they may name ids
     assert refused.headers["cache-control"] == "no-store"
     assert "no-store" not in (await api.get("/healthz")).headers.get("cache-control", "")
+
+
+async def test_an_operations_port_takes_the_metrics_and_documents_off_the_api_port() -> None:
+    """With PATRON_GATEWAY_OPERATIONS_PORT set, /metrics, /docs and /openapi.json answer only on the
+    operations app; the probes stay on both."""
+    settings = GatewaySettings.model_validate({"admin_token": ADMIN_TOKEN, "operations_port": 9464})
+    api_app = create_app(settings, TEST_RUNTIME)
+    operations = operations_app(api_app)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app), base_url="http://api") as api,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=operations), base_url="http://ops") as ops,
+    ):
+        for path in ("/metrics", "/docs", "/openapi.json", "/redoc"):
+            assert (await api.get(path)).status_code == 404, path
+        assert (await api.get("/healthz")).status_code == 200
+        assert (await ops.get("/healthz")).status_code == 200
+        assert (await ops.get("/metrics")).status_code == 200
+        assert "swagger" in (await ops.get("/docs")).text.lower()
+        document = (await ops.get("/openapi.json")).json()
+        assert "/v1/customers/identify" in document["paths"]

@@ -1,9 +1,14 @@
-"""Operations: liveness, readiness (every service SERVING) and Prometheus metrics."""
+"""Operations: liveness, readiness (every service SERVING) and Prometheus metrics.
+
+``router`` (the probes) is served on the API's port always; ``metrics_router`` there too unless
+``PATRON_GATEWAY_OPERATIONS_PORT`` moves it, with the API's documents, to a port of its own
+(``operations_app``), so that only the cluster reaches them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.clients import ServiceClients
@@ -30,6 +35,28 @@ async def readyz(request: Request) -> JSONResponse:
     return problem(503, f"not ready: {down}", services=statuses)
 
 
-@router.get("/metrics", include_in_schema=False)
+metrics_router = APIRouter(tags=["operations"])
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def operations_app(api: FastAPI) -> FastAPI:
+    """The operations port's app: the probes, ``/metrics``, and the API's own OpenAPI document and
+    Swagger page. It shares the API app's state (its service clients), opened by the API's lifespan."""
+    app = FastAPI(title="Patron operations", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state = api.state
+    app.include_router(router)
+    app.include_router(metrics_router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_page() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Patron API")
+
+    return app
