@@ -14,6 +14,7 @@ from gateway import problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
+from gateway.docs_page import install_docs
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, NoStoreMiddleware
 from gateway.openapi import DocumentedAPI
@@ -70,7 +71,7 @@ def resolve_admin_token(settings: GatewaySettings, runtime: RuntimeSettings) -> 
     return generated
 
 
-_NO_DOCUMENTS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+_NO_DOCUMENTS: dict[str, Any] = {"openapi_url": None}
 """With an operations port, the API's port serves no documents (they move there)."""
 
 
@@ -97,8 +98,12 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         lifespan=lifespan,
         dependencies=[Depends(storable_parameters)],
         redirect_slashes=False,
+        docs_url=None,  # our own page below: Swagger UI from the installed package, not a CDN
+        redoc_url=None,
         **(_NO_DOCUMENTS if settings.operations_port else {}),
     )
+    if not settings.operations_port:
+        install_docs(app, "/openapi.json", "Patron API")
     problems.install(app)
     app.include_router(operations.router)
     if not settings.operations_port:

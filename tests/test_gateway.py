@@ -246,3 +246,14 @@ async def test_an_operations_port_takes_the_metrics_and_documents_off_the_api_po
         assert "swagger" in (await ops.get("/docs")).text.lower()
         document = (await ops.get("/openapi.json")).json()
         assert "/v1/customers/identify" in document["paths"]
+
+
+async def test_the_swagger_page_loads_its_assets_from_the_gateway_not_a_cdn(api: httpx.AsyncClient) -> None:
+    page = await api.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        assert asset in page.text
+        served = await api.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 10_000

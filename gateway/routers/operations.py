@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.clients import ServiceClients
 from gateway.dependencies import problem_responses
+from gateway.docs_page import install_docs
 from gateway.problems import problem
 
 router = APIRouter(tags=["operations"])
@@ -55,8 +55,5 @@ def operations_app(api: FastAPI) -> FastAPI:
     async def openapi_document() -> JSONResponse:
         return JSONResponse(api.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_page() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Patron API")
-
+    install_docs(app, "/openapi.json", "Patron API")
     return app
