@@ -18,6 +18,7 @@ from gateway.docs_page import install_docs
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, NoStoreMiddleware
 from gateway.openapi import DocumentedAPI
+from gateway.rate_limits import RateLimitMiddleware, bucket_store
 from gateway.routers import (
     admin,
     campaigns,
@@ -131,6 +132,9 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(campaigns.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).
+    app.state.rate_buckets = bucket_store(settings)
+    app.add_middleware(RateLimitMiddleware, settings=settings, store=app.state.rate_buckets)
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -33,6 +33,23 @@ class GatewaySettings(BaseSettings):
         default=30.0, ge=0, le=3600, description="how long a resolved API key is trusted without asking"
     )
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Rate limits (docs/security.md "Rate limits"): token buckets, a rate per second and a burst each.
+    rate_limits_enabled: bool = Field(default=True, description="off only for tests that flood on purpose")
+    rate_tenant_per_second: float = Field(default=1000.0, gt=0, le=1_000_000)
+    rate_tenant_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    rate_key_per_second: float = Field(default=1000.0, gt=0, le=1_000_000)
+    rate_key_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    rate_export_per_second: float = Field(default=0.5, gt=0, le=1_000_000)
+    rate_export_burst: int = Field(default=10, ge=1, le=10_000_000)
+    rate_timeline_per_second: float = Field(default=50.0, gt=0, le=1_000_000)
+    rate_timeline_burst: int = Field(default=100, ge=1, le=10_000_000)
+    rate_listing_per_second: float = Field(default=50.0, gt=0, le=1_000_000)
+    rate_listing_burst: int = Field(default=100, ge=1, le=10_000_000)
+    rate_scoring_run_per_second: float = Field(default=1 / 60, gt=0, le=1_000_000)
+    rate_scoring_run_burst: int = Field(default=5, ge=1, le=10_000_000)
+    rate_failed_auth_per_second: float = Field(default=20 / 60, gt=0, le=1_000_000)
+    rate_failed_auth_burst: int = Field(default=20, ge=1, le=10_000_000)
+    redis_url: str = Field(default="", description="shares the buckets across replicas when set")
 
     def service_addresses(self) -> dict[str, str]:
         return {

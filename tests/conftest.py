@@ -66,8 +66,18 @@ async def services(
         await server.stop(grace=1)
 
 
+# The suite's own gateway keeps its rate limits on but far above what any test sends (many tests
+# answer 401 from one address); tests/test_rate_limits.py sets the limits it tests.
+UNTHROTTLED: dict[str, object] = {
+    f"rate_{bucket}_{unit}": 1_000_000
+    for bucket in ("tenant", "key", "export", "timeline", "listing", "scoring_run", "failed_auth")
+    for unit in ("per_second", "burst")
+}
+
+
 def gateway_settings(addresses: dict[str, str], **overrides: object) -> GatewaySettings:
     values: dict[str, object] = {
+        **UNTHROTTLED,
         "admin_token": ADMIN_TOKEN,
         **{f"{name}_address": address for name, address in addresses.items()},
         **overrides,
