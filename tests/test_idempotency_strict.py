@@ -8,13 +8,18 @@ answers the original movement.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
+from datetime import timedelta
 
 import asyncpg
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.profile.store.idempotency import IdempotencyPurge
+from services.runtime.server import ServiceServer
 from tests.conftest import TenantKey
 
 KINDS = {"redeem": "redemptions", "adjust": "adjustments"}
@@ -28,14 +33,23 @@ async def new_customer(api: httpx.AsyncClient, tenant: TenantKey) -> str:
     return customer_id
 
 
+def move_request(customer: str, kind: str, points: int) -> tuple[str, bytes]:
+    """The path and the exact body bytes of a movement (the gateway hashes them)."""
+    body = json.dumps({"points": points, "reason": "strict idempotency"}).encode()
+    return f"/v1/customers/{customer}/points/{KINDS[kind]}", body
+
+
+def request_sha256(path: str, body: bytes) -> str:
+    """The digest the gateway records a POST under (gateway/idempotency.py)."""
+    return hashlib.sha256(b"POST\n" + path.encode() + b"?\n" + body).hexdigest()
+
+
 async def move(
     api: httpx.AsyncClient, tenant: TenantKey, customer: str, kind: str, points: int, key: str
 ) -> httpx.Response:
-    return await api.post(
-        f"/v1/customers/{customer}/points/{KINDS[kind]}",
-        json={"points": points, "reason": "strict idempotency"},
-        headers={**tenant.headers, "Idempotency-Key": key},
-    )
+    path, body = move_request(customer, kind, points)
+    headers = {**tenant.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
+    return await api.post(path, content=body, headers=headers)
 
 
 async def forget(database_urls: dict[str, str], tenant: TenantKey, key: str) -> None:
@@ -157,3 +171,105 @@ async def test_each_key_moves_value_at_most_once(
         asyncio.run_coroutine_threadsafe(example(sequence), loop).result(timeout=60)
 
     await asyncio.to_thread(check)
+
+
+async def insert_record(
+    database_urls: dict[str, str],
+    tenant: TenantKey,
+    key: str,
+    *,
+    state: str,
+    age: str,
+    expires_in: str,
+    sha256: str = "0" * 64,
+) -> None:
+    """An Idempotency-Key record as a gateway left it ``age`` ago (``'70 seconds'``)."""
+    connection = await asyncpg.connect(database_urls["profile"])
+    try:
+        await connection.execute(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_sha256, state, status_code, body, "
+            "content_type, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "now() - $8::text::interval, now() + $9::text::interval)",
+            uuid.UUID(tenant.tenant_id),
+            key,
+            sha256,
+            state,
+            None if state == "pending" else 200,
+            None if state == "pending" else b"{}",
+            None if state == "pending" else "application/json",
+            age,
+            expires_in,
+        )
+    finally:
+        await connection.close()
+
+
+async def records(database_urls: dict[str, str], tenant: TenantKey, prefix: str) -> dict[str, str]:
+    connection = await asyncpg.connect(database_urls["profile"])
+    try:
+        rows = await connection.fetch(
+            "SELECT key, state FROM idempotency_keys WHERE tenant_id = $1 AND key LIKE $2",
+            uuid.UUID(tenant.tenant_id),
+            f"{prefix}%",
+        )
+    finally:
+        await connection.close()
+    return {row["key"]: row["state"] for row in rows}
+
+
+async def test_a_pending_key_whose_request_died_is_released_after_its_lease(
+    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    customer = await new_customer(api, tenant)
+    running, dead = f"running-{uuid.uuid4().hex}", f"dead-{uuid.uuid4().hex}"
+    sha = request_sha256(*move_request(customer, "adjust", 7))
+    for key, age in ((running, "5 seconds"), (dead, "70 seconds")):
+        await insert_record(
+            database_urls, tenant, key, state="pending", age=age, expires_in="1 day", sha256=sha
+        )
+
+    still_running = await move(api, tenant, customer, "adjust", 7, running)
+    assert still_running.status_code == 409
+    assert still_running.json()["reason"] == "KEY_IN_PROGRESS"
+    assert still_running.headers["retry-after"] == "1"
+
+    retried = await move(api, tenant, customer, "adjust", 7, dead)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["replayed"] is False
+    again = await move(api, tenant, customer, "adjust", 7, dead)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["entry_id"] == retried.json()["entry_id"]
+    assert await balance(api, tenant, customer) == 7
+    assert (await records(database_urls, tenant, dead))[dead] == "done"
+
+
+async def test_expired_records_are_purged_in_batches_and_fresh_ones_kept(
+    api: httpx.AsyncClient,
+    tenant: TenantKey,
+    database_urls: dict[str, str],
+    services: dict[str, ServiceServer],
+) -> None:
+    profile = services["profile"]
+    owners = [getattr(task, "__self__", None) for task in profile.background]
+    wired = [owner for owner in owners if isinstance(owner, IdempotencyPurge)]
+    assert len(wired) == 1, "the profile service runs the purge in the background"
+    prefix = f"purge-{uuid.uuid4().hex[:8]}-"
+    for index in range(7):
+        state = "done" if index % 2 else "pending"
+        await insert_record(
+            database_urls, tenant, f"{prefix}old-{index}", state=state, age="25 hours", expires_in="-1 hour"
+        )
+    await insert_record(
+        database_urls, tenant, f"{prefix}fresh-done", state="done", age="1 hour", expires_in="23 hours"
+    )
+    await insert_record(
+        database_urls, tenant, f"{prefix}fresh-pending", state="pending", age="1 second", expires_in="1 day"
+    )
+
+    deleted = await IdempotencyPurge(profile.database, timedelta(minutes=5), batch=3).purge_once()
+    assert deleted >= 7  # other tests' expired records, if any, go too
+    assert await records(database_urls, tenant, prefix) == {
+        f"{prefix}fresh-done": "done",
+        f"{prefix}fresh-pending": "pending",
+    }
+    assert await wired[0].purge_once() == 0
