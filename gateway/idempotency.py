@@ -77,7 +77,12 @@ class IdempotencyMiddleware:
             await _send(send, begun.status_code, begun.content_type, body, replayed=True)
             return
         if begun.outcome == outcome.MISMATCH:
-            response = problem(409, "this Idempotency-Key was used with another request", reason="KEY_REUSED")
+            response = problem(
+                409,
+                "this Idempotency-Key was used with another request",
+                reason="KEY_REUSED",
+                idempotency_key=key,
+            )
             await response(scope, receive, send)
             return
         if begun.outcome == outcome.IN_PROGRESS:
@@ -85,6 +90,7 @@ class IdempotencyMiddleware:
                 409,
                 "the first request with this Idempotency-Key is still running",
                 reason="KEY_IN_PROGRESS",
+                idempotency_key=key,
                 headers={"Retry-After": "1"},
             )
             await response(scope, receive, send)

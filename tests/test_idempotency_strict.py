@@ -82,7 +82,9 @@ async def test_a_points_key_remembers_what_it_moved(
     within_a_day = await move(api, tenant, alice, "adjust", 100, key)
     assert within_a_day.status_code == 201
     assert within_a_day.json()["entry_id"] == first.json()["entry_id"]
-    assert (await move(api, tenant, bob, "adjust", 100, key)).status_code == 409  # the gateway's record
+    cached = await move(api, tenant, bob, "adjust", 100, key)  # the gateway's record answers
+    assert (cached.status_code, cached.json()["reason"]) == (409, "KEY_REUSED")
+    assert cached.json()["idempotency_key"] == key
 
     for customer, kind, points in ((alice, "adjust", 50), (bob, "adjust", 100), (alice, "redeem", 100)):
         await forget(database_urls, tenant, key)
