@@ -118,6 +118,39 @@ async def test_a_redemption_key_reused_for_an_adjustment_is_409(
     assert await balance(api, tenant, customer) == 20
 
 
+async def test_a_key_booked_before_a_merge_replays_through_the_merged_away_id(
+    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    """A merged-away id acts on the survivor, which now holds the key's entry: the same movement
+    replays (through the transactional path, which resolves the merge), another one is 409."""
+    survivor, merged = await new_customer(api, tenant), await new_customer(api, tenant)
+    key = f"strict-{uuid.uuid4().hex}"
+    first = await move(api, tenant, merged, "adjust", 5, key)
+    assert first.status_code == 201, first.text
+    merge = await api.post(
+        f"/v1/customers/{survivor}/merge", json={"other_customer_id": merged}, headers=tenant.headers
+    )
+    assert merge.status_code == 200, merge.text
+    assert merge.json()["customer_id"] == survivor
+    for _ in range(150):  # loyalty learns of the merge from profile's events
+        seen = await api.get(f"/v1/customers/{merged}/points", headers=tenant.headers)
+        if seen.json()["customer_id"] == survivor and seen.json()["balance"] == 5:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"loyalty never saw the merge: {seen.text}")
+
+    for customer in (merged, survivor):
+        await forget(database_urls, tenant, key)
+        replay = await move(api, tenant, customer, "adjust", 5, key)
+        assert replay.status_code == 201, replay.text
+        assert (replay.json()["entry_id"], replay.json()["replayed"]) == (first.json()["entry_id"], True)
+    await forget(database_urls, tenant, key)
+    other = await move(api, tenant, merged, "adjust", 6, key)
+    assert (other.status_code, other.json()["reason"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert await balance(api, tenant, survivor) == 5
+
+
 Request = tuple[str, int, str, int, bool]  # key, customer index, kind, points, forget the gateway's record
 
 
