@@ -5,7 +5,10 @@ For a POST under /v1 that carries the header, the gateway claims the key in the 
 stored answer (``Idempotent-Replayed: true``; a JSON body with a boolean ``replayed`` says
 ``true`` too, so header and body agree) and causes no second effect. The same key with another
 request is 409; a repeat while the first is still running is 409 with ``Retry-After``. An answer of
-5xx is not stored, so the client may retry with the same key.
+5xx is not stored, so the client may retry with the same key; nor is a service's 409 saying that the
+key already moved something else (``IDEMPOTENCY_KEY_REUSED``, the ledger's memory of the key): that
+request never owned the key, so the record is released and the key's first request, asked again,
+is answered by the ledger's replay instead of by this refusal.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from gateway.problems import ServiceCallError, problem, problem_for_rpc_error
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 HEADER = b"idempotency-key"
+REUSED_BY_SERVICE = "IDEMPOTENCY_KEY_REUSED"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -73,7 +77,12 @@ class IdempotencyMiddleware:
             await _send(send, begun.status_code, begun.content_type, body, replayed=True)
             return
         if begun.outcome == outcome.MISMATCH:
-            response = problem(409, "this Idempotency-Key was used with another request", reason="KEY_REUSED")
+            response = problem(
+                409,
+                "this Idempotency-Key was used with another request",
+                reason="KEY_REUSED",
+                idempotency_key=key,
+            )
             await response(scope, receive, send)
             return
         if begun.outcome == outcome.IN_PROGRESS:
@@ -81,6 +90,7 @@ class IdempotencyMiddleware:
                 409,
                 "the first request with this Idempotency-Key is still running",
                 reason="KEY_IN_PROGRESS",
+                idempotency_key=key,
                 headers={"Retry-After": "1"},
             )
             await response(scope, receive, send)
@@ -118,7 +128,7 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_receive, capture)
         finally:
             try:
-                if status < 500:
+                if status < 500 and not _refused_as_reused(status, content_type, chunks):
                     await records.CompleteIdempotent(
                         profile_pb2.CompleteIdempotentRequest(
                             key=key, status_code=status, body=b"".join(chunks), content_type=content_type
@@ -128,6 +138,17 @@ class IdempotencyMiddleware:
                     await records.AbandonIdempotent(profile_pb2.AbandonIdempotentRequest(key=key))
             except ServiceCallError:
                 pass  # the record stays pending and expires; a repeat is told the first is running
+
+
+def _refused_as_reused(status: int, content_type: str, chunks: list[bytes]) -> bool:
+    """Whether the answer is a service's refusal of a key that moved something else before."""
+    if status != 409 or "json" not in content_type:
+        return False
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("reason") == REUSED_BY_SERVICE
 
 
 def _as_replay(content_type: str, body: bytes) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
@@ -9,7 +11,7 @@ from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.settings import ProfileSettings
 from services.profile.store.customers import SqlCustomerStore
-from services.profile.store.idempotency import SqlIdempotencyStore
+from services.profile.store.idempotency import IdempotencyPurge, SqlIdempotencyStore
 from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
@@ -39,6 +41,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     producer = make_producer("profile", database, settings, outbox)
     registry = TenantRegistry(SqlTenantStore(database))
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
+    purge = IdempotencyPurge(database, timedelta(seconds=settings.idempotency_purge_every_seconds))
     registrations = [
         *producer.registrations,
         Registration(
@@ -57,7 +60,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),
         contacts_registration(database, cipher),
-        idempotency_registration(IdempotencyKeys(SqlIdempotencyStore(database))),
+        idempotency_registration(
+            IdempotencyKeys(
+                SqlIdempotencyStore(database), timedelta(seconds=settings.idempotency_lease_seconds)
+            )
+        ),
     ]
     return ServiceParts(
         registrations=registrations,
@@ -65,7 +72,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             {f"/{TENANT_SERVICE}/CreateTenant", f"/{TENANT_SERVICE}/ResolveApiKey"}
         )
         | producer.tenant_exempt_methods,
-        background=producer.background,
+        background=[*producer.background, purge.run],
     )
 
 

@@ -26,6 +26,17 @@ class ProfileSettings(ServiceSettings):
         default="", description="'<id>:<base64>,...': older keys, still read until `patron rotate-pii` ran"
     )
 
+    idempotency_lease_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="a pending Idempotency-Key whose request died is released after this; keep it "
+        "above the gateway's longest POST (30 s)",
+    )
+    idempotency_purge_every_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="how often expired Idempotency-Key records are purged"
+    )
+
     def pii_cipher(self, runtime: RuntimeSettings) -> PiiCipher:
         """The cipher of the configured keys, so the service and ``rotate-pii`` seal alike.
 

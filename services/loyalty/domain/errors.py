@@ -25,3 +25,19 @@ class IdempotencyRace(Conflict):
     whole transaction answers its result."""
 
     reason = "IDEMPOTENCY_RACE"
+
+
+class IdempotencyKeyReused(Conflict):
+    """An idempotency key already moved points for another customer, kind or amount: the ledger
+    keeps every key for good, so this answers 409 however long ago the key was first used, and
+    nothing moves. The key (as the client sent it) travels in the metadata."""
+
+    reason = "IDEMPOTENCY_KEY_REUSED"
+
+    def __init__(self, key: str) -> None:
+        shown = key.removeprefix("api:")
+        super().__init__(
+            f"the idempotency key {shown!r} already moved points for another customer, kind or amount",
+            metadata={"idempotency_key": shown},
+        )
+        self.key = shown

@@ -54,7 +54,7 @@ async def move_at_once(
     one statement; None when the transactional path must decide (see the module docstring).
 
     Raises InsufficientPoints for a debit the balance does not cover, NotFound for an erased
-    customer.
+    customer, IdempotencyKeyReused when the key moved another customer, kind or amount before.
     """
     context = await programs.get(database, tenant_id)
     now = datetime.now(UTC)
@@ -79,7 +79,7 @@ async def move_at_once(
         if is_concurrent_booking(error):
             return None
         raise
-    moved = moved_from(row["status"], row["entry_id"], row["balance"], row["survivor"])
+    moved = moved_from(idempotency_key, row["status"], row["entry_id"], row["balance"], row["survivor"])
     if moved.status == "ok":
         outbox.wake_after(None)
     if moved.status in ("ok", "replayed"):

@@ -7,7 +7,8 @@ How the three ledger tables stay in agreement:
 - lots are changed only while that row lock is held, so consuming them oldest-expiring first is a
   plain ``UPDATE`` over a running sum, read after the lock was taken;
 - every movement writes one immutable entry under an idempotency key unique per tenant; the same
-  key again answers the entry already booked (``replayed``), and its id is derived from the key.
+  key again answers the entry already booked (``replayed``), and its id is derived from the key;
+  the same key for another customer, kind or amount is IdempotencyKeyReused (409), for good.
 
 Credits and debits are one round trip each (``movements.move_points``, the stored function
 ``loyalty_move_points``); only a credit to an account in debt and a refund's take-back run the
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import loyalty_events_pb2
-from services.loyalty.domain.errors import IdempotencyRace, InsufficientPoints
+from services.loyalty.domain.errors import IdempotencyKeyReused, IdempotencyRace, InsufficientPoints
 from services.loyalty.domain.ledger import Clawback, LedgerResult, Movement, entry_id_for
 from services.loyalty.store.movements import move_points
 from services.loyalty.store.programs import current_program
@@ -39,8 +40,11 @@ __all__ = [
     "take_back",
 ]
 
+# The entry booked under a key, and whether it moved what this request asks (customer, kind,
+# amount): compared in the statement that finds it.
 _PRIOR = sa.text(
-    "SELECT entry_id, balance_after, delta FROM point_entries "
+    "SELECT entry_id, balance_after, "
+    "(customer_id = :customer_id AND type = :type AND delta = :delta) AS same FROM point_entries "
     "WHERE tenant_id = :tenant_id AND idempotency_key = :key"
 )
 
@@ -110,10 +114,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _prior(connection: AsyncConnection, tenant_id: uuid.UUID, key: str) -> LedgerResult | None:
-    row = (await connection.execute(_PRIOR, {"tenant_id": tenant_id, "key": key})).first()
+async def _prior(connection: AsyncConnection, movement: Movement, delta: int) -> LedgerResult | None:
+    params = {
+        "tenant_id": movement.tenant_id,
+        "key": movement.idempotency_key,
+        "customer_id": movement.customer_id,
+        "type": movement.entry_type,
+        "delta": delta,
+    }
+    row = (await connection.execute(_PRIOR, params)).first()
     if row is None:
         return None
+    if not row.same:
+        raise IdempotencyKeyReused(movement.idempotency_key)
     return LedgerResult(entry_id=row.entry_id, balance=int(row.balance_after), replayed=True)
 
 
@@ -215,7 +228,7 @@ async def credit(
     }
     row = (await connection.execute(_CREDIT_ACCOUNT, params)).first()
     if row is None:
-        prior = await _prior(connection, movement.tenant_id, movement.idempotency_key)
+        prior = await _prior(connection, movement, points)
         if prior is None:  # the key's entry was rolled back between the two statements
             raise IdempotencyRace(f"idempotency key {movement.idempotency_key!r} was booked concurrently")
         return prior

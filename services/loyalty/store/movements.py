@@ -6,6 +6,8 @@ statement, so a hot account's row lock is held for that statement's execution on
 several round trips. What it answers (``Moved.status``):
 
 - ``ok`` / ``replayed``: booked now / booked before under the same key;
+- ``mismatch``: the key booked another customer, kind or amount before (nothing changed); the
+  callers never see it: ``move_points`` and ``fast_moves`` raise :class:`IdempotencyKeyReused`;
 - ``insufficient``: a debit the balance does not cover (nothing changed; ``balance`` is it);
 - ``debt``: a credit to an account that owes points; nothing changed, the caller takes the
   repayment path (two entries), holding the row lock the function took;
@@ -29,7 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, loyalty_events_pb2
-from services.loyalty.domain.errors import IdempotencyRace
+from services.loyalty.domain.errors import IdempotencyKeyReused, IdempotencyRace
 from services.loyalty.domain.ledger import (
     LedgerResult,
     Movement,
@@ -41,7 +43,9 @@ from services.runtime.proto_convert import set_time
 
 CONCURRENT_BOOKING_SQLSTATE = "LY409"
 
-MoveStatus = Literal["ok", "replayed", "insufficient", "debt", "unknown", "erased", "merged", "stale"]
+MoveStatus = Literal[
+    "ok", "replayed", "mismatch", "insufficient", "debt", "unknown", "erased", "merged", "stale"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +140,11 @@ def move_arguments(
 
 
 def moved_from(
-    status: str, entry_id: uuid.UUID | None, balance: int | None, survivor: uuid.UUID | None
+    key: str, status: str, entry_id: uuid.UUID | None, balance: int | None, survivor: uuid.UUID | None
 ) -> Moved:
-    """What the function answered, typed."""
+    """What the function answered, typed; IdempotencyKeyReused when the key moved something else."""
+    if status == "mismatch":
+        raise IdempotencyKeyReused(key)
     return Moved(
         status=cast(MoveStatus, status),
         entry_id=entry_id,
@@ -175,7 +181,7 @@ async def move_points(
                 f"idempotency key {movement.idempotency_key!r} was booked concurrently"
             ) from None
         raise
-    moved = moved_from(row.status, row.entry_id, row.balance, row.survivor)
+    moved = moved_from(movement.idempotency_key, row.status, row.entry_id, row.balance, row.survivor)
     if moved.status == "ok":
         outbox.wake_after(connection)
     return moved

@@ -1,7 +1,11 @@
 """Idempotency keys (docs/product.md): the same key and request answer the same again, with no second effect.
 
 A key is remembered per tenant for 24 hours. While the first request with a key runs, a repeat is
-told so (it may retry); a key reused for another request is a conflict.
+told so (it may retry); a key reused for another request is a conflict. The first request holds
+the key for a short lease only (``DEFAULT_LEASE``, longer than any request the gateway runs): a
+pending key whose request died (the gateway's process was killed before it could complete or
+abandon it) is claimed again by a retry after the lease, instead of answering "still running" for
+a day. Expired records are purged in batches by a background task of the profile service.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Protocol
 from services.runtime.errors import InvalidArgument
 
 KEY_LIFETIME = timedelta(hours=24)
+DEFAULT_LEASE = timedelta(seconds=60)
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -36,8 +41,10 @@ class StoredAnswer:
 
 class IdempotencyStore(Protocol):
     async def begin(
-        self, tenant_id: uuid.UUID, key: str, request_sha256: str, lifetime: timedelta
-    ) -> tuple[Outcome, StoredAnswer | None]: ...
+        self, tenant_id: uuid.UUID, key: str, request_sha256: str, lifetime: timedelta, lease: timedelta
+    ) -> tuple[Outcome, StoredAnswer | None]:
+        """Claim a new or expired key, or a pending one whose lease ran out; else say what it is."""
+        ...
 
     async def complete(self, tenant_id: uuid.UUID, key: str, answer: StoredAnswer) -> None: ...
 
@@ -51,8 +58,9 @@ def check_key(key: str) -> str:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: IdempotencyStore) -> None:
+    def __init__(self, store: IdempotencyStore, lease: timedelta = DEFAULT_LEASE) -> None:
         self._store = store
+        self._lease = lease
 
     async def begin(
         self, tenant_id: uuid.UUID, key: str, request_sha256: str
@@ -60,7 +68,7 @@ class IdempotencyKeys:
         """Claim ``key`` for this request, or say what became of it before."""
         if not _SHA256_HEX.match(request_sha256):
             raise InvalidArgument.single("request_sha256", "must be 64 lower-case hex digits")
-        return await self._store.begin(tenant_id, check_key(key), request_sha256, KEY_LIFETIME)
+        return await self._store.begin(tenant_id, check_key(key), request_sha256, KEY_LIFETIME, self._lease)
 
     async def complete(self, tenant_id: uuid.UUID, key: str, answer: StoredAnswer) -> None:
         await self._store.complete(tenant_id, check_key(key), answer)
