@@ -33,6 +33,11 @@ from services.scoring.domain.scores import known_id
 logger = logging.getLogger(__name__)
 
 
+def failed_message(reference: str) -> str:
+    """What a failed run tells the tenant: never the failure itself, which may name internals."""
+    return f"the scoring run failed; see the operator logs, reference {reference}"
+
+
 class RunStore(Protocol):
     async def start(self, tenant_id: uuid.UUID, as_of: date, trigger: str) -> Run | None: ...
     async def progress(
@@ -127,9 +132,12 @@ class BatchRuns:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._runs.finish(run.run_id, "cancelled: the service stopped"))
             raise
-        except Exception as failure:
-            logger.exception("scoring run %s failed", run.run_id)
-            await self._runs.finish(run.run_id, f"{type(failure).__name__}: {failure}")
+        except Exception:
+            # The detail (SQL, table names, values) is for the operators: the tenant reads a
+            # generic message whose reference finds the log line.
+            reference = uuid.uuid4().hex[:12]
+            logger.exception("scoring run %s failed (reference %s)", run.run_id, reference)
+            await self._runs.finish(run.run_id, failed_message(reference))
             return
         await self._runs.finish(run.run_id, None)
 
@@ -178,6 +186,11 @@ class BatchRuns:
         moved = 0 if snapshot else await self._phases.move_segments(run.tenant_id)
         watch.stop("segments")
         await progress(run.run_id, "done", customers, customers, segment_changes=moved, seconds=watch.seconds)
+
+    async def wait_idle(self) -> None:
+        """Wait for the runs this process executes to end (a drain, or a test's wait)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self) -> None:
         """Cancel the runs in flight (each ends failed, "cancelled") and wait for them."""

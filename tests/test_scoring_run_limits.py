@@ -1,0 +1,132 @@
+"""Scoring runs under limits: statement settings that stay in the run's transactions, a generic error
+for the tenant. Each test works on databases of this module's own (``migrated_databases``), so its
+runs and its sabotage never meet the session's services."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.runtime.database import Database, create_engine
+from services.runtime.events.outbox import Outbox
+from services.scoring.domain.batch_runs import BatchRuns
+from services.scoring.store.batch import BatchSession
+from services.scoring.store.feature_tables import outbox as outbox_table
+from services.scoring.store.run_phases import SqlRunPhases
+from services.scoring.store.runs import SqlRunStore
+from services.scoring.store.tables import tenants
+from services.scoring.store.tagging import SqlTagSync
+from services.scoring.store.tenant_settings import SqlTenantSettings
+from tests.support import PostgresServer, migrated_databases
+
+SCORING_SOURCES = Path(__file__).resolve().parents[1] / "services" / "scoring"
+
+
+@pytest.fixture(scope="module")
+async def scoring_url(postgres: PostgresServer) -> AsyncIterator[str]:
+    async with migrated_databases(postgres) as urls:
+        yield urls["scoring"]
+
+
+@pytest.fixture
+async def one_connection(scoring_url: str) -> AsyncIterator[Database]:
+    """A database whose pool holds exactly one connection: what a run leaves on it, the next
+    checkout sees."""
+    database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=1, max_overflow=0))
+    yield database
+    await database.dispose()
+
+
+async def provision(database: Database) -> uuid.UUID:
+    tenant_id = uuid.uuid4()
+    async with database.transaction() as connection:
+        await connection.execute(
+            sa.insert(tenants).values(
+                tenant_id=tenant_id,
+                name="Runs",
+                timezone="Asia/Shanghai",
+                currency="CNY",
+                default_region="CN",
+            )
+        )
+    return tenant_id
+
+
+async def session_settings(database: Database) -> tuple[str, str, str]:
+    async with database.engine.connect() as connection:
+        values = []
+        for name in ("statement_timeout", "work_mem", "jit"):
+            values.append((await connection.execute(sa.text(f"SHOW {name}"))).scalar_one())
+        await connection.rollback()
+    return values[0], values[1], values[2]
+
+
+def test_no_plain_set_in_scoring_sql() -> None:
+    """Every statement setting of scoring is SET LOCAL (or set_config(..., true)): a plain SET would
+    stay on the pooled connection after the run."""
+    plain = re.compile(r"""["']\s*SET\s+(?!LOCAL\b|TRANSACTION\b)""")
+    offenders = [
+        f"{path.relative_to(SCORING_SOURCES)}:{number}"
+        for path in SCORING_SOURCES.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if plain.search(line)
+    ]
+    assert offenders == []
+
+
+async def test_a_run_leaves_its_pooled_connection_with_the_service_statement_timeout(
+    one_connection: Database,
+) -> None:
+    database = one_connection
+    before = await session_settings(database)
+    assert before[0] == "10s"
+    tenant_id = await provision(database)
+    outbox = Outbox("scoring", outbox_table, 1)
+    async with BatchSession.open(database, tenant_id, datetime.now(UTC).date()) as batch:
+        await batch.snapshot_features()
+        await batch.baselines()
+        await batch.score()
+        await batch.write(outbox)
+    async with SqlTagSync(database).session(tenant_id):
+        pass
+    assert await session_settings(database) == before
+
+
+async def test_a_failed_run_tells_the_tenant_a_reference_and_logs_the_detail(
+    one_connection: Database, scoring_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=3))
+    tenant_id = await provision(database)
+    store = SqlRunStore(database)
+    runs = BatchRuns(
+        store, SqlTenantSettings(database), SqlRunPhases(database, Outbox("scoring", outbox_table, 1)), None
+    )
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("ALTER TABLE order_items RENAME TO order_items_hidden"))
+    try:
+        with caplog.at_level(logging.ERROR, logger="services.scoring.domain.batch_runs"):
+            run = await runs.start(tenant_id, "")
+            assert run is not None
+            await runs.wait_idle()
+    finally:
+        async with database.transaction() as connection:
+            await connection.execute(sa.text("ALTER TABLE order_items_hidden RENAME TO order_items"))
+        await database.dispose()
+    failed = await SqlRunStore(one_connection).get(tenant_id, run.run_id)
+    assert failed.status == "failed"
+    assert failed.error is not None
+    found = re.fullmatch(
+        r"the scoring run failed; see the operator logs, reference ([0-9a-f]{12})", failed.error
+    )
+    assert found, failed.error
+    assert "order_items" not in failed.error
+    logged = [r for r in caplog.records if found.group(1) in r.getMessage()]
+    assert logged
+    assert "order_items" in (logged[0].exc_text or "")
