@@ -4,6 +4,8 @@ runs and its sabotage never meet the session's services."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import re
 import uuid
@@ -17,8 +19,10 @@ import sqlalchemy as sa
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
 from services.scoring.domain.batch_runs import BatchRuns
+from services.scoring.domain.runs import RunAlreadyRunning
 from services.scoring.store.batch import BatchSession
 from services.scoring.store.feature_tables import outbox as outbox_table
+from services.scoring.store.rescoring import lock_key
 from services.scoring.store.run_phases import SqlRunPhases
 from services.scoring.store.runs import SqlRunStore
 from services.scoring.store.tables import tenants
@@ -130,3 +134,64 @@ async def test_a_failed_run_tells_the_tenant_a_reference_and_logs_the_detail(
     logged = [r for r in caplog.records if found.group(1) in r.getMessage()]
     assert logged
     assert "order_items" in (logged[0].exc_text or "")
+
+
+def replica(database: Database, max_running: int) -> BatchRuns:
+    """One scoring replica's runs (no tag sync: no profile here)."""
+    outbox = Outbox("scoring", outbox_table, 1)
+    return BatchRuns(
+        SqlRunStore(database, max_running), SqlTenantSettings(database), SqlRunPhases(database, outbox), None
+    )
+
+
+async def status_of(database: Database, tenant_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    return (await SqlRunStore(database).get(tenant_id, run_id)).status
+
+
+async def test_runs_beyond_the_global_bound_wait_queued_and_start_in_order_across_replicas(
+    scoring_url: str,
+) -> None:
+    database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=6))
+    first, second = replica(database, 1), replica(database, 1)
+    a, b, c = [await provision(database) for _ in range(3)]
+    try:
+        # Hold tenant a's lock: its run stays running (in its snapshot) while b and c are requested.
+        async with database.engine.connect() as holder:
+            await holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(a)})
+            await holder.commit()
+            run_a = await first.start(a, "")
+            assert run_a is not None
+            assert run_a.status == "running"
+            run_b = await second.start(b, "")
+            run_c = await first.start(c, "")
+            assert run_b is not None
+            assert run_c is not None
+            assert (run_b.status, run_c.status) == ("queued", "queued")
+            assert await status_of(database, c, run_c.run_id) == "queued"
+            with pytest.raises(RunAlreadyRunning):
+                await second.start(b, "")
+            assert await second.dispatch() == []
+            await holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(a)})
+            await holder.commit()
+        for _ in range(300):
+            await first.wait_idle()
+            await second.wait_idle()
+            statuses = [
+                await status_of(database, t, r.run_id) for t, r in ((a, run_a), (b, run_b), (c, run_c))
+            ]
+            if all(s not in ("queued", "running") for s in statuses):
+                break
+            await first.dispatch()
+            await second.dispatch()
+            await asyncio.sleep(0.05)
+        store = SqlRunStore(database)
+        done = [await store.get(t, r.run_id) for t, r in ((a, run_a), (b, run_b), (c, run_c))]
+        assert [run.status for run in done] == ["succeeded"] * 3
+        # One at a time, first come first served: each started after the one before it finished.
+        for earlier, later in itertools.pairwise(done):
+            assert earlier.finished_at is not None
+            assert later.started_at >= earlier.finished_at
+    finally:
+        await first.stop()
+        await second.stop()
+        await database.dispose()

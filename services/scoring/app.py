@@ -10,7 +10,13 @@ from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.background import prune_task, schedule_task, segment_due_task, size_snapshot_task
+from services.scoring.background import (
+    dispatch_task,
+    prune_task,
+    schedule_task,
+    segment_due_task,
+    size_snapshot_task,
+)
 from services.scoring.background_exports import export_tasks
 from services.scoring.clients.profile_contacts import ProfileContacts
 from services.scoring.clients.profile_tags import ProfileTags
@@ -69,7 +75,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     profile_tags = ProfileTags(profile_channel)
     tenant_settings = SqlTenantSettings(database)
-    run_store = SqlRunStore(database)
+    run_store = SqlRunStore(database, settings.run_max_concurrent)
     tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
     runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
     schedule = DailySchedule(tenant_settings, runs)
@@ -94,6 +100,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *producer.background,
             *background,
             schedule_task(schedule, runs, profile_tags.close),
+            dispatch_task(runs, settings.run_dispatch_every_seconds),
             prune_task(database),
             segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
             size_snapshot_task(database),

@@ -2,9 +2,11 @@
 
 A run recomputes a tenant's scores as of one local day: features → RFM thresholds and scores →
 lifecycle (stage changes announced) → engagement (with the scores) → predictions → tags. At most
-one run per tenant is running; a second start while one runs is refused (409) and names the running
-run, so a client can follow it instead of stacking work. A run whose process died (no heartbeat for
-``STALE_AFTER``) is marked failed by the next start, so a tenant is never stuck.
+one run per tenant is active (queued or running); a second start meanwhile is refused (409) and names
+the active run, so a client can follow it instead of stacking work. A run waits ``queued`` while
+the global bound of running runs (every tenant, every replica) is reached. A run whose process died
+(no heartbeat for ``STALE_AFTER``) is marked failed by the next claim, so neither a tenant nor a slot
+is ever stuck.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from services.runtime.errors import Conflict, InvalidArgument
 
 PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "segments", "done")
-STATUSES = ("running", "succeeded", "failed")
+STATUSES = ("queued", "running", "succeeded", "failed")
 STALE_AFTER = timedelta(minutes=2)
 EARLIEST_AS_OF = date(1970, 1, 1)  # as profile's orders (CDNOW is 1997; S2)
 MAX_FUTURE_DAYS = 1
