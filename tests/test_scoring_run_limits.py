@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
+from services.runtime.server import ServiceServer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.runs import RunAlreadyRunning
 from services.scoring.store.batch import BatchSession
@@ -28,7 +29,8 @@ from services.scoring.store.runs import SqlRunStore
 from services.scoring.store.tables import tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
-from tests.support import PostgresServer, migrated_databases
+from tests.conftest import TenantKey, gateway_client, gateway_settings
+from tests.support import PostgresServer, migrated_databases, start_service
 
 SCORING_SOURCES = Path(__file__).resolve().parents[1] / "services" / "scoring"
 
@@ -194,4 +196,58 @@ async def test_runs_beyond_the_global_bound_wait_queued_and_start_in_order_acros
     finally:
         await first.stop()
         await second.stop()
+        await database.dispose()
+
+
+async def test_a_manual_run_inside_the_cooldown_answers_429_with_retry_after(
+    services: dict[str, ServiceServer], database_urls: dict[str, str], tenant: TenantKey
+) -> None:
+    """Through the real gateway, on a second scoring replica whose cooldown is 10 minutes."""
+    addresses = {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}
+    scoring = await start_service(
+        "scoring",
+        database_urls["scoring"],
+        consumer_lease_seconds=1.0,
+        run_cooldown_seconds=600,
+        **{f"{name}_address": address for name, address in addresses.items() if name != "scoring"},
+    )
+    try:
+        addresses["scoring"] = f"127.0.0.1:{scoring.bound_port}"
+        async with gateway_client(gateway_settings(addresses)) as api:
+            started = await api.post("/v1/scoring/runs", json={}, headers=tenant.headers)
+            assert started.status_code == 202, started.text
+            assert started.json()["status"] in ("queued", "running")
+            run_id = started.json()["run_id"]
+            for _ in range(600):
+                state = (await api.get(f"/v1/scoring/runs/{run_id}", headers=tenant.headers)).json()
+                if state["status"] not in ("queued", "running"):
+                    break
+                await asyncio.sleep(0.05)
+            assert state["status"] == "succeeded", state
+            again = await api.post("/v1/scoring/runs", json={}, headers=tenant.headers)
+            assert again.status_code == 429, again.text
+            assert again.headers["content-type"].startswith("application/problem+json")
+            assert 0 < int(again.headers["Retry-After"]) <= 600
+            backdated = await api.post(
+                "/v1/scoring/runs", json={"as_of": "2020-01-01"}, headers=tenant.headers
+            )
+            assert backdated.status_code == 429, "a snapshot run is a manual run too"
+    finally:
+        await scoring.stop(grace=1)
+
+
+async def test_the_cooldown_leaves_scheduled_runs_alone(scoring_url: str) -> None:
+    database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=2))
+    try:
+        tenant_id = await provision(database)
+        store = SqlRunStore(database, 2, cooldown_seconds=600)
+        today = datetime.now(UTC).date()
+        manual = await store.start(tenant_id, today, "api")
+        assert manual is not None
+        assert manual.run_id in [run.run_id for run in await store.claim()]
+        await store.finish(manual.run_id, None)
+        scheduled = await store.start(tenant_id, today, "schedule")
+        assert scheduled is not None
+        assert scheduled.status == "queued"
+    finally:
         await database.dispose()

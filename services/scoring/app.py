@@ -75,7 +75,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     profile_tags = ProfileTags(profile_channel)
     tenant_settings = SqlTenantSettings(database)
-    run_store = SqlRunStore(database, settings.run_max_concurrent)
+    run_store = SqlRunStore(database, settings.run_max_concurrent, settings.run_cooldown_seconds)
     tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
     runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
     schedule = DailySchedule(tenant_settings, runs)

@@ -27,6 +27,13 @@ class ScoringSettings(ServiceSettings):
         description="how many batch runs run at once across every tenant and replica (the others wait "
         "queued, first come first served); each takes a core and a connection for minutes",
     )
+    run_cooldown_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="the least time between two manual runs of one tenant (a request sooner answers "
+        "429 with Retry-After); 0 turns the cooldown off. Scheduled runs are not counted",
+    )
     run_dispatch_every_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.runtime.errors import Conflict, InvalidArgument
+from services.runtime.errors import Conflict, InvalidArgument, RateLimited
 
 PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "segments", "done")
 STATUSES = ("queued", "running", "succeeded", "failed")
@@ -50,6 +50,16 @@ class RunAlreadyRunning(Conflict):
 
     def __init__(self, run_id: uuid.UUID) -> None:
         super().__init__(f"run {run_id} is still running for this tenant", metadata={"run_id": str(run_id)})
+
+
+class RunCooldown(RateLimited):
+    """The tenant's last manual run started less than the cooldown ago (429 with Retry-After)."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"a manual run may start {retry_after_seconds} s from now (cooldown between manual runs)",
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 def parse_as_of(text: str, today: date) -> date:

@@ -18,12 +18,19 @@ from sqlalchemy.dialects import postgresql as pg
 
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
-from services.scoring.domain.runs import STALE_AFTER, Run, RunAlreadyRunning
+from services.scoring.domain.runs import STALE_AFTER, Run, RunAlreadyRunning, RunCooldown
 from services.scoring.store.feature_tables import scoring_runs
 
 # The advisory lock key every replica's claim takes ("scoring runs claim").
 _CLAIM_LOCK = 0x5C0_12E5
 _ACTIVE = ("queued", "running")
+
+# Whole seconds left of the cooldown after the tenant's latest manual run started (claimed, or
+# requested while queued); None without a manual run.
+_COOLDOWN_LEFT = sa.text(
+    "SELECT ceil(extract(epoch FROM max(started_at) + make_interval(secs => :s) - now()))::int "
+    "FROM scoring_runs WHERE tenant_id = :t AND trigger = 'api'"
+)
 
 # Attempts to insert a run when the conflicting run finished in between (see SqlRunStore.start).
 _START_ATTEMPTS = 3
@@ -49,13 +56,15 @@ def _run(row: sa.Row[Any]) -> Run:
 class SqlRunStore:
     """The ``scoring_runs`` table."""
 
-    def __init__(self, database: Database, max_running: int = 2) -> None:
+    def __init__(self, database: Database, max_running: int = 2, cooldown_seconds: int = 0) -> None:
         self._database = database
         self._max_running = max_running
+        self._cooldown_seconds = cooldown_seconds
 
     async def start(self, tenant_id: uuid.UUID, as_of: date, trigger: str) -> Run | None:
-        """Insert a queued run. RunAlreadyRunning when one is queued or runs; None when the schedule already
-        started this day's run (another replica did).
+        """Insert a queued run. RunAlreadyRunning when one is queued or runs; RunCooldown when a
+        manual (``api``) run follows the tenant's last manual start by less than the cooldown; None
+        when the schedule already started this day's run (another replica did).
 
         The insert can conflict with a run that finishes before we look for it: nothing runs any
         more, so the insert is tried again (a few times; the schedule's day conflict stays None).
@@ -82,6 +91,21 @@ class SqlRunStore:
                 )
                 .values(status="failed", error="abandoned: its process stopped", finished_at=sa.func.now())
             )
+            if trigger == "api" and self._cooldown_seconds > 0:
+                active = (
+                    await connection.execute(
+                        sa.select(scoring_runs.c.run_id).where(
+                            scoring_runs.c.tenant_id == tenant_id, scoring_runs.c.status.in_(_ACTIVE)
+                        )
+                    )
+                ).scalar_one_or_none()
+                if active is not None:
+                    return None, active
+                wait = (
+                    await connection.execute(_COOLDOWN_LEFT, {"t": tenant_id, "s": self._cooldown_seconds})
+                ).scalar_one()
+                if wait is not None and wait > 0:
+                    raise RunCooldown(int(wait))
             statement = (
                 pg.insert(scoring_runs)
                 .values(
