@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -251,3 +252,43 @@ async def test_the_cooldown_leaves_scheduled_runs_alone(scoring_url: str) -> Non
         assert scheduled.status == "queued"
     finally:
         await database.dispose()
+
+
+async def test_a_run_works_on_the_runs_own_pool(
+    api: httpx.AsyncClient, services: dict[str, ServiceServer], tenant: TenantKey
+) -> None:
+    """While a run waits on its tenant's lock, the waiting backend is one of the runs' pool
+    (``patron-scoring-runs``), not of the pool that serves the API."""
+    database = services["scoring"].database
+    key = lock_key(uuid.UUID(tenant.tenant_id))
+    async with database.engine.connect() as holder:
+        await holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        await holder.commit()
+        started = await api.post("/v1/scoring/runs", json={}, headers=tenant.headers)
+        assert started.status_code == 202, started.text
+        waiting: list[str] = []
+        for _ in range(100):
+            waiting = list(
+                (
+                    await holder.execute(
+                        sa.text(
+                            "SELECT application_name FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event = 'advisory'"
+                        )
+                    )
+                ).scalars()
+            )
+            await holder.commit()
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        await holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        await holder.commit()
+    assert waiting == ["patron-scoring-runs"]
+    run_id = started.json()["run_id"]
+    for _ in range(600):
+        state = (await api.get(f"/v1/scoring/runs/{run_id}", headers=tenant.headers)).json()
+        if state["status"] not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.05)
+    assert state["status"] == "succeeded", state

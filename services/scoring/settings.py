@@ -34,6 +34,13 @@ class ScoringSettings(ServiceSettings):
         description="the least time between two manual runs of one tenant (a request sooner answers "
         "429 with Retry-After); 0 turns the cooldown off. Scheduled runs are not counted",
     )
+    run_db_pool_size: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="connections of the batch runs' own pool (a run holds one at a time), apart from the "
+        "pool that serves the API, so runs never starve the API; runs beyond it wait for a connection",
+    )
     run_dispatch_every_seconds: float = Field(
         default=2.0,
         gt=0,
