@@ -10,8 +10,9 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
 from services.runtime.server import ServiceServer
 from services.scoring.domain.batch_runs import BatchRuns
-from services.scoring.domain.runs import RunAlreadyRunning
+from services.scoring.domain.runs import RunAlreadyRunning, is_due, schedule_minute
 from services.scoring.store.batch import BatchSession
 from services.scoring.store.feature_tables import outbox as outbox_table
 from services.scoring.store.rescoring import lock_key
@@ -210,6 +211,7 @@ async def test_a_manual_run_inside_the_cooldown_answers_429_with_retry_after(
         database_urls["scoring"],
         consumer_lease_seconds=1.0,
         run_cooldown_seconds=600,
+        db_pool_size=3,  # a small replica beside the session's services, within the server's connections
         **{f"{name}_address": address for name, address in addresses.items() if name != "scoring"},
     )
     try:
@@ -292,3 +294,19 @@ async def test_a_run_works_on_the_runs_own_pool(
             break
         await asyncio.sleep(0.05)
     assert state["status"] == "succeeded", state
+
+
+def test_scheduled_starts_spread_over_the_hour_by_a_stable_minute_per_tenant() -> None:
+    tenants_ = [uuid.uuid4() for _ in range(600)]
+    minutes = [schedule_minute(tenant_id) for tenant_id in tenants_]
+    assert all(0 <= minute < 60 for minute in minutes)
+    assert len(set(minutes)) == 60
+    assert max(minutes.count(m) for m in range(60)) < 30  # about 10 each, never a crowd at :00
+    fixed = uuid.UUID("00000000-0000-0000-0000-000000000001")
+    assert schedule_minute(fixed) == schedule_minute(uuid.UUID(str(fixed)))
+    zone = ZoneInfo("Asia/Shanghai")
+    created = datetime(2026, 1, 1, tzinfo=zone)
+    minute = 37
+    assert not is_due(datetime(2026, 3, 10, 3, 36, tzinfo=zone), 3, True, None, created, minute)
+    assert is_due(datetime(2026, 3, 10, 3, 37, tzinfo=zone), 3, True, None, created, minute)
+    assert not is_due(datetime(2026, 3, 10, 3, 50, tzinfo=zone), 3, True, date(2026, 3, 10), created, minute)

@@ -11,6 +11,7 @@ is ever stuck.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -75,15 +76,27 @@ def parse_as_of(text: str, today: date) -> date:
     return value
 
 
+def schedule_minute(tenant_id: uuid.UUID) -> int:
+    """The minute past its run hour at which a tenant's scheduled run starts (0-59): a stable hash of
+    its id, so the tenants whose hour is the same do not all queue at :00."""
+    return int.from_bytes(hashlib.sha256(tenant_id.bytes).digest()[:4], "big") % 60
+
+
 def is_due(
-    local_now: datetime, run_hour: int, enabled: bool, last_scheduled: date | None, created_at: datetime
+    local_now: datetime,
+    run_hour: int,
+    enabled: bool,
+    last_scheduled: date | None,
+    created_at: datetime,
+    minute: int = 0,
 ) -> bool:
-    """Whether the daily schedule should start today's run now (at or after the hour, once a day).
+    """Whether the daily schedule should start today's run now (at or after the hour and the tenant's
+    ``minute``, see ``schedule_minute``; once a day).
 
     A tenant created after today's run hour waits for tomorrow's: a run started at creation would
     hold the tenant's one running slot just when its operator starts the first run by hand (409).
     """
-    run_moment = local_now.replace(hour=run_hour, minute=0, second=0, microsecond=0)
+    run_moment = local_now.replace(hour=run_hour, minute=minute, second=0, microsecond=0)
     return (
         enabled and local_now >= run_moment and created_at < run_moment and last_scheduled != local_now.date()
     )
