@@ -140,6 +140,14 @@ async def test_a_failed_run_tells_the_tenant_a_reference_and_logs_the_detail(
     assert "order_items" in (logged[0].exc_text or "")
 
 
+async def settle(database: Database) -> None:
+    """End what earlier tests of this module left queued or running: the bound counts every tenant."""
+    async with database.transaction() as connection:
+        await connection.execute(
+            sa.text("UPDATE scoring_runs SET status = 'failed' WHERE status IN ('queued', 'running')")
+        )
+
+
 def replica(database: Database, max_running: int) -> BatchRuns:
     """One scoring replica's runs (no tag sync: no profile here)."""
     outbox = Outbox("scoring", outbox_table, 1)
@@ -156,6 +164,7 @@ async def test_runs_beyond_the_global_bound_wait_queued_and_start_in_order_acros
     scoring_url: str,
 ) -> None:
     database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=6))
+    await settle(database)
     first, second = replica(database, 1), replica(database, 1)
     a, b, c = [await provision(database) for _ in range(3)]
     try:
@@ -310,3 +319,31 @@ def test_scheduled_starts_spread_over_the_hour_by_a_stable_minute_per_tenant() -
     assert not is_due(datetime(2026, 3, 10, 3, 36, tzinfo=zone), 3, True, None, created, minute)
     assert is_due(datetime(2026, 3, 10, 3, 37, tzinfo=zone), 3, True, None, created, minute)
     assert not is_due(datetime(2026, 3, 10, 3, 50, tzinfo=zone), 3, True, date(2026, 3, 10), created, minute)
+
+
+async def test_a_run_whose_process_stopped_beating_frees_its_slot(scoring_url: str) -> None:
+    database = Database(create_engine(scoring_url, application_name="runs-test", pool_size=2))
+    try:
+        store = SqlRunStore(database, 1)
+        await settle(database)
+        dead, waiting = await provision(database), await provision(database)
+        today = datetime.now(UTC).date()
+        abandoned = await store.start(dead, today, "api")
+        assert abandoned is not None
+        assert [run.run_id for run in await store.claim()] == [abandoned.run_id]
+        queued = await store.start(waiting, today, "api")
+        assert queued is not None
+        assert await store.claim() == []
+        async with database.transaction() as connection:
+            await connection.execute(
+                sa.text(
+                    "UPDATE scoring_runs SET heartbeat_at = now() - interval '3 minutes' WHERE run_id = :r"
+                ),
+                {"r": abandoned.run_id},
+            )
+        assert [run.run_id for run in await store.claim()] == [queued.run_id]
+        gone = await store.get(dead, abandoned.run_id)
+        assert (gone.status, gone.error) == ("failed", "abandoned: its process stopped")
+        await store.finish(queued.run_id, None)
+    finally:
+        await database.dispose()

@@ -45,12 +45,14 @@ class Run:
 
 
 class RunAlreadyRunning(Conflict):
-    """The tenant has a running run; its id travels in the error metadata."""
+    """The tenant has an active (queued or running) run; its id travels in the error metadata."""
 
     reason = "RUN_ALREADY_RUNNING"
 
     def __init__(self, run_id: uuid.UUID) -> None:
-        super().__init__(f"run {run_id} is still running for this tenant", metadata={"run_id": str(run_id)})
+        super().__init__(
+            f"run {run_id} is still queued or running for this tenant", metadata={"run_id": str(run_id)}
+        )
 
 
 class RunCooldown(RateLimited):
