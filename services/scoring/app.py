@@ -5,12 +5,18 @@ from __future__ import annotations
 import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-from services.runtime.database import Database
+from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
-from services.scoring.background import prune_task, schedule_task, segment_due_task, size_snapshot_task
+from services.scoring.background import (
+    dispatch_task,
+    prune_task,
+    schedule_task,
+    segment_due_task,
+    size_snapshot_task,
+)
 from services.scoring.background_exports import export_tasks
 from services.scoring.clients.profile_contacts import ProfileContacts
 from services.scoring.clients.profile_tags import ProfileTags
@@ -69,9 +75,23 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     )
     profile_tags = ProfileTags(profile_channel)
     tenant_settings = SqlTenantSettings(database)
-    run_store = SqlRunStore(database)
-    tag_sync = ComputedTagSync(SqlTagSync(database), profile_tags, run_store.progress)
-    runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(database, producer.outbox), tag_sync)
+    run_store = SqlRunStore(database, settings.run_max_concurrent, settings.run_cooldown_seconds)
+    # The runs' heavy statements use a pool of their own: a run never takes the API's connections.
+    runs_database = Database(
+        create_engine(
+            settings.database_url,
+            application_name="patron-scoring-runs",
+            pool_size=settings.run_db_pool_size,
+            max_overflow=0,
+        )
+    )
+    tag_sync = ComputedTagSync(SqlTagSync(runs_database), profile_tags, run_store.progress)
+    runs = BatchRuns(run_store, tenant_settings, SqlRunPhases(runs_database, producer.outbox), tag_sync)
+
+    async def close() -> None:
+        await profile_tags.close()
+        await runs_database.dispose()
+
     schedule = DailySchedule(tenant_settings, runs)
     contacts = ProfileContacts(profile_channel)
 
@@ -93,7 +113,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         background=[
             *producer.background,
             *background,
-            schedule_task(schedule, runs, profile_tags.close),
+            schedule_task(schedule, runs, close),
+            dispatch_task(runs, settings.run_dispatch_every_seconds),
             prune_task(database),
             segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
             size_snapshot_task(database),

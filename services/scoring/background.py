@@ -108,3 +108,13 @@ def size_snapshot_task(
         logger.info("segment sizes: %d daily snapshots written", written)
 
     return periodic_task("segment size snapshot", every_seconds, snapshot)
+
+
+def dispatch_task(runs: BatchRuns, every_seconds: float) -> BackgroundTask:
+    """The periodic dispatch: start the queued runs a slot freed (in any replica) lets start; a run
+    freed here dispatches at once, this catches the others and a service that restarted."""
+
+    async def dispatch() -> None:
+        await runs.dispatch()
+
+    return periodic_task("scoring run dispatch", every_seconds, dispatch)

@@ -1,4 +1,5 @@
-"""The daily schedule: start each tenant's run once a day, at its configured local hour.
+"""The daily schedule: start each tenant's run once a day, at its configured local hour and its own
+minute past it (a stable hash of its id, ``domain.runs.schedule_minute``: starts spread over the hour).
 
 ``DailySchedule.round`` is one look at every tenant; a runner (``services.scoring.background``)
 calls it every minute. A tenant is due when its local time has reached its hour, it existed before that hour,
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.config import ScoringConfig
-from services.scoring.domain.runs import is_due
+from services.scoring.domain.runs import is_due, schedule_minute
 
 TenantSchedule = tuple[uuid.UUID, str, ScoringConfig, datetime]  # tenant, time zone, configuration, created
 
@@ -38,6 +39,8 @@ class DailySchedule:
         now = datetime.now(UTC)
         for tenant, zone, config, created_at in await self._tenants.schedules():
             local = now.astimezone(ZoneInfo(zone))
-            if is_due(local, config.run_local_hour, config.schedule_enabled, last.get(tenant), created_at):
+            minute = schedule_minute(tenant)
+            enabled = config.schedule_enabled
+            if is_due(local, config.run_local_hour, enabled, last.get(tenant), created_at, minute):
                 with contextlib.suppress(Exception):
                     await self._runs.start(tenant, local.date().isoformat(), trigger="schedule")

@@ -2,22 +2,25 @@
 
 A run recomputes a tenant's scores as of one local day: features → RFM thresholds and scores →
 lifecycle (stage changes announced) → engagement (with the scores) → predictions → tags. At most
-one run per tenant is running; a second start while one runs is refused (409) and names the running
-run, so a client can follow it instead of stacking work. A run whose process died (no heartbeat for
-``STALE_AFTER``) is marked failed by the next start, so a tenant is never stuck.
+one run per tenant is active (queued or running); a second start meanwhile is refused (409) and names
+the active run, so a client can follow it instead of stacking work. A run waits ``queued`` while
+the global bound of running runs (every tenant, every replica) is reached. A run whose process died
+(no heartbeat for ``STALE_AFTER``) is marked failed by the next claim, so neither a tenant nor a slot
+is ever stuck.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.runtime.errors import Conflict, InvalidArgument
+from services.runtime.errors import Conflict, InvalidArgument, RateLimited
 
 PHASES = ("features", "rfm", "lifecycle", "predictions", "tags", "segments", "done")
-STATUSES = ("running", "succeeded", "failed")
+STATUSES = ("queued", "running", "succeeded", "failed")
 STALE_AFTER = timedelta(minutes=2)
 EARLIEST_AS_OF = date(1970, 1, 1)  # as profile's orders (CDNOW is 1997; S2)
 MAX_FUTURE_DAYS = 1
@@ -42,12 +45,24 @@ class Run:
 
 
 class RunAlreadyRunning(Conflict):
-    """The tenant has a running run; its id travels in the error metadata."""
+    """The tenant has an active (queued or running) run; its id travels in the error metadata."""
 
     reason = "RUN_ALREADY_RUNNING"
 
     def __init__(self, run_id: uuid.UUID) -> None:
-        super().__init__(f"run {run_id} is still running for this tenant", metadata={"run_id": str(run_id)})
+        super().__init__(
+            f"run {run_id} is still queued or running for this tenant", metadata={"run_id": str(run_id)}
+        )
+
+
+class RunCooldown(RateLimited):
+    """The tenant's last manual run started less than the cooldown ago (429 with Retry-After)."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"a manual run may start {retry_after_seconds} s from now (cooldown between manual runs)",
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 def parse_as_of(text: str, today: date) -> date:
@@ -63,15 +78,27 @@ def parse_as_of(text: str, today: date) -> date:
     return value
 
 
+def schedule_minute(tenant_id: uuid.UUID) -> int:
+    """The minute past its run hour at which a tenant's scheduled run starts (0-59): a stable hash of
+    its id, so the tenants whose hour is the same do not all queue at :00."""
+    return int.from_bytes(hashlib.sha256(tenant_id.bytes).digest()[:4], "big") % 60
+
+
 def is_due(
-    local_now: datetime, run_hour: int, enabled: bool, last_scheduled: date | None, created_at: datetime
+    local_now: datetime,
+    run_hour: int,
+    enabled: bool,
+    last_scheduled: date | None,
+    created_at: datetime,
+    minute: int = 0,
 ) -> bool:
-    """Whether the daily schedule should start today's run now (at or after the hour, once a day).
+    """Whether the daily schedule should start today's run now (at or after the hour and the tenant's
+    ``minute``, see ``schedule_minute``; once a day).
 
     A tenant created after today's run hour waits for tomorrow's: a run started at creation would
     hold the tenant's one running slot just when its operator starts the first run by hand (409).
     """
-    run_moment = local_now.replace(hour=run_hour, minute=0, second=0, microsecond=0)
+    run_moment = local_now.replace(hour=run_hour, minute=minute, second=0, microsecond=0)
     return (
         enabled and local_now >= run_moment and created_at < run_moment and last_scheduled != local_now.date()
     )

@@ -200,6 +200,10 @@ class BatchSession:
                 await connection.rollback()
                 await connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
                 await connection.execute(sa.text("DISCARD TEMP"))
+                # asyncpg's type introspection (first use of a type on a connection) turns jit off and
+                # "restores" it with the value it read, which inside our transaction is the run's
+                # SET LOCAL jit = off, at session level: reset it so the pooled connection is as new.
+                await connection.execute(sa.text("RESET jit"))
                 await connection.commit()
 
     async def _settings(self) -> None:

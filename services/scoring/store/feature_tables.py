@@ -170,12 +170,15 @@ scoring_runs = sa.Table(
     sa.Column("heartbeat_at", _TS, nullable=False, server_default=sa.func.now()),
     sa.Column("finished_at", _TS),
     sa.Index("ix_scoring_runs_tenant", "tenant_id", "started_at"),
+    # One active run per tenant: queued or running (migration 0009).
     sa.Index(
-        "ux_scoring_runs_running",
+        "ux_scoring_runs_active",
         "tenant_id",
         unique=True,
-        postgresql_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status IN ('queued', 'running')"),
     ),
+    # The queue in order of request (``started_at`` is the request time until the run is claimed).
+    sa.Index("ix_scoring_runs_queue", "started_at", "run_id", postgresql_where=sa.text("status = 'queued'")),
     # The daily schedule starts one run per tenant and local day, however many replicas try.
     sa.Index(
         "ux_scoring_runs_scheduled",

@@ -181,10 +181,11 @@ class SqlTagSync:
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID) -> AsyncIterator[SqlTagSyncSession]:
-        """A dedicated connection without statement timeout, the tenant's wanted tags computed."""
+        """A dedicated connection, the tenant's wanted tags computed in a transaction without statement
+        timeout (``SET LOCAL``: the connection goes back to the pool with the service's timeout)."""
         async with self._database.engine.connect() as connection:
             try:
-                await connection.execute(sa.text("SET statement_timeout = 0"))
+                await connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
                 await desired_tags(connection, tenant_id)
                 await connection.commit()
                 yield SqlTagSyncSession(connection, tenant_id)
