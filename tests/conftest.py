@@ -55,7 +55,6 @@ async def services(
             name,
             database_urls[name],
             consumer_lease_seconds=1.0,
-            run_cooldown_seconds=0,  # scoring: tests start manual runs back to back
             segment_due_every_seconds=0.5,
             journey_clock_file=str(journey_clock),
             journey_idle_seconds=0.2,

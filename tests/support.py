@@ -124,6 +124,7 @@ def service_settings(service: str, database_url: str, **overrides: object) -> ob
         # the machine's PostgreSQL may allow only 100 connections for the whole suite: the session's
         # four services, the notify processes some tests start and the tests' own connections
         "db_pool_size": TEST_POOL_SIZE,
+        "run_cooldown_seconds": 0,  # scoring (others ignore it): tests start manual runs back to back
         **extra,
         **overrides,
     }
