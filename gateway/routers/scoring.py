@@ -11,8 +11,10 @@
 - `GET /v1/scoring/lifecycle`: customers per stage (all five).
 - `GET|PUT /v1/scoring/config`: the whole configuration; PUT replaces it (fields left out take their
   defaults) and answers 422 naming each bad field (`rfm.fixed_thresholds.frequency`).
-- `POST /v1/scoring/runs` `{"as_of"?}` → 202 `{"run_id"}`; while a run is running for the tenant the
-  answer is 409 with the running run's id (`run_id` in the problem). `GET /v1/scoring/runs/{id}`:
+- `POST /v1/scoring/runs` `{"as_of"?}` → 202 `{"run_id"}`; while a run is queued or running for the
+  tenant the answer is 409 with that run's id (`run_id` in the problem); within the tenant's cooldown
+  after its last manual run, 429 with `Retry-After`. Runs across all tenants are bounded
+  (`PATRON_SCORING_RUN_MAX_CONCURRENT`): a run waits as `queued` for a slot. `GET /v1/scoring/runs/{id}`:
   status, phase and progress.
 
 The rules and formulas are in docs/scoring.md.
@@ -241,7 +243,8 @@ def run_out(run: scoring_pb2.Run) -> dict[str, Any]:
 
 @router.post("/v1/scoring/runs", status_code=202, responses=ERRORS)
 async def start_run(scoring: Scoring, body: RunIn | None = None) -> JSONResponse:
-    """Start a batch run; 409 (with the running run's id) while one runs."""
+    """Start a batch run (queued until a slot frees); 409 with the active run's id while one is queued
+    or running; 429 within the tenant's cooldown."""
     as_of = to_date_text(body.as_of if body is not None else None)
     run = await scoring.scoring.StartRun(scoring_pb2.StartRunRequest(as_of=as_of))
     return JSONResponse(status_code=202, content={"run_id": run.run_id, "status": run.status})
