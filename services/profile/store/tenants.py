@@ -14,7 +14,8 @@ from services.runtime.errors import AlreadyExists
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import load_tenant, tenant_from_row
 
-DEFAULT_SCOPES = ["customers", "events", "orders", "loyalty", "scoring", "notify"]
+# A tenant's first key holds every scope (API.md "Access").
+DEFAULT_SCOPES = ["ingest", "read", "points", "privacy", "operate"]
 
 
 class SqlTenantStore:
@@ -60,7 +61,11 @@ class SqlTenantStore:
         query = (
             sa.select(tenants, api_keys.c.scopes)
             .join(api_keys, api_keys.c.tenant_id == tenants.c.tenant_id)
-            .where(api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None))
+            .where(
+                api_keys.c.key_sha256 == key_sha256,
+                api_keys.c.revoked_at.is_(None),
+                sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > sa.func.now()),
+            )
         )
         async with self._database.read() as connection:
             row = (await connection.execute(query)).first()
