@@ -18,6 +18,7 @@ from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware
 from gateway.openapi import DocumentedAPI
 from gateway.routers import (
     admin,
+    api_keys,
     campaigns,
     consents,
     coupons,
@@ -96,6 +97,8 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     problems.install(app)
     app.include_router(operations.router)
     app.include_router(admin.router)
+    app.include_router(api_keys.admin_router)
+    app.include_router(api_keys.router)
     app.include_router(customers.router)
     app.include_router(events.router)
     app.include_router(orders.router)

@@ -42,6 +42,7 @@ class TenantContext:
     timezone: str
     currency: str
     scopes: frozenset[str]
+    key_id: str = ""
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -93,6 +94,7 @@ class Authenticator:
             timezone=response.tenant.timezone,
             currency=response.tenant.currency,
             scopes=frozenset(response.scopes),
+            key_id=response.key_id,
         )
         if self._cache is not None:
             self._cache[digest] = context

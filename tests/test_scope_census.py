@@ -4,15 +4,13 @@ with a key holding every scope but the declared one: 403 problem+json naming the
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 
-import asyncpg
 import httpx
 
-from gateway.auth import SCOPES, new_api_key
-from tests.conftest import TenantKey
+from gateway.auth import SCOPES
+from tests.conftest import ADMIN_TOKEN, TenantKey
 
 # Routes with their own authentication: the admin token, and providers' signed delivery receipts
 # (gateway/routers/links.py; the signed links /t/ and /u/ are not in the OpenAPI at all).
@@ -21,23 +19,16 @@ _PARAMETER = re.compile(r"\{([^}]+)\}")
 _SAMPLE_VALUES = {"channel": "sms", "code": "CODE1234"}
 
 
-async def restricted_key(database_url: str, tenant_id: str, scopes: list[str]) -> str:
-    """A key of the tenant holding only ``scopes``, written where the profile service keeps keys."""
-    api_key, digest, prefix = new_api_key()
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(
-            "INSERT INTO api_keys (key_sha256, tenant_id, prefix, scopes, name) VALUES ($1, $2, $3, $4, $5)",
-            hashlib.sha256(api_key.encode()).digest(),
-            uuid.UUID(tenant_id),
-            prefix,
-            scopes,
-            "census",
-        )
-    finally:
-        await connection.close()
-    assert digest == hashlib.sha256(api_key.encode()).hexdigest()
-    return api_key
+async def restricted_key(api: httpx.AsyncClient, tenant_id: str, scopes: list[str]) -> str:
+    """A key of the tenant holding only ``scopes``, issued by the admin."""
+    response = await api.post(
+        f"/v1/admin/tenants/{tenant_id}/api-keys",
+        json={"name": "census", "scopes": scopes},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key
 
 
 def tenant_operations(document: dict[str, object]) -> list[tuple[str, str, dict[str, object]]]:
@@ -68,13 +59,11 @@ async def test_every_tenant_route_declares_a_known_scope(api: httpx.AsyncClient)
 
 
 async def test_a_key_lacking_the_routes_scope_is_refused_naming_it(
-    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+    api: httpx.AsyncClient, tenant: TenantKey
 ) -> None:
     document = (await api.get("/openapi.json")).json()
     keys = {
-        scope: await restricted_key(
-            database_urls["profile"], tenant.tenant_id, [s for s in SCOPES if s != scope]
-        )
+        scope: await restricted_key(api, tenant.tenant_id, [s for s in SCOPES if s != scope])
         for scope in SCOPES
     }
     wrong = []
