@@ -21,6 +21,7 @@ from gateway.openapi import DocumentedAPI
 from gateway.rate_limits import RateLimitMiddleware, bucket_store
 from gateway.routers import (
     admin,
+    api_keys,
     campaigns,
     consents,
     coupons,
@@ -110,6 +111,8 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     if not settings.operations_port:
         app.include_router(operations.metrics_router)
     app.include_router(admin.router)
+    app.include_router(api_keys.admin_router)
+    app.include_router(api_keys.router)
     app.include_router(customers.router)
     app.include_router(events.router)
     app.include_router(orders.router)

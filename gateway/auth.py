@@ -1,8 +1,11 @@
 """Who is calling: a tenant's API key (Bearer) or the admin token.
 
 API keys are random 256-bit tokens; the gateway sends only their SHA-256 to the profile service and
-caches a resolved key for ``PATRON_GATEWAY_API_KEY_CACHE_SECONDS`` (so a revoked key stops working
-within that time).
+caches a resolved key for ``PATRON_GATEWAY_API_KEY_CACHE_SECONDS``, at most :data:`MAX_CACHE_SECONDS`
+(so a revoked or expired key stops working on every replica within that time, whatever the setting).
+
+Every tenant route declares the scope it needs with ``**scoped("operate")`` in its decorator: the
+dependency answers 403 naming the missing scope, and the OpenAPI operation carries ``x-scope``.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from cachetools import TTLCache
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
 from gateway.bound_stubs import BoundStub
@@ -23,6 +27,10 @@ from gateway.problems import ServiceCallError
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 API_KEY_PREFIX = "ptk_"
+# What a key may be allowed to do (API.md "Access"); a tenant's first key has them all.
+SCOPES = ("ingest", "read", "points", "privacy", "operate")
+# A revocation reaches every replica within this bound, whatever the cache setting says.
+MAX_CACHE_SECONDS = 5.0
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="patron"'}
 
 
@@ -34,6 +42,7 @@ class TenantContext:
     timezone: str
     currency: str
     scopes: frozenset[str]
+    key_id: str = ""
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -58,8 +67,9 @@ class Authenticator:
     def __init__(self, clients: ServiceClients, admin_token: str, cache_seconds: float) -> None:
         self._tenants = BoundStub(clients, profile_pb2_grpc.TenantServiceStub, tenant_id=None)
         self._admin_token = admin_token.encode()
+        ttl = min(cache_seconds, MAX_CACHE_SECONDS)
         self._cache: TTLCache[str, TenantContext] | None = (
-            TTLCache(maxsize=100_000, ttl=cache_seconds) if cache_seconds > 0 else None
+            TTLCache(maxsize=100_000, ttl=ttl) if ttl > 0 else None
         )
 
     def is_admin(self, token: str) -> bool:
@@ -84,6 +94,7 @@ class Authenticator:
             timezone=response.tenant.timezone,
             currency=response.tenant.currency,
             scopes=frozenset(response.scopes),
+            key_id=response.key_id,
         )
         if self._cache is not None:
             self._cache[digest] = context
@@ -105,3 +116,34 @@ async def require_admin(request: Request) -> None:
     if token.startswith(API_KEY_PREFIX):
         raise HTTPException(403, "this endpoint needs the admin token, not a tenant's API key")
     raise HTTPException(401, "invalid admin token", headers=_BEARER_CHALLENGE)
+
+
+class ScopeMissing(HTTPException):
+    """403 for a key that lacks the scope a route needs; the problem names it (``"scope"``)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(403, f"this API key lacks the scope {scope!r} that this route needs")
+        self.extensions = {"scope": scope, "reason": "SCOPE_MISSING"}
+
+
+@dataclass(frozen=True, slots=True)
+class _ScopeCheck:
+    scope: str
+
+    async def __call__(self, request: Request) -> None:
+        tenant = await require_tenant(request)
+        if self.scope not in tenant.scopes:
+            raise ScopeMissing(self.scope)
+
+
+def Scoped(scope: str) -> Any:  # noqa: N802 (reads as a type in a route's dependencies)
+    """The dependency that lets only keys holding ``scope`` through (401 without a key, 403 without it)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+    return Depends(_ScopeCheck(scope))
+
+
+def scoped(scope: str) -> dict[str, Any]:
+    """A route decorator's keywords declaring its scope: the check, and ``x-scope`` in the OpenAPI so
+    that the scope census (tests/test_scope_census.py) sees every route's scope."""
+    return {"dependencies": [Scoped(scope)], "openapi_extra": {"x-scope": scope}}

@@ -182,7 +182,8 @@ def install(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(app, request))
-        return problem(exc.status_code, str(exc.detail), headers=headers or None)
+        extensions: dict[str, Any] = getattr(exc, "extensions", None) or {}
+        return problem(exc.status_code, str(exc.detail), headers=headers or None, **extensions)
 
     @app.exception_handler(ServiceCallError)
     async def _service(_: Request, exc: ServiceCallError) -> JSONResponse:

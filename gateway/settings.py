@@ -30,7 +30,11 @@ class GatewaySettings(BaseSettings):
     health_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     api_key_cache_seconds: float = Field(
-        default=30.0, ge=0, le=3600, description="how long a resolved API key is trusted without asking"
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="how long a resolved API key is trusted without asking; clamped to 5 s so that a "
+        "revoked or expired key is refused by every replica within 5 s",
     )
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
     # Rate limits (docs/security.md "Rate limits"): token buckets, a rate per second and a burst each.

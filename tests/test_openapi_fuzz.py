@@ -106,6 +106,12 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     "reports every fault at once by its path (docs/campaigns.md): the segment and the templates must be "
     "the tenant's own (templates marketing ones), variant names unique and not holdout, the holdout in "
     "steps of 0.1, send_at an ISO 8601 time within a year, the conversion window PT1H to P90D",
+    ("POST /v1/api-keys", VALID_REJECTED): "expires_at must be in the future (the clock); each scope "
+    "once (uniqueItems, which the generator does not honour)",
+    ("POST /v1/admin/tenants/{tenant_id}/api-keys", VALID_REJECTED): "expires_at must be in the future "
+    "(the clock); each scope once",
+    ("POST /v1/api-keys/{key_id}/roll", VALID_REJECTED): "the overlap is at most P7D and not an empty "
+    "duration (P, PT): sizes and emptiness are beyond the pattern",
     ("POST /v1/events", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/orders/batch", INVALID_ACCEPTED): _BATCH,
     ("POST /v1/refunds/batch", INVALID_ACCEPTED): _BATCH,

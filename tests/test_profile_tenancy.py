@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TenantKey
+from tests.test_api_keys import WALKED as KEYS_WALKED
 from tests.test_notify_tenancy import WALKED as NOTIFY_WALKED
 from tests.test_value_tenancy import WALKED as VALUE_WALKED
 
@@ -43,7 +44,7 @@ WALKED = {
     ("put", "/v1/customers/{customer_id}/consents"),
     ("get", "/v1/customers/{customer_id}/consents/history"),
 }
-NOT_TENANT_SCOPED = {"/healthz", "/readyz", "/v1/admin/tenants"}
+NOT_TENANT_SCOPED = {"/healthz", "/readyz", "/v1/admin/tenants", "/v1/admin/tenants/{tenant_id}/api-keys"}
 
 
 async def _seed(api: httpx.AsyncClient, owner: TenantKey) -> dict[str, str]:
@@ -88,7 +89,7 @@ async def test_another_tenant_sees_nothing_anywhere(
         if path not in NOT_TENANT_SCOPED
         for method in operations
     }
-    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED
+    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED
     assert documented == walked, "walk the new endpoints here, in test_value_tenancy or test_notify_tenancy"
 
     intruder = other_tenant.headers

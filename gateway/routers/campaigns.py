@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify
 from gateway.limits import documented, enum_of
 from gateway.schemas import Cursor, Page, StrictBody
@@ -206,7 +207,9 @@ def _ref(campaign_id: uuid.UUID) -> campaigns_pb2.CampaignRef:
     return campaigns_pb2.CampaignRef(campaign_id=str(campaign_id))
 
 
-@router.post("/v1/campaigns", status_code=201, response_model=CampaignOut, responses=ERRORS)
+@router.post(
+    "/v1/campaigns", status_code=201, response_model=CampaignOut, responses=ERRORS, **scoped("operate")
+)
 async def create_campaign(body: CampaignIn, notify: Notify) -> CampaignOut:
     """A new campaign in draft: nothing is sent until it starts."""
     request = campaigns_pb2.CreateCampaignRequest(
@@ -216,7 +219,7 @@ async def create_campaign(body: CampaignIn, notify: Notify) -> CampaignOut:
     return CampaignOut.from_proto(answer)
 
 
-@router.get("/v1/campaigns", response_model=Page[CampaignOut], responses=ERRORS)
+@router.get("/v1/campaigns", response_model=Page[CampaignOut], responses=ERRORS, **scoped("operate"))
 async def list_campaigns(
     notify: Notify, limit: CampaignLimit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[CampaignOut]:
@@ -226,42 +229,55 @@ async def list_campaigns(
     return Page[CampaignOut].of([CampaignOut.from_proto(c) for c in page.campaigns], page.next_page_token)
 
 
-@router.get("/v1/campaigns/{campaign_id}", response_model=CampaignOut, responses=ERRORS)
+@router.get("/v1/campaigns/{campaign_id}", response_model=CampaignOut, responses=ERRORS, **scoped("operate"))
 async def get_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
     """One campaign with its progress."""
     answer = await notify.campaigns.GetCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
 
-@router.post("/v1/campaigns/{campaign_id}/start", response_model=CampaignOut, responses=ERRORS)
+@router.post(
+    "/v1/campaigns/{campaign_id}/start", response_model=CampaignOut, responses=ERRORS, **scoped("operate")
+)
 async def start_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
     """From draft: scheduled until its send time, then running (the audience is taken then)."""
     answer = await notify.campaigns.StartCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
 
-@router.post("/v1/campaigns/{campaign_id}/pause", response_model=CampaignOut, responses=ERRORS)
+@router.post(
+    "/v1/campaigns/{campaign_id}/pause", response_model=CampaignOut, responses=ERRORS, **scoped("operate")
+)
 async def pause_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
     """From scheduled or running: no new recipient is planned until it resumes."""
     answer = await notify.campaigns.PauseCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
 
-@router.post("/v1/campaigns/{campaign_id}/resume", response_model=CampaignOut, responses=ERRORS)
+@router.post(
+    "/v1/campaigns/{campaign_id}/resume", response_model=CampaignOut, responses=ERRORS, **scoped("operate")
+)
 async def resume_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
     """From paused: on where it stopped, no recipient planned twice or skipped."""
     answer = await notify.campaigns.ResumeCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
 
-@router.post("/v1/campaigns/{campaign_id}/cancel", response_model=CampaignOut, responses=ERRORS)
+@router.post(
+    "/v1/campaigns/{campaign_id}/cancel", response_model=CampaignOut, responses=ERRORS, **scoped("operate")
+)
 async def cancel_campaign(campaign_id: uuid.UUID, notify: Notify) -> CampaignOut:
     """For good: the messages not yet sent are suppressed (reason cancelled)."""
     answer = await notify.campaigns.CancelCampaign(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)
     return CampaignOut.from_proto(answer)
 
 
-@router.get("/v1/campaigns/{campaign_id}/recipients", response_model=Page[RecipientOut], responses=ERRORS)
+@router.get(
+    "/v1/campaigns/{campaign_id}/recipients",
+    response_model=Page[RecipientOut],
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def campaign_recipients(
     campaign_id: uuid.UUID,
     notify: Notify,
@@ -278,7 +294,12 @@ async def campaign_recipients(
     return Page[RecipientOut].of(items, page.next_page_token)
 
 
-@router.get("/v1/campaigns/{campaign_id}/report", response_model=CampaignReportOut, responses=ERRORS)
+@router.get(
+    "/v1/campaigns/{campaign_id}/report",
+    response_model=CampaignReportOut,
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def campaign_report(campaign_id: uuid.UUID, notify: Notify) -> CampaignReportOut:
     """Per group results and each variant's lift over the holdout, with intervals and p-values."""
     answer = await notify.campaigns.GetReport(_ref(campaign_id), deadline_seconds=LONG_DEADLINE_SECONDS)

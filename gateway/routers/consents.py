@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictBool
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import enum_of, one_of
 from gateway.schemas import Cursor, Limit, Page, StrictBody
@@ -81,7 +82,7 @@ class ConsentChangeOut(BaseModel):
         )
 
 
-@router.put("/{customer_id}/consents", response_model=ConsentSet, responses=ERRORS)
+@router.put("/{customer_id}/consents", response_model=ConsentSet, responses=ERRORS, **scoped("ingest"))
 async def set_consent(customer_id: str, body: ConsentIn, profile: Profile) -> ConsentSet:
     """Grant or withdraw consent for a channel and purpose.
 
@@ -101,7 +102,7 @@ async def set_consent(customer_id: str, body: ConsentIn, profile: Profile) -> Co
     return ConsentSet(**state.model_dump(), changed=response.changed)
 
 
-@router.get("/{customer_id}/consents", response_model=Page[ConsentOut], responses=ERRORS)
+@router.get("/{customer_id}/consents", response_model=Page[ConsentOut], responses=ERRORS, **scoped("read"))
 async def list_consents(customer_id: str, profile: Profile) -> Page[ConsentOut]:
     """The current state of every channel and purpose (eight entries, in a fixed order; one page)."""
     request = tags_pb2.ListConsentsRequest(customer_id=customer_id)
@@ -109,7 +110,12 @@ async def list_consents(customer_id: str, profile: Profile) -> Page[ConsentOut]:
     return Page[ConsentOut].of([ConsentOut.from_proto(c) for c in response.consents], "")
 
 
-@router.get("/{customer_id}/consents/history", response_model=Page[ConsentChangeOut], responses=ERRORS)
+@router.get(
+    "/{customer_id}/consents/history",
+    response_model=Page[ConsentChangeOut],
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def consent_history(
     customer_id: str,
     profile: Profile,

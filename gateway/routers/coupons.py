@@ -30,6 +30,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Loyalty
 from gateway.limits import TRIMMED, coupon_kind_rules, documented
 from gateway.schemas import Cursor, IdempotencyKey, Int32, Int64, Limit, Page, StrictBody, UtcDatetime
@@ -202,14 +203,16 @@ class RedemptionOut(BaseModel):
     coupon: CouponOut
 
 
-@router.post("/coupon-templates", status_code=201, response_model=TemplateOut, responses=ERRORS)
+@router.post(
+    "/coupon-templates", status_code=201, response_model=TemplateOut, responses=ERRORS, **scoped("operate")
+)
 async def create_template(body: TemplateIn, loyalty: Loyalty) -> TemplateOut:
     """Create a coupon template (rules in this module's description; every field at fault is named)."""
     request = coupons_pb2.CreateCouponTemplateRequest(spec=body.to_proto())
     return TemplateOut.from_proto(await loyalty.coupons.CreateTemplate(request))
 
 
-@router.get("/coupon-templates", response_model=Page[TemplateOut], responses=ERRORS)
+@router.get("/coupon-templates", response_model=Page[TemplateOut], responses=ERRORS, **scoped("operate"))
 async def list_templates(loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = None) -> Page[TemplateOut]:
     """The tenant's templates, newest first, with their issued / redeemed figures."""
     request = coupons_pb2.ListCouponTemplatesRequest(limit=limit, cursor=cursor or "")
@@ -217,14 +220,22 @@ async def list_templates(loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = 
     return Page[TemplateOut].of([TemplateOut.from_proto(t) for t in page.templates], page.next_cursor)
 
 
-@router.get("/coupon-templates/{template_id}", response_model=TemplateOut, responses=ERRORS)
+@router.get(
+    "/coupon-templates/{template_id}", response_model=TemplateOut, responses=ERRORS, **scoped("operate")
+)
 async def get_template(template_id: str, loyalty: Loyalty) -> TemplateOut:
     """One template with its redemption rate."""
     request = coupons_pb2.GetCouponTemplateRequest(template_id=template_id)
     return TemplateOut.from_proto(await loyalty.coupons.GetTemplate(request))
 
 
-@router.post("/customers/{customer_id}/coupons", status_code=201, response_model=CouponOut, responses=ERRORS)
+@router.post(
+    "/customers/{customer_id}/coupons",
+    status_code=201,
+    response_model=CouponOut,
+    responses=ERRORS,
+    **scoped("points"),
+)
 async def issue_coupon(
     customer_id: str, body: IssueIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
 ) -> CouponOut:
@@ -240,7 +251,11 @@ async def issue_coupon(
 
 
 @router.post(
-    "/customers/{customer_id}/coupons/exchange", status_code=201, response_model=ExchangeOut, responses=ERRORS
+    "/customers/{customer_id}/coupons/exchange",
+    status_code=201,
+    response_model=ExchangeOut,
+    responses=ERRORS,
+    **scoped("points"),
 )
 async def exchange_points(
     customer_id: str, body: IssueIn, loyalty: Loyalty, idempotency_key: IdempotencyKey = None
@@ -259,7 +274,9 @@ async def exchange_points(
     )
 
 
-@router.get("/customers/{customer_id}/coupons", response_model=Page[CouponOut], responses=ERRORS)
+@router.get(
+    "/customers/{customer_id}/coupons", response_model=Page[CouponOut], responses=ERRORS, **scoped("read")
+)
 async def list_coupons(
     customer_id: str,
     loyalty: Loyalty,
@@ -275,7 +292,7 @@ async def list_coupons(
     return Page[CouponOut].of([CouponOut.from_proto(c) for c in page.coupons], page.next_cursor)
 
 
-@router.post("/coupons/{code}/redeem", response_model=RedemptionOut, responses=ERRORS)
+@router.post("/coupons/{code}/redeem", response_model=RedemptionOut, responses=ERRORS, **scoped("points"))
 async def redeem_coupon(code: str, body: RedeemIn, loyalty: Loyalty) -> RedemptionOut:
     """Redeem the coupon on an order, exactly once; the answer has the discount."""
     request = coupons_pb2.RedeemCouponRequest(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify, Profile
 from gateway.limits import enum_of, one_of
 from gateway.schemas import (
@@ -54,7 +55,7 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
     return message
 
 
-@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS)
+@router.post("/identify", response_model=IdentifyResponse, responses=ERRORS, **scoped("ingest"))
 async def identify(body: IdentifyRequest, profile: Profile) -> IdentifyResponse:
     """Resolve the identities to one customer, creating it when none matches (``created``)."""
     request = profile_pb2.IdentifyRequest(
@@ -64,7 +65,7 @@ async def identify(body: IdentifyRequest, profile: Profile) -> IdentifyResponse:
     return IdentifyResponse.from_proto(await profile.customers.Identify(request))
 
 
-@router.get("", response_model=Page[CustomerOut], responses=ERRORS)
+@router.get("", response_model=Page[CustomerOut], responses=ERRORS, **scoped("read"))
 async def list_customers(
     profile: Profile,
     limit: Limit = 50,
@@ -108,14 +109,14 @@ async def list_customers(
     return Page[CustomerOut].of([CustomerOut.from_proto(c) for c in page.items], page.next_cursor)
 
 
-@router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS)
+@router.get("/{customer_id}", response_model=CustomerOut, responses=ERRORS, **scoped("read"))
 async def get_customer(customer_id: str, profile: Profile) -> CustomerOut:
     """The customer with masked identities; an id merged away answers with the survivor."""
     request = profile_pb2.GetCustomerRequest(customer_id=customer_id)
     return CustomerOut.from_proto(await profile.customers.GetCustomer(request))
 
 
-@router.patch("/{customer_id}", response_model=CustomerOut, responses=ERRORS)
+@router.patch("/{customer_id}", response_model=CustomerOut, responses=ERRORS, **scoped("ingest"))
 async def update_customer(customer_id: str, body: CustomerPatch, profile: Profile) -> CustomerOut:
     """Set attributes; an attribute given as null is cleared (JSON merge-patch)."""
     given = body.attributes.model_dump(exclude_unset=True)
@@ -126,7 +127,7 @@ async def update_customer(customer_id: str, body: CustomerPatch, profile: Profil
     return CustomerOut.from_proto(await profile.customers.UpdateCustomer(request))
 
 
-@router.post("/{customer_id}/merge", response_model=MergeResponse, responses=ERRORS)
+@router.post("/{customer_id}/merge", response_model=MergeResponse, responses=ERRORS, **scoped("privacy"))
 async def merge_customers(customer_id: str, body: MergeRequest, profile: Profile) -> MergeResponse:
     """Fold ``other_customer_id`` into this customer: its identities, history and tags follow."""
     request = profile_pb2.MergeCustomersRequest(
@@ -138,7 +139,7 @@ async def merge_customers(customer_id: str, body: MergeRequest, profile: Profile
     )
 
 
-@router.delete("/{customer_id}", response_model=ErasureResponse, responses=ERRORS)
+@router.delete("/{customer_id}", response_model=ErasureResponse, responses=ERRORS, **scoped("privacy"))
 async def erase_customer(customer_id: str, profile: Profile) -> ErasureResponse:
     """Erase the customer's personal data in every service (repeating it changes nothing)."""
     response = await profile.customers.EraseCustomer(
@@ -147,7 +148,7 @@ async def erase_customer(customer_id: str, profile: Profile) -> ErasureResponse:
     return ErasureResponse(customer_id=response.customer_id, erased_at=from_timestamp(response.erased_at))
 
 
-@router.get("/{customer_id}/export", responses=ERRORS)
+@router.get("/{customer_id}/export", responses=ERRORS, **scoped("privacy"))
 async def export_customer(customer_id: str, profile: Profile, notify: Notify) -> dict[str, Any]:
     """Everything profile holds about the customer, identities in clear (PIPL/GDPR access), and under
     ``notify`` the messages (contacts masked), consents and suppressions the notify service keeps."""
@@ -159,7 +160,7 @@ async def export_customer(customer_id: str, profile: Profile, notify: Notify) ->
     return exported
 
 
-@router.get("/{customer_id}/timeline", response_model=Page[TimelineItem], responses=ERRORS)
+@router.get("/{customer_id}/timeline", response_model=Page[TimelineItem], responses=ERRORS, **scoped("read"))
 async def timeline(
     customer_id: str, profile: Profile, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[TimelineItem]:

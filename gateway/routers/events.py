@@ -15,6 +15,7 @@ from typing import Annotated, Any, Self, cast
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
+from gateway.auth import scoped
 from gateway.batches import BatchRecorded, ItemShape, Outcome
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import NOT_BLANK, documented, event_type_pattern
@@ -117,7 +118,7 @@ class EventPage(Page[EventOut]):
         )
 
 
-@router.post("/events", response_model=BatchRecorded, responses=ERRORS)
+@router.post("/events", response_model=BatchRecorded, responses=ERRORS, **scoped("ingest"))
 async def record_events(body: EventsIn, profile: Profile) -> BatchRecorded:
     """Store a batch of behaviour events, each once per ``event_id``; say what became of each.
 
@@ -133,7 +134,7 @@ async def record_events(body: EventsIn, profile: Profile) -> BatchRecorded:
     return EVENTS.answer(len(raw), batch, response)
 
 
-@router.get("/customers/{customer_id}/events", response_model=EventPage, responses=ERRORS)
+@router.get("/customers/{customer_id}/events", response_model=EventPage, responses=ERRORS, **scoped("read"))
 async def list_customer_events(
     customer_id: str,
     profile: Profile,

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify
 from gateway.limits import documented
 from gateway.schemas import Cursor, JsonObject, Page, StrictBody
@@ -226,7 +227,9 @@ def _create_request(body: JourneyDocumentIn) -> str:
     return json.dumps(body.document(), ensure_ascii=False)
 
 
-@router.post("/v1/journeys", status_code=201, response_model=JourneyOut, responses=ERRORS)
+@router.post(
+    "/v1/journeys", status_code=201, response_model=JourneyOut, responses=ERRORS, **scoped("operate")
+)
 async def create_journey(body: JourneyCreateIn, notify: Notify) -> JourneyOut:
     """A new journey in draft, from a definition or from a classic."""
     request = journeys_pb2.CreateJourneyRequest(document_json=_create_request(body))
@@ -234,7 +237,7 @@ async def create_journey(body: JourneyCreateIn, notify: Notify) -> JourneyOut:
     return JourneyOut.from_proto(answer)
 
 
-@router.get("/v1/journeys", response_model=Page[JourneyOut], responses=ERRORS)
+@router.get("/v1/journeys", response_model=Page[JourneyOut], responses=ERRORS, **scoped("operate"))
 async def list_journeys(
     notify: Notify, limit: JourneyLimit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[JourneyOut]:
@@ -244,14 +247,14 @@ async def list_journeys(
     return Page[JourneyOut].of([JourneyOut.from_proto(j) for j in page.journeys], page.next_page_token)
 
 
-@router.get("/v1/journeys/{journey_id}", response_model=JourneyOut, responses=ERRORS)
+@router.get("/v1/journeys/{journey_id}", response_model=JourneyOut, responses=ERRORS, **scoped("operate"))
 async def get_journey(journey_id: uuid.UUID, notify: Notify) -> JourneyOut:
     """One journey at its current version."""
     answer = await notify.journeys.GetJourney(journeys_pb2.JourneyRef(journey_id=str(journey_id)))
     return JourneyOut.from_proto(answer)
 
 
-@router.put("/v1/journeys/{journey_id}", response_model=JourneyOut, responses=ERRORS)
+@router.put("/v1/journeys/{journey_id}", response_model=JourneyOut, responses=ERRORS, **scoped("operate"))
 async def update_journey(journey_id: uuid.UUID, body: JourneyDocumentIn, notify: Notify) -> JourneyOut:
     """The next version of the journey (409 once archived)."""
     request = journeys_pb2.UpdateJourneyRequest(
@@ -261,35 +264,48 @@ async def update_journey(journey_id: uuid.UUID, body: JourneyDocumentIn, notify:
     return JourneyOut.from_proto(answer)
 
 
-@router.post("/v1/journeys/{journey_id}/activate", response_model=JourneyOut, responses=ERRORS)
+@router.post(
+    "/v1/journeys/{journey_id}/activate", response_model=JourneyOut, responses=ERRORS, **scoped("operate")
+)
 async def activate_journey(journey_id: uuid.UUID, notify: Notify) -> JourneyOut:
     """Start (or resume) entering customers: from draft or paused."""
     answer = await notify.journeys.ActivateJourney(journeys_pb2.JourneyRef(journey_id=str(journey_id)))
     return JourneyOut.from_proto(answer)
 
 
-@router.post("/v1/journeys/{journey_id}/pause", response_model=JourneyOut, responses=ERRORS)
+@router.post(
+    "/v1/journeys/{journey_id}/pause", response_model=JourneyOut, responses=ERRORS, **scoped("operate")
+)
 async def pause_journey(journey_id: uuid.UUID, notify: Notify) -> JourneyOut:
     """Stop entering customers and hold the instances inside: from active."""
     answer = await notify.journeys.PauseJourney(journeys_pb2.JourneyRef(journey_id=str(journey_id)))
     return JourneyOut.from_proto(answer)
 
 
-@router.post("/v1/journeys/{journey_id}/archive", response_model=JourneyOut, responses=ERRORS)
+@router.post(
+    "/v1/journeys/{journey_id}/archive", response_model=JourneyOut, responses=ERRORS, **scoped("operate")
+)
 async def archive_journey(journey_id: uuid.UUID, notify: Notify) -> JourneyOut:
     """End the journey for good; its instances in flight stop (end_reason archived)."""
     answer = await notify.journeys.ArchiveJourney(journeys_pb2.JourneyRef(journey_id=str(journey_id)))
     return JourneyOut.from_proto(answer)
 
 
-@router.get("/v1/journeys/{journey_id}/stats", response_model=JourneyStatsOut, responses=ERRORS)
+@router.get(
+    "/v1/journeys/{journey_id}/stats", response_model=JourneyStatsOut, responses=ERRORS, **scoped("operate")
+)
 async def journey_stats(journey_id: uuid.UUID, notify: Notify) -> JourneyStatsOut:
     """The journey's instances in totals and per step, every step of the current version listed."""
     answer = await notify.journeys.GetJourneyStats(journeys_pb2.JourneyRef(journey_id=str(journey_id)))
     return JourneyStatsOut.from_proto(answer)
 
 
-@router.get("/v1/customers/{customer_id}/journeys", response_model=Page[CustomerJourneyOut], responses=ERRORS)
+@router.get(
+    "/v1/customers/{customer_id}/journeys",
+    response_model=Page[CustomerJourneyOut],
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def customer_journeys(
     customer_id: uuid.UUID, notify: Notify, limit: JourneyLimit = DEFAULT_PAGE, cursor: Cursor = None
 ) -> Page[CustomerJourneyOut]:
@@ -302,7 +318,9 @@ async def customer_journeys(
     return Page[CustomerJourneyOut].of(items, page.next_page_token)
 
 
-@router.get("/v1/journey-templates", response_model=JourneyTemplatesOut, responses=ERRORS)
+@router.get(
+    "/v1/journey-templates", response_model=JourneyTemplatesOut, responses=ERRORS, **scoped("operate")
+)
 async def journey_templates(notify: Notify) -> JourneyTemplatesOut:
     """The classics, each ready for ``POST /v1/journeys {"from_template": name, ...}``."""
     answer = await notify.journeys.ListJourneyTemplates(journeys_pb2.ListJourneyTemplatesRequest())

@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.bound_stubs import BoundCall
 from gateway.dependencies import ERRORS, Loyalty
 from gateway.limits import NOT_BLANK
@@ -195,14 +196,19 @@ class DailyOut(BaseModel):
 # ---- routes -------------------------------------------------------------------------------------
 
 
-@router.get("/customers/{customer_id}/points", response_model=PointsOut, responses=ERRORS)
+@router.get("/customers/{customer_id}/points", response_model=PointsOut, responses=ERRORS, **scoped("read"))
 async def get_points(customer_id: str, loyalty: Loyalty) -> PointsOut:
     """The balance and how much of it expires within 30 days."""
     request = loyalty_pb2.GetBalanceRequest(customer_id=customer_id, expiring_days=30)
     return PointsOut.from_proto(await loyalty.points.GetBalance(request))
 
 
-@router.get("/customers/{customer_id}/points/ledger", response_model=Page[LedgerEntryOut], responses=ERRORS)
+@router.get(
+    "/customers/{customer_id}/points/ledger",
+    response_model=Page[LedgerEntryOut],
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def get_ledger(
     customer_id: str, loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[LedgerEntryOut]:
@@ -231,7 +237,11 @@ async def _move_points(
 
 
 @router.post(
-    "/customers/{customer_id}/points/redemptions", status_code=201, response_model=Movement, responses=ERRORS
+    "/customers/{customer_id}/points/redemptions",
+    status_code=201,
+    response_model=Movement,
+    responses=ERRORS,
+    **scoped("points"),
 )
 async def redeem_points(
     customer_id: str,
@@ -246,7 +256,11 @@ async def redeem_points(
 
 
 @router.post(
-    "/customers/{customer_id}/points/adjustments", status_code=201, response_model=Movement, responses=ERRORS
+    "/customers/{customer_id}/points/adjustments",
+    status_code=201,
+    response_model=Movement,
+    responses=ERRORS,
+    **scoped("points"),
 )
 async def adjust_points(
     customer_id: str,
@@ -267,6 +281,7 @@ async def adjust_points(
         200: {"model": SignInOut, "description": "already signed in today: nothing awarded now"},
         **ERRORS,
     },
+    **scoped("points"),
 )
 async def sign_in(customer_id: str, loyalty: Loyalty, response: Response) -> SignInOut:
     """Today's sign-in (tenant-local day): the first call awards the base plus any streak bonus
@@ -279,7 +294,9 @@ async def sign_in(customer_id: str, loyalty: Loyalty, response: Response) -> Sig
     return answer
 
 
-@router.get("/loyalty/points/expiring", response_model=Page[ExpiringOut], responses=ERRORS)
+@router.get(
+    "/loyalty/points/expiring", response_model=Page[ExpiringOut], responses=ERRORS, **scoped("operate")
+)
 async def list_expiring(
     loyalty: Loyalty,
     days: Annotated[int, Query(ge=1, le=MAX_EXPIRING_DAYS)] = 30,
@@ -292,13 +309,13 @@ async def list_expiring(
     return Page[ExpiringOut].of([ExpiringOut.from_proto(c) for c in page.customers], page.next_cursor)
 
 
-@router.get("/loyalty/reports/liability", response_model=LiabilityOut, responses=ERRORS)
+@router.get("/loyalty/reports/liability", response_model=LiabilityOut, responses=ERRORS, **scoped("operate"))
 async def get_liability(loyalty: Loyalty) -> LiabilityOut:
     """Outstanding points over all customers and their value at the current point value."""
     return LiabilityOut.from_proto(await loyalty.reports.GetLiability(loyalty_pb2.LiabilityRequest()))
 
 
-@router.get("/loyalty/reports/daily", response_model=DailyOut, responses=ERRORS)
+@router.get("/loyalty/reports/daily", response_model=DailyOut, responses=ERRORS, **scoped("operate"))
 async def get_daily(
     loyalty: Loyalty,
     from_date: Annotated[IsoDate, Query(alias="from", description="first tenant-local day, YYYY-MM-DD")],

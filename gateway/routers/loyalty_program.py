@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from google.protobuf import json_format
 from pydantic import ConfigDict, Field, StrictBool
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Loyalty
 from gateway.limits import TRIMMED, documented
 from gateway.schemas import Int32, Int64, StrictBody
@@ -180,7 +181,7 @@ class ProgramOut(ProgramIn):
         )
 
 
-@router.get("/loyalty/program", response_model=ProgramOut, responses=ERRORS)
+@router.get("/loyalty/program", response_model=ProgramOut, responses=ERRORS, **scoped("operate"))
 async def get_program(
     loyalty: Loyalty,
     version: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="a stored version")] = None,
@@ -190,7 +191,7 @@ async def get_program(
     return ProgramOut.from_proto(await loyalty.program.GetProgram(request))
 
 
-@router.put("/loyalty/program", response_model=ProgramOut, responses=ERRORS)
+@router.put("/loyalty/program", response_model=ProgramOut, responses=ERRORS, **scoped("operate"))
 async def put_program(body: ProgramIn, loyalty: Loyalty) -> ProgramOut:
     """Store a new version of the programme (the whole document); 422 names every field at fault."""
     request = loyalty_pb2.PutProgramRequest(program=body.to_proto())

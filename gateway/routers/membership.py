@@ -20,6 +20,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Loyalty
 from gateway.schemas import Cursor, Limit, Page
 from patron.loyalty.v1 import membership_pb2
@@ -125,7 +126,9 @@ class TierChangeOut(BaseModel):
         )
 
 
-@router.get("/customers/{customer_id}/membership", response_model=MembershipOut, responses=ERRORS)
+@router.get(
+    "/customers/{customer_id}/membership", response_model=MembershipOut, responses=ERRORS, **scoped("read")
+)
 async def get_membership(customer_id: str, loyalty: Loyalty) -> MembershipOut:
     """The customer's tier, its benefits, progress to the next tier and the next review."""
     request = membership_pb2.GetMembershipRequest(customer_id=customer_id)
@@ -133,7 +136,10 @@ async def get_membership(customer_id: str, loyalty: Loyalty) -> MembershipOut:
 
 
 @router.get(
-    "/customers/{customer_id}/membership/history", response_model=Page[TierChangeOut], responses=ERRORS
+    "/customers/{customer_id}/membership/history",
+    response_model=Page[TierChangeOut],
+    responses=ERRORS,
+    **scoped("read"),
 )
 async def get_membership_history(
     customer_id: str, loyalty: Loyalty, limit: Limit = 100, cursor: Cursor = None

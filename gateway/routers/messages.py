@@ -21,6 +21,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify
 from gateway.schemas import Cursor, JsonObject, Limit, Page, StrictBody
 from patron.notify.v1 import notify_pb2
@@ -85,7 +86,9 @@ class MessageOut(BaseModel):
         )
 
 
-@router.post("/v1/messages", status_code=202, response_model=MessageOut, responses=ERRORS)
+@router.post(
+    "/v1/messages", status_code=202, response_model=MessageOut, responses=ERRORS, **scoped("operate")
+)
 async def send_message(body: MessageIn, notify: Notify) -> MessageOut:
     """Judge the message by the policy and commit it; a worker delivers it (202)."""
     request = notify_pb2.SendMessageRequest(
@@ -99,14 +102,19 @@ async def send_message(body: MessageIn, notify: Notify) -> MessageOut:
     return MessageOut.from_proto(await notify.setup.SendMessage(request))
 
 
-@router.get("/v1/messages/{message_id}", response_model=MessageOut, responses=ERRORS)
+@router.get("/v1/messages/{message_id}", response_model=MessageOut, responses=ERRORS, **scoped("operate"))
 async def get_message(message_id: uuid.UUID, notify: Notify) -> MessageOut:
     """One message and where it is in its life."""
     answer = await notify.setup.GetMessage(notify_pb2.GetMessageRequest(message_id=str(message_id)))
     return MessageOut.from_proto(answer)
 
 
-@router.get("/v1/customers/{customer_id}/messages", response_model=Page[MessageOut], responses=ERRORS)
+@router.get(
+    "/v1/customers/{customer_id}/messages",
+    response_model=Page[MessageOut],
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def customer_messages(
     customer_id: uuid.UUID, notify: Notify, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[MessageOut]:

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify
 from gateway.schemas import Cursor, JsonObject, Limit, Page, StrictBody
 from patron.notify.v1 import notify_pb2
@@ -193,40 +194,42 @@ class PreviewOut(BaseModel):
     to: str | None = Field(description="the contact the message would go to, masked")
 
 
-@router.put("/v1/notify/channels/{channel}", response_model=ChannelOut, responses=ERRORS)
+@router.put("/v1/notify/channels/{channel}", response_model=ChannelOut, responses=ERRORS, **scoped("operate"))
 async def put_channel(channel: ChannelName, body: ChannelIn, notify: Notify) -> ChannelOut:
     """Configure the channel's provider (secrets sealed at rest, never returned)."""
     request = notify_pb2.PutChannelRequest(channel=channel, document_json=json.dumps(body.model_dump()))
     return ChannelOut.from_proto(await notify.setup.PutChannel(request))
 
 
-@router.get("/v1/notify/channels", response_model=list[ChannelOut], responses=ERRORS)
+@router.get("/v1/notify/channels", response_model=list[ChannelOut], responses=ERRORS, **scoped("operate"))
 async def list_channels(notify: Notify) -> list[ChannelOut]:
     """Every configured channel, without secrets."""
     answer = await notify.setup.ListChannels(notify_pb2.ListChannelsRequest())
     return [ChannelOut.from_proto(channel) for channel in answer.channels]
 
 
-@router.get("/v1/notify/channels/{channel}", response_model=ChannelOut, responses=ERRORS)
+@router.get("/v1/notify/channels/{channel}", response_model=ChannelOut, responses=ERRORS, **scoped("operate"))
 async def get_channel(channel: ChannelName, notify: Notify) -> ChannelOut:
     """One channel, without secrets (404 when not configured)."""
     return ChannelOut.from_proto(await notify.setup.GetChannel(notify_pb2.GetChannelRequest(channel=channel)))
 
 
-@router.get("/v1/notify/policy", response_model=PolicyOut, responses=ERRORS)
+@router.get("/v1/notify/policy", response_model=PolicyOut, responses=ERRORS, **scoped("operate"))
 async def get_policy(notify: Notify) -> PolicyOut:
     """The tenant's policy (no caps, no quiet hours, a 7-day attribution window until one is set)."""
     return PolicyOut.from_proto(await notify.setup.GetPolicy(notify_pb2.GetPolicyRequest()))
 
 
-@router.put("/v1/notify/policy", response_model=PolicyOut, responses=ERRORS)
+@router.put("/v1/notify/policy", response_model=PolicyOut, responses=ERRORS, **scoped("operate"))
 async def put_policy(body: PolicyIn, notify: Notify) -> PolicyOut:
     """Replace the policy; the next message decided follows it."""
     request = notify_pb2.PutPolicyRequest(document_json=json.dumps(body.model_dump()))
     return PolicyOut.from_proto(await notify.setup.PutPolicy(request))
 
 
-@router.post("/v1/notify/templates", status_code=201, response_model=TemplateOut, responses=ERRORS)
+@router.post(
+    "/v1/notify/templates", status_code=201, response_model=TemplateOut, responses=ERRORS, **scoped("operate")
+)
 async def create_template(body: TemplateIn, notify: Notify) -> TemplateOut:
     """Save a template after checking every Liquid part (422 names the part and the fault)."""
     document = body.model_dump(exclude_none=True)
@@ -234,7 +237,7 @@ async def create_template(body: TemplateIn, notify: Notify) -> TemplateOut:
     return TemplateOut.from_proto(await notify.setup.CreateTemplate(request))
 
 
-@router.get("/v1/notify/templates", response_model=Page[TemplateOut], responses=ERRORS)
+@router.get("/v1/notify/templates", response_model=Page[TemplateOut], responses=ERRORS, **scoped("operate"))
 async def list_templates(notify: Notify, limit: Limit = 100, cursor: Cursor = None) -> Page[TemplateOut]:
     """The tenant's templates in creation order."""
     request = notify_pb2.ListTemplatesRequest(page_size=limit, page_token=cursor or "")
@@ -242,14 +245,21 @@ async def list_templates(notify: Notify, limit: Limit = 100, cursor: Cursor = No
     return Page[TemplateOut].of([TemplateOut.from_proto(t) for t in page.templates], page.next_page_token)
 
 
-@router.get("/v1/notify/templates/{template_id}", response_model=TemplateOut, responses=ERRORS)
+@router.get(
+    "/v1/notify/templates/{template_id}", response_model=TemplateOut, responses=ERRORS, **scoped("operate")
+)
 async def get_template(template_id: uuid.UUID, notify: Notify) -> TemplateOut:
     """One template."""
     answer = await notify.setup.GetTemplate(notify_pb2.GetTemplateRequest(template_id=str(template_id)))
     return TemplateOut.from_proto(answer)
 
 
-@router.post("/v1/notify/templates/{template_id}/preview", response_model=PreviewOut, responses=ERRORS)
+@router.post(
+    "/v1/notify/templates/{template_id}/preview",
+    response_model=PreviewOut,
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def preview_template(template_id: uuid.UUID, body: PreviewIn, notify: Notify) -> PreviewOut:
     """Render the template for a real customer, exactly as a send would (nothing is sent)."""
     request = notify_pb2.PreviewTemplateRequest(

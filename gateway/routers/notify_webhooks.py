@@ -30,6 +30,7 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Notify
 from gateway.limits import documented
 from gateway.schemas import Cursor, Limit, Page, StrictBody
@@ -124,7 +125,7 @@ class DeliveryOut(BaseModel):
         )
 
 
-@router.post("", status_code=201, response_model=CreatedWebhookOut, responses=ERRORS)
+@router.post("", status_code=201, response_model=CreatedWebhookOut, responses=ERRORS, **scoped("operate"))
 async def create_webhook(body: WebhookIn, notify: Notify) -> CreatedWebhookOut:
     """Register an endpoint for message events; the answer carries its signing secret, once."""
     request = webhooks_pb2.CreateWebhookRequest(url=body.url, events=body.events)
@@ -133,7 +134,7 @@ async def create_webhook(body: WebhookIn, notify: Notify) -> CreatedWebhookOut:
     return CreatedWebhookOut(**webhook.model_dump(), secret=created.secret)
 
 
-@router.get("", response_model=Page[WebhookOut], responses=ERRORS)
+@router.get("", response_model=Page[WebhookOut], responses=ERRORS, **scoped("operate"))
 async def list_webhooks(notify: Notify, limit: Limit = 100, cursor: Cursor = None) -> Page[WebhookOut]:
     """The tenant's webhooks, oldest first (never their secrets)."""
     request = webhooks_pb2.ListWebhooksRequest(page_size=limit, page_token=cursor or "")
@@ -141,28 +142,32 @@ async def list_webhooks(notify: Notify, limit: Limit = 100, cursor: Cursor = Non
     return Page[WebhookOut].of([WebhookOut.from_proto(w) for w in page.webhooks], page.next_page_token)
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut, responses=ERRORS)
+@router.get("/{webhook_id}", response_model=WebhookOut, responses=ERRORS, **scoped("operate"))
 async def get_webhook(webhook_id: str, notify: Notify) -> WebhookOut:
     """One webhook, enabled or disabled."""
     webhook = await notify.webhooks.GetWebhook(webhooks_pb2.GetWebhookRequest(webhook_id=webhook_id))
     return WebhookOut.from_proto(webhook)
 
 
-@router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete(
+    "/{webhook_id}", status_code=204, response_class=Response, responses=ERRORS, **scoped("operate")
+)
 async def delete_webhook(webhook_id: str, notify: Notify) -> Response:
     """Delete the webhook with its pending deliveries and its log."""
     await notify.webhooks.DeleteWebhook(webhooks_pb2.DeleteWebhookRequest(webhook_id=webhook_id))
     return Response(status_code=204)
 
 
-@router.post("/{webhook_id}/enable", response_model=WebhookOut, responses=ERRORS)
+@router.post("/{webhook_id}/enable", response_model=WebhookOut, responses=ERRORS, **scoped("operate"))
 async def enable_webhook(webhook_id: str, notify: Notify) -> WebhookOut:
     """Turn a webhook back on (events from now on; deliveries cancelled while disabled stay so)."""
     webhook = await notify.webhooks.EnableWebhook(webhooks_pb2.EnableWebhookRequest(webhook_id=webhook_id))
     return WebhookOut.from_proto(webhook)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=Page[DeliveryOut], responses=ERRORS)
+@router.get(
+    "/{webhook_id}/deliveries", response_model=Page[DeliveryOut], responses=ERRORS, **scoped("operate")
+)
 async def list_deliveries(
     webhook_id: str, notify: Notify, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[DeliveryOut]:

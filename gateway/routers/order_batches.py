@@ -19,6 +19,7 @@ from typing import cast
 from fastapi import APIRouter
 from pydantic import Field, SkipValidation, TypeAdapter
 
+from gateway.auth import scoped
 from gateway.batches import BatchRecorded, ItemShape, Outcome
 from gateway.dependencies import ERRORS, Profile
 from gateway.routers.orders import OrderIn, RefundIn
@@ -58,7 +59,7 @@ ORDERS = ItemShape("orders", OrderIn, TypeAdapter(list[OrderIn]), _OUTCOME_NAMES
 REFUNDS = ItemShape("refunds", RefundInBatch, TypeAdapter(list[RefundInBatch]), _OUTCOME_NAMES)
 
 
-@router.post("/orders/batch", response_model=BatchRecorded, responses=ERRORS)
+@router.post("/orders/batch", response_model=BatchRecorded, responses=ERRORS, **scoped("ingest"))
 async def record_orders(body: OrdersIn, profile: Profile) -> BatchRecorded:
     """Record up to 500 paid orders, each once per ``order_id`` (emits ``order.paid`` for each new one).
 
@@ -74,7 +75,7 @@ async def record_orders(body: OrdersIn, profile: Profile) -> BatchRecorded:
     return ORDERS.answer(len(raw), batch, response)
 
 
-@router.post("/refunds/batch", response_model=BatchRecorded, responses=ERRORS)
+@router.post("/refunds/batch", response_model=BatchRecorded, responses=ERRORS, **scoped("ingest"))
 async def record_refunds(body: RefundsIn, profile: Profile) -> BatchRecorded:
     """Record up to 500 refunds, each once per (``order_id``, ``refund_id``), emitting ``order.refunded``.
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import CURRENCY_PATTERN, ORDER_ID_PATTERN, ORDER_TEXT_PATTERN, documented
 from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text, UtcDatetime
@@ -250,6 +251,7 @@ class RefundRecorded(RefundOut):
     status_code=201,
     response_model=OrderOut,
     responses={200: {"model": OrderOut, "description": "the order id was already recorded"}, **ERRORS},
+    **scoped("ingest"),
 )
 async def record_order(body: OrderIn, response: Response, profile: Profile) -> OrderOut:
     """Record a paid order (emits ``order.paid``): 201, or 200 with the order when its id is known.
@@ -268,6 +270,7 @@ async def record_order(body: OrderIn, response: Response, profile: Profile) -> O
     status_code=201,
     response_model=RefundRecorded,
     responses={200: {"model": RefundRecorded, "description": "the refund id was already recorded"}, **ERRORS},
+    **scoped("ingest"),
 )
 async def refund_order(order_id: str, body: RefundIn, response: Response, profile: Profile) -> RefundRecorded:
     """Refund part or all of what is left of an order (emits ``order.refunded``); 201, or 200 on a repeat.
@@ -280,13 +283,15 @@ async def refund_order(order_id: str, body: RefundIn, response: Response, profil
     return RefundRecorded.from_response(order_id, result)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS, **scoped("read"))
 async def get_order(order_id: str, profile: Profile) -> OrderOut:
     """The order with its items and refunds; another tenant's order id is not found."""
     return OrderOut.from_proto(await profile.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id)))
 
 
-@router.get("/customers/{customer_id}/orders", response_model=Page[OrderOut], responses=ERRORS)
+@router.get(
+    "/customers/{customer_id}/orders", response_model=Page[OrderOut], responses=ERRORS, **scoped("read")
+)
 async def list_customer_orders(
     customer_id: str, profile: Profile, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[OrderOut]:

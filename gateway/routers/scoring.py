@@ -30,6 +30,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile, Scoring
 from gateway.problems import ServiceCallError
 from gateway.schemas import IsoDate, JsonObject, StrictBody
@@ -147,7 +148,9 @@ def _features(message: scoring_pb2.Features) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/customers/{customer_id}/scores", response_model=ScoresOut, responses=ERRORS)
+@router.get(
+    "/v1/customers/{customer_id}/scores", response_model=ScoresOut, responses=ERRORS, **scoped("read")
+)
 async def get_scores(customer_id: str, profile: Profile, scoring: Scoring) -> ScoresOut:
     """The customer's RFM, lifecycle stage, engagement and predictions (see the module rules)."""
     customer = await profile.customers.GetCustomer(profile_pb2.GetCustomerRequest(customer_id=customer_id))
@@ -164,7 +167,7 @@ async def get_scores(customer_id: str, profile: Profile, scoring: Scoring) -> Sc
     return ScoresOut.from_proto(scores, merged_into)
 
 
-@router.get("/v1/scoring/rfm", responses=ERRORS)
+@router.get("/v1/scoring/rfm", responses=ERRORS, **scoped("operate"))
 async def rfm_summary(scoring: Scoring) -> dict[str, Any]:
     """The RFM grid, the eight groups and the thresholds of the last run."""
     summary = await scoring.scoring.GetRfmSummary(scoring_pb2.GetRfmSummaryRequest())
@@ -196,14 +199,14 @@ async def rfm_summary(scoring: Scoring) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/scoring/lifecycle", responses=ERRORS)
+@router.get("/v1/scoring/lifecycle", responses=ERRORS, **scoped("operate"))
 async def lifecycle_summary(scoring: Scoring) -> dict[str, Any]:
     """Customers per lifecycle stage."""
     summary = await scoring.scoring.GetLifecycleSummary(scoring_pb2.GetLifecycleSummaryRequest())
     return {"stages": {s.stage: s.customers for s in summary.stages}}
 
 
-@router.get("/v1/scoring/config", responses=ERRORS)
+@router.get("/v1/scoring/config", responses=ERRORS, **scoped("operate"))
 async def get_config(scoring: Scoring) -> dict[str, Any]:
     """The tenant's scoring configuration (defaults until an operator sets one)."""
     document = await scoring.scoring.GetConfig(scoring_pb2.GetConfigRequest())
@@ -211,7 +214,7 @@ async def get_config(scoring: Scoring) -> dict[str, Any]:
     return result
 
 
-@router.put("/v1/scoring/config", responses=ERRORS)
+@router.put("/v1/scoring/config", responses=ERRORS, **scoped("operate"))
 async def put_config(
     scoring: Scoring,
     body: Annotated[JsonObject, Body()],
@@ -241,7 +244,7 @@ def run_out(run: scoring_pb2.Run) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/scoring/runs", status_code=202, responses=ERRORS)
+@router.post("/v1/scoring/runs", status_code=202, responses=ERRORS, **scoped("operate"))
 async def start_run(scoring: Scoring, body: RunIn | None = None) -> JSONResponse:
     """Start a batch run (queued until a slot frees); 409 with the active run's id while one is queued
     or running; 429 within the tenant's cooldown."""
@@ -250,7 +253,7 @@ async def start_run(scoring: Scoring, body: RunIn | None = None) -> JSONResponse
     return JSONResponse(status_code=202, content={"run_id": run.run_id, "status": run.status})
 
 
-@router.get("/v1/scoring/runs/{run_id}", responses=ERRORS)
+@router.get("/v1/scoring/runs/{run_id}", responses=ERRORS, **scoped("operate"))
 async def get_run(run_id: str, scoring: Scoring) -> dict[str, Any]:
     """A run's status and progress."""
     run = await scoring.scoring.GetRun(scoring_pb2.GetRunRequest(run_id=run_id))

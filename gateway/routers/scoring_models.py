@@ -19,6 +19,7 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Scoring
 from gateway.schemas import IsoDate
 from patron.scoring.v1 import models_pb2
@@ -116,7 +117,7 @@ class ModelOut(BaseModel):
         )
 
 
-@router.get("/models", response_model=ModelOut, responses=ERRORS)
+@router.get("/models", response_model=ModelOut, responses=ERRORS, **scoped("operate"))
 async def get_model(scoring: Scoring, as_of: IsoDate | None = None) -> ModelOut:
     """The latest fitted model, or the one fitted as of ``as_of``; 404 when none has been fitted."""
     request = models_pb2.GetModelRequest()

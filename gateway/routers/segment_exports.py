@@ -27,6 +27,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Scoring
 from patron.scoring.v1 import segment_exports_pb2
 from services.runtime.proto_convert import from_timestamp, optional_time, text_or_none
@@ -89,7 +90,9 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{segment_id}/exports", status_code=202, response_model=ExportOut, responses=ERRORS)
+@router.post(
+    "/{segment_id}/exports", status_code=202, response_model=ExportOut, responses=ERRORS, **scoped("operate")
+)
 async def start_export(segment_id: str, scoring: Scoring) -> JSONResponse:
     """Snapshot the segment's members and export them (ids and masked contacts) in the background."""
     export = await scoring.exports.StartExport(
@@ -103,7 +106,9 @@ async def start_export(segment_id: str, scoring: Scoring) -> JSONResponse:
     )
 
 
-@router.get("/{segment_id}/exports/{export_id}", response_model=ExportOut, responses=ERRORS)
+@router.get(
+    "/{segment_id}/exports/{export_id}", response_model=ExportOut, responses=ERRORS, **scoped("operate")
+)
 async def get_export(segment_id: str, export_id: str, scoring: Scoring) -> ExportOut:
     """The export's status and progress."""
     request = segment_exports_pb2.GetExportRequest(segment_id=segment_id, export_id=export_id)
@@ -114,6 +119,7 @@ async def get_export(segment_id: str, export_id: str, scoring: Scoring) -> Expor
     "/{segment_id}/exports/{export_id}/csv",
     response_class=CsvResponse,
     responses={**CSV_ANSWER, **ERRORS},
+    **scoped("operate"),
 )
 async def download_export(segment_id: str, export_id: str, scoring: Scoring) -> CsvResponse:
     """The file of a done export, streamed; 409 until it is done (and after it failed or expired)."""

@@ -33,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile, Scoring
 from gateway.limits import ORDER_TEXT_PATTERN, documented
 from gateway.problems import ServiceCallError
@@ -155,7 +156,7 @@ SizeDays = Annotated[
 ]
 
 
-@router.post("/v1/segments/preview", response_model=PreviewOut, responses=ERRORS)
+@router.post("/v1/segments/preview", response_model=PreviewOut, responses=ERRORS, **scoped("operate"))
 async def preview_segment(body: PreviewIn, scoring: Scoring) -> PreviewOut:
     """Count a condition's audience and show a few of its members; 422 names every fault's path."""
     request = segments_pb2.PreviewSegmentRequest(
@@ -165,7 +166,9 @@ async def preview_segment(body: PreviewIn, scoring: Scoring) -> PreviewOut:
     return PreviewOut(count=answer.count, sample=[uuid.UUID(item) for item in answer.sample])
 
 
-@router.post("/v1/segments", status_code=201, response_model=SegmentOut, responses=ERRORS)
+@router.post(
+    "/v1/segments", status_code=201, response_model=SegmentOut, responses=ERRORS, **scoped("operate")
+)
 async def create_segment(body: SegmentIn, scoring: Scoring) -> SegmentOut:
     """Save a segment at version 1 with its members evaluated now (409 for a taken name)."""
     request = segments_pb2.CreateSegmentRequest(**body.request_fields())
@@ -173,7 +176,7 @@ async def create_segment(body: SegmentIn, scoring: Scoring) -> SegmentOut:
     return SegmentOut.from_proto(segment)
 
 
-@router.get("/v1/segments", response_model=Page[SegmentOut], responses=ERRORS)
+@router.get("/v1/segments", response_model=Page[SegmentOut], responses=ERRORS, **scoped("operate"))
 async def list_segments(scoring: Scoring, limit: Limit = 100, cursor: Cursor = None) -> Page[SegmentOut]:
     """The tenant's live segments by name, each with its member count."""
     request = segments_pb2.ListSegmentsRequest(page_size=limit, page_token=cursor or "")
@@ -181,14 +184,14 @@ async def list_segments(scoring: Scoring, limit: Limit = 100, cursor: Cursor = N
     return Page[SegmentOut].of([SegmentOut.from_proto(s) for s in page.segments], page.next_page_token)
 
 
-@router.get("/v1/segments/{segment_id}", response_model=SegmentOut, responses=ERRORS)
+@router.get("/v1/segments/{segment_id}", response_model=SegmentOut, responses=ERRORS, **scoped("operate"))
 async def get_segment(segment_id: str, scoring: Scoring) -> SegmentOut:
     """A live segment with its member count now."""
     segment = await scoring.segments.GetSegment(segments_pb2.GetSegmentRequest(segment_id=segment_id))
     return SegmentOut.from_proto(segment)
 
 
-@router.put("/v1/segments/{segment_id}", response_model=SegmentOut, responses=ERRORS)
+@router.put("/v1/segments/{segment_id}", response_model=SegmentOut, responses=ERRORS, **scoped("operate"))
 async def replace_segment(segment_id: str, body: SegmentIn, scoring: Scoring) -> SegmentOut:
     """Replace name, condition and description; a changed condition is the next version."""
     request = segments_pb2.UpdateSegmentRequest(segment_id=segment_id, **body.request_fields())
@@ -196,14 +199,22 @@ async def replace_segment(segment_id: str, body: SegmentIn, scoring: Scoring) ->
     return SegmentOut.from_proto(segment)
 
 
-@router.delete("/v1/segments/{segment_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete(
+    "/v1/segments/{segment_id}",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def delete_segment(segment_id: str, scoring: Scoring) -> Response:
     """Delete a segment: its id answers 404 from now on; its members go without events."""
     await scoring.segments.DeleteSegment(segments_pb2.DeleteSegmentRequest(segment_id=segment_id))
     return Response(status_code=204)
 
 
-@router.get("/v1/segments/{segment_id}/members", response_model=Page[MemberOut], responses=ERRORS)
+@router.get(
+    "/v1/segments/{segment_id}/members", response_model=Page[MemberOut], responses=ERRORS, **scoped("operate")
+)
 async def list_members(
     segment_id: str, scoring: Scoring, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[MemberOut]:
@@ -217,7 +228,7 @@ async def list_members(
     return Page[MemberOut].of(items, page.next_page_token)
 
 
-@router.get("/v1/segments/{segment_id}/sizes", response_model=SizesOut, responses=ERRORS)
+@router.get("/v1/segments/{segment_id}/sizes", response_model=SizesOut, responses=ERRORS, **scoped("operate"))
 async def segment_sizes(segment_id: str, scoring: Scoring, days: SizeDays = DEFAULT_SIZE_DAYS) -> SizesOut:
     """The segment's size over time: one daily snapshot per day, oldest first."""
     request = segments_pb2.SegmentSizesRequest(segment_id=segment_id, days=days)
@@ -227,7 +238,12 @@ async def segment_sizes(segment_id: str, scoring: Scoring, days: SizeDays = DEFA
     )
 
 
-@router.get("/v1/customers/{customer_id}/segments", response_model=CustomerSegmentsOut, responses=ERRORS)
+@router.get(
+    "/v1/customers/{customer_id}/segments",
+    response_model=CustomerSegmentsOut,
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def customer_segments(customer_id: str, profile: Profile, scoring: Scoring) -> CustomerSegmentsOut:
     """The live segments a customer is in now (a merged-away id: its survivor's; unknown: 404)."""
     customer = await profile.customers.GetCustomer(profile_pb2.GetCustomerRequest(customer_id=customer_id))

@@ -29,6 +29,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel, Field
 
+from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import NOT_BLANK, documented, enum_of, one_of
 from gateway.schemas import Cursor, Limit, Page, StrictBody, UtcDatetime
@@ -147,7 +148,9 @@ class CustomerTagApplied(CustomerTagOut):
 # ---- taxonomy ----------------------------------------------------------------------------------
 
 
-@router.post("/v1/tag-groups", status_code=201, response_model=TagGroupOut, responses=ERRORS)
+@router.post(
+    "/v1/tag-groups", status_code=201, response_model=TagGroupOut, responses=ERRORS, **scoped("operate")
+)
 async def create_tag_group(body: TagGroupIn, profile: Profile) -> TagGroupOut:
     """Create a group under a kind.
 
@@ -159,7 +162,7 @@ async def create_tag_group(body: TagGroupIn, profile: Profile) -> TagGroupOut:
     return TagGroupOut.from_proto(group)
 
 
-@router.get("/v1/tag-groups", response_model=Page[TagGroupOut], responses=ERRORS)
+@router.get("/v1/tag-groups", response_model=Page[TagGroupOut], responses=ERRORS, **scoped("operate"))
 async def list_tag_groups(
     profile: Profile, kind: Kind | None = None, limit: Limit = 100, cursor: Cursor = None
 ) -> Page[TagGroupOut]:
@@ -169,7 +172,7 @@ async def list_tag_groups(
     return Page[TagGroupOut].of([TagGroupOut.from_proto(g) for g in page.groups], page.next_cursor)
 
 
-@router.get("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS)
+@router.get("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS, **scoped("operate"))
 async def get_tag_group(group_id: str, profile: Profile) -> TagGroupOut:
     """One group with its number of tags."""
     request = tags_pb2.GetTagGroupRequest(group_id=group_id)
@@ -177,7 +180,7 @@ async def get_tag_group(group_id: str, profile: Profile) -> TagGroupOut:
     return TagGroupOut.from_proto(group)
 
 
-@router.patch("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS)
+@router.patch("/v1/tag-groups/{group_id}", response_model=TagGroupOut, responses=ERRORS, **scoped("operate"))
 async def update_tag_group(group_id: str, body: TagGroupPatch, profile: Profile) -> TagGroupOut:
     """Rename or re-describe a group (its kind is fixed); 409 when the new name is taken."""
     request = tags_pb2.UpdateTagGroupRequest(group_id=group_id)
@@ -187,7 +190,13 @@ async def update_tag_group(group_id: str, body: TagGroupPatch, profile: Profile)
     return TagGroupOut.from_proto(group)
 
 
-@router.delete("/v1/tag-groups/{group_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete(
+    "/v1/tag-groups/{group_id}",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def delete_tag_group(group_id: str, profile: Profile) -> Response:
     """Delete an empty group; 409 while it holds tags (delete or move them first)."""
     request = tags_pb2.DeleteTagGroupRequest(group_id=group_id)
@@ -195,7 +204,7 @@ async def delete_tag_group(group_id: str, profile: Profile) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v1/tags", status_code=201, response_model=TagOut, responses=ERRORS)
+@router.post("/v1/tags", status_code=201, response_model=TagOut, responses=ERRORS, **scoped("operate"))
 async def create_tag(body: TagIn, profile: Profile) -> TagOut:
     """Create a tag in a group.
 
@@ -209,7 +218,7 @@ async def create_tag(body: TagIn, profile: Profile) -> TagOut:
     return TagOut.from_proto(tag)
 
 
-@router.get("/v1/tags", response_model=Page[TagOut], responses=ERRORS)
+@router.get("/v1/tags", response_model=Page[TagOut], responses=ERRORS, **scoped("operate"))
 async def list_tags(
     profile: Profile,
     group_id: uuid.UUID | None = None,
@@ -225,14 +234,14 @@ async def list_tags(
     return Page[TagOut].of([TagOut.from_proto(t) for t in page.tags], page.next_cursor)
 
 
-@router.get("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS)
+@router.get("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS, **scoped("operate"))
 async def get_tag(tag_id: str, profile: Profile) -> TagOut:
     """One tag with its group and kind."""
     request = tags_pb2.GetTagRequest(tag_id=tag_id)
     return TagOut.from_proto(await profile.tags.GetTag(request))
 
 
-@router.patch("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS)
+@router.patch("/v1/tags/{tag_id}", response_model=TagOut, responses=ERRORS, **scoped("operate"))
 async def update_tag(tag_id: str, body: TagPatch, profile: Profile) -> TagOut:
     """Rename, re-describe or move a tag; customers keep it. Renames emit no tag.changed."""
     request = tags_pb2.UpdateTagRequest(tag_id=tag_id)
@@ -242,7 +251,9 @@ async def update_tag(tag_id: str, body: TagPatch, profile: Profile) -> TagOut:
     return TagOut.from_proto(await profile.tags.UpdateTag(request))
 
 
-@router.delete("/v1/tags/{tag_id}", status_code=204, response_class=Response, responses=ERRORS)
+@router.delete(
+    "/v1/tags/{tag_id}", status_code=204, response_class=Response, responses=ERRORS, **scoped("operate")
+)
 async def delete_tag(tag_id: str, profile: Profile) -> Response:
     """Delete a tag and remove it from every customer, in one transaction.
 
@@ -257,7 +268,12 @@ async def delete_tag(tag_id: str, profile: Profile) -> Response:
 # ---- tags on customers ---------------------------------------------------------------------------
 
 
-@router.put("/v1/customers/{customer_id}/tags/{tag_id}", response_model=CustomerTagApplied, responses=ERRORS)
+@router.put(
+    "/v1/customers/{customer_id}/tags/{tag_id}",
+    response_model=CustomerTagApplied,
+    responses=ERRORS,
+    **scoped("operate"),
+)
 async def tag_customer(
     customer_id: str,
     tag_id: str,
@@ -278,7 +294,11 @@ async def tag_customer(
 
 
 @router.delete(
-    "/v1/customers/{customer_id}/tags/{tag_id}", status_code=204, response_class=Response, responses=ERRORS
+    "/v1/customers/{customer_id}/tags/{tag_id}",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    **scoped("operate"),
 )
 async def untag_customer(customer_id: str, tag_id: str, profile: Profile) -> Response:
     """Remove the tag from the customer, whatever its source; removing an absent tag is a no-op."""
@@ -287,7 +307,12 @@ async def untag_customer(customer_id: str, tag_id: str, profile: Profile) -> Res
     return Response(status_code=204)
 
 
-@router.get("/v1/customers/{customer_id}/tags", response_model=Page[CustomerTagOut], responses=ERRORS)
+@router.get(
+    "/v1/customers/{customer_id}/tags",
+    response_model=Page[CustomerTagOut],
+    responses=ERRORS,
+    **scoped("read"),
+)
 async def list_customer_tags(
     customer_id: str,
     profile: Profile,

@@ -5,17 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from patron.profile.v1 import profile_pb2_grpc
+from services.profile.domain.api_keys import ApiKeys
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.settings import ProfileSettings
+from services.profile.store.api_keys import SqlApiKeyStore
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import IdempotencyPurge, SqlIdempotencyStore
 from services.profile.store.privacy import SqlPrivacyStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
+from services.profile.transport.api_keys_servicer import api_key_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
@@ -39,7 +42,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     assert isinstance(settings, ProfileSettings)
     cipher = settings.pii_cipher(runtime)
     producer = make_producer("profile", database, settings, outbox)
-    registry = TenantRegistry(SqlTenantStore(database))
+    keys = ApiKeys(SqlApiKeyStore(database))
+    registry = TenantRegistry(SqlTenantStore(database), keys)
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
     purge = IdempotencyPurge(database, timedelta(seconds=settings.idempotency_purge_every_seconds))
     registrations = [
@@ -65,6 +69,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 SqlIdempotencyStore(database), timedelta(seconds=settings.idempotency_lease_seconds)
             )
         ),
+        api_key_registration(keys),
     ]
     return ServiceParts(
         registrations=registrations,

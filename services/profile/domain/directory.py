@@ -5,7 +5,6 @@ The stores are protocols so that these rules never see SQL; ``services.profile.s
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from cachetools import TTLCache
 
+from services.profile.domain.api_keys import ApiKeys, ResolvedKey, parse_key_hash
 from services.profile.domain.customers import (
     ATTRIBUTE_NAMES,
     Customer,
@@ -26,14 +26,13 @@ from services.profile.domain.listing import Cursor, CustomerQuery, build_query
 from services.runtime.errors import InvalidArgument, NotFound, Unauthenticated, ViolationCollector
 from services.runtime.tenancy import Tenant
 
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 TENANT_CACHE_SECONDS = 60
 
 
 class TenantStore(Protocol):
     async def create(self, tenant: Tenant, key_sha256: bytes, key_prefix: str) -> datetime: ...
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None: ...
-    async def resolve_key(self, key_sha256: bytes) -> tuple[Tenant, list[str]] | None: ...
+    async def resolve_key(self, key_sha256: bytes) -> tuple[Tenant, ResolvedKey] | None: ...
 
 
 class CustomerStore(Protocol):
@@ -63,18 +62,12 @@ class CustomerStore(Protocol):
     ) -> tuple[list[Customer], Cursor | None]: ...
 
 
-def parse_key_hash(value: str) -> bytes:
-    """The SHA-256 of an API key, as the gateway sends it (64 lower-case hex digits)."""
-    if not _SHA256_HEX.match(value):
-        raise InvalidArgument.single("api_key_sha256", "must be 64 lower-case hex digits")
-    return bytes.fromhex(value)
-
-
 class TenantRegistry:
     """Tenants and their API keys. Keys are stored only as SHA-256; the key itself is shown once."""
 
-    def __init__(self, store: TenantStore) -> None:
+    def __init__(self, store: TenantStore, keys: ApiKeys | None = None) -> None:
         self._store = store
+        self._keys = keys
         self._cache: TTLCache[uuid.UUID, Tenant] = TTLCache(maxsize=10_000, ttl=TENANT_CACHE_SECONDS)
 
     async def create(self, tenant: Tenant, api_key_sha256: str, api_key_prefix: str) -> datetime:
@@ -83,10 +76,14 @@ class TenantRegistry:
             raise InvalidArgument.single("api_key_prefix", "must be 1 to 16 characters")
         return await self._store.create(tenant, key_hash, api_key_prefix)
 
-    async def resolve_key(self, api_key_sha256: str) -> tuple[Tenant, list[str]]:
+    async def resolve_key(self, api_key_sha256: str) -> tuple[Tenant, ResolvedKey]:
+        """The tenant of a valid key (not revoked, not expired) and what it may do; its last use is
+        recorded (at most once a minute: the gateway asks again only when its cache expires)."""
         found = await self._store.resolve_key(parse_key_hash(api_key_sha256))
         if found is None:
-            raise Unauthenticated("unknown or revoked API key")
+            raise Unauthenticated("unknown, revoked or expired API key")
+        if self._keys is not None:
+            await self._keys.note_use(found[0].tenant_id, found[1])
         return found
 
     async def get(self, tenant_id: uuid.UUID) -> Tenant:

@@ -21,8 +21,14 @@ api_keys = sa.Table(
     sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("key_id", pg.UUID(as_uuid=True), nullable=False, server_default=sa.text("gen_random_uuid()")),
+    sa.Column("name", sa.Text, nullable=False, server_default="default"),
+    sa.Column("expires_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("last_used_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("rolled_from", pg.UUID(as_uuid=True)),
     sa.CheckConstraint("octet_length(key_sha256) = 32", name="ck_api_keys_sha256_length"),
     sa.Index("ix_api_keys_tenant", "tenant_id"),
+    sa.Index("ux_api_keys_key_id", "key_id", unique=True),
 )
 
 customers = sa.Table(

@@ -8,13 +8,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from services.profile.domain.api_keys import ResolvedKey
 from services.profile.store.tables import api_keys, tenants
 from services.runtime.database import Database
 from services.runtime.errors import AlreadyExists
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import load_tenant, tenant_from_row
 
-DEFAULT_SCOPES = ["customers", "events", "orders", "loyalty", "scoring", "notify"]
+# A tenant's first key holds every scope (API.md "Access").
+DEFAULT_SCOPES = ["ingest", "read", "points", "privacy", "operate"]
 
 
 class SqlTenantStore:
@@ -48,6 +50,7 @@ class SqlTenantStore:
                     tenant_id=tenant.tenant_id,
                     prefix=key_prefix,
                     scopes=DEFAULT_SCOPES,
+                    name="first key",
                 )
             )
         return created_at  # type: ignore[no-any-return]
@@ -56,14 +59,18 @@ class SqlTenantStore:
         async with self._database.read() as connection:
             return await load_tenant(connection, tenants, tenant_id)
 
-    async def resolve_key(self, key_sha256: bytes) -> tuple[Tenant, list[str]] | None:
+    async def resolve_key(self, key_sha256: bytes) -> tuple[Tenant, ResolvedKey] | None:
         query = (
-            sa.select(tenants, api_keys.c.scopes)
+            sa.select(tenants, api_keys.c.scopes, api_keys.c.key_id, api_keys.c.last_used_at)
             .join(api_keys, api_keys.c.tenant_id == tenants.c.tenant_id)
-            .where(api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None))
+            .where(
+                api_keys.c.key_sha256 == key_sha256,
+                api_keys.c.revoked_at.is_(None),
+                sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > sa.func.now()),
+            )
         )
         async with self._database.read() as connection:
             row = (await connection.execute(query)).first()
         if row is None:
             return None
-        return tenant_from_row(row), list(row.scopes)
+        return tenant_from_row(row), ResolvedKey(row.key_id, list(row.scopes), row.last_used_at)

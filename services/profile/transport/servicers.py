@@ -47,8 +47,10 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
     async def ResolveApiKey(
         self, request: profile_pb2.ResolveApiKeyRequest, context: aio.ServicerContext
     ) -> profile_pb2.ResolveApiKeyResponse:
-        tenant, scopes = await self._registry.resolve_key(request.api_key_sha256)
-        return profile_pb2.ResolveApiKeyResponse(tenant=convert.tenant_to_proto(tenant), scopes=scopes)
+        tenant, key = await self._registry.resolve_key(request.api_key_sha256)
+        return profile_pb2.ResolveApiKeyResponse(
+            tenant=convert.tenant_to_proto(tenant), scopes=key.scopes, key_id=str(key.key_id)
+        )
 
 
 class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):

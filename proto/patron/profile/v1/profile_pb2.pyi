@@ -36,12 +36,86 @@ class ResolveApiKeyRequest(_message.Message):
     def __init__(self, api_key_sha256: _Optional[str] = ...) -> None: ...
 
 class ResolveApiKeyResponse(_message.Message):
-    __slots__ = ("tenant", "scopes")
+    __slots__ = ("tenant", "scopes", "key_id")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
     tenant: _tenancy_pb2.TenantSpec
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    key_id: str
+    def __init__(self, tenant: _Optional[_Union[_tenancy_pb2.TenantSpec, _Mapping]] = ..., scopes: _Optional[_Iterable[str]] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("key_id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at", "rolled_from")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROLLED_FROM_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    prefix: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    last_used_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    rolled_from: str
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., prefix: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rolled_from: _Optional[str] = ...) -> None: ...
+
+class IssueApiKeyRequest(_message.Message):
+    __slots__ = ("api_key_sha256", "api_key_prefix", "name", "scopes", "expires_at")
+    API_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    api_key_sha256: str
+    api_key_prefix: str
+    name: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, api_key_sha256: _Optional[str] = ..., api_key_prefix: _Optional[str] = ..., name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    def __init__(self, items: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class RollApiKeyRequest(_message.Message):
+    __slots__ = ("key_id", "api_key_sha256", "api_key_prefix", "overlap")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    api_key_sha256: str
+    api_key_prefix: str
+    overlap: str
+    def __init__(self, key_id: _Optional[str] = ..., api_key_sha256: _Optional[str] = ..., api_key_prefix: _Optional[str] = ..., overlap: _Optional[str] = ...) -> None: ...
+
+class RollApiKeyResponse(_message.Message):
+    __slots__ = ("key", "replaced")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    replaced: ApiKey
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., replaced: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
 
 class BeginIdempotentRequest(_message.Message):
     __slots__ = ("key", "method", "path", "request_sha256")

@@ -25,6 +25,210 @@ if _version_not_supported:
     )
 
 
+class ApiKeyServiceStub:
+    """Issue, list, revoke and roll the caller tenant's API keys (the gateway checks the scopes).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.IssueApiKey = channel.unary_unary(
+                '/patron.profile.v1.ApiKeyService/IssueApiKey',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IssueApiKeyRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/patron.profile.v1.ApiKeyService/ListApiKeys',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/patron.profile.v1.ApiKeyService/RevokeApiKey',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.RollApiKey = channel.unary_unary(
+                '/patron.profile.v1.ApiKeyService/RollApiKey',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyResponse.FromString,
+                _registered_method=True)
+
+
+class ApiKeyServiceServicer:
+    """Issue, list, revoke and roll the caller tenant's API keys (the gateway checks the scopes).
+    """
+
+    def IssueApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ApiKeyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'IssueApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueApiKey,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IssueApiKeyRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.SerializeToString,
+            ),
+            'RollApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollApiKey,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'patron.profile.v1.ApiKeyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('patron.profile.v1.ApiKeyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ApiKeyService:
+    """Issue, list, revoke and roll the caller tenant's API keys (the gateway checks the scopes).
+    """
+
+    @staticmethod
+    def IssueApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.ApiKeyService/IssueApiKey',
+            patron_dot_profile_dot_v1_dot_profile__pb2.IssueApiKeyRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.ApiKeyService/ListApiKeys',
+            patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.ApiKeyService/RevokeApiKey',
+            patron_dot_profile_dot_v1_dot_profile__pb2.RevokeApiKeyRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.ApiKeyService/RollApiKey',
+            patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.RollApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class IdempotencyServiceStub:
     """Remembers the answers to requests sent with an Idempotency-Key, per tenant, for 24 hours.
     """
