@@ -136,7 +136,7 @@ class _ScopeCheck:
             raise ScopeMissing(self.scope)
 
 
-def Scoped(scope: str) -> Any:  # noqa: N802 (reads as a type in a route's dependencies)
+def scope_dependency(scope: str) -> Any:
     """The dependency that lets only keys holding ``scope`` through (401 without a key, 403 without it)."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
@@ -146,4 +146,4 @@ def Scoped(scope: str) -> Any:  # noqa: N802 (reads as a type in a route's depen
 def scoped(scope: str) -> dict[str, Any]:
     """A route decorator's keywords declaring its scope: the check, and ``x-scope`` in the OpenAPI so
     that the scope census (tests/test_scope_census.py) sees every route's scope."""
-    return {"dependencies": [Scoped(scope)], "openapi_extra": {"x-scope": scope}}
+    return {"dependencies": [scope_dependency(scope)], "openapi_extra": {"x-scope": scope}}
