@@ -27,6 +27,9 @@ from gateway.problems import ServiceCallError, problem, problem_for_rpc_error
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 HEADER = b"idempotency-key"
+SECRET_ANSWERS = ("/v1/api-keys",)
+"""Routes whose answer carries a secret (a new API key): never stored, so never replayed; a retry
+issues another key, and the unused one is revoked like any other (docs/security.md)."""
 REUSED_BY_SERVICE = "IDEMPOTENCY_KEY_REUSED"
 
 
@@ -49,6 +52,7 @@ class IdempotencyMiddleware:
             or scope["method"] != "POST"
             or not path.startswith("/v1/")
             or path.startswith("/v1/admin")
+            or path.startswith(SECRET_ANSWERS)
         ):
             await self.app(scope, receive, send)
             return

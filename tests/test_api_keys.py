@@ -8,10 +8,11 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 
 from gateway.auth import MAX_CACHE_SECONDS
-from tests.conftest import ADMIN_TOKEN, TenantKey
+from tests.conftest import ADMIN_TOKEN, TenantKey, create_tenant
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # Every tenant path of the keys API, walked by another tenant below (tests/test_profile_tenancy.py
@@ -211,3 +212,22 @@ async def test_last_use_is_recorded_at_most_once_a_minute(api: httpx.AsyncClient
     await asyncio.sleep(MAX_CACHE_SECONDS + 0.5)  # the gateway asks the profile service again
     assert (await api.get("/v1/api-keys", headers=bearer(str(used["api_key"])))).status_code == 200
     assert await last_used() == first
+
+
+async def test_an_issued_key_is_never_kept_as_an_idempotent_answer(
+    api: httpx.AsyncClient, database_urls: dict[str, str]
+) -> None:
+    """The answer carries the secret: the gateway keeps no copy of it, even asked to."""
+    tenant = await create_tenant(api, "Secret shop")
+    headers = {**tenant.headers, "Idempotency-Key": "issue-once"}
+    body = {"name": "pos", "scopes": ["ingest"]}
+    first = await api.post("/v1/api-keys", json=body, headers=headers)
+    second = await api.post("/v1/api-keys", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["api_key"] != second.json()["api_key"]
+    connection = await asyncpg.connect(database_urls["profile"])
+    try:
+        stored = await connection.fetch("SELECT * FROM idempotency_keys WHERE key = 'issue-once'")
+    finally:
+        await connection.close()
+    assert stored == []
