@@ -10,17 +10,15 @@ SIGKILLs the process inside its N-th planning transaction, before the commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.clients.campaign_audience import ScoringAudience
 from services.notify.domain.campaign_rendering import CampaignRenderer
-from services.notify.domain.campaign_worker import CampaignWorker, Claim, PlanOutcome, WorkerLimits
+from services.notify.domain.campaign_worker import CampaignWorker, WorkerLimits
 from services.notify.domain.message_batches import BatchPreparer
 from services.notify.fault_injection import before_planned_fault
 from services.notify.settings import NotifySettings
@@ -34,46 +32,6 @@ from services.runtime.settings import RuntimeSettings
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _FaultBeforeCommit(Database):
-    """The planning store's database when a planning fault is asked for: while ``planning`` is set,
-    ``fault`` is awaited at the end of each transaction, after its statements and before its commit."""
-
-    def __init__(self, database: Database, fault: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(database.engine)
-        self._fault = fault
-        self.planning = False
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with super().transaction() as connection:
-            yield connection
-            if self.planning:
-                await self._fault()
-
-
-class _PlanningWithFault(SqlCampaignPlanning):
-    """The planning store with the fault armed during each planning batch (one transaction)."""
-
-    def __init__(self, database: _FaultBeforeCommit, outbox: Outbox, assignment_key: str) -> None:
-        super().__init__(database, outbox, assignment_key)
-        self._faulty = database
-
-    async def plan_batch(self, claim: Claim, limit: int, lease: timedelta, now: datetime) -> PlanOutcome:
-        self._faulty.planning = True
-        try:
-            return await super().plan_batch(claim, limit, lease, now)
-        finally:
-            self._faulty.planning = False
-
-
-def _planning(database: Database, outbox: Outbox, key: str, runtime: RuntimeSettings) -> SqlCampaignPlanning:
-    """The planning store, with the development-only fault when the environment asks for it."""
-    fault = before_planned_fault(runtime.allows_development_secrets)
-    if fault is None:
-        return SqlCampaignPlanning(database, outbox, key)
-    return _PlanningWithFault(_FaultBeforeCommit(database, fault), outbox, key)
 
 
 @dataclass(frozen=True)
@@ -107,7 +65,12 @@ def campaign_parts(
         on_rendered=on_rendered,
     )
     worker = CampaignWorker(
-        _planning(database, outbox, settings.assignment_key(runtime), runtime),
+        SqlCampaignPlanning(
+            database,
+            outbox,
+            settings.assignment_key(runtime),
+            before_commit=before_planned_fault(runtime.allows_development_secrets),
+        ),
         ScoringAudience(scoring),
         _now,
         WorkerLimits(

@@ -18,7 +18,7 @@ one that took the campaign after it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,10 +205,20 @@ class _Held:
 class SqlCampaignPlanning:
     """Implements the worker's ``PlanningStore`` on notify's database."""
 
-    def __init__(self, database: Database, outbox: Outbox, assignment_key: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        outbox: Outbox,
+        assignment_key: str,
+        *,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """``before_commit`` (development and tests only: ``fault_injection``) is awaited inside each
+        planning transaction after its statements, before its commit."""
         self._database = database
         self._outbox = outbox
         self._key = assignment_key
+        self._before_commit = before_commit
 
     async def claim(self, lease: timedelta) -> Claim | None:
         """The campaign most overdue for work, leased to this worker (None: nothing due)."""
@@ -281,6 +291,8 @@ class SqlCampaignPlanning:
             suppressed = [change_of(r, "suppressed", r.reason, now) for r in rows if r.status == "suppressed"]
             if suppressed:
                 await publish(connection, self._outbox, suppressed)
+            if self._before_commit is not None:
+                await self._before_commit()
         finished = through >= row.recipients
         return PlanOutcome(planned=len(rows), positions=through - row.planned_through, finished=finished)
 
