@@ -120,6 +120,9 @@ async def test_an_export_holds_each_member_once_with_masked_and_escaped_contacts
     erased = await identify(
         api, tenant, ("phone", "13700001111"), ("email", "erase.me@example.com"), city=city
     )
+    # All seven counted first: a count of five is then only reached once the erasure and the merge
+    # have been applied, never on the way up while some identifications are still in flight.
+    await counted(api, tenant, living_in(city), 7)
     assert (await api.delete(f"/v1/customers/{erased}", headers=tenant.headers)).status_code == 200
     merge = await api.post(
         f"/v1/customers/{survivor}/merge", json={"other_customer_id": merged}, headers=tenant.headers
