@@ -43,6 +43,14 @@ class TenantContext:
     currency: str
     scopes: frozenset[str]
     key_id: str = ""
+    # Set when an operator signs in to the dashboard (a session cookie) instead of a key calling.
+    operator_id: str = ""
+    role: str = ""
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as the audit log records it: ``operator:<id>`` or ``key:<id>``."""
+        return f"operator:{self.operator_id}" if self.operator_id else f"key:{self.key_id}"
 
 
 def new_api_key() -> tuple[str, str, str]:
