@@ -31,6 +31,12 @@ def create_engine(
                 "application_name": application_name,
                 "statement_timeout": "10000",
                 "idle_in_transaction_session_timeout": "30000",
+                # No JIT for any service: compiling a plan's expressions costs tens of milliseconds
+                # that short statements never repay, and the long ones (scoring runs, previews) turn it
+                # off anyway. Off at connect time also means asyncpg's type introspection, which
+                # saves and "restores" jit at session level, can never leave a transaction's
+                # SET LOCAL value behind on a pooled connection.
+                "jit": "off",
             },
             "timeout": 5,
         },
