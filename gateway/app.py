@@ -25,6 +25,7 @@ from gateway.routers import (
     campaigns,
     consents,
     coupons,
+    customer_360,
     customers,
     events,
     journeys,
@@ -133,6 +134,8 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(customer_360.router)
+    app.state.customer_360_deadline = settings.customer_360_deadline_seconds
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).
