@@ -82,7 +82,7 @@ async def test_the_admin_creates_operators_of_each_role(
 async def test_bad_operators_are_422_naming_the_field(api: httpx.AsyncClient, tenant: TenantKey) -> None:
     path = f"/v1/admin/tenants/{tenant.tenant_id}/operators"
     good = {"email": "someone@shop.example", "password": PASSWORD, "role": "marketer"}
-    for change, field in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"password": "short"}, "password"),
         ({"password": "x" * 257}, "password"),
         ({"password": "SOMEONE@shop.example"}, "password"),
@@ -91,7 +91,8 @@ async def test_bad_operators_are_422_naming_the_field(api: httpx.AsyncClient, te
         ({"email": "a@b\n"}, "email"),
         ({"role": "admin"}, "role"),
         ({"scopes": ["read"]}, "scopes"),
-    ]:
+    ]
+    for change, field in cases:
         response = await api.post(path, json={**good, **change}, headers=ADMIN)
         assert response.status_code == 422, (change, response.text)
         assert field in [error["field"] for error in response.json()["errors"]], (change, response.text)
