@@ -81,7 +81,7 @@ async def test_the_admin_creates_operators_of_each_role(
 
 async def test_bad_operators_are_422_naming_the_field(api: httpx.AsyncClient, tenant: TenantKey) -> None:
     path = f"/v1/admin/tenants/{tenant.tenant_id}/operators"
-    good = {"email": "someone@shop.example", "password": PASSWORD, "role": "marketer"}
+    good: dict[str, object] = {"email": "someone@shop.example", "password": PASSWORD, "role": "marketer"}
     cases: list[tuple[dict[str, object], str]] = [
         ({"password": "short"}, "password"),
         ({"password": "x" * 257}, "password"),
