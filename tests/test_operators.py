@@ -97,15 +97,15 @@ async def test_bad_operators_are_422_naming_the_field(api: httpx.AsyncClient, te
         assert response.status_code == 422, (change, response.text)
         assert field in [error["field"] for error in response.json()["errors"]], (change, response.text)
     operator = await create_operator(api, tenant.tenant_id, "analyst")
-    for change, field in [
+    for patch, field in [
         ({"role": "root"}, "role"),
         ({"password": "short"}, "password"),
         ({"disabled": "maybe"}, "disabled"),
     ]:
         response = await api.patch(
-            f"/v1/operators/{operator['operator_id']}", json=change, headers=tenant.headers
+            f"/v1/operators/{operator['operator_id']}", json=patch, headers=tenant.headers
         )
-        assert response.status_code == 422, (change, response.text)
+        assert response.status_code == 422, (patch, response.text)
         assert response.json()["errors"][0]["field"] == field
 
 
