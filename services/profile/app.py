@@ -19,6 +19,7 @@ from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.api_keys_servicer import api_key_registration
+from services.profile.transport.audit_servicer import audit_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
@@ -70,6 +71,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             )
         ),
         api_key_registration(keys),
+        audit_registration(database),
     ]
     return ServiceParts(
         registrations=registrations,
