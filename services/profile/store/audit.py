@@ -28,6 +28,15 @@ from services.runtime.paging import Page, page_from_rows
 # An entry waits at most this long for a lock on the log (a migration, an operator's LOCK TABLE), so
 # it fails inside the gateway's deadline and the action is refused rather than left in doubt.
 LOCK_TIMEOUT = "1s"
+# Transaction settings of each phase. A requested entry is what "no audit, no action" rests on: its
+# commit is durable before the gateway lets the action run. An outcome entry commits without waiting
+# for the WAL flush (synchronous_commit off): a database crash in the next fraction of a second can
+# lose it, and the action then reads as outcome unknown, as after a gateway crash; its caller does not
+# wait for a disk flush meanwhile.
+_REQUESTED_SETTINGS = sa.text("SELECT set_config('lock_timeout', :lock_timeout, true)")
+_OUTCOME_SETTINGS = sa.text(
+    "SELECT set_config('lock_timeout', :lock_timeout, true), set_config('synchronous_commit', 'off', true)"
+)
 
 _requested = audit_log.alias("requested")
 _outcome = audit_log.alias("outcome")
@@ -78,10 +87,10 @@ class SqlAuditStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def _append(self, statement: sa.Executable) -> RecordedEntry | None:
+    async def _append(self, settings: sa.TextClause, statement: sa.Executable) -> RecordedEntry | None:
         try:
             async with self._database.transaction() as connection:
-                await connection.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                await connection.execute(settings, {"lock_timeout": LOCK_TIMEOUT})
                 row = (await connection.execute(statement)).first()
         except IntegrityError as error:
             if "audit_log_tenant_id_fkey" in str(error.orig):
@@ -105,7 +114,7 @@ class SqlAuditStore:
             )
             .returning(audit_log.c.entry_id, audit_log.c.occurred_at)
         )
-        return await self._append(statement)
+        return await self._append(_REQUESTED_SETTINGS, statement)
 
     async def append_outcome(self, tenant_id: uuid.UUID, entry: NewEntry) -> RecordedEntry | None:
         """Insert the outcome entry, copying actor, action, address (and target, unless the outcome
@@ -144,7 +153,7 @@ class SqlAuditStore:
             .from_select(columns, source)
             .returning(audit_log.c.entry_id, audit_log.c.occurred_at)
         )
-        return await self._append(statement)
+        return await self._append(_OUTCOME_SETTINGS, statement)
 
     async def page(self, tenant_id: uuid.UUID, query: AuditQuery) -> Page[AuditedAction]:
         r, o = _requested.c, _outcome.c
