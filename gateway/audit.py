@@ -46,7 +46,15 @@ from gateway.clients import ServiceClients
 from gateway.dependencies import Clients, Tenant
 from gateway.problems import ServiceCallError, http_status
 from patron.profile.v1 import audit_pb2, audit_pb2_grpc
-from services.profile.domain.audit import ADMIN_ACTOR, FAILED, OUTCOME, REQUESTED, SUCCEEDED
+from services.profile.domain.audit import (
+    ADMIN_ACTOR,
+    FAILED,
+    MAX_ADDRESS_LENGTH,
+    MAX_DETAIL_BYTES,
+    OUTCOME,
+    REQUESTED,
+    SUCCEEDED,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +91,15 @@ def _json_value(value: object) -> object:
 
 
 def detail_json(values: dict[str, object]) -> str:
-    """The detail as JSON: None values left out; times and UUIDs as text."""
+    """The detail as JSON: None values left out; times and UUIDs as text. A detail over the log's
+    limit (4 KiB) is replaced by its size and names, so that a long list never costs an entry."""
     present = {name: value for name, value in values.items() if value is not None}
-    return json.dumps(present, default=_json_value, separators=(",", ":"), sort_keys=True)
+    text = json.dumps(present, default=_json_value, separators=(",", ":"), sort_keys=True)
+    if len(text.encode()) <= MAX_DETAIL_BYTES:
+        return text
+    return json.dumps(
+        {"oversized_bytes": len(text.encode()), "fields": sorted(present)}, separators=(",", ":")
+    )
 
 
 def failure_status(error: Exception) -> int:
@@ -200,8 +214,15 @@ class Auditor:
 
 
 def client_address(request: Request) -> str:
-    """The connection's peer (behind a proxy, uvicorn's --proxy-headers sets it), or ""."""
-    return request.client.host[:64] if request.client else ""
+    """The connection's peer (behind a proxy, uvicorn's --proxy-headers sets it), or "" when there is
+    none or it is not an address the log can hold (printable ASCII, at most 64 characters): an odd
+    peer must never make the log refuse every audited action."""
+    host = request.client.host if request.client else ""
+    return (
+        host
+        if len(host) <= MAX_ADDRESS_LENGTH and host.isascii() and host.isprintable() and " " not in host
+        else ""
+    )
 
 
 def route_status(request: Request) -> int:

@@ -129,7 +129,7 @@ async def test_each_audited_action_records_who_what_and_how_it_ended(
         {"points": 40},
         {"entry_id": entry_id, "replayed": False},
     )
-    merged = {"customer_id": customer, "merged_customer_ids": [other]}
+    merged = {"customer_id": customer, "merged": 1, "merged_customer_ids": [other]}
     assert summary[("customer.merge", False)] == (customer, 200, {"other_customer_id": other}, merged)
     assert summary[("customer.erase", False)] == (customer, 200, {}, {})
     assert summary[("api_key.issue", False)] == (key["key_id"], 201, {"scopes": ["read"]}, {})

@@ -4,6 +4,7 @@ remove an entry, whoever asks."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import grpc
 import httpx
 import pytest
 
+from gateway.audit import audit_target, detail_json
 from patron.profile.v1 import audit_pb2, audit_pb2_grpc
 from services.runtime.server import ServiceServer
 from services.runtime.tenancy import TENANT_METADATA_KEY
@@ -226,3 +228,18 @@ async def test_the_database_refuses_to_change_or_remove_an_entry(
         assert [tuple(row) for row in outcomes] == [("failed", 404)]
     finally:
         await connection.close()
+
+
+def test_the_gateway_keeps_client_text_and_oversized_details_out_of_the_log() -> None:
+    some = uuid.uuid4()
+    assert audit_target(str(some).upper()) == str(some)
+    assert audit_target(some) == str(some)
+    for text in ("13800001111", "alice@example.com", "", None):
+        assert audit_target(text) == ""
+    assert json.loads(detail_json({"points": -5, "gone": None, "at": some})) == {
+        "points": -5,
+        "at": str(some),
+    }
+    huge = json.loads(detail_json({"ids": [str(uuid.uuid4()) for _ in range(200)], "n": 200}))
+    assert huge["fields"] == ["ids", "n"]
+    assert huge["oversized_bytes"] > 4096

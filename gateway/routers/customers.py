@@ -139,7 +139,8 @@ async def merge_customers(
     other = audit_target(body.other_customer_id) or None
     async with audit.action("customer.merge", target=customer_id, other_customer_id=other) as entry:
         response = await profile.customers.MergeCustomers(request)
-        entry.note(customer_id=response.customer_id, merged_customer_ids=list(response.merged_customer_ids))
+        merged = list(response.merged_customer_ids)
+        entry.note(customer_id=response.customer_id, merged=len(merged), merged_customer_ids=merged[:50])
     return MergeResponse(
         customer_id=response.customer_id, merged_customer_ids=list(response.merged_customer_ids)
     )
