@@ -159,11 +159,18 @@ class Auditor:
             raise AuditUnavailable() from None
 
     async def _outcome(self, entry: AuditEntry, action: str, outcome: str, status: int) -> None:
+        try:
+            result = detail_json(entry.result)
+        except (TypeError, ValueError):
+            # A note that is no JSON value is a bug of the route; the action has happened, so its
+            # answer stands and the outcome is recorded without the notes.
+            logger.exception("audit: the notes of %s cannot be recorded", action)
+            result = "{}"
         record = audit_pb2.RecordAuditRequest(
             request_id=str(entry.request_id),
             phase=OUTCOME,
             target=audit_target(entry.target),
-            detail_json=detail_json(entry.result),
+            detail_json=result,
             outcome=outcome,
             status=status,
         )
