@@ -22,6 +22,7 @@ from gateway.rate_limits import RateLimitMiddleware, bucket_store
 from gateway.routers import (
     admin,
     api_keys,
+    audit,
     campaigns,
     consents,
     coupons,
@@ -143,6 +144,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(session.router)
     app.include_router(operators.admin_router)
     app.include_router(operators.router)
+    app.include_router(audit.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

@@ -24,6 +24,7 @@ from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.api_keys_servicer import api_key_registration
+from services.profile.transport.audit_servicer import audit_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
@@ -82,6 +83,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             Operators(SqlOperatorStore(database), passwords),
             Sessions(SqlSessionStore(database), passwords, settings.session_policy()),
         ),
+        audit_registration(database),
     ]
     return ServiceParts(
         registrations=registrations,
