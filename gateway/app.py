@@ -32,6 +32,7 @@ from gateway.routers import (
     loyalty,
     loyalty_program,
     membership,
+    merge_suggestions,
     messages,
     notify_setup,
     notify_webhooks,
@@ -133,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(merge_suggestions.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

@@ -22,6 +22,7 @@ from services.profile.transport.api_keys_servicer import api_key_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
+from services.profile.transport.merge_suggestions_servicer import merge_suggestion_registrations
 from services.profile.transport.orders_servicer import orders_registration
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
@@ -70,6 +71,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             )
         ),
         api_key_registration(keys),
+        *merge_suggestion_registrations(database, producer.outbox),
     ]
     return ServiceParts(
         registrations=registrations,
