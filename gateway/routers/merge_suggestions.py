@@ -129,8 +129,9 @@ async def list_merge_suggestions(
 )
 async def accept_merge_suggestion(suggestion_id: str, profile: Profile, tenant: Tenant) -> MergeSuggestionOut:
     """Merge the pair: the older customer survives and takes the other's identities and history.
-    Exactly once: a suggestion no longer open is 409 with ``reason`` MERGE_SUGGESTION_DECIDED or
-    MERGE_SUGGESTION_CLOSED (``close_reason``: merged, customer_erased, duplicate)."""
+    Exactly once: a suggestion no longer open is 409 with ``reason`` MERGE_SUGGESTION_DECIDED
+    (``suggestion_status``: accepted, dismissed) or MERGE_SUGGESTION_CLOSED (``close_reason``: merged,
+    customer_erased, duplicate)."""
     request = pb.DecideMergeSuggestionRequest(suggestion_id=suggestion_id, actor=tenant.actor)
     return MergeSuggestionOut.from_proto(await profile.merge_suggestions.AcceptMergeSuggestion(request))
 

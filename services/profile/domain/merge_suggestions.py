@@ -147,7 +147,8 @@ def _applied(decision: Decision | None) -> MergeSuggestion:
     suggestion = decision.suggestion
     if decision.applied:
         return suggestion
-    metadata = {"suggestion_id": str(suggestion.suggestion_id), "status": suggestion.status}
+    # "suggestion_status", not "status": a problem's status is its HTTP code.
+    metadata = {"suggestion_id": str(suggestion.suggestion_id), "suggestion_status": suggestion.status}
     if suggestion.status == "closed":
         reason = suggestion.close_reason or "merged"
         metadata["close_reason"] = reason
