@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 
 import asyncpg
 import httpx
@@ -10,7 +11,7 @@ from tests.conftest import TenantKey
 
 
 async def identify(
-    api: httpx.AsyncClient, tenant: TenantKey, *identities: dict[str, object], **attributes: object
+    api: httpx.AsyncClient, tenant: TenantKey, *identities: Mapping[str, object], **attributes: object
 ) -> dict:  # type: ignore[type-arg]
     body: dict[str, object] = {"identities": list(identities)}
     if attributes:
@@ -28,7 +29,7 @@ def email(name: str) -> dict[str, str]:
     return {"type": "email", "value": f"{name}@example.com"}
 
 
-def verified(identity: dict[str, str]) -> dict[str, object]:
+def verified(identity: Mapping[str, object]) -> dict[str, object]:
     return {**identity, "verified": True}
 
 
