@@ -91,8 +91,22 @@ async def record_apart(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, apart: Sequence[Apart]
 ) -> None:
     """A suggestion for each customer left apart from ``customer_id``: a new open one, or one more
-    occurrence of the pair's open one; none for a pair an operator dismissed."""
+    occurrence of the pair's open one; none for a pair an operator dismissed.
+
+    The customers left apart are not locked (a merge of one of them must not wait for this call);
+    they are followed to their survivors just before the insert, so that a merge committed since the
+    call read them is seen (one erased meanwhile is dropped). A merge committing in the instant
+    between leaves a suggestion naming a merged-away id, which accepting resolves or closes.
+    """
     if not apart:
+        return
+    live = await resolve_survivors(connection, tenant_id, [a.customer_id for a in apart])
+    pairs: dict[uuid.UUID, Apart] = {}
+    for a in apart:
+        other = live.get(a.customer_id)
+        if other is not None and other != customer_id:
+            pairs.setdefault(other, a)
+    if not pairs:
         return
     await connection.execute(
         _SUGGEST,
@@ -101,11 +115,12 @@ async def record_apart(
                 "tenant": tenant_id,
                 "suggestion": uuid.uuid4(),
                 "customer": customer_id,
-                "other": a.customer_id,
+                "other": other,
                 "type": a.identity_type,
                 "masked": a.identity_masked,
             }
-            for a in apart
+            # In the order of the pair's index key: two calls upserting the same pairs cannot deadlock.
+            for other, a in sorted(pairs.items(), key=lambda item: sorted((customer_id, item[0])))
         ],
     )
 
