@@ -34,6 +34,7 @@ from gateway.routers import (
     loyalty,
     loyalty_program,
     membership,
+    merge_suggestions,
     messages,
     notify_setup,
     notify_webhooks,
@@ -145,6 +146,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(operators.admin_router)
     app.include_router(operators.router)
     app.include_router(audit.router)
+    app.include_router(merge_suggestions.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

@@ -60,7 +60,7 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
 async def identify(body: IdentifyRequest, profile: Profile) -> IdentifyResponse:
     """Resolve the identities to one customer, creating it when none matches (``created``)."""
     request = profile_pb2.IdentifyRequest(
-        identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in body.identities],
+        identities=[i.to_proto() for i in body.identities],
         attributes=attributes_to_proto(body.attributes),
     )
     return IdentifyResponse.from_proto(await profile.customers.Identify(request))

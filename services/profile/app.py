@@ -28,6 +28,7 @@ from services.profile.transport.audit_servicer import audit_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
+from services.profile.transport.merge_suggestions_servicer import merge_suggestion_registrations
 from services.profile.transport.operators_servicer import TENANT_EXEMPT as OPERATOR_EXEMPT
 from services.profile.transport.operators_servicer import operator_registrations
 from services.profile.transport.orders_servicer import orders_registration
@@ -84,6 +85,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             Sessions(SqlSessionStore(database), passwords, settings.session_policy()),
         ),
         audit_registration(database),
+        *merge_suggestion_registrations(database, producer.outbox),
     ]
     return ServiceParts(
         registrations=registrations,

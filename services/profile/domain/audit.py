@@ -36,6 +36,9 @@ ACTIONS: tuple[str, ...] = (
     "api_key.roll",
     "operator.create",
     "operator.update",
+    "merge_suggestion.accept",
+    "merge_suggestion.dismiss",
+    "identity_resolution.update",
 )
 REQUESTED = "requested"
 OUTCOME = "outcome"

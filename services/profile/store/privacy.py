@@ -111,9 +111,12 @@ class SqlPrivacyStore:
                 )
             ).one()
             identity_rows = await connection.execute(
-                sa.select(identities.c.type, identities.c.value_enc, identities.c.created_at).where(
-                    identities.c.tenant_id == tenant_id, identities.c.customer_id == survivor
-                )
+                sa.select(
+                    identities.c.type,
+                    identities.c.value_enc,
+                    identities.c.created_at,
+                    identities.c.verified_at,
+                ).where(identities.c.tenant_id == tenant_id, identities.c.customer_id == survivor)
             )
             merges = await connection.execute(
                 sa.select(customer_merges).where(
@@ -143,7 +146,13 @@ class SqlPrivacyStore:
                 "custom": row.custom,
             },
             "identities": [
-                {"type": r.type, "value": decrypt(r.type, r.value_enc), "created_at": r.created_at}
+                {
+                    "type": r.type,
+                    "value": decrypt(r.type, r.value_enc),
+                    "created_at": r.created_at,
+                    "verified": r.verified_at is not None,
+                    "verified_at": r.verified_at,
+                }
                 for r in identity_rows
             ],
             "created_at": row.created_at,

@@ -71,6 +71,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             customer_id=str(result.customer_id),
             created=result.created,
             merged_customer_ids=[str(c) for c in result.merged_customer_ids],
+            unmerged_customer_ids=[str(c) for c in result.unmerged_customer_ids],
         )
 
     async def GetCustomer(
