@@ -38,6 +38,7 @@ from gateway.routers import (
     operations,
     order_batches,
     orders,
+    privacy,
     scoring,
     scoring_models,
     segment_exports,
@@ -133,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(privacy.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).
