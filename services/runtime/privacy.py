@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from services.runtime.errors import Conflict
@@ -59,9 +60,12 @@ def bounded(service: str, section: str, rows: Sequence[Any]) -> list[Any]:
     return list(rows)
 
 
-def export_value(value: object) -> str:
+def export_value(value: object) -> str | int:
     """JSON of what an export holds beyond JSON's types: times in RFC 3339 (``Z`` for UTC) like every
-    other answer of the API, dates as ``YYYY-MM-DD``, anything else (UUIDs) as text."""
+    other answer of the API, dates as ``YYYY-MM-DD``, whole decimals (SQL sums) as numbers, anything
+    else (UUIDs, other decimals: never rounded through a float) as text."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
     if isinstance(value, datetime):
         text = value.isoformat()
         return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
