@@ -136,7 +136,8 @@ async def test_erasure_scrubs_every_outbox_and_parked_row_and_each_service_repor
 
     trigger = await poison_refunds(dbs["scoring"], f"poison {mark}")
     try:
-        refund = {"refund_id": f"RF-{uuid.uuid4().hex[:8]}", "amount_minor": 1_000, "reason": f"poison {mark}"}
+        refund_id = f"RF-{uuid.uuid4().hex[:8]}"
+        refund = {"refund_id": refund_id, "amount_minor": 1_000, "reason": f"poison {mark}"}
         response = await api.post(f"/v1/orders/{order_id}/refunds", json=refund, headers=h)
         assert response.status_code in (200, 201), response.text
         parked = await eventually(lambda: parked_count(dbs["scoring"], tenant, jane), lambda n: n == 1)

@@ -13,7 +13,8 @@ from services.runtime.privacy_store import SectionExport
 
 _POINTS = sa.text(
     """
-    SELECT CAST(coalesce(sum(balance), 0) AS bigint) AS balance, CAST(coalesce(sum(debt), 0) AS bigint) AS debt
+    SELECT CAST(coalesce(sum(balance), 0) AS bigint) AS balance,
+           CAST(coalesce(sum(debt), 0) AS bigint) AS debt
     FROM point_accounts
     WHERE tenant_id = :tenant AND customer_id = ANY(CAST(:customers AS uuid[])) AND merged_into IS NULL
     """
