@@ -19,11 +19,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
+from services.notify.store.delivery_queue import DeliveryQueue, Final, Results
+from services.notify.store.tables import outbox as notify_outbox
 from services.runtime import migrations
 from services.runtime.database import Database, create_engine
 from services.runtime.events.consumer_store import ConsumerStore
+from services.runtime.events.outbox import Outbox
 from services.runtime.events.parked import ParkedEvents
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions
 from tests.conftest import TenantKey
@@ -313,3 +317,51 @@ async def test_the_migration_fills_in_the_subjects_of_rows_parked_before_it(post
         assert (row["tenant_id"], row["customer_id"]) == (tenant_id, customer_id)
     finally:
         await postgres.drop_database(name)
+
+
+async def test_a_provider_error_that_comes_back_after_the_erasure_is_kept_nowhere(
+    tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    """A message in a provider's hands when its customer was erased: the worker's record of the
+    failure (which may quote the address) keeps no error, and its event carries no reason."""
+    database = Database(create_engine(database_urls["notify"], application_name="test-erased", pool_size=1))
+    tenant_id, customer_id, message_id = uuid.UUID(tenant.tenant_id), uuid.uuid4(), uuid.uuid4()
+    try:
+        async with database.transaction() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO customer_states (tenant_id, customer_id, erased_at) VALUES (:t, :c, now())"
+                ),
+                {"t": tenant_id, "c": customer_id},
+            )
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO messages (message_id, tenant_id, customer_id, template_id, channel, purpose,"
+                    " sender, status, attempts, in_flight) VALUES (:m, :t, :c, :tpl, 'email', 'marketing',"
+                    " 'api', 'queued', 1, true)"
+                ),
+                {"m": message_id, "t": tenant_id, "c": customer_id, "tpl": uuid.uuid4()},
+            )
+        error = "smtp recipient refused: 554 5.7.1 <gone@example.com>: Relay access denied"
+        queue = DeliveryQueue(database, Outbox("notify", notify_outbox, 16))
+        await queue.record(
+            Results([], [], [Final(message_id, 1, "failed", "", error)], []), datetime.now(UTC)
+        )
+        async with database.read() as connection:
+            row = (
+                await connection.execute(
+                    sa.text("SELECT status, error FROM messages WHERE message_id = :m"), {"m": message_id}
+                )
+            ).one()
+            envelopes = (
+                await connection.execute(
+                    sa.select(notify_outbox.c.envelope).where(
+                        notify_outbox.c.tenant_id == tenant_id, notify_outbox.c.customer_id == customer_id
+                    )
+                )
+            ).scalars()
+            reasons = [envelope_pb2.EventEnvelope.FromString(e).message_failed.reason for e in envelopes]
+        assert (row.status, row.error) == ("failed", None)
+        assert reasons == [""]
+    finally:
+        await database.dispose()
