@@ -290,31 +290,44 @@ async def test_parked_events_are_pruned_after_the_retention(database_urls: dict[
         await database.dispose()
 
 
-async def test_the_migration_fills_in_the_subjects_of_rows_parked_before_it(postgres: PostgresServer) -> None:
+async def test_the_migration_fills_in_parked_subjects_and_the_erasures_before_it(
+    postgres: PostgresServer,
+) -> None:
+    """Rows parked before scoring_0010 get their tenant and customer from their envelopes; customers
+    erased before it count as done, and their parked events go."""
     name = f"ptprv_parked_{uuid.uuid4().hex[:6]}"
     url = await postgres.create_database(name)
+    tenant_id, kept, erased = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     try:
         await asyncio.to_thread(migrations.upgrade, "scoring", url, "scoring_0009")
-        tenant_id, customer_id = uuid.uuid4(), uuid.uuid4()
-        envelope = envelope_pb2.EventEnvelope(
-            event_id=str(uuid.uuid4()),
-            tenant_id=str(tenant_id),
-            customer_id=str(customer_id),
-            type="order.paid",
-        )
         connection = await asyncpg.connect(url)
         try:
             await connection.execute(
-                "INSERT INTO consumer_parked (consumer, producer, partition, position, event_id, type,"
-                " envelope, error, attempts) VALUES ('c', 'profile', 0, 1, $1, 'order.paid', $2, 'e', 5)",
-                uuid.UUID(envelope.event_id),
-                envelope.SerializeToString(),
+                "INSERT INTO customers (tenant_id, customer_id, created_at, erased_at) "
+                "VALUES ($1, $2, now(), now() - interval '1 day')",
+                tenant_id,
+                erased,
             )
+            for customer_id in (kept, erased):
+                envelope = envelope_pb2.EventEnvelope(
+                    event_id=str(uuid.uuid4()),
+                    tenant_id=str(tenant_id),
+                    customer_id=str(customer_id),
+                    type="order.paid",
+                )
+                await connection.execute(
+                    "INSERT INTO consumer_parked (consumer, producer, partition, position, event_id, type,"
+                    " envelope, error, attempts) VALUES ('c', 'profile', 0, 1, $1, 'order.paid', $2, 'e', 5)",
+                    uuid.UUID(envelope.event_id),
+                    envelope.SerializeToString(),
+                )
             await asyncio.to_thread(migrations.upgrade, "scoring", url)
-            row = await connection.fetchrow("SELECT tenant_id, customer_id FROM consumer_parked")
+            parked = await connection.fetch("SELECT tenant_id, customer_id FROM consumer_parked")
+            done = await connection.fetch("SELECT tenant_id, customer_id FROM customer_erasures")
         finally:
             await connection.close()
-        assert (row["tenant_id"], row["customer_id"]) == (tenant_id, customer_id)
+        assert [(r["tenant_id"], r["customer_id"]) for r in parked] == [(tenant_id, kept)]
+        assert [(r["tenant_id"], r["customer_id"]) for r in done] == [(tenant_id, erased)]
     finally:
         await postgres.drop_database(name)
 

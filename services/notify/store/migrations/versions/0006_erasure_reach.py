@@ -8,6 +8,8 @@ Revises: notify_0005
 Create Date: 2026-12-08
 """
 
+from alembic import op
+
 from services.runtime.events.tables import (
     add_parked_subjects_v2,
     create_erasure_table_v1,
@@ -28,6 +30,16 @@ TEXT_TYPES = ("message.failed",)
 def upgrade() -> None:
     add_parked_subjects_v2()
     create_erasure_table_v1()
+    # Customers erased before this revision: their erasure here was done then (when the event said),
+    # and their parked events have nothing left to apply to.
+    op.execute(
+        "INSERT INTO customer_erasures (tenant_id, customer_id, erased_at) "
+        "SELECT tenant_id, customer_id, erased_at FROM customer_states WHERE erased_at IS NOT NULL"
+    )
+    op.execute(
+        "DELETE FROM consumer_parked AS p USING customer_states AS c WHERE p.tenant_id = c.tenant_id "
+        "AND p.customer_id = c.customer_id AND c.erased_at IS NOT NULL"
+    )
     create_outbox_text_index_v1(TEXT_TYPES)
 
 
