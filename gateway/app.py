@@ -42,6 +42,7 @@ from gateway.routers import (
     operators,
     order_batches,
     orders,
+    privacy,
     scoring,
     scoring_models,
     segment_exports,
@@ -147,6 +148,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(operators.router)
     app.include_router(audit.router)
     app.include_router(merge_suggestions.router)
+    app.include_router(privacy.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

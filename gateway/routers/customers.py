@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from gateway.audit import Audit, audit_target
 from gateway.auth import scoped
-from gateway.dependencies import ERRORS, Notify, Profile
+from gateway.dependencies import ERRORS, Profile
 from gateway.limits import enum_of, one_of
 from gateway.schemas import (
     Attributes,
@@ -28,7 +28,6 @@ from gateway.schemas import (
     Page,
     TimelineItem,
 )
-from patron.notify.v1 import notify_pb2
 from patron.profile.v1 import profile_pb2
 from services.profile.domain.customers import MAX_TEXT_LENGTH
 from services.profile.domain.identities import IDENTITY_TYPES, MAX_IDENTITY_LENGTH
@@ -155,21 +154,6 @@ async def erase_customer(customer_id: str, profile: Profile, audit: Audit) -> Er
         target=customer_id,
     )
     return ErasureResponse(customer_id=response.customer_id, erased_at=from_timestamp(response.erased_at))
-
-
-@router.get("/{customer_id}/export", responses=ERRORS, **scoped("privacy"))
-async def export_customer(customer_id: str, profile: Profile, notify: Notify, audit: Audit) -> dict[str, Any]:
-    """Everything profile holds about the customer, identities in clear (PIPL/GDPR access), and under
-    ``notify`` the messages (contacts masked), consents and suppressions the notify service keeps."""
-    request = profile_pb2.ExportCustomerRequest(customer_id=customer_id)
-    async with audit.action("customer.export", target=customer_id):
-        response = await profile.customers.ExportCustomer(request)
-        exported: dict[str, Any] = json.loads(response.export_json)
-        notify_part = await notify.setup.ExportCustomer(
-            notify_pb2.ExportCustomerRequest(customer_id=customer_id)
-        )
-        exported["notify"] = json.loads(notify_part.export_json)
-    return exported
 
 
 @router.get("/{customer_id}/timeline", response_model=Page[TimelineItem], responses=ERRORS, **scoped("read"))

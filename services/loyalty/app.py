@@ -18,6 +18,7 @@ from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.coupons import SqlCouponStore
 from services.loyalty.store.customer_directory import CustomerDirectory
+from services.loyalty.store.customer_export import loyalty_privacy
 from services.loyalty.store.expiry import SqlExpiryStore
 from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.membership_reads import SqlMembershipStore
@@ -39,6 +40,7 @@ from services.loyalty.transport.program_servicer import program_registration
 from services.loyalty.transport.reports_servicer import reports_registration
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
@@ -89,6 +91,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             reports_registration(ReportsDesk(SqlReportsStore(database))),
             membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
             coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
+            privacy_registration(loyalty_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods

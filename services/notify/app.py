@@ -39,7 +39,7 @@ from services.notify.providers.ssrf import AddressGuard
 from services.notify.settings import NotifySettings
 from services.notify.store.campaigns import SqlCampaignStore
 from services.notify.store.channels import SqlChannelStore
-from services.notify.store.customer_export import SqlCustomerExport
+from services.notify.store.customer_export import SqlCustomerExport, notify_privacy
 from services.notify.store.delivery_queue import DeliveryQueue
 from services.notify.store.journey_birthdays import BirthdaySweep
 from services.notify.store.journey_instances import SqlInstanceStore
@@ -64,6 +64,7 @@ from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
@@ -169,6 +170,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             journeys_registration(journey_desk),
             campaigns_registration(campaign_desk),
             *webhook_registrations,
+            privacy_registration(notify_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods

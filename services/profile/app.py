@@ -41,6 +41,7 @@ from services.profile.transport.servicers import (
 from services.profile.transport.tags_servicer import tags_and_consent_registrations
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -86,6 +87,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         ),
         audit_registration(database),
         *merge_suggestion_registrations(database, producer.outbox),
+        privacy_registration(CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox))),
     ]
     return ServiceParts(
         registrations=registrations,

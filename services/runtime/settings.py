@@ -56,6 +56,12 @@ class ServiceSettings(BaseSettings):
     event_retention_days: float = Field(
         default=7.0, gt=0, le=365, description="how long delivered events stay in this service's outbox"
     )
+    parked_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=365,
+        description="how long an event a consumer parked is kept for an operator before it is pruned",
+    )
     consumer_lease_seconds: float = Field(
         default=6.0, ge=0.5, le=120, description="a dead consumer replica's partitions move after this"
     )

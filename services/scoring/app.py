@@ -7,6 +7,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -34,6 +35,7 @@ from services.scoring.domain.segments.exports import SegmentExports
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
+from services.scoring.store.customer_export import scoring_privacy
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
@@ -108,6 +110,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             *producer.registrations,
             *registrations,
+            privacy_registration(scoring_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD}) | exempt | producer.tenant_exempt_methods,
         background=[

@@ -3,7 +3,8 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.runtime.events.tables import producer_tables
+from services.runtime.events.erasure import free_text_types
+from services.runtime.events.tables import outbox_text_index, producer_tables
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
@@ -11,6 +12,7 @@ metadata = sa.MetaData()
 tenants = tenants_table(metadata)
 
 outbox, outbox_heads = producer_tables(metadata)
+outbox_text_index(outbox, free_text_types("profile"))
 
 api_keys = sa.Table(
     "api_keys",

@@ -82,5 +82,10 @@ def make_consumers(
 
         tasks.append(consume)
     parked = ParkedEvents(database, tables[2], {spec.name: spec for spec in specs})
+
+    async def prune_parked(_: ServiceServer) -> None:
+        await parked.prune_forever(timedelta(days=settings.parked_retention_days))
+
+    tasks.append(prune_parked)
     servicer = ConsumerStatusServicer(database, tables[0], tables[2], parked)
     return [status_registration(servicer)], tasks, STATUS_METHODS
