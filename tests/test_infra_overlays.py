@@ -7,6 +7,7 @@ its gateway could not start; and its processes ran as production ones with those
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -130,12 +131,12 @@ def test_a_production_service_refuses_the_dev_database_password() -> None:
         build_server("loyalty", builder_for("loyalty"), settings, PRODUCTION)  # type: ignore[arg-type]
 
 
-def rendered(overlay: str) -> list[dict[str, Any]]:
+def rendered(overlay: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed: the overlays cannot be rendered here")
     output = subprocess.run(
-        [kubectl, "kustomize", str(OVERLAYS / overlay)],
+        [kubectl, "kustomize", str(overlay)],
         capture_output=True,
         text=True,
         check=True,
@@ -157,10 +158,10 @@ def environments(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_dev_overlay_runs_development_processes_and_prod_production_ones() -> None:
-    dev = environments(rendered("dev"))
+    dev = environments(rendered(OVERLAYS / "dev"))
     assert len(dev) == 9  # the gateway, four services and their migrations
     assert {name: env["PATRON_ENV"] for name, env in dev.items()} == dict.fromkeys(dev, "development")
-    prod = environments(rendered("prod"))
+    prod = environments(rendered(OVERLAYS / "prod"))
     assert {name: env["PATRON_ENV"] for name, env in prod.items()} == dict.fromkeys(prod, "production")
     # Plaintext gRPC in production is acknowledged explicitly (infra/README.md "TLS between processes").
     deployments = {name: env for name, env in prod.items() if name.startswith("Deployment/")}
@@ -169,3 +170,33 @@ def test_the_dev_overlay_runs_development_processes_and_prod_production_ones() -
     )
     notify = prod["Deployment/notify"]
     assert notify["PATRON_NOTIFY_SECRET_KEY"]["secretKeyRef"]["name"] == "patron-notify-keys"
+
+
+def test_the_grpc_tls_component_turns_mutual_tls_on(tmp_path: Path) -> None:
+    """The prod overlay with ``components/grpc-tls`` (as infra/README.md tells): every process has
+    the Secret's files and mutual TLS, and the services' probes ask the plaintext health port."""
+    relative = Path(os.path.relpath(ROOT / "infra" / "k8s", tmp_path))
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {relative}/overlays/prod\ncomponents:\n  - {relative}/components/grpc-tls\n"
+    )
+    deployments = [d for d in rendered(tmp_path) if d["kind"] == "Deployment"]
+    assert len(deployments) == 5
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        env = {variable["name"]: variable.get("value") for variable in container["env"]}
+        assert env["PATRON_GRPC_TLS_DISABLED"] == "false", name
+        assert env["PATRON_GRPC_TLS_CLIENT_AUTH"] == "true", name
+        mounted = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        for variable, file in (("CERT", "tls.crt"), ("KEY", "tls.key"), ("CA", "ca.crt")):
+            assert env[f"PATRON_GRPC_TLS_{variable}"] == f"{mounted['grpc-tls']}/{file}", name
+        [volume] = [v for v in pod["volumes"] if v["name"] == "grpc-tls"]
+        assert volume["secret"]["secretName"] == "patron-grpc-tls"
+        if name == "gateway":
+            continue
+        assert env[f"PATRON_{name.upper()}_HEALTH_PORT"] == "9101"
+        probes = [container[p]["grpc"] for p in ("startupProbe", "readinessProbe", "livenessProbe")]
+        assert [probe["port"] for probe in probes] == [9101] * 3, name
+        assert probes[2]["service"] == "liveness"
