@@ -53,6 +53,8 @@ from gateway.routers import (
 from gateway.sessions import CookiePolicy
 from gateway.sessions_throttle import SignInThrottle
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
+from services.runtime.dev_secrets import refuse_development_secret
+from services.runtime.grpc_tls import transport_security
 from services.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -68,8 +70,10 @@ with it is 404). Conventions: docs/api-conventions.md.
 
 
 def resolve_admin_token(settings: GatewaySettings, runtime: RuntimeSettings) -> str:
-    """The configured admin token; outside development a missing or short one stops the start."""
+    """The configured admin token; outside development a missing, short or known development one (the
+    dev overlay's, the tests') stops the start."""
     token = settings.admin_token
+    refuse_development_secret("PATRON_ADMIN_TOKEN", token, runtime)
     if len(token) >= MIN_ADMIN_TOKEN_LENGTH:
         return token
     if not runtime.allows_development_secrets:
@@ -90,10 +94,11 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     settings = settings or GatewaySettings()
     runtime = runtime or RuntimeSettings()
     admin_token = resolve_admin_token(settings, runtime)
+    tls = transport_security(runtime, "gateway")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        clients = ServiceClients(settings)
+        clients = ServiceClients(settings, tls)
         app.state.clients = clients
         app.state.authenticator = Authenticator(clients, admin_token, settings.api_key_cache_seconds)
         try:

@@ -3,9 +3,6 @@ starts."""
 
 from __future__ import annotations
 
-import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
 from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
@@ -40,6 +37,7 @@ from services.loyalty.transport.program_servicer import program_registration
 from services.loyalty.transport.reports_servicer import reports_registration
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -54,9 +52,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     The crash test's fault (a SIGKILL after an order's points are written) is wired in only where
     the runtime allows development settings and the environment asks for it."""
     producer = make_producer("loyalty", database, settings, outbox)
-    profile_channel = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
+    profile_channel = peer_channel(settings, "profile", runtime)
     directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
     hot = HotConnections(database)
@@ -72,6 +68,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 after_earn=after_earn_fault(runtime.allows_development_secrets),
             )
         ],
+        runtime,
     )
     points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
 

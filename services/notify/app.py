@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.campaign_parts import campaign_parts
 from services.notify.clients.campaign_references import CampaignReferenceDirectory
@@ -64,6 +63,7 @@ from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -79,12 +79,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     (``notify.events``), serves NotifyService and LinkService and runs the delivery worker."""
     assert isinstance(settings, NotifySettings)
     producer = make_producer("notify", database, settings, outbox)
-    profile = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
-    loyalty = grpc.aio.insecure_channel(
-        settings.address_of("loyalty"), interceptors=aio_client_interceptors()
-    )
+    profile = peer_channel(settings, "profile", runtime)
+    loyalty = peer_channel(settings, "loyalty", runtime)
     recipients, loyalty_facts = ProfileRecipients(profile), LoyaltyClient(loyalty)
     sealer = Sealer(settings.sealing_key(runtime))
     signer = LinkSigner(settings.signing_key(runtime))
@@ -107,9 +103,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         settings,
         before_record=before_record_fault(runtime.allows_development_secrets),
     )
-    scoring = grpc.aio.insecure_channel(
-        settings.address_of("scoring"), interceptors=aio_client_interceptors()
-    )
+    scoring = peer_channel(settings, "scoring", runtime)
     desk = MessageDesk(messages, recipients, loyalty_facts)
     preparer = BatchPreparer(messages, recipients, loyalty_facts)
     journeys = journey_parts(
@@ -125,6 +119,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             notify_consumer(producer.outbox, triggers, settings.consumer_lease_seconds),
             *journey_consumers(triggers, settings.consumer_lease_seconds),
         ],
+        runtime,
     )
     setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
     links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))

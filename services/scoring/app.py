@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
 from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
@@ -71,10 +69,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             scoring_consumer(settings.consumer_lease_seconds, producer.outbox, membership),
             loyalty_consumer(settings.consumer_lease_seconds, membership),
         ],
+        runtime,
     )
-    profile_channel = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
+    profile_channel = peer_channel(settings, "profile", runtime)
     profile_tags = ProfileTags(profile_channel)
     tenant_settings = SqlTenantSettings(database)
     run_store = SqlRunStore(database, settings.run_max_concurrent, settings.run_cooldown_seconds)
