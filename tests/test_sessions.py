@@ -44,7 +44,7 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_answers_who(
             "owner",
             tenant.tenant_id,
         )
-        assert sorted(body["scopes"]) == ["ingest", "operate", "points", "privacy", "read"]
+        assert sorted(body["scopes"]) == ["audit", "ingest", "operate", "points", "privacy", "read"]
         cookies = set_cookies(response)
         session, csrf = cookies["patron_session"], cookies["patron_csrf"]
         assert session.value.startswith("pts_")
