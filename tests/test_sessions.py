@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 import uuid
 
@@ -73,8 +74,11 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_answers_who(
         assert set_cookies(await attempt(client, tenant.tenant_id, "owner@shop.example"))["patron_session"][
             "secure"
         ]
-    production = RuntimeSettings(env="production")
-    async with replica(services, runtime=production) as app, browser(app) as client:
+    # A production gateway refuses the suite's admin token (a development secret) and plaintext gRPC
+    # unless acknowledged: its own token, and the acknowledgement.
+    production = RuntimeSettings(env="production", grpc_tls_disabled=True)
+    own_token = {"admin_token": secrets.token_urlsafe(32)}
+    async with replica(services, runtime=production, settings=own_token) as app, browser(app) as client:
         cookies = set_cookies(await attempt(client, tenant.tenant_id, "owner@shop.example"))
         assert cookies["patron_session"]["secure"]
         assert cookies["patron_csrf"]["secure"]
