@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from gateway import problems
+from gateway import dashboard, problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
@@ -133,6 +133,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(dashboard.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).
