@@ -28,7 +28,6 @@ STRICT_POLICY = (
 )
 JS = STATIC / "js"
 KPIS = [
-]
     "customers",
     "active_customers",
     "dau",
