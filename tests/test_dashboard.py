@@ -229,6 +229,7 @@ def test_every_label_the_scripts_use_exists() -> None:
         "role": ["owner", "marketer", "analyst", "support"],
         "run": ["queued", "running", "succeeded", "failed"],
         "export": ["queued", "running", "done", "failed", "expired"],
+        "campaigns.count": ["recipients", "planned", "sent", "suppressed", "deferred", "failed", "holdout"],
     }
     missing = [
         f"{family}.{code}"

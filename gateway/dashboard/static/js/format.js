@@ -36,7 +36,7 @@ export function number(value, digits = 0) {
 export function money(minor, code = currency()) {
   if (minor === null || minor === undefined) return '—';
   const digits = currencyDigits(code);
-  return new Intl.NumberFormat(locale(), {style: 'currency', currency: code}).format(minor / 10 ** digits);
+  return new Intl.NumberFormat(locale(), {style: 'currency', currency: code, currencyDisplay: 'narrowSymbol'}).format(minor / 10 ** digits);
 }
 
 /** A share 0..1 as a percentage. */

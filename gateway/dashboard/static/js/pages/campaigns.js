@@ -52,6 +52,11 @@ function interval(estimate, format) {
   return `${format(estimate.value)}${range}`;
 }
 
+function hasLift(comparison) {
+  const estimate = comparison.absolute_lift;
+  return Boolean(estimate) && estimate.value !== null && estimate.low !== null && estimate.high !== null;
+}
+
 function pValue(estimate) {
   return estimate && estimate.p_value !== null && estimate.p_value !== undefined ? number(estimate.p_value, 4) : '—';
 }
@@ -76,7 +81,7 @@ async function drawReport(container, id, signal) {
       {title: t('campaigns.revenue'), value: (g) => money(g.revenue_minor), num: true},
     ], groups),
     h('h3', {}, t('campaigns.lift')),
-    lift.length ? chart : null,
+    lift.some(hasLift) ? chart : null,
     table(t('campaigns.liftTable', {confidence: percent(report.confidence || 0.95, 0)}), [
       {title: t('campaigns.variant'), value: (c) => c.variant, header: true},
       {title: t('campaigns.absoluteLift'), value: (c) => interval(c.absolute_lift, (v) => percent(v, 2))},
@@ -86,8 +91,8 @@ async function drawReport(container, id, signal) {
       {title: t('campaigns.verdict'), value: (c) => (c.winner ? h('span', {class: 'badge good'}, t('campaigns.isWinner')) : '—')},
     ], lift, t('campaigns.noLift')),
     h('p', {class: 'hint'}, t('campaigns.method')));
-  if (!lift.length) return;
-  const points = lift.filter((c) => c.absolute_lift && c.absolute_lift.value !== null);
+  const points = lift.filter(hasLift);
+  if (!points.length) return;
   await plot(chart, [{
     type: 'scatter', mode: 'markers', orientation: 'h', y: points.map((c) => c.variant),
     x: points.map((c) => c.absolute_lift.value * 100), marker: {color: COLOURS[0], size: 10},
@@ -110,7 +115,7 @@ export const detail = {
       section(t('campaigns.progress'),
         h('label', {for: 'campaign-progress'}, t('campaigns.planned', {planned: number(p.planned), recipients: number(p.recipients)})), bar,
         h('dl', {class: 'facts'}, ['recipients', 'planned', 'sent', 'suppressed', 'deferred', 'failed', 'holdout'].map((k) =>
-          [h('dt', {}, t(`campaigns.${k}`)), h('dd', {}, number(p[k]))]))),
+          [h('dt', {}, t(`campaigns.count.${k}`)), h('dd', {}, number(p[k]))]))),
       section(t('campaigns.report'), report));
     await drawReport(report, id, signal).catch(showError(report, t));
   },

@@ -6,6 +6,7 @@ import {field, h, problemBox, replace, section, select, showError, table} from '
 import {addDays, daysBetween, isoDate, percent, setCurrency} from '../format.js';
 import {t} from '../i18n.js';
 import {change, cohortRows, formatKpi, kpiValue, KPIS} from '../kpis.js';
+import {HEAT} from './rfm.js';
 
 const state = {days: '30', from: '', to: '', metric: 'revenue_minor', cohort: 'week'};
 const MAX_BUCKETS = 12;
@@ -83,7 +84,7 @@ async function drawRetention(container, from, to, signal) {
   replace(container, chart, h('details', {}, h('summary', {}, t('common.dataTable')), table(t('overview.retention'), columns, rows)));
   await plot(chart, [{
     type: 'heatmap', x: periods, y: rows.map((r) => r.label), z: rows.map((r) => r.shares),
-    text: rows.map((r) => r.shares.map((s) => percent(s))), texttemplate: '%{text}', colorscale: 'Blues',
+    text: rows.map((r) => r.shares.map((s) => percent(s))), texttemplate: '%{text}', colorscale: HEAT,
     showscale: false, xgap: 2, ygap: 2, hovertemplate: '%{y} %{x}: %{text}<extra></extra>',
   }], {yaxis: {type: 'category', autorange: 'reversed'}, xaxis: {title: {text: t(`overview.period.${state.cohort}`)}}},
   t('overview.retentionLabel'));

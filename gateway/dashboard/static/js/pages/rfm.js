@@ -11,6 +11,7 @@ import {can} from '../session.js';
 
 const STAGES = ['acquisition', 'growth', 'mature', 'decline', 'churned'];
 const SCORES = [1, 2, 3, 4, 5];
+export const HEAT = [[0, '#eef3fb'], [0.5, '#7ea3e0'], [1, '#1f4fb0']];
 
 function groupLabel(group) {
   if (language() === 'zh' && group.label) return group.label;
@@ -38,7 +39,7 @@ async function drawRfm(grid, groups, facts, signal) {
     {title: t('rfm.rScore'), value: (row) => `R${row.r}`, header: true},
     ...SCORES.map((f) => ({title: `F${f}`, value: (row) => number(row.counts[f - 1]), num: true}))], rows)));
   await plot(chart, [{
-    type: 'heatmap', x: SCORES.map((f) => `F${f}`), y: SCORES.map((r) => `R${r}`), z, colorscale: 'Blues',
+    type: 'heatmap', x: SCORES.map((f) => `F${f}`), y: SCORES.map((r) => `R${r}`), z, colorscale: HEAT,
     text: z.map((row) => row.map((v) => number(v))), texttemplate: '%{text}', showscale: false, xgap: 3, ygap: 3,
     hovertemplate: '%{y} %{x}: %{text}<extra></extra>',
   }], {xaxis: {title: {text: t('rfm.fAxis')}}, yaxis: {title: {text: t('rfm.rAxis')}}},
@@ -55,8 +56,8 @@ async function drawRfm(grid, groups, facts, signal) {
     {title: t('rfm.spendShare'), value: (g) => percent(spendTotal ? g.spend_minor / spendTotal : null), num: true},
   ], list, t('rfm.noGroups')));
   await plot(groupChart, [
-    {type: 'bar', name: t('rfm.customers'), x: list.map(groupLabel), y: list.map((g) => g.customers), marker: {color: COLOURS[0]}},
-    {type: 'bar', name: t('rfm.spend'), x: list.map(groupLabel), y: list.map((g) => g.spend_minor / 10 ** currencyDigits()), yaxis: 'y2', marker: {color: COLOURS[1]}},
+    {type: 'bar', name: t('rfm.customers'), x: list.map(groupLabel), y: list.map((g) => g.customers), offsetgroup: 1, marker: {color: COLOURS[0]}},
+    {type: 'bar', name: t('rfm.spend'), x: list.map(groupLabel), y: list.map((g) => g.spend_minor / 10 ** currencyDigits()), yaxis: 'y2', offsetgroup: 2, marker: {color: COLOURS[1]}},
   ], {barmode: 'group', yaxis: {title: {text: t('rfm.customers')}}, yaxis2: {title: {text: t('rfm.spend')}, overlaying: 'y', side: 'right'}, margin: {t: 24, r: 64, b: 96, l: 64}},
   t('rfm.groupsLabel'));
 }
