@@ -36,14 +36,18 @@ from gateway.routers import (
     notify_setup,
     notify_webhooks,
     operations,
+    operators,
     order_batches,
     orders,
     scoring,
     scoring_models,
     segment_exports,
     segments,
+    session,
     tags,
 )
+from gateway.sessions import CookiePolicy
+from gateway.sessions_throttle import SignInThrottle
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
 from services.runtime.settings import RuntimeSettings
 
@@ -133,11 +137,16 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(session.router)
+    app.include_router(operators.admin_router)
+    app.include_router(operators.router)
     app.include_router(dashboard.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).
     app.state.rate_buckets = bucket_store(settings)
+    app.state.sign_in_throttle = SignInThrottle(app.state.rate_buckets, settings)
+    app.state.cookie_policy = CookiePolicy(allow_insecure_http=runtime.allows_development_secrets)
     app.add_middleware(RateLimitMiddleware, settings=settings, store=app.state.rate_buckets)
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(MetricsMiddleware)

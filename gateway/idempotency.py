@@ -20,16 +20,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.auth import Authenticator, bearer_token
+from gateway.auth import require_tenant
 from gateway.bound_stubs import BoundStub
 from gateway.clients import ServiceClients
 from gateway.problems import ServiceCallError, problem, problem_for_rpc_error
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 
 HEADER = b"idempotency-key"
-SECRET_ANSWERS = ("/v1/api-keys",)
-"""Routes whose answer carries a secret (a new API key): never stored, so never replayed; a retry
-issues another key, and the unused one is revoked like any other (docs/security.md)."""
+SECRET_ANSWERS = ("/v1/api-keys", "/v1/session")
+"""Routes whose answer carries a secret (a new API key, a session's CSRF token and cookie): never
+stored, so never replayed; a retry issues another key, and the unused one is revoked like any other
+(docs/security.md)."""
 REUSED_BY_SERVICE = "IDEMPOTENCY_KEY_REUSED"
 
 
@@ -58,9 +59,8 @@ class IdempotencyMiddleware:
             return
         state = scope["app"].state
         clients: ServiceClients = state.clients
-        authenticator: Authenticator = state.authenticator
         try:
-            tenant = await authenticator.tenant_for(bearer_token(Request(scope)))
+            tenant = await require_tenant(Request(scope))
         except (HTTPException, ServiceCallError):
             await self.app(scope, receive, send)  # the route answers the authentication problem
             return

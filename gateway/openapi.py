@@ -25,6 +25,7 @@ from gateway.problems import PROBLEM_JSON
 from gateway.schemas import FieldError, Problem
 
 SECURITY_SCHEME = "bearer"
+SESSION_SCHEME = "session"
 # What the profile service accepts as a key (services/profile/domain/idempotency.py).
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"}
 IDEMPOTENCY_KEY = {
@@ -82,7 +83,7 @@ def _correct_operation(path: str, method: str, operation: dict[str, Any]) -> Non
             response["content"] = problem_content
             if status == "422":
                 response["description"] = "the request is invalid: each field at fault is in errors"
-    if path not in _PUBLIC:
+    if path not in _PUBLIC and "security" not in operation:  # the session routes say their own
         operation["security"] = [{SECURITY_SCHEME: []}]
     if honours_idempotency_key(path, method):
         parameters = [p for p in operation.get("parameters", []) if p.get("name") != "Idempotency-Key"]
@@ -105,8 +106,11 @@ def build(app: FastAPI) -> dict[str, Any]:
         SECURITY_SCHEME: {
             "type": "http",
             "scheme": "bearer",
-            "description": "a tenant's API key (ptk_...); the admin token for /v1/admin",
-        }
+            "description": "a tenant's API key (ptk_...); the admin token for /v1/admin. An operator "
+            "signed in with POST /v1/session may call the tenant routes with the session cookie instead "
+            "(writes with X-CSRF-Token), as its role allows",
+        },
+        SESSION_SCHEME: {"type": "apiKey", "in": "cookie", "name": "patron_session"},
     }
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():

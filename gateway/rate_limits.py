@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator
 from gateway.problems import ServiceCallError, problem
+from gateway.sessions import SESSION_COOKIE, SESSION_PREFIX
 from gateway.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ CLASSED_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/campaigns/{campaign_id}/recipients"): LISTING,
 }
 PAGING_PARAMETERS = frozenset({"cursor", "limit"})
+# Failed sign-ins count in their own buckets (gateway.sessions_throttle), not in ``failed_auth``.
+SIGN_IN = ("POST", "/v1/session")
 _PATTERNS = [
     (method, compile_path(template)[0], klass) for (method, template), klass in CLASSED_ROUTES.items()
 ]
@@ -219,16 +223,25 @@ def _bearer(scope: Scope) -> str:
     return ""
 
 
-async def _tenant_of(scope: Scope, token: str) -> str | None:
-    """The tenant of a key, through the authenticator and its cache (so no gRPC call while the key
-    stays cached, and the route's own lookup then finds it there). Without a cache this would
-    double the calls, so the key alone is used; a key that does not resolve has no tenant (the route
-    answers 401, which is counted against the address)."""
+def _session(scope: Scope) -> str:
+    """The operator's session cookie, when the request has no Authorization header (else the key)."""
+    if any(name == b"authorization" for name, _ in scope["headers"]):
+        return ""
+    token = HTTPConnection(scope).cookies.get(SESSION_COOKIE, "")
+    return token if token.startswith(SESSION_PREFIX) else ""
+
+
+async def _tenant_of(scope: Scope, token: str, *, session: bool = False) -> str | None:
+    """The tenant of a key (or a session), through the authenticator and its cache (so no gRPC call
+    while it stays cached, and the route's own lookup then finds it there). Without a cache this
+    would double the calls, so the credential alone is used; one that does not resolve has no tenant
+    (the route answers 401, which is counted against the address)."""
     authenticator = getattr(scope["app"].state, "authenticator", None)
     if not isinstance(authenticator, Authenticator):
         return None
     try:
-        return (await authenticator.tenant_for(token)).tenant_id
+        found = await (authenticator.session_for(token) if session else authenticator.tenant_for(token))
+        return found.tenant_id
     except (HTTPException, ServiceCallError):
         return None
     except Exception:  # the route makes the same call, and answers whatever failed through its handlers
@@ -255,12 +268,16 @@ class RateLimitMiddleware:
         return Charge(bucket, f"{bucket}:{owner}", rate, burst, need, cost)
 
     async def charges(self, scope: Scope) -> list[Charge]:
-        """The buckets a request with credentials draws on: its key's, its tenant's, its class's."""
+        """The buckets a request with credentials draws on: its key's (or session's), its tenant's, its
+        class's."""
         charges: list[Charge] = []
         token = _bearer(scope)
+        session = "" if token else _session(scope)
+        token = token or session
         if token:
             digest = hashlib.sha256(token.encode()).hexdigest()
-            tenant = await _tenant_of(scope, token) if self.settings.api_key_cache_seconds > 0 else None
+            cached = self.settings.api_key_cache_seconds > 0
+            tenant = await _tenant_of(scope, token, session=bool(session)) if cached else None
             owner = f"t:{tenant}" if tenant else f"k:{digest}"
             klass = _route_class(scope)
             if klass is not None:
@@ -296,7 +313,7 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, watching_send)
-        if status == 401:
+        if status == 401 and (scope["method"], scope["path"]) != SIGN_IN:
             await self.store.take([self._charge(FAILED_AUTH, address, need=0.0)])
 
     def _closing_send(self, send: Send) -> Send:
@@ -310,7 +327,7 @@ class RateLimitMiddleware:
 
 _DETAILS = {
     TENANT: "this tenant's request rate",
-    KEY: "this API key's request rate",
+    KEY: "this API key's (or session's) request rate",
     EXPORT: "this tenant's rate of exports",
     TIMELINE: "this tenant's rate of timeline reads",
     LISTING: "this tenant's rate of filtered listings",

@@ -53,6 +53,11 @@ class GatewaySettings(BaseSettings):
     rate_scoring_run_burst: int = Field(default=5, ge=1, le=10_000_000)
     rate_failed_auth_per_second: float = Field(default=20 / 60, gt=0, le=1_000_000)
     rate_failed_auth_burst: int = Field(default=20, ge=1, le=10_000_000)
+    # Failed sign-ins (POST /v1/session answering 401), per account and per client address; always on.
+    rate_login_account_per_second: float = Field(default=1 / 60, gt=0, le=1_000_000)
+    rate_login_account_burst: int = Field(default=10, ge=1, le=10_000_000)
+    rate_login_address_per_second: float = Field(default=1 / 20, gt=0, le=1_000_000)
+    rate_login_address_burst: int = Field(default=30, ge=1, le=10_000_000)
     redis_url: str = Field(default="", description="shares the buckets across replicas when set")
 
     def service_addresses(self) -> dict[str, str]:

@@ -70,7 +70,17 @@ async def services(
 # answer 401 from one address); tests/test_rate_limits.py sets the limits it tests.
 UNTHROTTLED: dict[str, object] = {
     f"rate_{bucket}_{unit}": 1_000_000
-    for bucket in ("tenant", "key", "export", "timeline", "listing", "scoring_run", "failed_auth")
+    for bucket in (
+        "tenant",
+        "key",
+        "export",
+        "timeline",
+        "listing",
+        "scoring_run",
+        "failed_auth",
+        "login_account",
+        "login_address",
+    )
     for unit in ("per_second", "burst")
 }
 

@@ -115,7 +115,15 @@ TEST_POOL_SIZE = 10
 def service_settings(service: str, database_url: str, **overrides: object) -> object:
     extra: dict[str, object] = {}
     if service == "profile":
-        extra = {"pii_key": TEST_PII_KEY, "pii_index_key": TEST_PII_INDEX_KEY}
+        extra = {
+            "pii_key": TEST_PII_KEY,
+            "pii_index_key": TEST_PII_INDEX_KEY,
+            # Argon2id at the least cost the settings allow: the suite signs operators in many times
+            # on a shared machine (production keeps RFC 9106's 64 MiB, three passes).
+            "password_hash_memory_kib": 8192,
+            "password_hash_time_cost": 1,
+            "password_hash_parallelism": 1,
+        }
     values: dict[str, object] = {
         "database_url": database_url,
         "grpc_host": "127.0.0.1",

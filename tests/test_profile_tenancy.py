@@ -9,6 +9,7 @@ import httpx
 from tests.conftest import TenantKey
 from tests.test_api_keys import WALKED as KEYS_WALKED
 from tests.test_notify_tenancy import WALKED as NOTIFY_WALKED
+from tests.test_operators import WALKED as OPERATORS_WALKED
 from tests.test_value_tenancy import WALKED as VALUE_WALKED
 
 # Every profile path of the public API; the test fails when an endpoint is added and not walked here.
@@ -44,7 +45,16 @@ WALKED = {
     ("put", "/v1/customers/{customer_id}/consents"),
     ("get", "/v1/customers/{customer_id}/consents/history"),
 }
-NOT_TENANT_SCOPED = {"/healthz", "/readyz", "/v1/admin/tenants", "/v1/admin/tenants/{tenant_id}/api-keys"}
+NOT_TENANT_SCOPED = {
+    "/healthz",
+    "/readyz",
+    "/v1/admin/tenants",
+    "/v1/admin/tenants/{tenant_id}/api-keys",
+    "/v1/admin/tenants/{tenant_id}/operators",
+    # The operator's own session: the sign-in names its tenant, the others act on the caller's session
+    # only (tests/test_sessions.py shows a session of one tenant sees nothing of another).
+    "/v1/session",
+}
 
 
 async def _seed(api: httpx.AsyncClient, owner: TenantKey) -> dict[str, str]:
@@ -89,7 +99,7 @@ async def test_another_tenant_sees_nothing_anywhere(
         if path not in NOT_TENANT_SCOPED
         for method in operations
     }
-    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED
+    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED | OPERATORS_WALKED
     assert documented == walked, "walk the new endpoints here, in test_value_tenancy or test_notify_tenancy"
 
     intruder = other_tenant.headers

@@ -12,9 +12,10 @@ import httpx
 from gateway.auth import SCOPES
 from tests.conftest import ADMIN_TOKEN, TenantKey
 
-# Routes with their own authentication: the admin token, and providers' signed delivery receipts
-# (gateway/routers/links.py; the signed links /t/ and /u/ are not in the OpenAPI at all).
-_EXEMPT_PREFIXES = ("/v1/admin/", "/v1/notify/receipts/")
+# Routes with their own authentication: the admin token, providers' signed delivery receipts
+# (gateway/routers/links.py; the signed links /t/ and /u/ are not in the OpenAPI at all), and the
+# operator's own session (sign in, who, sign out: gateway/routers/session.py; no key, no scope).
+_EXEMPT_PREFIXES = ("/v1/admin/", "/v1/notify/receipts/", "/v1/session")
 _PARAMETER = re.compile(r"\{([^}]+)\}")
 _SAMPLE_VALUES = {"channel": "sms", "code": "CODE1234"}
 

@@ -135,7 +135,9 @@ async def admin_issue_api_key(
     return await issue(clients, tenant, body, response)
 
 
-@router.post("", status_code=201, response_model=ApiKeyIssued, responses=ERRORS, **scoped("operate"))
+@router.post(
+    "", status_code=201, response_model=ApiKeyIssued, responses=ERRORS, **scoped("operate", owner_only=True)
+)
 async def issue_api_key(
     body: ApiKeyCreate, tenant: Tenant, clients: Clients, response: Response
 ) -> ApiKeyIssued:
@@ -144,14 +146,14 @@ async def issue_api_key(
     return await issue(clients, tenant.tenant_id, body, response)
 
 
-@router.get("", response_model=ApiKeyList, responses=ERRORS, **scoped("operate"))
+@router.get("", response_model=ApiKeyList, responses=ERRORS, **scoped("operate", owner_only=True))
 async def list_api_keys(tenant: Tenant, clients: Clients) -> ApiKeyList:
     """Every key of the tenant, newest first, revoked ones included; never a secret."""
     listed = await key_stub(clients, tenant.tenant_id).ListApiKeys(profile_pb2.ListApiKeysRequest())
     return ApiKeyList(items=[ApiKeyOut.from_proto(key) for key in listed.items])
 
 
-@router.delete("/{key_id}", response_model=ApiKeyOut, responses=ERRORS, **scoped("operate"))
+@router.delete("/{key_id}", response_model=ApiKeyOut, responses=ERRORS, **scoped("operate", owner_only=True))
 async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients) -> ApiKeyOut:
     """Revoke the key: every gateway refuses it (401) within 5 s (gateway.auth.MAX_CACHE_SECONDS)."""
     revoked = await key_stub(clients, tenant.tenant_id).RevokeApiKey(
@@ -161,7 +163,11 @@ async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients) -> ApiKe
 
 
 @router.post(
-    "/{key_id}/roll", status_code=201, response_model=ApiKeyRolled, responses=ERRORS, **scoped("operate")
+    "/{key_id}/roll",
+    status_code=201,
+    response_model=ApiKeyRolled,
+    responses=ERRORS,
+    **scoped("operate", owner_only=True),
 )
 async def roll_api_key(
     key_id: str, body: ApiKeyRoll, tenant: Tenant, clients: Clients, response: Response

@@ -82,7 +82,12 @@ class ConsentChangeOut(BaseModel):
         )
 
 
-@router.put("/{customer_id}/consents", response_model=ConsentSet, responses=ERRORS, **scoped("ingest"))
+@router.put(
+    "/{customer_id}/consents",
+    response_model=ConsentSet,
+    responses=ERRORS,
+    **scoped("ingest", roles=("support",)),
+)
 async def set_consent(customer_id: str, body: ConsentIn, profile: Profile) -> ConsentSet:
     """Grant or withdraw consent for a channel and purpose.
 

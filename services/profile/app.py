@@ -8,13 +8,18 @@ from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.api_keys import ApiKeys
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
+from services.profile.domain.operators import Operators
+from services.profile.domain.passwords import Passwords
 from services.profile.domain.privacy import CustomerPrivacy
+from services.profile.domain.sessions import Sessions
 from services.profile.domain.timeline import Timeline
 from services.profile.settings import ProfileSettings
 from services.profile.store.api_keys import SqlApiKeyStore
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import IdempotencyPurge, SqlIdempotencyStore
+from services.profile.store.operators import SqlOperatorStore
 from services.profile.store.privacy import SqlPrivacyStore
+from services.profile.store.sessions import SqlSessionStore
 from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
@@ -22,6 +27,8 @@ from services.profile.transport.api_keys_servicer import api_key_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
+from services.profile.transport.operators_servicer import TENANT_EXEMPT as OPERATOR_EXEMPT
+from services.profile.transport.operators_servicer import operator_registrations
 from services.profile.transport.orders_servicer import orders_registration
 from services.profile.transport.servicers import (
     CUSTOMER_SERVICE,
@@ -45,6 +52,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     keys = ApiKeys(SqlApiKeyStore(database))
     registry = TenantRegistry(SqlTenantStore(database), keys)
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
+    passwords = Passwords(settings.hash_parameters())
     purge = IdempotencyPurge(database, timedelta(seconds=settings.idempotency_purge_every_seconds))
     registrations = [
         *producer.registrations,
@@ -70,13 +78,18 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             )
         ),
         api_key_registration(keys),
+        *operator_registrations(
+            Operators(SqlOperatorStore(database), passwords),
+            Sessions(SqlSessionStore(database), passwords, settings.session_policy()),
+        ),
     ]
     return ServiceParts(
         registrations=registrations,
         tenant_exempt_methods=frozenset(
             {f"/{TENANT_SERVICE}/CreateTenant", f"/{TENANT_SERVICE}/ResolveApiKey"}
         )
-        | producer.tenant_exempt_methods,
+        | producer.tenant_exempt_methods
+        | OPERATOR_EXEMPT,
         background=[*producer.background, purge.run],
     )
 

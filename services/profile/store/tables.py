@@ -140,4 +140,4 @@ identities = sa.Table(
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
 # makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
-from services.profile.store import behaviour_tables, order_tables, tag_tables  # noqa: E402, F401
+from services.profile.store import behaviour_tables, operator_tables, order_tables, tag_tables  # noqa: E402, F401

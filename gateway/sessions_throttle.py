@@ -1,0 +1,76 @@
+"""Sign-in throttling: token buckets of failed sign-ins per account and per client address.
+
+Only failures take a token (a 401 of ``POST /v1/session``); a sign-in is refused with 429 (and
+``Retry-After``) while either bucket is empty, whatever it sends, the right password included, so
+that the answer never tells a right guess from a throttled one. The buckets are the rate limits'
+(gateway.rate_limits: in the process, or in Redis across replicas); the account is the SHA-256 of the
+tenant and the normalised e-mail, so no e-mail is kept in them. These limits stay on when the other
+rate limits are turned off: they protect accounts, not capacity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+
+from gateway.rate_limits import RATE_LIMITED, BucketStore, Charge, Denial
+from gateway.settings import GatewaySettings
+
+LOGIN_ACCOUNT = "login_account"
+LOGIN_ADDRESS = "login_address"
+_DETAILS = {
+    LOGIN_ACCOUNT: "too many failed sign-ins to this account",
+    LOGIN_ADDRESS: "too many failed sign-ins from this address",
+}
+
+
+class SignInThrottled(HTTPException):
+    """429 naming the bucket, with ``Retry-After`` in whole seconds."""
+
+    def __init__(self, denial: Denial) -> None:
+        seconds = denial.retry_after
+        super().__init__(
+            429,
+            f"{_DETAILS[denial.bucket]}; retry after {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+        self.extensions = {"reason": RATE_LIMITED, "bucket": denial.bucket}
+
+
+def account_key(tenant_id: str, email: str) -> str:
+    """The account's bucket owner: SHA-256 of the tenant and the e-mail as the profile service keeps
+    it (NFC, lower case), so that ``A@x`` and ``a@x`` share one bucket."""
+    normalised = unicodedata.normalize("NFC", email).lower()
+    return hashlib.sha256(f"{tenant_id}\n{normalised}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SignInThrottle:
+    store: BucketStore
+    settings: GatewaySettings
+
+    def _charges(self, address: str, account: str, *, need: float, cost: float) -> list[Charge]:
+        return [
+            Charge(
+                bucket,
+                f"{bucket}:{owner}",
+                getattr(self.settings, f"rate_{bucket}_per_second"),
+                getattr(self.settings, f"rate_{bucket}_burst"),
+                need,
+                cost,
+            )
+            for bucket, owner in ((LOGIN_ADDRESS, address), (LOGIN_ACCOUNT, account))
+        ]
+
+    async def check(self, address: str, account: str) -> None:
+        """Raise :class:`SignInThrottled` when the address or the account has no failure left."""
+        denial = await self.store.take(self._charges(address, account, need=1.0, cost=0.0))
+        if denial is not None:
+            raise SignInThrottled(denial)
+
+    async def failed(self, address: str, account: str) -> None:
+        """Count a failed sign-in against both."""
+        await self.store.take(self._charges(address, account, need=0.0, cost=1.0))
