@@ -85,6 +85,7 @@ async function render() {
   const found = ROUTES.map(([pattern, page, area]) => [path.match(pattern), page, area]).find(([match]) => match);
   if (controller) controller.abort();
   controller = new AbortController();
+  delete main.dataset.rendered;
   purgeCharts(main);
   drawShell();
   if (!found) {
@@ -102,6 +103,7 @@ async function render() {
     console.warn(error);
     main.append(problemBox(error, t));
   }
+  main.dataset.rendered = path; // the page is drawn (its late parts, charts and lists, may follow)
   const heading = main.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');
