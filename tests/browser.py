@@ -119,7 +119,10 @@ class Watch:
 
 async def open_context(browser: Browser, lang: str = "en") -> BrowserContext:
     """A fresh browser profile (no cookies, empty storage) at the README's size, in ``lang``."""
-    context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN" if lang == "zh" else "en-GB")
+    from playwright.async_api import ViewportSize
+
+    size = ViewportSize(width=VIEWPORT["width"], height=VIEWPORT["height"])
+    context = await browser.new_context(viewport=size, locale="zh-CN" if lang == "zh" else "en-GB")
     await context.add_init_script(REPORT_CSP_VIOLATIONS)
     return context
 
