@@ -36,3 +36,9 @@ export function purgeCharts(root) {
   if (!plotly) return;
   for (const chart of root.querySelectorAll('.js-plotly-plot')) plotly.purge(chart);
 }
+
+/** Axis settings that keep small counts on whole numbers (no tick at 0.5 customers). */
+export function integerTicks(values) {
+  const top = Math.max(0, ...values.filter((v) => typeof v === 'number'));
+  return top <= 8 ? {dtick: 1, tickformat: 'd'} : {tickformat: ',d'};
+}

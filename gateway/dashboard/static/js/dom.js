@@ -27,8 +27,9 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-/** Append children (strings become text nodes). */
-export function append(parent, children) {
+/** Append children (strings become text nodes; null, undefined and false are left out, where the
+ * DOM's own append would write "null"). */
+export function append(parent, ...children) {
   for (const child of [children].flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.append(child instanceof Node ? child : document.createTextNode(String(child)));

@@ -2,7 +2,7 @@
 // (POST /v1/segments/preview, debounced) and save (POST /v1/segments, or PUT for an edit).
 
 import {api} from '../api.js';
-import {field, h, problemBox, replace, section} from '../dom.js';
+import {append, field, h, problemBox, replace, section} from '../dom.js';
 import {number} from '../format.js';
 import {t} from '../i18n.js';
 import {can} from '../session.js';
@@ -34,7 +34,7 @@ async function loadTags(signal) {
 
 export async function render(main, [segmentId], {signal, navigate}) {
   if (!can('segments')) {
-    main.append(h('h1', {}, t('builder.title')), h('p', {class: 'notice'}, t('builder.readOnly')));
+    append(main, h('h1', {}, t('builder.title')), h('p', {class: 'notice'}, t('builder.readOnly')));
     return;
   }
   const [cat] = await Promise.all([loadCatalogue(signal), loadTags(signal)]);
@@ -162,7 +162,7 @@ export async function render(main, [segmentId], {signal, navigate}) {
       save.disabled = false;
     }
   });
-  main.append(h('h1', {}, segmentId ? t('builder.editTitle', {version: draft.version}) : t('builder.title')),
+  append(main, h('h1', {}, segmentId ? t('builder.editTitle', {version: draft.version}) : t('builder.title')),
     h('p', {class: 'lead'}, t('builder.lead')), form);
   draw();
   changed();

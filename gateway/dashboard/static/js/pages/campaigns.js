@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {COLOURS, plot} from '../charts.js';
-import {h, problemBox, replace, section, showError, table} from '../dom.js';
+import {append, h, problemBox, replace, section, showError, table} from '../dom.js';
 import {dateTime, money, number, percent} from '../format.js';
 import {t} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -12,7 +12,7 @@ import {statusBadge} from './journeys.js';
 
 export const list = {
   async render(main, params, {signal}) {
-    main.append(h('h1', {}, t('campaigns.title')), h('p', {class: 'lead'}, t('campaigns.lead')),
+    append(main, h('h1', {}, t('campaigns.title')), h('p', {class: 'lead'}, t('campaigns.lead')),
       section(t('campaigns.all'), pagedTable({
         columns: [
           {title: t('campaigns.name'), value: (c) => h('a', {href: `#/campaigns/${c.campaign_id}`}, c.name), header: true},
@@ -109,7 +109,7 @@ export const detail = {
     const p = campaign.progress;
     const report = h('div', {}, h('p', {class: 'loading'}, t('common.loading')));
     const bar = h('progress', {id: 'campaign-progress', max: Math.max(p.recipients - p.holdout - p.global_control, 1), value: p.planned});
-    main.append(h('h1', {}, campaign.name),
+    append(main, h('h1', {}, campaign.name),
       h('div', {class: 'toolbar'}, h('a', {class: 'button secondary', href: '#/campaigns'}, t('campaigns.back')), statusBadge(campaign.status)),
       actions(campaign, signal, rerender),
       section(t('campaigns.progress'),

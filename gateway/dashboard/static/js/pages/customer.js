@@ -1,7 +1,7 @@
 // One customer: profile (identities masked), scores, loyalty, coupons, segments, messages, timeline.
 // Each section comes from customer360.js and shows its own failure without hiding the others.
 
-import {h, problemBox, section, table} from '../dom.js';
+import {append, h, problemBox, section, table} from '../dom.js';
 import {date, dateTime, money, number, percent} from '../format.js';
 import {language, t, tOr} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -108,13 +108,13 @@ function lists(id, data, signal) {
 }
 
 export async function render(main, [id], {signal}) {
-  main.append(h('h1', {}, t('customer.title')), h('p', {class: 'loading'}, t('common.loading')));
+  append(main, h('h1', {}, t('customer.title')), h('p', {class: 'loading'}, t('common.loading')));
   const data = await loadCustomer360(id, signal);
   main.replaceChildren();
   const heading = data.profile.ok && data.profile.data.attributes && data.profile.data.attributes.nickname
     ? t('customer.titleNamed', {name: data.profile.data.attributes.nickname}) : t('customer.title');
   const more = lists(id, data, signal);
-  main.append(h('h1', {}, heading),
+  append(main, h('h1', {}, heading),
     h('div', {class: 'toolbar'}, h('a', {class: 'button secondary', href: '#/customers'}, t('customer.back'))),
     h('div', {class: 'grid two', id: 'customer-360'},
       section(t('customer.profile'), part(data.profile, profile)),

@@ -1,7 +1,7 @@
 // Customers: find one by an identity (exact, e.g. a phone), or browse the newest, a page at a time.
 
 import {api} from '../api.js';
-import {field, h, replace, section, select} from '../dom.js';
+import {append, field, h, replace, section, select} from '../dom.js';
 import {dateTime} from '../format.js';
 import {t} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -49,7 +49,7 @@ export async function render(main, params, {signal, navigate}) {
     event.preventDefault();
     if (byId.value.trim()) navigate(`customers/${byId.value.trim()}`);
   });
-  main.append(h('h1', {}, t('customers.title')), h('p', {class: 'lead'}, t('customers.lead')),
+  append(main, h('h1', {}, t('customers.title')), h('p', {class: 'lead'}, t('customers.lead')),
     section(t('customers.search'), search, open), section(t('customers.list'), results));
   replace(results, list());
 }

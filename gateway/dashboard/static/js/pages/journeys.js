@@ -1,8 +1,8 @@
 // Journeys: the list (paged) with status, and one journey's results per step (GET .../stats).
 
 import {api} from '../api.js';
-import {COLOURS, plot} from '../charts.js';
-import {h, problemBox, replace, section, showError, table} from '../dom.js';
+import {COLOURS, integerTicks, plot} from '../charts.js';
+import {append, h, problemBox, replace, section, showError, table} from '../dom.js';
 import {dateTime, money, number} from '../format.js';
 import {t, tOr} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -23,7 +23,7 @@ function trigger(journey) {
 
 export const list = {
   async render(main, params, {signal}) {
-    main.append(h('h1', {}, t('journeys.title')), h('p', {class: 'lead'}, t('journeys.lead')),
+    append(main, h('h1', {}, t('journeys.title')), h('p', {class: 'lead'}, t('journeys.lead')),
       section(t('journeys.all'), pagedTable({
         columns: [
           {title: t('journeys.name'), value: (j) => h('a', {href: `#/journeys/${j.journey_id}`}, j.name), header: true},
@@ -56,7 +56,7 @@ export const detail = {
   async render(main, [id], {signal, rerender}) {
     const journey = await api(`/v1/journeys/${id}`, {signal});
     const stats = h('div', {}, h('p', {class: 'loading'}, t('common.loading')));
-    main.append(h('h1', {}, journey.name),
+    append(main, h('h1', {}, journey.name),
       h('div', {class: 'toolbar'}, h('a', {class: 'button secondary', href: '#/journeys'}, t('journeys.back')), statusBadge(journey.status)),
       actions(journey, signal, rerender),
       section(t('journeys.results'), stats),
@@ -82,7 +82,7 @@ export const detail = {
       if (steps.length) {
         const x = steps.map((st) => `${st.path} ${tOr(`step.${st.kind}`, st.kind)}`);
         await plot(chart, ['entered', 'sent', 'converted'].map((k, i) => ({type: 'bar', name: t(`journeys.${k}`), x, y: steps.map((st) => st[k]), marker: {color: COLOURS[i]}})),
-          {barmode: 'group', xaxis: {type: 'category'}}, t('journeys.chartLabel'));
+          {barmode: 'group', xaxis: {type: 'category'}, yaxis: {rangemode: 'tozero', ...integerTicks(steps.map((st) => st.entered))}}, t('journeys.chartLabel'));
       } else chart.remove();
     } catch (error) {
       showError(stats, t)(error);

@@ -2,7 +2,7 @@
 
 import {api} from '../api.js';
 import {COLOURS, plot} from '../charts.js';
-import {field, h, problemBox, replace, section, select, showError, table} from '../dom.js';
+import {append, field, h, problemBox, replace, section, select, showError, table} from '../dom.js';
 import {addDays, daysBetween, isoDate, percent, setCurrency} from '../format.js';
 import {t} from '../i18n.js';
 import {change, cohortRows, formatKpi, kpiValue, KPIS} from '../kpis.js';
@@ -111,7 +111,7 @@ export async function render(main, params, {signal}) {
   const trend = h('div', {class: 'chart', id: 'trend-chart'});
   const cohort = select([['week', t('overview.weekly')], ['month', t('overview.monthly')]], state.cohort, {id: 'cohort-kind'});
   const retention = h('div', {id: 'retention'});
-  main.append(
+  append(main, 
     h('h1', {}, t('overview.title')),
     form,
     section(t('overview.figures'), h('p', {class: 'hint', id: 'kpi-period'}), cards),

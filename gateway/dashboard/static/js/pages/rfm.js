@@ -2,8 +2,8 @@
 // funnel, and a scoring run started from here with its progress.
 
 import {api} from '../api.js';
-import {COLOURS, plot} from '../charts.js';
-import {h, problemBox, replace, section, showError, table} from '../dom.js';
+import {COLOURS, integerTicks, plot} from '../charts.js';
+import {append, h, problemBox, replace, section, showError, table} from '../dom.js';
 import {currencyDigits, dateTime, money, number, percent} from '../format.js';
 import {language, t, tOr} from '../i18n.js';
 import {poll, progressView} from '../progress.js';
@@ -58,7 +58,7 @@ async function drawRfm(grid, groups, facts, signal) {
   await plot(groupChart, [
     {type: 'bar', name: t('rfm.customers'), x: list.map(groupLabel), y: list.map((g) => g.customers), offsetgroup: 1, marker: {color: COLOURS[0]}},
     {type: 'bar', name: t('rfm.spend'), x: list.map(groupLabel), y: list.map((g) => g.spend_minor / 10 ** currencyDigits()), yaxis: 'y2', offsetgroup: 2, marker: {color: COLOURS[1]}},
-  ], {barmode: 'group', yaxis: {title: {text: t('rfm.customers')}}, yaxis2: {title: {text: t('rfm.spend')}, overlaying: 'y', side: 'right'}, margin: {t: 24, r: 64, b: 96, l: 64}},
+  ], {barmode: 'group', yaxis: {title: {text: t('rfm.customers')}, rangemode: 'tozero', ...integerTicks(list.map((g) => g.customers))}, yaxis2: {title: {text: t('rfm.spend')}, overlaying: 'y', side: 'right'}, margin: {t: 24, r: 64, b: 96, l: 64}},
   t('rfm.groupsLabel'));
 }
 
@@ -72,7 +72,7 @@ async function drawLifecycle(container, signal) {
     {title: t('rfm.customers'), value: (s) => number(stages[s] || 0), num: true}], STAGES));
   await plot(chart, [{
     type: 'funnel', y: STAGES.map((s) => t(`stage.${s}`)), x: counts, textinfo: 'value+percent total',
-    marker: {color: STAGES.map((_, i) => COLOURS[i])},
+    marker: {color: STAGES.map((_, i) => COLOURS[i])}, connector: {fillcolor: '#e6ebf2'},
   }], {margin: {t: 16, r: 16, b: 24, l: 120}}, t('rfm.lifecycleLabel'));
 }
 
@@ -124,13 +124,13 @@ export async function render(main, params, {signal}) {
   const groups = h('div', {}, h('p', {class: 'loading'}, t('common.loading')));
   const facts = h('div');
   const lifecycle = h('div', {}, h('p', {class: 'loading'}, t('common.loading')));
-  main.append(h('h1', {}, t('rfm.title')), h('p', {class: 'lead'}, t('rfm.lead')),
+  append(main, h('h1', {}, t('rfm.title')), h('p', {class: 'lead'}, t('rfm.lead')),
     h('div', {class: 'grid two'}, section(t('rfm.grid'), facts, grid), section(t('rfm.lifecycle'), lifecycle)),
     section(t('rfm.groups'), groups));
   const redraw = () => Promise.all([
     drawRfm(grid, groups, facts, signal).catch(showError(grid, t)),
     drawLifecycle(lifecycle, signal).catch(showError(lifecycle, t)),
   ]);
-  if (can('scoring')) main.append(runPanel(redraw, signal));
+  if (can('scoring')) append(main, runPanel(redraw, signal));
   await redraw();
 }

@@ -1,8 +1,8 @@
 // One segment: its condition, size over time, members (paged) and a CSV export with its progress.
 
 import {api} from '../api.js';
-import {COLOURS, plot} from '../charts.js';
-import {h, problemBox, replace, section, showError} from '../dom.js';
+import {COLOURS, integerTicks, plot} from '../charts.js';
+import {append, h, problemBox, replace, section, showError} from '../dom.js';
 import {dateTime, number} from '../format.js';
 import {t} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -51,7 +51,7 @@ export async function render(main, [segmentId], {signal}) {
   const sizes = h('div', {class: 'chart short', id: 'segment-sizes'});
   const edit = can('segments')
     ? h('a', {class: 'button secondary', href: `#/segments/${segmentId}/edit`, dataset: {write: 'segments'}}, t('segment.edit')) : null;
-  main.append(
+  append(main, 
     h('h1', {}, segment.name),
     segment.description ? h('p', {class: 'lead'}, segment.description) : null,
     h('div', {class: 'toolbar'}, h('a', {class: 'button secondary', href: '#/segments'}, t('segment.back')), edit),
@@ -78,6 +78,6 @@ export async function render(main, [segmentId], {signal}) {
       return null;
     }
     return plot(sizes, [{type: 'scatter', mode: 'lines+markers', x: items.map((i) => i.day), y: items.map((i) => i.members), line: {color: COLOURS[0]}}],
-      {yaxis: {rangemode: 'tozero'}}, t('segment.sizesLabel'));
+      {xaxis: {type: 'category'}, yaxis: {rangemode: 'tozero', ...integerTicks(items.map((i) => i.members))}}, t('segment.sizesLabel'));
   }).catch(showError(sizes, t));
 }

@@ -1,7 +1,7 @@
 // Saved segments, a page at a time (GET /v1/segments), with their member counts.
 
 import {api} from '../api.js';
-import {h, section} from '../dom.js';
+import {append, h, section} from '../dom.js';
 import {dateTime, number} from '../format.js';
 import {t} from '../i18n.js';
 import {pagedTable} from '../paging.js';
@@ -11,7 +11,7 @@ export async function render(main, params, {signal}) {
   const actions = can('segments')
     ? h('div', {class: 'toolbar'}, h('a', {class: 'button', href: '#/segments/new', id: 'new-segment', dataset: {write: 'segments'}}, t('segments.new')))
     : null;
-  main.append(h('h1', {}, t('segments.title')), h('p', {class: 'lead'}, t('segments.lead')), actions,
+  append(main, h('h1', {}, t('segments.title')), h('p', {class: 'lead'}, t('segments.lead')), actions,
     section(t('segments.saved'), pagedTable({
       caption: null,
       columns: [

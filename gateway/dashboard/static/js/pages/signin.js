@@ -1,6 +1,6 @@
 // Sign-in: tenant id, e-mail and password; a refusal is shown above the form and announced.
 
-import {field, h, problemBox, replace} from '../dom.js';
+import {append, field, h, problemBox, replace} from '../dom.js';
 import {t} from '../i18n.js';
 import {rememberedTenant, signIn} from '../session.js';
 
@@ -40,6 +40,6 @@ export async function render(main, params, context) {
       submit.disabled = false;
     }
   });
-  main.append(h('div', {class: 'signin'}, h('h1', {}, t('signin.title')), h('p', {class: 'lead'}, t('signin.lead')), form));
+  append(main, h('div', {class: 'signin'}, h('h1', {}, t('signin.title')), h('p', {class: 'lead'}, t('signin.lead')), form));
   (tenant.value ? email : tenant).focus();
 }
