@@ -28,6 +28,7 @@ from gateway.routers import (
     customers,
     events,
     journeys,
+    kpis,
     links,
     loyalty,
     loyalty_program,
@@ -133,6 +134,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(kpis.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

@@ -173,6 +173,7 @@ class CohortPeriod:
     offset: int
     start: date
     customers: int
+    rate: float
     complete: bool
 
 
@@ -224,7 +225,8 @@ def cohorts(counts: RetentionCounts, kind: str, period: Period) -> list[Cohort]:
         begin = next_start(start, kind)
         while begin <= period.last:
             end = next_start(begin, kind)
-            later.append(CohortPeriod(offset, begin, counts.again.get((start, begin), 0), end <= after_last))
+            again = counts.again.get((start, begin), 0)
+            later.append(CohortPeriod(offset, begin, again, again / counts.sizes[start], end <= after_last))
             begin, offset = end, offset + 1
         whole = start >= period.first and next_start(start, kind) <= after_last
         answer.append(Cohort(start, counts.sizes[start], whole, later))

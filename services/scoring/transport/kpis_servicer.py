@@ -79,7 +79,11 @@ def cohort_to_proto(cohort: Cohort) -> kpis_pb2.RetentionCohort:
         complete=cohort.complete,
         periods=[
             kpis_pb2.RetentionPeriod(
-                offset=p.offset, start_date=p.start.isoformat(), customers=p.customers, complete=p.complete
+                offset=p.offset,
+                start_date=p.start.isoformat(),
+                customers=p.customers,
+                complete=p.complete,
+                rate=p.rate,
             )
             for p in cohort.periods
         ],

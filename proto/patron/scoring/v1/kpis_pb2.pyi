@@ -115,16 +115,18 @@ class RetentionRequest(_message.Message):
     def __init__(self, cohort: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ...) -> None: ...
 
 class RetentionPeriod(_message.Message):
-    __slots__ = ("offset", "start_date", "customers", "complete")
+    __slots__ = ("offset", "start_date", "customers", "complete", "rate")
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
     offset: int
     start_date: str
     customers: int
     complete: bool
-    def __init__(self, offset: _Optional[int] = ..., start_date: _Optional[str] = ..., customers: _Optional[int] = ..., complete: _Optional[bool] = ...) -> None: ...
+    rate: float
+    def __init__(self, offset: _Optional[int] = ..., start_date: _Optional[str] = ..., customers: _Optional[int] = ..., complete: _Optional[bool] = ..., rate: _Optional[float] = ...) -> None: ...
 
 class RetentionCohort(_message.Message):
     __slots__ = ("start_date", "customers", "complete", "periods")
