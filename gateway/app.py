@@ -28,6 +28,7 @@ from gateway.routers import (
     customers,
     events,
     journeys,
+    kpis,
     links,
     loyalty,
     loyalty_program,
@@ -137,6 +138,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
+    app.include_router(kpis.router)
     app.include_router(session.router)
     app.include_router(operators.admin_router)
     app.include_router(operators.router)

@@ -8,6 +8,7 @@ import httpx
 
 from tests.conftest import TenantKey
 from tests.test_api_keys import WALKED as KEYS_WALKED
+from tests.test_kpis_api import WALKED as KPIS_WALKED
 from tests.test_notify_tenancy import WALKED as NOTIFY_WALKED
 from tests.test_operators import WALKED as OPERATORS_WALKED
 from tests.test_value_tenancy import WALKED as VALUE_WALKED
@@ -99,7 +100,7 @@ async def test_another_tenant_sees_nothing_anywhere(
         if path not in NOT_TENANT_SCOPED
         for method in operations
     }
-    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED | OPERATORS_WALKED
+    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED | OPERATORS_WALKED | KPIS_WALKED
     assert documented == walked, "walk the new endpoints here, in test_value_tenancy or test_notify_tenancy"
 
     intruder = other_tenant.headers
