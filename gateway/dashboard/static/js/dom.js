@@ -76,6 +76,13 @@ export function section(title, ...children) {
   return h('section', {class: 'card', 'aria-labelledby': id}, h('h2', {id}, title), children);
 }
 
+/** A section whose heading shares its line with a few controls (a chart's choice of figure). */
+export function sectionWithTools(title, tools, ...children) {
+  const id = uid('section');
+  return h('section', {class: 'card', 'aria-labelledby': id},
+    h('div', {class: 'section-head'}, h('h2', {id}, title), h('div', {class: 'inline-fields'}, tools)), children);
+}
+
 /** A table: columns [{title, value: row => text|Node, num?}], rows. */
 export function table(caption, columns, rows, empty) {
   if (!rows.length && empty) return h('p', {class: 'hint'}, empty);

@@ -2,23 +2,37 @@
 
 import {money, number, percent} from './format.js';
 
-/** Every KPI of API.md, in the order shown, with how its value reads. */
+/** The KPIs shown (API.md's, and a few more GET /v1/kpis gives), in order, with how each reads. */
 export const KPIS = [
   ['revenue_minor', 'money'],
   ['orders', 'count'],
   ['aov_minor', 'money'],
   ['arpu_minor', 'money'],
   ['customers', 'count'],
+  ['new_customers', 'count'],
   ['active_customers', 'count'],
-  ['dau', 'count'],
+  ['active_share', 'rate'],
+  ['dau', 'decimal'],
   ['wau', 'count'],
   ['mau', 'count'],
   ['repurchase_rate', 'rate'],
   ['ltv_minor', 'money'],
-  ['nps', 'score'],
-  ['csat', 'score'],
+  ['nps', 'decimal'],
+  ['csat', 'percentPoints'],
   ['coupon_redemption_rate', 'rate'],
   ['points_liability', 'count'],
+  ['campaign_conversion_rate', 'rate'],
+  ['campaign_roi', 'rate'],
+];
+
+/** The daily figures of the answer's series, for the trend chart. */
+export const SERIES = [
+  ['revenue_minor', 'money'],
+  ['orders', 'count'],
+  ['active_customers', 'count'],
+  ['new_customers', 'count'],
+  ['new_buyers', 'count'],
+  ['refunds_minor', 'money'],
 ];
 
 /** A KPI's value as text. */
@@ -26,14 +40,14 @@ export function formatKpi(kind, value) {
   if (value === null || value === undefined) return '—';
   if (kind === 'money') return money(value);
   if (kind === 'rate') return percent(value);
-  if (kind === 'score') return number(value, 2);
+  if (kind === 'decimal') return number(value, 1);
+  if (kind === 'percentPoints') return `${number(value, 1)}%`;
   return number(value);
 }
 
-/** A KPI's numeric value in an answer (a figure may come as a number or as {"value": n}). */
+/** A KPI's value in an answer; null when absent (its service did not answer, or nothing to divide). */
 export function kpiValue(answer, name) {
   const raw = answer ? answer[name] : undefined;
-  if (raw && typeof raw === 'object' && 'value' in raw) return raw.value;
   return typeof raw === 'number' ? raw : null;
 }
 
@@ -44,16 +58,17 @@ export function change(now, before) {
 }
 
 /**
- * Retention cohorts in one shape, {label, size, shares: [share of period 1, 2, ...]}, from the
- * answer of GET /v1/kpis/retention (docs/kpis.md).
+ * Retention cohorts as rows {label, size, shares: [share of the 1st later period, 2nd, ...],
+ * complete: [whether each is a whole period]} from GET /v1/kpis/retention.
  */
 export function cohortRows(answer) {
-  const cohorts = (answer && (answer.cohorts || answer.items)) || [];
-  return cohorts.map((cohort) => {
-    const label = cohort.cohort_start || cohort.start || cohort.cohort || cohort.period || '';
-    const size = cohort.customers ?? cohort.size ?? cohort.first_orders ?? null;
-    let shares = cohort.retention || cohort.repeat_rates || cohort.shares || cohort.periods || [];
-    shares = shares.map((item) => (typeof item === 'number' ? item : item.share ?? item.rate ?? null));
-    return {label: String(label), size, shares};
+  return ((answer && answer.cohorts) || []).map((cohort) => {
+    const periods = [...(cohort.periods || [])].sort((a, b) => a.offset - b.offset);
+    return {
+      label: String(cohort.start),
+      size: cohort.customers,
+      shares: periods.map((p) => p.rate),
+      complete: periods.map((p) => p.complete),
+    };
   });
 }
