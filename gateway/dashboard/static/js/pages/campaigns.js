@@ -100,7 +100,7 @@ async function drawReport(container, id, signal) {
       arrayminus: points.map((c) => (c.absolute_lift.value - c.absolute_lift.low) * 100), color: COLOURS[0], thickness: 2},
     hovertemplate: '%{y}: %{x:.2f} pp<extra></extra>',
   }], {xaxis: {title: {text: t('campaigns.liftAxis')}, zeroline: true, zerolinecolor: '#b3261e', zerolinewidth: 2},
-    yaxis: {type: 'category'}, margin: {t: 16, r: 16, b: 48, l: 96}}, t('campaigns.liftLabel'));
+    yaxis: {type: 'category', autorange: 'reversed'}, margin: {t: 16, r: 16, b: 48, l: 96}}, t('campaigns.liftLabel'));
 }
 
 export const detail = {
