@@ -79,7 +79,7 @@ def bearer_token(request: Request) -> str:
 
 
 class Authenticator:
-    """Resolves API keys through the profile service, with a short cache."""
+    """Resolves API keys and operators' sessions through the profile service, each with a short cache."""
 
     def __init__(self, clients: ServiceClients, admin_token: str, cache_seconds: float) -> None:
         self._tenants = BoundStub(clients, profile_pb2_grpc.TenantServiceStub, tenant_id=None)

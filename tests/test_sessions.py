@@ -5,6 +5,7 @@ per address, sign-out and the session's ends (idle, absolute, disabled operator)
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -163,6 +164,12 @@ async def test_bad_sign_ins_are_422_naming_the_field(services: dict[str, Service
             response = await client.post("/v1/session", json=body)
             assert response.status_code == 422, (body, response.text)
             assert field in [error["field"] for error in response.json()["errors"]], (body, response.text)
+        # Only a JSON body signs in: a form of another site (text/plain, no preflight) cannot.
+        sent = {"tenant_id": "00000000-0000-4000-8000-000000000000", "email": "a@b", "password": "x"}
+        form = await client.post(
+            "/v1/session", content=json.dumps(sent), headers={"Content-Type": "text/plain"}
+        )
+        assert form.status_code == 422, form.text
 
 
 async def test_sign_in_is_throttled_per_account_and_per_address(
