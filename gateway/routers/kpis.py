@@ -35,15 +35,17 @@ from patron.notify.v1 import kpis_pb2_grpc as notify_grpc
 from patron.scoring.v1 import kpis_pb2 as scoring_kpis
 from patron.scoring.v1 import kpis_pb2_grpc as scoring_grpc
 from services.runtime.errors import InvalidArgument
-from services.runtime.periods import MAX_PERIOD_DAYS, Period, checked_period
+from services.runtime.periods import EARLIEST, LATEST, MAX_PERIOD_DAYS, Period, checked_period
 
 router = APIRouter(prefix="/v1", tags=["kpis"])
 
 DEADLINE_SECONDS = {"scoring": 5.0, "loyalty": 3.0, "notify": 3.0}
 """Each service's deadline for its KPI call: a slower one is left out (``unavailable``), not waited for."""
 
-_FROM = Query(alias="from", description="first tenant-local day, YYYY-MM-DD")
-_TO = Query(alias="to", description=f"last tenant-local day, not before from, at most {MAX_PERIOD_DAYS} days")
+_FROM = Query(alias="from", description=f"first tenant-local day, YYYY-MM-DD, from {EARLIEST} to {LATEST}")
+_TO = Query(
+    alias="to", description=f"last tenant-local day, not before from, at most {MAX_PERIOD_DAYS} days after"
+)
 
 
 class Unavailable(BaseModel):
@@ -155,7 +157,13 @@ def _period(first: date, last: date) -> Period:
     except InvalidArgument as error:
         raise RequestValidationError(
             [
-                {"type": "value_error", "loc": ("query", v.field), "msg": v.message, "input": None}
+                {
+                    "type": "value_error",
+                    "loc": ("query", v.field),
+                    "msg": v.message,
+                    "input": None,
+                    "ctx": {"error": v.message},
+                }
                 for v in error.violations
             ]
         ) from None

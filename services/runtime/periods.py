@@ -3,7 +3,8 @@
 The gateway checks a request's period with :func:`parse_period` before it calls a service, and each
 service checks it again with the same function (a gRPC caller is not always the gateway), so the
 rule and its messages are one: ``from`` and ``to`` are dates ``YYYY-MM-DD``, ``to`` is not before
-``from``, and the period spans at most :data:`MAX_PERIOD_DAYS` days.
+``from``, the period spans at most :data:`MAX_PERIOD_DAYS` days, and both lie from
+:data:`EARLIEST` to :data:`LATEST`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from services.runtime.errors import ViolationCollector
 
 MAX_PERIOD_DAYS = 366
 """The longest period a KPI answers: a year, leap day included."""
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
+"""The days a period may name (its comparison period may start up to a year before ``EARLIEST``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,10 @@ def parse_period(first: str, last: str, *, names: tuple[str, str] = ("from", "to
 def checked_period(first: date, last: date, *, names: tuple[str, str] = ("from", "to")) -> Period:
     """The period of two dates, once ``last`` is not before ``first`` and the span is allowed."""
     errors = ViolationCollector()
+    for name, day in zip(names, (first, last), strict=True):
+        if not EARLIEST <= day <= LATEST:
+            errors.add(name, f"must be from {EARLIEST.isoformat()} to {LATEST.isoformat()}")
+    errors.raise_if_any()
     if last < first:
         errors.add(names[1], f"must not be before {names[0]}")
     elif (last - first).days >= MAX_PERIOD_DAYS:
