@@ -71,6 +71,7 @@ EVERY_INPUT_LABELLED = """() => [...document.querySelectorAll('input, select, te
 class Operators:
     owner: str
     analyst: str
+    support: str
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,8 @@ async def shop(api: httpx.AsyncClient) -> Shop:
 async def operators(api: httpx.AsyncClient, shop: Shop) -> Operators:
     owner = await create_operator(api, shop.tenant_id, "owner", "owner@tea.example")
     analyst = await create_operator(api, shop.tenant_id, "analyst", "analyst@tea.example")
-    return Operators(owner["email"], analyst["email"])
+    support = await create_operator(api, shop.tenant_id, "support", "support@tea.example")
+    return Operators(owner["email"], analyst["email"], support["email"])
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +392,22 @@ async def test_an_analyst_sees_no_edit_buttons_and_cannot_write(
     )
     assert status == 403
     watch.assert_clean(*expected_failures, ("POST", "/v1/segments", 403))
+
+
+async def test_support_lands_on_the_customers_it_may_read(
+    browser: Browser, base_url: str, expected_failures: Failures, shop: Shop, operators: Operators
+) -> None:
+    """Support reads customers but no KPIs (no operate scope): it starts there, and the navigation
+    offers nothing else."""
+    page, watch = await open_page(browser, base_url)
+    await sign_in(page, shop.tenant_id, operators.support)
+    await page.wait_for_selector("#main[data-rendered=customers]")
+    visible = await page.eval_on_selector_all(
+        "#nav a", "(links) => links.filter((a) => a.offsetParent !== null).map((a) => a.dataset.route)"
+    )
+    assert visible == ["customers"]
+    await visit(page, f"customers/{shop.customers['Fang']}")
+    await page.wait_for_selector("#customer-360")
+    assert await page.locator("[data-degraded]").count() == 0
+    watch.assert_clean(*expected_failures)
+    await page.context.close()

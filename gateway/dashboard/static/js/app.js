@@ -1,7 +1,7 @@
 // The dashboard's shell: language, session, navigation between pages (hash routes, #/customers/<id>).
 
 import {applyI18n, initI18n, language, setLanguage, t} from './i18n.js';
-import {currentSession, loadSession, signOut} from './session.js';
+import {currentSession, holds, homeRoute, loadSession, signOut} from './session.js';
 import {purgeCharts} from './charts.js';
 import {announce, h, problemBox, replace} from './dom.js';
 import * as signin from './pages/signin.js';
@@ -49,6 +49,7 @@ function drawShell() {
   const session = currentSession();
   document.getElementById('nav').hidden = !session;
   document.getElementById('sign-out').hidden = !session;
+  for (const item of document.querySelectorAll('#nav [data-scope]')) item.hidden = !holds(item.dataset.scope);
   document.getElementById('who').textContent = session
     ? `${session.email} · ${t(`role.${session.role}`)}` : '';
   const toggle = document.getElementById('lang-toggle');
@@ -77,7 +78,7 @@ async function render() {
     path = 'signin';
   }
   if (session && (path === '' || path === 'signin')) {
-    path = window.sessionStorage.getItem(RETURN_KEY) || 'overview';
+    path = window.sessionStorage.getItem(RETURN_KEY) || homeRoute();
     window.sessionStorage.removeItem(RETURN_KEY);
     window.location.replace(`#/${path}`);
     return;

@@ -69,6 +69,16 @@ export function rememberedTenant() {
   return window.localStorage.getItem(TENANT_KEY) || '';
 }
 
+/** Whether the signed-in role holds a scope (a support operator has no `operate`: no KPIs). */
+export function holds(scope) {
+  return Boolean(session) && session.scopes.includes(scope);
+}
+
+/** The page after sign-in: the overview, or the customers for a role that cannot read KPIs. */
+export function homeRoute() {
+  return holds('operate') ? 'overview' : 'customers';
+}
+
 /** Whether the signed-in role may change this area (buttons for writes are drawn only then). */
 export function can(area) {
   return Boolean(session) && (WRITERS[area] || []).includes(session.role);
