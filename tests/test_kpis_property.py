@@ -83,7 +83,7 @@ class History:
     erased_points: int = 0
 
     def live(self, customer: str) -> str | None:
-        seen = customer
+        seen: str | None = customer
         while seen is not None and self.survivor.get(seen) != seen:
             seen = self.survivor.get(seen)
         return seen
@@ -114,8 +114,7 @@ def expected(history: History, first: date, last: date, currency: str) -> dict[s
     def within(day: date, start: date = first) -> bool:
         return start <= day <= last
 
-    orders = [(o, history.live(o.owner)) for o in history.orders]
-    orders = [(o, owner) for o, owner in orders if owner is not None]
+    orders = [(o, owner) for o in history.orders if (owner := history.live(o.owner)) is not None]
     counted = [(o, owner) for o, owner in orders if o.refunded < o.amount]
     active: set[tuple[str, date]] = {(owner, o.day) for o, owner in orders}
     answers = []
