@@ -22,9 +22,11 @@ from gateway.rate_limits import RateLimitMiddleware, bucket_store
 from gateway.routers import (
     admin,
     api_keys,
+    audit,
     campaigns,
     consents,
     coupons,
+    customer_360,
     customers,
     events,
     journeys,
@@ -33,6 +35,7 @@ from gateway.routers import (
     loyalty,
     loyalty_program,
     membership,
+    merge_suggestions,
     messages,
     notify_setup,
     notify_webhooks,
@@ -40,6 +43,7 @@ from gateway.routers import (
     operators,
     order_batches,
     orders,
+    privacy,
     scoring,
     scoring_models,
     segment_exports,
@@ -50,6 +54,8 @@ from gateway.routers import (
 from gateway.sessions import CookiePolicy
 from gateway.sessions_throttle import SignInThrottle
 from gateway.settings import MIN_ADMIN_TOKEN_LENGTH, GatewaySettings
+from services.runtime.dev_secrets import refuse_development_secret
+from services.runtime.grpc_tls import transport_security
 from services.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -65,8 +71,10 @@ with it is 404). Conventions: docs/api-conventions.md.
 
 
 def resolve_admin_token(settings: GatewaySettings, runtime: RuntimeSettings) -> str:
-    """The configured admin token; outside development a missing or short one stops the start."""
+    """The configured admin token; outside development a missing, short or known development one (the
+    dev overlay's, the tests') stops the start."""
     token = settings.admin_token
+    refuse_development_secret("PATRON_ADMIN_TOKEN", token, runtime)
     if len(token) >= MIN_ADMIN_TOKEN_LENGTH:
         return token
     if not runtime.allows_development_secrets:
@@ -87,10 +95,11 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     settings = settings or GatewaySettings()
     runtime = runtime or RuntimeSettings()
     admin_token = resolve_admin_token(settings, runtime)
+    tls = transport_security(runtime, "gateway")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        clients = ServiceClients(settings)
+        clients = ServiceClients(settings, tls)
         app.state.clients = clients
         app.state.authenticator = Authenticator(clients, admin_token, settings.api_key_cache_seconds)
         try:
@@ -138,10 +147,15 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(notify_webhooks.router)
     app.include_router(journeys.router)
     app.include_router(campaigns.router)
-    app.include_router(kpis.router)
+    app.include_router(customer_360.router)
+    app.state.customer_360_deadline = settings.customer_360_deadline_seconds
     app.include_router(session.router)
     app.include_router(operators.admin_router)
     app.include_router(operators.router)
+    app.include_router(audit.router)
+    app.include_router(merge_suggestions.router)
+    app.include_router(privacy.router)
+    app.include_router(kpis.router)
     app.include_router(dashboard.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -35,8 +35,9 @@ from gateway.sessions_roles import ROLE_SCOPES, SAFE_METHODS, check_role
 from patron.profile.v1 import operators_pb2, operators_pb2_grpc, profile_pb2, profile_pb2_grpc
 
 API_KEY_PREFIX = "ptk_"
-# What a key may be allowed to do (API.md "Access"); a tenant's first key has them all.
-SCOPES = ("ingest", "read", "points", "privacy", "operate")
+# What a key may be allowed to do (API.md "Access", and ``audit``: reading the audit log); a tenant's
+# first key has them all.
+SCOPES = ("ingest", "read", "points", "privacy", "operate", "audit")
 # A revocation reaches every replica within this bound, whatever the cache setting says.
 MAX_CACHE_SECONDS = 5.0
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="patron"'}

@@ -16,7 +16,13 @@ from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
 from patron.notify.v1 import campaigns_pb2_grpc, journeys_pb2_grpc, notify_pb2_grpc, webhooks_pb2_grpc
-from patron.profile.v1 import behaviour_pb2_grpc, orders_pb2_grpc, profile_pb2_grpc, tags_pb2_grpc
+from patron.profile.v1 import (
+    behaviour_pb2_grpc,
+    merge_suggestions_pb2_grpc,
+    orders_pb2_grpc,
+    profile_pb2_grpc,
+    tags_pb2_grpc,
+)
 from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segment_exports_pb2_grpc, segments_pb2_grpc
 
 # The services a new tenant is provisioned in before the profile service issues its key.
@@ -81,6 +87,12 @@ class ProfileClient:
         self.orders = BoundStub(clients, orders_pb2_grpc.OrderServiceStub, tenant_id)
         self.tags = BoundStub(clients, tags_pb2_grpc.TagServiceStub, tenant_id)
         self.consents = BoundStub(clients, tags_pb2_grpc.ConsentServiceStub, tenant_id)
+        self.identity_resolution = BoundStub(
+            clients, merge_suggestions_pb2_grpc.IdentityResolutionServiceStub, tenant_id
+        )
+        self.merge_suggestions = BoundStub(
+            clients, merge_suggestions_pb2_grpc.MergeSuggestionServiceStub, tenant_id
+        )
 
 
 class ScoringClient:

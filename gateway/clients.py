@@ -1,7 +1,8 @@
 """gRPC channels and stubs to the four services, and the one way the gateway calls them.
 
 Every call carries the configured deadline and, for tenant calls, the tenant in metadata; a failure
-becomes a ServiceCallError that the problem handlers map to HTTP.
+becomes a ServiceCallError that the problem handlers map to HTTP. The channels speak TLS (mutual with
+client authentication) when ``PATRON_GRPC_TLS_*`` configures it (services.runtime.grpc_tls).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
+from services.runtime.grpc_tls import GrpcTls, client_channel
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -45,12 +47,12 @@ def _is_unavailable(error: BaseException) -> bool:
 class ServiceClients:
     """Long-lived channels to the services (one per service, shared by all requests)."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, tls: GrpcTls | None = None) -> None:
         self._settings = settings
         self.addresses = settings.service_addresses()
         self.channels: dict[str, grpc.aio.Channel] = {
-            name: grpc.aio.insecure_channel(
-                address, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
+            name: client_channel(
+                address, tls, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
             )
             for name, address in self.addresses.items()
         }

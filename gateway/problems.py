@@ -59,6 +59,11 @@ _GRPC_TO_HTTP = {
 }
 
 
+def http_status(code: grpc.StatusCode) -> int:
+    """The HTTP status a failed service call with ``code`` answers (500 for a code that is a bug)."""
+    return _GRPC_TO_HTTP.get(code, 500)
+
+
 def problem(
     status: int,
     detail: str,

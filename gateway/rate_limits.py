@@ -59,6 +59,7 @@ CLASSED_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/tags"): LISTING,
     ("GET", "/v1/loyalty/points/expiring"): LISTING,
     ("GET", "/v1/campaigns/{campaign_id}/recipients"): LISTING,
+    ("GET", "/v1/audit"): LISTING,
 }
 PAGING_PARAMETERS = frozenset({"cursor", "limit"})
 # Failed sign-ins count in their own buckets (gateway.sessions_throttle), not in ``failed_auth``.

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationInfo,
     field_validator,
@@ -194,6 +195,16 @@ class IdentityIn(StrictBody):
         description="a phone must parse (numbers without + are read in the tenant's region), an "
         "e-mail must be well formed"
     )
+    verified: StrictBool = Field(
+        default=False,
+        description="the person proved they control it (a code sent to the phone, a link opened from "
+        "the mailbox, a signed-in session). Only a verified identity, or one of the tenant's auto-merge "
+        "types (GET /v1/identity-resolution), merges two existing customers; other links leave them "
+        "apart with a merge suggestion. A later true upgrades the stored identity; false never downgrades.",
+    )
+
+    def to_proto(self) -> profile_pb2.Identity:
+        return profile_pb2.Identity(type=self.type, value=self.value, verified=self.verified)
 
 
 class Attributes(StrictBody):
@@ -237,6 +248,12 @@ class IdentifyResponse(BaseModel):
     customer_id: str
     created: bool
     merged_customer_ids: list[str]
+    unmerged_customer_ids: list[str] = Field(
+        default_factory=list,
+        description="customers the identities also point at, kept apart because the identity linking "
+        "each was neither verified nor of an auto-merge type: a merge suggestion records the pair "
+        "(GET /v1/merge-suggestions) unless an operator dismissed it. Ask the person to verify to merge.",
+    )
 
     @classmethod
     def from_proto(cls, message: profile_pb2.IdentifyResponse) -> IdentifyResponse:
@@ -244,6 +261,7 @@ class IdentifyResponse(BaseModel):
             customer_id=message.customer_id,
             created=message.created,
             merged_customer_ids=list(message.merged_customer_ids),
+            unmerged_customer_ids=list(message.unmerged_customer_ids),
         )
 
 
@@ -286,6 +304,7 @@ class ErasureResponse(BaseModel):
 class IdentityOut(BaseModel):
     type: str
     value: str = Field(description="masked")
+    verified: bool = Field(default=False, description="a call said the person proved it (never unset)")
 
 
 class CustomerOut(BaseModel):
@@ -303,7 +322,9 @@ class CustomerOut(BaseModel):
         return cls(
             customer_id=message.customer_id,
             attributes=Attributes.from_proto(message.attributes),
-            identities=[IdentityOut(type=i.type, value=i.value) for i in message.identities],
+            identities=[
+                IdentityOut(type=i.type, value=i.value, verified=i.verified) for i in message.identities
+            ],
             created_at=from_timestamp(message.created_at),
             updated_at=from_timestamp(message.updated_at),
             merged_into=text_or_none(message.merged_into),

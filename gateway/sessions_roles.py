@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 OWNER = "owner"
 ROLES = (OWNER, "marketer", "analyst", "support")
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    OWNER: frozenset({"ingest", "read", "points", "privacy", "operate"}),
+    OWNER: frozenset({"ingest", "read", "points", "privacy", "operate", "audit"}),
     "marketer": frozenset({"operate", "read"}),
     "analyst": frozenset({"operate", "read"}),
     "support": frozenset({"read", "points"}),

@@ -27,6 +27,12 @@ class GatewaySettings(BaseSettings):
     loyalty_address: str = "127.0.0.1:50053"
     notify_address: str = "127.0.0.1:50054"
     rpc_timeout_seconds: float = Field(default=2.0, gt=0, le=60, description="deadline of each gRPC call")
+    customer_360_deadline_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=10,
+        description="deadline of each section's call in a customer 360; a slower section is degraded",
+    )
     health_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     api_key_cache_seconds: float = Field(

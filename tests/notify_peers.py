@@ -324,10 +324,12 @@ def self_signed(directory: Path, host: str = "localhost") -> tuple[Path, Path]:
 
 @dataclass
 class SmtpHandler:
-    """Records accepted messages; refuses listed recipients (550) or defers them (451)."""
+    """Records accepted messages; refuses listed recipients (550), defers them (451) or fails them
+    with a permanent error that quotes the address (554, not a bounce)."""
 
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
+    fail: set[str] = field(default_factory=set)
     messages: list[tuple[Envelope, bytes]] = field(default_factory=list)
     sessions: set[int] = field(default_factory=set)
     tls_sessions: int = 0
@@ -340,6 +342,8 @@ class SmtpHandler:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if address in self.defer:
             return "451 4.7.1 Greylisted, try again later"
+        if address in self.fail:
+            return f"554 5.7.1 <{address}>: Relay access denied"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -63,7 +63,7 @@ async def test_a_tenant_has_several_named_keys_listed_without_secrets(
     assert listed.status_code == 200, listed.text
     items = listed.json()["items"]
     assert [item["name"] for item in items] == ["warehouse", "first key"]
-    assert sorted(items[1]["scopes"]) == sorted(["ingest", "read", "points", "privacy", "operate"])
+    assert sorted(items[1]["scopes"]) == sorted(["ingest", "read", "points", "privacy", "operate", "audit"])
     assert all("api_key" not in item and item["prefix"].endswith("…") for item in items)
     assert str(reader["api_key"]) not in listed.text
     # The read key reads, and is refused what it lacks, naming the scope.

@@ -97,7 +97,7 @@ async def test_the_timezone_attribute_is_validated_stored_returned_and_exported(
     shown = (await api.get(f"/v1/customers/{customer['customer_id']}", headers=tenant.headers)).json()
     assert shown["attributes"]["timezone"] == "Asia/Shanghai"
     export = (await api.get(f"/v1/customers/{customer['customer_id']}/export", headers=tenant.headers)).json()
-    assert json.dumps(export).count("Asia/Shanghai") == 1
+    assert export["attributes"]["timezone"] == "Asia/Shanghai"  # profile's part
     patch = await api.patch(
         f"/v1/customers/{customer['customer_id']}",
         json={"attributes": {"timezone": "Nowhere/Land"}},

@@ -40,7 +40,9 @@ async def test_listing_filters_paginates_and_masks(
         )
     ).json()
     assert [i["customer_id"] for i in by_phone["items"]] == [created[4]]
-    assert by_phone["items"][0]["identities"] == [{"type": "phone", "value": "+86 137****0004"}]
+    assert by_phone["items"][0]["identities"] == [
+        {"type": "phone", "value": "+86 137****0004", "verified": False}
+    ]
 
     theirs = (await api.get("/v1/customers", headers=other_tenant.headers)).json()
     assert not set(created) & {i["customer_id"] for i in theirs["items"]}

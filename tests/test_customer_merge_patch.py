@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 
 import asyncpg
 import httpx
@@ -10,7 +11,7 @@ from tests.conftest import TenantKey
 
 
 async def identify(
-    api: httpx.AsyncClient, tenant: TenantKey, *identities: dict[str, str], **attributes: object
+    api: httpx.AsyncClient, tenant: TenantKey, *identities: Mapping[str, object], **attributes: object
 ) -> dict:  # type: ignore[type-arg]
     body: dict[str, object] = {"identities": list(identities)}
     if attributes:
@@ -28,16 +29,22 @@ def email(name: str) -> dict[str, str]:
     return {"type": "email", "value": f"{name}@example.com"}
 
 
+def verified(identity: Mapping[str, object]) -> dict[str, object]:
+    return {**identity, "verified": True}
+
+
 async def test_identities_that_join_two_customers_merge_them_into_the_oldest(
     api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
 ) -> None:
     older = await identify(api, tenant, phone(1001))
     younger = await identify(api, tenant, email("merge-me"), nickname="Young")
-    joined = await identify(api, tenant, phone(1001), email("merge-me"))
+    # Verified: a phone and an e-mail link customers only when the person proved both (docs/security.md).
+    joined = await identify(api, tenant, verified(phone(1001)), verified(email("merge-me")))
     assert joined == {
         "customer_id": older["customer_id"],
         "created": False,
         "merged_customer_ids": [younger["customer_id"]],
+        "unmerged_customer_ids": [],
     }
     merged_away = (await api.get(f"/v1/customers/{younger['customer_id']}", headers=tenant.headers)).json()
     assert merged_away["customer_id"] == older["customer_id"]
@@ -82,7 +89,13 @@ async def test_concurrent_joining_identifies_agree_on_one_survivor(
     await identify(api, tenant, {"type": "app_user_id", "value": "race-c"})
     results = await asyncio.gather(
         *(
-            identify(api, tenant, phone(2001), email("race-b"), {"type": "app_user_id", "value": "race-c"})
+            identify(
+                api,
+                tenant,
+                verified(phone(2001)),
+                verified(email("race-b")),
+                {"type": "app_user_id", "value": "race-c"},
+            )
             for _ in range(6)
         )
     )

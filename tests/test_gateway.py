@@ -98,7 +98,12 @@ async def test_identify_then_read_with_masked_identities(api: httpx.AsyncClient,
     customer_id = created.json()["customer_id"]
 
     again = await identify(api, tenant, {"type": "phone", "value": "+86 137 0000 1111"})
-    assert again.json() == {"customer_id": customer_id, "created": False, "merged_customer_ids": []}
+    assert again.json() == {
+        "customer_id": customer_id,
+        "created": False,
+        "merged_customer_ids": [],
+        "unmerged_customer_ids": [],
+    }
 
     read = await api.get(f"/v1/customers/{customer_id}", headers=tenant.headers)
     body = read.json()

@@ -165,7 +165,7 @@ async def test_without_its_database_a_service_is_alive_but_not_serving() -> None
 async def test_a_production_server_does_not_list_its_methods(database_urls: dict[str, str]) -> None:
     """Reflection would show anyone who reaches the port every method; production turns it off."""
     settings = service_settings("loyalty", database_urls["loyalty"])
-    production = RuntimeSettings(env="production", log_format="text")
+    production = RuntimeSettings(env="production", log_format="text", grpc_tls_disabled=True)
     server = build_server("loyalty", builder_for("loyalty"), settings, production)  # type: ignore[arg-type]
     await server.start()
     try:

@@ -66,6 +66,15 @@ def test_every_fault_is_named_by_its_path() -> None:
     assert fault_paths([]) == {"policy"}
 
 
+def test_a_duration_beyond_any_clock_is_a_fault_not_a_crash() -> None:
+    """Found by the fuzz test: minutes past timedelta's range raised OverflowError (a 500)."""
+    huge = "PT4H3982894703729M"
+    assert fault_paths({"attribution_window": huge, "frequency_caps": [{"max": 1, "per": huge}]}) == {
+        "attribution_window",
+        "frequency_caps[0].per",
+    }
+
+
 def at(text: str, zone: ZoneInfo = SHANGHAI) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=zone)
 

@@ -8,7 +8,6 @@ pipeline calls in the transaction that records its events."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import uuid
@@ -29,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.notify.domain.webhooks import WebhookEvent
+from services.notify.settings import generate_key
 from services.notify.store.sealing import Sealer
 from services.notify.store.webhook_queue import SqlDeliveryQueue
 from services.notify.store.webhooks import enqueue_webhook_deliveries
@@ -288,11 +288,9 @@ async def test_webhooks_are_the_tenants_own(stack: Stack, receiver: Receiver) ->
 async def test_private_addresses_are_refused_outside_development(
     postgres: PostgresServer, services: dict[str, ServiceServer]
 ) -> None:
-    production = RuntimeSettings(env="production", log_format="text")
-    keys = {
-        "secret_key": base64.urlsafe_b64encode(b"s" * 32).decode(),
-        "link_key": base64.urlsafe_b64encode(b"l" * 32).decode(),
-    }
+    production = RuntimeSettings(env="production", log_format="text", grpc_tls_disabled=True)
+    # production refuses the fixed keys of the other tests (services.runtime.dev_secrets)
+    keys = {"secret_key": generate_key(), "link_key": generate_key()}
     async with notify_stack(
         postgres, services, production, webhook_allowed_hosts="hooks.localhost", **keys
     ) as s:

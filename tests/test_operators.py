@@ -132,6 +132,21 @@ async def test_an_owner_manages_operators_and_keys(
         assert revoked.status_code == 200, revoked.text
         await sign_in(client, tenant.tenant_id, "new.marketer@shop.example")
 
+        # Every change is in the audit log, by the owner operator (the owner itself by the admin).
+        log = await owner.get("/v1/audit", params={"limit": 500})
+        assert log.status_code == 200, log.text
+        entries = [(e["action"], e["actor"], e["target"], e["outcome"]) for e in log.json()["items"]]
+        marketer, key = created.json()["operator_id"], issued.json()["key_id"]
+        actor = next(
+            a for action, a, target, _ in entries if action == "operator.create" and target == marketer
+        )
+        assert actor.startswith("operator:")
+        assert ("operator.update", actor, marketer, "succeeded") in entries
+        assert ("api_key.issue", actor, key, "succeeded") in entries
+        assert ("api_key.revoke", actor, key, "succeeded") in entries
+        assert ("operator.create", "admin", actor.removeprefix("operator:"), "succeeded") in entries
+        assert "new.marketer" not in log.text
+
 
 async def test_a_marketer_operates_but_manages_no_keys_nor_operators(
     api: httpx.AsyncClient, services: dict[str, ServiceServer], tenant: TenantKey
@@ -286,9 +301,9 @@ async def test_a_key_hands_on_only_the_roles_it_holds(api: httpx.AsyncClient, te
         "/v1/operators", json={**body, "email": "o@shop.example", "role": "owner"}, headers=headers
     )
     assert owner.status_code == 403
-    assert owner.json()["scope"] == "ingest"
+    assert owner.json()["scope"] == "audit"  # the first (in order) of the owner scopes the key lacks
     support = await create_operator(api, tenant.tenant_id, "support")
-    for change, scope in (({"role": "owner"}, "ingest"), ({"password": "another fine passphrase"}, "points")):
+    for change, scope in (({"role": "owner"}, "audit"), ({"password": "another fine passphrase"}, "points")):
         refused = await api.patch(f"/v1/operators/{support['operator_id']}", json=change, headers=headers)
         assert refused.status_code == 403, (change, refused.text)
         assert refused.json()["scope"] == scope

@@ -122,6 +122,7 @@ async def test_an_order_is_recorded_once_and_a_repeat_answers_200_with_it(
         "customer_id": order["customer_id"],
         "created": False,
         "merged_customer_ids": [],
+        "unmerged_customer_ids": [],
     }
 
     events = await order_events(database_urls, tenant)

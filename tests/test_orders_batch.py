@@ -181,7 +181,8 @@ async def test_a_batch_resolves_identities_as_identify_would(
     orders = [
         order_body("I-1", identities=phone),  # known
         order_body("I-2", identities=phone + _by("app_user_id", "u-9")),  # known + new: attached
-        order_body("I-3", identities=phone + email),  # two customers: merged, the oldest survives
+        # Two customers, both linked by verified identities: merged, the oldest survives.
+        order_body("I-3", identities=[{**i, "verified": True} for i in phone + email]),
         order_body("I-4", identities=_by("app_user_id", "fresh-1")),  # fresh
         order_body("I-5", identities=_by("app_user_id", "fresh-2")),  # fresh, shared with the next
         order_body("I-6", identities=_by("app_user_id", "fresh-2") + _by("external_id", "x")),

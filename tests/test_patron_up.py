@@ -107,7 +107,9 @@ def test_up_serves_the_slice_and_stops_cleanly(patron_up: tuple[Running, int, Pa
         )
         assert identified.status_code == 200
         customer = client.get(f"/v1/customers/{identified.json()['customer_id']}", headers=key)
-        assert customer.json()["identities"] == [{"type": "phone", "value": "+86 138****8000"}]
+        assert customer.json()["identities"] == [
+            {"type": "phone", "value": "+86 138****8000", "verified": False}
+        ]
 
     children = running.child_pids()
     assert set(children) == {"profile", "scoring", "loyalty", "notify", "gateway"}

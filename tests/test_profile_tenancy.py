@@ -8,7 +8,9 @@ import httpx
 
 from tests.conftest import TenantKey
 from tests.test_api_keys import WALKED as KEYS_WALKED
+from tests.test_audit import WALKED as AUDIT_WALKED
 from tests.test_kpis_api import WALKED as KPIS_WALKED
+from tests.test_merge_suggestions import WALKED as SUGGESTIONS_WALKED
 from tests.test_notify_tenancy import WALKED as NOTIFY_WALKED
 from tests.test_operators import WALKED as OPERATORS_WALKED
 from tests.test_value_tenancy import WALKED as VALUE_WALKED
@@ -22,6 +24,7 @@ WALKED = {
     ("delete", "/v1/customers/{customer_id}"),
     ("post", "/v1/customers/{customer_id}/merge"),
     ("get", "/v1/customers/{customer_id}/export"),
+    ("get", "/v1/customers/{customer_id}/erasure"),
     ("get", "/v1/customers/{customer_id}/timeline"),
     ("post", "/v1/events"),
     ("get", "/v1/customers/{customer_id}/events"),
@@ -100,7 +103,16 @@ async def test_another_tenant_sees_nothing_anywhere(
         if path not in NOT_TENANT_SCOPED
         for method in operations
     }
-    walked = WALKED | VALUE_WALKED | NOTIFY_WALKED | KEYS_WALKED | OPERATORS_WALKED | KPIS_WALKED
+    walked = (
+        WALKED
+        | VALUE_WALKED
+        | NOTIFY_WALKED
+        | KEYS_WALKED
+        | OPERATORS_WALKED
+        | AUDIT_WALKED
+        | SUGGESTIONS_WALKED
+        | KPIS_WALKED
+    )
     assert documented == walked, "walk the new endpoints here, in test_value_tenancy or test_notify_tenancy"
 
     intruder = other_tenant.headers
@@ -117,6 +129,7 @@ async def test_another_tenant_sees_nothing_anywhere(
         ("patch", f"/v1/customers/{c}", {"attributes": {"city": "Hijack"}}),
         ("post", f"/v1/customers/{c}/merge", {"other_customer_id": theirs}),
         ("get", f"/v1/customers/{c}/export", None),
+        ("get", f"/v1/customers/{c}/erasure", None),
         ("get", f"/v1/customers/{c}/timeline", None),
         ("get", f"/v1/customers/{c}/events", None),
         ("get", f"/v1/orders/{o}", None),

@@ -17,6 +17,7 @@ WALKED = {
     ("post", "/v1/orders/batch"),
     ("post", "/v1/refunds/batch"),
     ("get", "/v1/customers/{customer_id}/scores"),
+    ("get", "/v1/customers/{customer_id}/360"),
     ("get", "/v1/scoring/rfm"),
     ("get", "/v1/scoring/lifecycle"),
     ("get", "/v1/scoring/config"),
@@ -163,6 +164,7 @@ async def test_another_tenant_sees_nothing_of_scores_points_or_coupons(
     intruder = other_tenant.headers
     not_found: list[tuple[str, str, dict[str, Any] | None]] = [
         ("get", f"/v1/customers/{c}/scores", None),
+        ("get", f"/v1/customers/{c}/360", None),
         ("get", f"/v1/scoring/runs/{run_id}", None),
         ("get", f"/v1/customers/{c}/points", None),
         ("get", f"/v1/customers/{c}/points/ledger", None),

@@ -12,10 +12,11 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from gateway.audit import Audit, Auditor, admin_auditor
 from gateway.auth import SCOPES, ScopeMissing, new_api_key, require_admin, scoped
 from gateway.bound_stubs import BoundStub
 from gateway.dependencies import ERRORS, Clients, Tenant, problem_responses
@@ -28,7 +29,7 @@ from services.runtime.proto_convert import from_timestamp, set_time
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-Scope = Literal["ingest", "read", "points", "privacy", "operate"]
+Scope = Literal["ingest", "read", "points", "privacy", "operate", "audit"]
 NO_STORE = {"Cache-Control": "no-store"}
 OVERLAP_PATTERN = r"^P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$"
 
@@ -106,13 +107,23 @@ def require_scopes(tenant: Tenant, wanted: list[str]) -> None:
             raise ScopeMissing(scope)
 
 
-async def issue(clients: Clients, tenant_id: str, body: ApiKeyCreate, response: Response) -> ApiKeyIssued:
+async def issue(
+    clients: Clients, tenant_id: str, body: ApiKeyCreate, response: Response, audit: Auditor
+) -> ApiKeyIssued:
+    """Make a key, store its hash and answer it once; audited as ``api_key.issue`` with its scopes
+    and expiry (never its name or secret), the new key's id as the target."""
     api_key, digest, prefix = new_api_key()
     request = profile_pb2.IssueApiKeyRequest(
         api_key_sha256=digest, api_key_prefix=prefix, name=body.name, scopes=list(body.scopes)
     )
     set_time(request, "expires_at", body.expires_at)
-    issued = await key_stub(clients, tenant_id).IssueApiKey(request)
+    issued = await audit.call(
+        "api_key.issue",
+        key_stub(clients, tenant_id).IssueApiKey(request),
+        scopes=list(body.scopes),
+        expires_at=body.expires_at,
+        result_target=lambda key: key.key_id,
+    )
     response.headers.update(NO_STORE)
     return ApiKeyIssued(api_key=api_key, **ApiKeyOut.from_proto(issued).model_dump())
 
@@ -124,26 +135,26 @@ async def issue(clients: Clients, tenant_id: str, body: ApiKeyCreate, response: 
     responses=problem_responses(401, 403, 404, 422, 503, 504),
 )
 async def admin_issue_api_key(
-    tenant_id: str, body: ApiKeyCreate, clients: Clients, response: Response
+    tenant_id: str, body: ApiKeyCreate, clients: Clients, request: Request, response: Response
 ) -> ApiKeyIssued:
-    """Issue a key for the tenant (shown once), with the scopes given."""
+    """Issue a key for the tenant (shown once), with the scopes given (audited with actor ``admin``)."""
     try:
         tenant = str(uuid.UUID(tenant_id))
     except ValueError:
         # A malformed id can never be a tenant (and must not reach gRPC metadata as it is).
         raise HTTPException(404, "tenant not found") from None
-    return await issue(clients, tenant, body, response)
+    return await issue(clients, tenant, body, response, admin_auditor(request, tenant))
 
 
 @router.post(
     "", status_code=201, response_model=ApiKeyIssued, responses=ERRORS, **scoped("operate", owner_only=True)
 )
 async def issue_api_key(
-    body: ApiKeyCreate, tenant: Tenant, clients: Clients, response: Response
+    body: ApiKeyCreate, tenant: Tenant, clients: Clients, response: Response, audit: Audit
 ) -> ApiKeyIssued:
     """Issue another key of the calling tenant (shown once), with scopes the calling key holds."""
     require_scopes(tenant, list(body.scopes))
-    return await issue(clients, tenant.tenant_id, body, response)
+    return await issue(clients, tenant.tenant_id, body, response, audit)
 
 
 @router.get("", response_model=ApiKeyList, responses=ERRORS, **scoped("operate", owner_only=True))
@@ -154,10 +165,12 @@ async def list_api_keys(tenant: Tenant, clients: Clients) -> ApiKeyList:
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut, responses=ERRORS, **scoped("operate", owner_only=True))
-async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients) -> ApiKeyOut:
+async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients, audit: Audit) -> ApiKeyOut:
     """Revoke the key: every gateway refuses it (401) within 5 s (gateway.auth.MAX_CACHE_SECONDS)."""
-    revoked = await key_stub(clients, tenant.tenant_id).RevokeApiKey(
-        profile_pb2.RevokeApiKeyRequest(key_id=key_id)
+    revoked = await audit.call(
+        "api_key.revoke",
+        key_stub(clients, tenant.tenant_id).RevokeApiKey(profile_pb2.RevokeApiKeyRequest(key_id=key_id)),
+        target=key_id,
     )
     return ApiKeyOut.from_proto(revoked)
 
@@ -170,7 +183,7 @@ async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients) -> ApiKe
     **scoped("operate", owner_only=True),
 )
 async def roll_api_key(
-    key_id: str, body: ApiKeyRoll, tenant: Tenant, clients: Clients, response: Response
+    key_id: str, body: ApiKeyRoll, tenant: Tenant, clients: Clients, response: Response, audit: Audit
 ) -> ApiKeyRolled:
     """A new key with the old one's name, scopes and expiry (shown once); the old one stays valid for
     ``overlap`` (PT0S to P7D), so that clients can move over without a failed call."""
@@ -180,14 +193,16 @@ async def roll_api_key(
         if key.key_id == key_id:
             require_scopes(tenant, list(key.scopes))
     api_key, digest, prefix = new_api_key()
-    rolled = await stub.RollApiKey(
-        profile_pb2.RollApiKeyRequest(
-            key_id=key_id,
-            api_key_sha256=digest,
-            api_key_prefix=prefix,
-            overlap=body.overlap,
+    async with audit.action("api_key.roll", target=key_id, overlap=body.overlap) as entry:
+        rolled = await stub.RollApiKey(
+            profile_pb2.RollApiKeyRequest(
+                key_id=key_id,
+                api_key_sha256=digest,
+                api_key_prefix=prefix,
+                overlap=body.overlap,
+            )
         )
-    )
+        entry.note(key_id=rolled.key.key_id, expires_at=from_timestamp(rolled.replaced.expires_at))
     response.headers.update(NO_STORE)
     return ApiKeyRolled(
         api_key=api_key,

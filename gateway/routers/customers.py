@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from gateway.audit import Audit, audit_target
 from gateway.auth import scoped
-from gateway.dependencies import ERRORS, Notify, Profile
+from gateway.dependencies import ERRORS, Profile
 from gateway.limits import enum_of, one_of
 from gateway.schemas import (
     Attributes,
@@ -27,7 +28,6 @@ from gateway.schemas import (
     Page,
     TimelineItem,
 )
-from patron.notify.v1 import notify_pb2
 from patron.profile.v1 import profile_pb2
 from services.profile.domain.customers import MAX_TEXT_LENGTH
 from services.profile.domain.identities import IDENTITY_TYPES, MAX_IDENTITY_LENGTH
@@ -59,7 +59,7 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
 async def identify(body: IdentifyRequest, profile: Profile) -> IdentifyResponse:
     """Resolve the identities to one customer, creating it when none matches (``created``)."""
     request = profile_pb2.IdentifyRequest(
-        identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in body.identities],
+        identities=[i.to_proto() for i in body.identities],
         attributes=attributes_to_proto(body.attributes),
     )
     return IdentifyResponse.from_proto(await profile.customers.Identify(request))
@@ -128,36 +128,32 @@ async def update_customer(customer_id: str, body: CustomerPatch, profile: Profil
 
 
 @router.post("/{customer_id}/merge", response_model=MergeResponse, responses=ERRORS, **scoped("privacy"))
-async def merge_customers(customer_id: str, body: MergeRequest, profile: Profile) -> MergeResponse:
+async def merge_customers(
+    customer_id: str, body: MergeRequest, profile: Profile, audit: Audit
+) -> MergeResponse:
     """Fold ``other_customer_id`` into this customer: its identities, history and tags follow."""
     request = profile_pb2.MergeCustomersRequest(
         customer_id=customer_id, other_customer_id=body.other_customer_id
     )
-    response = await profile.customers.MergeCustomers(request)
+    other = audit_target(body.other_customer_id) or None
+    async with audit.action("customer.merge", target=customer_id, other_customer_id=other) as entry:
+        response = await profile.customers.MergeCustomers(request)
+        merged = list(response.merged_customer_ids)
+        entry.note(customer_id=response.customer_id, merged=len(merged), merged_customer_ids=merged[:50])
     return MergeResponse(
         customer_id=response.customer_id, merged_customer_ids=list(response.merged_customer_ids)
     )
 
 
 @router.delete("/{customer_id}", response_model=ErasureResponse, responses=ERRORS, **scoped("privacy"))
-async def erase_customer(customer_id: str, profile: Profile) -> ErasureResponse:
+async def erase_customer(customer_id: str, profile: Profile, audit: Audit) -> ErasureResponse:
     """Erase the customer's personal data in every service (repeating it changes nothing)."""
-    response = await profile.customers.EraseCustomer(
-        profile_pb2.EraseCustomerRequest(customer_id=customer_id)
+    response = await audit.call(
+        "customer.erase",
+        profile.customers.EraseCustomer(profile_pb2.EraseCustomerRequest(customer_id=customer_id)),
+        target=customer_id,
     )
     return ErasureResponse(customer_id=response.customer_id, erased_at=from_timestamp(response.erased_at))
-
-
-@router.get("/{customer_id}/export", responses=ERRORS, **scoped("privacy"))
-async def export_customer(customer_id: str, profile: Profile, notify: Notify) -> dict[str, Any]:
-    """Everything profile holds about the customer, identities in clear (PIPL/GDPR access), and under
-    ``notify`` the messages (contacts masked), consents and suppressions the notify service keeps."""
-    request = profile_pb2.ExportCustomerRequest(customer_id=customer_id)
-    response = await profile.customers.ExportCustomer(request)
-    exported: dict[str, Any] = json.loads(response.export_json)
-    notify_part = await notify.setup.ExportCustomer(notify_pb2.ExportCustomerRequest(customer_id=customer_id))
-    exported["notify"] = json.loads(notify_part.export_json)
-    return exported
 
 
 @router.get("/{customer_id}/timeline", response_model=Page[TimelineItem], responses=ERRORS, **scoped("read"))

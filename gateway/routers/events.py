@@ -20,7 +20,7 @@ from gateway.batches import BatchRecorded, ItemShape, Outcome
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import NOT_BLANK, documented, event_type_pattern
 from gateway.schemas import Cursor, IdentityIn, JsonObject, Limit, Page, StrictBody
-from patron.profile.v1 import behaviour_pb2, profile_pb2
+from patron.profile.v1 import behaviour_pb2
 from services.profile.domain.behaviour_rules import (
     MAX_EVENT_ID_LENGTH,
     MAX_EVENTS_PER_CALL,
@@ -71,7 +71,7 @@ class EventIn(StrictBody):
             type=self.type,
             occurred_at=self.occurred_at,
             customer_id=self.customer_id or "",
-            identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in self.identities or ()],
+            identities=[i.to_proto() for i in self.identities or ()],
         )
         if self.properties is not None:
             message.properties_json = json.dumps(self.properties, ensure_ascii=False, separators=(",", ":"))

@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from gateway.audit import Audit
 from gateway.auth import scoped
 from gateway.bound_stubs import BoundCall
 from gateway.dependencies import ERRORS, Loyalty
@@ -267,10 +268,15 @@ async def adjust_points(
     body: AdjustmentIn,
     loyalty: Loyalty,
     response: Response,
+    audit: Audit,
     idempotency_key: IdempotencyKey = None,
 ) -> Movement:
-    """An operator's correction: a credit (a new lot) or a debit (409 when not covered)."""
-    return await _move_points(loyalty.points.Adjust, customer_id, body, idempotency_key, response)
+    """An operator's correction: a credit (a new lot) or a debit (409 when not covered). Audited with
+    the points, never the reason (free text the ledger blanks when the customer is erased)."""
+    async with audit.action("points.adjust", target=customer_id, points=body.points) as entry:
+        movement = await _move_points(loyalty.points.Adjust, customer_id, body, idempotency_key, response)
+        entry.note(entry_id=movement.entry_id, replayed=movement.replayed)
+    return movement
 
 
 @router.post(

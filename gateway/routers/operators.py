@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from gateway.audit import Audit, Auditor, admin_auditor
 from gateway.auth import Authenticator, require_admin, scoped
 from gateway.bound_stubs import BoundStub
 from gateway.dependencies import ERRORS, Clients, Tenant, problem_responses
@@ -90,10 +91,17 @@ def operator_stub(clients: Clients, tenant_id: str) -> BoundStub:
     return BoundStub(clients, operators_pb2_grpc.OperatorServiceStub, tenant_id)
 
 
-async def create(clients: Clients, tenant_id: str, body: OperatorCreate) -> OperatorOut:
-    created = await operator_stub(clients, tenant_id).CreateOperator(
-        operators_pb2.CreateOperatorRequest(email=body.email, password=body.password, role=body.role),
-        deadline_seconds=HASHING_DEADLINE_SECONDS,
+async def create(clients: Clients, tenant_id: str, body: OperatorCreate, audit: Auditor) -> OperatorOut:
+    """Create the operator, audited as ``operator.create`` with its role (never its e-mail or
+    password), the new operator's id as the target."""
+    created = await audit.call(
+        "operator.create",
+        operator_stub(clients, tenant_id).CreateOperator(
+            operators_pb2.CreateOperatorRequest(email=body.email, password=body.password, role=body.role),
+            deadline_seconds=HASHING_DEADLINE_SECONDS,
+        ),
+        role=body.role,
+        result_target=lambda operator: operator.operator_id,
     )
     return OperatorOut.from_proto(created)
 
@@ -104,13 +112,15 @@ async def create(clients: Clients, tenant_id: str, body: OperatorCreate) -> Oper
     response_model=OperatorOut,
     responses=problem_responses(401, 403, 404, 409, 422, 503, 504),
 )
-async def admin_create_operator(tenant_id: str, body: OperatorCreate, clients: Clients) -> OperatorOut:
+async def admin_create_operator(
+    tenant_id: str, body: OperatorCreate, clients: Clients, request: Request
+) -> OperatorOut:
     """Create an operator of the tenant (its first owner, typically)."""
     try:
         tenant = str(uuid.UUID(tenant_id))
     except ValueError:
         raise HTTPException(404, "tenant not found") from None
-    return await create(clients, tenant, body)
+    return await create(clients, tenant, body, admin_auditor(request, tenant))
 
 
 @router.get("", response_model=OperatorList, responses=ERRORS, **scoped("operate", owner_only=True))
@@ -125,17 +135,19 @@ async def list_operators(tenant: Tenant, clients: Clients) -> OperatorList:
 @router.post(
     "", status_code=201, response_model=OperatorOut, responses=ERRORS, **scoped("operate", owner_only=True)
 )
-async def create_operator(body: OperatorCreate, tenant: Tenant, clients: Clients) -> OperatorOut:
+async def create_operator(
+    body: OperatorCreate, tenant: Tenant, clients: Clients, audit: Audit
+) -> OperatorOut:
     """Create an operator of the calling tenant with a role whose scopes the caller holds."""
     require_scopes(tenant, sorted(ROLE_SCOPES[body.role]))
-    return await create(clients, tenant.tenant_id, body)
+    return await create(clients, tenant.tenant_id, body, audit)
 
 
 @router.patch(
     "/{operator_id}", response_model=OperatorOut, responses=ERRORS, **scoped("operate", owner_only=True)
 )
 async def update_operator(
-    operator_id: str, body: OperatorUpdate, tenant: Tenant, clients: Clients, request: Request
+    operator_id: str, body: OperatorUpdate, tenant: Tenant, clients: Clients, request: Request, audit: Audit
 ) -> OperatorOut:
     """Change an operator's role, disable (or enable) it, or set its password; what is left out (or
     null) stays as it is."""
@@ -154,7 +166,14 @@ async def update_operator(
         change.disabled = body.disabled
     if body.password is not None:
         change.password = body.password
-    updated = await stub.UpdateOperator(change, deadline_seconds=HASHING_DEADLINE_SECONDS)
+    updated = await audit.call(
+        "operator.update",
+        stub.UpdateOperator(change, deadline_seconds=HASHING_DEADLINE_SECONDS),
+        target=operator_id,
+        role=body.role,
+        disabled=body.disabled,
+        password_set=body.password is not None,
+    )
     authenticator: Authenticator = request.app.state.authenticator
     authenticator.forget_operator(updated.operator_id)
     return OperatorOut.from_proto(updated)

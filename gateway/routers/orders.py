@@ -18,7 +18,7 @@ from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Profile
 from gateway.limits import CURRENCY_PATTERN, ORDER_ID_PATTERN, ORDER_TEXT_PATTERN, documented
 from gateway.schemas import Cursor, IdentityIn, Int64, Limit, Page, StrictBody, Text, UtcDatetime
-from patron.profile.v1 import orders_pb2, profile_pb2
+from patron.profile.v1 import orders_pb2
 from services.profile.domain.identities import MAX_IDENTITIES_PER_CALL
 from services.profile.domain.order_rules import (
     MAX_AMOUNT_MINOR,
@@ -114,7 +114,7 @@ class OrderIn(StrictBody):
         return orders_pb2.RecordOrderRequest(
             order_id=self.order_id,
             customer_id=self.customer_id or "",
-            identities=[profile_pb2.Identity(type=i.type, value=i.value) for i in self.identities or ()],
+            identities=[i.to_proto() for i in self.identities or ()],
             paid_at=to_timestamp(self.paid_at),
             currency=self.currency,
             amount_minor=self.amount_minor,

@@ -27,6 +27,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from gateway.audit import Audit, audit_target
 from gateway.auth import scoped
 from gateway.dependencies import ERRORS, Scoring
 from patron.scoring.v1 import segment_exports_pb2
@@ -93,11 +94,14 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/{segment_id}/exports", status_code=202, response_model=ExportOut, responses=ERRORS, **scoped("operate")
 )
-async def start_export(segment_id: str, scoring: Scoring) -> JSONResponse:
+async def start_export(segment_id: str, scoring: Scoring, audit: Audit) -> JSONResponse:
     """Snapshot the segment's members and export them (ids and masked contacts) in the background."""
-    export = await scoring.exports.StartExport(
-        segment_exports_pb2.StartExportRequest(segment_id=segment_id), deadline_seconds=START_DEADLINE_SECONDS
-    )
+    async with audit.action("segment.export", target=segment_id) as entry:
+        export = await scoring.exports.StartExport(
+            segment_exports_pb2.StartExportRequest(segment_id=segment_id),
+            deadline_seconds=START_DEADLINE_SECONDS,
+        )
+        entry.note(export_id=export.export_id, members=export.total)
     body = ExportOut.from_proto(export)
     return JSONResponse(
         status_code=202,
@@ -121,13 +125,16 @@ async def get_export(segment_id: str, export_id: str, scoring: Scoring) -> Expor
     responses={**CSV_ANSWER, **ERRORS},
     **scoped("operate"),
 )
-async def download_export(segment_id: str, export_id: str, scoring: Scoring) -> CsvResponse:
-    """The file of a done export, streamed; 409 until it is done (and after it failed or expired)."""
+async def download_export(segment_id: str, export_id: str, scoring: Scoring, audit: Audit) -> CsvResponse:
+    """The file of a done export, streamed; 409 until it is done (and after it failed or expired).
+    Audited as handed out once its first chunk is read (what follows is only the rest of the file)."""
     request = segment_exports_pb2.ReadExportRequest(segment_id=segment_id, export_id=export_id)
-    chunks = scoring.exports.ReadExport.stream(request, deadline_seconds=DOWNLOAD_DEADLINE_SECONDS)
-    # The first chunk is awaited here, so that a refusal (404, 409) is still a problem answer; a
-    # failure later (the file expired mid-read) can only cut the stream short, never end it cleanly.
-    first = await anext(chunks, None)
+    segment = audit_target(segment_id) or None
+    async with audit.action("segment.export.download", target=export_id, segment_id=segment):
+        chunks = scoring.exports.ReadExport.stream(request, deadline_seconds=DOWNLOAD_DEADLINE_SECONDS)
+        # The first chunk is awaited here, so that a refusal (404, 409) is still a problem answer; a
+        # failure later (the file expired mid-read) can only cut the stream short, never end it cleanly.
+        first = await anext(chunks, None)
 
     async def body() -> AsyncIterator[bytes]:
         try:

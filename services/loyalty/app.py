@@ -3,9 +3,6 @@ starts."""
 
 from __future__ import annotations
 
-import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
 from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
@@ -19,6 +16,7 @@ from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.coupons import SqlCouponStore
 from services.loyalty.store.customer_directory import CustomerDirectory
+from services.loyalty.store.customer_export import loyalty_privacy
 from services.loyalty.store.expiry import SqlExpiryStore
 from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.kpis import SqlLoyaltyKpiStore
@@ -42,6 +40,8 @@ from services.loyalty.transport.program_servicer import program_registration
 from services.loyalty.transport.reports_servicer import reports_registration
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
@@ -55,9 +55,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     The crash test's fault (a SIGKILL after an order's points are written) is wired in only where
     the runtime allows development settings and the environment asks for it."""
     producer = make_producer("loyalty", database, settings, outbox)
-    profile_channel = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
+    profile_channel = peer_channel(settings, "profile", runtime)
     directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
     hot = HotConnections(database)
@@ -73,6 +71,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 after_earn=after_earn_fault(runtime.allows_development_secrets),
             )
         ],
+        runtime,
     )
     points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
 
@@ -93,6 +92,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             kpis_registration(LoyaltyKpis(SqlLoyaltyKpiStore(database))),
             membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
             coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
+            privacy_registration(loyalty_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.notify.campaign_parts import campaign_parts
 from services.notify.clients.campaign_references import CampaignReferenceDirectory
@@ -40,7 +39,7 @@ from services.notify.providers.ssrf import AddressGuard
 from services.notify.settings import NotifySettings
 from services.notify.store.campaigns import SqlCampaignStore
 from services.notify.store.channels import SqlChannelStore
-from services.notify.store.customer_export import SqlCustomerExport
+from services.notify.store.customer_export import SqlCustomerExport, notify_privacy
 from services.notify.store.delivery_queue import DeliveryQueue
 from services.notify.store.journey_birthdays import BirthdaySweep
 from services.notify.store.journey_instances import SqlInstanceStore
@@ -67,6 +66,8 @@ from services.notify.webhook_parts import webhook_parts
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import ServiceParts, run_service
@@ -81,12 +82,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     (``notify.events``), serves NotifyService and LinkService and runs the delivery worker."""
     assert isinstance(settings, NotifySettings)
     producer = make_producer("notify", database, settings, outbox)
-    profile = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
-    loyalty = grpc.aio.insecure_channel(
-        settings.address_of("loyalty"), interceptors=aio_client_interceptors()
-    )
+    profile = peer_channel(settings, "profile", runtime)
+    loyalty = peer_channel(settings, "loyalty", runtime)
     recipients, loyalty_facts = ProfileRecipients(profile), LoyaltyClient(loyalty)
     sealer = Sealer(settings.sealing_key(runtime))
     signer = LinkSigner(settings.signing_key(runtime))
@@ -109,9 +106,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         settings,
         before_record=before_record_fault(runtime.allows_development_secrets),
     )
-    scoring = grpc.aio.insecure_channel(
-        settings.address_of("scoring"), interceptors=aio_client_interceptors()
-    )
+    scoring = peer_channel(settings, "scoring", runtime)
     desk = MessageDesk(messages, recipients, loyalty_facts)
     preparer = BatchPreparer(messages, recipients, loyalty_facts)
     journeys = journey_parts(
@@ -127,6 +122,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             notify_consumer(producer.outbox, triggers, settings.consumer_lease_seconds),
             *journey_consumers(triggers, settings.consumer_lease_seconds),
         ],
+        runtime,
     )
     setup = SetupDesk(channels, messages, templates, recipients, loyalty_facts)
     links = LinkDesk(signer, SqlLinkStore(database, producer.outbox), ProfileConsents(profile))
@@ -173,6 +169,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             campaigns_registration(campaign_desk),
             kpis_registration(CampaignKpis(SqlCampaignKpiStore(database))),
             *webhook_registrations,
+            privacy_registration(notify_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})
         | producer.tenant_exempt_methods

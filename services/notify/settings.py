@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.notify.domain.webhooks import DISABLE_AFTER, RETRY_SCHEDULE
+from services.runtime.dev_secrets import refuse_development_secret
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 _DEVELOPMENT_SEED = b"patron-development-only-notify-seed"
@@ -161,6 +162,7 @@ class NotifySettings(ServiceSettings):
 
 
 def _key(name: str, value: str, purpose: bytes, runtime: RuntimeSettings) -> bytes:
+    refuse_development_secret(name, value, runtime)
     if value:
         try:
             key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))

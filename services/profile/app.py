@@ -24,9 +24,11 @@ from services.profile.store.tables import outbox
 from services.profile.store.tenants import SqlTenantStore
 from services.profile.store.timeline import SqlTimelineStore
 from services.profile.transport.api_keys_servicer import api_key_registration
+from services.profile.transport.audit_servicer import audit_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
+from services.profile.transport.merge_suggestions_servicer import merge_suggestion_registrations
 from services.profile.transport.operators_servicer import TENANT_EXEMPT as OPERATOR_EXEMPT
 from services.profile.transport.operators_servicer import operator_registrations
 from services.profile.transport.orders_servicer import orders_registration
@@ -39,6 +41,7 @@ from services.profile.transport.servicers import (
 from services.profile.transport.tags_servicer import tags_and_consent_registrations
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -82,6 +85,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             Operators(SqlOperatorStore(database), passwords),
             Sessions(SqlSessionStore(database), passwords, settings.session_policy()),
         ),
+        audit_registration(database),
+        *merge_suggestion_registrations(database, producer.outbox),
+        privacy_registration(CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox))),
     ]
     return ServiceParts(
         registrations=registrations,

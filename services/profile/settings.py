@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from services.profile.domain.passwords import HashParameters
 from services.profile.domain.sessions import SessionPolicy
 from services.profile.store.pii import PiiCipher, load_pii_keys
+from services.runtime.dev_secrets import refuse_development_secret
 from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 
@@ -84,8 +85,12 @@ class ProfileSettings(ServiceSettings):
     def pii_cipher(self, runtime: RuntimeSettings) -> PiiCipher:
         """The cipher of the configured keys, so the service and ``rotate-pii`` seal alike.
 
-        Raises ValueError on unusable keys (or on none outside development).
+        Raises ValueError on unusable keys (or on none, or known development ones, outside
+        development). Retired keys are not refused: a deployment that ran on the development keys
+        needs them, retired, to re-seal its data under its own (``patron rotate-pii``).
         """
+        refuse_development_secret("PATRON_PROFILE_PII_KEY", self.pii_key, runtime)
+        refuse_development_secret("PATRON_PROFILE_PII_INDEX_KEY", self.pii_index_key, runtime)
         return load_pii_keys(
             self.pii_key,
             self.pii_index_key,

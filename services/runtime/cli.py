@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from services.runtime.plugins import default_grpc_port, service_commands, settings_class
-from services.runtime.settings import SERVICE_NAMES
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
 
 PROCESSES = (*SERVICE_NAMES, "gateway")
 
@@ -29,12 +29,18 @@ def _serve(name: str) -> int:
 
 def _migrate(target: str, revision: str, down: bool) -> int:
     from services.runtime import migrations
+    from services.runtime.dev_secrets import refuse_development_password
 
     for service in SERVICE_NAMES if target == "all" else (target,):
+        variable = f"PATRON_{service.upper()}_DATABASE_URL"
         try:
             url = settings_class(service)().database_url
+            refuse_development_password(variable, url, RuntimeSettings())
         except ValidationError:
-            print(f"patron migrate: set PATRON_{service.upper()}_DATABASE_URL", file=sys.stderr)
+            print(f"patron migrate: set {variable}", file=sys.stderr)
+            return 2
+        except ValueError as error:
+            print(f"patron migrate: {error}", file=sys.stderr)
             return 2
         if down:
             migrations.downgrade(service, url, revision)

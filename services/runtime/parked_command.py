@@ -21,7 +21,8 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
-from services.runtime.settings import SERVICE_NAMES
+from services.runtime.grpc_tls import GrpcTls, client_channel, load_grpc_tls
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
 from services.runtime.status_report import resolve_addresses
 
 DEADLINE_SECONDS = 30.0  # a retry runs a handler
@@ -50,8 +51,8 @@ def add_parser(commands: Any) -> None:
             action.add_argument("--by", default=None, help="who discards it (default: the login name)")
 
 
-async def _act(options: argparse.Namespace, address: str, out: TextIO) -> int:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def _act(options: argparse.Namespace, address: str, out: TextIO, tls: GrpcTls | None) -> int:
+    async with client_channel(address, tls) as channel:
         stub = envelope_pb2_grpc.ConsumerStatusStub(channel)
         if options.action == "list":
             listed = await stub.ListParked(
@@ -105,7 +106,12 @@ def main(options: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     address = resolve_addresses({options.service: options.address}, os.environ)[options.service]
     try:
-        return asyncio.run(_act(options, address, out or sys.stdout))
+        tls = load_grpc_tls(RuntimeSettings())
+    except ValueError as error:
+        print(f"patron parked: {error}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_act(options, address, out or sys.stdout, tls))
     except grpc.aio.AioRpcError as error:
         print(
             f"patron parked: {options.service} at {address}: {error.code().name}: {error.details()}",

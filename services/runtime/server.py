@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
+from services.runtime.grpc_tls import GrpcTls
 from services.runtime.interceptors import RuntimeInterceptor
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,14 @@ class ServiceServer:
     # gRPC server reflection lists every method to anyone who can reach the port: on in development
     # and tests (grpcurl, debugging), off in production
     serve_reflection: bool = True
+    # TLS (mutual with client authentication) on the port when given; plaintext otherwise
+    tls: GrpcTls | None = None
+    # A second, plaintext port serving only grpc.health.v1 (0: any free port), for probes that cannot
+    # speak TLS, such as the kubelet's gRPC probes; None: none
+    health_port: int | None = None
     bound_port: int = field(init=False, default=0)
+    bound_health_port: int = field(init=False, default=0)
+    _health_server: grpc.aio.Server | None = field(init=False, default=None)
     _server: grpc.aio.Server = field(init=False)
     _health: health.aio.HealthServicer = field(init=False)
     _watcher: asyncio.Task[None] | None = field(init=False, default=None)
@@ -92,16 +100,35 @@ class ServiceServer:
             reflection.enable_server_reflection(
                 [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
             )
-        self.bound_port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        address = f"{self.host}:{self.port}"
+        if self.tls is None:
+            self.bound_port = self._server.add_insecure_port(address)
+        else:
+            self.bound_port = self._server.add_secure_port(address, self.tls.server_credentials())
         if self.bound_port == 0:
-            raise RuntimeError(f"{self.name}: could not bind {self.host}:{self.port}")
+            raise RuntimeError(f"{self.name}: could not bind {address}")
         await self._set_health(NOT_SERVING)
         await self._health.set(LIVENESS, SERVING)
         await self._server.start()
+        if self.health_port is not None:
+            await self._serve_plain_health(self.health_port)
         self._watcher = asyncio.create_task(self._watch_database(), name=f"{self.name}-db-watch")
         self._tasks = [asyncio.create_task(self._supervise(work)) for work in self.background]
-        logger.info("%s serving gRPC on port %d", self.name, self.bound_port)
+        logger.info(
+            "%s serving gRPC%s on port %d", self.name, " over TLS" if self.tls else "", self.bound_port
+        )
         return self.bound_port
+
+    async def _serve_plain_health(self, port: int) -> None:
+        """Health alone, in plaintext: what it tells (SERVING or not) is no secret, and the kubelet's
+        gRPC probes can neither verify a certificate nor present one."""
+        self._health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._health_server)
+        self.bound_health_port = self._health_server.add_insecure_port(f"{self.host}:{port}")
+        if self.bound_health_port == 0:
+            raise RuntimeError(f"{self.name}: could not bind the health port {self.host}:{port}")
+        await self._health_server.start()
+        logger.info("%s serving health in plaintext on port %d", self.name, self.bound_health_port)
 
     async def _supervise(self, work: BackgroundTask) -> None:
         """Run a background task; one that fails is logged and started again after a pause."""
@@ -156,6 +183,8 @@ class ServiceServer:
             for task in stuck:
                 logger.warning("%s: background task %s did not stop within %.1f s", self.name, task, grace)
         await self._server.stop(grace)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         await self.database.dispose()
         logger.info("%s stopped", self.name)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from services.runtime.database import Database
+from services.runtime.dev_secrets import refuse_development_password
+from services.runtime.grpc_tls import transport_security
 from services.runtime.plugins import settings_class
 from services.runtime.server import BackgroundTask, Registration, ServiceServer, serve_until_signalled
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -35,9 +37,17 @@ Builder = Callable[[ServiceSettings, RuntimeSettings, Database], ServiceParts]
 def build_server(
     name: str, builder: Builder, settings: ServiceSettings, runtime: RuntimeSettings
 ) -> ServiceServer:
-    """Assemble a service's server from its settings (nothing is bound until ``start``)."""
+    """Assemble a service's server from its settings (nothing is bound until ``start``).
+
+    Raises ValueError when the settings cannot serve: a known development secret in production,
+    TLS files missing or unreadable, plaintext in production without the acknowledgement.
+    """
+    refuse_development_password(f"PATRON_{name.upper()}_DATABASE_URL", settings.database_url, runtime)
     database = Database.from_settings(settings, name)
     parts = builder(settings, runtime, database)
+    tls = transport_security(runtime, name)
+    if tls is not None:
+        tls.check_can_serve()
     return ServiceServer(
         name=name,
         database=database,
@@ -49,6 +59,8 @@ def build_server(
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         background=parts.background,
         serve_reflection=runtime.env != "production",
+        tls=tls,
+        health_port=settings.health_port or None,
     )
 
 

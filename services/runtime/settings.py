@@ -25,6 +25,23 @@ class RuntimeSettings(BaseSettings):
     env: Environment = "production"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # TLS between the gateway and the services and among the services (services.runtime.grpc_tls,
+    # docs/security.md "Configuration and transport"): PEM file paths, all unset for plaintext.
+    grpc_tls_cert: str = Field(default="", description="this process's certificate chain (PEM file)")
+    grpc_tls_key: str = Field(default="", description="the private key of grpc_tls_cert (PEM file)")
+    grpc_tls_ca: str = Field(
+        default="", description="the CA bundle that verifies peers (PEM file); unset: the system's roots"
+    )
+    grpc_tls_client_auth: bool = Field(
+        default=False, description="mutual TLS: servers require, clients present, a certificate of the CA"
+    )
+    grpc_tls_server_name: str = Field(
+        default="",
+        description="the name clients expect in a server's certificate, instead of the dialled host",
+    )
+    grpc_tls_disabled: bool = Field(
+        default=False, description="acknowledges plaintext gRPC in production (a service mesh encrypts)"
+    )
 
     @property
     def allows_development_secrets(self) -> bool:
@@ -48,6 +65,12 @@ class ServiceSettings(BaseSettings):
     grpc_host: str = "0.0.0.0"
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus port; 0 disables")
+    health_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="a plaintext port serving only grpc.health.v1, for probes that cannot speak TLS; 0: none",
+    )
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=0, ge=0, le=200)
@@ -55,6 +78,12 @@ class ServiceSettings(BaseSettings):
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
     event_retention_days: float = Field(
         default=7.0, gt=0, le=365, description="how long delivered events stay in this service's outbox"
+    )
+    parked_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=365,
+        description="how long an event a consumer parked is kept for an operator before it is pruned",
     )
     consumer_lease_seconds: float = Field(
         default=6.0, ge=0.5, le=120, description="a dead consumer replica's partitions move after this"

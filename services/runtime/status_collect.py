@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
+from services.runtime.grpc_tls import GrpcTls, client_channel
 from services.runtime.status_model import (
     ConsumerStatus,
     PartitionStatus,
@@ -116,10 +117,10 @@ def _group_partitions(service: str, rows: Iterable[Any]) -> list[ConsumerStatus]
 
 
 async def _collect_service(
-    service: str, address: str, deadline_seconds: float
+    service: str, address: str, deadline_seconds: float, tls: GrpcTls | None
 ) -> tuple[ServiceStatus, list[ConsumerStatus]]:
     """Health, heads and consumers of one service, asked concurrently over one channel."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with client_channel(address, tls) as channel:
         health, heads, consumers = await asyncio.gather(
             _health(channel, deadline_seconds),
             _heads(channel, deadline_seconds),
@@ -138,10 +139,13 @@ async def _collect_service(
     return ServiceStatus(service, address, health, heads, tuple(problems)), consumers
 
 
-async def collect(addresses: Mapping[str, str], deadline_seconds: float = DEADLINE_SECONDS) -> StatusReport:
-    """Ask every service in ``addresses`` (name → gRPC address) for its status, all at once."""
+async def collect(
+    addresses: Mapping[str, str], deadline_seconds: float = DEADLINE_SECONDS, tls: GrpcTls | None = None
+) -> StatusReport:
+    """Ask every service in ``addresses`` (name → gRPC address) for its status, all at once, over
+    TLS with ``tls`` (``PATRON_GRPC_TLS_*``)."""
     results = await asyncio.gather(
-        *(_collect_service(name, address, deadline_seconds) for name, address in addresses.items())
+        *(_collect_service(name, address, deadline_seconds, tls) for name, address in addresses.items())
     )
     return StatusReport(
         services=tuple(service for service, _ in results),

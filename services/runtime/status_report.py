@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TextIO
 
+from services.runtime.grpc_tls import GrpcTls, load_grpc_tls
 from services.runtime.plugins import default_grpc_port
-from services.runtime.settings import SERVICE_NAMES
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
 from services.runtime.status_collect import DEADLINE_SECONDS, collect
 from services.runtime.status_model import (
     SERVING,
@@ -198,9 +199,11 @@ def render_json(report: StatusReport) -> str:
 # ---- the command ----
 
 
-async def report_status(addresses: Mapping[str, str], *, as_json: bool, out: TextIO) -> int:
+async def report_status(
+    addresses: Mapping[str, str], *, as_json: bool, out: TextIO, tls: GrpcTls | None = None
+) -> int:
     """Collect, print the text or JSON rendering to ``out``, and return the exit code."""
-    report = await collect(addresses)
+    report = await collect(addresses, tls=tls)
     print(render_json(report) if as_json else render_text(report), file=out, flush=True)
     return report.exit_code
 
@@ -209,11 +212,16 @@ def run(overrides: Mapping[str, str | None], *, as_json: bool) -> int:
     """Entry of ``patron status``: resolve addresses from options and environment, report, exit code.
 
     Returns 0 when everything is fine, 1 when something is not (see :attr:`StatusReport.ok`), and 2
-    when an address option is unusable.
+    when an address option or the TLS configuration (``PATRON_GRPC_TLS_*``) is unusable.
     """
     invalid = invalid_addresses(overrides)
     if invalid:
         print(f"patron status: not a gRPC address (HOST:PORT): {', '.join(invalid)}", file=sys.stderr)
         return 2
+    try:
+        tls = load_grpc_tls(RuntimeSettings())
+    except ValueError as error:
+        print(f"patron status: {error}", file=sys.stderr)
+        return 2
     addresses = resolve_addresses(overrides, os.environ)
-    return asyncio.run(report_status(addresses, as_json=as_json, out=sys.stdout))
+    return asyncio.run(report_status(addresses, as_json=as_json, out=sys.stdout, tls=tls))

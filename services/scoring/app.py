@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
 from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
+from services.runtime.grpc_tls import peer_channel
+from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
 from services.runtime.settings import RuntimeSettings, ServiceSettings
@@ -35,6 +34,7 @@ from services.scoring.domain.segments.exports import SegmentExports
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
+from services.scoring.store.customer_export import scoring_privacy
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.kpi_reads import SqlKpiStore
 from services.scoring.store.prediction_models import SqlModelStore
@@ -72,10 +72,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             scoring_consumer(settings.consumer_lease_seconds, producer.outbox, membership),
             loyalty_consumer(settings.consumer_lease_seconds, membership),
         ],
+        runtime,
     )
-    profile_channel = grpc.aio.insecure_channel(
-        settings.address_of("profile"), interceptors=aio_client_interceptors()
-    )
+    profile_channel = peer_channel(settings, "profile", runtime)
     profile_tags = ProfileTags(profile_channel)
     tenant_settings = SqlTenantSettings(database)
     run_store = SqlRunStore(database, settings.run_max_concurrent, settings.run_cooldown_seconds)
@@ -112,6 +111,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             kpis_registration(KpiDesk(SqlKpiStore(database))),
             *producer.registrations,
             *registrations,
+            privacy_registration(scoring_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD}) | exempt | producer.tenant_exempt_methods,
         background=[

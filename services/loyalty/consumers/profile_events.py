@@ -109,8 +109,12 @@ class LoyaltyHandlers:
     async def customer_erased(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
     ) -> None:
+        payload = envelope.customer_erased
         await self._effects.customer_erased(
-            self._work(connection), header_of(envelope), from_timestamp(envelope.customer_erased.erased_at)
+            self._work(connection),
+            header_of(envelope),
+            from_timestamp(payload.erased_at),
+            [uuid.UUID(m) for m in payload.merged_ids],
         )
 
     def handlers(self) -> dict[str, Handler]:

@@ -126,7 +126,11 @@ class EventWork(Protocol):
     ) -> None: ...
 
     async def erase_customer(
-        self, tenant_id: uuid.UUID, customer_id: uuid.UUID, erased_at: datetime
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        erased_at: datetime,
+        merged_ids: Sequence[uuid.UUID],
     ) -> None: ...
 
 
@@ -266,9 +270,13 @@ class EventEffects:
         """Everything loyalty holds of the merged customers moves to the survivor."""
         await work.merge_customers(header.tenant_id, survivor_id, merged_ids, header.occurred_at)
 
-    async def customer_erased(self, work: EventWork, header: EventHeader, erased_at: datetime) -> None:
-        """What loyalty holds of the customer is anonymised; amounts stay for the liability."""
-        await work.erase_customer(header.tenant_id, _customer(header), erased_at)
+    async def customer_erased(
+        self, work: EventWork, header: EventHeader, erased_at: datetime, merged_ids: Sequence[uuid.UUID] = ()
+    ) -> None:
+        """What loyalty holds of the customer is anonymised; amounts stay for the liability. The free
+        text of the customer's (and the ``merged_ids``') events goes too, and the erasure is recorded
+        as done."""
+        await work.erase_customer(header.tenant_id, _customer(header), erased_at, merged_ids)
 
 
 def _customer(header: EventHeader) -> uuid.UUID:

@@ -31,7 +31,11 @@ from services.loyalty.store.earning import SqlEarningWork
 from services.loyalty.store.membership import SqlMembershipWork
 from services.loyalty.store.programs import tenant_program
 from services.loyalty.store.sign_ins import sign_in
+from services.loyalty.store.tables import consumer_parked, customer_erasures, outbox
+from services.runtime.events.erasure import ErasureTraces
 from services.runtime.events.outbox import Outbox
+
+_TRACES = ErasureTraces("loyalty", outbox, consumer_parked, customer_erasures)
 
 
 class SqlEventWork:
@@ -141,8 +145,17 @@ class SqlEventWork:
             merged_at=merged_at,
         )
 
-    async def erase_customer(self, tenant_id: uuid.UUID, customer_id: uuid.UUID, erased_at: datetime) -> None:
-        """The projection marks the customer erased; the account and membership are anonymised."""
+    async def erase_customer(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        erased_at: datetime,
+        merged_ids: Sequence[uuid.UUID],
+    ) -> None:
+        """The projection marks the customer erased; the account and membership are anonymised; the
+        customer's points events lose their reasons, their parked events go, and loyalty's erasure is
+        recorded as done (``runtime.events.erasure``)."""
         await record_erasure(self._connection, tenant_id, customer_id, erased_at)
         await erase_account(self._connection, tenant_id, customer_id)
         await membership_flow.erase_customer(self._membership, tenant_id=tenant_id, customer_id=customer_id)
+        await _TRACES.erase(self._connection, tenant_id, customer_id, merged_ids)

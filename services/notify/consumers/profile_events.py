@@ -50,7 +50,8 @@ class NotifyHandlers:
     ) -> None:
         tenant_id, customer_id = _ids(envelope)
         at = from_timestamp(envelope.customer_erased.erased_at)
-        await customer_facts.erase_customer(connection, self._outbox, tenant_id, customer_id, at)
+        merged = [uuid.UUID(m) for m in envelope.customer_erased.merged_ids]
+        await customer_facts.erase_customer(connection, self._outbox, tenant_id, customer_id, at, merged)
         await self._journeys.customer_erased(connection, envelope)
 
     async def customer_merged(

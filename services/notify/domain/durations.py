@@ -17,4 +17,7 @@ def parse_duration(text: Any) -> timedelta | None:
     if match is None or text.endswith("T"):
         return None
     days, hours, minutes = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    try:
+        return timedelta(days=days, hours=hours, minutes=minutes)
+    except OverflowError:  # beyond timedelta's range (a billion days): beyond every window's bound too
+        return None

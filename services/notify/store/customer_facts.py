@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notify.domain.policy import Policy, parse_policy
 from services.notify.store.message_events import publish
 from services.notify.store.message_rows import change_of
+from services.notify.store.tables import consumer_parked, customer_erasures, outbox
+from services.runtime.events.erasure import ErasureTraces
 from services.runtime.events.outbox import Outbox
+
+_TRACES = ErasureTraces("notify", outbox, consumer_parked, customer_erasures)
 
 _CONSENT = sa.text(
     """
@@ -146,15 +151,23 @@ async def record_consent(
 
 
 async def erase_customer(
-    connection: AsyncConnection, outbox: Outbox, tenant_id: uuid.UUID, customer_id: uuid.UUID, at: datetime
+    connection: AsyncConnection,
+    outbox: Outbox,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    at: datetime,
+    merged_ids: Sequence[uuid.UUID] = (),
 ) -> None:
-    """Never reach the customer again and forget what notify held of them."""
+    """Never reach the customer again and forget what notify held of them; the providers' errors on
+    their failed messages' events go too, their parked events go, and notify's erasure is recorded
+    as done (``runtime.events.erasure``; ``merged_ids``: the customers merged into them earlier)."""
     keys = {"tenant": tenant_id, "customer": customer_id}
     await connection.execute(_ERASED_STATE, {**keys, "at": at})
     pending = list(await connection.execute(_ERASE_PENDING, keys))
     await connection.execute(_ERASE_TRACES, keys)
     await connection.execute(_ERASE_CONSENTS, keys)
     await publish(connection, outbox, [change_of(row, "suppressed", "erased", at) for row in pending])
+    await _TRACES.erase(connection, tenant_id, customer_id, merged_ids)
 
 
 async def merge_customers(

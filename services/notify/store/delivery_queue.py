@@ -75,10 +75,15 @@ _SENT = sa.text(
     RETURNING m.*
     """
 )
+# A provider's error may quote the address: a message of a customer erased while it was in the
+# provider's hands keeps none (its events then carry none either; docs/security.md "Privacy").
 _RETRY = sa.text(
     """
     UPDATE messages AS m
-    SET in_flight = false, claimed_until = NULL, error = r.error,
+    SET in_flight = false, claimed_until = NULL,
+        error = CASE WHEN EXISTS (SELECT 1 FROM customer_states AS s WHERE s.tenant_id = m.tenant_id
+                                  AND s.customer_id = m.customer_id AND s.erased_at IS NOT NULL)
+                THEN NULL ELSE r.error END,
         due_at = now() + make_interval(secs => r.delay)
     FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:errors AS text[]),
                 CAST(:delays AS float8[])) AS r(message_id, attempt, error, delay)
@@ -89,7 +94,10 @@ _RETRY = sa.text(
 _FINAL = sa.text(
     """
     UPDATE messages AS m
-    SET status = r.status, reason = NULLIF(r.reason, ''), error = NULLIF(r.error, ''),
+    SET status = r.status, reason = NULLIF(r.reason, ''),
+        error = CASE WHEN EXISTS (SELECT 1 FROM customer_states AS s WHERE s.tenant_id = m.tenant_id
+                                  AND s.customer_id = m.customer_id AND s.erased_at IS NOT NULL)
+                THEN NULL ELSE NULLIF(r.error, '') END,
         failed_at = CASE WHEN r.status = 'failed' THEN now() END,
         in_flight = false, claimed_until = NULL, due_at = NULL
     FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]),

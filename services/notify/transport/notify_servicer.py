@@ -16,6 +16,7 @@ from services.notify.domain.setup_desk import ChannelView, SetupDesk
 from services.notify.domain.templates import sms_size
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.paging import decode_cursor, encode_cursor, page_from_rows, page_size
+from services.runtime.privacy import export_value
 from services.runtime.proto_convert import set_time, to_timestamp
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
@@ -250,7 +251,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
         customer_id = _uuid(request.customer_id, "customer_id")
         exported = await self._exports.export(current_tenant(), customer_id)
         return notify_pb2.ExportCustomerResponse(
-            export_json=json.dumps(exported, ensure_ascii=False, default=str)
+            export_json=json.dumps(exported, ensure_ascii=False, default=export_value)
         )
 
 

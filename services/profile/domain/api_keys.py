@@ -16,8 +16,9 @@ from typing import Protocol
 
 from services.runtime.errors import InvalidArgument, NotFound, ViolationCollector
 
-# API.md "Access": what a key may be allowed to do. A tenant's first key holds them all.
-SCOPES = ("ingest", "read", "points", "privacy", "operate")
+# API.md "Access": what a key may be allowed to do, plus ``audit`` (reading the audit log,
+# docs/security.md "Audit log"). A tenant's first key holds them all.
+SCOPES = ("ingest", "read", "points", "privacy", "operate", "audit")
 MAX_NAME_LENGTH = 100
 MAX_OVERLAP = timedelta(days=7)
 # A key's last use is written when the one stored is older than this: no write per request.

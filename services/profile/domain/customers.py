@@ -59,9 +59,13 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class IdentifyResult:
+    """The customer a call resolved to; ``unmerged_customer_ids``: customers its identities also
+    point at, kept apart because those links were neither verified nor of an auto-merge type."""
+
     customer_id: uuid.UUID
     created: bool
     merged_customer_ids: list[uuid.UUID] = field(default_factory=list)
+    unmerged_customer_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 def _depth(value: Any) -> int:

@@ -28,19 +28,32 @@ MAX_IDENTITY_LENGTH = 256
 
 @dataclass(frozen=True, slots=True)
 class IdentityInput:
-    """An identity as a caller wrote it."""
+    """An identity as a caller wrote it. ``verified``: the caller proved that the person controls it
+    (a code sent to the phone, a link opened from the mailbox); only such an identity, or one of a
+    type the tenant trusts, may merge two existing customers (``identity_resolution``)."""
 
     type: str
     value: str
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class NormalizedIdentity:
-    """An identity in its canonical form, with the masked form shown in listings."""
+    """An identity in its canonical form, with the masked form shown in listings.
+
+    ``verified`` is part of equality: ``{phone, verified}`` and ``{phone, unverified}`` are different
+    claims, and a batch resolving both must not fold one into the other.
+    """
 
     type: str
     value: str
     masked: str
+    verified: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Which identity this is, however well it was proved."""
+        return self.type, self.value
 
 
 def normalize_phone(value: str, default_region: str) -> str:
@@ -79,7 +92,8 @@ def mask(identity_type: str, value: str) -> str:
 
 
 def normalize_identities(items: Sequence[IdentityInput], default_region: str) -> list[NormalizedIdentity]:
-    """Validate and normalise a call's identities; duplicates after normalising are kept once.
+    """Validate and normalise a call's identities; duplicates after normalising are kept once
+    (verified when any of them says so).
 
     Raises InvalidArgument naming ``identities[i].type`` or ``identities[i].value`` for every fault.
     """
@@ -112,6 +126,8 @@ def normalize_identities(items: Sequence[IdentityInput], default_region: str) ->
         except (ValueError, phonenumbers.NumberParseException) as error:
             errors.add(f"{field}.value", f"{item.type}: {error}")
             continue
-        result.setdefault((item.type, value), NormalizedIdentity(item.type, value, mask(item.type, value)))
+        earlier = result.get((item.type, value))
+        verified = item.verified or (earlier is not None and earlier.verified)
+        result[(item.type, value)] = NormalizedIdentity(item.type, value, mask(item.type, value), verified)
     errors.raise_if_any()
     return list(result.values())

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
-from services.profile.domain.batch_identities import IdentitySet
+from services.profile.domain.batch_identities import Held, IdentitySet
 from services.profile.domain.identities import NormalizedIdentity
 from services.profile.store.customers import lock_identities
 from services.profile.store.pii import PiiCipher
@@ -23,7 +23,7 @@ from services.runtime.events.outbox import NewEvent, Outbox
 
 _OWNERS = sa.text(
     """
-    SELECT i.type, i.value_hash, i.customer_id
+    SELECT i.type, i.value_hash, i.customer_id, i.verified_at IS NOT NULL AS verified
       FROM identities i
       JOIN unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[])) AS k(type, value_hash)
         ON i.type = k.type AND i.value_hash = k.value_hash
@@ -36,10 +36,12 @@ _INSERT_CUSTOMERS = sa.text(
 )
 _INSERT_IDENTITIES = sa.text(
     """
-    INSERT INTO identities (tenant_id, type, value_hash, value_enc, value_masked, customer_id)
-    SELECT CAST(:tenant AS uuid), row.*
+    INSERT INTO identities (tenant_id, type, value_hash, value_enc, value_masked, customer_id, verified_at)
+    SELECT CAST(:tenant AS uuid), row.type, row.value_hash, row.value_enc, row.value_masked,
+           row.customer_id, CASE WHEN row.verified THEN now() END
       FROM unnest(CAST(:types AS text[]), CAST(:hashes AS bytea[]), CAST(:encs AS bytea[]),
-                  CAST(:masked AS text[]), CAST(:customers AS uuid[])) AS row
+                  CAST(:masked AS text[]), CAST(:customers AS uuid[]), CAST(:verified AS boolean[]))
+           AS row(type, value_hash, value_enc, value_masked, customer_id, verified)
     """
 )
 
@@ -54,25 +56,27 @@ class SqlBatchIdentityStore:
 
     def _hashes(
         self, tenant_id: uuid.UUID, identities: Collection[NormalizedIdentity]
-    ) -> dict[tuple[str, bytes], NormalizedIdentity]:
-        return {(i.type, self._cipher.blind_index(tenant_id, i.type, i.value)): i for i in identities}
+    ) -> dict[NormalizedIdentity, tuple[str, bytes]]:
+        """Each identity's (type, blind index); a verified and an unverified claim share one."""
+        return {i: (i.type, self._cipher.blind_index(tenant_id, i.type, i.value)) for i in identities}
 
     @staticmethod
     async def _owners(
         connection: AsyncConnection,
         tenant_id: uuid.UUID,
-        hashed: dict[tuple[str, bytes], NormalizedIdentity],
-    ) -> dict[NormalizedIdentity, uuid.UUID]:
-        keys = list(hashed)
+        hashed: dict[NormalizedIdentity, tuple[str, bytes]],
+    ) -> dict[NormalizedIdentity, Held]:
+        keys = sorted(set(hashed.values()))
         rows = await connection.execute(
             _OWNERS, {"tenant": tenant_id, "types": [t for t, _ in keys], "hashes": [h for _, h in keys]}
         )
-        return {hashed[(row.type, row.value_hash)]: row.customer_id for row in rows}
+        found = {(row.type, row.value_hash): Held(row.customer_id, row.verified) for row in rows}
+        return {identity: found[key] for identity, key in hashed.items() if key in found}
 
     async def owners(
         self, tenant_id: uuid.UUID, identities: Collection[NormalizedIdentity]
-    ) -> dict[NormalizedIdentity, uuid.UUID]:
-        """The customer each known identity belongs to, in one query (a merge re-points identities)."""
+    ) -> dict[NormalizedIdentity, Held]:
+        """Who holds each known identity, and whether verified, in one query (a merge re-points them)."""
         if not identities:
             return {}
         async with self._database.read() as connection:
@@ -80,18 +84,17 @@ class SqlBatchIdentityStore:
 
     async def create_customers(
         self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
-    ) -> tuple[dict[IdentitySet, uuid.UUID], dict[NormalizedIdentity, uuid.UUID]]:
+    ) -> tuple[dict[IdentitySet, uuid.UUID], dict[NormalizedIdentity, Held]]:
         """One customer per set whose identities are all still unknown, with customer.created each;
-        and the owners of the identities that are known by now (their sets are not created).
+        and the holders of the identities that are known by now (their sets are not created).
 
         Four statements and one outbox append for the whole batch, whatever its size.
         """
         if not sets:
             return {}, {}
         hashed = self._hashes(tenant_id, {i for s in sets for i in s})
-        hash_of = {identity: key for key, identity in hashed.items()}
         async with self._database.transaction() as connection:
-            await lock_identities(connection, (h for _, h in hashed))
+            await lock_identities(connection, (h for _, h in hashed.values()))
             taken = await self._owners(connection, tenant_id, hashed)
             new = [s for s in sets if not any(i in taken for i in s)]
             if not new:
@@ -104,10 +107,11 @@ class SqlBatchIdentityStore:
                 {
                     "tenant": tenant_id,
                     "types": [i.type for i, _ in rows],
-                    "hashes": [hash_of[i][1] for i, _ in rows],
+                    "hashes": [hashed[i][1] for i, _ in rows],
                     "encs": [self._cipher.encrypt(tenant_id, i.type, i.value) for i, _ in rows],
                     "masked": [i.masked for i, _ in rows],
                     "customers": [customer_id for _, customer_id in rows],
+                    "verified": [i.verified for i, _ in rows],
                 },
             )
             await self._outbox.append(

@@ -60,12 +60,22 @@ async def list_customers(
         held: dict[uuid.UUID, list[NormalizedIdentity]] = {row.customer_id: [] for row in page}
         if page:
             for identity in await connection.execute(
-                sa.select(identities.c.customer_id, identities.c.type, identities.c.value_masked)
+                sa.select(
+                    identities.c.customer_id,
+                    identities.c.type,
+                    identities.c.value_masked,
+                    identities.c.verified_at,
+                )
                 .where(identities.c.tenant_id == tenant_id, identities.c.customer_id.in_(list(held)))
                 .order_by(identities.c.created_at, identities.c.type)
             ):
                 held[identity.customer_id].append(
-                    NormalizedIdentity(identity.type, identity.value_masked, identity.value_masked)
+                    NormalizedIdentity(
+                        identity.type,
+                        identity.value_masked,
+                        identity.value_masked,
+                        identity.verified_at is not None,
+                    )
                 )
     items = [_listed(cipher, tenant_id, row, held[row.customer_id]) for row in page]
     next_cursor = Cursor(page[-1].created_at, page[-1].customer_id) if more else None

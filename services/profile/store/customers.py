@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import profile_events_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
 from services.profile.domain.identities import NormalizedIdentity
+from services.profile.domain.identity_resolution import Candidate, Link, ResolutionPlan, plan_resolution
 from services.profile.domain.listing import Cursor, CustomerQuery
 from services.profile.store.customer_listing import list_customers
 from services.profile.store.customer_rows import customer_from_row
-from services.profile.store.merges import lock_customers, merge_into, resolve_survivor
+from services.profile.store.merge_suggestions import mark_verified, read_settings, record_apart
+from services.profile.store.merges import lock_customers, merge_into, merge_pair, resolve_survivor
 from services.profile.store.pii import PiiCipher
 from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import customers, identities
@@ -36,6 +38,28 @@ async def lock_identities(connection: AsyncConnection, value_hashes: Iterable[by
     """
     keys = sorted({int.from_bytes(value_hash[:8], "big", signed=True) for value_hash in value_hashes})
     await connection.execute(_LOCK_IDENTITIES, {"keys": keys})
+
+
+async def _plan(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    hashed: Sequence[tuple[NormalizedIdentity, bytes]],
+    rows: Sequence[sa.Row[Any, Any, Any, Any]],
+) -> ResolutionPlan | None:
+    """Which customer the call's identities resolve to (None: none is known, create one). The
+    tenant's settings are read only when the identities point at several customers."""
+    if not rows:
+        return None
+    asked = {(i.type, h): i for i, h in hashed}
+    links: dict[uuid.UUID, list[Link]] = {}  # oldest customer first, as the rows come
+    for row in rows:
+        identity = asked[(row.type, row.value_hash)]
+        links.setdefault(row.customer_id, []).append(Link(identity, row.verified_at is not None))
+    candidates = [Candidate(customer_id, tuple(held)) for customer_id, held in links.items()]
+    if len(candidates) == 1:
+        return ResolutionPlan(candidates[0].customer_id)
+    settings = await read_settings(connection, tenant_id)
+    return plan_resolution(candidates, settings.auto_merge_types)
 
 
 class SqlCustomerStore:
@@ -69,7 +93,12 @@ class SqlCustomerStore:
             await lock_identities(connection, (h for _, h in hashed))
             rows = (
                 await connection.execute(
-                    sa.select(identities.c.type, identities.c.value_hash, customers.c.customer_id)
+                    sa.select(
+                        identities.c.type,
+                        identities.c.value_hash,
+                        identities.c.verified_at,
+                        customers.c.customer_id,
+                    )
                     .join(
                         customers,
                         sa.and_(
@@ -87,16 +116,16 @@ class SqlCustomerStore:
                 )
             ).all()
             columns = self._attribute_columns(tenant_id, attributes)
-            matched = list(dict.fromkeys(row.customer_id for row in rows))  # oldest first
-            merged_ids: list[uuid.UUID] = []
-            if rows:
-                customer_id: uuid.UUID = matched[0]
+            plan = await _plan(connection, tenant_id, hashed, rows)
+            if plan is not None:
+                customer_id: uuid.UUID = plan.customer_id
                 created = False
-                if len(matched) > 1:
-                    # The identities show these customers are one person: the oldest survives.
-                    await lock_customers(connection, tenant_id, matched)
-                    merged_ids = matched[1:]
-                    await merge_into(connection, self._outbox, tenant_id, customer_id, merged_ids, "identify")
+                if plan.merged:
+                    # Trusted links show these customers are one person (domain.identity_resolution).
+                    await lock_customers(connection, tenant_id, [customer_id, *plan.merged])
+                    await merge_into(
+                        connection, self._outbox, tenant_id, customer_id, plan.merged, "identify"
+                    )
                 if columns:
                     await connection.execute(
                         sa.update(customers)
@@ -124,11 +153,22 @@ class SqlCustomerStore:
             ]
             if new:
                 await connection.execute(pg.insert(identities).on_conflict_do_nothing(), new)
+            await mark_verified(
+                connection, tenant_id, customer_id, [(i.type, h) for i, h in hashed if i.verified]
+            )
             current = await segment_attributes(connection, tenant_id, customer_id)
             event = self._identify_event(tenant_id, customer_id, created, attributes, new, current)
             if event is not None:
                 await self._outbox.append(connection, [event])
-        return IdentifyResult(customer_id=customer_id, created=created, merged_customer_ids=merged_ids)
+            # Last: the customers' rows are locked before a suggestion's, as accepting one locks them.
+            apart = plan.apart if plan is not None else []
+            await record_apart(connection, tenant_id, customer_id, apart)
+        return IdentifyResult(
+            customer_id=customer_id,
+            created=created,
+            merged_customer_ids=plan.merged if plan is not None else [],
+            unmerged_customer_ids=[a.customer_id for a in apart],
+        )
 
     @staticmethod
     def _identify_event(
@@ -235,28 +275,19 @@ class SqlCustomerStore:
         Raises LookupError naming the id that is not a live customer of the tenant.
         """
         async with self._database.transaction() as connection:
-            survivor = await resolve_survivor(connection, tenant_id, survivor_id)
-            other = await resolve_survivor(connection, tenant_id, other_id)
-            if survivor is None:
-                raise LookupError("customer_id")
-            if other is None:
-                raise LookupError("other_customer_id")
-            if survivor == other:
-                return []
-            rows = await lock_customers(connection, tenant_id, [survivor, other])
-            if len(rows) != 2 or any(r.merged_into is not None or r.erased_at is not None for r in rows):
-                raise LookupError("other_customer_id")  # changed under us: let the caller retry
-            await merge_into(connection, self._outbox, tenant_id, survivor, [other], "manual")
-            return [other]
+            return await merge_pair(connection, self._outbox, tenant_id, survivor_id, other_id, "manual")
 
     @staticmethod
     async def _identities(
         connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
     ) -> list[NormalizedIdentity]:
         rows = await connection.execute(
-            sa.select(identities.c.type, identities.c.value_masked)
+            sa.select(identities.c.type, identities.c.value_masked, identities.c.verified_at)
             .where(identities.c.tenant_id == tenant_id, identities.c.customer_id == customer_id)
             .order_by(identities.c.created_at, identities.c.type)
         )
         # Listings carry only the masked form; the clear value stays sealed in value_enc.
-        return [NormalizedIdentity(type=r.type, value=r.value_masked, masked=r.value_masked) for r in rows]
+        return [
+            NormalizedIdentity(r.type, r.value_masked, r.value_masked, r.verified_at is not None)
+            for r in rows
+        ]

@@ -175,3 +175,32 @@ async def merge_into(
         survivor_attributes=await segment_attributes(connection, tenant_id, survivor),
     )
     await outbox.append(connection, [NewEvent(tenant_id, "customer.merged", survivor, payload)])
+
+
+async def merge_pair(
+    connection: AsyncConnection,
+    outbox: Outbox,
+    tenant_id: uuid.UUID,
+    survivor_id: uuid.UUID,
+    other_id: uuid.UUID,
+    reason: str,
+) -> list[uuid.UUID]:
+    """Fold ``other_id``'s person into ``survivor_id``'s (ids may be merged away: their survivors are
+    used); [] when already one customer. The one merge of two chosen customers: by hand ("manual")
+    and by an accepted merge suggestion ("suggestion").
+
+    Raises LookupError naming the id ("customer_id", "other_customer_id") that is not a live customer.
+    """
+    survivor = await resolve_survivor(connection, tenant_id, survivor_id)
+    other = await resolve_survivor(connection, tenant_id, other_id)
+    if survivor is None:
+        raise LookupError("customer_id")
+    if other is None:
+        raise LookupError("other_customer_id")
+    if survivor == other:
+        return []
+    rows = await lock_customers(connection, tenant_id, [survivor, other])
+    if len(rows) != 2 or any(r.merged_into is not None or r.erased_at is not None for r in rows):
+        raise LookupError("other_customer_id")  # changed under us: let the caller retry
+    await merge_into(connection, outbox, tenant_id, survivor, [other], reason)
+    return [other]

@@ -1,9 +1,11 @@
 """Erasure and export of one customer's data (PIPL, GDPR).
 
 Erasure keeps a keyed hash of each identity in ``suppressed_identities``, deletes the identities,
-blanks every attribute, runs each capability's erasure statement and announces customer.erased, all
-in one transaction. Export gathers everything profile holds, with identities in clear (it is the
-data subject's copy).
+blanks every attribute, runs each capability's erasure statement, blanks the free text of the
+customer's events still in the outbox (``runtime.events.erasure``) and announces customer.erased
+(naming the customers merged into the erased one), all in one transaction. Export gathers
+everything profile holds, with identities in clear (it is the data subject's copy), each section
+bounded (``runtime.privacy.MAX_EXPORT_ROWS``: beyond it the export is refused, never cut).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from services.profile.store.tables import (
     suppressed_identities,
 )
 from services.runtime.database import Database
+from services.runtime.events.erasure import OutboxScrubber
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.privacy import MAX_EXPORT_ROWS, bounded
+
+_MAX_MERGE_HOPS = 32
 
 # Statements that erase or anonymise a customer's rows of other capabilities; each takes :tenant and
 # :customers (uuid[]: the customer and everyone merged into it).
@@ -41,6 +47,7 @@ class SqlPrivacyStore:
         self._database = database
         self._cipher = cipher
         self._outbox = outbox
+        self._scrubber = OutboxScrubber("profile", outbox.table)
 
     async def erase(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> tuple[uuid.UUID, datetime] | None:
         """Erase the person behind ``customer_id``; returns (id, erased_at), repeated calls alike."""
@@ -91,7 +98,8 @@ class SqlPrivacyStore:
             )
             for statement in ERASE_STATEMENTS:
                 await connection.execute(statement, {"tenant": tenant_id, "customers": family})
-            payload = profile_events_pb2.CustomerErased()
+            await self._scrubber.scrub(connection, tenant_id, family)
+            payload = profile_events_pb2.CustomerErased(merged_ids=[str(c) for c in family[1:]])
             payload.erased_at.FromDatetime(erased_at)
             await self._outbox.append(connection, [NewEvent(tenant_id, "customer.erased", survivor, payload)])
             return survivor, erased_at
@@ -111,9 +119,12 @@ class SqlPrivacyStore:
                 )
             ).one()
             identity_rows = await connection.execute(
-                sa.select(identities.c.type, identities.c.value_enc, identities.c.created_at).where(
-                    identities.c.tenant_id == tenant_id, identities.c.customer_id == survivor
-                )
+                sa.select(
+                    identities.c.type,
+                    identities.c.value_enc,
+                    identities.c.created_at,
+                    identities.c.verified_at,
+                ).where(identities.c.tenant_id == tenant_id, identities.c.customer_id == survivor)
             )
             merges = await connection.execute(
                 sa.select(customer_merges).where(
@@ -123,13 +134,14 @@ class SqlPrivacyStore:
                     ),
                 )
             )
-            sections = {
-                name: [
-                    dict(r._mapping)
-                    for r in await connection.execute(query, {"tenant": tenant_id, "customers": family})
-                ]
-                for name, query in EXPORT_QUERIES.items()
-            }
+            sections: dict[str, list[dict[str, Any]]] = {}
+            for name, query in EXPORT_QUERIES.items():
+                result = await connection.stream(query, {"tenant": tenant_id, "customers": family})
+                try:
+                    rows = await result.fetchmany(MAX_EXPORT_ROWS + 1)
+                finally:
+                    await result.close()
+                sections[name] = bounded("profile", name, [dict(r._mapping) for r in rows])
 
         def decrypt(kind: str, value: bytes) -> str:
             return self._cipher.decrypt(tenant_id, kind, value)
@@ -143,7 +155,13 @@ class SqlPrivacyStore:
                 "custom": row.custom,
             },
             "identities": [
-                {"type": r.type, "value": decrypt(r.type, r.value_enc), "created_at": r.created_at}
+                {
+                    "type": r.type,
+                    "value": decrypt(r.type, r.value_enc),
+                    "created_at": r.created_at,
+                    "verified": r.verified_at is not None,
+                    "verified_at": r.verified_at,
+                }
                 for r in identity_rows
             ],
             "created_at": row.created_at,
@@ -151,3 +169,25 @@ class SqlPrivacyStore:
             "merges": [dict(r._mapping) for r in merges],
             **sections,
         }
+
+    async def erasure(
+        self, tenant_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> tuple[uuid.UUID, datetime] | None:
+        """(the erased customer, when) for any id of an erased person (the survivor of its merges is
+        the one its erasure announced), or None: unknown in this tenant, or never erased."""
+        async with self._database.read() as connection:
+            current = customer_id
+            for _ in range(_MAX_MERGE_HOPS):
+                row = (
+                    await connection.execute(
+                        sa.select(customers.c.merged_into, customers.c.erased_at).where(
+                            customers.c.tenant_id == tenant_id, customers.c.customer_id == current
+                        )
+                    )
+                ).first()
+                if row is None or row.erased_at is None:
+                    return None
+                if row.merged_into is None:
+                    return current, row.erased_at
+                current = row.merged_into
+        return None

@@ -3,7 +3,8 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.runtime.events.tables import producer_tables
+from services.runtime.events.erasure import free_text_types
+from services.runtime.events.tables import outbox_text_index, producer_tables
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
@@ -11,6 +12,7 @@ metadata = sa.MetaData()
 tenants = tenants_table(metadata)
 
 outbox, outbox_heads = producer_tables(metadata)
+outbox_text_index(outbox, free_text_types("profile"))
 
 api_keys = sa.Table(
     "api_keys",
@@ -131,13 +133,69 @@ identities = sa.Table(
     sa.Column("value_masked", sa.Text, nullable=False),
     sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
     sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    # When a call first said the person proved it (docs/security.md "Verified identities"); never unset.
+    sa.Column("verified_at", sa.TIMESTAMP(timezone=True)),
     sa.ForeignKeyConstraint(
         ["tenant_id", "customer_id"], ["customers.tenant_id", "customers.customer_id"], ondelete="CASCADE"
     ),
     sa.Index("ix_identities_customer", "tenant_id", "customer_id"),
 )
 
+# A tenant's identity-resolution settings (no row: the defaults of domain.identity_resolution).
+identity_resolution_settings = sa.Table(
+    "identity_resolution_settings",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), sa.ForeignKey("tenants.tenant_id"), primary_key=True),
+    sa.Column("auto_merge_types", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Two customers one call's identities pointed at but that were not merged (the link was neither
+# verified nor of an auto-merge type), for an operator to accept (merge) or dismiss. At most one open
+# suggestion per pair; a merge re-points open ones to the survivor, an erasure closes them.
+merge_suggestions = sa.Table(
+    "merge_suggestions",
+    metadata,
+    sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("suggestion_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),  # the one the call went to
+    sa.Column("other_customer_id", pg.UUID(as_uuid=True), nullable=False),  # the one left apart
+    sa.Column("identity_type", sa.Text, nullable=False),
+    sa.Column("identity_masked", sa.Text),  # the masked form only; blanked when either is erased
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_seen_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("decided_at", sa.TIMESTAMP(timezone=True)),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("close_reason", sa.Text),
+    sa.Column("survivor_id", pg.UUID(as_uuid=True)),
+    sa.CheckConstraint(
+        "status IN ('open', 'accepted', 'dismissed', 'closed')", name="ck_merge_suggestions_status"
+    ),
+    sa.CheckConstraint("customer_id <> other_customer_id", name="ck_merge_suggestions_pair"),
+    sa.Index("ix_merge_suggestions_listing", "tenant_id", "created_at", "suggestion_id"),
+    sa.Index("ix_merge_suggestions_status", "tenant_id", "status", "created_at", "suggestion_id"),
+    sa.Index("ix_merge_suggestions_customer", "tenant_id", "customer_id"),
+    sa.Index("ix_merge_suggestions_other", "tenant_id", "other_customer_id"),
+)
+# At most one open suggestion per pair, whichever way round (``ON CONFLICT`` infers this index).
+sa.Index(
+    "ux_merge_suggestions_open_pair",
+    merge_suggestions.c.tenant_id,
+    sa.func.least(merge_suggestions.c.customer_id, merge_suggestions.c.other_customer_id),
+    sa.func.greatest(merge_suggestions.c.customer_id, merge_suggestions.c.other_customer_id),
+    unique=True,
+    postgresql_where=merge_suggestions.c.status == "open",
+)
+
 
 # Each capability declares its tables in its own module on the same metadata; importing them here
 # makes ``metadata`` complete for Alembic and for the tests that compare it with the migrations.
-from services.profile.store import behaviour_tables, operator_tables, order_tables, tag_tables  # noqa: E402, F401
+from services.profile.store import (  # noqa: E402, F401
+    audit_tables,
+    behaviour_tables,
+    operator_tables,
+    order_tables,
+    tag_tables,
+)

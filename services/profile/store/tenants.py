@@ -8,15 +8,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.profile.domain.api_keys import ResolvedKey
+from services.profile.domain.api_keys import SCOPES, ResolvedKey
 from services.profile.store.tables import api_keys, tenants
 from services.runtime.database import Database
 from services.runtime.errors import AlreadyExists
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import load_tenant, tenant_from_row
 
-# A tenant's first key holds every scope (API.md "Access").
-DEFAULT_SCOPES = ["ingest", "read", "points", "privacy", "operate"]
+# A tenant's first key holds every scope (API.md "Access"), ``audit`` included.
+DEFAULT_SCOPES = list(SCOPES)
 
 
 class SqlTenantStore:

@@ -31,7 +31,7 @@ def tenant_to_proto(tenant: Tenant) -> tenancy_pb2.TenantSpec:
 
 def identities_from_proto(items: Iterable[profile_pb2.Identity]) -> list[IdentityInput]:
     """The identities a request names, as the domain's unchecked inputs."""
-    return [IdentityInput(type=i.type, value=i.value) for i in items]
+    return [IdentityInput(type=i.type, value=i.value, verified=i.verified) for i in items]
 
 
 def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAttributes:
@@ -84,7 +84,10 @@ def customer_to_proto(customer: Customer) -> profile_pb2.Customer:
     return profile_pb2.Customer(
         customer_id=str(customer.customer_id),
         attributes=attributes_to_proto(customer.attributes),
-        identities=[profile_pb2.Identity(type=i.type, value=i.masked) for i in customer.identities],
+        identities=[
+            profile_pb2.Identity(type=i.type, value=i.masked, verified=i.verified)
+            for i in customer.identities
+        ],
         created_at=to_timestamp(customer.created_at),
         updated_at=to_timestamp(customer.updated_at),
         merged_into=str(customer.merged_into) if customer.merged_into else "",

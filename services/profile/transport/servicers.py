@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 
 from grpc import aio
 
@@ -12,22 +11,12 @@ from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.transport import convert
+from services.runtime.privacy import export_value
 from services.runtime.proto_convert import to_timestamp
 from services.runtime.tenancy import current_tenant, validate_tenant
 
 TENANT_SERVICE = "patron.profile.v1.TenantService"
 CUSTOMER_SERVICE = "patron.profile.v1.CustomerService"
-
-
-def export_value(value: object) -> str:
-    """JSON of what the export holds beyond JSON's types: times in RFC 3339 (``Z`` for UTC) like
-    every other answer of the API, dates as ``YYYY-MM-DD``, anything else (UUIDs) as text."""
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
@@ -71,6 +60,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             customer_id=str(result.customer_id),
             created=result.created,
             merged_customer_ids=[str(c) for c in result.merged_customer_ids],
+            unmerged_customer_ids=[str(c) for c in result.unmerged_customer_ids],
         )
 
     async def GetCustomer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,14 @@ _ADVANCE_MANY = sa.text(
       AND p.lease_expires_at > now() AND p.position = v.old
     """
 )
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    """An envelope's tenant or customer id for the parked row (None: empty, or not an id at all)."""
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None
 
 
 class LeaseLost(Exception):
@@ -223,6 +232,8 @@ class ConsumerStore:
                 position=envelope.position,
                 event_id=envelope.event_id,
                 type=envelope.type,
+                tenant_id=_uuid_or_none(envelope.tenant_id),
+                customer_id=_uuid_or_none(envelope.customer_id),
                 envelope=envelope.SerializeToString(),
                 error=error[:4000],
                 attempts=attempts,

@@ -72,6 +72,7 @@ class Outbox:
         NOTIFYs instead — which works across processes but makes PostgreSQL serialise the commits of
         every notifying transaction, so producing services pass their sequencer's wake-up."""
         self.producer = producer
+        self.table = table
         self._append = sa.text(_APPEND_SQL.format(table=table.name))
         self._wake = wake
         self.partitions = partitions

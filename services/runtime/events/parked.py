@@ -11,15 +11,18 @@ partition moved on when the event was parked, so a retried event is applied out 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
 from services.runtime.cancellation import raise_if_cancelled
-from services.runtime.database import Database
+from services.runtime.database import Database, after_commit
 from services.runtime.errors import InvalidArgument, NotFound
 from services.runtime.events.consumer import PARKED_NOW, ConsumerSpec
 
@@ -28,6 +31,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1_000
 MAX_NOTE_LENGTH = 200
+PRUNE_BATCH = 1_000
+PRUNE_EVERY_SECONDS = 3_600.0
 
 
 class ParkedEvents:
@@ -121,3 +126,57 @@ class ParkedEvents:
             by.strip(),
             reason.strip(),
         )
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete the events parked longer ago than ``retention`` (a parked event keeps its envelope,
+        with whatever the event carried, for as long as nobody acts on it); returns how many. Each
+        batch is its own short statement; replicas pruning at once skip each other's rows."""
+        k = self._parked
+        doomed = (
+            sa.select(k.c.id)
+            .where(k.c.parked_at < sa.func.now() - retention)
+            .order_by(k.c.id)
+            .limit(PRUNE_BATCH)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        total = 0
+        while True:
+            async with self._database.transaction() as connection:
+                rows = (
+                    await connection.execute(
+                        sa.delete(k).where(k.c.id.in_(doomed)).returning(k.c.id, k.c.consumer, k.c.type)
+                    )
+                ).all()
+                gone = Counter(row.consumer for row in rows)
+
+                def forget(gone: Counter[str] = gone) -> None:
+                    for consumer, count in gone.items():
+                        PARKED_NOW.labels(consumer).dec(count)
+
+                after_commit(connection, "parked-prune", forget)
+            for row in rows[:20]:
+                logger.warning(
+                    "parked event %d (%s, %s) pruned: parked longer than %s",
+                    row.id,
+                    row.type,
+                    row.consumer,
+                    retention,
+                )
+            total += len(rows)
+            if len(rows) < PRUNE_BATCH:
+                break
+        if total:
+            logger.warning("pruned %d parked events older than %s", total, retention)
+        return total
+
+    async def prune_forever(self, retention: timedelta, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
+        """:meth:`prune` now and every ``every_seconds`` until cancelled (a failed round is retried at
+        the next)."""
+        while True:
+            try:
+                await self.prune(retention)
+            except Exception as error:
+                raise_if_cancelled(error)
+                logger.warning("pruning parked events failed: %s", error)
+            await asyncio.sleep(every_seconds)

@@ -114,6 +114,14 @@ def _parked_columns() -> list[sa.Column[object]]:
     ]
 
 
+def _parked_subject_columns() -> list[sa.Column[object]]:
+    """Whose event a parked row holds (v2): erasure finds a customer's parked rows by them."""
+    return [
+        sa.Column("tenant_id", pg.UUID(as_uuid=True)),
+        sa.Column("customer_id", pg.UUID(as_uuid=True)),
+    ]
+
+
 def consumer_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     """Declare ``consumer_positions``, ``consumer_members`` and ``consumer_parked``."""
     return (
@@ -123,7 +131,9 @@ def consumer_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table
             "consumer_parked",
             metadata,
             *_parked_columns(),
+            *_parked_subject_columns(),
             sa.Index("ix_consumer_parked_consumer", "consumer", "partition"),
+            sa.Index("ix_consumer_parked_customer", "tenant_id", "customer_id"),
         ),
     )
 
@@ -140,3 +150,95 @@ def drop_consumer_tables_v1() -> None:
     op.drop_table("consumer_parked")
     op.drop_table("consumer_members")
     op.drop_table("consumer_positions")
+
+
+def add_parked_subjects_v2() -> None:
+    """Migration step for a consuming service: the parked rows' tenant and customer, filled in from
+    their envelopes (parked rows are few: an operator acts on each). Frozen."""
+    from patron.events.v1 import envelope_pb2
+
+    op.add_column("consumer_parked", sa.Column("tenant_id", pg.UUID(as_uuid=True)))
+    op.add_column("consumer_parked", sa.Column("customer_id", pg.UUID(as_uuid=True)))
+    connection = op.get_bind()
+    for row in connection.execute(sa.text("SELECT id, envelope FROM consumer_parked")).all():
+        envelope = envelope_pb2.EventEnvelope.FromString(row.envelope)
+        connection.execute(
+            sa.text("UPDATE consumer_parked SET tenant_id = :tenant, customer_id = :customer WHERE id = :id"),
+            {
+                "id": row.id,
+                "tenant": envelope.tenant_id or None,
+                "customer": envelope.customer_id or None,
+            },
+        )
+    op.create_index("ix_consumer_parked_customer", "consumer_parked", ["tenant_id", "customer_id"])
+
+
+def drop_parked_subjects_v2() -> None:
+    op.drop_index("ix_consumer_parked_customer", "consumer_parked")
+    op.drop_column("consumer_parked", "customer_id")
+    op.drop_column("consumer_parked", "tenant_id")
+
+
+# --- Erasure: the outbox rows that carry a customer's free text, and who finished erasing whom ----
+
+OUTBOX_TEXT_INDEX = "ix_outbox_customer_text"
+
+
+def outbox_text_predicate(types: tuple[str, ...]) -> sa.TextClause:
+    """The partial index's predicate: rows of a customer whose type carries free text."""
+    if not all(t.replace(".", "").replace("_", "").isalnum() for t in types):
+        raise ValueError(f"not event type names: {types!r}")
+    listed = ", ".join(f"'{t}'" for t in types)  # checked above: names of the contract, no quotes
+    return sa.text(f"customer_id IS NOT NULL AND type IN ({listed})")
+
+
+def outbox_text_index(outbox: sa.Table, types: tuple[str, ...]) -> sa.Index:
+    """Declare the index erasure finds a customer's outbox rows of ``types`` (the producer's events
+    that carry free text) by; partial, so the events without free text cost nothing more."""
+    return sa.Index(
+        OUTBOX_TEXT_INDEX,
+        outbox.c.tenant_id,
+        outbox.c.customer_id,
+        postgresql_where=outbox_text_predicate(types),
+    )
+
+
+def create_outbox_text_index_v1(types: tuple[str, ...]) -> None:
+    """Migration step: :func:`outbox_text_index`, built CONCURRENTLY (the outbox is written all the
+    time). Frozen for the given types: another set of types needs a new step."""
+    with op.get_context().autocommit_block():
+        op.create_index(
+            OUTBOX_TEXT_INDEX,
+            "outbox",
+            ["tenant_id", "customer_id"],
+            postgresql_where=outbox_text_predicate(types),
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+
+
+def drop_outbox_text_index_v1() -> None:
+    op.drop_index(OUTBOX_TEXT_INDEX, "outbox")
+
+
+def _erasure_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("tenant_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("customer_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("erased_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()),
+    ]
+
+
+def erasure_table(metadata: sa.MetaData) -> sa.Table:
+    """Declare ``customer_erasures``: one row per customer this service has finished erasing (the
+    customer.erased event handled, in the handler's transaction), for ``GET .../erasure``."""
+    return sa.Table("customer_erasures", metadata, *_erasure_columns())
+
+
+def create_erasure_table_v1() -> None:
+    """Migration step for a consuming service. Frozen."""
+    op.create_table("customer_erasures", *_erasure_columns())
+
+
+def drop_erasure_table_v1() -> None:
+    op.drop_table("customer_erasures")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import grpc
 import sqlalchemy as sa
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.runtime.database import Database
 from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
@@ -18,8 +16,9 @@ from services.runtime.events.signals import OUTBOX_CHANNEL, SEQUENCED_CHANNEL, L
 from services.runtime.events.status import STATUS_METHODS, ConsumerStatusServicer, status_registration
 from services.runtime.events.stream import STREAM_METHODS, EventStreamServicer, stream_registration
 from services.runtime.events.tables import DEFAULT_PARTITIONS
+from services.runtime.grpc_tls import peer_channel
 from services.runtime.server import BackgroundTask, Registration, ServiceServer
-from services.runtime.settings import ServiceSettings
+from services.runtime.settings import RuntimeSettings, ServiceSettings
 
 
 @dataclass
@@ -63,15 +62,15 @@ def make_consumers(
     settings: ServiceSettings,
     tables: tuple[sa.Table, sa.Table, sa.Table],
     specs: list[ConsumerSpec],
+    runtime: RuntimeSettings,
 ) -> tuple[list[Registration], list[BackgroundTask], frozenset[str]]:
-    """Background runners for ``specs`` and the ConsumerStatus servicer of this service."""
+    """Background runners for ``specs`` and the ConsumerStatus servicer of this service; each
+    runner reads its producer's stream over a channel of ``runtime``'s transport (TLS or not)."""
     tasks: list[BackgroundTask] = []
     for spec in specs:
 
         async def consume(server: ServiceServer, spec: ConsumerSpec = spec) -> None:
-            channel = grpc.aio.insecure_channel(
-                settings.address_of(spec.producer), interceptors=aio_client_interceptors()
-            )
+            channel = peer_channel(settings, spec.producer, runtime)
             try:
                 runner = ConsumerRunner(
                     spec, database, tables, channel, on_health=server.set_component_health
@@ -82,5 +81,10 @@ def make_consumers(
 
         tasks.append(consume)
     parked = ParkedEvents(database, tables[2], {spec.name: spec for spec in specs})
+
+    async def prune_parked(_: ServiceServer) -> None:
+        await parked.prune_forever(timedelta(days=settings.parked_retention_days))
+
+    tasks.append(prune_parked)
     servicer = ConsumerStatusServicer(database, tables[0], tables[2], parked)
     return [status_registration(servicer)], tasks, STATUS_METHODS

@@ -4,7 +4,8 @@ Each runs inside the consumer's transaction, which also moves the stream positio
 counts exactly once (``events_applied`` makes that visible). The segment attributes are set from the
 values the events carry (``audience_attributes``). A merge moves the merged customers' facts and
 audience rows (``audience_moves``) to the survivor and re-scores it; an erasure deletes every fact,
-audience row, attribute and score of the customer.
+audience row, attribute and score of the customer, and the parked events of the customer, and
+records scoring's erasure done (``runtime.events.erasure``).
 ``consumers.profile_events`` wires them (and those of ``fact_projection``) to profile's stream.
 """
 
@@ -17,12 +18,17 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
+from services.runtime.events.erasure import ErasureTraces
 from services.runtime.events.outbox import Outbox
 from services.runtime.proto_convert import from_timestamp, optional_text
 from services.scoring.store import audience_moves, kpi_moves
 from services.scoring.store.audience_attributes import attribute_values, blank_attributes
+from services.scoring.store.feature_tables import outbox
 from services.scoring.store.rescoring import forget_customers, rescore
-from services.scoring.store.tables import customers
+from services.scoring.store.tables import consumer_parked, customer_erasures, customers
+
+# Scoring's events carry no free text: its erasure prunes its parked events and records itself done.
+_TRACES = ErasureTraces("scoring", outbox, consumer_parked, customer_erasures)
 
 _MOVE_ACTIVITY = sa.text(
     """
@@ -217,3 +223,5 @@ class CustomerProjection:
         for statement in [*_ERASE_FACTS, *audience_moves.ERASE_STATEMENTS]:
             await connection.execute(statement, {"t": key["tenant_id"], "c": key["customer_id"]})
         await forget_customers(connection, key["tenant_id"], [key["customer_id"]])
+        merged = [uuid.UUID(m) for m in envelope.customer_erased.merged_ids]
+        await _TRACES.erase(connection, key["tenant_id"], key["customer_id"], merged)

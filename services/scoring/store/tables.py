@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from services.runtime.events.tables import consumer_tables
+from services.runtime.events.tables import consumer_tables, erasure_table
 from services.runtime.tenant_store import tenants_table
 
 metadata = sa.MetaData()
@@ -11,6 +11,7 @@ metadata = sa.MetaData()
 tenants = tenants_table(metadata)
 
 consumer_positions, consumer_members, consumer_parked = consumer_tables(metadata)
+customer_erasures = erasure_table(metadata)
 
 # Kept from profile's customer.* events: who exists, since when, and who was merged into whom.
 customers = sa.Table(

@@ -64,10 +64,12 @@ class CustomerMerged(_message.Message):
     def __init__(self, survivor_id: _Optional[str] = ..., merged_ids: _Optional[_Iterable[str]] = ..., survivor_attributes: _Optional[_Union[SegmentAttributes, _Mapping]] = ...) -> None: ...
 
 class CustomerErased(_message.Message):
-    __slots__ = ("erased_at",)
+    __slots__ = ("erased_at", "merged_ids")
     ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    MERGED_IDS_FIELD_NUMBER: _ClassVar[int]
     erased_at: _timestamp_pb2.Timestamp
-    def __init__(self, erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    merged_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., merged_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EventRecorded(_message.Message):
     __slots__ = ("client_event_id", "event_type", "properties_json")

@@ -176,12 +176,14 @@ class IdempotencyAck(_message.Message):
     def __init__(self) -> None: ...
 
 class Identity(_message.Message):
-    __slots__ = ("type", "value")
+    __slots__ = ("type", "value", "verified")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
     type: str
     value: str
-    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    verified: bool
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., verified: _Optional[bool] = ...) -> None: ...
 
 class CustomerAttributes(_message.Message):
     __slots__ = ("nickname", "gender", "birthday", "province", "city", "registered_at", "registration_channel", "device", "custom_json", "timezone")
@@ -232,14 +234,16 @@ class IdentifyRequest(_message.Message):
     def __init__(self, identities: _Optional[_Iterable[_Union[Identity, _Mapping]]] = ..., attributes: _Optional[_Union[CustomerAttributes, _Mapping]] = ...) -> None: ...
 
 class IdentifyResponse(_message.Message):
-    __slots__ = ("customer_id", "created", "merged_customer_ids")
+    __slots__ = ("customer_id", "created", "merged_customer_ids", "unmerged_customer_ids")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     MERGED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
+    UNMERGED_CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     created: bool
     merged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, customer_id: _Optional[str] = ..., created: _Optional[bool] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    unmerged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., created: _Optional[bool] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ..., unmerged_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetCustomerRequest(_message.Message):
     __slots__ = ("customer_id",)

@@ -563,8 +563,9 @@ class CustomerServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Identify(self, request, context):
-        """Resolve identities to one customer, creating it when none matches; identities that show two
-        customers are one person merge them into the oldest.
+        """Resolve identities to one customer, creating it when none matches; verified identities (or of
+        the tenant's auto-merge types) that show two customers are one person merge them into the oldest,
+        other links leave them apart with a merge suggestion (MergeSuggestionService).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

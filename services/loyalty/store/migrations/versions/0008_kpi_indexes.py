@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "loyalty_0008"
-down_revision = "loyalty_0006"
+down_revision = "loyalty_0007"
 branch_labels = None
 depends_on = None
 

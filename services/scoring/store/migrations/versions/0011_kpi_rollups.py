@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql as pg
 from services.scoring.store.kpi_backfill import BACKFILL
 
 revision = "scoring_0011"
-down_revision = "scoring_0009"
+down_revision = "scoring_0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,199 @@
+"""Benchmark: ``GET /v1/customers/{id}/360`` through the gateway at a fixed arrival rate.
+
+The target (DESIGN.md): **p99 ≤ 20 ms at 300 calls/s**, the gateway fanning out to all four services.
+The load is open-loop: call ``i`` is due at ``start + i / rate`` whether or not earlier calls have
+been answered, and its latency runs from when it was due (so a stall is not hidden by callers that
+wait for it — no coordinated omission). Prints one JSON object on stdout.
+
+The workload (the defaults *are* the workload):
+
+- a fresh tenant; 200 customers (``--customers``) identified by e-mail with a city, each given 100
+  points by an adjustment and one coupon, so that every section has something to read;
+- 3 s at the rate not measured (``--warmup``), then 20 s measured (``--duration``) at 300 calls/s
+  (``--rate``), each call for a customer drawn uniformly (``--seed``);
+- at most 64 calls in flight (``--connections`` keep-alive connections); a call that finds none free
+  waits, and its wait counts in its latency;
+- a call is an error unless it answers 200 with ``complete: true`` (a degraded answer is an error
+  here: the figure is for the whole 360).
+
+Run from the repository root, with the system up (``patron up``)::
+
+    python -m bench.customer_360 [--url http://127.0.0.1:8080] [--output results/customer_360.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+if not __package__:  # run as a script: make the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    DEFAULT_URL,
+    BenchError,
+    create_tenant,
+    emit_report,
+    fast_httpcore,
+    latency_summary,
+    load_admin_token,
+    log,
+    machine_info,
+    positive_float,
+    positive_int,
+)
+
+TARGET = {"calls_per_s": 300, "p99_ms": 20}
+SEED_CONCURRENCY = 16
+
+
+async def _seed_customer(client: httpx.AsyncClient, index: int, template_id: str) -> str:
+    body = {
+        "identities": [{"type": "email", "value": f"c360-{index}@bench.example"}],
+        "attributes": {"city": "Hangzhou"},
+    }
+    identified = await client.post("/v1/customers/identify", json=body)
+    identified.raise_for_status()
+    customer = str(identified.json()["customer_id"])
+    adjusted = await client.post(
+        f"/v1/customers/{customer}/points/adjustments", json={"points": 100, "reason": "bench"}
+    )
+    adjusted.raise_for_status()
+    coupon = await client.post(f"/v1/customers/{customer}/coupons", json={"template_id": template_id})
+    coupon.raise_for_status()
+    return customer
+
+
+async def seed(client: httpx.AsyncClient, count: int) -> list[str]:
+    """``count`` customers with points and a coupon each."""
+    template = await client.post(
+        "/v1/coupon-templates", json={"kind": "no_threshold", "discount_minor": 500, "valid_days": 30}
+    )
+    template.raise_for_status()
+    template_id = str(template.json()["template_id"])
+    gate = asyncio.Semaphore(SEED_CONCURRENCY)
+
+    async def one(index: int) -> str:
+        async with gate:
+            return await _seed_customer(client, index, template_id)
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+class _Load:
+    """The open-loop schedule and what it measured."""
+
+    def __init__(self, client: httpx.AsyncClient, customers: list[str], rng: random.Random) -> None:
+        self.client, self.customers, self.rng = client, customers, rng
+        self.latencies_ms: list[float] = []
+        self.errors: Counter[str] = Counter()
+        self.sent = 0
+
+    async def call(self, due: float, measured: bool) -> None:
+        customer = self.rng.choice(self.customers)
+        try:
+            response = await self.client.get(f"/v1/customers/{customer}/360")
+        except (httpx.HTTPError, OSError) as error:
+            if measured:
+                self.errors[type(error).__name__] += 1
+            return
+        done = time.perf_counter()
+        if not measured:
+            return
+        if response.status_code != 200:
+            self.errors[str(response.status_code)] += 1
+        elif not response.json()["complete"]:
+            self.errors["degraded"] += 1
+        else:
+            self.latencies_ms.append((done - due) * 1000.0)
+
+    async def run(self, rate: float, warmup_s: float, duration_s: float) -> float:
+        """Send the calls on schedule; the measured window's length."""
+        start = time.perf_counter()
+        measure_from = start + warmup_s
+        total = int((warmup_s + duration_s) * rate)
+        tasks: list[asyncio.Task[None]] = []
+        for index in range(total):
+            due = start + index / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            measured = due >= measure_from
+            self.sent += measured
+            tasks.append(asyncio.create_task(self.call(due, measured)))
+        await asyncio.gather(*tasks)
+        return duration_s
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    fast_httpcore()
+    _, api_key = create_tenant(args.url, load_admin_token(args.admin_token), prefix="bench-360")
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=args.url, headers=headers, limits=limits, timeout=10) as client:
+        log(f"seeding {args.customers} customers")
+        customers = await seed(client, args.customers)
+        log(f"calling at {args.rate}/s: {args.warmup} s warm-up, {args.duration} s measured")
+        load = _Load(client, customers, random.Random(args.seed))
+        cpu_before = time.process_time()
+        window = await load.run(args.rate, args.warmup, args.duration)
+        generator_cpu = time.process_time() - cpu_before
+    succeeded = len(load.latencies_ms)
+    return {
+        "benchmark": "customer_360",
+        "run_id": str(uuid.uuid4()),
+        "target": TARGET,
+        "workload": {
+            "rate_per_s": args.rate,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "customers": args.customers,
+            "connections": args.connections,
+            "seed": args.seed,
+        },
+        "calls_sent": load.sent,
+        "calls_per_s": round(succeeded / window, 1),
+        "latency_ms": latency_summary(load.latencies_ms),
+        "errors": dict(load.errors),
+        "generator_cpu_s": round(generator_cpu, 2),
+        "generator_cpu_share_of_one_core": round(generator_cpu / (args.warmup + window), 3),
+        "machine": machine_info(),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--admin-token", default=None)
+    parser.add_argument("--rate", type=positive_float, default=300.0)
+    parser.add_argument("--duration", type=positive_float, default=20.0)
+    parser.add_argument("--warmup", type=positive_float, default=3.0)
+    parser.add_argument("--customers", type=positive_int, default=200)
+    parser.add_argument("--connections", type=positive_int, default=64)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = asyncio.run(main_async(args))
+    except BenchError as error:
+        log(f"error: {error}")
+        return 2
+    emit_report(report, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
