@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from gateway import problems
+from gateway import dashboard, problems
 from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
@@ -30,6 +30,7 @@ from gateway.routers import (
     customers,
     events,
     journeys,
+    kpis,
     links,
     loyalty,
     loyalty_program,
@@ -154,6 +155,8 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
     app.include_router(audit.router)
     app.include_router(merge_suggestions.router)
     app.include_router(privacy.router)
+    app.include_router(kpis.router)
+    app.include_router(dashboard.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # Inside the metrics (a 429 is counted) and no-store, outside everything else (a 429 costs nothing more).

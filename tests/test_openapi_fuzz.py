@@ -88,6 +88,10 @@ DOCUMENTED: dict[tuple[str, str], str] = {
     "dependency between query parameters OpenAPI cannot state); " + _PHONE_EMAIL,
     ("GET /v1/loyalty/reports/daily", VALID_REJECTED): "to must not be before from, and the range "
     "spans at most 366 days",
+    ("GET /v1/kpis", VALID_REJECTED): "to must not be before from, and the period spans at most 366 "
+    "days (docs/kpis.md)",
+    ("GET /v1/kpis/retention", VALID_REJECTED): "to must not be before from, and the period spans at "
+    "most 366 days (docs/kpis.md)",
     ("POST /v1/customers/identify", VALID_REJECTED): f"{_PHONE_EMAIL}; {_ATTRIBUTES}",
     ("PATCH /v1/customers/{customer_id}", VALID_REJECTED): _ATTRIBUTES,
     ("POST /v1/customers/{customer_id}/merge", VALID_REJECTED): "an unknown other_customer_id is "

@@ -9,6 +9,7 @@ import httpx
 from tests.conftest import TenantKey
 from tests.test_api_keys import WALKED as KEYS_WALKED
 from tests.test_audit import WALKED as AUDIT_WALKED
+from tests.test_kpis_api import WALKED as KPIS_WALKED
 from tests.test_merge_suggestions import WALKED as SUGGESTIONS_WALKED
 from tests.test_notify_tenancy import WALKED as NOTIFY_WALKED
 from tests.test_operators import WALKED as OPERATORS_WALKED
@@ -110,6 +111,7 @@ async def test_another_tenant_sees_nothing_anywhere(
         | OPERATORS_WALKED
         | AUDIT_WALKED
         | SUGGESTIONS_WALKED
+        | KPIS_WALKED
     )
     assert documented == walked, "walk the new endpoints here, in test_value_tenancy or test_notify_tenancy"
 

@@ -8,6 +8,7 @@ from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
 from services.loyalty.domain.coupon_desk import CouponDesk
 from services.loyalty.domain.jobs import expire_points_forever, review_tiers_forever
+from services.loyalty.domain.kpis import LoyaltyKpis
 from services.loyalty.domain.membership_desk import MembershipDesk
 from services.loyalty.domain.points_desk import PointsDesk
 from services.loyalty.domain.program_desk import ProgramDesk
@@ -18,6 +19,7 @@ from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.customer_export import loyalty_privacy
 from services.loyalty.store.expiry import SqlExpiryStore
 from services.loyalty.store.hot_pool import HotConnections
+from services.loyalty.store.kpis import SqlLoyaltyKpiStore
 from services.loyalty.store.membership_reads import SqlMembershipStore
 from services.loyalty.store.points import SqlPointsStore
 from services.loyalty.store.programs import ProgramCache, SqlProgramStore
@@ -31,6 +33,7 @@ from services.loyalty.store.tables import (
 )
 from services.loyalty.store.tier_reviews import SqlTierReviewStore
 from services.loyalty.transport.coupons_servicer import coupons_registration
+from services.loyalty.transport.kpis_servicer import kpis_registration
 from services.loyalty.transport.membership_servicer import membership_registration
 from services.loyalty.transport.points_servicer import points_registration
 from services.loyalty.transport.program_servicer import program_registration
@@ -86,6 +89,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             program_registration(ProgramDesk(SqlProgramStore(database, programs))),
             points_registration(PointsDesk(points)),
             reports_registration(ReportsDesk(SqlReportsStore(database))),
+            kpis_registration(LoyaltyKpis(SqlLoyaltyKpiStore(database))),
             membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
             coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
             privacy_registration(loyalty_privacy(database)),

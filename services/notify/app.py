@@ -21,6 +21,7 @@ from services.notify.domain.channels import ChannelConfig
 from services.notify.domain.delivery import Provider
 from services.notify.domain.journey_runner import JourneyRunner, RunnerLimits
 from services.notify.domain.journeys import JourneyDesk
+from services.notify.domain.kpis import CampaignKpis
 from services.notify.domain.link_desk import LinkDesk
 from services.notify.domain.links import LinkSigner
 from services.notify.domain.message_batches import BatchPreparer
@@ -43,6 +44,7 @@ from services.notify.store.delivery_queue import DeliveryQueue
 from services.notify.store.journey_birthdays import BirthdaySweep
 from services.notify.store.journey_instances import SqlInstanceStore
 from services.notify.store.journeys import SqlJourneyStore
+from services.notify.store.kpis import SqlCampaignKpiStore
 from services.notify.store.link_events import SqlLinkStore
 from services.notify.store.messages import SqlMessageStore
 from services.notify.store.receipts import SqlReceiptStore
@@ -57,6 +59,7 @@ from services.notify.store.tables import (
 from services.notify.store.templates import SqlTemplateStore
 from services.notify.transport.campaigns_servicer import campaigns_registration
 from services.notify.transport.journeys_servicer import journeys_registration
+from services.notify.transport.kpis_servicer import kpis_registration
 from services.notify.transport.link_servicer import LinkServicer, link_registration
 from services.notify.transport.notify_servicer import NotifyServicer, notify_registration
 from services.notify.webhook_parts import webhook_parts
@@ -164,6 +167,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             link_registration(LinkServicer(links, receipts, wechat_receipts)),
             journeys_registration(journey_desk),
             campaigns_registration(campaign_desk),
+            kpis_registration(CampaignKpis(SqlCampaignKpiStore(database))),
             *webhook_registrations,
             privacy_registration(notify_privacy(database)),
         ],

@@ -25,6 +25,7 @@ from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.computed_tags import ComputedTagSync
 from services.scoring.domain.config_book import ConfigBook
 from services.scoring.domain.fitted_models import FittedModels
+from services.scoring.domain.kpis import KpiDesk
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.domain.scores import ScoreQueries
 from services.scoring.domain.segments.audience import SegmentAudience
@@ -35,6 +36,7 @@ from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
 from services.scoring.store.customer_export import scoring_privacy
 from services.scoring.store.feature_tables import outbox
+from services.scoring.store.kpi_reads import SqlKpiStore
 from services.scoring.store.prediction_models import SqlModelStore
 from services.scoring.store.reads import SqlScoreReader
 from services.scoring.store.run_phases import SqlRunPhases
@@ -48,6 +50,7 @@ from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
+from services.scoring.transport.kpis_servicer import kpis_registration
 from services.scoring.transport.models_servicer import models_registration
 from services.scoring.transport.segment_exports_servicer import segment_exports_registration
 from services.scoring.transport.segments_servicer import segments_registration
@@ -105,6 +108,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
                 SegmentAudience(SqlAudienceStore(database)),
             ),
             segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
+            kpis_registration(KpiDesk(SqlKpiStore(database))),
             *producer.registrations,
             *registrations,
             privacy_registration(scoring_privacy(database)),

@@ -110,4 +110,14 @@ coupons = sa.Table(
     ),
     # A customer's coupons newest first.
     sa.Index("ix_coupons_customer", "tenant_id", "customer_id", "issued_at", "code"),
+    # The KPIs (docs/kpis.md): coupons issued in a period and whether redeemed; redemptions in a
+    # period and their discounts, each read index-only.
+    sa.Index("coupons_by_issued", "tenant_id", "issued_at", postgresql_include=["status"]),
+    sa.Index(
+        "coupons_by_redeemed",
+        "tenant_id",
+        "redeemed_at",
+        postgresql_include=["discount_minor"],
+        postgresql_where=sa.text("redeemed_at IS NOT NULL"),
+    ),
 )

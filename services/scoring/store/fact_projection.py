@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.outbox import Outbox
+from services.scoring.domain.kpis import survey_answer
+from services.scoring.store import kpi_facts
 from services.scoring.store.behaviour_events import record_behaviour
 from services.scoring.store.rescoring import rescore, tenant_timezone
 
@@ -61,6 +63,7 @@ _INSERT_ORDERS = sa.text(
          AS u(order_id, customer_id, paid_at, currency, amount)
     ORDER BY u.order_id
     ON CONFLICT (tenant_id, order_id) DO NOTHING
+    RETURNING order_id, customer_id, paid_at, currency, amount_minor, refunded_minor
     """
 )
 
@@ -98,13 +101,22 @@ _INSERT_REFUNDS = sa.text(
     """
 )
 
+# The refunded amounts before the refunds, read under the rows' locks (the KPIs add the change).
+_LOCK_REFUNDED = sa.text(
+    """
+    SELECT order_id, refunded_minor FROM orders
+    WHERE tenant_id = :t AND order_id = ANY(CAST(:order_ids AS text[]))
+    ORDER BY order_id FOR UPDATE
+    """
+)
+
 _APPLY_REFUNDS = sa.text(
     """
     UPDATE orders o SET refunded_minor = least(o.amount_minor, (
         SELECT coalesce(sum(r.amount_minor), 0) FROM order_refunds r
         WHERE r.tenant_id = o.tenant_id AND r.order_id = o.order_id))
     WHERE o.tenant_id = :t AND o.order_id = ANY(CAST(:order_ids AS text[]))
-    RETURNING o.customer_id
+    RETURNING o.order_id, o.customer_id, o.paid_at, o.currency, o.amount_minor, o.refunded_minor
     """
 )
 
@@ -162,7 +174,7 @@ class FactProjection:
             kept = [(e.order_paid, live[e.customer_id]) for e in events if live[e.customer_id] is not None]
             if not kept:
                 continue
-            await connection.execute(
+            added = await connection.execute(
                 _INSERT_ORDERS,
                 {
                     "t": tenant_id,
@@ -172,6 +184,23 @@ class FactProjection:
                     "currencies": [p.currency for p, _ in kept],
                     "amounts": [p.amount_minor for p, _ in kept],
                 },
+            )
+            stripes = {e.order_paid.order_id: e.partition for e in events}
+            await kpi_facts.record_orders(
+                connection,
+                tenant_id,
+                [
+                    kpi_facts.OrderChange(
+                        row.customer_id,
+                        row.paid_at,
+                        row.currency.strip(),
+                        row.amount_minor,
+                        None,
+                        row.refunded_minor,
+                        stripes[row.order_id],
+                    )
+                    for row in added
+                ],
             )
             lines = [(p.order_id, n, item) for p, _ in kept for n, item in enumerate(p.items)]
             if lines:
@@ -220,8 +249,29 @@ class FactProjection:
             order_ids = list(added.scalars())
             if not order_ids:
                 continue
-            owners = await connection.execute(_APPLY_REFUNDS, {"t": tenant_id, "order_ids": order_ids})
-            await rescore(connection, self.outbox, tenant_id, list(owners.scalars()))
+            locked = await connection.execute(_LOCK_REFUNDED, {"t": tenant_id, "order_ids": order_ids})
+            before = {row.order_id: row.refunded_minor for row in locked}
+            owners = (
+                await connection.execute(_APPLY_REFUNDS, {"t": tenant_id, "order_ids": order_ids})
+            ).all()
+            stripes = {e.order_refunded.order_id: e.partition for e in events}
+            await kpi_facts.record_refunds(
+                connection,
+                tenant_id,
+                [
+                    kpi_facts.OrderChange(
+                        row.customer_id,
+                        row.paid_at,
+                        row.currency.strip(),
+                        row.amount_minor,
+                        before[row.order_id],
+                        row.refunded_minor,
+                        stripes[row.order_id],
+                    )
+                    for row in owners
+                ],
+            )
+            await rescore(connection, self.outbox, tenant_id, [row.customer_id for row in owners])
 
     async def events_recorded(self, connection: AsyncConnection, envelopes: Envelopes) -> None:
         """Count behaviour per customer, type and local day (and local hour), and keep each event
@@ -240,6 +290,20 @@ class FactProjection:
                     "types": [e.event_recorded.event_type for e, _ in kept],
                     "ats": [e.occurred_at.ToDatetime(tzinfo=UTC) for e, _ in kept],
                 },
+            )
+            await kpi_facts.record_activity(
+                connection,
+                tenant_id,
+                [
+                    kpi_facts.Activity(
+                        live_id,
+                        e.occurred_at.ToDatetime(tzinfo=UTC),
+                        e.partition,
+                        survey_answer(e.event_recorded.event_type, e.event_recorded.properties_json),
+                    )
+                    for e, live_id in kept
+                    if live_id is not None
+                ],
             )
             await record_behaviour(connection, tenant_id, kept)
             await rescore(connection, self.outbox, tenant_id, [c for _, c in kept if c is not None])

@@ -21,7 +21,7 @@ from patron.events.v1 import envelope_pb2
 from services.runtime.events.erasure import ErasureTraces
 from services.runtime.events.outbox import Outbox
 from services.runtime.proto_convert import from_timestamp, optional_text
-from services.scoring.store import audience_moves
+from services.scoring.store import audience_moves, kpi_moves
 from services.scoring.store.audience_attributes import attribute_values, blank_attributes
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.rescoring import forget_customers, rescore
@@ -194,6 +194,7 @@ class CustomerProjection:
         )
         await connection.execute(_MOVE_ACTIVITY, moved)
         await connection.execute(_MOVE_HOURS, moved)
+        await kpi_moves.merge_customers(connection, tenant_id, survivor, merged_ids, envelope.partition)
         for move in audience_moves.MOVE_STATEMENTS:
             await connection.execute(move, moved)
         if survivor == named and envelope.customer_merged.HasField("survivor_attributes"):
@@ -218,6 +219,7 @@ class CustomerProjection:
                 events_applied=customers.c.events_applied + 1,
             )
         )
+        await kpi_moves.erase_customer(connection, key["tenant_id"], key["customer_id"], envelope.partition)
         for statement in [*_ERASE_FACTS, *audience_moves.ERASE_STATEMENTS]:
             await connection.execute(statement, {"t": key["tenant_id"], "c": key["customer_id"]})
         await forget_customers(connection, key["tenant_id"], [key["customer_id"]])

@@ -1,0 +1,111 @@
+"""Rebuild a tenant's KPI rollups from scoring's facts: the migration's backfill, and a repair.
+
+The rollups are a function of the facts (docs/kpis.md "How it is kept"): active days from
+``activity_daily`` and ``orders``, sums per day from ``orders``, first order days from ``orders``,
+survey answers from ``behaviour_events`` (which keeps events with their properties for
+``BEHAVIOUR_RETENTION_DAYS`` only: answers older than that, recorded before the rollups existed, are
+not recovered). The rebuild takes the tenant's scores lock exclusively, so the consumer's increments
+(which take it shared before writing) wait and then add to the rebuilt rows; everything is written in
+the caller's transaction, under the stripe 0.
+
+The survey rule is written here in SQL for the backfill and in ``domain.kpis.survey_answer`` in
+Python for the consumer; ``tests/test_kpi_rollups.py`` holds the two (and every increment) to each
+other.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.scoring.store.kpi_facts import add_to_daily, branch, survey_deltas, tenant_money
+from services.scoring.store.rescoring import lock_key
+
+_CLEAR = [
+    sa.text(f"DELETE FROM {table} WHERE tenant_id = :t")  # noqa: S608 (constant names)
+    for table in ("kpi_customer_days", "kpi_daily", "kpi_first_orders", "kpi_surveys")
+]
+
+_DAYS = sa.text(
+    """
+    INSERT INTO kpi_customer_days (tenant_id, day, customer_id, orders)
+    SELECT :t, day, customer_id, sum(counted) FROM (
+        SELECT (paid_at AT TIME ZONE :tz)::date AS day, customer_id,
+               (refunded_minor < amount_minor)::int AS counted
+        FROM orders WHERE tenant_id = :t
+        UNION ALL
+        SELECT day, customer_id, 0 FROM activity_daily WHERE tenant_id = :t
+    ) AS facts
+    GROUP BY day, customer_id
+    """
+)
+
+_FIRSTS = sa.text(
+    """
+    INSERT INTO kpi_first_orders (tenant_id, customer_id, first_day)
+    SELECT :t, customer_id, (min(paid_at) AT TIME ZONE :tz)::date FROM orders
+    WHERE tenant_id = :t AND refunded_minor < amount_minor
+    GROUP BY customer_id
+    """
+)
+
+# A survey answer: a survey_response whose properties name the survey (nps or csat) and give an
+# integral score in its range (0-10, 1-5); anything else counts in neither.
+_ANSWERS = """
+    SELECT customer_id, (occurred_at AT TIME ZONE :tz)::date AS day, properties->>'survey' AS survey,
+           (properties->>'score')::numeric AS score
+    FROM behaviour_events
+    WHERE tenant_id = :t AND event_type = 'survey_response'
+      AND properties->>'survey' IN ('nps', 'csat')
+      AND jsonb_typeof(properties->'score') = 'number'
+"""
+
+_SURVEYS = sa.text(
+    f"""
+    INSERT INTO kpi_surveys (tenant_id, customer_id, day, survey, score, responses)
+    SELECT :t, customer_id, day, survey, score::smallint, count(*) FROM ({_ANSWERS}) AS a
+    WHERE score = trunc(score)
+      AND ((survey = 'nps' AND score BETWEEN 0 AND 10) OR (survey = 'csat' AND score BETWEEN 1 AND 5))
+    GROUP BY customer_id, day, survey, score
+    """  # noqa: S608 (a constant)
+)
+
+_MONEY = "currency = coalesce(CAST(:currency AS text), currency)"
+
+_DAILY = sa.text(
+    add_to_daily(
+        branch(
+            "orders WHERE tenant_id = :t",
+            "(paid_at AT TIME ZONE :tz)::date",
+            "CAST(0 AS smallint)",
+            orders="(refunded_minor < amount_minor)::int",
+            money_orders=f"CASE WHEN {_MONEY} THEN (refunded_minor < amount_minor)::int ELSE 0 END",
+            revenue_minor=f"CASE WHEN {_MONEY} THEN amount_minor - refunded_minor ELSE 0 END",
+            refunds_minor=f"CASE WHEN {_MONEY} THEN refunded_minor ELSE 0 END",
+        ),
+        branch("kpi_customer_days WHERE tenant_id = :t", "day", "CAST(0 AS smallint)", active_customers="1"),
+        branch(
+            "(SELECT day, survey, score, responses AS n FROM kpi_surveys WHERE tenant_id = :t) AS s"
+            " GROUP BY day",
+            "day",
+            "CAST(0 AS smallint)",
+            **survey_deltas(),
+        ),
+    )
+)
+
+
+BACKFILL = (_DAYS, _FIRSTS, _SURVEYS, _DAILY)
+"""The statements that fill a tenant's empty rollups, in order; parameters ``t`` (the tenant),
+``tz`` (its time zone) and ``currency`` (its currency, None: any)."""
+
+
+async def rebuild_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """Replace the tenant's KPI rollups by what its facts say, in the caller's transaction."""
+    await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(tenant_id)})
+    timezone, currency = await tenant_money(connection, tenant_id)
+    parameters = {"t": tenant_id, "tz": timezone, "currency": currency}
+    for statement in [*_CLEAR, *BACKFILL]:
+        await connection.execute(statement, parameters)

@@ -1,0 +1,362 @@
+"""The KPI rollups kept by scoring's consumer as facts arrive (``kpi_tables``; docs/kpis.md).
+
+Each function runs in the consumer's transaction, after the facts it follows were written, and
+adds exactly what those facts changed: only orders the insert actually added (a replay adds none),
+only the change a refund made to an order's refunded amount, only customer-days not yet recorded.
+Increments commute, so consumer replicas writing the same rows never need to agree on an order;
+``kpi_daily`` rows are keyed by the stripe of the event's partition besides the day, so two
+replicas never write the same sum row at all. Every write takes the tenant's scores lock shared
+first (``rescoring.lock_key``), so a tenant's rebuild (``kpi_backfill``), which takes it
+exclusively, never interleaves with increments.
+
+Rows are written in key order (day, then customer), so two transactions that touch overlapping
+rows acquire them in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.scoring.store.rescoring import DEFAULT_TIMEZONE, lock_key
+from services.scoring.store.tables import tenants
+
+DAILY_COLUMNS = (
+    "active_customers",
+    "orders",
+    "money_orders",
+    "revenue_minor",
+    "refunds_minor",
+    "nps_promoters",
+    "nps_passives",
+    "nps_detractors",
+    "csat_responses",
+    "csat_satisfied",
+    "csat_score_sum",
+)
+
+_SURVEY_FILTERS = (
+    ("nps_promoters", "n", "survey = 'nps' AND score >= 9"),
+    ("nps_passives", "n", "survey = 'nps' AND score BETWEEN 7 AND 8"),
+    ("nps_detractors", "n", "survey = 'nps' AND score <= 6"),
+    ("csat_responses", "n", "survey = 'csat'"),
+    ("csat_satisfied", "n", "survey = 'csat' AND score >= 4"),
+    ("csat_score_sum", "n * score", "survey = 'csat'"),
+)
+
+
+def survey_deltas(sign: str = "") -> dict[str, str]:
+    """The survey columns of kpi_daily as aggregates over rows that carry (survey, score, n): n
+    answers of that score; ``sign`` "-" takes them back."""
+    return {
+        name: f"{sign}coalesce(sum({value}) FILTER (WHERE {where}), 0)"
+        for name, value, where in _SURVEY_FILTERS
+    }
+
+
+def branch(source: str, day: str, stripe: str, **values: str) -> str:
+    """One source of deltas for ``kpi_daily``: its day, stripe and every ``DAILY_COLUMNS`` (the named
+    expressions, 0 for the rest) from ``source`` (a FROM clause and what follows it)."""
+    columns = ", ".join(
+        [f"{day} AS day", f"{stripe} AS stripe"] + [f"{values.get(c, '0')} AS {c}" for c in DAILY_COLUMNS]
+    )
+    return f"SELECT {columns} FROM {source}"  # noqa: S608 (fragments written in this package)
+
+
+def add_to_daily(*branches: str) -> str:
+    """``INSERT … SELECT`` that adds the branches' rows (any number per day and stripe) to
+    ``kpi_daily``; a key whose deltas are all 0 writes nothing."""
+    columns = ", ".join(DAILY_COLUMNS)
+    sums = ", ".join(f"sum({c})" for c in DAILY_COLUMNS)
+    nonzero = " OR ".join(f"sum({c}) <> 0" for c in DAILY_COLUMNS)
+    added = ", ".join(f"{c} = k.{c} + EXCLUDED.{c}" for c in DAILY_COLUMNS)
+    source = " UNION ALL ".join(branches)
+    return (
+        f"INSERT INTO kpi_daily AS k (tenant_id, day, stripe, {columns}) "  # noqa: S608 (constant names)
+        f"SELECT CAST(:t AS uuid), day, stripe, {sums} FROM ({source}) AS delta "
+        f"GROUP BY day, stripe HAVING {nonzero} ORDER BY day, stripe "
+        f"ON CONFLICT (tenant_id, day, stripe) DO UPDATE SET {added}"
+    )
+
+
+def with_daily(ctes: str, *branches: str) -> sa.TextClause:
+    """A statement: the WITH clause ``ctes``, then the branches' deltas added to ``kpi_daily``."""
+    return sa.text(ctes + add_to_daily(*branches))
+
+
+# Order deltas of rows carrying counted (0/1 or -1/0/1), money (bool), and the money columns.
+ORDER_DELTAS = {
+    "orders": "counted",
+    "money_orders": "CASE WHEN money THEN counted ELSE 0 END",
+    "revenue_minor": "CASE WHEN money THEN revenue ELSE 0 END",
+    "refunds_minor": "CASE WHEN money THEN refunded ELSE 0 END",
+}
+
+_LOCK = sa.text("SELECT pg_advisory_xact_lock_shared(:key)")
+
+_ACTIVE = with_daily(
+    """
+    WITH u AS (
+        SELECT (u.at AT TIME ZONE :tz)::date AS day, u.customer_id, min(u.stripe) AS stripe
+        FROM unnest(CAST(:customers AS uuid[]), CAST(:ats AS timestamptz[]), CAST(:stripes AS smallint[]))
+             AS u(customer_id, at, stripe)
+        GROUP BY 1, 2
+    ),
+    added AS (
+        INSERT INTO kpi_customer_days (tenant_id, day, customer_id)
+        SELECT :t, day, customer_id FROM u ORDER BY day, customer_id
+        ON CONFLICT DO NOTHING
+        RETURNING day, customer_id
+    )
+    """,
+    branch(
+        "added a JOIN u ON u.day = a.day AND u.customer_id = a.customer_id",
+        "a.day",
+        "u.stripe",
+        active_customers="1",
+    ),
+)
+
+_ORDERS = with_daily(
+    """
+    WITH u AS (
+        SELECT (u.paid_at AT TIME ZONE :tz)::date AS day, u.customer_id, u.stripe,
+               (u.refunded < u.amount)::int AS counted,
+               u.currency = coalesce(CAST(:currency AS text), u.currency) AS money,
+               u.amount - u.refunded AS revenue, u.refunded
+        FROM unnest(CAST(:customers AS uuid[]), CAST(:paid_ats AS timestamptz[]), CAST(:currencies AS text[]),
+                    CAST(:amounts AS bigint[]), CAST(:refunded AS bigint[]), CAST(:stripes AS smallint[]))
+             AS u(customer_id, paid_at, currency, amount, refunded, stripe)
+    ),
+    per_day AS (
+        SELECT day, customer_id, min(stripe) AS stripe, sum(counted) AS orders FROM u GROUP BY 1, 2
+    ),
+    upserted AS (
+        INSERT INTO kpi_customer_days AS d (tenant_id, day, customer_id, orders)
+        SELECT :t, day, customer_id, orders FROM per_day ORDER BY day, customer_id
+        ON CONFLICT (tenant_id, day, customer_id) DO UPDATE SET orders = d.orders + EXCLUDED.orders
+        RETURNING day, customer_id, (xmax = 0) AS inserted
+    )
+    """,
+    branch("u", "day", "stripe", **ORDER_DELTAS),
+    branch(
+        "upserted x JOIN per_day p ON p.day = x.day AND p.customer_id = x.customer_id WHERE x.inserted",
+        "p.day",
+        "p.stripe",
+        active_customers="1",
+    ),
+)
+
+_REFUNDS = with_daily(
+    """
+    WITH u AS (
+        SELECT (u.paid_at AT TIME ZONE :tz)::date AS day, u.customer_id, u.stripe,
+               (u.after < u.amount)::int - (u.before < u.amount)::int AS counted,
+               u.currency = coalesce(CAST(:currency AS text), u.currency) AS money,
+               u.before - u.after AS revenue, u.after - u.before AS refunded
+        FROM unnest(CAST(:customers AS uuid[]), CAST(:paid_ats AS timestamptz[]), CAST(:currencies AS text[]),
+                    CAST(:amounts AS bigint[]), CAST(:befores AS bigint[]), CAST(:afters AS bigint[]),
+                    CAST(:stripes AS smallint[]))
+             AS u(customer_id, paid_at, currency, amount, before, after, stripe)
+    ),
+    days AS (
+        UPDATE kpi_customer_days AS d SET orders = d.orders + c.counted
+        FROM (SELECT day, customer_id, sum(counted) AS counted FROM u GROUP BY 1, 2
+              HAVING sum(counted) <> 0) AS c
+        WHERE d.tenant_id = :t AND d.day = c.day AND d.customer_id = c.customer_id
+        RETURNING 1
+    )
+    """,
+    branch("u", "day", "stripe", **ORDER_DELTAS),
+)
+
+_SURVEYS = with_daily(
+    """
+    WITH u AS (
+        SELECT (u.at AT TIME ZONE :tz)::date AS day, u.customer_id, u.stripe, u.survey, u.score, 1 AS n
+        FROM unnest(CAST(:customers AS uuid[]), CAST(:ats AS timestamptz[]), CAST(:stripes AS smallint[]),
+                    CAST(:surveys AS text[]), CAST(:scores AS smallint[]))
+             AS u(customer_id, at, stripe, survey, score)
+    ),
+    kept AS (
+        INSERT INTO kpi_surveys AS s (tenant_id, customer_id, day, survey, score, responses)
+        SELECT :t, customer_id, day, survey, score, count(*) FROM u
+        GROUP BY customer_id, day, survey, score ORDER BY customer_id, day, survey, score
+        ON CONFLICT (tenant_id, customer_id, day, survey, score)
+        DO UPDATE SET responses = s.responses + EXCLUDED.responses
+        RETURNING 1
+    )
+    """,
+    branch("u GROUP BY day, stripe", "day", "stripe", **survey_deltas()),
+)
+
+_FIRST_ORDERS = sa.text(
+    """
+    WITH wanted AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS customer_id),
+    firsts AS (
+        SELECT w.customer_id,
+               (SELECT min(o.paid_at) FROM orders o
+                WHERE o.tenant_id = :t AND o.customer_id = w.customer_id
+                  AND o.refunded_minor < o.amount_minor) AS first_at
+        FROM wanted w
+    ),
+    gone AS (
+        DELETE FROM kpi_first_orders k USING firsts f
+        WHERE k.tenant_id = :t AND k.customer_id = f.customer_id AND f.first_at IS NULL
+        RETURNING 1
+    )
+    INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
+    SELECT :t, customer_id, (first_at AT TIME ZONE :tz)::date FROM firsts
+    WHERE first_at IS NOT NULL ORDER BY customer_id
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
+    WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    """An order as the KPIs see a change of it: who, when, what, and refunded before and after.
+
+    A newly recorded order has ``before`` None; a refund has both (``after`` ≥ ``before``).
+    """
+
+    customer_id: uuid.UUID
+    paid_at: datetime
+    currency: str
+    amount_minor: int
+    before: int | None
+    after: int
+    stripe: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A behaviour event of a live customer, and its survey answer when it is one."""
+
+    customer_id: uuid.UUID
+    at: datetime
+    stripe: int
+    answer: tuple[str, int] | None = None
+
+
+async def lock_shared(connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
+    """The tenant's scores lock, shared: increments wait while the tenant's rollups are rebuilt."""
+    await connection.execute(_LOCK, {"key": lock_key(tenant_id)})
+
+
+async def tenant_money(connection: AsyncConnection, tenant_id: uuid.UUID) -> tuple[str, str | None]:
+    """The tenant's time zone and currency as provisioned to scoring (default zone, any currency
+    counting as money, when it was never provisioned)."""
+    row = (
+        await connection.execute(
+            sa.select(tenants.c.timezone, tenants.c.currency).where(tenants.c.tenant_id == tenant_id)
+        )
+    ).first()
+    return (DEFAULT_TIMEZONE, None) if row is None else (row.timezone, row.currency.strip())
+
+
+async def record_activity(
+    connection: AsyncConnection, tenant_id: uuid.UUID, events: Sequence[Activity]
+) -> None:
+    """Mark each customer active on the tenant-local day of each event, and count survey answers."""
+    if not events:
+        return
+    await lock_shared(connection, tenant_id)
+    timezone, _ = await tenant_money(connection, tenant_id)
+    await connection.execute(
+        _ACTIVE,
+        {
+            "t": tenant_id,
+            "tz": timezone,
+            "customers": [e.customer_id for e in events],
+            "ats": [e.at for e in events],
+            "stripes": [e.stripe for e in events],
+        },
+    )
+    answers = [e for e in events if e.answer is not None]
+    if answers:
+        await connection.execute(
+            _SURVEYS,
+            {
+                "t": tenant_id,
+                "tz": timezone,
+                "customers": [e.customer_id for e in answers],
+                "ats": [e.at for e in answers],
+                "stripes": [e.stripe for e in answers],
+                "surveys": [e.answer[0] for e in answers if e.answer],
+                "scores": [e.answer[1] for e in answers if e.answer],
+            },
+        )
+
+
+def _order_columns(changes: Sequence[OrderChange]) -> dict[str, list[object]]:
+    return {
+        "customers": [c.customer_id for c in changes],
+        "paid_ats": [c.paid_at for c in changes],
+        "currencies": [c.currency for c in changes],
+        "amounts": [c.amount_minor for c in changes],
+        "stripes": [c.stripe for c in changes],
+    }
+
+
+async def record_orders(
+    connection: AsyncConnection, tenant_id: uuid.UUID, added: Sequence[OrderChange]
+) -> None:
+    """Count newly recorded orders (only those the insert added) on their paid day, and mark their
+    customers active that day; then the customers' first order days."""
+    if not added:
+        return
+    await lock_shared(connection, tenant_id)
+    timezone, currency = await tenant_money(connection, tenant_id)
+    await connection.execute(
+        _ORDERS,
+        {
+            "t": tenant_id,
+            "tz": timezone,
+            "currency": currency,
+            **_order_columns(added),
+            "refunded": [c.after for c in added],
+        },
+    )
+    await refresh_first_orders(connection, tenant_id, timezone, [c.customer_id for c in added])
+
+
+async def record_refunds(
+    connection: AsyncConnection, tenant_id: uuid.UUID, changed: Sequence[OrderChange]
+) -> None:
+    """Move each changed order's refunded amount on its paid day: revenue down, refunds up, and the
+    order no longer counted once fully refunded."""
+    changes = [c for c in changed if c.before is not None and c.after != c.before]
+    if not changes:
+        return
+    await lock_shared(connection, tenant_id)
+    timezone, currency = await tenant_money(connection, tenant_id)
+    await connection.execute(
+        _REFUNDS,
+        {
+            "t": tenant_id,
+            "tz": timezone,
+            "currency": currency,
+            **_order_columns(changes),
+            "befores": [c.before for c in changes],
+            "afters": [c.after for c in changes],
+        },
+    )
+    ended = [c.customer_id for c in changes if c.after >= c.amount_minor > (c.before or 0)]
+    await refresh_first_orders(connection, tenant_id, timezone, ended)
+
+
+async def refresh_first_orders(
+    connection: AsyncConnection, tenant_id: uuid.UUID, timezone: str, customer_ids: Sequence[uuid.UUID]
+) -> None:
+    """Set the customers' first counted order day from their orders (none: no row)."""
+    if customer_ids:
+        await connection.execute(
+            _FIRST_ORDERS, {"t": tenant_id, "tz": timezone, "ids": sorted(set(customer_ids))}
+        )

@@ -1,0 +1,129 @@
+"""What a merge and an erasure do to the KPI rollups (docs/kpis.md "Merges and erasures").
+
+- **Merge**: the merged customers' active days and survey answers move to the survivor (a day both
+  were active counts once: the day's active customers drop by one), their first-order rows go and
+  the survivor's first order day is recomputed. Orders, revenue and answers per day do not change.
+- **Erasure**: the KPIs hold nothing the facts no longer hold. Before the customer's orders are
+  deleted, their contribution to each day (orders, revenue, refunds), their active days and their
+  survey answers are taken back from ``kpi_daily``; their rows go.
+
+Both write ``kpi_daily`` under the stripe of the event's own partition (sums are over stripes).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.scoring.store.kpi_facts import (
+    ORDER_DELTAS,
+    branch,
+    lock_shared,
+    refresh_first_orders,
+    survey_deltas,
+    tenant_money,
+    with_daily,
+)
+
+_STRIPE = "CAST(:stripe AS smallint)"
+
+_MOVE_DAYS = with_daily(
+    """
+    WITH moved AS (
+        DELETE FROM kpi_customer_days
+        WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING day, orders
+    ),
+    per_day AS (SELECT day, sum(orders) AS orders, count(*) AS rows FROM moved GROUP BY day),
+    landed AS (
+        INSERT INTO kpi_customer_days AS d (tenant_id, day, customer_id, orders)
+        SELECT :t, day, :survivor, orders FROM per_day ORDER BY day
+        ON CONFLICT (tenant_id, day, customer_id) DO UPDATE SET orders = d.orders + EXCLUDED.orders
+        RETURNING day, (xmax = 0) AS inserted
+    )
+    """,
+    branch(
+        "per_day p JOIN landed x ON x.day = p.day",
+        "p.day",
+        _STRIPE,
+        active_customers="x.inserted::int - p.rows",
+    ),
+)
+
+_MOVE_SURVEYS = sa.text(
+    """
+    WITH moved AS (
+        DELETE FROM kpi_surveys WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING day, survey, score, responses
+    )
+    INSERT INTO kpi_surveys AS s (tenant_id, customer_id, day, survey, score, responses)
+    SELECT :t, :survivor, day, survey, score, sum(responses) FROM moved
+    GROUP BY day, survey, score ORDER BY day, survey, score
+    ON CONFLICT (tenant_id, customer_id, day, survey, score)
+    DO UPDATE SET responses = s.responses + EXCLUDED.responses
+    """
+)
+
+_DROP_FIRST_ORDERS = sa.text(
+    "DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))"
+)
+
+_ERASE = with_daily(
+    """
+    WITH o AS (
+        SELECT (paid_at AT TIME ZONE :tz)::date AS day,
+               -((refunded_minor < amount_minor)::int) AS counted,
+               currency = coalesce(CAST(:currency AS text), currency) AS money,
+               refunded_minor - amount_minor AS revenue, -refunded_minor AS refunded
+        FROM orders WHERE tenant_id = :t AND customer_id = :c
+    ),
+    days AS (
+        DELETE FROM kpi_customer_days WHERE tenant_id = :t AND customer_id = :c RETURNING day
+    ),
+    answers AS (
+        DELETE FROM kpi_surveys WHERE tenant_id = :t AND customer_id = :c
+        RETURNING day, survey, score, responses AS n
+    ),
+    firsts AS (
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING 1
+    )
+    """,
+    branch("o", "day", _STRIPE, **ORDER_DELTAS),
+    branch("days", "day", _STRIPE, active_customers="-1"),
+    branch("answers GROUP BY day", "day", _STRIPE, **survey_deltas("-")),
+)
+
+
+async def merge_customers(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    survivor: uuid.UUID,
+    merged_ids: Sequence[uuid.UUID],
+    stripe: int,
+) -> None:
+    """Fold the merged customers' KPI rows into the survivor's (after their orders were re-pointed)."""
+    if not merged_ids:
+        return
+    await lock_shared(connection, tenant_id)
+    timezone, _ = await tenant_money(connection, tenant_id)
+    moved = {"t": tenant_id, "ids": sorted(merged_ids), "survivor": survivor}
+    await connection.execute(_MOVE_DAYS, {**moved, "stripe": stripe})
+    await connection.execute(_MOVE_SURVEYS, moved)
+    await connection.execute(_DROP_FIRST_ORDERS, moved)
+    await refresh_first_orders(connection, tenant_id, timezone, [survivor])
+
+
+async def erase_customer(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, stripe: int
+) -> None:
+    """Take the customer's orders, active days and answers back from the sums, and drop their rows
+    (before the orders themselves are deleted)."""
+    await lock_shared(connection, tenant_id)
+    timezone, currency = await tenant_money(connection, tenant_id)
+    await connection.execute(
+        _ERASE,
+        {"t": tenant_id, "c": customer_id, "tz": timezone, "currency": currency, "stripe": stripe},
+    )

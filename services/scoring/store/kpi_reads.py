@@ -1,0 +1,238 @@
+"""Reading scoring's KPIs from the rollups (implements ``domain.kpis.KpiStore``; docs/kpis.md).
+
+A period's figures are five statements in one read (one snapshot), none of them over the facts:
+
+1. the active customer-days of the period and, to its last day, of the 30 days before, grouped per
+   customer: active customers, WAU, MAU, buyers and repeat buyers (``kpi_customer_days`` by its key);
+2. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
+   refunds, active customer-days and survey answers, and the lifetime revenue (``kpi_daily``, a few
+   rows per day);
+3. the live customers created by the period's end, and in it (``customers_live_created``);
+4. the buyers whose first order day is by the period's end, and in it (``kpi_first_orders_by_day``);
+5. with the series, the same per day.
+
+Reads plan as previews do (no JIT, hashes in memory) and may use a second core.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.runtime.database import Database
+from services.runtime.periods import Period
+from services.scoring.domain.kpis import (
+    MAU_DAYS,
+    WAU_DAYS,
+    DaySums,
+    KpiFigures,
+    PeriodSums,
+    RetentionCounts,
+)
+from services.scoring.store.kpi_facts import DAILY_COLUMNS, tenant_money
+from services.scoring.store.segment_preview import PREVIEW_SETTINGS
+
+_ACTIVE = sa.text(
+    """
+    SELECT count(*) FILTER (WHERE active) AS active_customers,
+           count(*) FILTER (WHERE last_day >= :week_first) AS wau,
+           count(*) FILTER (WHERE last_day >= :month_first) AS mau,
+           count(*) FILTER (WHERE orders > 0) AS buyers,
+           count(*) FILTER (WHERE orders > 1) AS repeat_buyers
+    FROM (
+        SELECT customer_id, max(day) AS last_day, bool_or(day >= :first) AS active,
+               coalesce(sum(orders) FILTER (WHERE day >= :first), 0) AS orders
+        FROM kpi_customer_days
+        WHERE tenant_id = :t AND day BETWEEN :scan_first AND :last
+        GROUP BY customer_id
+    ) AS per_customer
+    """
+)
+
+_SUMS = sa.text(
+    "SELECT "  # noqa: S608 (constant names)
+    + ", ".join(f"coalesce(sum({c}) FILTER (WHERE day >= :first), 0) AS {c}" for c in DAILY_COLUMNS)
+    + ", coalesce(sum(revenue_minor), 0) AS lifetime_revenue_minor"
+    " FROM kpi_daily WHERE tenant_id = :t AND day <= :last"
+)
+
+_CUSTOMERS = sa.text(
+    """
+    SELECT count(*) AS customers, count(*) FILTER (WHERE created_at >= :start) AS new_customers
+    FROM customers
+    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL AND created_at < :end
+    """
+)
+
+_BUYERS = sa.text(
+    """
+    SELECT count(*) AS lifetime_buyers, count(*) FILTER (WHERE first_day >= :first) AS new_buyers
+    FROM kpi_first_orders WHERE tenant_id = :t AND first_day <= :last
+    """
+)
+
+_SERIES_DAILY = sa.text(
+    """
+    SELECT day, sum(active_customers) AS active_customers, sum(orders) AS orders,
+           sum(revenue_minor) AS revenue_minor, sum(refunds_minor) AS refunds_minor
+    FROM kpi_daily WHERE tenant_id = :t AND day BETWEEN :first AND :last GROUP BY day
+    """
+)
+
+_SERIES_CUSTOMERS = sa.text(
+    """
+    SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS n FROM customers
+    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL
+      AND created_at >= :start AND created_at < :end
+    GROUP BY 1
+    """
+)
+
+_SERIES_BUYERS = sa.text(
+    """
+    SELECT first_day AS day, count(*) AS n FROM kpi_first_orders
+    WHERE tenant_id = :t AND first_day BETWEEN :first AND :last GROUP BY 1
+    """
+)
+
+# The cohort customers, and each one's later periods with a counted order (read from the buyers'
+# days of the period only: a period after the last day is not asked for).
+_RETENTION = sa.text(
+    """
+    WITH cohort AS MATERIALIZED (
+        SELECT customer_id, date_trunc(:unit, first_day::timestamp)::date AS cohort_start
+        FROM kpi_first_orders WHERE tenant_id = :t AND first_day BETWEEN :first AND :last
+    ),
+    again AS (
+        SELECT c.cohort_start, date_trunc(:unit, d.day::timestamp)::date AS period_start, d.customer_id
+        FROM kpi_customer_days d JOIN cohort c ON c.customer_id = d.customer_id
+        WHERE d.tenant_id = :t AND d.day BETWEEN :first AND :last AND d.orders > 0
+          AND date_trunc(:unit, d.day::timestamp)::date > c.cohort_start
+        GROUP BY 1, 2, 3
+    )
+    SELECT cohort_start, NULL::date AS period_start, count(*) AS n FROM cohort GROUP BY 1
+    UNION ALL
+    SELECT cohort_start, period_start, count(*) FROM again GROUP BY 1, 2
+    """
+)
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The instant a tenant-local day begins."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+
+
+async def _plan_as_reads(connection: AsyncConnection) -> None:
+    await connection.execute(
+        sa.select(*(sa.func.set_config(name, value, True) for name, value in PREVIEW_SETTINGS))
+    )
+
+
+async def period_sums(
+    connection: AsyncConnection, tenant_id: uuid.UUID, period: Period, timezone: str
+) -> PeriodSums:
+    """The period's sums (docs/kpis.md), in the caller's read."""
+    month_first = period.last - timedelta(days=MAU_DAYS - 1)
+    parameters: dict[str, Any] = {
+        "t": tenant_id,
+        "first": period.first,
+        "last": period.last,
+        "scan_first": min(period.first, month_first),
+        "week_first": period.last - timedelta(days=WAU_DAYS - 1),
+        "month_first": month_first,
+        "start": local_midnight(period.first, timezone),
+        "end": local_midnight(period.last + timedelta(days=1), timezone),
+    }
+    active = (await connection.execute(_ACTIVE, parameters)).one()
+    sums = (await connection.execute(_SUMS, parameters)).one()
+    people = (await connection.execute(_CUSTOMERS, parameters)).one()
+    buyers = (await connection.execute(_BUYERS, parameters)).one()
+    return PeriodSums(
+        customers=int(people.customers),
+        new_customers=int(people.new_customers),
+        active_customers=int(active.active_customers),
+        active_customer_days=int(sums.active_customers),
+        wau=int(active.wau),
+        mau=int(active.mau),
+        orders=int(sums.orders),
+        money_orders=int(sums.money_orders),
+        revenue_minor=int(sums.revenue_minor),
+        refunds_minor=int(sums.refunds_minor),
+        buyers=int(active.buyers),
+        repeat_buyers=int(active.repeat_buyers),
+        new_buyers=int(buyers.new_buyers),
+        lifetime_revenue_minor=int(sums.lifetime_revenue_minor),
+        lifetime_buyers=int(buyers.lifetime_buyers),
+        nps_promoters=int(sums.nps_promoters),
+        nps_passives=int(sums.nps_passives),
+        nps_detractors=int(sums.nps_detractors),
+        csat_responses=int(sums.csat_responses),
+        csat_satisfied=int(sums.csat_satisfied),
+        csat_score_sum=int(sums.csat_score_sum),
+    )
+
+
+async def daily_series(
+    connection: AsyncConnection, tenant_id: uuid.UUID, period: Period, timezone: str
+) -> list[DaySums]:
+    """Every day of the period with its sums (zeros for a quiet day)."""
+    parameters = {
+        "t": tenant_id,
+        "tz": timezone,
+        "first": period.first,
+        "last": period.last,
+        "start": local_midnight(period.first, timezone),
+        "end": local_midnight(period.last + timedelta(days=1), timezone),
+    }
+    daily = {row.day: row for row in await connection.execute(_SERIES_DAILY, parameters)}
+    new_customers = {row.day: int(row.n) for row in await connection.execute(_SERIES_CUSTOMERS, parameters)}
+    new_buyers = {row.day: int(row.n) for row in await connection.execute(_SERIES_BUYERS, parameters)}
+    series = []
+    for day in period.each_day():
+        row = daily.get(day)
+        series.append(
+            DaySums(
+                day=day,
+                active_customers=int(row.active_customers) if row else 0,
+                new_customers=new_customers.get(day, 0),
+                new_buyers=new_buyers.get(day, 0),
+                orders=int(row.orders) if row else 0,
+                revenue_minor=int(row.revenue_minor) if row else 0,
+                refunds_minor=int(row.refunds_minor) if row else 0,
+            )
+        )
+    return series
+
+
+class SqlKpiStore:
+    """Implements ``services.scoring.domain.kpis.KpiStore`` on the scoring database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def figures(self, tenant_id: uuid.UUID, period: Period, with_series: bool) -> KpiFigures:
+        async with self._database.read() as connection:
+            await _plan_as_reads(connection)
+            timezone, currency = await tenant_money(connection, tenant_id)
+            sums = await period_sums(connection, tenant_id, period, timezone)
+            series = await daily_series(connection, tenant_id, period, timezone) if with_series else []
+        return KpiFigures(period, sums, timezone, currency or "", series)
+
+    async def retention(self, tenant_id: uuid.UUID, kind: str, period: Period) -> RetentionCounts:
+        async with self._database.read() as connection:
+            await _plan_as_reads(connection)
+            rows = (
+                await connection.execute(
+                    _RETENTION, {"t": tenant_id, "unit": kind, "first": period.first, "last": period.last}
+                )
+            ).all()
+        sizes = {row.cohort_start: int(row.n) for row in rows if row.period_start is None}
+        again = {
+            (row.cohort_start, row.period_start): int(row.n) for row in rows if row.period_start is not None
+        }
+        return RetentionCounts(sizes, again)
