@@ -77,7 +77,7 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_answers_who(
     # A production gateway refuses the suite's admin token (a development secret) and plaintext gRPC
     # unless acknowledged: its own token, and the acknowledgement.
     production = RuntimeSettings(env="production", grpc_tls_disabled=True)
-    own_token = {"admin_token": secrets.token_urlsafe(32)}
+    own_token: dict[str, object] = {"admin_token": secrets.token_urlsafe(32)}
     async with replica(services, runtime=production, settings=own_token) as app, browser(app) as client:
         cookies = set_cookies(await attempt(client, tenant.tenant_id, "owner@shop.example"))
         assert cookies["patron_session"]["secure"]
