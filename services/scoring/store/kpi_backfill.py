@@ -86,6 +86,7 @@ _DAILY = sa.text(
             refunds_minor=f"CASE WHEN {_MONEY} THEN refunded_minor ELSE 0 END",
         ),
         branch("kpi_customer_days WHERE tenant_id = :t", "day", "CAST(0 AS smallint)", active_customers="1"),
+        branch("kpi_first_orders WHERE tenant_id = :t", "first_day", "CAST(0 AS smallint)", new_buyers="1"),
         branch(
             "(SELECT day, survey, score, responses AS n FROM kpi_surveys WHERE tenant_id = :t) AS s"
             " GROUP BY day",

@@ -38,6 +38,7 @@ DAILY_COLUMNS = (
     "csat_responses",
     "csat_satisfied",
     "csat_score_sum",
+    "new_buyers",
 )
 
 _SURVEY_FILTERS = (
@@ -195,27 +196,43 @@ _SURVEYS = with_daily(
     branch("u GROUP BY day, stripe", "day", "stripe", **survey_deltas()),
 )
 
-_FIRST_ORDERS = sa.text(
+# The customers' first counted order days from their orders, and the change to each day's new buyers
+# (the old day loses one, the new day gains one): lifetime buyers are the sum of new buyers to a day.
+_FIRST_ORDERS = with_daily(
     """
     WITH wanted AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS customer_id),
     firsts AS (
         SELECT w.customer_id,
-               (SELECT min(o.paid_at) FROM orders o
+               (SELECT (min(o.paid_at) AT TIME ZONE :tz)::date FROM orders o
                 WHERE o.tenant_id = :t AND o.customer_id = w.customer_id
-                  AND o.refunded_minor < o.amount_minor) AS first_at
+                  AND o.refunded_minor < o.amount_minor) AS first_day
         FROM wanted w
+    ),
+    old AS (
+        SELECT k.customer_id, k.first_day FROM kpi_first_orders k JOIN wanted w USING (customer_id)
+        WHERE k.tenant_id = :t FOR UPDATE OF k
     ),
     gone AS (
         DELETE FROM kpi_first_orders k USING firsts f
-        WHERE k.tenant_id = :t AND k.customer_id = f.customer_id AND f.first_at IS NULL
+        WHERE k.tenant_id = :t AND k.customer_id = f.customer_id AND f.first_day IS NULL
         RETURNING 1
+    ),
+    put AS (
+        INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
+        SELECT :t, customer_id, first_day FROM firsts WHERE first_day IS NOT NULL ORDER BY customer_id
+        ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
+        WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
+        RETURNING 1
+    ),
+    moved AS (
+        SELECT o.first_day AS day, -1 AS n FROM old o JOIN firsts f USING (customer_id)
+        WHERE o.first_day IS DISTINCT FROM f.first_day
+        UNION ALL
+        SELECT f.first_day, 1 FROM firsts f LEFT JOIN old o USING (customer_id)
+        WHERE f.first_day IS NOT NULL AND f.first_day IS DISTINCT FROM o.first_day
     )
-    INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
-    SELECT :t, customer_id, (first_at AT TIME ZONE :tz)::date FROM firsts
-    WHERE first_at IS NOT NULL ORDER BY customer_id
-    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
-    WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
-    """
+    """,
+    branch("moved", "day", "CAST(:stripe AS smallint)", new_buyers="n"),
 )
 
 
@@ -324,7 +341,9 @@ async def record_orders(
             "refunded": [c.after for c in added],
         },
     )
-    await refresh_first_orders(connection, tenant_id, timezone, [c.customer_id for c in added])
+    await refresh_first_orders(
+        connection, tenant_id, timezone, [c.customer_id for c in added], added[0].stripe
+    )
 
 
 async def record_refunds(
@@ -349,14 +368,20 @@ async def record_refunds(
         },
     )
     ended = [c.customer_id for c in changes if c.after >= c.amount_minor > (c.before or 0)]
-    await refresh_first_orders(connection, tenant_id, timezone, ended)
+    await refresh_first_orders(connection, tenant_id, timezone, ended, changes[0].stripe)
 
 
 async def refresh_first_orders(
-    connection: AsyncConnection, tenant_id: uuid.UUID, timezone: str, customer_ids: Sequence[uuid.UUID]
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    timezone: str,
+    customer_ids: Sequence[uuid.UUID],
+    stripe: int,
 ) -> None:
-    """Set the customers' first counted order day from their orders (none: no row)."""
+    """Set the customers' first counted order day from their orders (none: no row), and move the
+    days' new buyers (under ``stripe``) by what changed."""
     if customer_ids:
         await connection.execute(
-            _FIRST_ORDERS, {"t": tenant_id, "tz": timezone, "ids": sorted(set(customer_ids))}
+            _FIRST_ORDERS,
+            {"t": tenant_id, "tz": timezone, "ids": sorted(set(customer_ids)), "stripe": stripe},
         )

@@ -67,8 +67,14 @@ _MOVE_SURVEYS = sa.text(
     """
 )
 
-_DROP_FIRST_ORDERS = sa.text(
-    "DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))"
+_DROP_FIRST_ORDERS = with_daily(
+    """
+    WITH gone AS (
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING first_day
+    )
+    """,
+    branch("gone", "first_day", _STRIPE, new_buyers="-1"),
 )
 
 _ERASE = with_daily(
@@ -88,12 +94,13 @@ _ERASE = with_daily(
         RETURNING day, survey, score, responses AS n
     ),
     firsts AS (
-        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING 1
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING first_day
     )
     """,
     branch("o", "day", _STRIPE, **ORDER_DELTAS),
     branch("days", "day", _STRIPE, active_customers="-1"),
     branch("answers GROUP BY day", "day", _STRIPE, **survey_deltas("-")),
+    branch("firsts", "first_day", _STRIPE, new_buyers="-1"),
 )
 
 
@@ -112,8 +119,8 @@ async def merge_customers(
     moved = {"t": tenant_id, "ids": sorted(merged_ids), "survivor": survivor}
     await connection.execute(_MOVE_DAYS, {**moved, "stripe": stripe})
     await connection.execute(_MOVE_SURVEYS, moved)
-    await connection.execute(_DROP_FIRST_ORDERS, moved)
-    await refresh_first_orders(connection, tenant_id, timezone, [survivor])
+    await connection.execute(_DROP_FIRST_ORDERS, {**moved, "stripe": stripe})
+    await refresh_first_orders(connection, tenant_id, timezone, [survivor], stripe)
 
 
 async def erase_customer(

@@ -43,6 +43,7 @@ _DAILY = (
     "csat_responses",
     "csat_satisfied",
     "csat_score_sum",
+    "new_buyers",
 )
 
 
@@ -89,6 +90,7 @@ def upgrade() -> None:
         "kpi_customer_days_buyers",
         "kpi_customer_days",
         ["tenant_id", "day", "customer_id"],
+        postgresql_include=["orders"],
         postgresql_where=sa.text("orders > 0"),
     )
     op.create_index("kpi_first_orders_by_day", "kpi_first_orders", ["tenant_id", "first_day"])
