@@ -34,7 +34,8 @@ from services.scoring.domain.kpis import (
     PeriodSums,
     RetentionCounts,
 )
-from services.scoring.store.kpi_facts import DAILY_COLUMNS, tenant_money
+from services.scoring.store.kpi_facts import tenant_money
+from services.scoring.store.kpi_sql import DAILY_COLUMNS
 from services.scoring.store.segment_preview import PREVIEW_SETTINGS
 
 # Distinct customers active on the days of a range (index-only on the key; a sort of the ids).
@@ -60,6 +61,7 @@ _SUMS = sa.text(
     + ", ".join(f"coalesce(sum({c}) FILTER (WHERE day >= :first), 0) AS {c}" for c in DAILY_COLUMNS)
     + ", coalesce(sum(revenue_minor), 0) AS lifetime_revenue_minor"
     ", coalesce(sum(new_buyers), 0) AS lifetime_buyers"
+    ", coalesce(sum(wau_change), 0) AS wau, coalesce(sum(mau_change), 0) AS mau"
     " FROM kpi_daily WHERE tenant_id = :t AND day <= :last"
 )
 
@@ -71,12 +73,17 @@ _CUSTOMERS = sa.text(
     """
 )
 
+# Each day's sums, with the weekly and monthly active customers (running sums of their changes, so
+# from the tenant's first day: a few rows a day).
 _SERIES_DAILY = sa.text(
     """
     SELECT day, sum(active_customers) AS active_customers, sum(orders) AS orders,
            sum(revenue_minor) AS revenue_minor, sum(refunds_minor) AS refunds_minor,
-           sum(new_buyers) AS new_buyers
-    FROM kpi_daily WHERE tenant_id = :t AND day BETWEEN :first AND :last GROUP BY day
+           sum(new_buyers) AS new_buyers, sum(sum(wau_change)) OVER running AS wau,
+           sum(sum(mau_change)) OVER running AS mau
+    FROM kpi_daily WHERE tenant_id = :t AND day <= :last
+    GROUP BY day WINDOW running AS (ORDER BY day)
+    ORDER BY day
     """
 )
 
@@ -133,25 +140,22 @@ async def period_sums(
         "start": local_midnight(period.first, timezone),
         "end": local_midnight(period.last + timedelta(days=1), timezone),
     }
-    distinct: dict[date, int] = {}  # by a range's first day (every range ends on the period's last)
-    for first in (
-        period.first,
-        period.last - timedelta(days=WAU_DAYS - 1),
-        period.last - timedelta(days=MAU_DAYS - 1),
-    ):
-        if first not in distinct:
-            found = await connection.execute(_DISTINCT, {**parameters, "first": first})
-            distinct[first] = int(found.scalar_one())
     buyers = (await connection.execute(_BUYERS, parameters)).one()
     sums = (await connection.execute(_SUMS, parameters)).one()
     people = (await connection.execute(_CUSTOMERS, parameters)).one()
+    # the period's distinct active customers: kept as day sums for a day, a week and 30 days
+    kept = {1: sums.active_customers, WAU_DAYS: sums.wau, MAU_DAYS: sums.mau}
+    if period.days in kept:
+        active = int(kept[period.days])
+    else:
+        active = int((await connection.execute(_DISTINCT, parameters)).scalar_one())
     return PeriodSums(
         customers=int(people.customers),
         new_customers=int(people.new_customers),
-        active_customers=distinct[period.first],
+        active_customers=active,
         active_customer_days=int(sums.active_customers),
-        wau=distinct[period.last - timedelta(days=WAU_DAYS - 1)],
-        mau=distinct[period.last - timedelta(days=MAU_DAYS - 1)],
+        wau=int(sums.wau),
+        mau=int(sums.mau),
         orders=int(sums.orders),
         money_orders=int(sums.money_orders),
         revenue_minor=int(sums.revenue_minor),
@@ -182,17 +186,24 @@ async def daily_series(
         "start": local_midnight(period.first, timezone),
         "end": local_midnight(period.last + timedelta(days=1), timezone),
     }
-    daily = {row.day: row for row in await connection.execute(_SERIES_DAILY, parameters)}
+    rows = list(await connection.execute(_SERIES_DAILY, parameters))
+    daily = {row.day: row for row in rows}
     new_customers = {row.day: int(row.n) for row in await connection.execute(_SERIES_CUSTOMERS, parameters)}
+    before = [row for row in rows if row.day < period.first]
+    previous = (int(before[-1].wau), int(before[-1].mau)) if before else (0, 0)
     series = []
     for day in period.each_day():
         row = daily.get(day)
+        if row:
+            previous = (int(row.wau), int(row.mau))
         series.append(
             DaySums(
                 day=day,
                 active_customers=int(row.active_customers) if row else 0,
                 new_customers=new_customers.get(day, 0),
                 new_buyers=int(row.new_buyers) if row else 0,
+                wau=previous[0],
+                mau=previous[1],
                 orders=int(row.orders) if row else 0,
                 revenue_minor=int(row.revenue_minor) if row else 0,
                 refunds_minor=int(row.refunds_minor) if row else 0,

@@ -36,8 +36,8 @@ kpi_customer_days = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("customer_id", _UUID, primary_key=True),
     sa.Column("orders", sa.Integer, nullable=False, server_default="0"),
-    # a customer's days, for a merge (moved to the survivor) and an erasure (deleted)
-    sa.Index("kpi_customer_days_by_customer", "tenant_id", "customer_id"),
+    # a customer's days in order: a new day's neighbours, a merge (moved to the survivor), an erasure
+    sa.Index("kpi_customer_days_by_customer", "tenant_id", "customer_id", "day"),
     # the buyers' days only (a fifth of the rows), with their orders: buyers, repeat buyers and
     # cohorts are read index-only
     sa.Index(
@@ -68,6 +68,9 @@ kpi_daily = sa.Table(
     _count("csat_satisfied"),
     _count("csat_score_sum"),
     _count("new_buyers"),
+    # the change of the weekly / monthly active customers on the day (kpi_sql: WAU and MAU as day sums)
+    _count("wau_change"),
+    _count("mau_change"),
 )
 
 kpi_first_orders = sa.Table(

@@ -44,6 +44,8 @@ _DAILY = (
     "csat_satisfied",
     "csat_score_sum",
     "new_buyers",
+    "wau_change",
+    "mau_change",
 )
 
 
@@ -85,7 +87,7 @@ def upgrade() -> None:
         for statement in BACKFILL:
             connection.execute(statement, {"t": tenant_id, "tz": timezone, "currency": currency.strip()})
     # indexes after the backfill: built once instead of row by row
-    op.create_index("kpi_customer_days_by_customer", "kpi_customer_days", ["tenant_id", "customer_id"])
+    op.create_index("kpi_customer_days_by_customer", "kpi_customer_days", ["tenant_id", "customer_id", "day"])
     op.create_index(
         "kpi_customer_days_buyers",
         "kpi_customer_days",
