@@ -91,6 +91,12 @@ _DAILY = with_daily(
         refunds_minor=f"CASE WHEN {_MONEY} THEN refunded_minor ELSE 0 END",
     ),
     branch("kpi_customer_days WHERE tenant_id = :t", "day", "CAST(0 AS smallint)", active_customers="1"),
+    branch(
+        "customers WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL",
+        "(created_at AT TIME ZONE :tz)::date",
+        "CAST(0 AS smallint)",
+        new_customers="1",
+    ),
     branch("kpi_first_orders WHERE tenant_id = :t", "first_day", "CAST(0 AS smallint)", new_buyers="1"),
     branch(
         "(SELECT day, survey, score, responses AS n FROM kpi_surveys WHERE tenant_id = :t) AS s GROUP BY day",

@@ -8,8 +8,10 @@ A period's figures are a few statements in one read (one snapshot), none of them
 3. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
    refunds, active customer-days, survey answers and new buyers, and the lifetime revenue and
    buyers (``kpi_daily``, a few rows per day);
-4. the live customers created by the period's end, and in it, index-only (``customers_live_created``);
-5. with the series, the same per day.
+4. with the series, the same per day.
+
+Customers (live, created by the period's end) and new customers are day sums too: a trigger on
+``customers`` keeps ``kpi_daily.new_customers`` (migration ``scoring_0011``).
 
 Reads plan as previews do (no JIT, hashes in memory).
 """
@@ -62,15 +64,8 @@ _SUMS = sa.text(
     + ", coalesce(sum(revenue_minor), 0) AS lifetime_revenue_minor"
     ", coalesce(sum(new_buyers), 0) AS lifetime_buyers"
     ", coalesce(sum(wau_change), 0) AS wau, coalesce(sum(mau_change), 0) AS mau"
+    ", coalesce(sum(new_customers), 0) AS customers"
     " FROM kpi_daily WHERE tenant_id = :t AND day <= :last"
-)
-
-_CUSTOMERS = sa.text(
-    """
-    SELECT count(*) AS customers, count(*) FILTER (WHERE created_at >= :start) AS new_customers
-    FROM customers
-    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL AND created_at < :end
-    """
 )
 
 # Each day's sums, with the weekly and monthly active customers (running sums of their changes, so
@@ -79,20 +74,12 @@ _SERIES_DAILY = sa.text(
     """
     SELECT day, sum(active_customers) AS active_customers, sum(orders) AS orders,
            sum(revenue_minor) AS revenue_minor, sum(refunds_minor) AS refunds_minor,
-           sum(new_buyers) AS new_buyers, sum(sum(wau_change)) OVER running AS wau,
+           sum(new_buyers) AS new_buyers, sum(new_customers) AS new_customers,
+           sum(sum(wau_change)) OVER running AS wau,
            sum(sum(mau_change)) OVER running AS mau
     FROM kpi_daily WHERE tenant_id = :t AND day <= :last
     GROUP BY day WINDOW running AS (ORDER BY day)
     ORDER BY day
-    """
-)
-
-_SERIES_CUSTOMERS = sa.text(
-    """
-    SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS n FROM customers
-    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL
-      AND created_at >= :start AND created_at < :end
-    GROUP BY 1
     """
 )
 
@@ -142,7 +129,6 @@ async def period_sums(
     }
     buyers = (await connection.execute(_BUYERS, parameters)).one()
     sums = (await connection.execute(_SUMS, parameters)).one()
-    people = (await connection.execute(_CUSTOMERS, parameters)).one()
     # the period's distinct active customers: kept as day sums for a day, a week and 30 days
     kept = {1: sums.active_customers, WAU_DAYS: sums.wau, MAU_DAYS: sums.mau}
     if period.days in kept:
@@ -150,8 +136,8 @@ async def period_sums(
     else:
         active = int((await connection.execute(_DISTINCT, parameters)).scalar_one())
     return PeriodSums(
-        customers=int(people.customers),
-        new_customers=int(people.new_customers),
+        customers=int(sums.customers),
+        new_customers=int(sums.new_customers),
         active_customers=active,
         active_customer_days=int(sums.active_customers),
         wau=int(sums.wau),
@@ -188,7 +174,6 @@ async def daily_series(
     }
     rows = list(await connection.execute(_SERIES_DAILY, parameters))
     daily = {row.day: row for row in rows}
-    new_customers = {row.day: int(row.n) for row in await connection.execute(_SERIES_CUSTOMERS, parameters)}
     before = [row for row in rows if row.day < period.first]
     previous = (int(before[-1].wau), int(before[-1].mau)) if before else (0, 0)
     series = []
@@ -200,7 +185,7 @@ async def daily_series(
             DaySums(
                 day=day,
                 active_customers=int(row.active_customers) if row else 0,
-                new_customers=new_customers.get(day, 0),
+                new_customers=int(row.new_customers) if row else 0,
                 new_buyers=int(row.new_buyers) if row else 0,
                 wau=previous[0],
                 mau=previous[1],

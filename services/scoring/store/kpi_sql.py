@@ -23,6 +23,7 @@ WINDOWS = "(VALUES (7), (30)) AS windows(w)"
 """The active-customer windows kept as day sums: weekly (7 days) and monthly (30 days)."""
 
 DAILY_COLUMNS = (
+    "new_customers",
     "active_customers",
     "orders",
     "money_orders",

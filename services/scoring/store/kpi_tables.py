@@ -56,6 +56,8 @@ kpi_daily = sa.Table(
     sa.Column("tenant_id", _UUID, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("stripe", sa.SmallInteger, primary_key=True),
+    # live customers created on the day, kept by a trigger on ``customers`` (migration scoring_0011)
+    _count("new_customers"),
     _count("active_customers"),
     _count("orders"),
     _count("money_orders"),
