@@ -176,7 +176,7 @@ async def main(arguments: argparse.Namespace) -> dict[str, Any]:
             connection = await asyncpg.connect(urls["scoring"])
             try:
                 tenant_id = await connection.fetchval("SELECT tenant_id FROM tenants WHERE name = 'bench'")
-                last = await connection.fetchval("SELECT max(day) FROM kpi_daily")
+                last = await connection.fetchval("SELECT max(day) FROM kpi_daily WHERE active_customers > 0")
             finally:
                 await connection.close()
             load: dict[str, Any] = {"reused": prefix}
@@ -207,6 +207,7 @@ async def main(arguments: argparse.Namespace) -> dict[str, Any]:
         "machine": machine_info(),
         "databases": prefix if keep else None,
         "load": load,
+        "last_day": last.isoformat(),
         **measured,
         "target": {"overview_ms": TARGET_MS},
     }

@@ -73,11 +73,13 @@ _ROWS = {
     "kpi_daily": (
         "SELECT day, sum(active_customers), sum(orders), sum(money_orders), sum(revenue_minor),"
         " sum(refunds_minor), sum(nps_promoters), sum(nps_passives), sum(nps_detractors),"
-        " sum(csat_responses), sum(csat_satisfied), sum(csat_score_sum)"
+        " sum(csat_responses), sum(csat_satisfied), sum(csat_score_sum), sum(new_buyers),"
+        " sum(wau_change), sum(mau_change), sum(new_customers)"
         " FROM kpi_daily WHERE tenant_id = :t GROUP BY day"
         " HAVING sum(active_customers) <> 0 OR sum(orders) <> 0 OR sum(revenue_minor) <> 0"
         " OR sum(refunds_minor) <> 0 OR sum(nps_promoters + nps_passives + nps_detractors) <> 0"
-        " OR sum(csat_responses) <> 0"
+        " OR sum(csat_responses) <> 0 OR sum(new_buyers) <> 0"
+        " OR sum(wau_change) <> 0 OR sum(mau_change) <> 0 OR sum(new_customers) <> 0"
     ),
 }
 

@@ -145,6 +145,8 @@ async def test_every_figure_of_a_known_history(api: httpx.AsyncClient, database_
         "active_customers": 2,
         "new_customers": 0,
         "new_buyers": 0,
+        "wau": 3,
+        "mau": 3,
         "orders": 1,
         "revenue_minor": 4_000,
         "refunds_minor": 21_000,

@@ -188,6 +188,8 @@ def expected_series(history: History, first: date, last: date, currency: str) ->
                 "active_customers": figures["active_customers"],
                 "new_customers": figures["new_customers"],
                 "new_buyers": figures["new_buyers"],
+                "wau": figures["wau"],
+                "mau": figures["mau"],
                 "orders": figures["orders"],
                 "revenue_minor": figures["revenue_minor"],
                 "refunds_minor": figures["refunds_minor"],

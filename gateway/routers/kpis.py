@@ -113,6 +113,8 @@ class KpiDayOut(BaseModel):
     active_customers: int
     new_customers: int
     new_buyers: int
+    wau: int = Field(description="customers active on one of the 7 days ending that day")
+    mau: int = Field(description="customers active on one of the 30 days ending that day")
     orders: int
     revenue_minor: int
     refunds_minor: int
@@ -301,6 +303,8 @@ def _day(day: scoring_kpis.KpiDay) -> KpiDayOut:
         active_customers=day.active_customers,
         new_customers=day.new_customers,
         new_buyers=day.new_buyers,
+        wau=day.wau,
+        mau=day.mau,
         orders=day.orders,
         revenue_minor=day.revenue_minor,
         refunds_minor=day.refunds_minor,

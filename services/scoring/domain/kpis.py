@@ -98,6 +98,8 @@ class DaySums:
     active_customers: int
     new_customers: int
     new_buyers: int
+    wau: int
+    mau: int
     orders: int
     revenue_minor: int
     refunds_minor: int

@@ -20,7 +20,8 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.store.kpi_facts import add_to_daily, branch, survey_deltas, tenant_money
+from services.scoring.store.kpi_facts import tenant_money
+from services.scoring.store.kpi_sql import branch, day_set_spans, span_branches, survey_deltas, with_daily
 from services.scoring.store.rescoring import lock_key
 
 _CLEAR = [
@@ -74,26 +75,36 @@ _SURVEYS = sa.text(
 
 _MONEY = "currency = coalesce(CAST(:currency AS text), currency)"
 
-_DAILY = sa.text(
-    add_to_daily(
-        branch(
-            "orders WHERE tenant_id = :t",
-            "(paid_at AT TIME ZONE :tz)::date",
-            "CAST(0 AS smallint)",
-            orders="(refunded_minor < amount_minor)::int",
-            money_orders=f"CASE WHEN {_MONEY} THEN (refunded_minor < amount_minor)::int ELSE 0 END",
-            revenue_minor=f"CASE WHEN {_MONEY} THEN amount_minor - refunded_minor ELSE 0 END",
-            refunds_minor=f"CASE WHEN {_MONEY} THEN refunded_minor ELSE 0 END",
-        ),
-        branch("kpi_customer_days WHERE tenant_id = :t", "day", "CAST(0 AS smallint)", active_customers="1"),
-        branch(
-            "(SELECT day, survey, score, responses AS n FROM kpi_surveys WHERE tenant_id = :t) AS s"
-            " GROUP BY day",
-            "day",
-            "CAST(0 AS smallint)",
-            **survey_deltas(),
-        ),
-    )
+_DAILY = with_daily(
+    [
+        "WITH sets AS (SELECT customer_id AS who, day, 1 AS sign"
+        " FROM kpi_customer_days WHERE tenant_id = :t)",
+        day_set_spans("sets", "CAST(0 AS smallint)"),
+    ],
+    branch(
+        "orders WHERE tenant_id = :t",
+        "(paid_at AT TIME ZONE :tz)::date",
+        "CAST(0 AS smallint)",
+        orders="(refunded_minor < amount_minor)::int",
+        money_orders=f"CASE WHEN {_MONEY} THEN (refunded_minor < amount_minor)::int ELSE 0 END",
+        revenue_minor=f"CASE WHEN {_MONEY} THEN amount_minor - refunded_minor ELSE 0 END",
+        refunds_minor=f"CASE WHEN {_MONEY} THEN refunded_minor ELSE 0 END",
+    ),
+    branch("kpi_customer_days WHERE tenant_id = :t", "day", "CAST(0 AS smallint)", active_customers="1"),
+    branch(
+        "customers WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL",
+        "(created_at AT TIME ZONE :tz)::date",
+        "CAST(0 AS smallint)",
+        new_customers="1",
+    ),
+    branch("kpi_first_orders WHERE tenant_id = :t", "first_day", "CAST(0 AS smallint)", new_buyers="1"),
+    branch(
+        "(SELECT day, survey, score, responses AS n FROM kpi_surveys WHERE tenant_id = :t) AS s GROUP BY day",
+        "day",
+        "CAST(0 AS smallint)",
+        **survey_deltas(),
+    ),
+    *span_branches("spans"),
 )
 
 

@@ -15,6 +15,7 @@ rows acquire them in the same order and cannot deadlock.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,84 +24,22 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.scoring.store.kpi_sql import (
+    ORDER_DELTAS,
+    branch,
+    new_day_spans,
+    span_branches,
+    survey_deltas,
+    with_daily,
+)
 from services.scoring.store.rescoring import DEFAULT_TIMEZONE, lock_key
 from services.scoring.store.tables import tenants
-
-DAILY_COLUMNS = (
-    "active_customers",
-    "orders",
-    "money_orders",
-    "revenue_minor",
-    "refunds_minor",
-    "nps_promoters",
-    "nps_passives",
-    "nps_detractors",
-    "csat_responses",
-    "csat_satisfied",
-    "csat_score_sum",
-)
-
-_SURVEY_FILTERS = (
-    ("nps_promoters", "n", "survey = 'nps' AND score >= 9"),
-    ("nps_passives", "n", "survey = 'nps' AND score BETWEEN 7 AND 8"),
-    ("nps_detractors", "n", "survey = 'nps' AND score <= 6"),
-    ("csat_responses", "n", "survey = 'csat'"),
-    ("csat_satisfied", "n", "survey = 'csat' AND score >= 4"),
-    ("csat_score_sum", "n * score", "survey = 'csat'"),
-)
-
-
-def survey_deltas(sign: str = "") -> dict[str, str]:
-    """The survey columns of kpi_daily as aggregates over rows that carry (survey, score, n): n
-    answers of that score; ``sign`` "-" takes them back."""
-    return {
-        name: f"{sign}coalesce(sum({value}) FILTER (WHERE {where}), 0)"
-        for name, value, where in _SURVEY_FILTERS
-    }
-
-
-def branch(source: str, day: str, stripe: str, **values: str) -> str:
-    """One source of deltas for ``kpi_daily``: its day, stripe and every ``DAILY_COLUMNS`` (the named
-    expressions, 0 for the rest) from ``source`` (a FROM clause and what follows it)."""
-    columns = ", ".join(
-        [f"{day} AS day", f"{stripe} AS stripe"] + [f"{values.get(c, '0')} AS {c}" for c in DAILY_COLUMNS]
-    )
-    return f"SELECT {columns} FROM {source}"  # noqa: S608 (fragments written in this package)
-
-
-def add_to_daily(*branches: str) -> str:
-    """``INSERT … SELECT`` that adds the branches' rows (any number per day and stripe) to
-    ``kpi_daily``; a key whose deltas are all 0 writes nothing."""
-    columns = ", ".join(DAILY_COLUMNS)
-    sums = ", ".join(f"sum({c})" for c in DAILY_COLUMNS)
-    nonzero = " OR ".join(f"sum({c}) <> 0" for c in DAILY_COLUMNS)
-    added = ", ".join(f"{c} = k.{c} + EXCLUDED.{c}" for c in DAILY_COLUMNS)
-    source = " UNION ALL ".join(branches)
-    return (
-        f"INSERT INTO kpi_daily AS k (tenant_id, day, stripe, {columns}) "  # noqa: S608 (constant names)
-        f"SELECT CAST(:t AS uuid), day, stripe, {sums} FROM ({source}) AS delta "
-        f"GROUP BY day, stripe HAVING {nonzero} ORDER BY day, stripe "
-        f"ON CONFLICT (tenant_id, day, stripe) DO UPDATE SET {added}"
-    )
-
-
-def with_daily(ctes: str, *branches: str) -> sa.TextClause:
-    """A statement: the WITH clause ``ctes``, then the branches' deltas added to ``kpi_daily``."""
-    return sa.text(ctes + add_to_daily(*branches))
-
-
-# Order deltas of rows carrying counted (0/1 or -1/0/1), money (bool), and the money columns.
-ORDER_DELTAS = {
-    "orders": "counted",
-    "money_orders": "CASE WHEN money THEN counted ELSE 0 END",
-    "revenue_minor": "CASE WHEN money THEN revenue ELSE 0 END",
-    "refunds_minor": "CASE WHEN money THEN refunded ELSE 0 END",
-}
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock_shared(:key)")
 
 _ACTIVE = with_daily(
-    """
+    [
+        """
     WITH u AS (
         SELECT (u.at AT TIME ZONE :tz)::date AS day, u.customer_id, min(u.stripe) AS stripe
         FROM unnest(CAST(:customers AS uuid[]), CAST(:ats AS timestamptz[]), CAST(:stripes AS smallint[]))
@@ -112,18 +51,21 @@ _ACTIVE = with_daily(
         SELECT :t, day, customer_id FROM u ORDER BY day, customer_id
         ON CONFLICT DO NOTHING
         RETURNING day, customer_id
+    ),
+    fresh AS (
+        SELECT a.day, a.customer_id, u.stripe FROM added a
+        JOIN u ON u.day = a.day AND u.customer_id = a.customer_id
     )
     """,
-    branch(
-        "added a JOIN u ON u.day = a.day AND u.customer_id = a.customer_id",
-        "a.day",
-        "u.stripe",
-        active_customers="1",
-    ),
+        new_day_spans("fresh"),
+    ],
+    branch("fresh", "day", "stripe", active_customers="1"),
+    *span_branches("spans"),
 )
 
 _ORDERS = with_daily(
-    """
+    [
+        """
     WITH u AS (
         SELECT (u.paid_at AT TIME ZONE :tz)::date AS day, u.customer_id, u.stripe,
                (u.refunded < u.amount)::int AS counted,
@@ -141,15 +83,18 @@ _ORDERS = with_daily(
         SELECT :t, day, customer_id, orders FROM per_day ORDER BY day, customer_id
         ON CONFLICT (tenant_id, day, customer_id) DO UPDATE SET orders = d.orders + EXCLUDED.orders
         RETURNING day, customer_id, (xmax = 0) AS inserted
+    ),
+    fresh AS (
+        SELECT p.day, p.customer_id, p.stripe FROM upserted x
+        JOIN per_day p ON p.day = x.day AND p.customer_id = x.customer_id
+        WHERE x.inserted
     )
     """,
+        new_day_spans("fresh"),
+    ],
     branch("u", "day", "stripe", **ORDER_DELTAS),
-    branch(
-        "upserted x JOIN per_day p ON p.day = x.day AND p.customer_id = x.customer_id WHERE x.inserted",
-        "p.day",
-        "p.stripe",
-        active_customers="1",
-    ),
+    branch("fresh", "day", "stripe", active_customers="1"),
+    *span_branches("spans"),
 )
 
 _REFUNDS = with_daily(
@@ -195,27 +140,43 @@ _SURVEYS = with_daily(
     branch("u GROUP BY day, stripe", "day", "stripe", **survey_deltas()),
 )
 
-_FIRST_ORDERS = sa.text(
+# The customers' first counted order days from their orders, and the change to each day's new buyers
+# (the old day loses one, the new day gains one): lifetime buyers are the sum of new buyers to a day.
+_FIRST_ORDERS = with_daily(
     """
     WITH wanted AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS customer_id),
     firsts AS (
         SELECT w.customer_id,
-               (SELECT min(o.paid_at) FROM orders o
+               (SELECT (min(o.paid_at) AT TIME ZONE :tz)::date FROM orders o
                 WHERE o.tenant_id = :t AND o.customer_id = w.customer_id
-                  AND o.refunded_minor < o.amount_minor) AS first_at
+                  AND o.refunded_minor < o.amount_minor) AS first_day
         FROM wanted w
+    ),
+    old AS (
+        SELECT k.customer_id, k.first_day FROM kpi_first_orders k JOIN wanted w USING (customer_id)
+        WHERE k.tenant_id = :t FOR UPDATE OF k
     ),
     gone AS (
         DELETE FROM kpi_first_orders k USING firsts f
-        WHERE k.tenant_id = :t AND k.customer_id = f.customer_id AND f.first_at IS NULL
+        WHERE k.tenant_id = :t AND k.customer_id = f.customer_id AND f.first_day IS NULL
         RETURNING 1
+    ),
+    put AS (
+        INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
+        SELECT :t, customer_id, first_day FROM firsts WHERE first_day IS NOT NULL ORDER BY customer_id
+        ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
+        WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
+        RETURNING 1
+    ),
+    moved AS (
+        SELECT o.first_day AS day, -1 AS n FROM old o JOIN firsts f USING (customer_id)
+        WHERE o.first_day IS DISTINCT FROM f.first_day
+        UNION ALL
+        SELECT f.first_day, 1 FROM firsts f LEFT JOIN old o USING (customer_id)
+        WHERE f.first_day IS NOT NULL AND f.first_day IS DISTINCT FROM o.first_day
     )
-    INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
-    SELECT :t, customer_id, (first_at AT TIME ZONE :tz)::date FROM firsts
-    WHERE first_at IS NOT NULL ORDER BY customer_id
-    ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
-    WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
-    """
+    """,
+    branch("moved", "day", "CAST(:stripe AS smallint)", new_buyers="n"),
 )
 
 
@@ -250,6 +211,24 @@ async def lock_shared(connection: AsyncConnection, tenant_id: uuid.UUID) -> None
     await connection.execute(_LOCK, {"key": lock_key(tenant_id)})
 
 
+def _customer_key(tenant_id: uuid.UUID, customer_id: uuid.UUID) -> int:
+    digest = hashlib.blake2b(b"kpis\x00" + tenant_id.bytes + customer_id.bytes, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_customers(
+    connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
+) -> None:
+    """A transaction lock per customer, in key order: new active days are placed beside the
+    customer's stored ones, so two transactions adding days of one customer (only a merged-away
+    customer's late events travel on another partition) take turns."""
+    keys = sorted({_customer_key(tenant_id, c) for c in customer_ids})
+    await connection.execute(
+        sa.text("SELECT count(pg_advisory_xact_lock(key)) FROM unnest(CAST(:keys AS bigint[])) AS key"),
+        {"keys": keys},
+    )
+
+
 async def tenant_money(connection: AsyncConnection, tenant_id: uuid.UUID) -> tuple[str, str | None]:
     """The tenant's time zone and currency as provisioned to scoring (default zone, any currency
     counting as money, when it was never provisioned)."""
@@ -268,6 +247,7 @@ async def record_activity(
     if not events:
         return
     await lock_shared(connection, tenant_id)
+    await lock_customers(connection, tenant_id, [e.customer_id for e in events])
     timezone, _ = await tenant_money(connection, tenant_id)
     await connection.execute(
         _ACTIVE,
@@ -313,6 +293,7 @@ async def record_orders(
     if not added:
         return
     await lock_shared(connection, tenant_id)
+    await lock_customers(connection, tenant_id, [c.customer_id for c in added])
     timezone, currency = await tenant_money(connection, tenant_id)
     await connection.execute(
         _ORDERS,
@@ -324,7 +305,9 @@ async def record_orders(
             "refunded": [c.after for c in added],
         },
     )
-    await refresh_first_orders(connection, tenant_id, timezone, [c.customer_id for c in added])
+    await refresh_first_orders(
+        connection, tenant_id, timezone, [c.customer_id for c in added], added[0].stripe
+    )
 
 
 async def record_refunds(
@@ -349,14 +332,20 @@ async def record_refunds(
         },
     )
     ended = [c.customer_id for c in changes if c.after >= c.amount_minor > (c.before or 0)]
-    await refresh_first_orders(connection, tenant_id, timezone, ended)
+    await refresh_first_orders(connection, tenant_id, timezone, ended, changes[0].stripe)
 
 
 async def refresh_first_orders(
-    connection: AsyncConnection, tenant_id: uuid.UUID, timezone: str, customer_ids: Sequence[uuid.UUID]
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    timezone: str,
+    customer_ids: Sequence[uuid.UUID],
+    stripe: int,
 ) -> None:
-    """Set the customers' first counted order day from their orders (none: no row)."""
+    """Set the customers' first counted order day from their orders (none: no row), and move the
+    days' new buyers (under ``stripe``) by what changed."""
     if customer_ids:
         await connection.execute(
-            _FIRST_ORDERS, {"t": tenant_id, "tz": timezone, "ids": sorted(set(customer_ids))}
+            _FIRST_ORDERS,
+            {"t": tenant_id, "tz": timezone, "ids": sorted(set(customer_ids)), "stripe": stripe},
         )

@@ -18,17 +18,40 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.scoring.store.kpi_facts import (
+from services.scoring.store.kpi_facts import lock_customers, lock_shared, refresh_first_orders, tenant_money
+from services.scoring.store.kpi_sql import (
     ORDER_DELTAS,
     branch,
-    lock_shared,
-    refresh_first_orders,
+    day_set_spans,
+    span_branches,
     survey_deltas,
-    tenant_money,
     with_daily,
 )
 
 _STRIPE = "CAST(:stripe AS smallint)"
+
+# Before the days move: the spans of the survivor's and each merged customer's days go, those of
+# their union come (kpi_sql: WAU and MAU as day sums).
+_MERGE_SPANS = with_daily(
+    [
+        """
+    WITH kept AS (
+        SELECT day FROM kpi_customer_days WHERE tenant_id = :t AND customer_id = :survivor
+    ),
+    folded AS (
+        SELECT customer_id, day FROM kpi_customer_days
+        WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+    ),
+    sets AS (
+        SELECT 'union' AS who, day, 1 AS sign FROM (SELECT day FROM kept UNION SELECT day FROM folded) AS u
+        UNION ALL SELECT 'kept', day, -1 FROM kept
+        UNION ALL SELECT customer_id::text, day, -1 FROM folded
+    )
+    """,
+        day_set_spans("sets", _STRIPE),
+    ],
+    *span_branches("spans"),
+)
 
 _MOVE_DAYS = with_daily(
     """
@@ -67,12 +90,19 @@ _MOVE_SURVEYS = sa.text(
     """
 )
 
-_DROP_FIRST_ORDERS = sa.text(
-    "DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))"
+_DROP_FIRST_ORDERS = with_daily(
+    """
+    WITH gone AS (
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
+        RETURNING first_day
+    )
+    """,
+    branch("gone", "first_day", _STRIPE, new_buyers="-1"),
 )
 
 _ERASE = with_daily(
-    """
+    [
+        """
     WITH o AS (
         SELECT (paid_at AT TIME ZONE :tz)::date AS day,
                -((refunded_minor < amount_minor)::int) AS counted,
@@ -88,12 +118,17 @@ _ERASE = with_daily(
         RETURNING day, survey, score, responses AS n
     ),
     firsts AS (
-        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING 1
-    )
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING first_day
+    ),
+    sets AS (SELECT 'erased' AS who, day, -1 AS sign FROM days)
     """,
+        day_set_spans("sets", _STRIPE),
+    ],
     branch("o", "day", _STRIPE, **ORDER_DELTAS),
     branch("days", "day", _STRIPE, active_customers="-1"),
     branch("answers GROUP BY day", "day", _STRIPE, **survey_deltas("-")),
+    branch("firsts", "first_day", _STRIPE, new_buyers="-1"),
+    *span_branches("spans"),
 )
 
 
@@ -109,11 +144,13 @@ async def merge_customers(
         return
     await lock_shared(connection, tenant_id)
     timezone, _ = await tenant_money(connection, tenant_id)
+    await lock_customers(connection, tenant_id, [survivor, *merged_ids])
     moved = {"t": tenant_id, "ids": sorted(merged_ids), "survivor": survivor}
+    await connection.execute(_MERGE_SPANS, {**moved, "stripe": stripe})
     await connection.execute(_MOVE_DAYS, {**moved, "stripe": stripe})
     await connection.execute(_MOVE_SURVEYS, moved)
-    await connection.execute(_DROP_FIRST_ORDERS, moved)
-    await refresh_first_orders(connection, tenant_id, timezone, [survivor])
+    await connection.execute(_DROP_FIRST_ORDERS, {**moved, "stripe": stripe})
+    await refresh_first_orders(connection, tenant_id, timezone, [survivor], stripe)
 
 
 async def erase_customer(

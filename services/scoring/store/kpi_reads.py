@@ -1,17 +1,19 @@
 """Reading scoring's KPIs from the rollups (implements ``domain.kpis.KpiStore``; docs/kpis.md).
 
-A period's figures are five statements in one read (one snapshot), none of them over the facts:
+A period's figures are a few statements in one read (one snapshot), none of them over the facts:
 
-1. the active customer-days of the period and, to its last day, of the 30 days before, grouped per
-   customer: active customers, WAU, MAU, buyers and repeat buyers (``kpi_customer_days`` by its key);
-2. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
-   refunds, active customer-days and survey answers, and the lifetime revenue (``kpi_daily``, a few
-   rows per day);
-3. the live customers created by the period's end, and in it (``customers_live_created``);
-4. the buyers whose first order day is by the period's end, and in it (``kpi_first_orders_by_day``);
-5. with the series, the same per day.
+1. distinct active customers of the period, of the 7 and of the 30 days ending on its last day (one
+   count each, fewer when the ranges coincide), index-only on ``kpi_customer_days``' key;
+2. buyers and repeat buyers, index-only on the buyers' days (``kpi_customer_days_buyers``);
+3. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
+   refunds, active customer-days, survey answers and new buyers, and the lifetime revenue and
+   buyers (``kpi_daily``, a few rows per day);
+4. with the series, the same per day.
 
-Reads plan as previews do (no JIT, hashes in memory) and may use a second core.
+Customers (live, created by the period's end) and new customers are day sums too: a trigger on
+``customers`` keeps ``kpi_daily.new_customers`` (migration ``scoring_0011``).
+
+Reads plan as previews do (no JIT, hashes in memory).
 """
 
 from __future__ import annotations
@@ -34,23 +36,25 @@ from services.scoring.domain.kpis import (
     PeriodSums,
     RetentionCounts,
 )
-from services.scoring.store.kpi_facts import DAILY_COLUMNS, tenant_money
+from services.scoring.store.kpi_facts import tenant_money
+from services.scoring.store.kpi_sql import DAILY_COLUMNS
 from services.scoring.store.segment_preview import PREVIEW_SETTINGS
 
-_ACTIVE = sa.text(
+# Distinct customers active on the days of a range (index-only on the key; a sort of the ids).
+_DISTINCT = sa.text(
+    "SELECT count(DISTINCT customer_id) FROM kpi_customer_days"
+    " WHERE tenant_id = :t AND day BETWEEN :first AND :last"
+)
+
+# Buyers and repeat buyers of the period (index-only on the buyers' days, which carry the orders).
+_BUYERS = sa.text(
     """
-    SELECT count(*) FILTER (WHERE active) AS active_customers,
-           count(*) FILTER (WHERE last_day >= :week_first) AS wau,
-           count(*) FILTER (WHERE last_day >= :month_first) AS mau,
-           count(*) FILTER (WHERE orders > 0) AS buyers,
-           count(*) FILTER (WHERE orders > 1) AS repeat_buyers
+    SELECT count(*) AS buyers, count(*) FILTER (WHERE orders > 1) AS repeat_buyers
     FROM (
-        SELECT customer_id, max(day) AS last_day, bool_or(day >= :first) AS active,
-               coalesce(sum(orders) FILTER (WHERE day >= :first), 0) AS orders
-        FROM kpi_customer_days
-        WHERE tenant_id = :t AND day BETWEEN :scan_first AND :last
+        SELECT customer_id, sum(orders) AS orders FROM kpi_customer_days
+        WHERE tenant_id = :t AND day BETWEEN :first AND :last AND orders > 0
         GROUP BY customer_id
-    ) AS per_customer
+    ) AS per_buyer
     """
 )
 
@@ -58,45 +62,24 @@ _SUMS = sa.text(
     "SELECT "  # noqa: S608 (constant names)
     + ", ".join(f"coalesce(sum({c}) FILTER (WHERE day >= :first), 0) AS {c}" for c in DAILY_COLUMNS)
     + ", coalesce(sum(revenue_minor), 0) AS lifetime_revenue_minor"
+    ", coalesce(sum(new_buyers), 0) AS lifetime_buyers"
+    ", coalesce(sum(wau_change), 0) AS wau, coalesce(sum(mau_change), 0) AS mau"
+    ", coalesce(sum(new_customers), 0) AS customers"
     " FROM kpi_daily WHERE tenant_id = :t AND day <= :last"
 )
 
-_CUSTOMERS = sa.text(
-    """
-    SELECT count(*) AS customers, count(*) FILTER (WHERE created_at >= :start) AS new_customers
-    FROM customers
-    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL AND created_at < :end
-    """
-)
-
-_BUYERS = sa.text(
-    """
-    SELECT count(*) AS lifetime_buyers, count(*) FILTER (WHERE first_day >= :first) AS new_buyers
-    FROM kpi_first_orders WHERE tenant_id = :t AND first_day <= :last
-    """
-)
-
+# Each day's sums, with the weekly and monthly active customers (running sums of their changes, so
+# from the tenant's first day: a few rows a day).
 _SERIES_DAILY = sa.text(
     """
     SELECT day, sum(active_customers) AS active_customers, sum(orders) AS orders,
-           sum(revenue_minor) AS revenue_minor, sum(refunds_minor) AS refunds_minor
-    FROM kpi_daily WHERE tenant_id = :t AND day BETWEEN :first AND :last GROUP BY day
-    """
-)
-
-_SERIES_CUSTOMERS = sa.text(
-    """
-    SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS n FROM customers
-    WHERE tenant_id = :t AND merged_into IS NULL AND erased_at IS NULL
-      AND created_at >= :start AND created_at < :end
-    GROUP BY 1
-    """
-)
-
-_SERIES_BUYERS = sa.text(
-    """
-    SELECT first_day AS day, count(*) AS n FROM kpi_first_orders
-    WHERE tenant_id = :t AND first_day BETWEEN :first AND :last GROUP BY 1
+           sum(revenue_minor) AS revenue_minor, sum(refunds_minor) AS refunds_minor,
+           sum(new_buyers) AS new_buyers, sum(new_customers) AS new_customers,
+           sum(sum(wau_change)) OVER running AS wau,
+           sum(sum(mau_change)) OVER running AS mau
+    FROM kpi_daily WHERE tenant_id = :t AND day <= :last
+    GROUP BY day WINDOW running AS (ORDER BY day)
+    ORDER BY day
     """
 )
 
@@ -137,37 +120,37 @@ async def period_sums(
     connection: AsyncConnection, tenant_id: uuid.UUID, period: Period, timezone: str
 ) -> PeriodSums:
     """The period's sums (docs/kpis.md), in the caller's read."""
-    month_first = period.last - timedelta(days=MAU_DAYS - 1)
     parameters: dict[str, Any] = {
         "t": tenant_id,
         "first": period.first,
         "last": period.last,
-        "scan_first": min(period.first, month_first),
-        "week_first": period.last - timedelta(days=WAU_DAYS - 1),
-        "month_first": month_first,
         "start": local_midnight(period.first, timezone),
         "end": local_midnight(period.last + timedelta(days=1), timezone),
     }
-    active = (await connection.execute(_ACTIVE, parameters)).one()
-    sums = (await connection.execute(_SUMS, parameters)).one()
-    people = (await connection.execute(_CUSTOMERS, parameters)).one()
     buyers = (await connection.execute(_BUYERS, parameters)).one()
+    sums = (await connection.execute(_SUMS, parameters)).one()
+    # the period's distinct active customers: kept as day sums for a day, a week and 30 days
+    kept = {1: sums.active_customers, WAU_DAYS: sums.wau, MAU_DAYS: sums.mau}
+    if period.days in kept:
+        active = int(kept[period.days])
+    else:
+        active = int((await connection.execute(_DISTINCT, parameters)).scalar_one())
     return PeriodSums(
-        customers=int(people.customers),
-        new_customers=int(people.new_customers),
-        active_customers=int(active.active_customers),
+        customers=int(sums.customers),
+        new_customers=int(sums.new_customers),
+        active_customers=active,
         active_customer_days=int(sums.active_customers),
-        wau=int(active.wau),
-        mau=int(active.mau),
+        wau=int(sums.wau),
+        mau=int(sums.mau),
         orders=int(sums.orders),
         money_orders=int(sums.money_orders),
         revenue_minor=int(sums.revenue_minor),
         refunds_minor=int(sums.refunds_minor),
-        buyers=int(active.buyers),
-        repeat_buyers=int(active.repeat_buyers),
-        new_buyers=int(buyers.new_buyers),
+        buyers=int(buyers.buyers),
+        repeat_buyers=int(buyers.repeat_buyers),
+        new_buyers=int(sums.new_buyers),
         lifetime_revenue_minor=int(sums.lifetime_revenue_minor),
-        lifetime_buyers=int(buyers.lifetime_buyers),
+        lifetime_buyers=int(sums.lifetime_buyers),
         nps_promoters=int(sums.nps_promoters),
         nps_passives=int(sums.nps_passives),
         nps_detractors=int(sums.nps_detractors),
@@ -189,18 +172,23 @@ async def daily_series(
         "start": local_midnight(period.first, timezone),
         "end": local_midnight(period.last + timedelta(days=1), timezone),
     }
-    daily = {row.day: row for row in await connection.execute(_SERIES_DAILY, parameters)}
-    new_customers = {row.day: int(row.n) for row in await connection.execute(_SERIES_CUSTOMERS, parameters)}
-    new_buyers = {row.day: int(row.n) for row in await connection.execute(_SERIES_BUYERS, parameters)}
+    rows = list(await connection.execute(_SERIES_DAILY, parameters))
+    daily = {row.day: row for row in rows}
+    before = [row for row in rows if row.day < period.first]
+    previous = (int(before[-1].wau), int(before[-1].mau)) if before else (0, 0)
     series = []
     for day in period.each_day():
         row = daily.get(day)
+        if row:
+            previous = (int(row.wau), int(row.mau))
         series.append(
             DaySums(
                 day=day,
                 active_customers=int(row.active_customers) if row else 0,
-                new_customers=new_customers.get(day, 0),
-                new_buyers=new_buyers.get(day, 0),
+                new_customers=int(row.new_customers) if row else 0,
+                new_buyers=int(row.new_buyers) if row else 0,
+                wau=previous[0],
+                mau=previous[1],
                 orders=int(row.orders) if row else 0,
                 revenue_minor=int(row.revenue_minor) if row else 0,
                 refunds_minor=int(row.refunds_minor) if row else 0,

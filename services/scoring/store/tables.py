@@ -40,13 +40,6 @@ customers = sa.Table(
         "customer_id",
         postgresql_where=sa.text("merged_into IS NULL AND erased_at IS NULL"),
     ),
-    # the live customers by creation time, for the KPIs' customers and new customers (docs/kpis.md)
-    sa.Index(
-        "customers_live_created",
-        "tenant_id",
-        "created_at",
-        postgresql_where=sa.text("merged_into IS NULL AND erased_at IS NULL"),
-    ),
 )
 
 # Each capability declares its tables in its own module on the same metadata; importing them here

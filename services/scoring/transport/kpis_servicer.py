@@ -59,6 +59,8 @@ def figures_to_proto(figures: KpiFigures) -> kpis_pb2.ScoringKpis:
                 active_customers=day.active_customers,
                 new_customers=day.new_customers,
                 new_buyers=day.new_buyers,
+                wau=day.wau,
+                mau=day.mau,
                 orders=day.orders,
                 revenue_minor=day.revenue_minor,
                 refunds_minor=day.refunds_minor,

@@ -17,7 +17,7 @@ class KpiRequest(_message.Message):
     def __init__(self, from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., with_series: _Optional[bool] = ...) -> None: ...
 
 class KpiDay(_message.Message):
-    __slots__ = ("local_date", "active_customers", "new_customers", "new_buyers", "orders", "revenue_minor", "refunds_minor")
+    __slots__ = ("local_date", "active_customers", "new_customers", "new_buyers", "orders", "revenue_minor", "refunds_minor", "wau", "mau")
     LOCAL_DATE_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     NEW_CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,8 @@ class KpiDay(_message.Message):
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     REVENUE_MINOR_FIELD_NUMBER: _ClassVar[int]
     REFUNDS_MINOR_FIELD_NUMBER: _ClassVar[int]
+    WAU_FIELD_NUMBER: _ClassVar[int]
+    MAU_FIELD_NUMBER: _ClassVar[int]
     local_date: str
     active_customers: int
     new_customers: int
@@ -32,7 +34,9 @@ class KpiDay(_message.Message):
     orders: int
     revenue_minor: int
     refunds_minor: int
-    def __init__(self, local_date: _Optional[str] = ..., active_customers: _Optional[int] = ..., new_customers: _Optional[int] = ..., new_buyers: _Optional[int] = ..., orders: _Optional[int] = ..., revenue_minor: _Optional[int] = ..., refunds_minor: _Optional[int] = ...) -> None: ...
+    wau: int
+    mau: int
+    def __init__(self, local_date: _Optional[str] = ..., active_customers: _Optional[int] = ..., new_customers: _Optional[int] = ..., new_buyers: _Optional[int] = ..., orders: _Optional[int] = ..., revenue_minor: _Optional[int] = ..., refunds_minor: _Optional[int] = ..., wau: _Optional[int] = ..., mau: _Optional[int] = ...) -> None: ...
 
 class ScoringKpis(_message.Message):
     __slots__ = ("from_date", "to_date", "timezone", "currency", "customers", "new_customers", "active_customers", "active_share", "dau", "wau", "mau", "orders", "revenue_minor", "refunds_minor", "aov_minor", "arpu_minor", "arppu_minor", "buyers", "repeat_buyers", "repurchase_rate", "new_buyers", "ltv_minor", "lifetime_buyers", "lifetime_revenue_minor", "nps", "nps_responses", "nps_promoters", "nps_detractors", "csat", "csat_average", "csat_responses", "money_orders", "series")

@@ -5,7 +5,8 @@
 - ``kpi_daily``: per tenant-local day and stripe (event partition), the sums a period adds up;
 - ``kpi_first_orders``: each buyer's first counted order day, indexed by day (cohorts);
 - ``kpi_surveys``: survey answers per customer, day, survey and score;
-- ``customers_live_created``: the live customers by creation time (customers, new customers).
+- ``kpi_customers_changed``: a trigger on ``customers`` that keeps each day's live customers
+  created (``kpi_daily.new_customers``) whichever handler creates, merges or erases one.
 
 The upgrade fills the tables for every tenant from the facts already held
 (``services.scoring.store.kpi_backfill``): on a tenant of 1 M customers, 5 M orders and 20 M active
@@ -30,8 +31,45 @@ branch_labels = None
 depends_on = None
 
 _UUID = pg.UUID(as_uuid=True)
-_LIVE = sa.text("merged_into IS NULL AND erased_at IS NULL")
+# A live customer (not merged away, not erased) counts on the tenant-local day it was created; a
+# change of that (created, a provisional row's creation time set, merged, erased) moves one count,
+# under the stripe of the customer's partition (hash of the id, as the outbox partitions by 16).
+_TRIGGER_FUNCTION = """
+CREATE FUNCTION kpi_customers_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    tenant uuid := coalesce(NEW.tenant_id, OLD.tenant_id);
+    customer uuid := coalesce(NEW.customer_id, OLD.customer_id);
+    zone text;
+    was date;
+    is_now date;
+    part smallint;
+BEGIN
+    SELECT timezone INTO zone FROM tenants WHERE tenant_id = tenant;
+    zone := coalesce(zone, 'Asia/Shanghai');
+    IF TG_OP <> 'INSERT' AND OLD.merged_into IS NULL AND OLD.erased_at IS NULL THEN
+        was := (OLD.created_at AT TIME ZONE zone)::date;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.merged_into IS NULL AND NEW.erased_at IS NULL THEN
+        is_now := (NEW.created_at AT TIME ZONE zone)::date;
+    END IF;
+    IF was IS NOT DISTINCT FROM is_now THEN
+        RETURN NULL;
+    END IF;
+    part := (('x' || left(replace(customer::text, '-', ''), 8))::bit(32)::bigint % 16)::smallint;
+    IF was IS NOT NULL THEN
+        INSERT INTO kpi_daily AS k (tenant_id, day, stripe, new_customers) VALUES (tenant, was, part, -1)
+        ON CONFLICT (tenant_id, day, stripe) DO UPDATE SET new_customers = k.new_customers - 1;
+    END IF;
+    IF is_now IS NOT NULL THEN
+        INSERT INTO kpi_daily AS k (tenant_id, day, stripe, new_customers) VALUES (tenant, is_now, part, 1)
+        ON CONFLICT (tenant_id, day, stripe) DO UPDATE SET new_customers = k.new_customers + 1;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
 _DAILY = (
+    "new_customers",
     "active_customers",
     "orders",
     "money_orders",
@@ -43,6 +81,9 @@ _DAILY = (
     "csat_responses",
     "csat_satisfied",
     "csat_score_sum",
+    "new_buyers",
+    "wau_change",
+    "mau_change",
 )
 
 
@@ -84,20 +125,24 @@ def upgrade() -> None:
         for statement in BACKFILL:
             connection.execute(statement, {"t": tenant_id, "tz": timezone, "currency": currency.strip()})
     # indexes after the backfill: built once instead of row by row
-    op.create_index("kpi_customer_days_by_customer", "kpi_customer_days", ["tenant_id", "customer_id"])
+    op.create_index("kpi_customer_days_by_customer", "kpi_customer_days", ["tenant_id", "customer_id", "day"])
     op.create_index(
         "kpi_customer_days_buyers",
         "kpi_customer_days",
         ["tenant_id", "day", "customer_id"],
+        postgresql_include=["orders"],
         postgresql_where=sa.text("orders > 0"),
     )
     op.create_index("kpi_first_orders_by_day", "kpi_first_orders", ["tenant_id", "first_day"])
-    op.create_index(
-        "customers_live_created", "customers", ["tenant_id", "created_at"], postgresql_where=_LIVE
+    op.execute(_TRIGGER_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER kpi_customers AFTER INSERT OR DELETE OR UPDATE OF created_at, merged_into, "
+        "erased_at ON customers FOR EACH ROW EXECUTE FUNCTION kpi_customers_changed()"
     )
 
 
 def downgrade() -> None:
-    op.drop_index("customers_live_created", table_name="customers")
+    op.execute("DROP TRIGGER kpi_customers ON customers")
+    op.execute("DROP FUNCTION kpi_customers_changed()")
     for table in ("kpi_surveys", "kpi_first_orders", "kpi_daily", "kpi_customer_days"):
         op.drop_table(table)
