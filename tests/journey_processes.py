@@ -34,6 +34,7 @@ from services.runtime.server import ServiceServer
 from services.runtime.tenant_store import upsert_tenant
 from tests.conftest import TenantKey, gateway_client, gateway_settings
 from tests.journey_support import query
+from tests.stream_heads import start_at_the_heads
 from tests.support import PostgresServer, free_port
 from tests.test_notify_crash import session_tenants
 
@@ -170,11 +171,12 @@ async def notify_cluster(
     **settings: str,
 ) -> AsyncIterator[NotifyCluster]:
     """``replicas`` notify processes (not started) on one fresh database provisioned with every
-    tenant of the session (its consumers read profile's whole stream, and an unknown tenant's event
-    would be parked instead of applied)."""
+    tenant of the session, its consumers starting at the producers' current heads (the tests make
+    their data after this; catching up the whole session's streams would only cost time)."""
     name = f"patron_notify_journeys_{uuid.uuid4().hex[:8]}"
     url = await postgres.create_database(name)
     await asyncio.to_thread(migrations.upgrade, "notify", url)
+    await start_at_the_heads(database_urls, "notify", url)
     database = Database(create_engine(url, application_name="test-journey-processes"))
     known = await session_tenants(database_urls["notify"])
     assert uuid.UUID(tenant.tenant_id) in {t.tenant_id for t in known}

@@ -101,12 +101,16 @@ async def orphan_coupons(
     return {c["issue_key"] for held in issued.values() for c in held} - known
 
 
-async def kill_during_work(notify: NotifyProcess, cluster: NotifyCluster, journey: str, kill: Kill) -> None:
-    """From outside: once a step was recorded since the start, wait ``delay`` and SIGKILL."""
-    steps = "SELECT count(*) AS n FROM journey_steps WHERE journey_id = $1"
-    before = await count(cluster, steps, uuid.UUID(journey))
+STEPS = "SELECT count(*) AS n FROM journey_steps WHERE journey_id = $1"
+
+
+async def kill_during_work(
+    notify: NotifyProcess, cluster: NotifyCluster, journey: str, kill: Kill, before: int
+) -> None:
+    """From outside: once a step was recorded beyond ``before`` (counted before this process could
+    work, so a fast start cannot finish unseen), wait ``delay`` and SIGKILL."""
     await waiting_for(
-        lambda: count(cluster, steps, uuid.UUID(journey)), lambda n: n > before, 60, "progress to kill in"
+        lambda: count(cluster, STEPS, uuid.UUID(journey)), lambda n: n > before, 60, "progress to kill in"
     )
     await asyncio.sleep(kill.delay)
     notify.kill()
@@ -171,13 +175,14 @@ async def test_a_thousand_customers_in_an_abandoned_cart_journey_survive_sigkill
         )
         phases["entered"] = time.monotonic() - started
 
+        settled = await count(cluster, STEPS, journey_id)  # what stands before the runner can move
         move_clock(cluster.clock_file, 25 * 3600)
         orphans_at_kills: list[int] = []
         most_attempts: list[int] = []
         attempts = "SELECT coalesce(max(attempts), 0) AS n FROM journey_instances WHERE journey_id = $1"
         for index, kill in enumerate(plan):
             if kill.hook_after is None:
-                await kill_during_work(notify, cluster, journey, kill)
+                await kill_during_work(notify, cluster, journey, kill, settled)
             assert await notify.exit_code() == -9, notify.tail()
             orphans = await orphan_coupons(cluster, database_urls["loyalty"], tenant, journey, coupon)
             orphans_at_kills.append(len(orphans))
@@ -185,6 +190,7 @@ async def test_a_thousand_customers_in_an_abandoned_cart_journey_survive_sigkill
             if kill.hook_after is not None:  # the hook fires between the coupon and its commit
                 assert orphans, f"kill {index} left no coupon unrecorded"
             following = plan[index + 1] if index + 1 < len(plan) else None
+            settled = await count(cluster, STEPS, journey_id)  # the killed process moves nothing more
             notify.start(**faults(following))
             await notify.serving(may_die=following is not None and following.hook_after is not None)
         phases["killed"] = time.monotonic() - started

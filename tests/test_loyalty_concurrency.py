@@ -21,6 +21,7 @@ from services.runtime.server import ServiceServer
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import upsert_tenant
 from tests.conftest import TenantKey
+from tests.stream_heads import start_at_the_heads
 from tests.support import PostgresServer, free_port
 from tests.test_loyalty_api import new_customer, pay, points, wait_for_balance
 
@@ -101,11 +102,16 @@ def start_loyalty(
 
 
 async def test_a_loyalty_process_killed_after_its_ledger_write_still_earns_once(
-    api: httpx.AsyncClient, tenant: TenantKey, services: dict[str, ServiceServer], postgres: PostgresServer
+    api: httpx.AsyncClient,
+    tenant: TenantKey,
+    services: dict[str, ServiceServer],
+    postgres: PostgresServer,
+    database_urls: dict[str, str],
 ) -> None:
     name = f"patron_loyalty_crash_{uuid.uuid4().hex[:8]}"
     url = await postgres.create_database(name)
     await asyncio.to_thread(migrations.upgrade, "loyalty", url)
+    await start_at_the_heads(database_urls, "loyalty", url)  # the test is the crash, not catching up
     db = Database(create_engine(url, application_name="test-crash"))
     tenant_id = uuid.UUID(tenant.tenant_id)
     async with db.transaction() as connection:
