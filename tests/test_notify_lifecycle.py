@@ -269,9 +269,10 @@ async def test_after_a_chain_of_merges_the_first_id_still_answers_for_the_surviv
                 return await notify_export(api, tenant, s)
 
             # The export gathers the merged ids too, so wait for notify to have moved the message itself.
-            part = await eventually(
-                survivor_part, lambda p, s=survivor: [m["customer_id"] for m in p["messages"]] == [s]
-            )
+            def moved(p: dict[str, Any], s: str = survivor) -> bool:
+                return [m["customer_id"] for m in p["messages"]] == [s]
+
+            part = await eventually(survivor_part, moved)
             assert [m["message_id"] for m in part["messages"]] == [message_id]
 
         for asked in (first, middle, last):
