@@ -15,6 +15,7 @@ from typing import Any
 from gateway.clients import ServiceClients, service_of
 from patron.common.v1 import tenancy_pb2_grpc
 from patron.loyalty.v1 import coupons_pb2_grpc, loyalty_pb2_grpc, membership_pb2_grpc
+from patron.loyalty.v1 import customer_360_pb2_grpc as loyalty_360_pb2_grpc
 from patron.notify.v1 import campaigns_pb2_grpc, journeys_pb2_grpc, notify_pb2_grpc, webhooks_pb2_grpc
 from patron.profile.v1 import (
     behaviour_pb2_grpc,
@@ -23,6 +24,8 @@ from patron.profile.v1 import (
     profile_pb2_grpc,
     tags_pb2_grpc,
 )
+from patron.profile.v1 import customer_360_pb2_grpc as profile_360_pb2_grpc
+from patron.scoring.v1 import customer_360_pb2_grpc as scoring_360_pb2_grpc
 from patron.scoring.v1 import models_pb2_grpc, scoring_pb2_grpc, segment_exports_pb2_grpc, segments_pb2_grpc
 
 # The services a new tenant is provisioned in before the profile service issues its key.
@@ -93,6 +96,7 @@ class ProfileClient:
         self.merge_suggestions = BoundStub(
             clients, merge_suggestions_pb2_grpc.MergeSuggestionServiceStub, tenant_id
         )
+        self.customer_360 = BoundStub(clients, profile_360_pb2_grpc.Customer360ServiceStub, tenant_id)
 
 
 class ScoringClient:
@@ -103,6 +107,7 @@ class ScoringClient:
         self.models = BoundStub(clients, models_pb2_grpc.ModelServiceStub, tenant_id)
         self.segments = BoundStub(clients, segments_pb2_grpc.SegmentServiceStub, tenant_id)
         self.exports = BoundStub(clients, segment_exports_pb2_grpc.SegmentExportServiceStub, tenant_id)
+        self.customer_360 = BoundStub(clients, scoring_360_pb2_grpc.Customer360ServiceStub, tenant_id)
 
 
 class LoyaltyClient:
@@ -114,6 +119,7 @@ class LoyaltyClient:
         self.reports = BoundStub(clients, loyalty_pb2_grpc.ReportsServiceStub, tenant_id)
         self.membership = BoundStub(clients, membership_pb2_grpc.MembershipServiceStub, tenant_id)
         self.coupons = BoundStub(clients, coupons_pb2_grpc.CouponServiceStub, tenant_id)
+        self.customer_360 = BoundStub(clients, loyalty_360_pb2_grpc.Customer360ServiceStub, tenant_id)
 
 
 class NotifyClient:

@@ -1,11 +1,12 @@
 """The customer 360: one answer from all four services (API.md "KPIs and the customer 360").
 
-Every section is fetched at once, each under its own short deadline
-(``PATRON_GATEWAY_CUSTOMER_360_DEADLINE_SECONDS``). A section whose service is slow, down or failing
-is answered as ``null`` and listed in ``degraded`` with the service and why; the rest of the answer
-stands. Only profile's "no such customer" fails the whole answer (404): it is the one fact that says
-the customer does not exist. An id merged away is answered for its survivor; the sections fetched
-under the old id are then fetched again for the survivor (the rare path).
+One call per service (each service's ``Customer360Service``; notify's message listing) is sent at
+once, each under the same short deadline (``PATRON_GATEWAY_CUSTOMER_360_DEADLINE_SECONDS``). The
+sections of a service that is slow, down or failing are answered as ``null`` and listed in
+``degraded`` with the service and why; the rest of the answer stands. Only profile's "no such
+customer" fails the whole answer (404): it is the one fact that says the customer does not exist.
+An id merged away is answered for its survivor; the other services' parts fetched under the old id
+are then fetched again for the survivor (the rare path).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from gateway.routers.messages import MessageOut
 from gateway.routers.scoring import ScoresOut
 from gateway.routers.segments import CustomerSegmentOut
 from gateway.schemas import CustomerOut, TimelineItem
-from patron.loyalty.v1 import coupons_pb2, loyalty_pb2, membership_pb2
+from patron.loyalty.v1 import customer_360_pb2 as loyalty_360_pb2
 from patron.notify.v1 import notify_pb2
-from patron.profile.v1 import profile_pb2
-from patron.scoring.v1 import scoring_pb2, segments_pb2
+from patron.profile.v1 import customer_360_pb2 as profile_360_pb2
+from patron.scoring.v1 import customer_360_pb2 as scoring_360_pb2
 from services.runtime.proto_convert import from_timestamp
 
 logger = logging.getLogger(__name__)
@@ -43,16 +44,6 @@ HEAD_SIZE = 10
 lists are paged at their own endpoints)."""
 
 Section = Literal["profile", "timeline", "scores", "segments", "points", "membership", "coupons", "messages"]
-SERVICE_OF: dict[Section, str] = {
-    "profile": "profile",
-    "timeline": "profile",
-    "scores": "scoring",
-    "segments": "scoring",
-    "points": "loyalty",
-    "membership": "loyalty",
-    "coupons": "loyalty",
-    "messages": "notify",
-}
 
 
 class Degraded(BaseModel):
@@ -80,8 +71,17 @@ class Customer360(BaseModel):
     degraded: list[Degraded]
 
 
+SECTIONS_OF: dict[str, tuple[Section, ...]] = {
+    "profile": ("profile", "timeline"),
+    "scoring": ("scores", "segments"),
+    "loyalty": ("points", "membership", "coupons"),
+    "notify": ("messages",),
+}
+"""One call per service answers all its sections (docs/customer-360.md)."""
+
+
 class _Fetch:
-    """The section fetchers of one 360 request, every call under the 360's deadline."""
+    """The four calls of one 360 request, each under the 360's deadline; each answers its sections."""
 
     def __init__(
         self, profile: Profile, scoring: Scoring, loyalty: Loyalty, notify: Notify, deadline: float
@@ -89,81 +89,57 @@ class _Fetch:
         self.profile, self.scoring, self.loyalty, self.notify = profile, scoring, loyalty, notify
         self.deadline = deadline
 
-    async def customer(self, customer_id: str) -> Any:
-        request = profile_pb2.GetCustomerRequest(customer_id=customer_id)
-        return await self.profile.customers.GetCustomer(request, deadline_seconds=self.deadline)
+    async def from_profile(self, customer_id: str) -> dict[Section, Any]:
+        request = profile_360_pb2.GetCustomer360Request(customer_id=customer_id, timeline_limit=HEAD_SIZE)
+        part = await self.profile.customer_360.GetCustomer360(request, deadline_seconds=self.deadline)
+        return {
+            "profile": part.customer,
+            "timeline": [TimelineItem.from_proto(item) for item in part.timeline],
+        }
 
-    async def timeline(self, customer_id: str) -> list[TimelineItem]:
-        request = profile_pb2.GetTimelineRequest(customer_id=customer_id, limit=HEAD_SIZE)
-        page = await self.profile.customers.GetTimeline(request, deadline_seconds=self.deadline)
-        return [TimelineItem.from_proto(item) for item in page.items]
+    async def from_scoring(self, customer_id: str) -> dict[Section, Any]:
+        request = scoring_360_pb2.GetCustomer360Request(customer_id=customer_id)
+        part = await self.scoring.customer_360.GetCustomer360(request, deadline_seconds=self.deadline)
+        return {
+            # not scored yet, or not yet in scoring's audience: as the single endpoints answer
+            "scores": ScoresOut.from_proto(part.scores, None)
+            if part.scored
+            else ScoresOut.unscored(customer_id, None),
+            "segments": [
+                CustomerSegmentOut(
+                    segment_id=s.segment_id, name=s.name, entered_at=from_timestamp(s.entered_at)
+                )
+                for s in part.segments
+            ],
+        }
 
-    async def scores(self, customer_id: str) -> ScoresOut:
-        request = scoring_pb2.GetCustomerScoresRequest(customer_id=customer_id)
-        try:
-            scores = await self.scoring.scoring.GetCustomerScores(request, deadline_seconds=self.deadline)
-        except ServiceCallError as error:
-            if error.error.code().name != "NOT_FOUND":
-                raise
-            return ScoresOut.unscored(customer_id, None)  # not scored yet
-        return ScoresOut.from_proto(scores, None)
-
-    async def segments(self, customer_id: str) -> list[CustomerSegmentOut]:
-        request = segments_pb2.CustomerSegmentsRequest(customer_id=customer_id)
-        try:
-            answer = await self.scoring.segments.CustomerSegments(request, deadline_seconds=self.deadline)
-        except ServiceCallError as error:
-            if error.error.code().name != "NOT_FOUND":
-                raise
-            return []  # scoring's projection has not seen the customer yet
-        return [
-            CustomerSegmentOut(segment_id=s.segment_id, name=s.name, entered_at=from_timestamp(s.entered_at))
-            for s in answer.segments
-        ]
-
-    async def points(self, customer_id: str) -> PointsOut:
-        request = loyalty_pb2.GetBalanceRequest(customer_id=customer_id, expiring_days=30)
-        return PointsOut.from_proto(
-            await self.loyalty.points.GetBalance(request, deadline_seconds=self.deadline)
+    async def from_loyalty(self, customer_id: str) -> dict[Section, Any]:
+        request = loyalty_360_pb2.GetCustomer360Request(
+            customer_id=customer_id, expiring_days=30, coupon_limit=HEAD_SIZE
         )
+        part = await self.loyalty.customer_360.GetCustomer360(request, deadline_seconds=self.deadline)
+        return {
+            "points": PointsOut.from_proto(part.balance),
+            "membership": MembershipOut.from_proto(part.membership),
+            "coupons": [CouponOut.from_proto(coupon) for coupon in part.coupons],
+        }
 
-    async def membership(self, customer_id: str) -> MembershipOut:
-        request = membership_pb2.GetMembershipRequest(customer_id=customer_id)
-        answer = await self.loyalty.membership.GetMembership(request, deadline_seconds=self.deadline)
-        return MembershipOut.from_proto(answer)
-
-    async def coupons(self, customer_id: str) -> list[CouponOut]:
-        request = coupons_pb2.ListCouponsRequest(customer_id=customer_id, status="available", limit=HEAD_SIZE)
-        page = await self.loyalty.coupons.ListCoupons(request, deadline_seconds=self.deadline)
-        return [CouponOut.from_proto(coupon) for coupon in page.coupons]
-
-    async def messages(self, customer_id: str) -> list[MessageOut]:
+    async def from_notify(self, customer_id: str) -> dict[Section, Any]:
         request = notify_pb2.ListCustomerMessagesRequest(customer_id=customer_id, page_size=HEAD_SIZE)
         page = await self.notify.setup.ListCustomerMessages(request, deadline_seconds=self.deadline)
-        return [MessageOut.from_proto(message) for message in page.messages]
+        return {"messages": [MessageOut.from_proto(message) for message in page.messages]}
 
-    def of(self, section: Section) -> Callable[[str], Awaitable[Any]]:
-        fetchers: dict[Section, Callable[[str], Awaitable[Any]]] = {
-            "timeline": self.timeline,
-            "scores": self.scores,
-            "segments": self.segments,
-            "points": self.points,
-            "membership": self.membership,
-            "coupons": self.coupons,
-            "messages": self.messages,
+    def of(self, service: str) -> Callable[[str], Awaitable[dict[Section, Any]]]:
+        fetchers: dict[str, Callable[[str], Awaitable[dict[Section, Any]]]] = {
+            "scoring": self.from_scoring,
+            "loyalty": self.from_loyalty,
+            "notify": self.from_notify,
         }
-        return fetchers[section]
+        return fetchers[service]
 
 
-_DEPENDENT: tuple[Section, ...] = (
-    "timeline",
-    "scores",
-    "segments",
-    "points",
-    "membership",
-    "coupons",
-    "messages",
-)
+_DEPENDENT = ("scoring", "loyalty", "notify")
+"""The services whose parts are fetched again for the survivor of a merged-away id."""
 
 
 def _reason(error: BaseException) -> Literal["deadline_exceeded", "unavailable", "failed"]:
@@ -176,8 +152,8 @@ def _reason(error: BaseException) -> Literal["deadline_exceeded", "unavailable",
     return "failed"
 
 
-async def _sections(fetch: _Fetch, customer_id: str) -> dict[Section, Any]:
-    """Every section but the profile, fetched at once; a failure is kept as its exception."""
+async def _parts(fetch: _Fetch, customer_id: str) -> dict[str, dict[Section, Any] | BaseException]:
+    """Every part but profile's, fetched at once; a failure is kept as its exception."""
     results = await asyncio.gather(*(fetch.of(s)(customer_id) for s in _DEPENDENT), return_exceptions=True)
     return dict(zip(_DEPENDENT, results, strict=True))
 
@@ -189,29 +165,31 @@ async def customer_360(
     """Profile (masked), scores, points, membership, available coupons, segments, recent messages and
     the timeline's head in one answer; a slow or down service degrades its sections, never the whole."""
     fetch = _Fetch(profile, scoring, loyalty, notify, request.app.state.customer_360_deadline)
-    customer_task = asyncio.ensure_future(fetch.customer(customer_id))
-    sections = await _sections(fetch, customer_id)
-    found: Any | BaseException
+    profile_task = asyncio.ensure_future(fetch.from_profile(customer_id))
+    parts = await _parts(fetch, customer_id)
+    found: dict[Section, Any] | BaseException
     try:
-        found = await customer_task
+        found = await profile_task
     except ServiceCallError as error:
         if error.error.code().name in ("NOT_FOUND", "INVALID_ARGUMENT"):
             raise  # no such customer (or a malformed id): the answer is the service's 404 / 422
         found = error
     answered_for = customer_id
     merged_into: str | None = None
-    if not isinstance(found, BaseException) and found.customer_id != customer_id:
-        answered_for, merged_into = found.customer_id, found.customer_id
-        sections = await _sections(fetch, answered_for)
-    results: dict[Section, Any] = {"profile": found, **sections}
+    if not isinstance(found, BaseException) and found["profile"].customer_id != customer_id:
+        answered_for = merged_into = found["profile"].customer_id
+        parts = await _parts(fetch, answered_for)
+    results: dict[Section, Any] = {}
     degraded: list[Degraded] = []
-    for section, result in results.items():
-        if isinstance(result, BaseException):
-            reason = _reason(result)
+    for service, part in {"profile": found, **parts}.items():
+        if isinstance(part, BaseException):
+            reason = _reason(part)
             if reason == "failed":
-                logger.warning("customer 360: section %s failed", section, exc_info=result)
-            degraded.append(Degraded(section=section, service=SERVICE_OF[section], reason=reason))
-            results[section] = None
+                logger.warning("customer 360: the %s part failed", service, exc_info=part)
+            degraded.extend(Degraded(section=s, service=service, reason=reason) for s in SECTIONS_OF[service])
+            results.update(dict.fromkeys(SECTIONS_OF[service]))
+        else:
+            results.update(part)
     profile_out = results["profile"]
     return Customer360(
         customer_id=answered_for,

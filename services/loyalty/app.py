@@ -33,6 +33,7 @@ from services.loyalty.store.tables import (
 )
 from services.loyalty.store.tier_reviews import SqlTierReviewStore
 from services.loyalty.transport.coupons_servicer import coupons_registration
+from services.loyalty.transport.customer_360_servicer import customer_360_registration
 from services.loyalty.transport.kpis_servicer import kpis_registration
 from services.loyalty.transport.membership_servicer import membership_registration
 from services.loyalty.transport.points_servicer import points_registration
@@ -74,6 +75,9 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         runtime,
     )
     points = SqlPointsStore(database, hot, producer.outbox, directory, programs)
+    points_desk = PointsDesk(points)
+    membership_desk = MembershipDesk(SqlMembershipStore(database, directory))
+    coupon_desk = CouponDesk(SqlCouponStore(database, producer.outbox, directory))
 
     async def expire_points(_: ServiceServer) -> None:
         await expire_points_forever(SqlExpiryStore(database, producer.outbox))
@@ -87,11 +91,12 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             *producer.registrations,
             *consumer_registrations,
             program_registration(ProgramDesk(SqlProgramStore(database, programs))),
-            points_registration(PointsDesk(points)),
+            points_registration(points_desk),
             reports_registration(ReportsDesk(SqlReportsStore(database))),
             kpis_registration(LoyaltyKpis(SqlLoyaltyKpiStore(database))),
-            membership_registration(MembershipDesk(SqlMembershipStore(database, directory))),
-            coupons_registration(CouponDesk(SqlCouponStore(database, producer.outbox, directory))),
+            membership_registration(membership_desk),
+            coupons_registration(coupon_desk),
+            customer_360_registration(points_desk, membership_desk, coupon_desk),
             privacy_registration(loyalty_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})

@@ -27,6 +27,7 @@ from services.profile.transport.api_keys_servicer import api_key_registration
 from services.profile.transport.audit_servicer import audit_registration
 from services.profile.transport.behaviour_servicer import behaviour_registration
 from services.profile.transport.contacts_servicer import contacts_registration
+from services.profile.transport.customer_360_servicer import customer_360_registration
 from services.profile.transport.idempotency_servicer import idempotency_registration
 from services.profile.transport.merge_suggestions_servicer import merge_suggestion_registrations
 from services.profile.transport.operators_servicer import TENANT_EXEMPT as OPERATOR_EXEMPT
@@ -56,6 +57,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     registry = TenantRegistry(SqlTenantStore(database), keys)
     directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
     passwords = Passwords(settings.hash_parameters())
+    timeline = Timeline(SqlTimelineStore(database))
     purge = IdempotencyPurge(database, timedelta(seconds=settings.idempotency_purge_every_seconds))
     registrations = [
         *producer.registrations,
@@ -65,12 +67,11 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         Registration(
             profile_pb2_grpc.add_CustomerServiceServicer_to_server,
             CustomerServicer(
-                directory,
-                CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox)),
-                Timeline(SqlTimelineStore(database)),
+                directory, CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox)), timeline
             ),
             CUSTOMER_SERVICE,
         ),
+        customer_360_registration(directory, timeline),
         behaviour_registration(database, cipher, producer.outbox, registry),
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),

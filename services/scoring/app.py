@@ -50,6 +50,7 @@ from services.scoring.store.segment_preview import SqlSegmentStore
 from services.scoring.store.tables import consumer_members, consumer_parked, consumer_positions, tenants
 from services.scoring.store.tagging import SqlTagSync
 from services.scoring.store.tenant_settings import SqlTenantSettings
+from services.scoring.transport.customer_360_servicer import customer_360_registration
 from services.scoring.transport.kpis_servicer import kpis_registration
 from services.scoring.transport.models_servicer import models_registration
 from services.scoring.transport.segment_exports_servicer import segment_exports_registration
@@ -95,18 +96,19 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         await runs_database.dispose()
 
     schedule = DailySchedule(tenant_settings, runs)
+    score_queries = ScoreQueries(SqlScoreReader(database))
+    saved = SavedSegments(SqlSavedSegmentStore(database, producer.outbox))
     contacts = ProfileContacts(profile_channel)
 
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
-            scoring_registration(ScoreQueries(SqlScoreReader(database)), ConfigBook(tenant_settings), runs),
+            scoring_registration(score_queries, ConfigBook(tenant_settings), runs),
             models_registration(FittedModels(SqlModelStore(database))),
             segments_registration(
-                SegmentPreview(SqlSegmentStore(database)),
-                SavedSegments(SqlSavedSegmentStore(database, producer.outbox)),
-                SegmentAudience(SqlAudienceStore(database)),
+                SegmentPreview(SqlSegmentStore(database)), saved, SegmentAudience(SqlAudienceStore(database))
             ),
+            customer_360_registration(score_queries, saved),
             segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             kpis_registration(KpiDesk(SqlKpiStore(database))),
             *producer.registrations,

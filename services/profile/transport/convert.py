@@ -14,6 +14,7 @@ from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes
 from services.profile.domain.identities import IdentityInput
+from services.profile.domain.timeline import TimelineEntry
 from services.runtime.errors import ViolationCollector
 from services.runtime.proto_convert import optional_text, optional_time, set_optional, set_time, to_timestamp
 from services.runtime.tenancy import Tenant
@@ -92,3 +93,16 @@ def customer_to_proto(customer: Customer) -> profile_pb2.Customer:
         updated_at=to_timestamp(customer.updated_at),
         merged_into=str(customer.merged_into) if customer.merged_into else "",
     )
+
+
+def timeline_to_proto(entries: Iterable[TimelineEntry]) -> list[profile_pb2.TimelineEntry]:
+    """Timeline entries as the contract carries them (the detail as JSON text)."""
+    return [
+        profile_pb2.TimelineEntry(
+            at=to_timestamp(entry.at),
+            kind=entry.kind,
+            ref=entry.ref,
+            detail_json=json.dumps(entry.detail, default=str, ensure_ascii=False),
+        )
+        for entry in entries
+    ]

@@ -125,14 +125,5 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
     ) -> profile_pb2.GetTimelineResponse:
         page = await self._timeline.page(current_tenant(), request.customer_id, request.limit, request.cursor)
         return profile_pb2.GetTimelineResponse(
-            items=[
-                profile_pb2.TimelineEntry(
-                    at=to_timestamp(entry.at),
-                    kind=entry.kind,
-                    ref=entry.ref,
-                    detail_json=json.dumps(entry.detail, default=str, ensure_ascii=False),
-                )
-                for entry in page.items
-            ],
-            next_cursor=page.next_cursor or "",
+            items=convert.timeline_to_proto(page.items), next_cursor=page.next_cursor or ""
         )

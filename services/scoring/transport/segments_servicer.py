@@ -17,7 +17,7 @@ from services.runtime.tenancy import current_tenant
 from services.scoring.domain.segments.audience import SegmentAudience
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
-from services.scoring.domain.segments.saved_rules import SavedSegment
+from services.scoring.domain.segments.saved_rules import CustomerSegment, SavedSegment
 from services.scoring.transport.convert import condition_document
 
 SEGMENT_SERVICE = "patron.scoring.v1.SegmentService"
@@ -119,14 +119,7 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
         self, request: segments_pb2.CustomerSegmentsRequest, context: Context
     ) -> segments_pb2.CustomerSegmentsResponse:
         found = await self._saved.customer_segments(current_tenant(), request.customer_id)
-        return segments_pb2.CustomerSegmentsResponse(
-            segments=[
-                segments_pb2.CustomerSegment(
-                    segment_id=str(item.segment_id), name=item.name, entered_at=to_timestamp(item.entered_at)
-                )
-                for item in found
-            ]
-        )
+        return segments_pb2.CustomerSegmentsResponse(segments=customer_segments_to_proto(found))
 
     async def SegmentSizes(
         self, request: segments_pb2.SegmentSizesRequest, context: Context
@@ -165,6 +158,16 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
                 total=batch.total,
                 timezones=list(batch.timezones),
             )
+
+
+def customer_segments_to_proto(found: list[CustomerSegment]) -> list[segments_pb2.CustomerSegment]:
+    """A customer's live segments as the contract carries them."""
+    return [
+        segments_pb2.CustomerSegment(
+            segment_id=str(item.segment_id), name=item.name, entered_at=to_timestamp(item.entered_at)
+        )
+        for item in found
+    ]
 
 
 def segments_registration(
