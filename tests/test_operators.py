@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -303,14 +304,51 @@ async def test_a_key_hands_on_only_the_roles_it_holds(api: httpx.AsyncClient, te
     assert owner.status_code == 403
     assert owner.json()["scope"] == "audit"  # the first (in order) of the owner scopes the key lacks
     support = await create_operator(api, tenant.tenant_id, "support")
-    for change, scope in (({"role": "owner"}, "audit"), ({"password": "another fine passphrase"}, "points")):
+    refusals = (
+        ({"role": "owner"}, "audit"),
+        ({"password": "another fine passphrase"}, "points"),
+        ({"disabled": True}, "points"),
+        ({"role": "analyst"}, "points"),  # a demotion needs the present role's scopes too
+    )
+    for change, scope in refusals:
         refused = await api.patch(f"/v1/operators/{support['operator_id']}", json=change, headers=headers)
         assert refused.status_code == 403, (change, refused.text)
         assert refused.json()["scope"] == scope
     demoted = await api.patch(
-        f"/v1/operators/{support['operator_id']}", json={"role": "analyst"}, headers=headers
+        f"/v1/operators/{created.json()['operator_id']}", json={"role": "analyst"}, headers=headers
     )
     assert demoted.status_code == 200, demoted.text
+
+
+async def test_another_spelling_of_an_id_passes_no_scope_check(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    """The checks compare with the listing's canonical ids; the services accept any UUID spelling, so
+    the gateway must canonicalise first (upper case, no hyphens, braces, urn:uuid:)."""
+    narrow = await api.post(
+        "/v1/api-keys", json={"name": "ops", "scopes": ["operate", "read"]}, headers=tenant.headers
+    )
+    headers = {"Authorization": f"Bearer {narrow.json()['api_key']}"}
+    owner = await create_operator(api, tenant.tenant_id, "owner")
+    wide = await api.post(
+        "/v1/api-keys", json={"name": "wide", "scopes": ["operate", "privacy"]}, headers=tenant.headers
+    )
+    spellings: list[Callable[[str], str]] = [
+        str.upper,
+        lambda i: i.replace("-", ""),
+        lambda i: "{" + i + "}",
+        lambda i: "urn:uuid:" + i,
+    ]
+    for spelling in spellings:
+        target = spelling(str(owner["operator_id"]))
+        for change in ({"password": "a takeover passphrase"}, {"disabled": True}):
+            refused = await api.patch(f"/v1/operators/{target}", json=change, headers=headers)
+            assert refused.status_code == 403, (target, change, refused.text)
+        key = spelling(str(wide.json()["key_id"]))
+        rolled = await api.post(f"/v1/api-keys/{key}/roll", json={}, headers=headers)
+        assert (rolled.status_code, rolled.json().get("scope")) == (403, "privacy"), rolled.text
+        revoked = await api.delete(f"/v1/api-keys/{key}", headers=headers)
+        assert (revoked.status_code, revoked.json().get("scope")) == (403, "privacy"), revoked.text
 
 
 async def test_a_hash_of_old_parameters_is_remade_at_sign_in(

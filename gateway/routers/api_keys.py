@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
@@ -107,6 +107,27 @@ def require_scopes(tenant: Tenant, wanted: list[str]) -> None:
             raise ScopeMissing(scope)
 
 
+def canonical_id(value: str) -> str:
+    """An id as the services list it (lower-case, hyphenated), so that a check made by comparing
+    with a listing cannot be passed by another spelling of the same UUID (upper case, no hyphens,
+    braces, ``urn:uuid:``), which the service would accept; a malformed id is left for the service
+    to answer 404."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
+
+
+async def require_scopes_of_key(tenant: Tenant, stub: Any, key_id: str) -> None:
+    """A key acts only on keys whose scopes it holds (a narrower key can neither roll nor revoke a
+    wider one); ``key_id`` must be canonical. An id not in the listing is not the tenant's, and the
+    service answers 404 for it."""
+    listed = await stub.ListApiKeys(profile_pb2.ListApiKeysRequest())
+    for key in listed.items:
+        if key.key_id == key_id:
+            require_scopes(tenant, list(key.scopes))
+
+
 async def issue(
     clients: Clients, tenant_id: str, body: ApiKeyCreate, response: Response, audit: Auditor
 ) -> ApiKeyIssued:
@@ -166,10 +187,14 @@ async def list_api_keys(tenant: Tenant, clients: Clients) -> ApiKeyList:
 
 @router.delete("/{key_id}", response_model=ApiKeyOut, responses=ERRORS, **scoped("operate", owner_only=True))
 async def revoke_api_key(key_id: str, tenant: Tenant, clients: Clients, audit: Audit) -> ApiKeyOut:
-    """Revoke the key: every gateway refuses it (401) within 5 s (gateway.auth.MAX_CACHE_SECONDS)."""
+    """Revoke the key: every gateway refuses it (401) within 5 s (gateway.auth.MAX_CACHE_SECONDS).
+    Only a caller holding every scope of the key may revoke it."""
+    key_id = canonical_id(key_id)
+    stub = key_stub(clients, tenant.tenant_id)
+    await require_scopes_of_key(tenant, stub, key_id)
     revoked = await audit.call(
         "api_key.revoke",
-        key_stub(clients, tenant.tenant_id).RevokeApiKey(profile_pb2.RevokeApiKeyRequest(key_id=key_id)),
+        stub.RevokeApiKey(profile_pb2.RevokeApiKeyRequest(key_id=key_id)),
         target=key_id,
     )
     return ApiKeyOut.from_proto(revoked)
@@ -187,11 +212,9 @@ async def roll_api_key(
 ) -> ApiKeyRolled:
     """A new key with the old one's name, scopes and expiry (shown once); the old one stays valid for
     ``overlap`` (PT0S to P7D), so that clients can move over without a failed call."""
+    key_id = canonical_id(key_id)
     stub = key_stub(clients, tenant.tenant_id)
-    listed = await stub.ListApiKeys(profile_pb2.ListApiKeysRequest())
-    for key in listed.items:
-        if key.key_id == key_id:
-            require_scopes(tenant, list(key.scopes))
+    await require_scopes_of_key(tenant, stub, key_id)
     api_key, digest, prefix = new_api_key()
     async with audit.action("api_key.roll", target=key_id, overlap=body.overlap) as entry:
         rolled = await stub.RollApiKey(

@@ -21,7 +21,7 @@ from gateway.audit import Audit, Auditor, admin_auditor
 from gateway.auth import Authenticator, require_admin, scoped
 from gateway.bound_stubs import BoundStub
 from gateway.dependencies import ERRORS, Clients, Tenant, problem_responses
-from gateway.routers.api_keys import require_scopes
+from gateway.routers.api_keys import canonical_id, require_scopes
 from gateway.routers.session import EMAIL_PATTERN, HASHING_DEADLINE_SECONDS
 from gateway.schemas import StrictBody
 from gateway.sessions_roles import ROLE_SCOPES
@@ -151,14 +151,17 @@ async def update_operator(
 ) -> OperatorOut:
     """Change an operator's role, disable (or enable) it, or set its password; what is left out (or
     null) stays as it is."""
+    operator_id = canonical_id(operator_id)
     stub = operator_stub(clients, tenant.tenant_id)
     if body.role is not None:
         require_scopes(tenant, sorted(ROLE_SCOPES[body.role]))
-    if body.password is not None:
-        listed = await stub.ListOperators(operators_pb2.ListOperatorsRequest())
-        for item in listed.items:
-            if item.operator_id == operator_id:
-                require_scopes(tenant, sorted(ROLE_SCOPES.get(item.role, frozenset())))
+    # Any change needs the scopes of the operator's present role too: a narrower key can neither
+    # take over (a password), lock out (disable) nor demote a wider operator. An id not in the
+    # listing is not the tenant's, and the service answers 404 for it.
+    listed = await stub.ListOperators(operators_pb2.ListOperatorsRequest())
+    for item in listed.items:
+        if item.operator_id == operator_id:
+            require_scopes(tenant, sorted(ROLE_SCOPES.get(item.role, frozenset())))
     change = operators_pb2.UpdateOperatorRequest(operator_id=operator_id)
     if body.role is not None:
         change.role = body.role
