@@ -73,7 +73,8 @@ _MAX_LOCAL_BUCKETS = 200_000
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """One bucket a request draws on: allowed while it holds ``need`` tokens, then ``cost`` taken."""
+    """One bucket a request draws on: allowed while it holds ``need`` tokens, then ``cost`` taken (a
+    negative cost returns tokens, up to the burst)."""
 
     bucket: str
     key: str
@@ -107,9 +108,11 @@ class BucketStore(Protocol):
 class LocalBuckets:
     """Buckets in this process (one event loop: no await inside ``take``, so it is atomic)."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.monotonic, most: int = _MAX_LOCAL_BUCKETS) -> None:
         self._clock = clock
+        self._most = most
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._full_at: dict[str, float] = {}  # when each bucket is full again (so, forgettable)
 
     def _level(self, charge: Charge, now: float) -> float:
         tokens, stamp = self._buckets.get(charge.key, (float(charge.burst), now))
@@ -122,14 +125,28 @@ class LocalBuckets:
             if level < charge.need:
                 return Denial(charge.bucket, (charge.need - level) / charge.rate)
         for charge, level in zip(charges, levels, strict=True):
-            if charge.cost:
-                self._buckets[charge.key] = (max(0.0, level - charge.cost), now)
-        if len(self._buckets) > _MAX_LOCAL_BUCKETS:
-            self._buckets.clear()  # a flood of distinct keys: forgetting refills, never wrongly refuses
+            if charge.cost:  # a negative cost gives tokens back, never above the burst
+                tokens = min(float(charge.burst), max(0.0, level - charge.cost))
+                self._buckets[charge.key] = (tokens, now)
+                self._full_at[charge.key] = now + (charge.burst - tokens) / charge.rate
+        if len(self._buckets) > self._most:
+            self._forget(now)
         return None
+
+    def _forget(self, now: float) -> None:
+        """A flood of distinct keys (many addresses): forget first the buckets that are full again,
+        which changes nothing; only if that is not enough, the ones that refill soonest — so a bucket
+        an attacker keeps drained (a sign-in account) is the last to be forgotten."""
+        for key in [k for k, full_at in self._full_at.items() if full_at <= now]:
+            del self._buckets[key], self._full_at[key]
+        if len(self._buckets) > self._most // 2:
+            soonest = sorted(self._full_at, key=self._full_at.__getitem__)
+            for key in soonest[: len(self._buckets) - self._most // 2]:
+                del self._buckets[key], self._full_at[key]
 
     async def close(self) -> None:
         self._buckets.clear()
+        self._full_at.clear()
 
 
 # KEYS: the buckets; ARGV: per bucket rate, burst, need, cost. Redis' own clock, so that replicas agree.
@@ -152,10 +169,11 @@ for i = 1, #KEYS do
 end
 for i = 1, #KEYS do
   local cost = tonumber(ARGV[4 * i])
-  if cost > 0 then
+  if cost ~= 0 then
     local rate = tonumber(ARGV[4 * i - 3])
     local burst = tonumber(ARGV[4 * i - 2])
-    redis.call('HSET', KEYS[i], 'tokens', tostring(math.max(0, levels[i] - cost)), 'stamp', tostring(now))
+    local left = math.min(burst, math.max(0, levels[i] - cost))
+    redis.call('HSET', KEYS[i], 'tokens', tostring(left), 'stamp', tostring(now))
     redis.call('PEXPIRE', KEYS[i], math.ceil(burst / rate * 1000) + 1000)
   end
 end

@@ -65,12 +65,15 @@ class SignInThrottle:
             for bucket, owner in ((LOGIN_ADDRESS, address), (LOGIN_ACCOUNT, account))
         ]
 
-    async def check(self, address: str, account: str) -> None:
-        """Raise :class:`SignInThrottled` when the address or the account has no failure left."""
-        denial = await self.store.take(self._charges(address, account, need=1.0, cost=0.0))
+    async def reserve(self, address: str, account: str) -> None:
+        """Take an attempt from the address's and the account's buckets, or raise
+        :class:`SignInThrottled` when either has none left. Taken before the password is checked, so
+        that sign-ins sent at once cannot all pass a full bucket before the first failure counts."""
+        denial = await self.store.take(self._charges(address, account, need=1.0, cost=1.0))
         if denial is not None:
             raise SignInThrottled(denial)
 
-    async def failed(self, address: str, account: str) -> None:
-        """Count a failed sign-in against both."""
-        await self.store.take(self._charges(address, account, need=0.0, cost=1.0))
+    async def give_back(self, address: str, account: str) -> None:
+        """Return a reserved attempt that did not fail on the password (signed in, or the service
+        could not answer): only wrong passwords use the buckets up."""
+        await self.store.take(self._charges(address, account, need=0.0, cost=-1.0))

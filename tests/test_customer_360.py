@@ -133,7 +133,7 @@ async def test_a_hung_and_a_down_service_degrade_their_sections_only(
         addresses = {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}
         addresses["loyalty"] = hung
         addresses["notify"] = f"127.0.0.1:{free_port()}"  # nothing listens: down
-        settings = gateway_settings(addresses, customer_360_deadline_seconds=0.3)
+        settings = gateway_settings(addresses, customer_360_deadline_seconds=0.5)
         async with gateway_client(settings) as degraded_api:
             started = time.monotonic()
             body = await view(degraded_api, tenant, customer)

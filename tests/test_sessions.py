@@ -215,6 +215,20 @@ async def test_sign_in_is_throttled_per_account_and_per_address(
         await sign_in(second, tenant.tenant_id, bystander["email"])
 
 
+async def test_sign_ins_sent_at_once_get_no_more_guesses_than_the_burst(
+    api: httpx.AsyncClient, services: dict[str, ServiceServer], tenant: TenantKey
+) -> None:
+    """The attempt is taken before the password is hashed: twelve wrong passwords sent together
+    against a burst of three get three answers of 401, not as many as the hash workers finish."""
+    target = await create_operator(api, tenant.tenant_id, "owner")
+    limits: dict[str, object] = {"rate_login_account_burst": 3, "rate_login_account_per_second": 0.001}
+    async with replica(services, settings=limits) as app, browser(app, address="10.0.0.3") as client:
+        answers = await asyncio.gather(
+            *(attempt(client, tenant.tenant_id, target["email"], "wrong password!") for _ in range(12))
+        )
+        assert sorted(a.status_code for a in answers) == [401] * 3 + [429] * 9
+
+
 async def test_sign_out_ends_the_session_everywhere(
     api: httpx.AsyncClient, services: dict[str, ServiceServer], tenant: TenantKey
 ) -> None:

@@ -166,7 +166,11 @@ async def customer_360(
     the timeline's head in one answer; a slow or down service degrades its sections, never the whole."""
     fetch = _Fetch(profile, scoring, loyalty, notify, request.app.state.customer_360_deadline)
     profile_task = asyncio.ensure_future(fetch.from_profile(customer_id))
-    parts = await _parts(fetch, customer_id)
+    try:
+        parts = await _parts(fetch, customer_id)
+    finally:
+        if not profile_task.done():  # the request was cancelled (the client went away)
+            profile_task.cancel()
     found: dict[Section, Any] | BaseException
     try:
         found = await profile_task

@@ -103,7 +103,7 @@ async def sign_in(body: SessionCreate, request: Request, response: Response, cli
     tenant_id = str(body.tenant_id)
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     address, account = _address(request), account_key(tenant_id, body.email)
-    await throttle.check(address, account)
+    await throttle.reserve(address, account)
     token, digest = new_session_token()
     operators = BoundStub(clients, operators_pb2_grpc.OperatorServiceStub, tenant_id)
     try:
@@ -113,9 +113,10 @@ async def sign_in(body: SessionCreate, request: Request, response: Response, cli
         )
     except ServiceCallError as error:
         if error.error.code() != grpc.StatusCode.UNAUTHENTICATED:
+            await throttle.give_back(address, account)
             raise
-        await throttle.failed(address, account)
-        raise SignInFailed() from None
+        raise SignInFailed() from None  # the reserved attempt stays used
+    await throttle.give_back(address, account)
     expires_at = from_timestamp(signed.expires_at)
     cookies: CookiePolicy = request.app.state.cookie_policy
     cookies.set(response, request, token, expires_at)
