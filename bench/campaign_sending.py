@@ -18,7 +18,8 @@ The workload (the defaults):
   rate does not bind); policy: no cap, no quiet hours; the bench waits until the segment has every
   customer and notify holds every consent;
 - the campaign: A/B 45/45 and a 10 % holdout, ``POST /v1/campaigns`` then ``/start``, polled
-  (``GET /v1/campaigns/{id}``) until ``completed``; then ``GET .../report`` three times.
+  (``GET /v1/campaigns/{id}``) until ``completed``, a poll answered 502/503/504 (notify restarting
+  during a kill drill) asked again and counted as ``unanswered``; then ``GET .../report`` three times.
 
 Figures: /start → snapshot (``snapshot_at``), → every variant recipient planned, → completed; planning
 rate (messages committed per second after the snapshot, from the messages' ``created_at``); delivery
@@ -235,9 +236,17 @@ async def send_campaign(
     seen: dict[str, float] = {}
     planned_usage: dict[str, Any] | None = None
     deadline = time.perf_counter() + options.timeout
+    unanswered = 0
     while True:
         asked = time.perf_counter()
-        view = expect(await api.get(f"/v1/campaigns/{campaign_id}"), 200, "GET campaign")
+        answer = await api.get(f"/v1/campaigns/{campaign_id}")
+        if answer.status_code in (502, 503, 504):  # notify restarting (a kill drill): ask again
+            unanswered += 1
+            if time.perf_counter() > deadline:
+                raise BenchError(f"notify unavailable for {options.timeout:.0f} s")
+            await asyncio.sleep(options.poll)
+            continue
+        view = expect(answer, 200, "GET campaign")
         poll_ms.append(1000 * (time.perf_counter() - asked))
         now = time.time() - started
         p = view["progress"]
@@ -313,7 +322,7 @@ async def send_campaign(
             for name in sorted(after["cpu"])
         },
         "load_average": {"at_start": load[0], "max_1m": max(x[0] for x in load), "at_end": load[-1]},
-        "poll_ms": {"count": len(poll_ms), "max": round(max(poll_ms), 1)},
+        "poll_ms": {"count": len(poll_ms), "max": round(max(poll_ms), 1), "unanswered": unanswered},
         "timeline": timeline[:: max(1, len(timeline) // 60)],
     }
 
