@@ -6,11 +6,12 @@ or another tenant's customer is 404.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -150,3 +151,48 @@ async def test_a_hung_and_a_down_service_degrade_their_sections_only(
     assert [body[s] for s in ("points", "membership", "coupons", "messages")] == [None] * 4
     assert body["profile"]["customer_id"] == customer
     assert None not in [body[s] for s in ("scores", "segments", "timeline")]
+
+
+@asynccontextmanager
+async def slow_relay(target: str, delay: float) -> AsyncIterator[str]:
+    """A TCP relay to ``target`` that holds every chunk from the service for ``delay`` seconds: a
+    slow service (its answers arrive late, but arrive)."""
+
+    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wait: float) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                if wait:
+                    await asyncio.sleep(wait)
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        host, port = target.rsplit(":", 1)
+        service_reader, service_writer = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(
+            pump(client_reader, service_writer, 0.0), pump(service_reader, client_writer, delay)
+        )
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def test_a_slow_profile_still_gives_a_whole_answer(
+    api: httpx.AsyncClient, services: dict[str, ServiceServer], tenant: TenantKey
+) -> None:
+    """Profile answering after the other three (but within the deadline) is waited for, not cut."""
+    customer, _ = await a_known_customer(api, tenant)
+    addresses = {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}
+    async with slow_relay(addresses["profile"], 0.2) as slow:
+        settings = gateway_settings({**addresses, "profile": slow}, customer_360_deadline_seconds=2.0)
+        async with gateway_client(settings) as slow_api:
+            body = await view(slow_api, tenant, customer)
+    assert body["complete"] is True, body["degraded"]
+    assert body["profile"]["customer_id"] == customer

@@ -168,9 +168,9 @@ async def customer_360(
     profile_task = asyncio.ensure_future(fetch.from_profile(customer_id))
     try:
         parts = await _parts(fetch, customer_id)
-    finally:
-        if not profile_task.done():  # the request was cancelled (the client went away)
-            profile_task.cancel()
+    except BaseException:  # the request was cancelled (the client went away): so is profile's call
+        profile_task.cancel()
+        raise
     found: dict[Section, Any] | BaseException
     try:
         found = await profile_task
