@@ -18,7 +18,8 @@ MAX_PERIOD_DAYS = 366
 """The longest period a KPI answers: a year, leap day included."""
 EARLIEST = date(1970, 1, 1)
 LATEST = date(2999, 12, 31)
-"""The days a period may name (its comparison period may start up to a year before ``EARLIEST``)."""
+"""The days a period may name. A comparison period that would start before ``EARLIEST`` (a period in
+1970) is refused by the services like any other, so the overview lists its figures as unavailable."""
 
 
 @dataclass(frozen=True, slots=True)
