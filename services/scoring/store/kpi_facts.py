@@ -319,6 +319,8 @@ async def record_refunds(
     if not changes:
         return
     await lock_shared(connection, tenant_id)
+    # as record_orders: a merge moving these customers' days waits for the refund, or the refund for it
+    await lock_customers(connection, tenant_id, [c.customer_id for c in changes])
     timezone, currency = await tenant_money(connection, tenant_id)
     await connection.execute(
         _REFUNDS,
