@@ -92,6 +92,10 @@ def gateway_settings(addresses: dict[str, str], **overrides: object) -> GatewayS
         # longer than the 360's production deadline (0.25 s): a test wants whole answers, and the
         # degradation test sets its own short deadline.
         "customer_360_deadline_seconds": 2.0,
+        # Likewise the per-call deadline (2 s in production): a test asserts what a call answers, and
+        # a stall of the shared machine (a checkpoint forced by a test's DROP DATABASE) must not turn
+        # that into a 504; the deadline tests set their own short one.
+        "rpc_timeout_seconds": 10.0,
         "admin_token": ADMIN_TOKEN,
         **{f"{name}_address": address for name, address in addresses.items()},
         **overrides,

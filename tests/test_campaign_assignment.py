@@ -80,7 +80,8 @@ def test_thresholds_cut_every_bucket_into_exactly_one_group(
 
 def test_a_group_never_changes_and_campaigns_draw_independently() -> None:
     person = uuid.uuid4()
-    first, second = uuid.uuid4(), uuid.uuid4()
+    first, second = customers(2, seed=29)  # fixed campaigns: with random ones the share below is a
+    # draw of about 500 that leaves 7-13 % about one run in thirty
     assert bucket(KEY, first, person) == bucket(KEY, first, person)
     people = customers(5_000, seed=3)
     held = {p for p in people if bucket(KEY, first, p) < 1_000}
@@ -89,7 +90,7 @@ def test_a_group_never_changes_and_campaigns_draw_independently() -> None:
 
 
 def test_the_global_control_group_is_a_stable_share_of_the_tenant() -> None:
-    tenant = uuid.uuid4()
+    (tenant,) = customers(1, seed=31)  # a fixed tenant, so the share is reproducible
     people = customers(10_000, seed=5)
     controlled = [p for p in people if in_global_control(KEY, tenant, p, 5.0)]
     assert abs(len(controlled) / len(people) - 0.05) <= 0.01

@@ -13,6 +13,7 @@ from services.loyalty.domain.membership_desk import MembershipDesk
 from services.loyalty.domain.points_desk import PointsDesk
 from services.loyalty.transport.coupons_servicer import coupon_to_proto
 from services.loyalty.transport.membership_servicer import membership_to_proto
+from services.runtime.concurrency import first_failure_raised
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
@@ -30,10 +31,13 @@ class Customer360Servicer(customer_360_pb2_grpc.Customer360ServiceServicer):
     ) -> customer_360_pb2.Customer360Part:
         """The three reads at once; any failure fails the part (the gateway marks it degraded)."""
         tenant, customer_id = current_tenant(), request.customer_id
-        (customer, balance), (member, view), listed = await asyncio.gather(
-            self._points.balance(tenant, customer_id, request.expiring_days),
-            self._membership.membership(tenant, customer_id),
-            self._coupons.customer_coupons(tenant, customer_id, "available", request.coupon_limit, ""),
+        (customer, balance), (member, view), listed = first_failure_raised(
+            await asyncio.gather(
+                self._points.balance(tenant, customer_id, request.expiring_days),
+                self._membership.membership(tenant, customer_id),
+                self._coupons.customer_coupons(tenant, customer_id, "available", request.coupon_limit, ""),
+                return_exceptions=True,
+            )
         )
         return customer_360_pb2.Customer360Part(
             balance=loyalty_pb2.Balance(

@@ -10,6 +10,7 @@ from patron.profile.v1 import customer_360_pb2, customer_360_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory
 from services.profile.domain.timeline import Timeline
 from services.profile.transport import convert
+from services.runtime.concurrency import first_failure_raised
 from services.runtime.server import Registration
 from services.runtime.tenancy import current_tenant
 
@@ -27,9 +28,12 @@ class Customer360Servicer(customer_360_pb2_grpc.Customer360ServiceServicer):
         """Both reads at once: each resolves a merged-away id to its survivor on its own, so the
         timeline need not wait for the customer."""
         tenant = current_tenant()
-        customer, page = await asyncio.gather(
-            self._directory.get(tenant, request.customer_id),
-            self._timeline.page(tenant, request.customer_id, request.timeline_limit, ""),
+        customer, page = first_failure_raised(
+            await asyncio.gather(
+                self._directory.get(tenant, request.customer_id),
+                self._timeline.page(tenant, request.customer_id, request.timeline_limit, ""),
+                return_exceptions=True,
+            )
         )
         return customer_360_pb2.Customer360Part(
             customer=convert.customer_to_proto(customer), timeline=convert.timeline_to_proto(page.items)
