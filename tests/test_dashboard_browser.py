@@ -34,6 +34,7 @@ from tests.browser import (
 )
 from tests.conftest import create_tenant
 from tests.operator_support import PASSWORD, create_operator
+from tests.test_dashboard import KPIS
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -41,23 +42,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(180)
 
 Failures = tuple[tuple[str, str, int], ...]
-API_KPIS = [
-    "customers",
-    "active_customers",
-    "dau",
-    "wau",
-    "mau",
-    "orders",
-    "revenue_minor",
-    "aov_minor",
-    "arpu_minor",
-    "repurchase_rate",
-    "ltv_minor",
-    "nps",
-    "csat",
-    "coupon_redemption_rate",
-    "points_liability",
-]
 README_IMAGE = Path(__file__).resolve().parent.parent / "docs" / "images" / "dashboard.png"
 SIGNED_OUT = ("GET", "/v1/session", 401)  # the page asks who is signed in before anyone is
 EVERY_INPUT_LABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
@@ -242,7 +226,7 @@ async def test_the_overview_shows_the_apis_kpis(
     shown = await page.eval_on_selector_all(
         "#kpi-cards .kpi", "(cards) => cards.map((c) => [c.dataset.kpi, c.dataset.value])"
     )
-    assert set(API_KPIS) <= {name for name, _ in shown}
+    assert set(KPIS) <= {name for name, _ in shown}
     for name, value in shown:
         figure = expected[name]
         assert (float(value) if value else None) == (None if figure is None else pytest.approx(figure)), name
