@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import asyncpg
 import grpc
 import sqlalchemy as sa
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,6 +33,7 @@ from services.runtime.events.stream import STREAM_METHODS, EventStreamServicer, 
 from services.runtime.events.tables import DEFAULT_PARTITIONS, consumer_tables, producer_tables
 from services.runtime.server import ServiceServer
 from services.runtime.settings import asyncpg_url
+from services.runtime.telemetry import grpc_client_interceptors
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = {"p99_ms": 250, "at_rate": 2000}
@@ -318,7 +318,7 @@ def build_consumer(url: str, address: str, batch_handler: bool) -> ConsumerParts
     """A ConsumerRunner of the producer at ``address``, wired as ``wiring.make_consumers`` does."""
     database = Database(create_engine(url, application_name="bench-consumer", pool_size=5))
     clock = EffectClock(database.engine)
-    channel = grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors())
+    channel = grpc.aio.insecure_channel(address, interceptors=grpc_client_interceptors())
     spec = ConsumerSpec(
         name=CONSUMER,
         producer=PRODUCER,

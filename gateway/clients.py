@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
 from services.runtime.grpc_tls import GrpcTls, client_channel
+from services.runtime.telemetry import grpc_client_interceptors
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
 Response = TypeVar("Response")
@@ -52,7 +52,7 @@ class ServiceClients:
         self.addresses = settings.service_addresses()
         self.channels: dict[str, grpc.aio.Channel] = {
             name: client_channel(
-                address, tls, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
+                address, tls, options=_CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
             )
             for name, address in self.addresses.items()
         }

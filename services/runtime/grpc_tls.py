@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.runtime.settings import RuntimeSettings, ServiceSettings
+from services.runtime.telemetry import grpc_client_interceptors
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ def client_channel(
 
 
 def peer_channel(settings: ServiceSettings, service: str, runtime: RuntimeSettings) -> grpc.aio.Channel:
-    """A traced channel from this service to another one (``settings.<service>_address``)."""
+    """A channel from this service to another one (``settings.<service>_address``), traced while
+    tracing is active."""
     return client_channel(
-        settings.address_of(service), load_grpc_tls(runtime), interceptors=aio_client_interceptors()
+        settings.address_of(service), load_grpc_tls(runtime), interceptors=grpc_client_interceptors()
     )

@@ -46,6 +46,8 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, tenant_exempt_methods: frozenset[str] = frozenset()) -> None:
         self._tenant_exempt = tenant_exempt_methods
+        # grpc.aio asks the interceptor on every call; a method's wrapped handler is built once.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -56,6 +58,13 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:  # rebuilt if the method's handler ever changes
+            cached = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return cached[1]
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` with its behaviour run inside the admission checks and error mapping."""
         needs_tenant = method not in self._tenant_exempt
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(

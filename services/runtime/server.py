@@ -22,6 +22,7 @@ from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.grpc_tls import GrpcTls
 from services.runtime.interceptors import RuntimeInterceptor
+from services.runtime.telemetry import grpc_server_interceptors
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +79,8 @@ class ServiceServer:
 
     async def start(self) -> int:
         """Bind, serve, and start watching the database; returns the port actually bound."""
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
         self._server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), RuntimeInterceptor(self.tenant_exempt_methods)],
+            interceptors=[*grpc_server_interceptors(), RuntimeInterceptor(self.tenant_exempt_methods)],
             maximum_concurrent_rpcs=self.max_concurrent_rpcs,
             options=[
                 ("grpc.so_reuseport", 0),

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -70,11 +71,41 @@ def tracing_configured() -> bool:
     )
 
 
+def tracing_active() -> bool:
+    """Whether spans are recorded in this process: a real tracer provider is installed (by
+    :func:`setup_tracing`, or by a test collecting spans in memory)."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
+def grpc_client_interceptors() -> list[Any] | None:
+    """The OpenTelemetry client interceptors while tracing is active, else none.
+
+    An interceptor on a grpc.aio channel sends every call down the intercepted path, which cost the
+    gateway about a sixth of its CPU per call with nothing recording (py-spy; docs/performance.md).
+    Decided when the channel is built, so a process sets up tracing before it opens channels.
+    """
+    if not tracing_active():
+        return None
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    return list(aio_client_interceptors())
+
+
+def grpc_server_interceptors() -> list[Any]:
+    """The OpenTelemetry server interceptor while tracing is active, else none (as for clients)."""
+    if not tracing_active():
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    return [aio_server_interceptor()]
+
+
 def setup_tracing(service: str) -> None:
     """Record and export traces of ``patron-<service>`` over OTLP, when an endpoint is configured.
 
     Without one the no-op provider stays: spans would be recorded only to be dropped, which costs a
-    fifth of the gateway's CPU. The gRPC interceptors still propagate the caller's trace context.
+    fifth of the gateway's CPU; and the gRPC interceptors are left out (:func:`grpc_client_interceptors`).
     """
     if not tracing_configured():
         return
