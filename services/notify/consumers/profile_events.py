@@ -103,5 +103,9 @@ def notify_consumer(outbox: Outbox, journeys: JourneyTriggers, lease_seconds: fl
             "customer.created": journeys.attributes,
             "customer.updated": journeys.attributes,
         },
+        batch_handlers={
+            "customer.created": journeys.attributes_many,
+            "customer.updated": journeys.attributes_many,
+        },
         lease_seconds=lease_seconds,
     )

@@ -17,6 +17,7 @@ In the consumer's transaction, from profile's events:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -161,6 +162,41 @@ async def record_attributes(
     await connection.execute(
         _FACTS,
         {"tenant": tenant_id, "customer": customer_id, "month": month, "day": day, "zone": timezone or None},
+    )
+
+
+_FACTS_MANY = sa.text(
+    """
+    INSERT INTO journey_customer_facts (tenant_id, customer_id, birth_month, birth_day, timezone, updated_at)
+    SELECT t, c, m, d, z, now()
+    FROM unnest(CAST(:tenants AS uuid[]), CAST(:customers AS uuid[]), CAST(:months AS int[]),
+                CAST(:days AS int[]), CAST(:zones AS text[])) AS x(t, c, m, d, z)
+    ON CONFLICT (tenant_id, customer_id) DO UPDATE
+      SET birth_month = EXCLUDED.birth_month, birth_day = EXCLUDED.birth_day,
+          timezone = EXCLUDED.timezone, updated_at = now()
+    """
+)
+
+
+async def record_attributes_many(
+    connection: AsyncConnection,
+    facts: Sequence[tuple[uuid.UUID, uuid.UUID, str | None, str | None]],
+) -> None:
+    """:func:`record_attributes` of many ``(tenant, customer, birthday, timezone)`` in one statement;
+    a customer named more than once keeps the last (as the events would, one after another)."""
+    last = {(tenant, customer): (birthday, zone) for tenant, customer, birthday, zone in facts}
+    if not last:
+        return
+    parts = [birthday_parts(birthday) for birthday, _ in last.values()]
+    await connection.execute(
+        _FACTS_MANY,
+        {
+            "tenants": [tenant for tenant, _ in last],
+            "customers": [customer for _, customer in last],
+            "months": [month for month, _ in parts],
+            "days": [day for _, day in parts],
+            "zones": [zone or None for _, zone in last.values()],
+        },
     )
 
 

@@ -38,6 +38,7 @@ def scoring_consumer(
     facts = FactProjection(outbox)
     audience = AudienceProjection()
     batches: dict[str, BatchHandler] = {
+        "customer.created": people.created_many,
         "order.paid": facts.orders_paid,
         "order.refunded": facts.orders_refunded,
         "event.recorded": facts.events_recorded,
@@ -45,7 +46,6 @@ def scoring_consumer(
         "consent.changed": audience.consents_changed,
     }
     handlers: dict[str, Handler] = {
-        "customer.created": people.created,
         "customer.updated": people.updated,
         "customer.merged": people.merged,
         "customer.erased": people.erased,

@@ -12,6 +12,8 @@ records scoring's erasure done (``runtime.events.erasure``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -71,6 +73,32 @@ def _key(envelope: envelope_pb2.EventEnvelope) -> dict[str, uuid.UUID]:
     return {"tenant_id": uuid.UUID(envelope.tenant_id), "customer_id": uuid.UUID(envelope.customer_id)}
 
 
+def _created_row(envelope: envelope_pb2.EventEnvelope, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The projection row a customer.created event inserts."""
+    created_at = from_timestamp(envelope.customer_created.created_at)
+    return {**_key(envelope), "created_at": created_at, **attributes, "events_applied": 1}
+
+
+def _upsert_created(rows: list[dict[str, Any]], attribute_names: list[str]) -> sa.Insert:
+    """Insert the rows; on a row that exists, set its creation time and the attributes, and count
+    the event."""
+    statement = pg.insert(customers).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[customers.c.tenant_id, customers.c.customer_id],
+        # A merge announced on the survivor's partition may have arrived first: keep merged_into,
+        # and no attributes on a merged-away row (they live on in the survivor).
+        set_={
+            "created_at": statement.excluded.created_at,
+            **{
+                name: sa.case((customers.c.merged_into.is_(None), statement.excluded[name]))
+                for name in attribute_names
+            },
+            "updated_at": sa.func.now(),
+            "events_applied": customers.c.events_applied + 1,
+        },
+    )
+
+
 class CustomerProjection:
     """The customer.* handlers; ``outbox`` announces the stage changes their re-scoring finds."""
 
@@ -88,31 +116,34 @@ class CustomerProjection:
                 "device": optional_text(payload, "device"),
             }
         )
-        values = {
-            **_key(envelope),
-            "created_at": from_timestamp(payload.created_at),
-            **attributes,
-            "events_applied": 1,
-        }
-        statement = pg.insert(customers).values(values)
-        await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[customers.c.tenant_id, customers.c.customer_id],
-                # A merge announced on the survivor's partition may have arrived first: keep
-                # merged_into, and no attributes on a merged-away row (they live on in the survivor).
-                set_={
-                    "created_at": statement.excluded.created_at,
-                    **{
-                        name: sa.case((customers.c.merged_into.is_(None), statement.excluded[name]))
-                        for name in attributes
-                    },
-                    "updated_at": sa.func.now(),
-                    "events_applied": customers.c.events_applied + 1,
-                },
-            )
-        )
+        await connection.execute(_upsert_created([_created_row(envelope, attributes)], list(attributes)))
         key = _key(envelope)
         await rescore(connection, self.outbox, key["tenant_id"], [key["customer_id"]])
+
+    async def created_many(
+        self, connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]
+    ) -> None:
+        """A run of customer.created as one upsert and one re-scoring per tenant: a burst of sign-ups
+        cost one re-scoring statement per event before (most of scoring's CPU under the identify
+        benchmark). The same rows and stage changes as :meth:`created` event by event. A run that
+        names a customer twice, or holds an event from before the attributes travelled, goes event
+        by event (one upsert cannot touch a row twice; the columns set differ)."""
+        keys = [(e.tenant_id, e.customer_id) for e in envelopes]
+        if len(set(keys)) < len(keys) or not all(
+            e.customer_created.HasField("attributes") for e in envelopes
+        ):
+            for envelope in envelopes:
+                await self.created(connection, envelope)
+            return
+        rows = [_created_row(e, attribute_values(e.customer_created.attributes)) for e in envelopes]
+        await connection.execute(
+            _upsert_created(rows, list(attribute_values(envelopes[0].customer_created.attributes)))
+        )
+        by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for row in rows:
+            by_tenant.setdefault(row["tenant_id"], []).append(row["customer_id"])
+        for tenant_id, customer_ids in by_tenant.items():
+            await rescore(connection, self.outbox, tenant_id, customer_ids)
 
     async def updated(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         """Set the segment attributes to the values the event carries (all of them: an unset one
