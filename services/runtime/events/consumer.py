@@ -258,6 +258,38 @@ class ConsumerRunner:
                 applied += len(batch)
         return applied
 
+    async def _handle_across(
+        self, connection: AsyncConnection, streams: list[list[envelope_pb2.EventEnvelope]]
+    ) -> int:
+        """Apply several partitions' events, each partition in its order, handing a batch handler
+        the runs of its type from all partitions at once.
+
+        Round by round, each partition offers its next run (consecutive events of one type); the
+        runs of a type that has a batch handler go to it together, the others as
+        :meth:`_handle_runs` would. Partitions are independent (a customer's events share one), so
+        only the order within a partition matters, and it is kept. At a few events per partition
+        per wake-up (steady API traffic spread over 16 partitions) this is what makes the batch
+        handlers batch.
+        """
+        cursors = [0] * len(streams)
+        applied = 0
+        while True:
+            offered: dict[str, list[envelope_pb2.EventEnvelope]] = {}
+            for index, events in enumerate(streams):
+                start = cursors[index]
+                if start >= len(events):
+                    continue
+                event_type = events[start].type
+                end = start + 1
+                while end < len(events) and events[end].type == event_type:
+                    end += 1
+                offered.setdefault(event_type, []).extend(events[start:end])
+                cursors[index] = end
+            if not offered:
+                return applied
+            for run in offered.values():
+                applied += await self._handle_runs(connection, run)
+
     async def _after(self, connection: AsyncConnection, events: list[envelope_pb2.EventEnvelope]) -> None:
         """The spec's ``after_apply`` for the events a transaction applied (none: nothing to do)."""
         if self.spec.after_apply is not None and events:
@@ -270,8 +302,8 @@ class ConsumerRunner:
         moves: list[PositionMove] = []
         try:
             async with self._database.transaction() as connection:
+                applied = await self._handle_across(connection, [events for _, events, _, _ in work])
                 for partition, events, through, head in work:
-                    applied += await self._handle_runs(connection, events)
                     old = self._positions[partition]
                     new = max(through, old)
                     if new != old:
