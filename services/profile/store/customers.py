@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import profile_events_pb2
@@ -17,6 +16,13 @@ from services.profile.domain.identity_resolution import Candidate, Link, Resolut
 from services.profile.domain.listing import Cursor, CustomerQuery
 from services.profile.store.customer_listing import list_customers
 from services.profile.store.customer_rows import customer_from_row
+from services.profile.store.identify_statements import (
+    add_identities,
+    create_bare_customer,
+    known_identities,
+    lock_keys,
+    read_attributes,
+)
 from services.profile.store.merge_suggestions import mark_verified, read_settings, record_apart
 from services.profile.store.merges import lock_customers, merge_into, merge_pair, resolve_survivor
 from services.profile.store.pii import PiiCipher
@@ -24,10 +30,6 @@ from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
-
-_LOCK_IDENTITIES = sa.text(
-    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
-)
 
 
 async def lock_identities(connection: AsyncConnection, value_hashes: Iterable[bytes]) -> None:
@@ -37,14 +39,14 @@ async def lock_identities(connection: AsyncConnection, value_hashes: Iterable[by
     lock through here, so they exclude each other identity by identity.
     """
     keys = sorted({int.from_bytes(value_hash[:8], "big", signed=True) for value_hash in value_hashes})
-    await connection.execute(_LOCK_IDENTITIES, {"keys": keys})
+    await lock_keys(connection, keys)
 
 
 async def _plan(
     connection: AsyncConnection,
     tenant_id: uuid.UUID,
     hashed: Sequence[tuple[NormalizedIdentity, bytes]],
-    rows: Sequence[sa.Row[Any, Any, Any, Any]],
+    rows: Sequence[Any],
 ) -> ResolutionPlan | None:
     """Which customer the call's identities resolve to (None: none is known, create one). The
     tenant's settings are read only when the identities point at several customers."""
@@ -53,8 +55,8 @@ async def _plan(
     asked = {(i.type, h): i for i, h in hashed}
     links: dict[uuid.UUID, list[Link]] = {}  # oldest customer first, as the rows come
     for row in rows:
-        identity = asked[(row.type, row.value_hash)]
-        links.setdefault(row.customer_id, []).append(Link(identity, row.verified_at is not None))
+        identity = asked[(row["type"], row["value_hash"])]
+        links.setdefault(row["customer_id"], []).append(Link(identity, row["verified_at"] is not None))
     candidates = [Candidate(customer_id, tuple(held)) for customer_id, held in links.items()]
     if len(candidates) == 1:
         return ResolutionPlan(candidates[0].customer_id)
@@ -91,32 +93,10 @@ class SqlCustomerStore:
         hashed = [(i, self._cipher.blind_index(tenant_id, i.type, i.value)) for i in identity_list]
         async with self._database.transaction() as connection:
             await lock_identities(connection, (h for _, h in hashed))
-            rows = (
-                await connection.execute(
-                    sa.select(
-                        identities.c.type,
-                        identities.c.value_hash,
-                        identities.c.verified_at,
-                        customers.c.customer_id,
-                    )
-                    .join(
-                        customers,
-                        sa.and_(
-                            customers.c.tenant_id == identities.c.tenant_id,
-                            customers.c.customer_id == identities.c.customer_id,
-                        ),
-                    )
-                    .where(
-                        identities.c.tenant_id == tenant_id,
-                        sa.tuple_(identities.c.type, identities.c.value_hash).in_(
-                            [(i.type, h) for i, h in hashed]
-                        ),
-                    )
-                    .order_by(customers.c.created_at, customers.c.customer_id)
-                )
-            ).all()
+            rows = await known_identities(connection, tenant_id, [(i.type, h) for i, h in hashed])
             columns = self._attribute_columns(tenant_id, attributes)
             plan = await _plan(connection, tenant_id, hashed, rows)
+            current: profile_events_pb2.SegmentAttributes | None = None
             if plan is not None:
                 customer_id: uuid.UUID = plan.customer_id
                 created = False
@@ -135,11 +115,14 @@ class SqlCustomerStore:
             else:
                 customer_id = uuid.uuid4()
                 created = True
-                await connection.execute(
-                    sa.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, **columns)
-                )
-            known = {(row.type, row.value_hash) for row in rows}
-            new = [
+                if columns:
+                    await connection.execute(
+                        sa.insert(customers).values(tenant_id=tenant_id, customer_id=customer_id, **columns)
+                    )
+                else:
+                    current = await create_bare_customer(connection, tenant_id, customer_id)
+            known = {(row["type"], row["value_hash"]) for row in rows}
+            new: list[dict[str, Any]] = [
                 {
                     "tenant_id": tenant_id,
                     "type": i.type,
@@ -151,15 +134,21 @@ class SqlCustomerStore:
                 for i, h in hashed
                 if (i.type, h) not in known
             ]
-            if new:
-                await connection.execute(pg.insert(identities).on_conflict_do_nothing(), new)
+            await add_identities(
+                connection,
+                tenant_id,
+                customer_id,
+                [(r["type"], r["value_hash"], r["value_enc"], r["value_masked"]) for r in new],
+            )
             await mark_verified(
                 connection, tenant_id, customer_id, [(i.type, h) for i, h in hashed if i.verified]
             )
-            current = await segment_attributes(connection, tenant_id, customer_id)
-            event = self._identify_event(tenant_id, customer_id, created, attributes, new, current)
-            if event is not None:
-                await self._outbox.append(connection, [event])
+            if created or new or attributes.given():  # an event tells of it (_identify_event)
+                if current is None:
+                    current = await read_attributes(connection, tenant_id, customer_id)
+                event = self._identify_event(tenant_id, customer_id, created, attributes, new, current)
+                if event is not None:
+                    await self._outbox.append(connection, [event])
             # Last: the customers' rows are locked before a suggestion's, as accepting one locks them.
             apart = plan.apart if plan is not None else []
             await record_apart(connection, tenant_id, customer_id, apart)
