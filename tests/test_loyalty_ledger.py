@@ -398,3 +398,31 @@ async def test_the_one_statement_path_refuses_what_it_cannot_decide(
     assert (await move(known, 0, "e")).status == "stale"
     assert (await move(known, 1, "e")).status == "ok"
     assert await invariant(ledger_db, tenant_id, known) == (20, 20, 20)
+
+
+async def _stored_birthday(db: Database, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
+    async with db.read() as connection:
+        return (
+            await connection.execute(
+                sa.text("SELECT birthday FROM loyalty_customers WHERE tenant_id = :t AND customer_id = :c"),
+                {"t": tenant_id, "c": customer_id},
+            )
+        ).scalar_one_or_none()
+
+
+async def test_a_customer_events_birthday_is_kept_without_asking_profile(
+    ledger_db: Database, handlers: dict[str, Any]
+) -> None:
+    """The events carry the segment attributes; the directory has no profile to ask (None), so an
+    ask would fail the handler."""
+    tenant_id, customer = await provision(ledger_db), uuid.uuid4()
+    created = envelope(tenant_id, customer, "customer.created")
+    created.customer_created.attributes.birthday = "1990-07-15"
+    async with ledger_db.transaction() as connection:
+        await handlers["customer.created"](connection, created)
+    assert await _stored_birthday(ledger_db, tenant_id, customer) == "07-15"
+    cleared = envelope(tenant_id, customer, "customer.updated", changed_attributes=["birthday"])
+    cleared.customer_updated.attributes.SetInParent()  # carried, with no birthday: it was cleared
+    async with ledger_db.transaction() as connection:
+        await handlers["customer.updated"](connection, cleared)
+    assert await _stored_birthday(ledger_db, tenant_id, customer) is None

@@ -45,8 +45,9 @@ class ProfileCustomers:
     async def birthday_of(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> str | None:
         """The customer's birthday as ``MM-DD`` (the year is not kept), or None when unknown.
 
-        Events carry no personal data, so the consumer asks profile when a customer is created or
-        their birthday changes; only the month and day are stored, for the birthday multiplier.
+        Asked when a customer event carries no segment attributes (one written before they
+        travelled); the others carry the birthday. Only the month and day are stored, for the
+        birthday multiplier.
         """
         try:
             answer = await self._get(tenant_id, customer_id)

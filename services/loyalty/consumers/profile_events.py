@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patron.events.v1 import envelope_pb2
+from patron.events.v1 import envelope_pb2, profile_events_pb2
 from services.loyalty.domain.customers import Birthdays
 from services.loyalty.domain.earning import Refund
 from services.loyalty.domain.event_effects import AfterEarn, EventEffects, EventHeader, OrderPaid
@@ -86,13 +86,22 @@ class LoyaltyHandlers:
     async def customers_created(
         self, connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]
     ) -> None:
-        await self._effects.customers_created(self._work(connection), [header_of(e) for e in envelopes])
+        carried = {
+            uuid.UUID(e.customer_id): month_day(e.customer_created.attributes)
+            for e in envelopes
+            if e.customer_created.HasField("attributes")
+        }
+        await self._effects.customers_created(
+            self._work(connection), [header_of(e) for e in envelopes], carried
+        )
 
     async def customer_updated(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
     ) -> None:
+        payload = envelope.customer_updated
+        carried = (month_day(payload.attributes),) if payload.HasField("attributes") else None
         await self._effects.customer_updated(
-            self._work(connection), header_of(envelope), envelope.customer_updated.changed_attributes
+            self._work(connection), header_of(envelope), payload.changed_attributes, carried
         )
 
     async def customer_merged(
@@ -130,6 +139,13 @@ class LoyaltyHandlers:
 
     def batch_handlers(self) -> dict[str, BatchHandler]:
         return {"order.paid": self.orders_paid, "customer.created": self.customers_created}
+
+
+def month_day(attributes: profile_events_pb2.SegmentAttributes) -> str | None:
+    """The ``MM-DD`` of the birthday a customer event's segment attributes carry (ISO
+    ``YYYY-MM-DD``), or None when it carries none."""
+    birthday = attributes.birthday if attributes.HasField("birthday") else ""
+    return birthday[5:10] or None
 
 
 def loyalty_consumer(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -225,19 +225,30 @@ class EventEffects:
         if kind == "review":
             await work.record_review(context.program, tenant_id, customer_id, header.occurred_at)
 
-    async def customers_created(self, work: EventWork, headers: Sequence[EventHeader]) -> None:
-        """A run of customer.created: remembered with their birthdays in one statement per tenant,
-        the birthdays asked of profile concurrently (and not at all while the tenant's programme
-        has no birthday multiplier)."""
+    async def customers_created(
+        self,
+        work: EventWork,
+        headers: Sequence[EventHeader],
+        carried: Mapping[uuid.UUID, str | None] | None = None,
+    ) -> None:
+        """A run of customer.created: remembered with their birthdays in one statement per tenant.
+
+        ``carried`` holds the birthdays (``MM-DD`` or None) that the events themselves carry (their
+        segment attributes, read back from profile's row); only the others are asked of profile,
+        concurrently, and not at all while the tenant's programme has no birthday multiplier. Asking
+        cost profile a GetCustomer call per sign-up."""
         by_tenant: dict[uuid.UUID, list[EventHeader]] = {}
         for header in headers:
             by_tenant.setdefault(header.tenant_id, []).append(header)
+        known = carried or {}
         for run in by_tenant.values():
             context = await self._context(work, run[0])
             if context is None:
                 continue
             ids = list(dict.fromkeys(_customer(h) for h in run))
-            await work.record_birthdays(context.tenant.tenant_id, await self._birthdays(context, ids))
+            asked = await self._birthdays(context, [c for c in ids if c not in known])
+            given = {c: known[c] for c in ids if c in known}
+            await work.record_birthdays(context.tenant.tenant_id, {**asked, **given})
 
     async def _birthdays(
         self, context: TenantProgram, customer_ids: list[uuid.UUID]
@@ -254,14 +265,24 @@ class EventEffects:
         found = await asyncio.gather(*(one(c) for c in customer_ids))
         return dict(zip(customer_ids, found, strict=True))
 
-    async def customer_updated(self, work: EventWork, header: EventHeader, changed: Sequence[str]) -> None:
-        """A changed birthday is asked of profile and kept (month and day only)."""
+    async def customer_updated(
+        self,
+        work: EventWork,
+        header: EventHeader,
+        changed: Sequence[str],
+        carried: tuple[str | None] | None = None,
+    ) -> None:
+        """A changed birthday is kept (month and day only): the one the event carries (``carried``,
+        a 1-tuple of ``MM-DD`` or None), else the one profile answers."""
         if "birthday" not in changed:
             return
         if await self._context(work, header) is None:
             return
         customer_id = _customer(header)
-        birthday = await self._customers.birthday_of(header.tenant_id, customer_id)
+        if carried is not None:
+            birthday = carried[0]
+        else:
+            birthday = await self._customers.birthday_of(header.tenant_id, customer_id)
         await work.record_birthdays(header.tenant_id, {customer_id: birthday})
 
     async def customer_merged(
