@@ -21,6 +21,23 @@ The workload (the defaults *are* the workload; change them only to explore):
   ``/proc``: the services are the processes whose stdout is ``<home>/logs/<name>.log``, PostgreSQL
   the server whose data directory is ``<home>/pgdata`` and its backends), and the load generator's.
 
+The load generator (``--generator``): **wrk** by default when it is installed (bench/_ingest_wrk.py:
+the same bodies built in Lua, ``--wrk-threads`` 1, the warm-up a wrk run of its own), else
+**python** (httpx callers in this process). Each phase's ``generator`` says what it took itself: CPU
+in % of one core and of the machine.
+
+The bounds (``--bounds``, on by default; bench/_bounds.py): after the gateway's phases, the same
+phases run against a no-database FastAPI endpoint (``nodb_http``) and against the same endpoint
+forwarding each call over gRPC to an echo server in another process (``nodb_grpc``), with the same
+generator; each phase then carries ``bounds``, ``ratio_to_bound`` (events/s for batches, calls/s for
+single events, as a share of each bound) and ``target_applied``: the absolute target, or 50 % of
+``nodb_grpc`` (for single events also twice its p99) when that asks less.
+
+Before each phase (the bounds' too) the run waits, up to ``--settle`` seconds (30), until the
+system's processes use less than a quarter of one core together: the events of the previous phase
+are still being consumed for a while, and would share the cores with the next measurement. Each
+phase's ``settle`` says how long it waited.
+
 Run from the repository root, with the system up::
 
     python -m bench.ingest [--url http://127.0.0.1:8080] [--home .patron] [--output results/ingest.json]
@@ -32,14 +49,9 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import json
 import os
-import random
 import sys
-import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,34 +60,23 @@ import httpx
 if not __package__:  # run as a script (python bench/ingest.py): make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._bounds import BOUNDS, Probe, bound_server, ratios, settle, stop_on_sigterm, target_applied
 from bench._common import (
     DEFAULT_URL,
     BenchError,
     create_tenant,
     emit_report,
-    fast_httpcore,
-    latency_summary,
     load_admin_token,
     log,
     machine_info,
     positive_int,
 )
+from bench._ingest_python import EVENT_TYPES, Phase, python_phase
+from bench._ingest_wrk import wrk_phase
+from bench._wrk import wrk_path
 
 TARGET = {"batch_events_per_s": 20_000, "single_calls_per_s": 2000, "single_p99_ms": 50}
-EVENT_TYPES = ("view", "search", "add_to_cart", "favorite")
 SETUP_CONCURRENCY = 16
-TRANSPORT_ERROR_PAUSE_S = 0.01
-
-
-@dataclass
-class PhaseResult:
-    """What one phase measured (warm-up excluded)."""
-
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    calls: int = 0
-    events: int = 0
-    elapsed_s: float = 0.0
 
 
 class ProcessCpu:
@@ -116,16 +117,6 @@ class ProcessCpu:
         return {name: count / self._tick for name, count in ticks.items()}
 
 
-def _event(event_id: str, customer_id: str, rng: random.Random, now: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "type": rng.choice(EVENT_TYPES),
-        "occurred_at": now,
-        "customer_id": customer_id,
-        "properties": {"sku": f"SKU-{rng.randrange(5000)}", "price_minor": rng.randrange(100, 100_000)},
-    }
-
-
 async def create_customers(
     url: str, api_key: str, count: int, call_timeout_s: float, attributes: dict[str, str] | None = None
 ) -> list[str]:
@@ -149,132 +140,65 @@ async def create_customers(
     return ids
 
 
-async def run_phase(
+def phases_of(options: argparse.Namespace) -> list[Phase]:
+    """The phases the command line asks for, in order: batches, then single events."""
+    phases = [Phase(f"batch{size}", size, options.batch_concurrency) for size in options.batch_sizes]
+    phases.append(Phase("single", 1, options.single_concurrency))
+    return [phase for phase in phases if not options.only or phase.name in options.only]
+
+
+def measure(
+    options: argparse.Namespace,
     url: str,
     api_key: str,
     customers: list[str],
-    *,
-    name: str,
-    batch_size: int,
-    concurrency: int,
-    warmup_s: float,
-    duration_s: float,
-    timeout_s: float,
-    seed: int,
-) -> PhaseResult:
-    """Closed-loop callers, each on its own keep-alive connection, sending new events only."""
-    fast_httpcore()
-    result = PhaseResult()
-    measure_from = time.perf_counter() + warmup_s
-    stop_at = measure_from + duration_s
-    last_done = measure_from
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60.0)
-
-    async def caller(client: httpx.AsyncClient, number: int) -> None:
-        nonlocal last_done
-        rng = random.Random(f"{seed}/{name}/{number}")
-        for sequence in itertools.count():
-            started = time.perf_counter()
-            if started >= stop_at:
-                return
-            now = datetime.now(UTC).isoformat()
-            events = [
-                _event(f"{name}-{number}-{sequence}-{i}", rng.choice(customers), rng, now)
-                for i in range(batch_size)
-            ]
-            content = json.dumps({"events": events}, separators=(",", ":")).encode()
-            measured = started >= measure_from
-            try:
-                response = await client.post("/v1/events", content=content)
-            except (httpx.HTTPError, OSError) as error:
-                if measured:
-                    result.calls += 1
-                    result.errors[type(error).__name__] += 1
-                await asyncio.sleep(TRANSPORT_ERROR_PAUSE_S)
-                continue
-            done = time.perf_counter()
-            if not measured:
-                continue
-            result.calls += 1
-            last_done = max(last_done, done)
-            if response.status_code != 200:
-                result.errors[str(response.status_code)] += 1
-                continue
-            accepted = int(response.json()["accepted"])
-            if accepted != batch_size:
-                result.errors["not_accepted"] += batch_size - accepted
-            result.events += accepted
-            result.latencies_ms.append((done - started) * 1000.0)
-
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=timeout_s)
-            )
-            for _ in range(concurrency)
-        ]
-        await asyncio.gather(*(caller(client, i) for i, client in enumerate(clients)))
-    result.elapsed_s = last_done - measure_from
-    return result
-
-
-def phase_report(name: str, batch_size: int, concurrency: int, result: PhaseResult) -> dict[str, Any]:
-    elapsed = result.elapsed_s
-    ok = len(result.latencies_ms)
-    return {
-        "phase": name,
-        "events_per_call": batch_size,
-        "concurrency": concurrency,
-        "duration_s": round(elapsed, 3),
-        "calls": result.calls,
-        "ok_calls": ok,
-        "errors": dict(sorted(result.errors.items())),
-        "calls_per_s": round(ok / elapsed, 1) if elapsed > 0 else 0.0,
-        "events_per_s": round(result.events / elapsed, 1) if elapsed > 0 else 0.0,
-        "latency_ms": latency_summary(result.latencies_ms),
-    }
-
-
-async def measure(options: argparse.Namespace, api_key: str) -> list[dict[str, Any]]:
-    """Every phase in turn, each with the CPU its processes used while it ran."""
-    log(f"creating {options.customers} customers")
-    customers = await create_customers(options.url, api_key, options.customers, options.timeout)
-    phases = [(f"batch{size}", size, options.batch_concurrency) for size in options.batch_sizes]
-    phases.append(("single", 1, options.single_concurrency))
-    cpu = ProcessCpu(options.home)
+    probe: Probe,
+    system: Probe,
+) -> list[dict[str, Any]]:
+    """Every phase in turn against ``url``, each with the CPU ``probe``'s processes used, each once
+    the system's processes (``system``) are quiet (``settle``)."""
     reports = []
-    for name, size, concurrency in phases:
-        if options.only and name not in options.only:
+    for phase in phases_of(options):
+        quiet = settle(system, at_most_s=options.settle)
+        log(f"{phase.name} at {url}: {phase.batch_size} event(s) a call, {phase.concurrency} callers")
+        if options.generator == "python":
+            report = asyncio.run(python_phase(options, url, api_key, customers, phase, probe))
+            reports.append({**report, "settle": quiet})
             continue
-        log(f"{name}: {size} event(s) a call, {concurrency} callers, {options.duration:g} s")
-        task = asyncio.create_task(
-            run_phase(
-                options.url,
-                api_key,
-                customers,
-                name=name,
-                batch_size=size,
-                concurrency=concurrency,
-                warmup_s=options.warmup,
-                duration_s=options.duration,
-                timeout_s=options.timeout,
-                seed=options.seed,
-            )
+        report = wrk_phase(
+            url,
+            api_key,
+            customers,
+            name=phase.name,
+            batch_size=phase.batch_size,
+            concurrency=phase.concurrency,
+            warmup_s=options.warmup,
+            duration_s=options.duration,
+            timeout_s=options.timeout,
+            seed=options.seed,
+            event_types=EVENT_TYPES,
+            threads=options.wrk_threads,
+            probe=probe,
         )
-        await asyncio.sleep(options.warmup)
-        before, own_before, wall_before = cpu.sample(), time.process_time(), time.perf_counter()
-        await asyncio.sleep(options.duration)
-        after, own_after, wall = cpu.sample(), time.process_time(), time.perf_counter() - wall_before
-        result = await task
-        report = phase_report(name, size, concurrency, result)
-        report["cpu_pct"] = {
-            process: round(100.0 * (after[process] - before.get(process, 0.0)) / wall, 1)
-            for process in sorted(after)
-        }
-        report["cpu_pct"]["load_generator"] = round(100.0 * (own_after - own_before) / wall, 1)
-        reports.append(report)
+        reports.append({**report, "settle": quiet})
     return reports
+
+
+def compare(phases: list[dict[str, Any]], bounds: dict[str, list[dict[str, Any]]]) -> None:
+    """Give each of the gateway's phases its bounds, its ratio to them and the target that applies."""
+    for phase in phases:
+        single = phase["events_per_call"] == 1
+        key = "calls_per_s" if single else "events_per_s"
+        mine = {name: next(p for p in runs if p["phase"] == phase["phase"]) for name, runs in bounds.items()}
+        phase["bounds"] = mine or None
+        phase["ratio_to_bound"] = ratios(phase[key], mine, key) if mine else None
+        phase["target_applied"] = target_applied(
+            phase,
+            mine.get("nodb_grpc"),
+            rate_key=key,
+            rate=TARGET["single_calls_per_s"] if single else TARGET["batch_events_per_s"],
+            p99_ms=TARGET["single_p99_ms"] if single else None,
+        )
 
 
 def _batch_size(text: str) -> int:
@@ -310,8 +234,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="per-call timeout, s (30)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the event choices (1)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these phases (batch500 ... single)")
+    parser.add_argument(
+        "--generator",
+        choices=("wrk", "python"),
+        default="wrk" if wrk_path() else "python",
+        help="load generator (wrk when installed, else python)",
+    )
+    parser.add_argument("--wrk-threads", type=int, choices=(1, 2), default=1, help="wrk's threads (1)")
+    parser.add_argument(
+        "--bounds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the phases against the no-database bounds nodb_http and nodb_grpc (on)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="before each phase, wait up to this many seconds for the system to be quiet (30; 0: never)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     options = parser.parse_args(argv)
+    if options.generator == "wrk" and wrk_path() is None:
+        parser.error("wrk is not installed (apt-get install wrk); use --generator python")
     if options.duration <= 0 or options.warmup < 0:
         parser.error("--duration must be positive and --warmup not negative")
     return options
@@ -323,8 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         admin_token = load_admin_token(options.admin_token)
         tenant_id, api_key = create_tenant(options.url, admin_token, prefix="bench-ingest")
-        log(f"tenant {tenant_id}")
-        phases = asyncio.run(measure(options, api_key))
+        log(f"tenant {tenant_id}; generator {options.generator}; creating {options.customers} customers")
+        customers = asyncio.run(create_customers(options.url, api_key, options.customers, options.timeout))
+        system = ProcessCpu(options.home).sample
+        with stop_on_sigterm():
+            phases = measure(options, options.url, api_key, customers, system, system)
+            bounds: dict[str, list[dict[str, Any]]] = {}
+            for name in BOUNDS if options.bounds else ():
+                with bound_server(name, api_key, tenant_id) as server:
+                    bounds[name] = measure(options, server.url, api_key, customers, server.cpu_s, system)
+        compare(phases, bounds)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
