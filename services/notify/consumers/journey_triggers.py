@@ -41,6 +41,24 @@ def _matches_where(trigger: dict[str, Any], properties: dict[str, Any]) -> bool:
     return all(properties.get(key) == value for key, value in where.items())
 
 
+def _event_properties(envelope: envelope_pb2.EventEnvelope) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A behaviour event's properties (for trigger filters) and the data an instance it starts
+    keeps: the first scalar properties and the event type."""
+    payload = envelope.event_recorded
+    try:
+        properties = json.loads(payload.properties_json or "{}")
+    except ValueError:
+        properties = {}
+    if not isinstance(properties, dict):
+        properties = {}
+    data = {
+        key: value
+        for key, value in list(properties.items())[:MAX_DATA_PROPERTIES]
+        if isinstance(value, str | int | float | bool)
+    }
+    return properties, {**data, "event_type": payload.event_type}
+
+
 def _attribute_facts(
     envelope: envelope_pb2.EventEnvelope,
 ) -> tuple[uuid.UUID, uuid.UUID, str | None, str | None]:
@@ -90,26 +108,42 @@ class JourneyTriggers:
 
     async def event_recorded(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         """A behaviour event starts the journeys of its type whose property filters it meets."""
-        payload = envelope.event_recorded
-        try:
-            properties = json.loads(payload.properties_json or "{}")
-        except ValueError:
-            properties = {}
-        if not isinstance(properties, dict):
-            properties = {}
-        data = {
-            key: value
-            for key, value in list(properties.items())[:MAX_DATA_PROPERTIES]
-            if isinstance(value, str | int | float | bool)
-        }
-        await self._start(
-            connection,
-            envelope,
-            "event",
-            [payload.event_type],
-            {**data, "event_type": payload.event_type},
-            lambda trigger: _matches_where(trigger, properties),
-        )
+        await self.events_recorded(connection, [envelope])
+
+    async def events_recorded(
+        self, connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]
+    ) -> None:
+        """:meth:`event_recorded` of a run of events: the journeys they may start are looked up once
+        per tenant for all the run's event types, and the entries made in one statement (``enter``
+        considers the first candidate per journey and customer, as the events one by one would
+        find the first's instance live). A batch of ingested behaviour cost two statements per
+        event before."""
+        by_tenant: dict[uuid.UUID, list[envelope_pb2.EventEnvelope]] = {}
+        for envelope in envelopes:
+            by_tenant.setdefault(uuid.UUID(envelope.tenant_id), []).append(envelope)
+        candidates: list[EntryCandidate] = []
+        for tenant_id, run in by_tenant.items():
+            types = sorted({e.event_recorded.event_type for e in run})
+            journeys = await triggered(connection, tenant_id, "event", types)
+            for envelope in run if journeys else ():
+                event_type = envelope.event_recorded.event_type
+                properties, data = _event_properties(envelope)
+                at = from_timestamp(envelope.occurred_at)
+                candidates.extend(
+                    EntryCandidate(
+                        tenant_id,
+                        j.journey_id,
+                        j.version,
+                        uuid.UUID(envelope.customer_id),
+                        envelope.event_id,
+                        at,
+                        data,
+                    )
+                    for j in journeys
+                    if j.key == event_type and _matches_where(j.trigger, properties)
+                )
+        if candidates and await enter(connection, candidates, self._clock()):
+            self._on_entered()
 
     async def order_paid(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         """Goals first (an order ends the journeys it converts), then the order's own triggers."""

@@ -104,6 +104,7 @@ def notify_consumer(outbox: Outbox, journeys: JourneyTriggers, lease_seconds: fl
             "customer.updated": journeys.attributes,
         },
         batch_handlers={
+            "event.recorded": journeys.events_recorded,
             "customer.created": journeys.attributes_many,
             "customer.updated": journeys.attributes_many,
         },

@@ -51,11 +51,12 @@ class TriggeredJourney:
     journey_id: uuid.UUID
     version: int
     trigger: dict[str, Any]
+    key: str = ""  # the trigger key it matched by (journey_versions.trigger_key)
 
 
 _TRIGGERED = sa.text(
     """
-    SELECT j.journey_id, j.version, v.document -> 'trigger' AS trigger
+    SELECT j.journey_id, j.version, v.document -> 'trigger' AS trigger, v.trigger_key
     FROM journey_versions AS v
     JOIN journeys AS j
       ON j.tenant_id = v.tenant_id AND j.journey_id = v.journey_id AND j.version = v.version
@@ -138,7 +139,7 @@ async def triggered(
 ) -> list[TriggeredJourney]:
     """The tenant's active journeys started by a trigger of ``kind`` with one of ``keys``."""
     rows = await connection.execute(_TRIGGERED, {"tenant": tenant_id, "kind": kind, "keys": list(keys)})
-    return [TriggeredJourney(row.journey_id, row.version, dict(row.trigger)) for row in rows]
+    return [TriggeredJourney(row.journey_id, row.version, dict(row.trigger), row.trigger_key) for row in rows]
 
 
 async def enter(connection: AsyncConnection, candidates: Sequence[EntryCandidate], now: datetime) -> int:
