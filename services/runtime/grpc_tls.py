@@ -147,9 +147,17 @@ def client_channel(
     )
 
 
+BALANCED = ("grpc.lb_policy_name", "round_robin")
+"""Channel option: spread calls over every address the target names (``ipv4:10.0.0.5:50051,10.0.0.6:
+50051``, or a DNS name with several records) and skip those that are down; one address is one."""
+
+
 def peer_channel(settings: ServiceSettings, service: str, runtime: RuntimeSettings) -> grpc.aio.Channel:
-    """A channel from this service to another one (``settings.<service>_address``), traced while
-    tracing is active."""
+    """A channel from this service to another one (``settings.<service>_address``: its replicas,
+    balanced), traced while tracing is active."""
     return client_channel(
-        settings.address_of(service), load_grpc_tls(runtime), interceptors=grpc_client_interceptors()
+        settings.address_of(service),
+        load_grpc_tls(runtime),
+        options=[BALANCED],
+        interceptors=grpc_client_interceptors(),
     )
