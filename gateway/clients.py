@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gateway.problems import ServiceCallError
 from gateway.settings import GatewaySettings
-from services.runtime.grpc_tls import BALANCED, GrpcTls, client_channel
+from services.runtime.grpc_tls import GrpcTls, balancing, client_channel
 from services.runtime.telemetry import grpc_client_interceptors
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
@@ -29,7 +29,6 @@ _CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.enable_retries", 0),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-    BALANCED,  # a service's address may name several replicas (docs/scaling.md)
 ]
 
 
@@ -53,7 +52,11 @@ class ServiceClients:
         self.addresses = settings.service_addresses()
         self.channels: dict[str, grpc.aio.Channel] = {
             name: client_channel(
-                address, tls, options=_CHANNEL_OPTIONS, interceptors=grpc_client_interceptors()
+                address,
+                tls,
+                # an address may name several replicas (docs/scaling.md)
+                options=[*_CHANNEL_OPTIONS, *balancing(address)],
+                interceptors=grpc_client_interceptors(),
             )
             for name, address in self.addresses.items()
         }

@@ -50,6 +50,20 @@ def _migrate(target: str, revision: str, down: bool) -> int:
     return 0
 
 
+MAX_REPLICAS = 8
+
+
+def _replica_count(text: str) -> int:
+    """``--replicas``: a whole number from 1 to MAX_REPLICAS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if not 1 <= value <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_REPLICAS}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="patron", description="Patron customer-operations backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=Path(os.environ.get("PATRON_HOME", ".patron")),
         help="where data, secrets and logs are kept (default: ./.patron, or PATRON_HOME)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=_replica_count,
+        default=None,
+        help=f"processes of each service, 1 to {MAX_REPLICAS} (default: one per four cores, at least one)",
     )
 
     serve = commands.add_parser("serve", help="run one process (what Kubernetes runs)")
@@ -103,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         from services.runtime.supervisor import up as run_up
 
         try:
-            return run_up(options.home.resolve())
+            return run_up(options.home.resolve(), options.replicas)
         except Exception as error:
             print(f"patron up: failed: {error}", file=sys.stderr)
             return 1

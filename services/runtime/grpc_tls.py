@@ -148,16 +148,21 @@ def client_channel(
 
 
 BALANCED = ("grpc.lb_policy_name", "round_robin")
-"""Channel option: spread calls over every address the target names (``ipv4:10.0.0.5:50051,10.0.0.6:
-50051``, or a DNS name with several records) and skip those that are down; one address is one."""
+
+
+def balancing(address: str) -> list[tuple[str, Any]]:
+    """The channel options for ``address``: round robin when it names several replicas
+    (``ipv4:10.0.0.5:50051,10.0.0.6:50051``, or ``dns:`` a name with several records), so calls
+    spread over them and skip one that is down; none for one address. One address keeps gRPC's
+    default (pick first), which reconnects on the next call after a restart, where round robin
+    would answer UNAVAILABLE until its reconnect backoff has passed."""
+    return [BALANCED] if "," in address or address.startswith("dns:") else []
 
 
 def peer_channel(settings: ServiceSettings, service: str, runtime: RuntimeSettings) -> grpc.aio.Channel:
     """A channel from this service to another one (``settings.<service>_address``: its replicas,
     balanced), traced while tracing is active."""
+    address = settings.address_of(service)
     return client_channel(
-        settings.address_of(service),
-        load_grpc_tls(runtime),
-        options=[BALANCED],
-        interceptors=grpc_client_interceptors(),
+        address, load_grpc_tls(runtime), options=balancing(address), interceptors=grpc_client_interceptors()
     )

@@ -85,10 +85,28 @@ class Child:
         self.started_at = time.monotonic()
 
 
+REPLICA_PORT_STRIDE = 1000
+"""Replica ``i`` of a service listens on its port plus ``i`` times this (50051, 51051, ...)."""
+CORES_PER_REPLICA = 4
+"""``patron up`` runs one process per service for every this many cores (at least one): each
+process is one event loop, and five kinds of process and PostgreSQL share the cores."""
+
+
+def default_replicas(cores: int | None = None) -> int:
+    """How many processes of each service ``patron up`` starts on a machine of ``cores`` cores."""
+    return max(1, (cores or os.cpu_count() or 1) // CORES_PER_REPLICA)
+
+
+def child_name(service: str, replica: int) -> str:
+    """``profile`` for the first replica, ``profile-2`` for the second, ..."""
+    return service if replica == 0 else f"{service}-{replica + 1}"
+
+
 @dataclass
 class Supervisor:
     home: Path
     environ: Mapping[str, str]
+    replicas: int = 1
     children: list[Child] = field(default_factory=list)
     database: EmbeddedPostgres | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -128,23 +146,27 @@ class Supervisor:
         ports = {
             s: int(base.get(f"PATRON_{s.upper()}_GRPC_PORT", default_grpc_port(s))) for s in SERVICE_NAMES
         }
+        replica_ports = {
+            s: [port + REPLICA_PORT_STRIDE * i for i in range(self.replicas)] for s, port in ports.items()
+        }
         for caller in (*SERVICE_NAMES, "gateway"):
-            for callee, callee_port in ports.items():
-                base[f"PATRON_{caller.upper()}_{callee.upper()}_ADDRESS"] = f"127.0.0.1:{callee_port}"
+            for callee, callee_ports in replica_ports.items():
+                base[f"PATRON_{caller.upper()}_{callee.upper()}_ADDRESS"] = _target(callee_ports)
         for service in SERVICE_NAMES:
             prefix = f"PATRON_{service.upper()}_"
-            port = ports[service]
-            environments[service] = {
-                **base,
-                prefix + "DATABASE_URL": urls[service],
-                prefix + "GRPC_HOST": base.get(prefix + "GRPC_HOST", "127.0.0.1"),
-                prefix + "GRPC_PORT": str(port),
-            }
+            for replica, port in enumerate(replica_ports[service]):
+                environments[child_name(service, replica)] = {
+                    **base,
+                    prefix + "DATABASE_URL": urls[service],
+                    prefix + "GRPC_HOST": base.get(prefix + "GRPC_HOST", "127.0.0.1"),
+                    prefix + "GRPC_PORT": str(port),
+                    **_offset_ports(base, prefix, replica),
+                }
         gateway_port = int(base.get("PATRON_GATEWAY_PORT", "8080"))
         # Where customers reach the gateway (links in messages); a deployment sets its own.
         public_url = base.setdefault("PATRON_PUBLIC_URL", f"http://127.0.0.1:{gateway_port}")
-        for service in SERVICE_NAMES:
-            environments[service]["PATRON_PUBLIC_URL"] = public_url
+        for environment in environments.values():
+            environment["PATRON_PUBLIC_URL"] = public_url
         environments["gateway"] = {**base, "PATRON_GATEWAY_PORT": str(gateway_port)}
         return environments, admin_token, gateway_port
 
@@ -217,8 +239,9 @@ class Supervisor:
         try:
             urls = await self._prepare_databases()
             environments, admin_token, gateway_port = self._child_environments(urls)
-            for name in (*SERVICE_NAMES, "gateway"):
-                argv = [sys.executable, "-m", "gateway" if name == "gateway" else f"services.{name}"]
+            for name in environments:  # every service's replicas, then the gateway
+                module = "gateway" if name == "gateway" else f"services.{name.split('-')[0]}"
+                argv = [sys.executable, "-m", module]
                 child = Child(name, argv, environments[name], self.home / "logs" / f"{name}.log")
                 await child.start()
                 self.children.append(child)
@@ -248,6 +271,24 @@ class Supervisor:
             say("stopped")
 
 
-def up(home: Path) -> int:
-    """Entry of ``patron up``."""
-    return asyncio.run(Supervisor(home=home, environ=os.environ).run())
+def _target(ports: list[int]) -> str:
+    """The gRPC target of a service's replicas on this machine (channels balance over them)."""
+    if len(ports) == 1:
+        return f"127.0.0.1:{ports[0]}"
+    return "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports)
+
+
+def _offset_ports(base: Mapping[str, str], prefix: str, replica: int) -> dict[str, str]:
+    """A replica's own metrics and health ports, when the first replica's are set (0: none)."""
+    offset: dict[str, str] = {}
+    for name in ("METRICS_PORT", "HEALTH_PORT"):
+        value = base.get(prefix + name, "")
+        if replica and value.isdigit() and int(value):
+            offset[prefix + name] = str(int(value) + REPLICA_PORT_STRIDE * replica)
+    return offset
+
+
+def up(home: Path, replicas: int | None = None) -> int:
+    """Entry of ``patron up``: ``replicas`` processes of each service (default: by the cores)."""
+    count = replicas or default_replicas()
+    return asyncio.run(Supervisor(home=home, environ=os.environ, replicas=count).run())
