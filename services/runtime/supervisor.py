@@ -92,6 +92,18 @@ CORES_PER_REPLICA = 4
 process is one event loop, and five kinds of process and PostgreSQL share the cores."""
 
 
+SINGLE_PROCESS_POOL = 20
+"""A service process's default pool (``PATRON_<SERVICE>_DB_POOL_SIZE``); replicas share less each."""
+
+
+def replica_pool_size(replicas: int) -> int:
+    """Each replica's connection pool when ``patron up`` runs several processes of a service and
+    the pool size is not configured: the embedded PostgreSQL allows 100 connections, which one
+    process per service at 20 each (plus listeners and loyalty's hot pool) already nears. Found
+    when two replicas at 20 answered "too many clients" under the identify benchmark."""
+    return max(4, SINGLE_PROCESS_POOL // (replicas + 1))
+
+
 def default_replicas(cores: int | None = None) -> int:
     """How many processes of each service ``patron up`` starts on a machine of ``cores`` cores."""
     return max(1, (cores or os.cpu_count() or 1) // CORES_PER_REPLICA)
@@ -161,6 +173,7 @@ class Supervisor:
                     prefix + "GRPC_HOST": base.get(prefix + "GRPC_HOST", "127.0.0.1"),
                     prefix + "GRPC_PORT": str(port),
                     **_offset_ports(base, prefix, replica),
+                    **self._pool_size(base, prefix),
                 }
         gateway_port = int(base.get("PATRON_GATEWAY_PORT", "8080"))
         # Where customers reach the gateway (links in messages); a deployment sets its own.
@@ -169,6 +182,12 @@ class Supervisor:
             environment["PATRON_PUBLIC_URL"] = public_url
         environments["gateway"] = {**base, "PATRON_GATEWAY_PORT": str(gateway_port)}
         return environments, admin_token, gateway_port
+
+    def _pool_size(self, base: Mapping[str, str], prefix: str) -> dict[str, str]:
+        """The pool size of each of several replicas, unless configured (one process: its default)."""
+        if self.replicas == 1 or base.get(prefix + "DB_POOL_SIZE"):
+            return {}
+        return {prefix + "DB_POOL_SIZE": str(replica_pool_size(self.replicas))}
 
     async def _watch(self, child: Child) -> None:
         """Restart ``child`` whenever it exits, with doubling backoff, until the system stops."""
