@@ -34,6 +34,8 @@ from services.runtime.grpc_errors import parse_status_details
 
 logger = logging.getLogger(__name__)
 
+Envelope = envelope_pb2.EventEnvelope
+
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[envelope_pb2.EventEnvelope]], Awaitable[None]]
 AfterApply = BatchHandler  # the events one transaction applied, before the position moves
@@ -85,6 +87,31 @@ class ConsumerSpec:
 
 class _AfterApplyFailed(Exception):
     """``after_apply`` failed in the slow path: its transaction rolled back as a whole."""
+
+
+def runs_across(streams: Sequence[Sequence[Envelope]]) -> list[list[Envelope]]:
+    """The events of several partitions as runs of one type each, in the order to apply them.
+
+    Round by round, each partition offers its next run (consecutive events of one type), and the
+    offers of a type are joined into one run. Partitions are independent (a customer's events
+    share one), so only the order within a partition matters: every event appears once, and a
+    partition's events keep their order across and within the runs."""
+    cursors = [0] * len(streams)
+    runs: list[list[Envelope]] = []
+    while True:
+        offered: dict[str, list[Envelope]] = {}
+        for index, events in enumerate(streams):
+            start = cursors[index]
+            if start >= len(events):
+                continue
+            end = start + 1
+            while end < len(events) and events[end].type == events[start].type:
+                end += 1
+            offered.setdefault(events[start].type, []).extend(events[start:end])
+            cursors[index] = end
+        if not offered:
+            return runs
+        runs.extend(offered.values())
 
 
 def _member_id() -> str:
@@ -261,34 +288,15 @@ class ConsumerRunner:
     async def _handle_across(
         self, connection: AsyncConnection, streams: list[list[envelope_pb2.EventEnvelope]]
     ) -> int:
-        """Apply several partitions' events, each partition in its order, handing a batch handler
-        the runs of its type from all partitions at once.
+        """Apply several partitions' events, handing a batch handler the runs of its type from all
+        partitions at once (:func:`runs_across`); each run goes as :meth:`_handle_runs` would.
 
-        Round by round, each partition offers its next run (consecutive events of one type); the
-        runs of a type that has a batch handler go to it together, the others as
-        :meth:`_handle_runs` would. Partitions are independent (a customer's events share one), so
-        only the order within a partition matters, and it is kept. At a few events per partition
-        per wake-up (steady API traffic spread over 16 partitions) this is what makes the batch
-        handlers batch.
-        """
-        cursors = [0] * len(streams)
+        At a few events per partition per wake-up (steady API traffic spread over 16 partitions)
+        this is what makes the batch handlers batch."""
         applied = 0
-        while True:
-            offered: dict[str, list[envelope_pb2.EventEnvelope]] = {}
-            for index, events in enumerate(streams):
-                start = cursors[index]
-                if start >= len(events):
-                    continue
-                event_type = events[start].type
-                end = start + 1
-                while end < len(events) and events[end].type == event_type:
-                    end += 1
-                offered.setdefault(event_type, []).extend(events[start:end])
-                cursors[index] = end
-            if not offered:
-                return applied
-            for run in offered.values():
-                applied += await self._handle_runs(connection, run)
+        for run in runs_across(streams):
+            applied += await self._handle_runs(connection, run)
+        return applied
 
     async def _after(self, connection: AsyncConnection, events: list[envelope_pb2.EventEnvelope]) -> None:
         """The spec's ``after_apply`` for the events a transaction applied (none: nothing to do)."""
