@@ -57,15 +57,24 @@ async def expire_points_forever(store: ExpiryStore, interval_seconds: float = EX
         try:
             now = _now()
             for tenant_id, timezone in await store.tenants_due(now):
-                outcome = await store.expire_tenant(tenant_id, timezone, now)
-                if outcome is not None and outcome.lots:
-                    logger.info(
-                        "expired %d points in %d lots of tenant %s", outcome.points, outcome.lots, tenant_id
-                    )
+                await _expire_one(store, tenant_id, timezone, now)
         except Exception as error:  # keep the job alive; the next round retries
             raise_if_cancelled(error)
             logger.warning("points expiry round failed: %s", error)
         await asyncio.sleep(interval_seconds)
+
+
+async def _expire_one(store: ExpiryStore, tenant_id: uuid.UUID, timezone: str, now: datetime) -> None:
+    """One tenant's expiry. Its failure is logged and leaves the others' to run: one tenant's
+    unreadable programme stopped every tenant after it in the round, round after round."""
+    try:
+        outcome = await store.expire_tenant(tenant_id, timezone, now)
+    except Exception as error:
+        raise_if_cancelled(error)
+        logger.warning("points expiry of tenant %s failed: %s", tenant_id, error)
+        return
+    if outcome is not None and outcome.lots:
+        logger.info("expired %d points in %d lots of tenant %s", outcome.points, outcome.lots, tenant_id)
 
 
 async def review_tiers_forever(
