@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.events.v1 import envelope_pb2
-from services.runtime.events.consumer import runs_across
+from services.runtime.events.runs import runs_across
 
 TYPES = ("customer.created", "customer.updated", "order.paid")
 

@@ -29,12 +29,12 @@ from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.cancellation import raise_if_cancelled
 from services.runtime.database import Database
 from services.runtime.events.consumer_store import ConsumerStore, LeaseLost, PositionMove
+from services.runtime.events.runs import runs_across
 from services.runtime.events.stream import BEHIND_RETENTION
 from services.runtime.grpc_errors import parse_status_details
 
 logger = logging.getLogger(__name__)
 
-Envelope = envelope_pb2.EventEnvelope
 
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[envelope_pb2.EventEnvelope]], Awaitable[None]]
@@ -87,31 +87,6 @@ class ConsumerSpec:
 
 class _AfterApplyFailed(Exception):
     """``after_apply`` failed in the slow path: its transaction rolled back as a whole."""
-
-
-def runs_across(streams: Sequence[Sequence[Envelope]]) -> list[list[Envelope]]:
-    """The events of several partitions as runs of one type each, in the order to apply them.
-
-    Round by round, each partition offers its next run (consecutive events of one type), and the
-    offers of a type are joined into one run. Partitions are independent (a customer's events
-    share one), so only the order within a partition matters: every event appears once, and a
-    partition's events keep their order across and within the runs."""
-    cursors = [0] * len(streams)
-    runs: list[list[Envelope]] = []
-    while True:
-        offered: dict[str, list[Envelope]] = {}
-        for index, events in enumerate(streams):
-            start = cursors[index]
-            if start >= len(events):
-                continue
-            end = start + 1
-            while end < len(events) and events[end].type == events[start].type:
-                end += 1
-            offered.setdefault(events[start].type, []).extend(events[start:end])
-            cursors[index] = end
-        if not offered:
-            return runs
-        runs.extend(offered.values())
 
 
 def _member_id() -> str:
