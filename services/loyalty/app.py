@@ -7,6 +7,7 @@ from patron.profile.v1 import profile_pb2_grpc
 from services.loyalty.clients.profile_customers import ProfileCustomers
 from services.loyalty.consumers.profile_events import loyalty_consumer
 from services.loyalty.domain.coupon_desk import CouponDesk
+from services.loyalty.domain.customer_360 import Customer360Desk
 from services.loyalty.domain.jobs import expire_points_forever, review_tiers_forever
 from services.loyalty.domain.kpis import LoyaltyKpis
 from services.loyalty.domain.membership_desk import MembershipDesk
@@ -15,6 +16,7 @@ from services.loyalty.domain.program_desk import ProgramDesk
 from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.coupons import SqlCouponStore
+from services.loyalty.store.customer_360_reads import SqlMemberReads
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.customer_export import loyalty_privacy
 from services.loyalty.store.expiry import SqlExpiryStore
@@ -96,7 +98,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             kpis_registration(LoyaltyKpis(SqlLoyaltyKpiStore(database))),
             membership_registration(membership_desk),
             coupons_registration(coupon_desk),
-            customer_360_registration(points_desk, membership_desk, coupon_desk),
+            customer_360_registration(Customer360Desk(points_desk, SqlMemberReads(database, directory))),
             privacy_registration(loyalty_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.api_keys import ApiKeys
+from services.profile.domain.customer_360 import Customer360Reads
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
 from services.profile.domain.operators import Operators
@@ -15,6 +16,7 @@ from services.profile.domain.sessions import Sessions
 from services.profile.domain.timeline import Timeline
 from services.profile.settings import ProfileSettings
 from services.profile.store.api_keys import SqlApiKeyStore
+from services.profile.store.customer_360_reads import SqlCustomer360Store
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import IdempotencyPurge, SqlIdempotencyStore
 from services.profile.store.operators import SqlOperatorStore
@@ -55,7 +57,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     producer = make_producer("profile", database, settings, outbox)
     keys = ApiKeys(SqlApiKeyStore(database))
     registry = TenantRegistry(SqlTenantStore(database), keys)
-    directory = CustomerDirectory(SqlCustomerStore(database, cipher, producer.outbox), registry)
+    customer_store = SqlCustomerStore(database, cipher, producer.outbox)
+    directory = CustomerDirectory(customer_store, registry)
     passwords = Passwords(settings.hash_parameters())
     timeline = Timeline(SqlTimelineStore(database))
     purge = IdempotencyPurge(database, timedelta(seconds=settings.idempotency_purge_every_seconds))
@@ -71,7 +74,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             ),
             CUSTOMER_SERVICE,
         ),
-        customer_360_registration(directory, timeline),
+        customer_360_registration(Customer360Reads(SqlCustomer360Store(database, customer_store))),
         behaviour_registration(database, cipher, producer.outbox, registry),
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),

@@ -24,6 +24,7 @@ from services.scoring.consumers.profile_events import scoring_consumer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.computed_tags import ComputedTagSync
 from services.scoring.domain.config_book import ConfigBook
+from services.scoring.domain.customer_360 import Customer360Queries
 from services.scoring.domain.fitted_models import FittedModels
 from services.scoring.domain.kpis import KpiDesk
 from services.scoring.domain.run_schedule import DailySchedule
@@ -34,6 +35,7 @@ from services.scoring.domain.segments.exports import SegmentExports
 from services.scoring.domain.segments.preview import SegmentPreview
 from services.scoring.domain.segments.saved import SavedSegments
 from services.scoring.settings import ScoringSettings
+from services.scoring.store.customer_360_reads import SqlCustomer360Reader
 from services.scoring.store.customer_export import scoring_privacy
 from services.scoring.store.feature_tables import outbox
 from services.scoring.store.kpi_reads import SqlKpiStore
@@ -108,7 +110,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             segments_registration(
                 SegmentPreview(SqlSegmentStore(database)), saved, SegmentAudience(SqlAudienceStore(database))
             ),
-            customer_360_registration(score_queries, saved),
+            customer_360_registration(Customer360Queries(SqlCustomer360Reader(database))),
             segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             kpis_registration(KpiDesk(SqlKpiStore(database))),
             *producer.registrations,

@@ -200,11 +200,13 @@ class SqlCustomerStore:
             survivor = await resolve_survivor(connection, tenant_id, customer_id)
             if survivor is None:
                 return None
-            return await self._load(connection, tenant_id, survivor, requested=customer_id)
+            return await self.load(connection, tenant_id, survivor, requested=customer_id)
 
-    async def _load(
+    async def load(
         self, connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID, requested: uuid.UUID
     ) -> Customer:
+        """The live customer ``customer_id`` with its identities, read on ``connection``, as the
+        answer to ``requested`` (the id asked for, perhaps merged into it)."""
         row = (
             await connection.execute(
                 sa.select(customers).where(
@@ -254,7 +256,7 @@ class SqlCustomerStore:
                 await self._outbox.append(
                     connection, [NewEvent(tenant_id, "customer.updated", survivor, payload)]
                 )
-            return await self._load(connection, tenant_id, survivor, requested=customer_id)
+            return await self.load(connection, tenant_id, survivor, requested=customer_id)
 
     async def merge(
         self, tenant_id: uuid.UUID, survivor_id: uuid.UUID, other_id: uuid.UUID

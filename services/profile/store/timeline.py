@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.profile.domain.timeline import TimelineEntry
 from services.profile.store.merges import customer_family, resolve_survivor
@@ -65,14 +66,26 @@ class SqlTimelineStore:
             survivor = await resolve_survivor(connection, tenant_id, customer_id)
             if survivor is None:
                 return None
-            family = await customer_family(connection, tenant_id, survivor)
-            params: dict[str, Any] = {
-                "tenant": tenant_id,
-                "customers": family,
-                "after_at": after[0] if after else None,
-                "after_kind": after[1] if after else None,
-                "after_ref": after[2] if after else None,
-                "limit": limit,
-            }
-            rows = (await connection.execute(_TIMELINE, params)).all()
-        return [TimelineEntry(row.at, row.kind, row.ref, row.detail) for row in rows]
+            return await timeline_entries(connection, tenant_id, survivor, after, limit)
+
+
+async def timeline_entries(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    survivor: uuid.UUID,
+    after: tuple[datetime, str, str] | None,
+    limit: int,
+) -> list[TimelineEntry]:
+    """Up to ``limit`` entries of the live customer ``survivor`` (and of those merged into it)
+    older than ``after``, newest first."""
+    family = await customer_family(connection, tenant_id, survivor)
+    params: dict[str, Any] = {
+        "tenant": tenant_id,
+        "customers": family,
+        "after_at": after[0] if after else None,
+        "after_kind": after[1] if after else None,
+        "after_ref": after[2] if after else None,
+        "limit": limit,
+    }
+    rows = (await connection.execute(_TIMELINE, params)).all()
+    return [TimelineEntry(row.at, row.kind, row.ref, row.detail) for row in rows]

@@ -34,10 +34,21 @@ _GROUPS = sa.text(
 _STAGES = sa.text("SELECT stage, count(*) FROM customer_scores WHERE tenant_id = :t GROUP BY stage")
 
 
+_PREDICTIONS_SEEN: set[str] = set()
+"""The databases (by URL) where the ``predictions`` table was seen: a table that exists stays."""
+
+
 async def _has_predictions(connection: AsyncConnection) -> bool:
-    return bool(
+    """Whether the database has S2's ``predictions`` table; asked until it is first seen."""
+    key = connection.engine.url.render_as_string(hide_password=True)
+    if key in _PREDICTIONS_SEEN:
+        return True
+    found = bool(
         (await connection.execute(sa.text("SELECT to_regclass('predictions') IS NOT NULL"))).scalar_one()
     )
+    if found:
+        _PREDICTIONS_SEEN.add(key)
+    return found
 
 
 async def live_customer(
@@ -59,6 +70,26 @@ async def live_customer(
     return uuid.UUID(str(live))
 
 
+async def scores_of(
+    connection: AsyncConnection, tenant_id: uuid.UUID, live: uuid.UUID
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The live customer's score row and latest prediction; None when it has no scores yet."""
+    row = (
+        await connection.execute(
+            sa.select(customer_scores).where(
+                customer_scores.c.tenant_id == tenant_id, customer_scores.c.customer_id == live
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    prediction = None
+    if await _has_predictions(connection):
+        found = (await connection.execute(_PREDICTION, {"t": tenant_id, "c": live})).first()
+        prediction = None if found is None else dict(found._mapping)
+    return dict(row._mapping), prediction
+
+
 class SqlScoreReader:
     """Read-only queries over ``customer_scores`` (and S2's ``predictions``)."""
 
@@ -72,20 +103,10 @@ class SqlScoreReader:
         does not know the customer in this tenant."""
         async with self._database.read() as connection:
             live = await live_customer(connection, tenant_id, customer_id)
-            row = (
-                await connection.execute(
-                    sa.select(customer_scores).where(
-                        customer_scores.c.tenant_id == tenant_id, customer_scores.c.customer_id == live
-                    )
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"customer {customer_id} has no scores yet")
-            prediction = None
-            if await _has_predictions(connection):
-                found = (await connection.execute(_PREDICTION, {"t": tenant_id, "c": live})).first()
-                prediction = None if found is None else dict(found._mapping)
-        return dict(row._mapping), prediction
+            found = await scores_of(connection, tenant_id, live)
+        if found is None:
+            raise NotFound(f"customer {customer_id} has no scores yet")
+        return found
 
     async def rfm_summary(self, tenant_id: uuid.UUID) -> RfmSummary:
         """The occupied grid cells, each group's (customers, spend) and the stored thresholds."""
