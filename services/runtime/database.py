@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -104,6 +105,16 @@ def after_commit(connection: AsyncConnection, key: str, callback: Callable[[], N
     Only for transactions opened by :meth:`Database.transaction`; a rolled-back one never runs it.
     """
     connection.info.setdefault(_AFTER_COMMIT, {})[key] = callback
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy one: its statements skip SQLAlchemy's per-statement
+    cost (prepared once per connection by asyncpg), for hot paths and COPY.
+
+    Same session; the same transaction only once a statement through ``connection`` has begun it,
+    since SQLAlchemy begins lazily: a transaction-scoped lock taken here first would be let go at
+    once."""
+    return (await connection.get_raw_connection()).driver_connection
 
 
 # SQLSTATE classes and codes that mean "try again", not "you sent something wrong": the statement ran

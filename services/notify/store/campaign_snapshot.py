@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain.campaign_worker import AudienceBatch
+from services.runtime.database import driver_connection
 
 _SNAPSHOT_SETTINGS = (
     sa.text("SET LOCAL statement_timeout = '300s'"),
@@ -93,7 +94,7 @@ async def record_snapshot(
     for setting in _SNAPSHOT_SETTINGS:
         await connection.execute(setting)
     await connection.execute(sa.text(_AUDIENCE_TABLE))
-    raw: Any = (await connection.get_raw_connection()).driver_connection
+    raw = await driver_connection(connection)
     as_of, version = None, None
     async for batch in members:
         as_of, version = batch.as_of, batch.version

@@ -25,6 +25,7 @@ from services.profile.store.segment_attributes import (
     SEGMENT_ATTRIBUTES,
     SEGMENT_TEXT_ATTRIBUTES,
 )
+from services.runtime.database import driver_connection
 from services.runtime.proto_convert import set_optional, set_time
 
 # Through SQLAlchemy: its first statement is what opens the transaction on the asyncpg connection
@@ -70,12 +71,6 @@ ON CONFLICT DO NOTHING
 """
 
 
-async def _driver(connection: AsyncConnection) -> Any:
-    """The asyncpg connection under ``connection`` (same session). Only after a statement through
-    SQLAlchemy has begun the transaction (:func:`lock_keys` in identify) is it the same transaction."""
-    return (await connection.get_raw_connection()).driver_connection
-
-
 async def lock_keys(connection: AsyncConnection, keys: Sequence[int]) -> None:
     """Take the advisory transaction locks ``keys`` (already sorted) in one statement; the first
     statement of an identify, so it also begins the transaction the raw statements join, and sets
@@ -88,7 +83,7 @@ async def known_identities(
 ) -> list[Any]:
     """The identities among ``keys`` (type, value hash) the tenant knows, with their customer,
     oldest customer first (records with ``type``, ``value_hash``, ``verified_at``, ``customer_id``)."""
-    driver = await _driver(connection)
+    driver = await driver_connection(connection)
     sql = _KNOWN.get(len(keys)) or _known_sql(len(keys))
     return list(await driver.fetch(sql, tenant_id, *(value for key in keys for value in key)))
 
@@ -97,7 +92,7 @@ async def create_bare_customer(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
 ) -> profile_events_pb2.SegmentAttributes:
     """Insert a customer with no attributes; answers its segment attributes (all unset, as stored)."""
-    row = await (await _driver(connection)).fetchrow(_CREATE_BARE, tenant_id, customer_id)
+    row = await (await driver_connection(connection)).fetchrow(_CREATE_BARE, tenant_id, customer_id)
     return attributes_message(row)
 
 
@@ -105,7 +100,7 @@ async def read_attributes(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_id: uuid.UUID
 ) -> profile_events_pb2.SegmentAttributes:
     """The customer's segment attributes as they stand in this transaction (empty when no row)."""
-    row = await (await _driver(connection)).fetchrow(_READ_ATTRIBUTES, tenant_id, customer_id)
+    row = await (await driver_connection(connection)).fetchrow(_READ_ATTRIBUTES, tenant_id, customer_id)
     return attributes_message(row)
 
 
@@ -119,7 +114,7 @@ async def add_identities(
     another call inserted meanwhile is left as it is (the advisory locks make that rare)."""
     if not rows:
         return
-    await (await _driver(connection)).execute(
+    await (await driver_connection(connection)).execute(
         _ADD_IDENTITIES,
         tenant_id,
         customer_id,

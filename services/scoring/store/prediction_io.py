@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.runtime.database import driver_connection
+
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
 _KINDS = {"int8": ">i8", "float8": ">f8"}
@@ -27,12 +29,6 @@ def _record_dtype(kinds: Sequence[str]) -> np.dtype[Any]:
     for index, kind in enumerate(kinds):
         fields += [(f"len{index}", ">i4"), (f"v{index}", _KINDS[kind])]
     return np.dtype(fields)
-
-
-async def driver_connection(connection: AsyncConnection) -> Any:
-    """The asyncpg connection under a SQLAlchemy one (same session, same transaction)."""
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 async def fetch_columns(
