@@ -177,15 +177,14 @@ class JourneyTriggers:
 
     async def attributes(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         """Keep birthday and time zone from a created, updated or merged customer."""
-        tenant_id, customer_id, birthday, zone = _attribute_facts(envelope)
-        await journey_facts.record_attributes(connection, tenant_id, customer_id, birthday, zone)
+        await journey_facts.record_attributes(connection, [_attribute_facts(envelope)])
 
     async def attributes_many(
         self, connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]
     ) -> None:
         """:meth:`attributes` of a run of created or updated customers in one statement (a burst of
         sign-ups was one statement and round trip per event)."""
-        await journey_facts.record_attributes_many(connection, [_attribute_facts(e) for e in envelopes])
+        await journey_facts.record_attributes(connection, [_attribute_facts(e) for e in envelopes])
 
     async def customer_merged(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope

@@ -26,16 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.store.journey_entry import end_live
 
-_FACTS = sa.text(
-    """
-    INSERT INTO journey_customer_facts (tenant_id, customer_id, birth_month, birth_day, timezone, updated_at)
-    VALUES (:tenant, :customer, :month, :day, :zone, now())
-    ON CONFLICT (tenant_id, customer_id) DO UPDATE
-      SET birth_month = EXCLUDED.birth_month, birth_day = EXCLUDED.birth_day,
-          timezone = EXCLUDED.timezone, updated_at = now()
-    """
-)
-
 _ORDER = sa.text(
     """
     INSERT INTO journey_customer_facts AS f
@@ -150,22 +140,7 @@ def birthday_parts(birthday: str | None) -> tuple[int | None, int | None]:
     return (month, day) if 1 <= month <= 12 and 1 <= day <= 31 else (None, None)
 
 
-async def record_attributes(
-    connection: AsyncConnection,
-    tenant_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    birthday: str | None,
-    timezone: str | None,
-) -> None:
-    """Keep the customer's birthday and time zone as profile last said them."""
-    month, day = birthday_parts(birthday)
-    await connection.execute(
-        _FACTS,
-        {"tenant": tenant_id, "customer": customer_id, "month": month, "day": day, "zone": timezone or None},
-    )
-
-
-_FACTS_MANY = sa.text(
+_FACTS = sa.text(
     """
     INSERT INTO journey_customer_facts (tenant_id, customer_id, birth_month, birth_day, timezone, updated_at)
     SELECT t, c, m, d, z, now()
@@ -178,18 +153,19 @@ _FACTS_MANY = sa.text(
 )
 
 
-async def record_attributes_many(
+async def record_attributes(
     connection: AsyncConnection,
     facts: Sequence[tuple[uuid.UUID, uuid.UUID, str | None, str | None]],
 ) -> None:
-    """:func:`record_attributes` of many ``(tenant, customer, birthday, timezone)`` in one statement;
-    a customer named more than once keeps the last (as the events would, one after another)."""
+    """Keep each customer's birthday and time zone as profile last said them, from
+    ``(tenant, customer, birthday, timezone)`` in one statement; a customer named more than once
+    keeps the last (as the events would, one after another)."""
     last = {(tenant, customer): (birthday, zone) for tenant, customer, birthday, zone in facts}
     if not last:
         return
     parts = [birthday_parts(birthday) for birthday, _ in last.values()]
     await connection.execute(
-        _FACTS_MANY,
+        _FACTS,
         {
             "tenants": [tenant for tenant, _ in last],
             "customers": [customer for _, customer in last],
