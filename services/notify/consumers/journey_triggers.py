@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.notify.store import campaign_attribution, journey_facts
 from services.notify.store.journey_entry import EntryCandidate, enter, triggered
+from services.runtime.database import after_commit
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.proto_convert import from_timestamp
 
@@ -83,6 +84,11 @@ class JourneyTriggers:
         self._clock = clock
         self._on_entered = on_entered
 
+    def _wake_after(self, connection: AsyncConnection) -> None:
+        """Wake the runner once the consumer's transaction commits: woken before, its round would
+        not see the new instances yet and it would sleep its idle time with them due."""
+        after_commit(connection, "journeys-entered", self._on_entered)
+
     async def _start(
         self,
         connection: AsyncConnection,
@@ -103,7 +109,7 @@ class JourneyTriggers:
         ]
         entered = await enter(connection, candidates, self._clock())
         if entered:
-            self._on_entered()
+            self._wake_after(connection)
         return entered
 
     async def event_recorded(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
@@ -143,7 +149,7 @@ class JourneyTriggers:
                     if j.key == event_type and _matches_where(j.trigger, properties)
                 )
         if candidates and await enter(connection, candidates, self._clock()):
-            self._on_entered()
+            self._wake_after(connection)
 
     async def order_paid(self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope) -> None:
         """Goals first (an order ends the journeys it converts), then the order's own triggers."""

@@ -48,6 +48,7 @@ class ClaimedInstance:
     lease_token: uuid.UUID
     attempts: int
     last_order_at: datetime | None
+    due_at: datetime  # when it became due: its entry, the end of its wait, or a retry's time
 
 
 @dataclass(frozen=True)

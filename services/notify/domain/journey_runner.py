@@ -14,6 +14,10 @@ The guarantees (DESIGN.md "Durable work"):
   the first time, and a retried ``send`` finds its message by its dedupe key — so a crash between a
   call and its commit never issues or sends twice.
 - Each path runs at most once per instance (the store's ledger is keyed by it; steps never loop).
+- A wait counts from the moment the instance reached it on the journeys' clock: its entry, the end
+  of the wait before it, or the round whose call (an effect, a segment condition) led to it — never
+  from when a runner happened to claim it, so a runner's lag (its idle time, a backlog, a restart)
+  does not lengthen the wait.
 
 Speed: a claim is worked as a batch, step kind by step kind — every coupon of the batch asked of
 loyalty in one call per tenant, every send prepared together (one profile call per 1,000 customers)
@@ -96,6 +100,7 @@ class _Walk:
     plan: Plan
     path: str | None
     context: dict[str, Any]
+    reached_at: datetime  # when it reached ``path``: a wait there counts from this moment
     records: list[StepRecord] = field(default_factory=list)
     final: Advance | None = None  # set when the walk reached a wait, an exit or the end
     draft: MessageDraft | None = None
@@ -140,7 +145,7 @@ class JourneyRunner:
         walks: list[_Walk] = []
         for instance in claimed:
             plan = await self._store.plan_of(instance.tenant_id, instance.journey_id, instance.version)
-            walks.append(_Walk(instance, plan, instance.cursor, dict(instance.context)))
+            walks.append(_Walk(instance, plan, instance.cursor, dict(instance.context), instance.due_at))
         while walks:
             walks = await self._round(walks)
         return len(claimed)
@@ -150,7 +155,7 @@ class JourneyRunner:
         one transaction; answers the walks that go on (stopped at a further effect)."""
         now = self._clock()
         for walk in walks:
-            self._walk(walk, now)
+            self._walk(walk)
         groups: dict[str, list[_Walk]] = {}
         for walk in walks:
             groups.setdefault(walk.kind, []).append(walk)
@@ -175,8 +180,10 @@ class JourneyRunner:
         }
         go_on = kept.get("condition", [])  # answered: they walk on next round, nothing to commit yet
         effects = [walk for kind in EFFECTS for walk in kept.get(kind, [])]
+        for walk in go_on + effects:
+            walk.reached_at = now  # what follows a call made now starts now
         for walk in effects:
-            self._walk(walk, now)  # past the effect: on to the next effect, a wait or the end
+            self._walk(walk)  # past the effect: on to the next effect, a wait or the end
         to_commit = kept.get("final", []) + effects
         commits = [self._commit_of(walk, now) for walk in to_commit]
         committed = await self._store.commit_many(commits, now) if commits else set()
@@ -186,9 +193,10 @@ class JourneyRunner:
                 go_on.append(walk)
         return go_on
 
-    def _walk(self, walk: _Walk, now: datetime) -> None:
+    def _walk(self, walk: _Walk) -> None:
         """Run steps without outside effects until an effect, a segment condition, a wait, an exit or
-        the end; a ``since_trigger`` check reads the facts the claim brought."""
+        the end; a ``since_trigger`` check reads the facts the claim brought, and a wait counts from
+        when the instance reached it, not from when this runner got to it."""
         while walk.final is None:
             if walk.path is None:
                 walk.final = Advance(None, None, "completed", walk.context, "completed")
@@ -199,7 +207,7 @@ class JourneyRunner:
                 span = parse_duration(step.value)
                 assert span is not None
                 walk.records.append(StepRecord(walk.path, "wait", "waited"))
-                walk.final = Advance(node.next_path, now + span, "active", walk.context)
+                walk.final = Advance(node.next_path, walk.reached_at + span, "active", walk.context)
                 return
             if step.kind == "exit":
                 walk.records.append(StepRecord(walk.path, "exit", "exited"))

@@ -44,7 +44,7 @@ _CLAIM = sa.text(
     ) AS due
     WHERE i.tenant_id = due.tenant_id AND i.instance_id = due.instance_id
     RETURNING i.tenant_id, i.instance_id, i.journey_id, i.version, i.customer_id, i.cursor,
-      i.trigger_at, i.context, i.attempts,
+      i.trigger_at, i.context, i.attempts, i.due_at,
       (SELECT v.trigger_kind FROM journey_versions AS v
         WHERE v.tenant_id = i.tenant_id AND v.journey_id = i.journey_id AND v.version = i.version)
         AS trigger_kind,
@@ -152,6 +152,7 @@ class SqlInstanceStore:
                 lease_token=token,
                 attempts=row.attempts,
                 last_order_at=row.last_order_at,
+                due_at=row.due_at,
             )
             for row in rows
         ]
