@@ -64,7 +64,9 @@ class TenantClock(Protocol):
 class Recompute(Protocol):
     """One tenant's set-based recompute of every score, a phase at a time, on a session of its own."""
 
-    async def snapshot_features(self) -> int: ...
+    async def snapshot_features(self, daily: bool) -> int: ...
+    @property
+    def features_mode(self) -> str: ...
     async def baselines(self) -> dict[str, Any] | None: ...
     async def score(self) -> None: ...
     async def publish(self) -> int: ...
@@ -196,9 +198,19 @@ class BatchRuns:
         writes = "snapshot" if snapshot else "live"
         async with self._phases.recompute(run.tenant_id, run.as_of) as recompute:
             watch.start()
-            customers = await recompute.snapshot_features()
+            # A live run may carry the day-independent features forward from the stored scores; a
+            # backdated one reads every fact up to its day (docs/scoring.md "The daily run").
+            customers = await recompute.snapshot_features(daily=not snapshot)
             watch.stop("features")
-            await progress(run.run_id, "rfm", customers, customers, customers=customers, writes=writes)
+            await progress(
+                run.run_id,
+                "rfm",
+                customers,
+                customers,
+                customers=customers,
+                writes=writes,
+                features=recompute.features_mode,
+            )
             watch.start()
             baseline = await recompute.baselines()
             await recompute.score()

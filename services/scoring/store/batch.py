@@ -34,6 +34,12 @@ from services.runtime.events.outbox import Outbox
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.domain.rfm import QUINTILES
 from services.scoring.store.config import load_config
+from services.scoring.store.daily_features_sql import (
+    FEATURES_VERSION,
+    MAX_MISSING_ROWS,
+    MISSING_ROWS,
+    daily_features_sql,
+)
 from services.scoring.store.rescoring import (
     load_baseline,
     lock_key,
@@ -56,7 +62,16 @@ from services.scoring.store.stage_envelopes import append_stage_changes
 # on tables filled since the last (auto)analyze the planner guesses a few rows and picks nested
 # loops (CDNOW's 6,919 orders, just loaded: 3.4 s instead of 0.1 s). Only stale tables are analyzed
 # (never analyzed, or more than a tenth changed since), so a run on settled data pays one catalog read.
-_FACT_TABLES = ("customers", "orders", "order_items", "order_extras", "activity_daily", "activity_hours")
+# The daily statement also reads the stored scores, which a run or the consumers rewrite wholesale.
+_FACT_TABLES = (
+    "customers",
+    "orders",
+    "order_items",
+    "order_extras",
+    "activity_daily",
+    "activity_hours",
+    "customer_scores",
+)
 _STALE_FACTS = """
 SELECT relname FROM pg_stat_user_tables
 WHERE schemaname = current_schema() AND relname = ANY(CAST(:names AS text[]))
@@ -89,7 +104,8 @@ _LIVE = (
 
 _CHANGES = f"""
 CREATE TEMP TABLE run_changes ON COMMIT DROP AS
-SELECT n.customer_id, o.stage AS from_stage, n.stage AS to_stage, n.stage_reason
+SELECT n.customer_id, o.stage AS from_stage, n.stage AS to_stage, n.stage_reason,
+       o.customer_id IS NULL AS is_new
 FROM run_scores n {_LIVE}
 LEFT JOIN customer_scores o ON o.tenant_id = :tenant_id AND o.customer_id = n.customer_id
 WHERE (o.customer_id IS NULL OR o.updated_at < :snapshot_at) AND o.stage IS DISTINCT FROM n.stage
@@ -110,12 +126,14 @@ WHERE cs.tenant_id = :tenant_id AND cs.customer_id = n.customer_id AND cs.update
 
 # Customers without a row yet (new since the last run), if still live: a customer merged away or
 # erased since the snapshot lost its row in the consumer's transaction and must not get it back.
+# They are the changes with no old row (``run_changes`` has only live customers): an anti-join
+# against ``customer_scores`` here was planned, on statistics taken while the table was empty, as a
+# scan of the table per inserted row, which the insert itself keeps growing (1 M rows: minutes).
 _INSERT = f"""
 INSERT INTO customer_scores (tenant_id, {SCORE_COLUMNS}, updated_at)
 SELECT CAST(:tenant_id AS uuid), {", ".join("n." + c for c in _COLUMNS)}, now()
-FROM run_scores n {_LIVE}
-WHERE NOT EXISTS (
-    SELECT 1 FROM customer_scores cs WHERE cs.tenant_id = :tenant_id AND cs.customer_id = n.customer_id)
+FROM run_changes ch JOIN run_scores n ON n.customer_id = ch.customer_id
+WHERE ch.is_new
 ON CONFLICT (tenant_id, customer_id) DO NOTHING
 """  # noqa: S608 - constant column lists
 
@@ -140,13 +158,22 @@ FROM run_scores WHERE rfm_group IS NOT NULL GROUP BY rfm_group ORDER BY rfm_grou
 
 _SAVE_BASELINE = """
 INSERT INTO tenant_baselines AS b (tenant_id, as_of, method, split, r_cuts, f_cuts, m_cuts, r_split,
-    f_split, m_split, price_cuts, customers, computed_at)
+    f_split, m_split, price_cuts, customers, computed_at, features_key)
 VALUES (:tenant_id, :as_of, :method, :split, :r_cuts, :f_cuts, :m_cuts, :r_split, :f_split, :m_split,
-    :price_cuts, :customers, now())
+    :price_cuts, :customers, now(), :features_key)
 ON CONFLICT (tenant_id) DO UPDATE SET as_of = EXCLUDED.as_of, method = EXCLUDED.method,
     split = EXCLUDED.split, r_cuts = EXCLUDED.r_cuts, f_cuts = EXCLUDED.f_cuts, m_cuts = EXCLUDED.m_cuts,
     r_split = EXCLUDED.r_split, f_split = EXCLUDED.f_split, m_split = EXCLUDED.m_split,
-    price_cuts = EXCLUDED.price_cuts, customers = EXCLUDED.customers, computed_at = now()
+    price_cuts = EXCLUDED.price_cuts, customers = EXCLUDED.customers, computed_at = now(),
+    features_key = EXCLUDED.features_key
+"""
+
+# The key of the facts' reading (``daily_features_sql.FEATURES_VERSION``, time zone, currency) and
+# the one the stored rows were last computed under in full; a daily run needs the two to match.
+_FEATURES_KEYS = """
+SELECT concat_ws('|', CAST(:version AS text), t.timezone, t.currency) AS current,
+       (SELECT b.features_key FROM tenant_baselines b WHERE b.tenant_id = :tenant_id) AS stored
+FROM (SELECT CAST(:tenant_id AS uuid) AS tenant_id) k LEFT JOIN tenants t ON t.tenant_id = k.tenant_id
 """
 
 
@@ -188,6 +215,10 @@ class BatchSession:
         self.baseline: dict[str, Any] | None = None
         self.snapshot_at: datetime | None = None
         self.timings: dict[str, float] = {}
+        # "full" (every feature from the facts) or "daily" (store.daily_features_sql), and the key
+        # the stored rows are computed under after this run
+        self.features_mode = "full"
+        self.features_key: str | None = None
 
     @classmethod
     @asynccontextmanager
@@ -223,10 +254,16 @@ class BatchSession:
         await self.connection.commit()
         return list(stale)
 
-    async def snapshot_features(self) -> int:
-        """Fix the snapshot (see the module docstring) and build ``run_features``; customers count."""
+    async def snapshot_features(self, daily: bool = False) -> int:
+        """Fix the snapshot (see the module docstring) and build ``run_features``; customers count.
+
+        ``daily`` allows the daily statement (a live run of today; never a backdated one): it is
+        used when the stored rows were computed under the current key and nearly every live
+        customer has one, else every feature is computed from the facts."""
         connection = self.connection
+        began = time.perf_counter()
         await self.refresh_statistics()
+        self.timings["statistics"] = time.perf_counter() - began
         await connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(self.tenant_id)})
         await connection.commit()
         await connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
@@ -236,14 +273,50 @@ class BatchSession:
         self.timezone = await tenant_timezone(connection, self.tenant_id)
         self.config = await load_config(connection, self.tenant_id)
         await connection.execute(sa.text("DROP TABLE IF EXISTS run_features, run_scores"))
-        await connection.execute(
-            sa.text("CREATE TEMP TABLE run_features AS " + features_sql(scoped=False)),
-            feature_parameters(self.tenant_id, self.timezone, self.as_of, self.config),
-        )
+        parameters = feature_parameters(self.tenant_id, self.timezone, self.as_of, self.config)
+        began = time.perf_counter()
+        missing = await self._daily_gaps(daily)
+        self.timings["missing_rows"] = time.perf_counter() - began
+        began = time.perf_counter()
+        if missing is None:
+            await connection.execute(
+                sa.text("CREATE TEMP TABLE run_features AS " + features_sql(scoped=False)), parameters
+            )
+        else:
+            self.features_mode = "daily"
+            await connection.execute(
+                sa.text("CREATE TEMP TABLE run_features AS " + daily_features_sql()), parameters
+            )
+            if missing:
+                await connection.execute(
+                    sa.text("INSERT INTO run_features " + features_sql(scoped=True)),
+                    {**parameters, "ids": missing},
+                )
+        self.timings["features_statement"] = time.perf_counter() - began
         await connection.execute(sa.text("ANALYZE run_features"))
         count = (await connection.execute(sa.text("SELECT count(*) FROM run_features"))).scalar_one()
         await connection.commit()
         return int(count)
+
+    async def _daily_gaps(self, daily: bool) -> list[uuid.UUID] | None:
+        """The live customers without a stored row when the daily statement may be used, else None
+        (not ``daily``, the stored rows were computed under another key, or too many customers have
+        none). Sets the key this run's rows are computed under."""
+        keys = (
+            await self.connection.execute(
+                sa.text(_FEATURES_KEYS), {"tenant_id": self.tenant_id, "version": f"v{FEATURES_VERSION}"}
+            )
+        ).one()
+        self.features_key = keys.current
+        if not daily or keys.stored is None or keys.stored != keys.current:
+            return None
+        missing = (
+            await self.connection.execute(
+                sa.text(MISSING_ROWS), {"tenant_id": self.tenant_id, "limit": MAX_MISSING_ROWS + 1}
+            )
+        ).scalars()
+        gaps = list(missing)
+        return None if len(gaps) > MAX_MISSING_ROWS else gaps
 
     async def baselines(self) -> dict[str, Any] | None:
         """The tenant's new RFM and price thresholds (None when nobody has a paid order)."""
@@ -274,7 +347,10 @@ class BatchSession:
             await connection.execute(sa.text(statement), guard)
             self.timings[name] = time.perf_counter() - began
         if self.baseline is not None:
-            await connection.execute(sa.text(_SAVE_BASELINE), {"tenant_id": self.tenant_id, **self.baseline})
+            key = {"features_key": self.features_key}
+            await connection.execute(
+                sa.text(_SAVE_BASELINE), {"tenant_id": self.tenant_id, **self.baseline, **key}
+            )
         began = time.perf_counter()
         now = datetime.now(UTC)
         changed = await append_stage_changes(connection, outbox, self.tenant_id, "run_changes", now)

@@ -123,6 +123,7 @@ customer_scores = sa.Table(
     sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
     # the customers of an RFM group, index-only, for segments (docs/segments.md "Preview")
     sa.Index("customer_scores_by_group", "tenant_id", "rfm_group", "customer_id"),
+    # fillfactor 50 (migration 0012): room on each page for the daily run's HOT updates
 )
 
 # The thresholds of a tenant's last batch run: RFM cut points (4 each), the group split values and
@@ -143,6 +144,8 @@ tenant_baselines = sa.Table(
     sa.Column("price_cuts", pg.ARRAY(sa.Float), nullable=False),
     sa.Column("customers", sa.Integer, nullable=False),
     sa.Column("computed_at", _TS, nullable=False, server_default=sa.func.now()),
+    # the feature definition, time zone and currency of the last full computation (migration 0012)
+    sa.Column("features_key", sa.Text),
 )
 
 scoring_config = sa.Table(

@@ -28,9 +28,15 @@ class PublishingRecompute:
         self._batch = batch
         self._outbox = outbox
 
-    async def snapshot_features(self) -> int:
-        """Fix the snapshot and build the features; customers count."""
-        return await self._batch.snapshot_features()
+    async def snapshot_features(self, daily: bool) -> int:
+        """Fix the snapshot and build the features (``daily``: from the stored scores where they can
+        be trusted); customers count."""
+        return await self._batch.snapshot_features(daily)
+
+    @property
+    def features_mode(self) -> str:
+        """ "full" or "daily": how this run's features were built."""
+        return self._batch.features_mode
 
     async def baselines(self) -> dict[str, Any] | None:
         """The tenant's new RFM and price thresholds."""

@@ -174,10 +174,13 @@ def features_sql(scoped: bool) -> str:
         activity_hours=_HOUR_ARRAY.format(value="h.events", column="h.hour"),
         active_hour=_ACTIVE_HOUR,
         net_spend=saturated("sum(o.net)"),
-        monetary=saturated(
-            "coalesce(sum(o.net) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int)), 0)"
-        ),
+        monetary=windowed_monetary(),
     )
+
+
+def windowed_monetary() -> str:
+    """The net spend of orders ``o`` inside the RFM window (``params p``), capped like every sum."""
+    return saturated("coalesce(sum(o.net) FILTER (WHERE o.day > p.as_of - CAST(:window_days AS int)), 0)")
 
 
 def _cut_sum(column: str, cuts: str, comparison: str) -> str:
