@@ -61,8 +61,13 @@ async def resolve_survivors(
             )
             .order_by(customers.c.customer_id)
         )
-        if lock is not None:
-            query = query.with_for_update(key_share=lock == "key_share")
+        if lock == "key_share":
+            # FOR KEY SHARE: SQLAlchemy spells it read + key_share (key_share alone is FOR NO KEY
+            # UPDATE, which made concurrent writes for the same customers, e.g. two event batches,
+            # wait for each other's commit)
+            query = query.with_for_update(read=True, key_share=True)
+        elif lock == "update":
+            query = query.with_for_update()
         merged_into = {
             row.customer_id: row.merged_into
             for row in await connection.execute(query)
