@@ -20,11 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.runtime.database import Database, create_engine
-from services.runtime.events.outbox import Outbox
-from services.scoring.consumers.profile_events import scoring_consumer
 from services.scoring.store.batch import BatchSession
-from services.scoring.store.feature_tables import outbox as outbox_table
-from tests.test_scoring_rebuild_property import _REBUILT, CUSTOMERS, _events, _normal, operation
+from tests.test_scoring_rebuild_property import _REBUILT, CUSTOMERS, _events, _normal, operation, provision
 
 
 async def _apply(database: Database, spec: Any, envelopes: list[Any]) -> None:
@@ -45,18 +42,7 @@ async def _rebuild(
 
 
 async def _example(database: Database, first: list[Any], second: list[Any], drop_row: int | None) -> None:
-    tenant = uuid.uuid4()
-    customers = [uuid.uuid4() for _ in range(CUSTOMERS)]
-    outbox = Outbox("scoring", outbox_table, 16)
-    spec = scoring_consumer(1.0, outbox)
-    async with database.transaction() as connection:
-        await connection.execute(
-            sa.text(
-                "INSERT INTO tenants (tenant_id, name, timezone, currency, default_region) "
-                "VALUES (:t, 'p', 'Asia/Shanghai', 'CNY', 'CN')"
-            ),
-            {"t": tenant},
-        )
+    tenant, customers, outbox, spec = await provision(database)
     envelopes = _events(tenant, customers, first + second)
     split = len(_events(tenant, customers, first))  # the same steps give the same number of events
     await _apply(database, spec, envelopes[:split])

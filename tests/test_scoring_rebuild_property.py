@@ -117,11 +117,10 @@ def _normal(rows: list[Any]) -> dict[str, tuple[Any, ...]]:
     return {str(row[0]): tuple(clean(v) for v in row[1:]) for row in rows}
 
 
-async def _example(database: Database, steps: list[tuple[Any, ...]]) -> None:
+async def provision(database: Database) -> tuple[uuid.UUID, list[uuid.UUID], Outbox, Any]:
+    """A new tenant (Asia/Shanghai, CNY), its customers' ids, the outbox and the consumer's spec."""
     tenant = uuid.uuid4()
-    customers = [uuid.uuid4() for _ in range(CUSTOMERS)]
     outbox = Outbox("scoring", outbox_table, 16)
-    spec = scoring_consumer(1.0, outbox)
     async with database.transaction() as connection:
         await connection.execute(
             sa.text(
@@ -130,6 +129,11 @@ async def _example(database: Database, steps: list[tuple[Any, ...]]) -> None:
             ),
             {"t": tenant},
         )
+    return tenant, [uuid.uuid4() for _ in range(CUSTOMERS)], outbox, scoring_consumer(1.0, outbox)
+
+
+async def _example(database: Database, steps: list[tuple[Any, ...]]) -> None:
+    tenant, customers, _outbox, spec = await provision(database)
     for envelope in _events(tenant, customers, steps):
         async with database.transaction() as connection:
             await spec.handlers[envelope.type](connection, envelope)

@@ -20,7 +20,7 @@ than a few customers without a row.
 
 from __future__ import annotations
 
-from services.scoring.store.score_sql import windowed_monetary
+from services.scoring.store.score_sql import ACTIVITY_WINDOWS, windowed_monetary
 
 # Bumped whenever the day-independent features are defined differently, so that the next run of
 # every tenant recomputes them from the facts instead of carrying the old definition forward.
@@ -56,13 +56,7 @@ recent AS (
     GROUP BY o.customer_id
 ),
 per_type AS (
-    SELECT a.customer_id, a.event_type,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 7), 0)::int AS c7,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 30), 0)::int AS c30,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 90), 0)::int AS c90,
-           coalesce(sum(a.events * power(0.5, (p.as_of - a.day) / CAST(:half_life AS float8)))
-               FILTER (WHERE a.day > p.as_of - CAST(:lookback_days AS int)), 0)
-             * coalesce((CAST(:weights AS jsonb) ->> a.event_type)::float8, 0) AS decay
+    SELECT a.customer_id, a.event_type, {activity_windows}
     FROM activity_daily a, params p
     WHERE a.tenant_id = :tenant_id AND a.day <= p.as_of
       AND a.day > p.as_of - greatest(90, CAST(:lookback_days AS int))
@@ -104,4 +98,4 @@ LIMIT :limit
 
 def daily_features_sql() -> str:
     """The features of every live customer that has a stored row (see the module docstring)."""
-    return _DAILY_FEATURES.format(monetary=windowed_monetary())
+    return _DAILY_FEATURES.format(monetary=windowed_monetary(), activity_windows=ACTIVITY_WINDOWS)

@@ -92,13 +92,7 @@ price AS (
     SELECT customer_id, (value / nullif(priced, 0))::bigint AS avg_price FROM item_sums WHERE g = 3
 ),
 per_type AS (
-    SELECT a.customer_id, a.event_type, max(a.last_at) AS last_at,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 7), 0)::int AS c7,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 30), 0)::int AS c30,
-           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 90), 0)::int AS c90,
-           coalesce(sum(a.events * power(0.5, (p.as_of - a.day) / CAST(:half_life AS float8)))
-               FILTER (WHERE a.day > p.as_of - CAST(:lookback_days AS int)), 0)
-             * coalesce((CAST(:weights AS jsonb) ->> a.event_type)::float8, 0) AS decay
+    SELECT a.customer_id, a.event_type, max(a.last_at) AS last_at, {activity_windows}
     FROM activity_daily a, params p
     WHERE a.tenant_id = :tenant_id AND a.day <= p.as_of {scope_a}
     GROUP BY a.customer_id, a.event_type
@@ -140,6 +134,15 @@ LEFT JOIN act ON act.customer_id = pop.customer_id
 LEFT JOIN act_hours ah ON ah.customer_id = pop.customer_id
 """
 
+# A customer's behaviour of one type (``activity_daily a``) counted over the last 7, 30 and 90 days
+# before ``params p``'s day, and its engagement decay over the look-back, weighted by the type.
+ACTIVITY_WINDOWS = """coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 7), 0)::int AS c7,
+           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 30), 0)::int AS c30,
+           coalesce(sum(a.events) FILTER (WHERE a.day > p.as_of - 90), 0)::int AS c90,
+           coalesce(sum(a.events * power(0.5, (p.as_of - a.day) / CAST(:half_life AS float8)))
+               FILTER (WHERE a.day > p.as_of - CAST(:lookback_days AS int)), 0)
+             * coalesce((CAST(:weights AS jsonb) ->> a.event_type)::float8, 0) AS decay"""
+
 # Counts per local hour 0-23 as one array per customer: 24 filtered sums in the customer's own
 # aggregate cost far less than a (customer, hour) aggregate with millions of groups. The usual
 # hour is then the largest key count * 32 + (31 - hour) over the orders' and behaviour's counts
@@ -175,6 +178,7 @@ def features_sql(scoped: bool) -> str:
         active_hour=_ACTIVE_HOUR,
         net_spend=saturated("sum(o.net)"),
         monetary=windowed_monetary(),
+        activity_windows=ACTIVITY_WINDOWS,
     )
 
 
