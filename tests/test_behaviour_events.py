@@ -215,6 +215,32 @@ async def test_identities_resolve_each_set_once_and_create_unknown_customers(
     assert created == 2, "the known customer and the one new phone"
 
 
+async def test_a_batch_applies_identifys_rules_to_a_set_that_adds_an_identity(
+    api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
+) -> None:
+    """Sets are resolved together (known in one read, fresh in one transaction), but a set that would
+    attach an identity to a known customer still goes through identify: the e-mail is attached."""
+    known = await customer(api, tenant, "attach-me")
+    adds_email = [
+        {"type": "app_user_id", "value": "attach-me"},
+        {"type": "email", "value": "Attach.Me@Example.com"},
+    ]
+    batch = [
+        event("a1", identities=adds_email),
+        event("a2", identities=[{"type": "app_user_id", "value": "attach-me"}]),
+        event("a3", identities=[{"type": "email", "value": "fresh@example.com"}]),
+        event("a4", identities=[{"type": "email", "value": "fresh@example.com"}]),
+    ]
+    body = (await send(api, tenant, batch)).json()
+    assert body["accepted"] == 4, body
+    rows = await stored(database_urls, tenant)
+    assert str(rows["a1"]["customer_id"]) == str(rows["a2"]["customer_id"]) == known
+    assert rows["a3"]["customer_id"] == rows["a4"]["customer_id"]
+    assert str(rows["a3"]["customer_id"]) != known
+    found = (await api.get(f"/v1/customers/{known}", headers=tenant.headers)).json()
+    assert {i["type"] for i in found["identities"]} == {"app_user_id", "email"}, found
+
+
 async def test_a_merge_moves_events_and_a_merged_away_id_records_for_the_survivor(
     api: httpx.AsyncClient, tenant: TenantKey, database_urls: dict[str, str]
 ) -> None:

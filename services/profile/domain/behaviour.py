@@ -12,10 +12,9 @@ them is the merchant's responsibility: they are stored as given and travel in ``
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -28,7 +27,6 @@ from services.profile.domain.behaviour_rules import (
     check_event,
     is_event_type,
 )
-from services.profile.domain.customers import CustomerAttributes, IdentifyResult
 from services.profile.domain.directory import TenantRegistry
 from services.profile.domain.identities import NormalizedIdentity
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
@@ -36,9 +34,6 @@ from services.runtime.paging import cursor_key, encode_cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-# Distinct identity sets resolved at once: enough to overlap round trips, few enough to leave most
-# of the connection pool to other calls.
-IDENTIFY_CONCURRENCY = 4
 
 
 class Outcome(enum.Enum):
@@ -133,21 +128,21 @@ class BehaviourStore(Protocol):
     ) -> tuple[uuid.UUID, list[StoredBehaviourEvent]] | None: ...
 
 
-class IdentityResolver(Protocol):
-    """The identify path of the customer store (``SqlCustomerStore`` implements it)."""
+class IdentitySetResolver(Protocol):
+    """Resolves a batch's identity sets together, with the outcome a sequence of ``identify`` calls
+    would give (``domain.batch_identities.BatchIdentityResolver`` implements it)."""
 
-    async def identify(
-        self,
-        tenant_id: uuid.UUID,
-        identities: Sequence[NormalizedIdentity],
-        attributes: CustomerAttributes,
-    ) -> IdentifyResult: ...
+    async def resolve(
+        self, tenant_id: uuid.UUID, sets: Collection[frozenset[NormalizedIdentity]]
+    ) -> dict[frozenset[NormalizedIdentity], uuid.UUID]: ...
 
 
 class BehaviourLog:
     """Records behaviour events and lists a customer's; the rules live here, the SQL in the store."""
 
-    def __init__(self, store: BehaviourStore, customers: IdentityResolver, tenants: TenantRegistry) -> None:
+    def __init__(
+        self, store: BehaviourStore, customers: IdentitySetResolver, tenants: TenantRegistry
+    ) -> None:
         self._store = store
         self._customers = customers
         self._tenants = tenants
@@ -179,23 +174,19 @@ class BehaviourLog:
         return self._answer(checked, stored)
 
     async def _resolve_identities(self, tenant_id: uuid.UUID, valid: Iterable[CheckedEvent]) -> None:
-        """Give each event named by identities its customer, resolving every distinct set once."""
+        """Give each event named by identities its customer. The batch's distinct sets are resolved
+        together: the known ones in one read, the new ones created in one transaction, only the
+        rest (a set that would attach, verify or merge) one ``identify`` at a time."""
         by_set: dict[frozenset[NormalizedIdentity], list[CheckedEvent]] = {}
         for item in valid:
             if item.identity_key is not None:
                 by_set.setdefault(item.identity_key, []).append(item)
         if not by_set:
             return
-        gate = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
-
-        async def resolve(identity_set: frozenset[NormalizedIdentity], items: list[CheckedEvent]) -> None:
-            ordered = sorted(identity_set, key=lambda i: (i.type, i.value))
-            async with gate:
-                result = await self._customers.identify(tenant_id, ordered, CustomerAttributes())
+        customers = await self._customers.resolve(tenant_id, list(by_set))
+        for identity_set, items in by_set.items():
             for item in items:
-                item.customer_id = result.customer_id
-
-        await asyncio.gather(*(resolve(s, items) for s, items in by_set.items()))
+                item.customer_id = customers[identity_set]
 
     @staticmethod
     def _answer(checked: list[CheckedEvent], stored: StoreResult) -> RecordResult:

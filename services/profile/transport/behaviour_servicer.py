@@ -5,9 +5,11 @@ from __future__ import annotations
 from grpc import aio
 
 from patron.profile.v1 import behaviour_pb2, behaviour_pb2_grpc
+from services.profile.domain.batch_identities import BatchIdentityResolver
 from services.profile.domain.behaviour import BehaviourLog, Outcome, RecordResult, StoredBehaviourEvent
 from services.profile.domain.behaviour_rules import EventInput
 from services.profile.domain.directory import TenantRegistry
+from services.profile.store.batch_identities import SqlBatchIdentityStore
 from services.profile.store.behaviour import SqlBehaviourStore
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import PiiCipher
@@ -90,10 +92,12 @@ class BehaviourServicer(behaviour_pb2_grpc.BehaviourServiceServicer):
 def behaviour_registration(
     database: Database, cipher: PiiCipher, outbox: Outbox, tenants: TenantRegistry
 ) -> Registration:
-    """The BehaviourService, assembled: it resolves identities through the customers' identify path."""
-    log = BehaviourLog(
-        SqlBehaviourStore(database, outbox), SqlCustomerStore(database, cipher, outbox), tenants
+    """The BehaviourService, assembled: a batch's identity sets are resolved together by the batched
+    resolver, which falls back to the customers' identify path where a set needs its rules."""
+    resolver = BatchIdentityResolver(
+        SqlBatchIdentityStore(database, cipher, outbox), SqlCustomerStore(database, cipher, outbox)
     )
+    log = BehaviourLog(SqlBehaviourStore(database, outbox), resolver, tenants)
     return Registration(
         behaviour_pb2_grpc.add_BehaviourServiceServicer_to_server, BehaviourServicer(log), BEHAVIOUR_SERVICE
     )
