@@ -4,7 +4,9 @@
 ``run_scores``, temporary: never logged, dropped with the session) live across its phases:
 
 1. ``snapshot_features``: takes the tenant's lock exclusively for an instant, fixes a REPEATABLE READ
-   snapshot and its time, releases the lock and builds ``run_features`` from the facts in it.
+   snapshot and its time, releases the lock and builds ``run_features`` from the facts in it: every
+   fact (a full run), or for a live run whose stored rows can be trusted the stored day-independent
+   features plus the facts inside the windows (a daily run, ``store.daily_features_sql``).
 2. ``baselines``: the RFM cut points (quintiles by ``percentile_cont``, or the operator's fixed
    thresholds), the group split values (mean or median) and the price-band tertiles.
 3. ``score``: ``run_scores`` = RFM, price band, lifecycle stage and engagement for every customer.

@@ -8,14 +8,15 @@ customer's ``customer_scores`` row always holds them as of the latest fact. What
 is only what is counted in a window: recency, frequency and monetary in the RFM window, the
 engagement decay over its look-back, and the 7/30/90-day behaviour counts.
 
-``DAILY_FEATURES`` therefore takes the day-independent columns from the stored rows and reads only
+The daily statement therefore takes the day-independent columns from the stored rows and reads only
 the orders and behaviour days inside the longest window, instead of joining and grouping every order
 and item line of the tenant (docs/scoring.md "The daily run"). Its columns are exactly those of
 ``score_sql.features_sql``, and a run that uses it must give the same features as the full statement
 (tests/test_scoring_daily_features.py compares them on random histories). The run falls back to the
 full statement when the stored rows cannot be trusted (``store.batch``): the first run of a tenant,
-a changed time zone or currency or feature definition (``FEATURES_KEY``), a backdated run, or more
-than a few customers without a row.
+a changed time zone, currency or feature definition (``FEATURES_VERSION``; the three make the
+``tenant_baselines.features_key`` of the last full run), a backdated run, or more than
+``MAX_MISSING_ROWS`` customers without a row.
 """
 
 from __future__ import annotations

@@ -72,13 +72,16 @@ prev AS (
     FROM o JOIN oa ON oa.customer_id = o.customer_id AND oa.order_count > 1
     GROUP BY o.customer_id
 ),
-item_sums AS (
-    SELECT o.customer_id, i.category, i.brand, GROUPING(i.category, i.brand) AS g,
-           sum(i.quantity) AS n,
-           sum(i.unit_price_minor::numeric * i.quantity) FILTER (WHERE o.local) AS value,
-           sum(i.quantity) FILTER (WHERE o.local) AS priced
+lines AS MATERIALIZED (
+    SELECT o.customer_id, i.category, i.brand, i.quantity, i.unit_price_minor, o.local
     FROM o JOIN order_items i ON i.tenant_id = :tenant_id AND i.order_id = o.order_id
-    GROUP BY GROUPING SETS ((o.customer_id), (o.customer_id, i.category), (o.customer_id, i.brand))
+),
+item_sums AS (
+    SELECT l.customer_id, l.category, l.brand, GROUPING(l.category, l.brand) AS g,
+           sum(l.quantity) AS n
+    FROM lines l
+    WHERE (l.category <> '' OR l.brand <> '')
+    GROUP BY GROUPING SETS ((l.customer_id, l.category), (l.customer_id, l.brand))
 ),
 top_category AS (
     SELECT DISTINCT ON (customer_id) customer_id, category FROM item_sums
@@ -89,7 +92,9 @@ top_brand AS (
     WHERE g = 2 AND brand <> '' ORDER BY customer_id, n DESC, brand
 ),
 price AS (
-    SELECT customer_id, (value / nullif(priced, 0))::bigint AS avg_price FROM item_sums WHERE g = 3
+    SELECT l.customer_id,
+           (sum(l.unit_price_minor::numeric * l.quantity) / nullif(sum(l.quantity), 0))::bigint AS avg_price
+    FROM lines l WHERE l.local GROUP BY l.customer_id
 ),
 per_type AS (
     SELECT a.customer_id, a.event_type, max(a.last_at) AS last_at, {activity_windows}
