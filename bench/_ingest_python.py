@@ -47,6 +47,21 @@ class Phase(NamedTuple):
     concurrency: int
 
 
+class Timing(NamedTuple):
+    """How every phase runs, whichever generator drives it: warm-up and measured seconds, each
+    call's timeout, and the seed of the bodies."""
+
+    warmup_s: float
+    duration_s: float
+    timeout_s: float
+    seed: int
+
+    @classmethod
+    def of(cls, options: argparse.Namespace) -> Timing:
+        """The timing the command line asked for."""
+        return cls(options.warmup, options.duration, options.timeout, options.seed)
+
+
 def _event(event_id: str, customer_id: str, rng: random.Random, now: str) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -58,19 +73,11 @@ def _event(event_id: str, customer_id: str, rng: random.Random, now: str) -> dic
 
 
 async def run_phase(
-    url: str,
-    api_key: str,
-    customers: list[str],
-    *,
-    name: str,
-    batch_size: int,
-    concurrency: int,
-    warmup_s: float,
-    duration_s: float,
-    timeout_s: float,
-    seed: int,
+    url: str, api_key: str, customers: list[str], phase: Phase, timing: Timing
 ) -> PhaseResult:
     """Closed-loop callers, each on its own keep-alive connection, sending new events only."""
+    name, batch_size, concurrency = phase
+    warmup_s, duration_s, timeout_s, seed = timing
     fast_httpcore()
     result = PhaseResult()
     measure_from = time.perf_counter() + warmup_s
@@ -149,20 +156,7 @@ async def python_phase(
     options: argparse.Namespace, url: str, api_key: str, customers: list[str], phase: Phase, probe: Probe
 ) -> dict[str, Any]:
     """One phase with the Python generator, with the CPU ``probe``'s processes used while it ran."""
-    task = asyncio.create_task(
-        run_phase(
-            url,
-            api_key,
-            customers,
-            name=phase.name,
-            batch_size=phase.batch_size,
-            concurrency=phase.concurrency,
-            warmup_s=options.warmup,
-            duration_s=options.duration,
-            timeout_s=options.timeout,
-            seed=options.seed,
-        )
-    )
+    task = asyncio.create_task(run_phase(url, api_key, customers, phase, Timing.of(options)))
     await asyncio.sleep(options.warmup)
     before, own_before, wall_before = probe(), time.process_time(), time.perf_counter()
     await asyncio.sleep(options.duration)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench._bounds import Probe, cpu_pct
+from bench._ingest_python import Phase, Timing
 from bench._wrk import WrkResult, WrkRun, run_wrk
 from bench._wrk_scripts import EVENTS_LUA, carried, events_params
 
@@ -21,19 +22,16 @@ def wrk_phase(
     url: str,
     api_key: str,
     customers: Sequence[str],
+    phase: Phase,
+    timing: Timing,
     *,
-    name: str,
-    batch_size: int,
-    concurrency: int,
-    warmup_s: float,
-    duration_s: float,
-    timeout_s: float,
-    seed: int,
     event_types: Sequence[str],
     threads: int,
     probe: Probe | None = None,
 ) -> dict[str, Any]:
     """Warm up, then measure one phase; the phase's report (``probe`` read around the measured run)."""
+    name, batch_size, concurrency = phase
+    warmup_s, duration_s, timeout_s, seed = timing
 
     def run(seconds: float, start_seq: list[int]) -> tuple[WrkRun, WrkResult]:
         spec = WrkRun(

@@ -71,7 +71,7 @@ from bench._common import (
     machine_info,
     positive_int,
 )
-from bench._ingest_python import EVENT_TYPES, Phase, python_phase
+from bench._ingest_python import EVENT_TYPES, Phase, Timing, python_phase
 from bench._ingest_wrk import wrk_phase
 from bench._wrk import wrk_path
 
@@ -169,13 +169,8 @@ def measure(
             url,
             api_key,
             customers,
-            name=phase.name,
-            batch_size=phase.batch_size,
-            concurrency=phase.concurrency,
-            warmup_s=options.warmup,
-            duration_s=options.duration,
-            timeout_s=options.timeout,
-            seed=options.seed,
+            phase,
+            Timing.of(options),
             event_types=EVENT_TYPES,
             threads=options.wrk_threads,
             probe=probe,
