@@ -21,6 +21,7 @@ Also here: :func:`settle` (wait until the system under test is quiet before a me
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -77,6 +78,24 @@ def cpu_pct(before: Mapping[str, float], after: Mapping[str, float], wall_s: flo
     if wall_s <= 0:
         return {}
     return {role: round(100.0 * (after[role] - before.get(role, 0.0)) / wall_s, 1) for role in after}
+
+
+def add_bound_options(parser: argparse.ArgumentParser, measured: str) -> None:
+    """The options of every API bench measured against the bounds: wrk's threads, whether the bounds
+    run too, and how long to wait for a quiet system before each ``measured`` (a target, a phase)."""
+    parser.add_argument("--wrk-threads", type=int, choices=(1, 2), default=1, help="wrk's threads (1)")
+    parser.add_argument(
+        "--bounds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the no-database bounds nodb_http and nodb_grpc in this run (on)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help=f"before each {measured}, wait up to this many seconds for a quiet system (30; 0: never)",
+    )
 
 
 def settle(probe: Probe, *, at_most_s: float, below_pct: float = SETTLE_BELOW_PCT) -> dict[str, float]:

@@ -69,6 +69,7 @@ if not __package__:  # run as a script (python bench/identify.py): make the benc
 from bench._bounds import (
     BOUNDS,
     Probe,
+    add_bound_options,
     bound_server,
     cpu_pct,
     ratios,
@@ -272,24 +273,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="load generator (wrk when installed, else python; --requests needs python)",
     )
-    parser.add_argument("--wrk-threads", type=int, choices=(1, 2), default=1, help="wrk's threads (1)")
-    parser.add_argument(
-        "--bounds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also measure the no-database bounds nodb_http and nodb_grpc in this run (on)",
-    )
+    add_bound_options(parser, "target")
     parser.add_argument(
         "--home",
         type=Path,
         default=Path(os.environ.get("PATRON_HOME", ".patron")),
         help="the system's PATRON_HOME, to see when it is quiet (default $PATRON_HOME or .patron)",
-    )
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=30.0,
-        help="before each target, wait up to this many seconds for the system to be quiet (30; 0: never)",
     )
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     options = parser.parse_args(argv)

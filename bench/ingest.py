@@ -60,7 +60,16 @@ import httpx
 if not __package__:  # run as a script (python bench/ingest.py): make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._bounds import BOUNDS, Probe, bound_server, ratios, settle, stop_on_sigterm, target_applied
+from bench._bounds import (
+    BOUNDS,
+    Probe,
+    add_bound_options,
+    bound_server,
+    ratios,
+    settle,
+    stop_on_sigterm,
+    target_applied,
+)
 from bench._common import (
     DEFAULT_URL,
     BenchError,
@@ -235,19 +244,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="wrk" if wrk_path() else "python",
         help="load generator (wrk when installed, else python)",
     )
-    parser.add_argument("--wrk-threads", type=int, choices=(1, 2), default=1, help="wrk's threads (1)")
-    parser.add_argument(
-        "--bounds",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run the phases against the no-database bounds nodb_http and nodb_grpc (on)",
-    )
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=30.0,
-        help="before each phase, wait up to this many seconds for the system to be quiet (30; 0: never)",
-    )
+    add_bound_options(parser, "phase")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     options = parser.parse_args(argv)
     if options.generator == "wrk" and wrk_path() is None:
