@@ -22,6 +22,9 @@ The workload (the defaults are the workload):
   for the consumer to take in their customer.created); for each order the balance is polled over
   gRPC every 5 ms from the moment the order's 201 arrived until its points are there.
 
+``contention.cpu_pct`` is the CPU each of the system's processes (found from ``--home``) and the
+generator (this process, ``bench``) used during the measured contention phase, in % of one core.
+
 Run from the repository root, with the system up::
 
     flock /tmp/patron-bench.lock .venv/bin/python -m bench.loyalty [--url http://127.0.0.1:8080] \\
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -43,6 +47,7 @@ from typing import Any
 import grpc
 import httpx
 
+from bench._bounds import cpu_pct
 from bench._common import (
     DEFAULT_URL,
     BenchError,
@@ -53,6 +58,8 @@ from bench._common import (
     log,
     machine_info,
 )
+from bench._cpu import process_cpu_s
+from bench.ingest import ProcessCpu
 from patron.loyalty.v1 import loyalty_pb2, loyalty_pb2_grpc
 from services.runtime.tenancy import TENANT_METADATA_KEY
 
@@ -71,6 +78,7 @@ class Tally:
     double_credits: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    cpu_pct: dict[str, float] = field(default_factory=dict)
 
 
 async def _identify(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
@@ -80,6 +88,11 @@ async def _identify(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
         raise BenchError(f"identify answered {response.status_code}: {response.text[:200]}")
     customer_id: str = response.json()["customer_id"]
     return customer_id
+
+
+def _cpu_seconds(system: ProcessCpu) -> dict[str, float]:
+    """CPU seconds so far of the system's processes and of this one (the generator)."""
+    return {**system.sample(), "bench": process_cpu_s(os.getpid()) or 0.0}
 
 
 async def _contention(
@@ -132,9 +145,12 @@ async def _contention(
     workers = [asyncio.create_task(client()) for _ in range(args.concurrency)]
     await asyncio.sleep(args.warmup)
     measuring = True
-    began = time.monotonic()
+    system = ProcessCpu(args.home)
+    began, cpu_before = time.monotonic(), _cpu_seconds(system)
     await asyncio.gather(*workers)
-    return tally, time.monotonic() - began
+    seconds = time.monotonic() - began
+    tally.cpu_pct = cpu_pct(cpu_before, _cpu_seconds(system), seconds)
+    return tally, seconds
 
 
 async def _verify(
@@ -246,6 +262,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "double_credits": tally.double_credits,
             "errors": dict(tally.errors),
             "latency": latency_summary(tally.latencies),
+            "cpu_pct": tally.cpu_pct,
         },
         "order_to_points": {
             "samples": len(latencies),
@@ -271,6 +288,12 @@ def main() -> None:
     parser.add_argument("--order-seconds", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("PATRON_HOME", ".patron")),
+        help="the system's PATRON_HOME, to find its processes for cpu_pct (default $PATRON_HOME or .patron)",
+    )
     parser.add_argument("--output")
     args = parser.parse_args()
     try:

@@ -4,6 +4,7 @@ points.changed envelope, a key raced on them, and the fallback once the pool is 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,9 +14,10 @@ import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
 from services.loyalty.domain.errors import InsufficientPoints
-from services.loyalty.domain.ledger import LedgerResult
+from services.loyalty.domain.ledger import LedgerResult, Movement
 from services.loyalty.store.fast_moves import balance_at_once, move_at_once
 from services.loyalty.store.hot_pool import HotConnections
+from services.loyalty.store.movements import MOVE_SQL, move_arguments
 from services.loyalty.store.programs import ProgramCache
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tables import tenants
@@ -137,3 +139,75 @@ async def test_a_closed_pool_sends_calls_to_the_transactional_path(
     await hot.close()
     assert await move(db, hot, tenant_id, customer_id, 5, "api:y") is None
     assert await balance_at_once(hot, tenant_id, customer_id, datetime.now(UTC), 30) is None
+
+
+async def _tenant_with_lots(db: Database, customers: int, lots_each: int) -> uuid.UUID:
+    """A provisioned tenant whose customers each hold ``lots_each`` live lots (one expiry date)."""
+    tenant_id = uuid.uuid4()
+    async with db.transaction() as connection:
+        await upsert_tenant(connection, tenants, Tenant(tenant_id, "Lots shop", "Asia/Shanghai", "CNY", "CN"))
+        await connection.execute(
+            sa.text(
+                "INSERT INTO loyalty_customers (tenant_id, customer_id) "
+                "SELECT :t, gen_random_uuid() FROM generate_series(1, :n)"
+            ),
+            {"t": tenant_id, "n": customers},
+        )
+        await connection.execute(
+            sa.text(
+                "INSERT INTO point_lots (tenant_id, lot_id, customer_id, earned, remaining, earned_at, "
+                "expires_at) SELECT :t, gen_random_uuid(), c.customer_id, 5, 5, now() - interval '2 days', "
+                "'2031-12-31' FROM loyalty_customers AS c, generate_series(1, :k) "
+                "WHERE c.tenant_id = :t"
+            ),
+            {"t": tenant_id, "k": lots_each},
+        )
+    return tenant_id
+
+
+async def test_a_redemption_reads_only_its_customers_lots_in_a_tenant_the_statistics_do_not_know(
+    hot_db: tuple[Database, HotConnections],
+) -> None:
+    """A new merchant's lots are not in the table statistics yet. Custom plans estimated its lots
+    at one row and re-ran the lot selection once per lot of the tenant: 4,000 lots meant hundreds
+    of thousands of buffer reads per redemption. Each redemption here, the first ones (custom plans
+    by default) and the later ones alike, reads a few dozen buffers once its statements are planned."""
+    db, hot = hot_db
+    await _tenant_with_lots(db, customers=200, lots_each=10)
+    async with db.transaction() as connection:
+        for table in ("point_lots", "loyalty_customers", "point_accounts"):
+            await connection.execute(sa.text(f"ANALYZE {table}"))
+    tenant_id = await _tenant_with_lots(db, customers=400, lots_each=10)
+    customer_id = uuid.uuid4()
+    async with db.transaction() as connection:
+        await connection.execute(
+            sa.text("INSERT INTO loyalty_customers (tenant_id, customer_id) VALUES (:t, :c)"),
+            {"t": tenant_id, "c": customer_id},
+        )
+    assert await move(db, hot, tenant_id, customer_id, 1_000, "api:start") is not None
+
+    buffers = []
+    async with hot.acquire() as connection:
+        for n in range(9):
+            movement = Movement(
+                tenant_id=tenant_id,
+                customer_id=customer_id,
+                entry_type="redeem",
+                reason="test",
+                source="test:hot",
+                idempotency_key=f"api:redeem-{n}",
+                program_version=0,
+                occurred_at=datetime.now(UTC),
+            )
+            arguments = move_arguments(
+                Outbox("loyalty", outbox_table, 16), movement, -1, None, resolve=True, check_version=True
+            )
+            plan = json.loads(
+                await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {MOVE_SQL}", *arguments)
+            )[0]["Plan"]
+            buffers.append(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
+    # the first one plans the debit's statements on this connection (catalog reads)
+    assert max(buffers[1:]) < 150, buffers
+    known = await balance_at_once(hot, tenant_id, customer_id, datetime.now(UTC), 30)
+    assert known is not None
+    assert known[1].balance == 1_000 - 9

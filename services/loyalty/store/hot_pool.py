@@ -18,6 +18,11 @@ would only queue on the hot accounts' row locks inside PostgreSQL. A connection 
 had, or that breaks, answers :class:`Unavailable` (UNAVAILABLE, safe to retry: an autocommit
 statement either committed or did nothing, and the idempotency key replays a committed one).
 
+The connections plan generically (``plan_cache_mode``): every hot statement is keyed by tenant
+and customer, so the plan for an average tenant is right for all of them. Custom plans were
+wrong for a tenant the table statistics did not know yet: estimated at one row, its lots were
+walked through the expiry index instead of the customer's own (docs/loyalty.md).
+
 When the service stops, the pool closes first (its background task is cancelled before the
 server drains): statements in flight finish, and calls still arriving get :class:`HotPathClosed`,
 on which the callers take their transactional path over the service's SQLAlchemy pool, which
@@ -82,6 +87,7 @@ class HotConnections:
                     server_settings={
                         "application_name": "patron-loyalty-hot",
                         "statement_timeout": str(STATEMENT_TIMEOUT_MS),
+                        "plan_cache_mode": "force_generic_plan",
                     },
                 )
             return self._pool

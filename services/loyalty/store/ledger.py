@@ -90,9 +90,10 @@ _DEBIT_ENTRY = sa.text(_ENTRY_COLUMNS)
 
 # Take ``points`` from the customer's live lots, oldest-expiring first (never-expiring last), or
 # from ``prefer`` first when given. Each lot holds at least one point, so at most ``points`` lots
-# are read. Runs only under the account's row lock.
+# are read. Runs only under the account's row lock. MATERIALIZED: inlined into the join, the lot
+# selection could be re-run once per lot of the tenant (loyalty_0009).
 _CONSUME_LOTS = """
-    WITH live AS (
+    WITH live AS MATERIALIZED (
         SELECT lot_id, remaining,
                sum(remaining) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) - remaining AS before
         FROM (
