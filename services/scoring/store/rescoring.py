@@ -63,13 +63,23 @@ _RESCORE = " ".join(
 # customers of an event batch 1-3 ms: the consumer's throughput was its planner's. Every scan is
 # bound by ``tenant_id`` and ``customer_id = ANY(:ids)`` on an index whatever the values, so the
 # generic plan, made once per pooled connection (its prepared statement is cached) is as good as a
-# custom one. It is forced for this statement only: the transaction's setting is put back after.
+# custom one, but for one thing: it cannot know how many ids the array holds and takes it for one
+# customer. It then joined every per-customer aggregate (behaviour counts, hours, orders) to the
+# customers by nested loops, re-running the aggregate over all the batch's customers once per
+# customer: a batch of 1,000 customers took about 300 ms instead of 20, and scoring fell minutes
+# behind under ingest (docs/performance.md). Nested loops are therefore off for this statement
+# (merge and hash joins, linear whatever the batch); the joins to the one-row ``params`` stay
+# nested loops, the only plan for a join without a condition. Both settings are put back after.
 _LOCK_AND_GENERIC_PLAN = sa.text(
-    "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous) "
-    "SELECT saved.previous, pg_advisory_xact_lock_shared(:key), "
-    "set_config('plan_cache_mode', 'force_generic_plan', true) FROM saved"
+    "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous, "
+    "current_setting('enable_nestloop') AS nestloop) "
+    "SELECT saved.previous, saved.nestloop, pg_advisory_xact_lock_shared(:key), "
+    "set_config('plan_cache_mode', 'force_generic_plan', true), "
+    "set_config('enable_nestloop', 'off', true) FROM saved"
 )
-_RESTORE_PLAN_MODE = sa.text("SELECT set_config('plan_cache_mode', :mode, true)")
+_RESTORE_PLAN_SETTINGS = sa.text(
+    "SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_nestloop', :nestloop, true)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +151,7 @@ async def rescore(
     baselines, and announce stage changes in the same transaction. Returns the changes announced."""
     if not customer_ids:
         return 0
-    previous_mode = (
-        await connection.execute(_LOCK_AND_GENERIC_PLAN, {"key": lock_key(tenant_id)})
-    ).scalar_one()
+    previous = (await connection.execute(_LOCK_AND_GENERIC_PLAN, {"key": lock_key(tenant_id)})).one()
     context = await tenant_context(connection, tenant_id)
     as_of = context.today()
     parameters = {
@@ -152,7 +160,9 @@ async def rescore(
         "ids": sorted(set(customer_ids)),
     }
     changes = (await connection.execute(sa.text(_RESCORE), parameters)).all()
-    await connection.execute(_RESTORE_PLAN_MODE, {"mode": previous_mode})
+    await connection.execute(
+        _RESTORE_PLAN_SETTINGS, {"mode": previous.previous, "nestloop": previous.nestloop}
+    )
     await outbox.append(connection, stage_events(tenant_id, changes, datetime.now(UTC)))
     return len(changes)
 
