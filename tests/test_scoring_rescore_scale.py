@@ -1,4 +1,4 @@
-"""The consumer's re-scoring grows with the batch, not with its square.
+"""The consumer's re-scoring grows with the batch, not with its square, and runs once per run of sign-ups.
 
 Its statement runs on a generic plan, which cannot know how many customer ids the array holds and
 takes it for one. With nested loops allowed, that plan re-ran each per-customer aggregate (the
@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from patron.events.v1 import envelope_pb2
 from services.runtime.database import Database, create_engine
 from services.scoring.store.rescoring import rescore
 from tests.test_scoring_rebuild_property import provision
@@ -93,5 +95,56 @@ async def test_rescoring_puts_the_plan_settings_back(database_urls: dict[str, st
                 )
             ).one()
         assert tuple(settings) == ("on", "auto")
+    finally:
+        await database.dispose()
+
+
+def _created(tenant: uuid.UUID, customer: uuid.UUID, *, with_attributes: bool) -> envelope_pb2.EventEnvelope:
+    envelope = envelope_pb2.EventEnvelope(
+        event_id=str(uuid.uuid4()), tenant_id=str(tenant), customer_id=str(customer), type="customer.created"
+    )
+    at = datetime.now(UTC) - timedelta(days=3)
+    envelope.occurred_at.FromDatetime(at)
+    envelope.customer_created.created_at.FromDatetime(at)
+    envelope.customer_created.registration_channel = "mini_program"
+    if with_attributes:
+        envelope.customer_created.attributes.city = "Hangzhou"
+        envelope.customer_created.attributes.registration_channel = "mini_program"
+    return envelope
+
+
+async def test_a_run_of_sign_ups_with_and_without_attributes_is_applied_together(
+    database_urls: dict[str, str],
+) -> None:
+    """Customers created by event and order batches announce no attributes; a run of them is one
+    upsert and one re-scoring like any other, with the rows that event-by-event handling gives."""
+    database = Database(create_engine(database_urls["scoring"], application_name="created-many"))
+    try:
+        rows = {}
+        for together in (True, False):
+            tenant, _customers, _outbox, spec = await provision(database)
+            envelopes = [_created(tenant, uuid.uuid4(), with_attributes=n % 2 == 0) for n in range(6)]
+            if together:
+                async with database.transaction() as connection:
+                    await spec.batch_handlers["customer.created"](connection, envelopes)
+            else:
+                for envelope in envelopes:
+                    async with database.transaction() as connection:
+                        await spec.handlers["customer.created"](connection, envelope)
+            async with database.read() as connection:
+                found = (
+                    await connection.execute(
+                        sa.text(
+                            "SELECT c.registration_channel, c.city, s.stage FROM customers AS c "
+                            "JOIN customer_scores AS s USING (tenant_id, customer_id) "
+                            "WHERE c.tenant_id = :t ORDER BY c.created_at, c.city NULLS FIRST"
+                        ),
+                        {"t": tenant},
+                    )
+                ).all()
+            rows[together] = sorted((tuple(r) for r in found), key=repr)
+        assert rows[True] == rows[False]
+        assert rows[True].count(("mini_program", "Hangzhou", "acquisition")) == 3
+        assert rows[True].count(("mini_program", None, "acquisition")) == 3
     finally:
         await database.dispose()

@@ -14,9 +14,16 @@ from services.runtime.settings import ServiceSettings, asyncpg_url
 
 
 def create_engine(
-    database_url: str, *, application_name: str, pool_size: int = 10, max_overflow: int = 10
+    database_url: str,
+    *,
+    application_name: str,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    plan_cache_mode: str = "auto",
 ) -> AsyncEngine:
-    """An engine tuned for a service: pre-ping, bounded pool, named connections, 10 s statement cap."""
+    """An engine tuned for a service: pre-ping, bounded pool, named connections, 10 s statement cap,
+    and the service's ``plan_cache_mode`` (``ServiceSettings.db_plan_cache_mode``)."""
+    planning = {} if plan_cache_mode == "auto" else {"plan_cache_mode": plan_cache_mode}
     return create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
@@ -38,6 +45,7 @@ def create_engine(
                 # saves and "restores" jit at session level, can never leave a transaction's
                 # SET LOCAL value behind on a pooled connection.
                 "jit": "off",
+                **planning,
             },
             "timeout": 5,
         },
@@ -58,6 +66,7 @@ class Database:
                 application_name=f"patron-{service}",
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
+                plan_cache_mode=settings.db_plan_cache_mode,
             )
         )
 

@@ -56,6 +56,11 @@ def asyncpg_url(url: str) -> str:
     raise ValueError("must be a postgresql:// URL")
 
 
+# How PostgreSQL plans the service's prepared statements: ``auto`` (custom plans for the first five
+# executions, then generic when it is not dearer), or always one kind.
+PlanCacheMode = Literal["auto", "force_generic_plan", "force_custom_plan"]
+
+
 class ServiceSettings(BaseSettings):
     """Settings each gRPC service has; subclasses set the env prefix and default ports."""
 
@@ -75,6 +80,10 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_plan_cache_mode: PlanCacheMode = Field(
+        default="auto",
+        description="PostgreSQL's plan_cache_mode for the service's connections (docs/performance.md)",
+    )
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
     event_retention_days: float = Field(
         default=7.0, gt=0, le=365, description="how long delivered events stay in this service's outbox"

@@ -30,6 +30,7 @@ from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import customers, identities
 from services.runtime.database import Database
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.tenant_sql import opaque_tenant
 
 
 async def lock_identities(connection: AsyncConnection, value_hashes: Iterable[bytes]) -> None:
@@ -210,7 +211,7 @@ class SqlCustomerStore:
         row = (
             await connection.execute(
                 sa.select(customers).where(
-                    customers.c.tenant_id == tenant_id, customers.c.customer_id == customer_id
+                    customers.c.tenant_id == opaque_tenant(tenant_id), customers.c.customer_id == customer_id
                 )
             )
         ).one()

@@ -19,6 +19,7 @@ from patron.events.v1 import profile_events_pb2
 from services.profile.store.segment_attributes import segment_attributes
 from services.profile.store.tables import ATTRIBUTE_COLUMNS, customer_merges, customers, identities
 from services.runtime.events.outbox import NewEvent, Outbox
+from services.runtime.tenant_sql import opaque_tenant
 
 # Statements that move a merged customer's rows of other capabilities to the survivor. Each takes
 # :tenant, :survivor and :merged (uuid[]). Tables with one row per customer and key resolve the
@@ -55,7 +56,7 @@ async def resolve_survivors(
         query = (
             sa.select(customers.c.customer_id, customers.c.merged_into, customers.c.erased_at)
             .where(
-                customers.c.tenant_id == tenant_id,
+                customers.c.tenant_id == opaque_tenant(tenant_id),
                 customers.c.customer_id
                 == sa.any_(sa.cast(sa.bindparam("ids", list(set(at.values()))), _UUIDS)),
             )
