@@ -6,7 +6,8 @@ became a filter, to keep the ``ORDER BY``), or through the listing index. That g
 tenant until autovacuum analyses the table, which on a large table can take a long while. The
 lookups compare the tenant with ``opaque_tenant`` (an average tenant's estimate). Here, 300
 lookups (survivor, then the customer with its identities) in a new tenant of 60,000 customers took
-about 4.5 s before, and take 0.5-1 s.
+about 4.5 s before, and take 0.5-1 s; notify's recipient lookups, 100 customers a call, about
+0.3 s a call before and 2 ms now.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.merges import resolve_survivors
 from services.profile.store.pii import PiiCipher
+from services.profile.store.recipients import SqlRecipientStore
 from services.profile.store.tables import outbox
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
@@ -75,5 +77,16 @@ async def test_lookups_of_a_tenant_unknown_to_the_statistics_stay_lookups(
                 assert customer.customer_id == customer_id
         seconds = time.perf_counter() - started
         assert seconds < 3.0, seconds
+
+        # notify's recipients, 100 at a time: about 280 ms a call before, 2 ms now
+        recipients = SqlRecipientStore(database, PiiCipher(os.urandom(32), os.urandom(32)))
+        started = time.perf_counter()
+        for batch in range(10):
+            resolved = await recipients.resolve_recipients(
+                tenant_id, ids[batch * 100 : (batch + 1) * 100], "email", reveal=False
+            )
+            assert len(resolved) == 100
+        seconds = time.perf_counter() - started
+        assert seconds < 1.5, seconds
     finally:
         await database.dispose()

@@ -23,18 +23,22 @@ MAX_MERGE_HOPS = 16
 # unless merged; the walk stops at an erased customer) with that customer's zone and sealed
 # nickname, and its identity of the channel's type recorded last (the ordering of MaskedContacts).
 # A chain that ends nowhere (too long, or pointing at a missing row) gives no row: the id is unknown.
+# The tenant is a subquery, opaque to the planner (see ``services.runtime.tenant_sql``): for a new
+# tenant, a custom plan walked all its customers for each recipient (100 recipients in a tenant of
+# 20,000 customers: 167 ms, now 0.4 ms).
 _RECIPIENTS = sa.text(
     """
     WITH RECURSIVE chain AS (
         SELECT c.customer_id AS asked_id, c.customer_id, c.merged_into,
                c.erased_at IS NOT NULL AS erased, c.timezone, c.nickname_enc, 0 AS hops
         FROM customers AS c
-        WHERE c.tenant_id = :tenant AND c.customer_id = ANY(CAST(:customers AS uuid[]))
+        WHERE c.tenant_id = (SELECT CAST(:tenant AS uuid)) AND c.customer_id = ANY(CAST(:customers AS uuid[]))
       UNION ALL
         SELECT chain.asked_id, c.customer_id, c.merged_into,
                c.erased_at IS NOT NULL, c.timezone, c.nickname_enc, chain.hops + 1
         FROM chain
-        JOIN customers AS c ON c.tenant_id = :tenant AND c.customer_id = chain.merged_into
+        JOIN customers AS c
+          ON c.tenant_id = (SELECT CAST(:tenant AS uuid)) AND c.customer_id = chain.merged_into
         WHERE NOT chain.erased AND chain.hops < :max_hops
     ),
     ends AS (
@@ -46,7 +50,8 @@ _RECIPIENTS = sa.text(
     LEFT JOIN LATERAL (
         SELECT i.value_masked, CASE WHEN CAST(:reveal AS boolean) THEN i.value_enc END AS value_enc
         FROM identities AS i
-        WHERE i.tenant_id = :tenant AND i.customer_id = e.customer_id AND i.type = :type
+        WHERE i.tenant_id = (SELECT CAST(:tenant AS uuid)) AND i.customer_id = e.customer_id
+          AND i.type = :type
           AND NOT e.erased
         ORDER BY i.created_at DESC, i.value_hash
         LIMIT 1
