@@ -81,7 +81,8 @@ def _created_row(envelope: envelope_pb2.EventEnvelope, attributes: dict[str, Any
 
 def _created_attributes(payload: Any) -> dict[str, Any]:
     """The segment attributes a customer.created event sets: all of them when it carries them, else
-    (an event from before they travelled) the registration channel and device."""
+    (a customer created by an event or order batch, or an event from before they travelled) the
+    registration channel and device."""
     if payload.HasField("attributes"):
         return attribute_values(payload.attributes)
     return {
@@ -128,7 +129,7 @@ class CustomerProjection:
         A burst of sign-ups cost one re-scoring statement per event before (most of scoring's CPU
         under the identify benchmark), and so did customers created by event and order batches,
         whose events carry no attributes: 10,000 of them kept scoring busy for minutes. Events that
-        carry the attributes set them all; older ones only the registration channel and device, so
+        carry the attributes set them all, the others only the registration channel and device, so
         the two kinds are upserted apart. A run that names a customer twice goes event by event (one
         upsert cannot touch a row twice)."""
         keys = [(e.tenant_id, e.customer_id) for e in envelopes]
