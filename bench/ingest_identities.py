@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from bench._common import (
+    DEFAULT_URL,
     create_tenant,
     emit_report,
     latency_summary,
@@ -89,7 +90,7 @@ def main(arguments: argparse.Namespace) -> dict[str, Any]:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--admin-token")
     parser.add_argument("--calls", type=positive_int, default=10, help="calls per phase (10)")
     parser.add_argument("--output", type=Path)

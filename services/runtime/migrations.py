@@ -8,6 +8,9 @@ Job and the tests all go through :func:`upgrade` and :func:`downgrade`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import command, context
@@ -19,6 +22,19 @@ from sqlalchemy.pool import NullPool
 from services.runtime.settings import SERVICE_NAMES, asyncpg_url
 
 _URL_ATTRIBUTE = "patron_database_url"
+
+
+def earlier_revision(revision_file: str, filename: str) -> ModuleType:
+    """The revision module ``filename`` beside ``revision_file`` (a revision's ``__file__``), loaded
+    by path: a revision that changes a stored function derives its text from the earlier one's, so
+    the two cannot drift apart. Revision files are not importable by name (they start with a digit)."""
+    path = Path(revision_file).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"revision_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(service: str, database_url: str) -> Config:

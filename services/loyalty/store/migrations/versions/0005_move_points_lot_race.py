@@ -16,11 +16,9 @@ Revises: loyalty_0004
 Create Date: 2026-11-24
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from services.runtime.migrations import earlier_revision
 
 revision = "loyalty_0005"
 down_revision = "loyalty_0004"
@@ -43,18 +41,8 @@ _LOT_INSERT_GUARDED = """\
 """
 
 
-def _previous() -> ModuleType:
-    path = Path(__file__).with_name("0004_move_points_function.py")
-    spec = importlib.util.spec_from_file_location("loyalty_migration_0004", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _function(guarded: bool) -> str:
-    text: str = _previous()._MOVE
+    text: str = earlier_revision(__file__, "0004_move_points_function.py")._MOVE
     if text.count(_LOT_INSERT) != 1:
         raise RuntimeError("loyalty_0004's lot insert is not where loyalty_0005 expects it")
     text = text.replace(

@@ -16,11 +16,9 @@ Revises: loyalty_0005
 Create Date: 2026-12-05
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from services.runtime.migrations import earlier_revision
 
 revision = "loyalty_0006"
 down_revision = "loyalty_0005"
@@ -62,18 +60,8 @@ _REPLAY_COMPARED = """\
 """
 
 
-def _previous() -> ModuleType:
-    path = Path(__file__).with_name("0005_move_points_lot_race.py")
-    spec = importlib.util.spec_from_file_location("loyalty_migration_0005", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _function(compared: bool) -> str:
-    text: str = _previous()._function(guarded=True)
+    text: str = earlier_revision(__file__, "0005_move_points_lot_race.py")._function(guarded=True)
     if text.count(_REPLAY) != 1 or text.count(_DECLARE) != 1:
         raise RuntimeError("loyalty_0005's replay check is not where loyalty_0006 expects it")
     if not compared:

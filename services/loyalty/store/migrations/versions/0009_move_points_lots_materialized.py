@@ -18,11 +18,9 @@ Revises: loyalty_0008
 Create Date: 2026-12-05
 """
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from services.runtime.migrations import earlier_revision
 
 revision = "loyalty_0009"
 down_revision = "loyalty_0008"
@@ -33,18 +31,8 @@ _LIVE = "        WITH live AS (\n"
 _LIVE_MATERIALIZED = "        WITH live AS MATERIALIZED (\n"
 
 
-def _previous() -> ModuleType:
-    path = Path(__file__).with_name("0006_move_points_key_remembers.py")
-    spec = importlib.util.spec_from_file_location("loyalty_migration_0006", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _function(materialized: bool) -> str:
-    text: str = _previous()._function(compared=True)
+    text: str = earlier_revision(__file__, "0006_move_points_key_remembers.py")._function(compared=True)
     if text.count(_LIVE) != 1:
         raise RuntimeError("loyalty_0006's lot selection is not where loyalty_0009 expects it")
     return text.replace(_LIVE, _LIVE_MATERIALIZED) if materialized else text
