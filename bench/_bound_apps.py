@@ -47,8 +47,9 @@ from fastapi.responses import JSONResponse
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway.batches import BatchRecorded
+from gateway.gathered_calls import RECORD_DEADLINE_SECONDS
 from gateway.routers.customers import attributes_to_proto
-from gateway.routers.events import EVENTS, RECORD_DEADLINE_SECONDS, EventsIn
+from gateway.routers.events import EVENTS, EventsIn
 from gateway.schemas import IdentifyRequest, IdentifyResponse
 from gateway.settings import GatewaySettings
 from patron.profile.v1 import behaviour_pb2, behaviour_pb2_grpc, profile_pb2, profile_pb2_grpc

@@ -15,6 +15,7 @@ from gateway.auth import Authenticator
 from gateway.clients import ServiceClients
 from gateway.dependencies import storable_parameters
 from gateway.docs_page import install_docs
+from gateway.gathered_calls import GatheredCalls
 from gateway.idempotency import IdempotencyMiddleware
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, NoStoreMiddleware
 from gateway.openapi import DocumentedAPI
@@ -102,6 +103,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: RuntimeSettings
         clients = ServiceClients(settings, tls)
         app.state.clients = clients
         app.state.authenticator = Authenticator(clients, admin_token, settings.api_key_cache_seconds)
+        app.state.gathered = GatheredCalls(clients, settings.gather_in_flight)
         try:
             yield
         finally:

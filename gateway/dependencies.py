@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from gateway.auth import TenantContext, require_tenant
 from gateway.bound_stubs import AdminClient, LoyaltyClient, NotifyClient, ProfileClient, ScoringClient
 from gateway.clients import ServiceClients
+from gateway.gathered_calls import GatheredCalls
 from gateway.schemas import Problem
 from gateway.validation import text_fault
 
@@ -35,8 +36,14 @@ async def service_clients(request: Request) -> ServiceClients:
     return clients
 
 
+async def gathered_calls(request: Request) -> GatheredCalls:
+    gathered: GatheredCalls = request.app.state.gathered
+    return gathered
+
+
 Tenant = Annotated[TenantContext, Depends(require_tenant)]
 Clients = Annotated[ServiceClients, Depends(service_clients)]
+Gathered = Annotated[GatheredCalls, Depends(gathered_calls)]
 
 
 async def profile_client(tenant: Tenant, clients: Clients) -> ProfileClient:

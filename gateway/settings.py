@@ -42,6 +42,13 @@ class GatewaySettings(BaseSettings):
         description="how long a resolved API key is trusted without asking; clamped to 5 s so that a "
         "revoked or expired key is refused by every replica within 5 s",
     )
+    gather_in_flight: int = Field(
+        default=4,
+        ge=0,
+        le=64,
+        description="identify and small event calls of one tenant sent to the profile service at once "
+        "by this process; calls beyond wait and go together in one service call (0: each alone)",
+    )
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
     # Rate limits (docs/security.md "Rate limits"): token buckets, a rate per second and a burst each.
     rate_limits_enabled: bool = Field(default=True, description="off only for tests that flood on purpose")

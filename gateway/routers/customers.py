@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from gateway.audit import Audit, audit_target
 from gateway.auth import scoped
-from gateway.dependencies import ERRORS, Profile
+from gateway.dependencies import ERRORS, Gathered, Profile, Tenant
 from gateway.limits import enum_of, one_of
 from gateway.schemas import (
     Attributes,
@@ -56,13 +56,22 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
 
 
 @router.post("/identify", response_model=IdentifyResponse, responses=ERRORS, **scoped("ingest"))
-async def identify(body: IdentifyRequest, profile: Profile) -> IdentifyResponse:
-    """Resolve the identities to one customer, creating it when none matches (``created``)."""
+async def identify(
+    body: IdentifyRequest, tenant: Tenant, gathered: Gathered, profile: Profile
+) -> IdentifyResponse:
+    """Resolve the identities to one customer, creating it when none matches (``created``).
+
+    Concurrent calls of the tenant are answered together when the profile service is busy
+    (gateway.gathered_calls); a call the batch leaves unsettled is sent alone, for its exact answer.
+    """
     request = profile_pb2.IdentifyRequest(
         identities=[i.to_proto() for i in body.identities],
         attributes=attributes_to_proto(body.attributes),
     )
-    return IdentifyResponse.from_proto(await profile.customers.Identify(request))
+    answer = await gathered.identify.submit(tenant.tenant_id, request)
+    if answer is None:
+        answer = await profile.customers.Identify(request)
+    return IdentifyResponse.from_proto(answer)
 
 
 @router.get("", response_model=Page[CustomerOut], responses=ERRORS, **scoped("read"))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SkipValidation, TypeAdapter
 
 from gateway.auth import scoped
 from gateway.batches import BatchRecorded, ItemShape, Outcome
-from gateway.dependencies import ERRORS, Profile
+from gateway.dependencies import ERRORS, Gathered, Profile, Tenant
 from gateway.limits import NOT_BLANK, documented, event_type_pattern
 from gateway.schemas import Cursor, IdentityIn, JsonObject, Limit, Page, StrictBody
 from patron.profile.v1 import behaviour_pb2
@@ -30,10 +30,6 @@ from services.profile.domain.identities import MAX_IDENTITIES_PER_CALL
 from services.runtime.proto_convert import from_timestamp
 
 router = APIRouter(prefix="/v1", tags=["events"])
-
-# A batch may name up to 1,000 unknown customers by identities, each created on the way: it gets
-# more time than the configured deadline of ordinary calls.
-RECORD_DEADLINE_SECONDS = 10.0
 
 _OUTCOME_NAMES: dict[int, Outcome] = {
     behaviour_pb2.EVENT_OUTCOME_ACCEPTED: "accepted",
@@ -119,18 +115,19 @@ class EventPage(Page[EventOut]):
 
 
 @router.post("/events", response_model=BatchRecorded, responses=ERRORS, **scoped("ingest"))
-async def record_events(body: EventsIn, profile: Profile) -> BatchRecorded:
+async def record_events(body: EventsIn, tenant: Tenant, gathered: Gathered) -> BatchRecorded:
     """Store a batch of behaviour events, each once per ``event_id``; say what became of each.
 
     Answers 200 whenever the call itself is sound, also when some events are rejected: the good ones
-    are stored, and ``rejected`` names each bad event's faults.
+    are stored, and ``rejected`` names each bad event's faults. Small calls of the tenant are sent
+    to the profile service together when it is busy (gateway.gathered_calls).
     """
     raw = cast(list[object], body.events)
     batch = EVENTS.sort(raw)
     response = None
     if batch.sound:
-        request = behaviour_pb2.RecordEventsRequest(events=[event.to_proto() for _, event in batch.sound])
-        response = await profile.behaviour.RecordEvents(request, deadline_seconds=RECORD_DEADLINE_SECONDS)
+        events = [event.to_proto() for _, event in batch.sound]
+        response = await gathered.record_events(tenant.tenant_id, events)
     return EVENTS.answer(len(raw), batch, response)
 
 

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from patron.profile.v1 import profile_pb2_grpc
 from services.profile.domain.api_keys import ApiKeys
+from services.profile.domain.batch_identities import BatchIdentityResolver
 from services.profile.domain.customer_360 import Customer360Reads
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
 from services.profile.domain.idempotency import IdempotencyKeys
+from services.profile.domain.identify_many import IdentifyBatch
 from services.profile.domain.operators import Operators
 from services.profile.domain.passwords import Passwords
 from services.profile.domain.privacy import CustomerPrivacy
@@ -16,6 +18,7 @@ from services.profile.domain.sessions import Sessions
 from services.profile.domain.timeline import Timeline
 from services.profile.settings import ProfileSettings
 from services.profile.store.api_keys import SqlApiKeyStore
+from services.profile.store.batch_identities import SqlBatchIdentityStore
 from services.profile.store.customer_360_reads import SqlCustomer360Store
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.idempotency import IdempotencyPurge, SqlIdempotencyStore
@@ -70,7 +73,16 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         Registration(
             profile_pb2_grpc.add_CustomerServiceServicer_to_server,
             CustomerServicer(
-                directory, CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox)), timeline
+                directory,
+                CustomerPrivacy(SqlPrivacyStore(database, cipher, producer.outbox)),
+                timeline,
+                IdentifyBatch(
+                    BatchIdentityResolver(
+                        SqlBatchIdentityStore(database, cipher, producer.outbox), customer_store
+                    ),
+                    customer_store,
+                    registry,
+                ),
             ),
             CUSTOMER_SERVICE,
         ),

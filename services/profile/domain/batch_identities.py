@@ -108,19 +108,31 @@ class BatchIdentityResolver:
         self, tenant_id: uuid.UUID, sets: Collection[IdentitySet]
     ) -> dict[IdentitySet, uuid.UUID]:
         """Each set → its customer, created when none matches; every set is in the answer."""
+        results = await self.resolve_results(tenant_id, sets)
+        return {identity_set: result.customer_id for identity_set, result in results.items()}
+
+    async def resolve_results(
+        self, tenant_id: uuid.UUID, sets: Collection[IdentitySet]
+    ) -> dict[IdentitySet, IdentifyResult]:
+        """Each set → what ``identify`` would answer for it (created, merged, kept apart)."""
         distinct = set(sets)
         if not distinct:
             return {}
         held = await self._store.owners(tenant_id, {i for s in distinct for i in s})
-        resolved, fresh, others = self.classify(distinct, *_owners(held))
+        known, fresh, others = self.classify(distinct, *_owners(held))
+        resolved = {s: IdentifyResult(customer_id, created=False) for s, customer_id in known.items()}
         if fresh:
             created, taken = await self._store.create_customers(tenant_id, fresh)
-            resolved.update(created)
+            resolved.update(
+                {s: IdentifyResult(customer_id, created=True) for s, customer_id in created.items()}
+            )
             # Created meanwhile by a concurrent call (another batch of the same import, usually):
             # a set now wholly owned by one customer needs nothing more, the rest goes one by one.
             late = [s for s in fresh if s not in created]
-            known, _, rest = self.classify(late, *_owners(taken))
-            resolved.update(known)
+            found, _, rest = self.classify(late, *_owners(taken))
+            resolved.update(
+                {s: IdentifyResult(customer_id, created=False) for s, customer_id in found.items()}
+            )
             others.extend(rest)
         resolved.update(await self._one_by_one(tenant_id, others))
         return resolved
@@ -153,14 +165,15 @@ class BatchIdentityResolver:
 
     async def _one_by_one(
         self, tenant_id: uuid.UUID, sets: Sequence[IdentitySet]
-    ) -> dict[IdentitySet, uuid.UUID]:
+    ) -> dict[IdentitySet, IdentifyResult]:
         gate = asyncio.Semaphore(IDENTIFY_CONCURRENCY)
-        resolved: dict[IdentitySet, uuid.UUID] = {}
+        resolved: dict[IdentitySet, IdentifyResult] = {}
 
         async def one(identity_set: IdentitySet) -> None:
             async with gate:
-                result = await self._single.identify(tenant_id, _ordered(identity_set), CustomerAttributes())
-            resolved[identity_set] = result.customer_id
+                resolved[identity_set] = await self._single.identify(
+                    tenant_id, _ordered(identity_set), CustomerAttributes()
+                )
 
         await asyncio.gather(*(one(s) for s in sets))
         return resolved

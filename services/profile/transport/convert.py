@@ -12,7 +12,7 @@ from datetime import date
 
 from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
-from services.profile.domain.customers import Customer, CustomerAttributes
+from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
 from services.profile.domain.identities import IdentityInput
 from services.profile.domain.timeline import TimelineEntry
 from services.runtime.errors import ViolationCollector
@@ -66,6 +66,15 @@ def attributes_from_proto(message: profile_pb2.CustomerAttributes) -> CustomerAt
         device=optional_text(message, "device"),
         custom=custom,
         timezone=optional_text(message, "timezone"),
+    )
+
+
+def identify_result_to_proto(result: IdentifyResult) -> profile_pb2.IdentifyResponse:
+    return profile_pb2.IdentifyResponse(
+        customer_id=str(result.customer_id),
+        created=result.created,
+        merged_customer_ids=[str(c) for c in result.merged_customer_ids],
+        unmerged_customer_ids=[str(c) for c in result.unmerged_customer_ids],
     )
 
 

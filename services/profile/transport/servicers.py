@@ -8,9 +8,17 @@ from grpc import aio
 
 from patron.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.profile.domain.directory import CustomerDirectory, TenantRegistry
+from services.profile.domain.identify_many import (
+    IdentifyBatch,
+    IdentifyCall,
+    IdentifyOutcome,
+    Unsettled,
+    check_batch_size,
+)
 from services.profile.domain.privacy import CustomerPrivacy
 from services.profile.domain.timeline import Timeline
 from services.profile.transport import convert
+from services.runtime.errors import InvalidArgument
 from services.runtime.privacy import export_value
 from services.runtime.proto_convert import to_timestamp
 from services.runtime.tenancy import current_tenant, validate_tenant
@@ -43,10 +51,17 @@ class TenantServicer(profile_pb2_grpc.TenantServiceServicer):
 
 
 class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, directory: CustomerDirectory, privacy: CustomerPrivacy, timeline: Timeline) -> None:
+    def __init__(
+        self,
+        directory: CustomerDirectory,
+        privacy: CustomerPrivacy,
+        timeline: Timeline,
+        batch: IdentifyBatch,
+    ) -> None:
         self._directory = directory
         self._privacy = privacy
         self._timeline = timeline
+        self._batch = batch
 
     async def Identify(
         self, request: profile_pb2.IdentifyRequest, context: aio.ServicerContext
@@ -56,12 +71,34 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             convert.identities_from_proto(request.identities),
             convert.attributes_from_proto(request.attributes),
         )
-        return profile_pb2.IdentifyResponse(
-            customer_id=str(result.customer_id),
-            created=result.created,
-            merged_customer_ids=[str(c) for c in result.merged_customer_ids],
-            unmerged_customer_ids=[str(c) for c in result.unmerged_customer_ids],
-        )
+        return convert.identify_result_to_proto(result)
+
+    async def IdentifyMany(
+        self, request: profile_pb2.IdentifyManyRequest, context: aio.ServicerContext
+    ) -> profile_pb2.IdentifyManyResponse:
+        check_batch_size(len(request.calls))  # before converting any of them
+        unreadable: dict[int, str] = {}
+        calls: list[tuple[int, IdentifyCall]] = []
+        for index, call in enumerate(request.calls):
+            try:
+                attributes = convert.attributes_from_proto(call.attributes)
+            except InvalidArgument as fault:
+                unreadable[index] = f"invalid argument: {fault}"
+                continue
+            calls.append((index, IdentifyCall(convert.identities_from_proto(call.identities), attributes)))
+        outcomes: list[IdentifyOutcome] = [Unsettled(reason) for reason in unreadable.values()]
+        positions = list(unreadable)
+        if calls:
+            outcomes += await self._batch.identify_many(current_tenant(), [c for _, c in calls])
+            positions += [index for index, _ in calls]
+        answer = [profile_pb2.IdentifyOutcome()] * len(request.calls)
+        for index, outcome in zip(positions, outcomes, strict=True):
+            answer[index] = (
+                profile_pb2.IdentifyOutcome(unsettled=outcome.reason)
+                if isinstance(outcome, Unsettled)
+                else profile_pb2.IdentifyOutcome(result=convert.identify_result_to_proto(outcome))
+            )
+        return profile_pb2.IdentifyManyResponse(outcomes=answer)
 
     async def GetCustomer(
         self, request: profile_pb2.GetCustomerRequest, context: aio.ServicerContext

@@ -245,6 +245,26 @@ class IdentifyResponse(_message.Message):
     unmerged_customer_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, customer_id: _Optional[str] = ..., created: _Optional[bool] = ..., merged_customer_ids: _Optional[_Iterable[str]] = ..., unmerged_customer_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class IdentifyManyRequest(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[IdentifyRequest]
+    def __init__(self, calls: _Optional[_Iterable[_Union[IdentifyRequest, _Mapping]]] = ...) -> None: ...
+
+class IdentifyOutcome(_message.Message):
+    __slots__ = ("result", "unsettled")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_FIELD_NUMBER: _ClassVar[int]
+    result: IdentifyResponse
+    unsettled: str
+    def __init__(self, result: _Optional[_Union[IdentifyResponse, _Mapping]] = ..., unsettled: _Optional[str] = ...) -> None: ...
+
+class IdentifyManyResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[IdentifyOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[IdentifyOutcome, _Mapping]]] = ...) -> None: ...
+
 class GetCustomerRequest(_message.Message):
     __slots__ = ("customer_id",)
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]

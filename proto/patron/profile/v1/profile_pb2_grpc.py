@@ -522,6 +522,11 @@ class CustomerServiceStub:
                 request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyRequest.SerializeToString,
                 response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyResponse.FromString,
                 _registered_method=True)
+        self.IdentifyMany = channel.unary_unary(
+                '/patron.profile.v1.CustomerService/IdentifyMany',
+                request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyRequest.SerializeToString,
+                response_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyResponse.FromString,
+                _registered_method=True)
         self.GetCustomer = channel.unary_unary(
                 '/patron.profile.v1.CustomerService/GetCustomer',
                 request_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.GetCustomerRequest.SerializeToString,
@@ -566,6 +571,14 @@ class CustomerServiceServicer:
         """Resolve identities to one customer, creating it when none matches; verified identities (or of
         the tenant's auto-merge types) that show two customers are one person merge them into the oldest,
         other links leave them apart with a merge suggestion (MergeSuggestionService).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IdentifyMany(self, request, context):
+        """Identify calls answered together: the known identity sets in one read, the new ones created in
+        one transaction, only those that attach, verify or merge one at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -623,6 +636,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.Identify,
                     request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyRequest.FromString,
                     response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyResponse.SerializeToString,
+            ),
+            'IdentifyMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.IdentifyMany,
+                    request_deserializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyRequest.FromString,
+                    response_serializer=patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyResponse.SerializeToString,
             ),
             'GetCustomer': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCustomer,
@@ -687,6 +705,33 @@ class CustomerService:
             '/patron.profile.v1.CustomerService/Identify',
             patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyRequest.SerializeToString,
             patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IdentifyMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patron.profile.v1.CustomerService/IdentifyMany',
+            patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyRequest.SerializeToString,
+            patron_dot_profile_dot_v1_dot_profile__pb2.IdentifyManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
