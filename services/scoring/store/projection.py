@@ -81,7 +81,7 @@ def _created_row(envelope: envelope_pb2.EventEnvelope, attributes: dict[str, Any
 
 def _created_attributes(payload: Any) -> dict[str, Any]:
     """The segment attributes a customer.created event sets: all of them when it carries them, else
-    (a customer created by an event or order batch, or an event from before they travelled) the
+    (an event from before they travelled, or from a batch before batches carried them) the
     registration channel and device."""
     if payload.HasField("attributes"):
         return attribute_values(payload.attributes)
