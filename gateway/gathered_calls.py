@@ -66,7 +66,7 @@ class GatheredCalls:
         self._clients = clients
         self._identify_stub = clients.stub(profile_pb2_grpc.CustomerServiceStub)
         self._events_stub = clients.stub(behaviour_pb2_grpc.BehaviourServiceStub)
-        self.identify: Gatherer[profile_pb2.IdentifyRequest, profile_pb2.IdentifyResponse | None] = Gatherer(
+        self._identify: Gatherer[profile_pb2.IdentifyRequest, profile_pb2.IdentifyResponse | None] = Gatherer(
             self._send_identify,
             max_in_flight=max_in_flight,
             max_parts=MAX_CALLS_PER_BATCH,
@@ -80,6 +80,16 @@ class GatheredCalls:
             max_weight=MAX_GATHERED_BYTES,
             weigh=lambda events: sum(e.ByteSize() for e in events),
         )
+
+    async def identify(
+        self, tenant_id: str, request: profile_pb2.IdentifyRequest
+    ) -> profile_pb2.IdentifyResponse:
+        """The service's answer to ``request``: gathered with the tenant's concurrent calls when the
+        service is busy, sent alone when the batch left it unsettled (its answer is then exact)."""
+        answer = await self._identify.submit(tenant_id, request)
+        if answer is None:
+            answer = await self._send_identify_alone(tenant_id, request)
+        return answer
 
     async def record_events(self, tenant_id: str, events: EventPart) -> behaviour_pb2.RecordEventsResponse:
         """The service's answer to ``events``, gathered with other small calls when it is small."""
@@ -101,6 +111,14 @@ class GatheredCalls:
             "profile", self._identify_stub.IdentifyMany, request, tenant_id=tenant_id
         )
         return [o.result if o.WhichOneof("outcome") == "result" else None for o in response.outcomes]
+
+    async def _send_identify_alone(
+        self, tenant_id: str, request: profile_pb2.IdentifyRequest
+    ) -> profile_pb2.IdentifyResponse:
+        response: profile_pb2.IdentifyResponse = await self._clients.call(
+            "profile", self._identify_stub.Identify, request, tenant_id=tenant_id
+        )
+        return response
 
     async def _send_events(
         self, tenant_id: str, parts: list[EventPart]

@@ -56,9 +56,7 @@ def attributes_to_proto(attributes: Attributes | None) -> profile_pb2.CustomerAt
 
 
 @router.post("/identify", response_model=IdentifyResponse, responses=ERRORS, **scoped("ingest"))
-async def identify(
-    body: IdentifyRequest, tenant: Tenant, gathered: Gathered, profile: Profile
-) -> IdentifyResponse:
+async def identify(body: IdentifyRequest, tenant: Tenant, gathered: Gathered) -> IdentifyResponse:
     """Resolve the identities to one customer, creating it when none matches (``created``).
 
     Concurrent calls of the tenant are answered together when the profile service is busy
@@ -68,10 +66,7 @@ async def identify(
         identities=[i.to_proto() for i in body.identities],
         attributes=attributes_to_proto(body.attributes),
     )
-    answer = await gathered.identify.submit(tenant.tenant_id, request)
-    if answer is None:
-        answer = await profile.customers.Identify(request)
-    return IdentifyResponse.from_proto(answer)
+    return IdentifyResponse.from_proto(await gathered.identify(tenant.tenant_id, request))
 
 
 @router.get("", response_model=Page[CustomerOut], responses=ERRORS, **scoped("read"))

@@ -129,7 +129,8 @@ def _created_event(tenant_id: uuid.UUID, customer_id: uuid.UUID, identity_set: I
     segment attributes, all unset, so that no consumer has to ask profile for them (loyalty asked
     for each one's birthday while they were left out)."""
     payload = profile_events_pb2.CustomerCreated(
-        identity_types=sorted({i.type for i in identity_set}), attributes=profile_events_pb2.SegmentAttributes()
+        identity_types=sorted({i.type for i in identity_set}),
+        attributes=profile_events_pb2.SegmentAttributes(),
     )
     payload.created_at.GetCurrentTime()
     return NewEvent(tenant_id, "customer.created", customer_id, payload)
