@@ -113,8 +113,30 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+RATE_LIMIT_HINT = (
+    "calls were answered 429: one tenant went over the gateway's default rate (1,000 calls/s per tenant "
+    "and per key). To measure past it, start the system with PATRON_GATEWAY_RATE_TENANT_PER_SECOND, "
+    "PATRON_GATEWAY_RATE_KEY_PER_SECOND and their _BURST raised (bench/README.md)"
+)
+
+
+def _rate_limited(value: Any) -> bool:
+    """Whether a report holds an ``errors`` count of 429 answers anywhere."""
+    if isinstance(value, Mapping):
+        errors = value.get("errors")
+        if isinstance(errors, Mapping) and errors.get("429"):
+            return True
+        return any(_rate_limited(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_rate_limited(v) for v in value)
+    return False
+
+
 def emit_report(report: Mapping[str, Any], output: Path | None = None) -> None:
-    """Print ``report`` as one JSON object on stdout and, when ``output`` is given, write it there too."""
+    """Print ``report`` as one JSON object on stdout and, when ``output`` is given, write it there too;
+    say on stderr when calls were refused by the rate limits rather than measured."""
+    if _rate_limited(report):
+        log(RATE_LIMIT_HINT)
     text = json.dumps(report, indent=2, sort_keys=False)
     print(text, flush=True)
     if output is not None:
