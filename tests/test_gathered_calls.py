@@ -197,3 +197,24 @@ async def test_the_service_answers_a_batch_call_by_call_and_refuses_an_oversized
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.IdentifyMany(profile_pb2.IdentifyManyRequest(calls=[good]), timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_gathered_calls_of_two_tenants_stay_in_their_own_tenant(
+    gathering_api: httpx.AsyncClient, shop: TenantKey
+) -> None:
+    other = await create_tenant(gathering_api, "Other gathering shop")
+
+    async def identify(tenant: TenantKey, n: int) -> str:
+        body = {"identities": [phone(500 + n)]}
+        response = await gathering_api.post("/v1/customers/identify", json=body, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        return str(response.json()["customer_id"])
+
+    ids = await asyncio.gather(*(identify(tenant, n) for n in range(10) for tenant in (shop, other)))
+    mine, theirs = ids[0::2], ids[1::2]
+    assert not set(mine) & set(theirs)  # the same phone is a different customer in each tenant
+    for tenant, own, foreign in ((shop, mine, theirs), (other, theirs, mine)):
+        assert (await gathering_api.get(f"/v1/customers/{own[0]}", headers=tenant.headers)).status_code == 200
+        assert (
+            await gathering_api.get(f"/v1/customers/{foreign[0]}", headers=tenant.headers)
+        ).status_code == 404

@@ -7,6 +7,8 @@ lets it go, so that "busy" is exact rather than timed.
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.gathering import Gatherer
 
@@ -137,3 +139,38 @@ async def test_in_flight_zero_sends_every_call_alone() -> None:
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         gatherer(HeldSend(), parts=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    calls=st.lists(st.tuples(st.sampled_from("abc"), st.integers(1, 9)), min_size=1, max_size=40),
+    in_flight=st.integers(0, 3),
+    parts=st.integers(1, 5),
+    weight=st.integers(1, 20),
+)
+def test_every_part_is_sent_once_in_a_batch_of_its_own_key_within_the_limits(
+    calls: list[tuple[str, int]], in_flight: int, parts: int, weight: int
+) -> None:
+    async def scenario() -> None:
+        sent: list[tuple[str, list[tuple[int, int]]]] = []
+
+        async def send(key: str, batch: list[tuple[int, int]]) -> list[int]:
+            sent.append((key, list(batch)))
+            await asyncio.sleep(0)
+            return [index for index, _ in batch]
+
+        gathering: Gatherer[tuple[int, int], int] = Gatherer(
+            send, max_in_flight=in_flight, max_parts=parts, max_weight=weight, weigh=lambda p: p[1]
+        )
+        answers = await asyncio.gather(*(gathering.submit(key, (i, w)) for i, (key, w) in enumerate(calls)))
+        assert answers == list(range(len(calls)))  # each caller got its own part's answer
+        sent_parts = sorted(index for _, batch in sent for index, _ in batch)
+        assert sent_parts == list(range(len(calls)))  # every part sent, none twice
+        for key, batch in sent:
+            assert all(calls[index][0] == key for index, _ in batch)
+            if len(batch) > 1:
+                assert len(batch) <= parts
+                assert sum(w for _, w in batch) <= weight
+        assert gathering.lanes == 0
+
+    asyncio.run(scenario())
