@@ -173,4 +173,8 @@ def test_every_part_is_sent_once_in_a_batch_of_its_own_key_within_the_limits(
                 assert sum(w for _, w in batch) <= weight
         assert gathering.lanes == 0
 
-    asyncio.run(scenario())
+    # A loop of its own that is never made the thread's current one: asyncio.run would leave the
+    # main thread with no current loop, and a later synchronous test that builds a grpc.aio channel
+    # (which asks for one) would fail.
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+        runner.run(scenario())

@@ -242,7 +242,9 @@ def test_production_refuses_plaintext_unless_acknowledged(pki: Pki) -> None:
         )
 
 
-def test_a_service_refuses_plaintext_in_production_at_start() -> None:
+async def test_a_service_refuses_plaintext_in_production_at_start() -> None:
+    # Async: building the server makes a grpc.aio channel, which wants the running loop; a
+    # synchronous test depended on the main thread still having a default loop to hand out.
     settings = service_settings("loyalty", "postgresql://postgres@127.0.0.1:1/none")
     production = RuntimeSettings.model_validate({"env": "production", "log_format": "text"})
     with pytest.raises(ValueError, match="PATRON_GRPC_TLS_DISABLED"):
