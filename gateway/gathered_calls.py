@@ -101,11 +101,7 @@ class GatheredCalls:
         self, tenant_id: str, calls: list[profile_pb2.IdentifyRequest]
     ) -> list[profile_pb2.IdentifyResponse | None]:
         if len(calls) == 1:
-            return [
-                await self._clients.call(
-                    "profile", self._identify_stub.Identify, calls[0], tenant_id=tenant_id
-                )
-            ]
+            return [await self._send_identify_alone(tenant_id, calls[0])]
         request = profile_pb2.IdentifyManyRequest(calls=calls)
         response = await self._clients.call(
             "profile", self._identify_stub.IdentifyMany, request, tenant_id=tenant_id

@@ -3,15 +3,15 @@
 A storefront identifies a shopper on every sign-in and checkout, so under load the gateway holds
 many ``identify`` calls of one tenant at once. Each alone costs a transaction of several round trips;
 gathered, the calls that name a known customer are answered by one read and the new customers are
-created in one transaction (``domain.batch_identities``). Each call's answer is the one it would get
-alone, sent after the calls before it:
+created in one transaction (``domain.batch_identities``). The calls were concurrent, so they have no
+order of their own; each gets the answer it would get if they had been sent one after another:
 
 - a call whose identities or attributes have a fault is **unsettled**: nothing of it is written and
   its sender sends it alone, which answers the fault exactly as before (field names included);
-- a call with attributes goes through ``identify`` on its own (it updates the customer);
-- the same identity set named by several calls is resolved once; the first call in order is the one
-  that created the customer or merged customers, the later ones found it (``created`` false, no
-  merges), as they would have one after another.
+- a call with attributes goes through ``identify`` on its own after the others (it updates the
+  customer, and finds one that a call without attributes created);
+- the same identity set named by several calls is resolved once; the first of them is the one that
+  created the customer or merged customers, the later ones found it (``created`` false, no merges).
 """
 
 from __future__ import annotations
