@@ -4,10 +4,13 @@ A storefront sends one identify or one event per shopper action, so under load t
 dozens of small calls of the same tenant at once. Sent one by one, each pays a gRPC call, a service
 transaction and its round trips to PostgreSQL; that per-call cost, not the work, bounded identify and
 single events. A :class:`Gatherer` keeps at most ``max_in_flight`` service calls of a key (the tenant)
-outstanding. A call that finds a free slot is sent at once, alone, so a quiet system adds no latency;
-a call that finds them all taken waits, and when a slot frees, everything waiting (up to
-``max_parts`` parts and ``max_weight`` bytes) goes in one service call. The batch size thus follows
-the load with no timer. Each caller gets its own part's answer, or the service call's failure.
+outstanding. A call that finds a free slot is sent on the event loop's next turn, with the calls that
+reached the gateway in the same turn, so a quiet system adds no latency but one turn; a call that
+finds every slot taken waits, and when a slot frees, everything waiting (up to ``max_parts`` parts
+and ``max_weight`` bytes) goes in one service call. The batch size thus follows the load with no
+timer. Each caller gets its own part's answer, or the service call's failure. (Sending a call that
+finds a free slot at once, alone, measured about 8 % fewer identifies a second: under load most
+slots then carried one call.)
 
 A caller that goes away while waiting is dropped from the next batch; one that goes away while its
 batch is out does not cancel the batch (the other callers need it), just as a service may finish a
@@ -39,10 +42,11 @@ class _Waiting(Generic[Part, Answer]):
 class _Lane(Generic[Part, Answer]):
     """One key's outstanding service calls and the parts waiting for a slot."""
 
-    __slots__ = ("in_flight", "waiting")
+    __slots__ = ("in_flight", "scheduled", "waiting")
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.scheduled = False
         self.waiting: deque[_Waiting[Part, Answer]] = deque()
 
 
@@ -70,26 +74,25 @@ class Gatherer(Generic[Part, Answer]):
         self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, key: str, part: Part) -> Answer:
-        """The answer to ``part``, sent alone now or with the parts of ``key`` waiting beside it."""
+        """The answer to ``part``, sent with the parts of ``key`` that wait beside it."""
         weight = self._weigh(part)
         if self._max_in_flight == 0 or weight > self._max_weight:
             return (await self._send(key, [part]))[0]
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane()
-        if lane.in_flight < self._max_in_flight and not lane.waiting:
-            lane.in_flight += 1
-            try:
-                return (await self._send(key, [part]))[0]
-            finally:
-                lane.in_flight -= 1
-                self._dispatch(key, lane)
-        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Answer] = loop.create_future()
         lane.waiting.append(_Waiting(part, weight, answer))
+        if lane.in_flight < self._max_in_flight and not lane.scheduled:
+            # A free slot: send on the loop's next turn, with whatever else arrives in this one.
+            lane.scheduled = True
+            loop.call_soon(self._dispatch, key, lane)
         return await answer
 
     def _dispatch(self, key: str, lane: _Lane[Part, Answer]) -> None:
         """Send what waits, a batch per free slot; forget the lane once it is idle."""
+        lane.scheduled = False
         while lane.in_flight < self._max_in_flight and lane.waiting:
             batch = self._take(lane)
             if not batch:
