@@ -9,7 +9,7 @@ reached the gateway in the same turn, so a quiet system adds no latency but one 
 finds every slot taken waits, and when a slot frees, everything waiting (up to ``max_parts`` parts
 and ``max_weight`` bytes) goes in one service call. The batch size thus follows the load with no
 timer. Each caller gets its own part's answer, or the service call's failure. (Sending a call that
-finds a free slot at once, alone, measured about 8 % fewer identifies a second: under load most
+finds a free slot at once, alone, measured a few percent fewer identifies a second: under load many
 slots then carried one call.)
 
 A caller that goes away while waiting is dropped from the next batch; one that goes away while its
