@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from services.runtime.settings import ServiceSettings, asyncpg_url
+from services.runtime.settings import PlanCacheMode, ServiceSettings, asyncpg_url
 
 
 def create_engine(
@@ -19,7 +19,7 @@ def create_engine(
     application_name: str,
     pool_size: int = 10,
     max_overflow: int = 10,
-    plan_cache_mode: str = "auto",
+    plan_cache_mode: PlanCacheMode = "auto",
 ) -> AsyncEngine:
     """An engine tuned for a service: pre-ping, bounded pool, named connections, 10 s statement cap,
     and the service's ``plan_cache_mode`` (``ServiceSettings.db_plan_cache_mode``)."""

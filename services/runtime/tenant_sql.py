@@ -18,6 +18,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+# The same in a statement written as text, for a ``:tenant`` parameter.
+OPAQUE_TENANT_SQL = "(SELECT CAST(:tenant AS uuid))"
+
 
 def opaque_tenant(tenant_id: uuid.UUID) -> sa.ScalarSelect[uuid.UUID]:
     """``(SELECT CAST(:tenant AS uuid))``: compare ``tenant_id`` columns with this on lookups by

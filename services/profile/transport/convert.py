@@ -13,6 +13,7 @@ from datetime import date
 from patron.common.v1 import tenancy_pb2
 from patron.profile.v1 import profile_pb2
 from services.profile.domain.customers import Customer, CustomerAttributes, IdentifyResult
+from services.profile.domain.identify_many import IdentifyOutcome, Unsettled
 from services.profile.domain.identities import IdentityInput
 from services.profile.domain.timeline import TimelineEntry
 from services.runtime.errors import ViolationCollector
@@ -76,6 +77,13 @@ def identify_result_to_proto(result: IdentifyResult) -> profile_pb2.IdentifyResp
         merged_customer_ids=[str(c) for c in result.merged_customer_ids],
         unmerged_customer_ids=[str(c) for c in result.unmerged_customer_ids],
     )
+
+
+def identify_outcome_to_proto(outcome: IdentifyOutcome) -> profile_pb2.IdentifyOutcome:
+    """One call's answer in an IdentifyMany response: its result, or why it was left unsettled."""
+    if isinstance(outcome, Unsettled):
+        return profile_pb2.IdentifyOutcome(unsettled=outcome.reason)
+    return profile_pb2.IdentifyOutcome(result=identify_result_to_proto(outcome))
 
 
 def attributes_to_proto(attributes: CustomerAttributes) -> profile_pb2.CustomerAttributes:

@@ -77,28 +77,24 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         self, request: profile_pb2.IdentifyManyRequest, context: aio.ServicerContext
     ) -> profile_pb2.IdentifyManyResponse:
         check_batch_size(len(request.calls))  # before converting any of them
-        unreadable: dict[int, str] = {}
-        calls: list[tuple[int, IdentifyCall]] = []
+        outcomes: list[IdentifyOutcome | None] = [None] * len(request.calls)
+        calls: list[IdentifyCall] = []
+        positions: list[int] = []
         for index, call in enumerate(request.calls):
             try:
                 attributes = convert.attributes_from_proto(call.attributes)
-            except InvalidArgument as fault:
-                unreadable[index] = f"invalid argument: {fault}"
+            except InvalidArgument as fault:  # unreadable: its sender sends it alone for the error
+                outcomes[index] = Unsettled(f"invalid argument: {fault}")
                 continue
-            calls.append((index, IdentifyCall(convert.identities_from_proto(call.identities), attributes)))
-        outcomes: list[IdentifyOutcome] = [Unsettled(reason) for reason in unreadable.values()]
-        positions = list(unreadable)
+            calls.append(IdentifyCall(convert.identities_from_proto(call.identities), attributes))
+            positions.append(index)
         if calls:
-            outcomes += await self._batch.identify_many(current_tenant(), [c for _, c in calls])
-            positions += [index for index, _ in calls]
-        answer = [profile_pb2.IdentifyOutcome()] * len(request.calls)
-        for index, outcome in zip(positions, outcomes, strict=True):
-            answer[index] = (
-                profile_pb2.IdentifyOutcome(unsettled=outcome.reason)
-                if isinstance(outcome, Unsettled)
-                else profile_pb2.IdentifyOutcome(result=convert.identify_result_to_proto(outcome))
-            )
-        return profile_pb2.IdentifyManyResponse(outcomes=answer)
+            answered = await self._batch.identify_many(current_tenant(), calls)
+            for index, outcome in zip(positions, answered, strict=True):
+                outcomes[index] = outcome
+        return profile_pb2.IdentifyManyResponse(
+            outcomes=[convert.identify_outcome_to_proto(o) for o in outcomes if o is not None]
+        )
 
     async def GetCustomer(
         self, request: profile_pb2.GetCustomerRequest, context: aio.ServicerContext

@@ -127,11 +127,11 @@ class CustomerProjection:
         """A run of customer.created as one upsert per kind of event and one re-scoring per tenant.
 
         A burst of sign-ups cost one re-scoring statement per event before (most of scoring's CPU
-        under the identify benchmark), and so did customers created by event and order batches,
-        whose events carry no attributes: 10,000 of them kept scoring busy for minutes. Events that
-        carry the attributes set them all, the others only the registration channel and device, so
-        the two kinds are upserted apart. A run that names a customer twice goes event by event (one
-        upsert cannot touch a row twice)."""
+        under the identify benchmark), and so did events without attributes (from before they
+        travelled, or from event and order batches before those carried them): 10,000 of them kept
+        scoring busy for minutes. Events that carry the attributes set them all, the others only the
+        registration channel and device, so the two kinds are upserted apart. A run that names a
+        customer twice goes event by event (one upsert cannot touch a row twice)."""
         keys = [(e.tenant_id, e.customer_id) for e in envelopes]
         if len(set(keys)) < len(keys):
             for envelope in envelopes:
