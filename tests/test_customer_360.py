@@ -21,7 +21,7 @@ from tests.conftest import TenantKey, gateway_client, gateway_settings
 from tests.notify_peers import SmtpPeer
 from tests.support import free_port
 from tests.test_audience_projection import eventually
-from tests.test_coupons import issued_code
+from tests.test_coupons import issued_code, redeem
 from tests.test_coupons import template as coupon_template
 from tests.test_notify_messages_api import email_channel, send
 from tests.test_notify_messages_api import template as message_template
@@ -101,6 +101,85 @@ async def test_a_merged_away_id_is_answered_for_its_survivor(
     assert (body["customer_id"], body["merged_into"]) == (survivor, survivor)
     assert body["profile"]["customer_id"] == survivor
     assert body["points"]["customer_id"] == survivor
+
+
+async def _sections_and_endpoints(
+    api: httpx.AsyncClient, tenant: TenantKey, customer: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The 360's sections, and what each section's own endpoint answers (first pages of ten)."""
+    body = await view(api, tenant, customer)
+    own: dict[str, Any] = {}
+    for section, path in {
+        "profile": "",
+        "scores": "/scores",
+        "segments": "/segments",
+        "points": "/points",
+        "membership": "/membership",
+        "coupons": "/coupons?status=available&limit=10",
+        "messages": "/messages?limit=10",
+        "timeline": "/timeline?limit=10",
+    }.items():
+        response = await api.get(f"/v1/customers/{customer}{path}", headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        own[section] = answer["items"] if isinstance(answer, dict) and "items" in answer else answer
+    return {section: body[section] for section in own}, own
+
+
+async def test_each_section_is_what_its_own_endpoint_answers(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    """Each service reads its part in one statement where it can; the sections must not differ from
+    the single endpoints, which read step by step: paging cut at ten, statuses filtered, merged-away
+    ids answered for the survivor."""
+    customer, _ = await a_known_customer(api, tenant)
+    template_id = (
+        await coupon_template(api, tenant, kind="no_threshold", discount_minor=300, per_customer_limit=20)
+    )["template_id"]
+    codes = [await issued_code(api, tenant, customer, template_id) for _ in range(12)]
+    assert (await redeem(api, tenant, codes[-1], 1_000)).status_code == 200
+    merged = await identify(api, tenant, f"m-{uuid.uuid4().hex[:8]}@example.com", "Hangzhou")
+    merge = await api.post(
+        f"/v1/customers/{customer}/merge", json={"other_customer_id": merged}, headers=tenant.headers
+    )
+    assert merge.status_code == 200, merge.text
+
+    sections, own = await eventually(
+        lambda: _sections_and_endpoints(api, tenant, customer), lambda pair: pair[0] == pair[1]
+    )
+    assert sections == own
+    assert len(sections["coupons"]) == 10
+    assert codes[-1] not in [c["code"] for c in sections["coupons"]]
+    assert sections["points"]["balance"] == 120
+
+    loyalty_sections = ("points", "membership", "coupons")
+    of_merged = await eventually(
+        lambda: view(api, tenant, merged), lambda b: b["points"]["customer_id"] == customer
+    )
+    assert {s: of_merged[s] for s in loyalty_sections} == {s: sections[s] for s in loyalty_sections}
+
+
+async def test_a_chain_of_merges_is_followed_and_an_erased_customer_is_404(
+    api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    first, second, third = [
+        await identify(api, tenant, f"{n}-{uuid.uuid4().hex[:8]}@example.com", "Ningbo") for n in "abc"
+    ]
+    for survivor, other in ((second, first), (third, second)):
+        merge = await api.post(
+            f"/v1/customers/{survivor}/merge", json={"other_customer_id": other}, headers=tenant.headers
+        )
+        assert merge.status_code == 200, merge.text
+    body = await view(api, tenant, first)
+    assert (body["customer_id"], body["merged_into"]) == (third, third)
+    assert body["profile"] == (await api.get(f"/v1/customers/{first}", headers=tenant.headers)).json()
+    merged_ids = {item["ref"] for item in body["timeline"] if item["kind"] == "customer.merged"}
+    assert merged_ids == {first, second}
+    erased = await api.delete(f"/v1/customers/{third}", headers=tenant.headers)
+    assert erased.status_code == 200, erased.text
+    for customer in (first, third):
+        response = await api.get(f"/v1/customers/{customer}/360", headers=tenant.headers)
+        assert response.status_code == 404, response.text
 
 
 async def test_unknown_and_other_tenants_customers_are_404(

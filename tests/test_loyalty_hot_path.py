@@ -4,7 +4,6 @@ points.changed envelope, a key raced on them, and the fallback once the pool is 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,13 +15,13 @@ from patron.events.v1 import envelope_pb2
 from services.loyalty.domain.errors import InsufficientPoints
 from services.loyalty.domain.ledger import LedgerResult, Movement
 from services.loyalty.store.fast_moves import balance_at_once, move_at_once
-from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.movements import MOVE_SQL, move_arguments
 from services.loyalty.store.programs import ProgramCache
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tables import tenants
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
+from services.runtime.hot_pool import HotConnections
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import upsert_tenant
 
@@ -30,7 +29,7 @@ from services.runtime.tenant_store import upsert_tenant
 @pytest.fixture
 async def hot_db(database_urls: dict[str, str]) -> AsyncIterator[tuple[Database, HotConnections]]:
     db = Database(create_engine(database_urls["loyalty"], application_name="test-hot-path", pool_size=5))
-    hot = HotConnections(db, size=4)
+    hot = HotConnections(db, "loyalty", size=4)
     yield db, hot
     await hot.close()
     await db.dispose()
@@ -202,9 +201,11 @@ async def test_a_redemption_reads_only_its_customers_lots_in_a_tenant_the_statis
             arguments = move_arguments(
                 Outbox("loyalty", outbox_table, 16), movement, -1, None, resolve=True, check_version=True
             )
-            plan = json.loads(
-                await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {MOVE_SQL}", *arguments)
-            )[0]["Plan"]
+            # the hot pool decodes json as PostgreSQL's other pools do
+            explained = await connection.fetchval(
+                f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {MOVE_SQL}", *arguments
+            )
+            plan = explained[0]["Plan"]
             buffers.append(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
     # the first one plans the debit's statements on this connection (catalog reads)
     assert max(buffers[1:]) < 150, buffers

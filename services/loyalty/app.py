@@ -16,11 +16,11 @@ from services.loyalty.domain.program_desk import ProgramDesk
 from services.loyalty.domain.reports import ReportsDesk
 from services.loyalty.fault_injection import after_earn_fault
 from services.loyalty.store.coupons import SqlCouponStore
+from services.loyalty.store.customer_360_at_once import LoyaltyPartAtOnce
 from services.loyalty.store.customer_360_reads import SqlMemberReads
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.customer_export import loyalty_privacy
 from services.loyalty.store.expiry import SqlExpiryStore
-from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.kpis import SqlLoyaltyKpiStore
 from services.loyalty.store.membership_reads import SqlMembershipStore
 from services.loyalty.store.points import SqlPointsStore
@@ -44,6 +44,7 @@ from services.loyalty.transport.reports_servicer import reports_registration
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.grpc_tls import peer_channel
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -61,7 +62,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     profile_channel = peer_channel(settings, "profile", runtime)
     directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
-    hot = HotConnections(database)
+    hot = HotConnections(database, "loyalty")
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
         settings,
@@ -98,7 +99,13 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             kpis_registration(LoyaltyKpis(SqlLoyaltyKpiStore(database))),
             membership_registration(membership_desk),
             coupons_registration(coupon_desk),
-            customer_360_registration(Customer360Desk(points_desk, SqlMemberReads(database, directory))),
+            customer_360_registration(
+                Customer360Desk(
+                    points_desk,
+                    SqlMemberReads(database, directory),
+                    LoyaltyPartAtOnce(database, hot, programs),
+                )
+            ),
             privacy_registration(loyalty_privacy(database)),
         ],
         tenant_exempt_methods=frozenset({PROVISION_METHOD})

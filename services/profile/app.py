@@ -47,6 +47,7 @@ from services.profile.transport.servicers import (
 from services.profile.transport.tags_servicer import tags_and_consent_registrations
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
@@ -61,6 +62,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     keys = ApiKeys(SqlApiKeyStore(database))
     registry = TenantRegistry(SqlTenantStore(database), keys)
     customer_store = SqlCustomerStore(database, cipher, producer.outbox)
+    hot = HotConnections(database, "profile")
     directory = CustomerDirectory(customer_store, registry)
     passwords = Passwords(settings.hash_parameters())
     timeline = Timeline(SqlTimelineStore(database))
@@ -86,7 +88,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             ),
             CUSTOMER_SERVICE,
         ),
-        customer_360_registration(Customer360Reads(SqlCustomer360Store(database, customer_store))),
+        customer_360_registration(Customer360Reads(SqlCustomer360Store(database, customer_store, hot))),
         behaviour_registration(database, cipher, producer.outbox, registry),
         orders_registration(database, cipher, producer.outbox, directory, registry),
         *tags_and_consent_registrations(database, producer.outbox),
@@ -112,7 +114,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
         )
         | producer.tenant_exempt_methods
         | OPERATOR_EXEMPT,
-        background=[*producer.background, purge.run],
+        background=[*producer.background, purge.run, hot.hold],
     )
 
 

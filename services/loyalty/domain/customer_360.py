@@ -1,9 +1,10 @@
 """Loyalty's part of the customer 360: points, membership and the newest available coupons.
 
 The 360 asks every service for its part at once, so each part should cost as few connections and
-round trips as it can. The balance is one statement on the hot pool (as ``PointsDesk.balance``);
-the membership and the coupons share one transaction, which resolves the customer once, where the
-separate endpoints' use cases each open their own.
+round trips as it can. The whole part is first read in one statement (``PartAtOnce``); when that
+cannot answer (a customer loyalty's projection has not seen yet, a programme changed since it was
+cached), the balance is read as ``PointsDesk.balance`` reads it, and the membership and the coupons
+share one transaction, which resolves the customer once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.loyalty.domain.coupons import Coupon
 from services.loyalty.domain.customers import parse_customer_id
 from services.loyalty.domain.ledger import Balance
 from services.loyalty.domain.points_desk import PointsDesk
+from services.loyalty.domain.points_desk import expiring_days as points_expiring_days
 from services.loyalty.domain.tiers import MembershipView
 from services.runtime.concurrency import first_failure_raised
 from services.runtime.paging import Page, page_size
@@ -45,20 +47,41 @@ class MemberReads(Protocol):
         ...
 
 
+class PartAtOnce(Protocol):
+    async def read(
+        self,
+        tenant_id: uuid.UUID,
+        customer_id: uuid.UUID,
+        now: datetime,
+        expiring_days: int,
+        coupon_limit: int,
+    ) -> tuple[uuid.UUID, Balance, MembershipView, Page[Coupon]] | None:
+        """The live customer, its balance, membership and newest available coupons in one read;
+        NotFound for an erased customer; None when the step-by-step reads must answer."""
+        ...
+
+
 class Customer360Desk:
     """Loyalty's 360 part for the calling tenant."""
 
-    def __init__(self, points: PointsDesk, reads: MemberReads) -> None:
+    def __init__(self, points: PointsDesk, reads: MemberReads, at_once: PartAtOnce) -> None:
         self._points = points
         self._reads = reads
+        self._at_once = at_once
 
     async def part(
         self, tenant_id: uuid.UUID, customer_id: str, expiring_days: int, coupon_limit: int
     ) -> LoyaltyPart:
-        """Both reads at once; any failure fails the part (the gateway marks it degraded)."""
+        """One read when it can answer, else the two reads at once; any failure fails the part
+        (the gateway marks it degraded)."""
         size = page_size(coupon_limit)
+        days = points_expiring_days(expiring_days, "expiring_days")
         customer = parse_customer_id(customer_id)
         now = datetime.now(UTC)
+        whole = await self._at_once.read(tenant_id, customer, now, days, size)
+        if whole is not None:
+            survivor, balance, membership, coupons = whole
+            return LoyaltyPart(survivor, balance, survivor, membership, coupons, now)
         (balance_customer, balance), (member, membership, coupons) = first_failure_raised(
             await asyncio.gather(
                 self._points.balance(tenant_id, customer_id, expiring_days),

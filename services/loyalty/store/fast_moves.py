@@ -23,7 +23,6 @@ import asyncpg
 from services.loyalty.domain.errors import InsufficientPoints
 from services.loyalty.domain.expiry import expires_at
 from services.loyalty.domain.ledger import Balance, EntryType, LedgerResult, Movement
-from services.loyalty.store.hot_pool import HotConnections, HotPathClosed
 from services.loyalty.store.movements import (
     MOVE_SQL,
     is_concurrent_booking,
@@ -34,6 +33,7 @@ from services.loyalty.store.programs import ProgramCache
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
 from services.runtime.events.outbox import Outbox
+from services.runtime.hot_pool import HotConnections, HotPathClosed
 
 
 async def move_at_once(

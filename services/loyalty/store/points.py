@@ -17,12 +17,12 @@ from services.loyalty.store.accounts import balance_of, ledger_page
 from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.expiry import expiring_page
 from services.loyalty.store.fast_moves import balance_at_once, move_at_once
-from services.loyalty.store.hot_pool import HotConnections
 from services.loyalty.store.ledger import Movement, credit, debit, spend_points
 from services.loyalty.store.programs import ProgramCache, tenant_program
 from services.loyalty.store.sign_ins import sign_in
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
+from services.runtime.hot_pool import HotConnections
 from services.runtime.paging import Page
 
 

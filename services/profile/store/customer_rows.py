@@ -37,3 +37,8 @@ def customer_from_row(
         updated_at=row.updated_at,
         merged_into=row.customer_id if requested is not None and row.customer_id != requested else None,
     )
+
+
+def masked_identity(kind: str, masked: str, verified: bool) -> NormalizedIdentity:
+    """An identity as listings carry it: only the masked form (the clear value stays sealed)."""
+    return NormalizedIdentity(kind, masked, masked, verified)

@@ -15,7 +15,7 @@ from services.profile.domain.identities import NormalizedIdentity
 from services.profile.domain.identity_resolution import Candidate, Link, ResolutionPlan, plan_resolution
 from services.profile.domain.listing import Cursor, CustomerQuery
 from services.profile.store.customer_listing import list_customers
-from services.profile.store.customer_rows import customer_from_row
+from services.profile.store.customer_rows import customer_from_row, masked_identity
 from services.profile.store.identify_statements import (
     add_identities,
     create_bare_customer,
@@ -216,15 +216,17 @@ class SqlCustomerStore:
             )
         ).one()
         identity_rows = await self._identities(connection, tenant_id, customer_id)
-        return self._customer(tenant_id, row, identity_rows, requested)
+        return self.customer_of_row(tenant_id, row, identity_rows, requested)
 
-    def _customer(
+    def customer_of_row(
         self,
         tenant_id: uuid.UUID,
-        row: sa.Row[Any],
+        row: Any,
         identity_rows: list[NormalizedIdentity],
         requested: uuid.UUID,
     ) -> Customer:
+        """The Customer a ``customers`` row (any object with its columns as attributes) holds,
+        its nickname decrypted, as the answer to ``requested``."""
         nickname = self._cipher.decrypt(tenant_id, "nickname", row.nickname_enc) if row.nickname_enc else None
         return customer_from_row(row, nickname, identity_rows, requested)
 
@@ -279,7 +281,4 @@ class SqlCustomerStore:
             .order_by(identities.c.created_at, identities.c.type)
         )
         # Listings carry only the masked form; the clear value stays sealed in value_enc.
-        return [
-            NormalizedIdentity(r.type, r.value_masked, r.value_masked, r.verified_at is not None)
-            for r in rows
-        ]
+        return [masked_identity(r.type, r.value_masked, r.verified_at is not None) for r in rows]

@@ -27,7 +27,7 @@ from services.runtime.tenant_sql import opaque_tenant
 REPOINT_STATEMENTS: list[sa.TextClause] = []
 
 
-_MAX_MERGE_HOPS = 16
+MAX_MERGE_HOPS = 16
 _UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
 
 
@@ -50,7 +50,7 @@ async def resolve_survivors(
     """
     at: dict[uuid.UUID, uuid.UUID] = {customer_id: customer_id for customer_id in requested}
     live: dict[uuid.UUID, uuid.UUID] = {}
-    for _ in range(_MAX_MERGE_HOPS):
+    for _ in range(MAX_MERGE_HOPS):
         if not at:
             break
         query = (

@@ -14,7 +14,7 @@ from services.profile.store.merges import customer_family, resolve_survivor
 from services.runtime.database import Database
 
 # Each branch yields (at, kind, ref, detail) for the customer family :customers of tenant :tenant.
-_BRANCHES = (
+TIMELINE_BRANCHES = (
     "SELECT created_at AS at, 'customer.created' AS kind, customer_id::text AS ref, "
     "jsonb_build_object('customer_id', customer_id) AS detail "
     "FROM customers WHERE tenant_id = :tenant AND customer_id = ANY(:customers)",
@@ -42,7 +42,7 @@ _BRANCHES = (
 
 _TIMELINE = sa.text(
     "SELECT at, kind, ref, detail FROM ("  # noqa: S608 - the branches are constants
-    + " UNION ALL ".join(_BRANCHES)
+    + " UNION ALL ".join(TIMELINE_BRANCHES)
     + ") AS t WHERE CAST(:after_at AS timestamptz) IS NULL "
     "OR (at, kind, ref) < "
     "(CAST(:after_at AS timestamptz), CAST(:after_kind AS text), CAST(:after_ref AS text)) "

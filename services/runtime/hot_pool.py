@@ -1,7 +1,8 @@
-"""A small pool of raw asyncpg connections for the one-statement hot paths of the points API.
+"""A small pool of raw asyncpg connections for a service's one-statement hot paths.
 
-A redemption, an adjustment and a balance read are each one statement on an autocommit
-connection (``fast_moves``). Through SQLAlchemy every call paid for a pool checkout and checkin
+Loyalty's redemption, adjustment and balance read are each one statement on an autocommit
+connection (``services.loyalty.store.fast_moves``), and so is each service's part of the customer
+360. Through SQLAlchemy every call paid for a pool checkout and checkin
 with their reset of the isolation level, a greenlet switch, parameter processing and a result
 object, which measured about a tenth of the loyalty process's CPU under the benchmark. On a raw
 asyncpg connection the statement is prepared once per connection (asyncpg's statement cache) and
@@ -32,6 +33,7 @@ stays open until the server has drained.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -63,11 +65,18 @@ async def _keep_session(_: Any) -> None:
     """Release without a reset query (see the module docstring)."""
 
 
+async def _json_codecs(connection: Any) -> None:
+    """json and jsonb as Python values, as the service's SQLAlchemy pool answers them."""
+    for kind in ("json", "jsonb"):
+        await connection.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
 class HotConnections:
     """Raw autocommit connections to the service's database, for single-statement calls."""
 
-    def __init__(self, database: Database, size: int = HOT_POOL_SIZE) -> None:
+    def __init__(self, database: Database, service: str, size: int = HOT_POOL_SIZE) -> None:
         self._database = database
+        self._service = service
         self._size = size
         self._pool: Any = None
         self._opening = asyncio.Lock()
@@ -84,8 +93,9 @@ class HotConnections:
                     max_size=self._size,
                     timeout=CONNECT_TIMEOUT_SECONDS,
                     reset=_keep_session,
+                    init=_json_codecs,
                     server_settings={
-                        "application_name": "patron-loyalty-hot",
+                        "application_name": f"patron-{self._service}-hot",
                         "statement_timeout": str(STATEMENT_TIMEOUT_MS),
                         "plan_cache_mode": "force_generic_plan",
                     },
