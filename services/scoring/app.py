@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.grpc_tls import peer_channel
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
@@ -102,6 +103,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     saved = SavedSegments(SqlSavedSegmentStore(database, producer.outbox))
     contacts = ProfileContacts(profile_channel)
 
+    hot = HotConnections(database, "scoring")
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
@@ -110,7 +112,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             segments_registration(
                 SegmentPreview(SqlSegmentStore(database)), saved, SegmentAudience(SqlAudienceStore(database))
             ),
-            customer_360_registration(Customer360Queries(SqlCustomer360Reader(database))),
+            customer_360_registration(Customer360Queries(SqlCustomer360Reader(database, hot))),
             segment_exports_registration(SegmentExports(SqlSegmentExports(database))),
             kpis_registration(KpiDesk(SqlKpiStore(database))),
             *producer.registrations,
@@ -127,6 +129,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
             size_snapshot_task(database),
             *export_tasks(lambda: ExportWorker(SqlExportJobs(database), contacts)),
+            hot.hold,
         ],
     )
 
