@@ -67,6 +67,7 @@ from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.grpc_tls import peer_channel
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -89,7 +90,8 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     signer = LinkSigner(settings.signing_key(runtime))
     channels = SqlChannelStore(database, sealer)
     templates = SqlTemplateStore(database)
-    messages = SqlMessageStore(database, producer.outbox)
+    hot = HotConnections(database, "notify")
+    messages = SqlMessageStore(database, producer.outbox, hot)
     guard = AddressGuard(
         allow_private=runtime.allows_development_secrets, allowed_hosts=settings.allowed_hosts()
     )
@@ -181,6 +183,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             run_journeys,
             *webhook_tasks,
             *campaigns.background,
+            hot.hold,
         ],
     )
 

@@ -132,3 +132,14 @@ class HotConnections:
             await asyncio.Event().wait()
         finally:
             await self.close()
+
+
+class RecordView:
+    """Attribute access to an asyncpg record, for the row mappings written against SQLAlchemy rows
+    (``row.column``)."""
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._record[name]

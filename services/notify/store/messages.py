@@ -24,6 +24,7 @@ from services.notify.store.message_rows import view_from_row
 from services.notify.store.templates import template_from_row
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
+from services.runtime.hot_pool import HotConnections, HotPathClosed, RecordView
 
 _BY_DEDUPE = sa.text("SELECT * FROM messages WHERE tenant_id = :tenant AND dedupe_key = :key")
 
@@ -44,6 +45,18 @@ _FOR_CUSTOMER = sa.text(
     """
 )
 
+# The same on the hot pool: $1 tenant, $2 customer, $3 and $4 the cursor, $5 the limit.
+_FOR_CUSTOMER_AT_ONCE = """
+    SELECT * FROM messages
+    WHERE tenant_id = $1
+      AND customer_id = COALESCE(
+        (SELECT merged_into FROM customer_states
+         WHERE tenant_id = $1 AND customer_id = $2 AND merged_into IS NOT NULL), $2)
+      AND ($3::timestamptz IS NULL OR (created_at, message_id) < ($3::timestamptz, $4::uuid))
+    ORDER BY created_at DESC, message_id DESC
+    LIMIT $5
+"""
+
 _TEMPLATE = sa.text("SELECT * FROM templates WHERE tenant_id = :tenant AND template_id = :template")
 _CHANNEL_ENABLED = sa.text("SELECT enabled FROM channels WHERE tenant_id = :tenant AND channel = :channel")
 
@@ -51,9 +64,10 @@ _CHANNEL_ENABLED = sa.text("SELECT enabled FROM channels WHERE tenant_id = :tena
 class SqlMessageStore:
     """Implements ``MessageStore`` on notify's database."""
 
-    def __init__(self, database: Database, outbox: Outbox) -> None:
+    def __init__(self, database: Database, outbox: Outbox, hot: HotConnections) -> None:
         self._database = database
         self._outbox = outbox
+        self._hot = hot
 
     async def template(self, tenant_id: uuid.UUID, template_id: uuid.UUID) -> StoredTemplate | None:
         async with self._database.read() as connection:
@@ -92,7 +106,17 @@ class SqlMessageStore:
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[MessageView]:
-        """The customer's messages, newest first, after a cursor."""
+        """The customer's messages, newest first, after a cursor: one statement on the hot pool (the
+        customer 360 reads the first page on every call), the service's pool once it is closing."""
+        after_at, after_id = after if after else (None, None)
+        try:
+            async with self._hot.acquire() as hot:
+                records = await hot.fetch(
+                    _FOR_CUSTOMER_AT_ONCE, tenant_id, customer_id, after_at, after_id, limit
+                )
+            return [view_from_row(RecordView(record)) for record in records]
+        except HotPathClosed:
+            pass
         async with self._database.read() as connection:
             result = await connection.execute(
                 _FOR_CUSTOMER,

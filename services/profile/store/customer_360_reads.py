@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 from services.profile.domain.customer_360 import ProfilePart
 from services.profile.domain.timeline import TimelineEntry
@@ -20,7 +19,7 @@ from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.merges import MAX_MERGE_HOPS, resolve_survivor
 from services.profile.store.timeline import TIMELINE_BRANCHES, timeline_entries
 from services.runtime.database import Database
-from services.runtime.hot_pool import HotConnections, HotPathClosed
+from services.runtime.hot_pool import HotConnections, HotPathClosed, RecordView
 
 # $1 tenant, $2 customer, $3 timeline entries. The chain follows merged_into as resolve_survivors
 # does: an erased or absent link ends it unresolved, and so do more than MAX_MERGE_HOPS hops.
@@ -60,16 +59,6 @@ _PART_AT_ONCE = f"""
 """  # noqa: S608 - the branches and the hop limit are constants
 
 
-class _RecordView:
-    """Attribute access to an asyncpg record, as the customer row mapping reads a row."""
-
-    def __init__(self, record: Any) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        return self._record[name]
-
-
 class SqlCustomer360Store:
     """Implements ``Customer360Store`` on the profile database."""
 
@@ -91,7 +80,7 @@ class SqlCustomer360Store:
         identities = [
             masked_identity(kind, masked, verified) for kind, masked, verified in row["identity_rows"]
         ]
-        customer = self._customers.customer_of_row(tenant_id, _RecordView(row), identities, customer_id)
+        customer = self._customers.customer_of_row(tenant_id, RecordView(row), identities, customer_id)
         timeline = [
             TimelineEntry(at, kind, ref, json.loads(detail)) for at, kind, ref, detail in row["timeline"]
         ]
