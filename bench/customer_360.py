@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -55,10 +55,14 @@ from bench._common import (
     positive_int,
 )
 from bench._cpu import process_cpu_s
+from bench._http11 import HttpError, KeepAliveConnection
 from bench.ingest import ProcessCpu
+
+Result = TypeVar("Result")
 
 TARGET = {"calls_per_s": 300, "p99_ms": 20}
 SEED_CONCURRENCY = 16
+CALL_TIMEOUT_S = 10.0
 
 
 async def _seed_customer(client: httpx.AsyncClient, index: int, template_id: str) -> str:
@@ -97,10 +101,10 @@ async def seed(client: httpx.AsyncClient, count: int) -> list[str]:
 class _Load:
     """The open-loop schedule, the callers that keep it, and what they measured.
 
-    Each of the ``connections`` callers owns a client of one keep-alive connection and takes the
-    next due call from the shared schedule. A shared pool of 64 would make httpcore scan every
-    pooled connection for every request (about 10 ms of generator CPU a call, bench/_identify_python.py):
-    at 300 calls/s the generator, not the system, would be what is measured.
+    Each of the ``connections`` callers owns one keep-alive connection (``bench._http11``) and
+    takes the next due call from the shared schedule. A shared httpx pool of 64 made httpcore scan
+    every pooled connection for every request (about 10 ms of generator CPU a call): at 300 calls/s
+    the generator, not the system, was what got measured.
     """
 
     def __init__(self, customers: list[str], rng: random.Random, rate: float, warmup_s: float) -> None:
@@ -123,7 +127,7 @@ class _Load:
         self.sent += measured
         return due, measured
 
-    async def _caller(self, client: httpx.AsyncClient) -> None:
+    async def _caller(self, connection: KeepAliveConnection) -> None:
         while (taken := self._take()) is not None:
             due, measured = taken
             delay = due - time.perf_counter()
@@ -131,26 +135,26 @@ class _Load:
                 await asyncio.sleep(delay)
             customer = self.rng.choice(self.customers)
             try:
-                response = await client.get(f"/v1/customers/{customer}/360")
-            except (httpx.HTTPError, OSError) as error:
+                status, body = await connection.get(f"/v1/customers/{customer}/360")
+            except HttpError as error:
                 if measured:
-                    self.errors[type(error).__name__] += 1
+                    self.errors[str(error)] += 1
                 continue
             done = time.perf_counter()
             if not measured:
                 continue
-            if response.status_code != 200:
-                self.errors[str(response.status_code)] += 1
-            elif b'"complete":true' not in response.content:
+            if status != 200:
+                self.errors[str(status)] += 1
+            elif b'"complete":true' not in body:
                 self.errors["degraded"] += 1
             else:
                 self.latencies_ms.append((done - due) * 1000.0)
 
-    async def run(self, clients: list[httpx.AsyncClient], duration_s: float) -> None:
-        """Keep the schedule (warm-up, then ``duration_s`` measured) with one caller per client."""
+    async def run(self, connections: list[KeepAliveConnection], duration_s: float) -> None:
+        """Keep the schedule (warm-up, then ``duration_s`` measured) with one caller per connection."""
         self._start = time.perf_counter()
         self._total = int((self.warmup_s + duration_s) * self.rate)
-        await asyncio.gather(*(self._caller(client) for client in clients))
+        await asyncio.gather(*(self._caller(connection) for connection in connections))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,19 +166,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         customers = await seed(client, args.customers)
     log(f"calling at {args.rate}/s: {args.warmup} s warm-up, {args.duration} s measured")
     load = _Load(customers, random.Random(args.seed), args.rate, args.warmup)
-    one = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60.0)
     system = ProcessCpu(args.home)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=args.url, headers=headers, limits=one, timeout=10)
-            )
-            for _ in range(args.connections)
-        ]
+    connections = [KeepAliveConnection(args.url, headers, CALL_TIMEOUT_S) for _ in range(args.connections)]
+    try:
         began, cpu_before = time.monotonic(), _cpu_seconds(system)
-        await load.run(clients, args.duration)
+        await load.run(connections, args.duration)
         elapsed = time.monotonic() - began
         cpu_after = _cpu_seconds(system)
+    finally:
+        for connection in connections:
+            await connection.close()
     succeeded = len(load.latencies_ms)
     return {
         "benchmark": "customer_360",
@@ -222,10 +223,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_on_uvloop(main: Coroutine[Any, Any, Result]) -> Result:
+    """Run ``main`` on uvloop when installed (a cheaper generator), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = asyncio.run(main_async(args))
+        report = run_on_uvloop(main_async(args))
     except BenchError as error:
         log(f"error: {error}")
         return 2

@@ -56,7 +56,9 @@ async def test_event_filters_first_orders_and_refund_reasons_pick_who_enters(
     assert (
         await api.post(f"/v1/orders/{other_order}/refunds", json=refund, headers=tenant.headers)
     ).is_success
-    assert [str(r["customer_id"]) for r in await entered(url, any_refund, 2)] == [buyer, other]
+    # two customers' refunds travel on different partitions: the entries may come in either order
+    refunded = sorted(str(r["customer_id"]) for r in await entered(url, any_refund, 2))
+    assert refunded == sorted([buyer, other])
     assert [str(r["customer_id"]) for r in await instances(url, tea)] == [other]
     firsts = await instances(url, first)
     assert sorted(str(r["customer_id"]) for r in firsts) == sorted([buyer, other])

@@ -45,6 +45,11 @@ from services.runtime.errors import Unavailable
 from services.runtime.server import ServiceServer
 
 HOT_POOL_SIZE = 8
+READ_POOL_SIZE = 4
+"""The hot pool of a service whose hot statements are only reads (its part of the customer 360, a
+customer's messages): each holds its connection for one short round trip, so four serve hundreds
+of calls a second, and the embedded PostgreSQL's 100 connections stay shared with the services'
+own pools (20 each) and loyalty's hot pool."""
 STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_SECONDS = 5.0
 
