@@ -8,13 +8,18 @@ wait for it — no coordinated omission). Prints one JSON object on stdout.
 The workload (the defaults *are* the workload):
 
 - a fresh tenant; 200 customers (``--customers``) identified by e-mail with a city, each given 100
-  points by an adjustment and one coupon, so that every section has something to read;
+  points by an adjustment and one coupon, so that every section has something to read; then a wait
+  of up to 30 s (``--settle``) until the system's processes (found from ``--home``) together use
+  less than a quarter of a core: the consumers apply the seeding's events, which would otherwise
+  share the cores with the first seconds measured;
 - 3 s at the rate not measured (``--warmup``), then 20 s measured (``--duration``) at 300 calls/s
   (``--rate``), each call for a customer drawn uniformly (``--seed``);
 - at most 64 calls in flight (``--connections`` keep-alive connections); a call that finds none free
   waits, and its wait counts in its latency;
 - a call is an error unless it answers 200 with ``complete: true`` (a degraded answer is an error
-  here: the figure is for the whole 360).
+  here: the figure is for the whole 360);
+- the generator is this process (``bench._http11``'s lean client on uvloop); its CPU is reported
+  beside the system's processes' in ``cpu_pct``.
 
 Run from the repository root, with the system up (``patron up``)::
 
@@ -40,7 +45,7 @@ import httpx
 if not __package__:  # run as a script: make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._bounds import cpu_pct
+from bench._bounds import cpu_pct, settle
 from bench._common import (
     DEFAULT_URL,
     BenchError,
@@ -164,9 +169,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=10) as client:
         log(f"seeding {args.customers} customers")
         customers = await seed(client, args.customers)
+    system = ProcessCpu(args.home)
+    log(f"waiting up to {args.settle} s for the system to apply the seeding's events")
+    quiet = await asyncio.to_thread(settle, system.sample, at_most_s=args.settle)
     log(f"calling at {args.rate}/s: {args.warmup} s warm-up, {args.duration} s measured")
     load = _Load(customers, random.Random(args.seed), args.rate, args.warmup)
-    system = ProcessCpu(args.home)
     connections = [KeepAliveConnection(args.url, headers, CALL_TIMEOUT_S) for _ in range(args.connections)]
     try:
         began, cpu_before = time.monotonic(), _cpu_seconds(system)
@@ -194,6 +201,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": latency_summary(load.latencies_ms),
         "errors": dict(load.errors),
         "cpu_pct": cpu_pct(cpu_before, cpu_after, elapsed),
+        "settle": quiet,
         "machine": machine_info(),
     }
 
@@ -213,6 +221,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--customers", type=positive_int, default=200)
     parser.add_argument("--connections", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="after seeding, wait up to this many seconds for a quiet system (30; 0: not at all)",
+    )
     parser.add_argument(
         "--home",
         type=Path,
