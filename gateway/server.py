@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.routers.operations import operations_app
 from gateway.settings import GatewaySettings
 from services.runtime.settings import RuntimeSettings
+from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry import setup_logging, setup_tracing, tracing_configured
 
 
@@ -35,6 +36,7 @@ def main() -> None:
     servers = [_server(app, settings, settings.port, "on")]
     if settings.operations_port:
         servers.append(_server(operations_app(app), settings, settings.operations_port, "off"))
+    freeze_startup_heap()
     uvloop.run(_serve(servers))
 
 

@@ -19,6 +19,7 @@ from services.runtime.grpc_tls import transport_security
 from services.runtime.plugins import settings_class
 from services.runtime.server import BackgroundTask, Registration, ServiceServer, serve_until_signalled
 from services.runtime.settings import RuntimeSettings, ServiceSettings
+from services.runtime.startup_heap import freeze_startup_heap
 from services.runtime.telemetry import setup_logging, setup_tracing, start_metrics_server
 
 
@@ -88,6 +89,7 @@ def run_service(name: str, builder: Builder) -> None:
             server = build_server(name, builder, settings, runtime)
         except ValueError as error:
             sys.exit(f"patron {name}: {error}")
+        freeze_startup_heap()
         await serve_until_signalled(server, settings.shutdown_grace_seconds)
 
     try:

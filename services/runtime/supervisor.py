@@ -99,8 +99,9 @@ SINGLE_PROCESS_POOL = 20
 def replica_pool_size(replicas: int) -> int:
     """Each replica's connection pool when ``patron up`` runs several processes of a service and
     the pool size is not configured: the embedded PostgreSQL allows 100 connections, which one
-    process per service at 20 each (plus listeners and the hot pools: loyalty's 8, profile's, scoring's and notify's 4) already nears. Found
-    when two replicas at 20 answered "too many clients" under the identify benchmark."""
+    process per service at 20 each (plus listeners and the hot pools: loyalty's 8, profile's,
+    scoring's and notify's 4) already nears. Found when two replicas at 20 answered "too many
+    clients" under the identify benchmark."""
     return max(4, SINGLE_PROCESS_POOL // (replicas + 1))
 
 
