@@ -13,19 +13,39 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from services.loyalty.domain.coupons import Coupon
 from services.loyalty.domain.ledger import Balance
 from services.loyalty.domain.tiers import MembershipView, MemberState, Progress, describe, window_start
+from services.loyalty.store.coupon_templates import coupon_from_row
 from services.loyalty.store.programs import ProgramCache
 from services.runtime.database import Database
 from services.runtime.errors import NotFound
 from services.runtime.hot_pool import HotConnections, HotPathClosed
 from services.runtime.paging import Page, encode_cursor
 
+# A coupon's columns as each record of the coupons array carries them, in this order.
+_COUPON_FIELDS = (
+    "code",
+    "template_id",
+    "customer_id",
+    "kind",
+    "source",
+    "status",
+    "valid_from",
+    "valid_until",
+    "issued_at",
+    "redeemed_at",
+    "order_id",
+    "discount_minor",
+    "order_amount_minor",
+)
+_COUPON_ROW = ", ".join(f"k.{name}" for name in _COUPON_FIELDS)
+
 # $1 tenant, $2 customer, $3 expiring until, $4 now, $5 window start (exclusive), $6 coupons + 1
-_PART_AT_ONCE = """
+_PART_AT_ONCE = f"""
     SELECT c.survivor, c.erased_at,
            coalesce(a.balance, 0) AS balance, coalesce(a.debt, 0) AS debt,
            coalesce((
@@ -39,11 +59,7 @@ _PART_AT_ONCE = """
            m.grace_until,
            f.spend, f.orders, f.growth,
            (
-               SELECT array_agg(ROW(
-                   k.code, k.template_id, k.customer_id, k.kind, k.source, k.status, k.valid_from,
-                   k.valid_until, k.issued_at, k.redeemed_at, k.order_id, k.discount_minor,
-                   k.order_amount_minor
-               ) ORDER BY k.issued_at DESC, k.code DESC)
+               SELECT array_agg(ROW({_COUPON_ROW}) ORDER BY k.issued_at DESC, k.code DESC)
                FROM (
                    SELECT o.*, t.kind FROM coupons AS o
                    JOIN coupon_templates AS t
@@ -66,34 +82,15 @@ _PART_AT_ONCE = """
         WHERE x.tenant_id = $1 AND x.customer_id = c.survivor AND x.occurred_at > $5
           AND x.occurred_at <= $4
     ) AS f
-"""
-
-
-def _coupon(fields: tuple[Any, ...]) -> Coupon:
-    (code, template_id, customer_id, kind, source, status, valid_from, valid_until, issued_at) = fields[:9]
-    redeemed_at, order_id, discount_minor, order_amount_minor = fields[9:]
-    return Coupon(
-        code=code,
-        template_id=template_id,
-        customer_id=customer_id,
-        kind=kind,
-        source=source,
-        stored_status=status,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        issued_at=issued_at,
-        redeemed_at=redeemed_at,
-        order_id=order_id,
-        discount_minor=discount_minor,
-        order_amount_minor=order_amount_minor,
-    )
+"""  # noqa: S608 - the coupon columns are constants
 
 
 def _coupons_page(rows: list[tuple[Any, ...]], limit: int) -> Page[Coupon]:
     """As ``page_from_rows`` over the transactional path's rows: the extra row says more follow."""
-    more = len(rows) > limit
-    cursor = encode_cursor([rows[limit - 1][8].isoformat(), rows[limit - 1][0]]) if more else None
-    return Page([_coupon(row) for row in rows[:limit]], cursor)
+    named = [dict(zip(_COUPON_FIELDS, row, strict=True)) for row in rows]
+    last = named[limit - 1] if len(named) > limit else None
+    cursor = encode_cursor([last["issued_at"].isoformat(), last["code"]]) if last else None
+    return Page([coupon_from_row(SimpleNamespace(**row), row["kind"]) for row in named[:limit]], cursor)
 
 
 class LoyaltyPartAtOnce:
