@@ -14,16 +14,14 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.synchronize import Barrier
-from typing import Any
 
 import httpx
 
-from bench._common import fast_httpcore
+from bench._common import fast_httpcore, run_on_uvloop
 
 PHONE_SPACE = 10**8  # the 8 digits after +86 139
 PHONE_STRIDE = 48_271  # coprime with 10**8, so index -> number is a bijection
@@ -196,16 +194,6 @@ async def drive(workload: Workload) -> WorkerResult:
     return run.result
 
 
-def _run_loop(main: Callable[[], Coroutine[Any, Any, WorkerResult]]) -> WorkerResult:
-    """Run ``main`` on uvloop when installed (a cheaper load generator), else on asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main())
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main())
-
-
 _barrier: Barrier | None = None
 
 
@@ -218,7 +206,7 @@ def _worker_main(workload: Workload) -> WorkerResult:
     """Entry of a load-generator process: wait for the others, then drive its share."""
     if _barrier is not None:
         _barrier.wait(BARRIER_TIMEOUT_S)
-    return _run_loop(lambda: drive(workload))
+    return run_on_uvloop(drive(workload))
 
 
 def split(total: int, parts: int, part: int) -> int:
@@ -229,7 +217,7 @@ def split(total: int, parts: int, part: int) -> int:
 def run_workers(workload: Workload, processes: int) -> list[WorkerResult]:
     """Drive ``workload`` from ``processes`` processes (in this process when 1) and collect the results."""
     if processes == 1:
-        return [_run_loop(lambda: drive(workload))]
+        return [run_on_uvloop(drive(workload))]
     shares = [
         replace(
             workload,

@@ -36,9 +36,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -58,12 +57,11 @@ from bench._common import (
     machine_info,
     positive_float,
     positive_int,
+    run_on_uvloop,
 )
 from bench._cpu import process_cpu_s
 from bench._http11 import HttpError, KeepAliveConnection
 from bench.ingest import ProcessCpu
-
-Result = TypeVar("Result")
 
 TARGET = {"calls_per_s": 300, "p99_ms": 20}
 SEED_CONCURRENCY = 16
@@ -235,16 +233,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=None)
     return parser.parse_args(argv)
-
-
-def run_on_uvloop(main: Coroutine[Any, Any, Result]) -> Result:
-    """Run ``main`` on uvloop when installed (a cheaper generator), else on asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 def main(argv: list[str] | None = None) -> int:

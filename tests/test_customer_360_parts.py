@@ -11,14 +11,23 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
+from patron.profile.v1 import profile_pb2_grpc
+from services.loyalty.clients.profile_customers import ProfileCustomers
+from services.loyalty.domain.customer_360 import Customer360Desk
+from services.loyalty.domain.points_desk import PointsDesk
 from services.loyalty.domain.program import default_program
 from services.loyalty.store.accounts import balance_of
 from services.loyalty.store.customer_360_at_once import LoyaltyPartAtOnce
+from services.loyalty.store.customer_360_reads import SqlMemberReads
+from services.loyalty.store.customer_directory import CustomerDirectory
 from services.loyalty.store.membership_reads import membership_view
+from services.loyalty.store.points import SqlPointsStore
 from services.loyalty.store.programs import ProgramCache, current_program, store_program
+from services.loyalty.store.tables import outbox as loyalty_outbox
 from services.profile.store.customer_360_reads import SqlCustomer360Store
 from services.profile.store.customers import SqlCustomerStore
 from services.profile.store.pii import PiiCipher
@@ -27,6 +36,7 @@ from services.runtime.database import Database, create_engine
 from services.runtime.errors import NotFound
 from services.runtime.events.outbox import Outbox
 from services.runtime.hot_pool import HotConnections
+from tests.support import free_port
 from tests.test_loyalty_hot_path import known_customer, move
 from tests.test_profile_plans import _tenant_with_customers
 
@@ -97,18 +107,35 @@ async def test_loyaltys_part_steps_aside_for_the_unseen_and_the_stale_and_refuse
         await reader.read(tenant_id, customer_id, now + timedelta(seconds=1), 30, 10)
 
 
+def _loyalty_desk(db: Database, hot: HotConnections, profile: grpc.aio.Channel) -> Customer360Desk:
+    """Loyalty's 360 desk as the service wires it; profile is never asked about a known customer."""
+    programs = ProgramCache()
+    directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile)))
+    points = SqlPointsStore(db, hot, Outbox("loyalty", loyalty_outbox, 16), directory, programs)
+    return Customer360Desk(
+        PointsDesk(points), SqlMemberReads(db, directory), LoyaltyPartAtOnce(db, hot, programs)
+    )
+
+
 async def test_a_closing_hot_pool_sends_loyaltys_part_to_the_step_by_step_reads(
     loyalty_db: tuple[Database, HotConnections],
 ) -> None:
     db, hot = loyalty_db
     tenant_id, customer_id = await known_customer(db)
-    await hot.close()
+    assert await move(db, hot, tenant_id, customer_id, 25, "api:welcome") is not None
+    closed = HotConnections(db, "loyalty")
+    await closed.close()
     assert (
-        await LoyaltyPartAtOnce(db, hot, ProgramCache()).read(
+        await LoyaltyPartAtOnce(db, closed, ProgramCache()).read(
             tenant_id, customer_id, datetime.now(UTC), 30, 10
         )
         is None
     )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as nowhere:
+        at_once = await _loyalty_desk(db, hot, nowhere).part(tenant_id, str(customer_id), 30, 10)
+        step_by_step = await _loyalty_desk(db, closed, nowhere).part(tenant_id, str(customer_id), 30, 10)
+    assert step_by_step.balance.balance == 25
+    assert dataclasses.replace(step_by_step, now=at_once.now) == at_once
 
 
 async def test_profiles_part_in_one_statement_is_the_step_by_step_part(database_urls: dict[str, str]) -> None:

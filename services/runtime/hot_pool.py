@@ -122,6 +122,18 @@ class HotConnections:
                 raise HotPathClosed from None
             raise
 
+    async def fetchrow(self, query: str, *arguments: Any) -> Any:
+        """The first row of one statement on a connection of the pool (an ``asyncpg.Record`` or
+        None); HotPathClosed once closing, UNAVAILABLE when the database cannot be reached."""
+        async with self.acquire() as connection:
+            return await connection.fetchrow(query, *arguments)
+
+    async def fetch(self, query: str, *arguments: Any) -> list[Any]:
+        """Every row of one statement on a connection of the pool (see :meth:`fetchrow`)."""
+        async with self.acquire() as connection:
+            rows: list[Any] = await connection.fetch(query, *arguments)
+            return rows
+
     async def close(self) -> None:
         """Close the pool once the statements in flight are done; later calls get HotPathClosed."""
         async with self._opening:

@@ -20,9 +20,9 @@ from services.loyalty.domain.coupons import Coupon
 from services.loyalty.domain.ledger import Balance
 from services.loyalty.domain.tiers import MembershipView, MemberState, Progress, describe, window_start
 from services.loyalty.store.coupon_templates import coupon_from_row
+from services.loyalty.store.fast_moves import BALANCE_COLUMNS, BALANCE_FROM, survivor_balance
 from services.loyalty.store.programs import ProgramCache
 from services.runtime.database import Database
-from services.runtime.errors import NotFound
 from services.runtime.hot_pool import HotConnections, HotPathClosed
 from services.runtime.paging import Page, encode_cursor
 
@@ -46,13 +46,7 @@ _COUPON_ROW = ", ".join(f"k.{name}" for name in _COUPON_FIELDS)
 
 # $1 tenant, $2 customer, $3 expiring until, $4 now, $5 window start (exclusive), $6 coupons + 1
 _PART_AT_ONCE = f"""
-    SELECT c.survivor, c.erased_at,
-           coalesce(a.balance, 0) AS balance, coalesce(a.debt, 0) AS debt,
-           coalesce((
-               SELECT sum(l.remaining) FROM point_lots AS l
-               WHERE l.tenant_id = $1 AND l.customer_id = c.survivor AND l.remaining > 0
-                 AND l.expires_at IS NOT NULL AND l.expires_at <= $3
-           ), 0) AS expiring,
+    SELECT {BALANCE_COLUMNS},
            (SELECT coalesce(max(p.version), 0) FROM loyalty_programs AS p WHERE p.tenant_id = $1)
                AS program_version,
            m.customer_id IS NOT NULL AS member, m.tier_code, m.tier_since, m.next_review_at,
@@ -69,11 +63,7 @@ _PART_AT_ONCE = f"""
                    ORDER BY o.issued_at DESC, o.code DESC LIMIT $6
                ) AS k
            ) AS coupons
-    FROM (
-        SELECT coalesce(merged_into, customer_id) AS survivor, erased_at FROM loyalty_customers
-        WHERE tenant_id = $1 AND customer_id = $2
-    ) AS c
-    LEFT JOIN point_accounts AS a ON a.tenant_id = $1 AND a.customer_id = c.survivor
+    FROM {BALANCE_FROM}
     LEFT JOIN memberships AS m ON m.tenant_id = $1 AND m.customer_id = c.survivor
     CROSS JOIN LATERAL (
         SELECT coalesce(sum(x.spend_minor), 0) AS spend, coalesce(sum(x.orders), 0) AS orders,
@@ -82,7 +72,7 @@ _PART_AT_ONCE = f"""
         WHERE x.tenant_id = $1 AND x.customer_id = c.survivor AND x.occurred_at > $5
           AND x.occurred_at <= $4
     ) AS f
-"""  # noqa: S608 - the coupon columns are constants
+"""  # noqa: S608 - the balance fragments and coupon columns are constants
 
 
 def _coupons_page(rows: list[tuple[Any, ...]], limit: int) -> Page[Coupon]:
@@ -114,22 +104,20 @@ class LoyaltyPartAtOnce:
         since it was cached, or a hot pool that is closing."""
         program = (await self._programs.get(self._database, tenant_id)).program
         try:
-            async with self._hot.acquire() as connection:
-                row = await connection.fetchrow(
-                    _PART_AT_ONCE,
-                    tenant_id,
-                    customer_id,
-                    now + timedelta(days=expiring_days),
-                    now,
-                    window_start(now, program.ladder),
-                    coupon_limit + 1,
-                )
+            row = await self._hot.fetchrow(
+                _PART_AT_ONCE,
+                tenant_id,
+                customer_id,
+                now + timedelta(days=expiring_days),
+                now,
+                window_start(now, program.ladder),
+                coupon_limit + 1,
+            )
         except HotPathClosed:
             return None
         if row is None:
             return None
-        if row["erased_at"] is not None:
-            raise NotFound("customer not found")
+        survivor, balance = survivor_balance(row)  # NotFound for an erased customer
         if row["program_version"] != program.version:
             self._programs.invalidate(tenant_id)
             return None
@@ -139,5 +127,4 @@ class LoyaltyPartAtOnce:
             else None
         )
         view = describe(program, state, Progress(int(row["spend"]), int(row["orders"]), int(row["growth"])))
-        balance = Balance(balance=int(row["balance"]), expiring=int(row["expiring"]), debt=int(row["debt"]))
-        return row["survivor"], balance, view, _coupons_page(list(row["coupons"] or []), coupon_limit)
+        return survivor, balance, view, _coupons_page(list(row["coupons"] or []), coupon_limit)

@@ -22,7 +22,7 @@ from services.notify.domain.messages import MessageDraft, MessageView, StoredTem
 from services.notify.store.message_batches import commit_drafts
 from services.notify.store.message_rows import view_from_row
 from services.notify.store.templates import template_from_row
-from services.runtime.database import Database
+from services.runtime.database import Database, driver_connection
 from services.runtime.events.outbox import Outbox
 from services.runtime.hot_pool import HotConnections, HotPathClosed, RecordView
 
@@ -31,22 +31,10 @@ _BY_DEDUPE = sa.text("SELECT * FROM messages WHERE tenant_id = :tenant AND dedup
 
 _GET = sa.text("SELECT * FROM messages WHERE tenant_id = :tenant AND message_id = :message_id")
 
-_FOR_CUSTOMER = sa.text(
-    """
-    SELECT * FROM messages
-    WHERE tenant_id = :tenant
-      AND customer_id = COALESCE(
-        (SELECT merged_into FROM customer_states
-         WHERE tenant_id = :tenant AND customer_id = :customer AND merged_into IS NOT NULL), :customer)
-      AND (CAST(:after_at AS timestamptz) IS NULL
-           OR (created_at, message_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-    ORDER BY created_at DESC, message_id DESC
-    LIMIT :limit
-    """
-)
-
-# The same on the hot pool: $1 tenant, $2 customer, $3 and $4 the cursor, $5 the limit.
-_FOR_CUSTOMER_AT_ONCE = """
+# A customer's messages (a merged-away id: its survivor's), newest first: $1 tenant, $2 customer,
+# $3 and $4 the cursor, $5 the limit. Run on asyncpg directly (the hot pool, or the service's pool
+# while the hot one closes).
+_FOR_CUSTOMER = """
     SELECT * FROM messages
     WHERE tenant_id = $1
       AND customer_id = COALESCE(
@@ -109,23 +97,10 @@ class SqlMessageStore:
         """The customer's messages, newest first, after a cursor: one statement on the hot pool (the
         customer 360 reads the first page on every call), the service's pool once it is closing."""
         after_at, after_id = after if after else (None, None)
+        arguments = (tenant_id, customer_id, after_at, after_id, limit)
         try:
-            async with self._hot.acquire() as hot:
-                records = await hot.fetch(
-                    _FOR_CUSTOMER_AT_ONCE, tenant_id, customer_id, after_at, after_id, limit
-                )
-            return [view_from_row(RecordView(record)) for record in records]
-        except HotPathClosed:
-            pass
-        async with self._database.read() as connection:
-            result = await connection.execute(
-                _FOR_CUSTOMER,
-                {
-                    "tenant": tenant_id,
-                    "customer": customer_id,
-                    "after_at": after[0] if after else None,
-                    "after_id": after[1] if after else None,
-                    "limit": limit,
-                },
-            )
-            return [view_from_row(row) for row in result]
+            records = await self._hot.fetch(_FOR_CUSTOMER, *arguments)
+        except HotPathClosed:  # stopping: the service's own pool stays open until it has drained
+            async with self._database.read() as connection:
+                records = await (await driver_connection(connection)).fetch(_FOR_CUSTOMER, *arguments)
+        return [view_from_row(RecordView(record)) for record in records]

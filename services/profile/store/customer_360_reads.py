@@ -71,8 +71,7 @@ class SqlCustomer360Store:
         self, tenant_id: uuid.UUID, customer_id: uuid.UUID, timeline_limit: int
     ) -> ProfilePart | None:
         try:
-            async with self._hot.acquire() as connection:
-                row = await connection.fetchrow(_PART_AT_ONCE, tenant_id, customer_id, timeline_limit)
+            row = await self._hot.fetchrow(_PART_AT_ONCE, tenant_id, customer_id, timeline_limit)
         except HotPathClosed:
             return await self._part_step_by_step(tenant_id, customer_id, timeline_limit)
         if row is None:

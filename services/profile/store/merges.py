@@ -28,6 +28,7 @@ REPOINT_STATEMENTS: list[sa.TextClause] = []
 
 
 MAX_MERGE_HOPS = 16
+"""How far a merge chain is followed; merges re-point earlier merged rows, so chains stay short."""
 _UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
 
 

@@ -13,12 +13,10 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from services.profile.domain.recipients import ResolvedCustomer
+from services.profile.store.merges import MAX_MERGE_HOPS
 from services.profile.store.pii import PiiCipher
 from services.runtime.database import Database
 from services.runtime.tenant_sql import OPAQUE_TENANT_SQL
-
-MAX_MERGE_HOPS = 16
-"""How far a merge chain is followed; merges re-point earlier merged rows, so chains stay short."""
 
 # Each asked id that a customer of the tenant has → the end of its merge chain (the customer itself
 # unless merged; the walk stops at an erased customer) with that customer's zone and sealed

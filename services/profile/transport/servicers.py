@@ -77,7 +77,7 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
         self, request: profile_pb2.IdentifyManyRequest, context: aio.ServicerContext
     ) -> profile_pb2.IdentifyManyResponse:
         check_batch_size(len(request.calls))  # before converting any of them
-        outcomes: list[IdentifyOutcome | None] = [None] * len(request.calls)
+        outcomes: dict[int, IdentifyOutcome] = {}
         calls: list[IdentifyCall] = []
         positions: list[int] = []
         for index, call in enumerate(request.calls):
@@ -90,10 +90,9 @@ class CustomerServicer(profile_pb2_grpc.CustomerServiceServicer):
             positions.append(index)
         if calls:
             answered = await self._batch.identify_many(current_tenant(), calls)
-            for index, outcome in zip(positions, answered, strict=True):
-                outcomes[index] = outcome
+            outcomes.update(zip(positions, answered, strict=True))
         return profile_pb2.IdentifyManyResponse(
-            outcomes=[convert.identify_outcome_to_proto(o) for o in outcomes if o is not None]
+            outcomes=[convert.identify_outcome_to_proto(outcomes[i]) for i in range(len(request.calls))]
         )
 
     async def GetCustomer(

@@ -66,8 +66,7 @@ class SqlCustomer360Reader:
 
     async def part(self, tenant_id: uuid.UUID, customer_id: uuid.UUID) -> ScoringPart:
         try:
-            async with self._hot.acquire() as connection:
-                row = await connection.fetchrow(_PART_AT_ONCE, tenant_id, customer_id)
+            row = await self._hot.fetchrow(_PART_AT_ONCE, tenant_id, customer_id)
         except HotPathClosed:
             return await self._part_step_by_step(tenant_id, customer_id)
         if row is None:
