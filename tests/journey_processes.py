@@ -151,6 +151,7 @@ def notify_environment(
         "PATRON_NOTIFY_DELIVERY_LEASE_SECONDS": "5",
         "PATRON_NOTIFY_DELIVERY_IDLE_SECONDS": "0.2",
         "PATRON_NOTIFY_DB_POOL_SIZE": "8",  # beside the session's services, within 100 connections
+        "PATRON_NOTIFY_DB_HOT_POOL_SIZE": "2",
         **{
             f"PATRON_NOTIFY_{name.upper()}_ADDRESS": f"127.0.0.1:{s.bound_port}"
             for name, s in services.items()

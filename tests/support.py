@@ -110,6 +110,8 @@ def builder_for(service: str) -> Builder:
 
 TEST_POOL_SIZE = 10
 """Connections each in-process service may hold (production's default is 20)."""
+TEST_HOT_POOL_SIZE = 2
+"""Raw connections each in-process service's hot paths may hold (production's: loyalty 8, others 4)."""
 
 
 def service_settings(service: str, database_url: str, **overrides: object) -> object:
@@ -130,8 +132,10 @@ def service_settings(service: str, database_url: str, **overrides: object) -> ob
         "grpc_port": 0,
         "db_check_interval_seconds": 0.2,
         # the machine's PostgreSQL may allow only 100 connections for the whole suite: the session's
-        # four services, the notify processes some tests start and the tests' own connections
+        # four services (each a pool and a hot pool), the notify processes some tests start and the tests'
+        # own connections
         "db_pool_size": TEST_POOL_SIZE,
+        "db_hot_pool_size": TEST_HOT_POOL_SIZE,
         "run_cooldown_seconds": 0,  # scoring (others ignore it): tests start manual runs back to back
         **extra,
         **overrides,

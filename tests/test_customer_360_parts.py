@@ -123,7 +123,7 @@ async def test_a_closing_hot_pool_sends_loyaltys_part_to_the_step_by_step_reads(
     db, hot = loyalty_db
     tenant_id, customer_id = await known_customer(db)
     assert await move(db, hot, tenant_id, customer_id, 25, "api:welcome") is not None
-    closed = HotConnections(db, "loyalty")
+    closed = HotConnections(db, "loyalty", size=1)
     await closed.close()
     assert (
         await LoyaltyPartAtOnce(db, closed, ProgramCache()).read(
@@ -148,7 +148,7 @@ async def test_profiles_part_in_one_statement_is_the_step_by_step_part(database_
     customers = SqlCustomerStore(database, cipher, Outbox("profile", profile_outbox, 16))
     at_once_pool, closed_pool = (
         HotConnections(database, "profile", size=1),
-        HotConnections(database, "profile"),
+        HotConnections(database, "profile", size=2),
     )
     await closed_pool.close()
     at_once = SqlCustomer360Store(database, customers, at_once_pool)

@@ -27,6 +27,7 @@ WAIT_SECONDS = 30.0
 # Small pools: eight more servers share the machine's PostgreSQL (100 connections) with the session's.
 REPLICA_SETTINGS: dict[str, object] = {
     "db_pool_size": 3,
+    "db_hot_pool_size": 1,
     "consumer_lease_seconds": 1.0,
     "segment_due_every_seconds": 0.5,
 }

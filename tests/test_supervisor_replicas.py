@@ -26,6 +26,8 @@ def test_replicas_get_their_own_ports_and_every_caller_names_them_all(tmp_path: 
     assert environments["profile"]["PATRON_PROFILE_METRICS_PORT"] == "9101"
     assert environments["profile-2"]["PATRON_PROFILE_METRICS_PORT"] == "10101"
     assert environments["loyalty-2"]["PATRON_LOYALTY_DB_POOL_SIZE"] == "6"  # 100 connections shared
+    assert environments["loyalty-2"]["PATRON_LOYALTY_DB_HOT_POOL_SIZE"] == "4"  # loyalty's 8 halved
+    assert environments["notify"]["PATRON_NOTIFY_DB_HOT_POOL_SIZE"] == "2"  # the others' 4 halved
     both = "ipv4:127.0.0.1:50051,127.0.0.1:51051"
     assert environments["gateway"]["PATRON_GATEWAY_PROFILE_ADDRESS"] == both
     assert environments["scoring-2"]["PATRON_SCORING_PROFILE_ADDRESS"] == both
@@ -37,3 +39,4 @@ def test_one_replica_keeps_the_plain_addresses(tmp_path: Path) -> None:
     assert list(environments) == [*SERVICE_NAMES, "gateway"]
     assert environments["gateway"]["PATRON_GATEWAY_LOYALTY_ADDRESS"] == "127.0.0.1:50053"
     assert "PATRON_PROFILE_DB_POOL_SIZE" not in environments["profile"]  # the service's default
+    assert "PATRON_PROFILE_DB_HOT_POOL_SIZE" not in environments["profile"]

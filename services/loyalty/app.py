@@ -62,7 +62,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     profile_channel = peer_channel(settings, "profile", runtime)
     directory = CustomerDirectory(ProfileCustomers(profile_pb2_grpc.CustomerServiceStub(profile_channel)))
     programs = ProgramCache()
-    hot = HotConnections(database, "loyalty")
+    hot = HotConnections(database, "loyalty", size=settings.db_hot_pool_size)
     consumer_registrations, consumer_tasks, consumer_exempt = make_consumers(
         database,
         settings,

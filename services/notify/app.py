@@ -67,7 +67,7 @@ from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.grpc_tls import peer_channel
-from services.runtime.hot_pool import READ_POOL_SIZE, HotConnections
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.server import ServiceServer
@@ -90,7 +90,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     signer = LinkSigner(settings.signing_key(runtime))
     channels = SqlChannelStore(database, sealer)
     templates = SqlTemplateStore(database)
-    hot = HotConnections(database, "notify", size=READ_POOL_SIZE)
+    hot = HotConnections(database, "notify", size=settings.db_hot_pool_size)
     messages = SqlMessageStore(database, producer.outbox, hot)
     guard = AddressGuard(
         allow_private=runtime.allows_development_secrets, allowed_hosts=settings.allowed_hosts()

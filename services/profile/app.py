@@ -47,7 +47,7 @@ from services.profile.transport.servicers import (
 from services.profile.transport.tags_servicer import tags_and_consent_registrations
 from services.runtime.database import Database
 from services.runtime.events.wiring import make_producer
-from services.runtime.hot_pool import READ_POOL_SIZE, HotConnections
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.server import Registration
 from services.runtime.service_main import ServiceParts, run_service
@@ -62,7 +62,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     keys = ApiKeys(SqlApiKeyStore(database))
     registry = TenantRegistry(SqlTenantStore(database), keys)
     customer_store = SqlCustomerStore(database, cipher, producer.outbox)
-    hot = HotConnections(database, "profile", size=READ_POOL_SIZE)
+    hot = HotConnections(database, "profile", size=settings.db_hot_pool_size)
     directory = CustomerDirectory(customer_store, registry)
     passwords = Passwords(settings.hash_parameters())
     timeline = Timeline(SqlTimelineStore(database))

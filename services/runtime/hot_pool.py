@@ -13,11 +13,13 @@ lock or cursor; a transaction left open is still rolled back by asyncpg). Waitin
 connection is bounded by the call's gRPC deadline, not by a timer of its own.
 
 The pool is separate from the service's SQLAlchemy pool (it needs connections that are never in
-a transaction), opened on first use, at most ``HOT_POOL_SIZE`` connections: each statement holds
-its connection for one round trip, and a few connections keep the two cores busy, while more
-would only queue on the hot accounts' row locks inside PostgreSQL. A connection that cannot be
-had, or that breaks, answers :class:`Unavailable` (UNAVAILABLE, safe to retry: an autocommit
-statement either committed or did nothing, and the idempotency key replays a committed one).
+a transaction), opened on first use, at most ``db_hot_pool_size`` connections (a setting: loyalty's 8,
+the others' 4, whose hot statements are only reads): each statement holds its connection for one
+round trip, and a few connections keep the two cores busy, while more would only queue on the hot
+accounts' row locks inside PostgreSQL. They count against PostgreSQL's connection limit with the
+service's own pool (docs/scaling.md). A connection that cannot be had, or that breaks, answers
+:class:`Unavailable` (UNAVAILABLE, safe to retry: an autocommit statement either committed or did
+nothing, and the idempotency key replays a committed one).
 
 The connections plan generically (``plan_cache_mode``): every hot statement is keyed by tenant
 and customer, so the plan for an average tenant is right for all of them. Custom plans were
@@ -44,12 +46,6 @@ from services.runtime.database import Database
 from services.runtime.errors import Unavailable
 from services.runtime.server import ServiceServer
 
-HOT_POOL_SIZE = 8
-READ_POOL_SIZE = 4
-"""The hot pool of a service whose hot statements are only reads (its part of the customer 360, a
-customer's messages): each holds its connection for one short round trip, so four serve hundreds
-of calls a second, and the embedded PostgreSQL's 100 connections stay shared with the services'
-own pools (20 each) and loyalty's hot pool."""
 STATEMENT_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -79,7 +75,7 @@ async def _json_codecs(connection: Any) -> None:
 class HotConnections:
     """Raw autocommit connections to the service's database, for single-statement calls."""
 
-    def __init__(self, database: Database, service: str, size: int = HOT_POOL_SIZE) -> None:
+    def __init__(self, database: Database, service: str, size: int) -> None:
         self._database = database
         self._service = service
         self._size = size

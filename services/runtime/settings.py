@@ -79,6 +79,13 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=120)
     db_pool_size: int = Field(default=20, ge=1, le=200)
     db_max_overflow: int = Field(default=0, ge=0, le=200)
+    db_hot_pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="raw connections for the one-statement hot paths (services.runtime.hot_pool), "
+        "apart from the pool above",
+    )
     db_check_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     db_plan_cache_mode: PlanCacheMode = Field(
         default="auto",
@@ -116,6 +123,8 @@ class ServiceSettings(BaseSettings):
 class LoyaltySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PATRON_LOYALTY_", extra="ignore")
     grpc_port: int = 50053
+    # Points moves are writes that wait on the hot accounts' row locks: more of them in flight.
+    db_hot_pool_size: int = Field(default=8, ge=1, le=64)
 
 
 SERVICE_NAMES: tuple[str, ...] = ("profile", "scoring", "loyalty", "notify")

@@ -25,7 +25,7 @@ import httpx
 
 from services.runtime import migrations
 from services.runtime.embedded_postgres import EmbeddedPostgres
-from services.runtime.plugins import GeneratedSecrets, default_grpc_port, plugin_of
+from services.runtime.plugins import GeneratedSecrets, default_grpc_port, plugin_of, settings_class
 from services.runtime.settings import SERVICE_NAMES
 
 CHILD_STOP_SECONDS = 10.0
@@ -105,6 +105,13 @@ def replica_pool_size(replicas: int) -> int:
     return max(4, SINGLE_PROCESS_POOL // (replicas + 1))
 
 
+def replica_hot_pool_size(single_process: int, replicas: int) -> int:
+    """Each replica's hot pool (``services.runtime.hot_pool``) when not configured: the replicas
+    share the single process's connections, two at least so that one slow statement does not
+    stall a replica's hot path."""
+    return max(2, single_process // replicas)
+
+
 def default_replicas(cores: int | None = None) -> int:
     """How many processes of each service ``patron up`` starts on a machine of ``cores`` cores."""
     return max(1, (cores or os.cpu_count() or 1) // CORES_PER_REPLICA)
@@ -174,7 +181,7 @@ class Supervisor:
                     prefix + "GRPC_HOST": base.get(prefix + "GRPC_HOST", "127.0.0.1"),
                     prefix + "GRPC_PORT": str(port),
                     **_offset_ports(base, prefix, replica),
-                    **self._pool_size(base, prefix),
+                    **self._pool_sizes(base, service, prefix),
                 }
         gateway_port = int(base.get("PATRON_GATEWAY_PORT", "8080"))
         # Where customers reach the gateway (links in messages); a deployment sets its own.
@@ -184,11 +191,18 @@ class Supervisor:
         environments["gateway"] = {**base, "PATRON_GATEWAY_PORT": str(gateway_port)}
         return environments, admin_token, gateway_port
 
-    def _pool_size(self, base: Mapping[str, str], prefix: str) -> dict[str, str]:
-        """The pool size of each of several replicas, unless configured (one process: its default)."""
-        if self.replicas == 1 or base.get(prefix + "DB_POOL_SIZE"):
+    def _pool_sizes(self, base: Mapping[str, str], service: str, prefix: str) -> dict[str, str]:
+        """Each of several replicas' pool and hot pool sizes, those not configured (one process:
+        its defaults)."""
+        if self.replicas == 1:
             return {}
-        return {prefix + "DB_POOL_SIZE": str(replica_pool_size(self.replicas))}
+        sizes: dict[str, str] = {}
+        if not base.get(prefix + "DB_POOL_SIZE"):
+            sizes[prefix + "DB_POOL_SIZE"] = str(replica_pool_size(self.replicas))
+        if not base.get(prefix + "DB_HOT_POOL_SIZE"):
+            single = settings_class(service).model_fields["db_hot_pool_size"].default
+            sizes[prefix + "DB_HOT_POOL_SIZE"] = str(replica_hot_pool_size(single, self.replicas))
+        return sizes
 
     async def _watch(self, child: Child) -> None:
         """Restart ``child`` whenever it exits, with doubling backoff, until the system stops."""

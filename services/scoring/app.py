@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.runtime.database import Database, create_engine
 from services.runtime.events.wiring import make_consumers, make_producer
 from services.runtime.grpc_tls import peer_channel
-from services.runtime.hot_pool import READ_POOL_SIZE, HotConnections
+from services.runtime.hot_pool import HotConnections
 from services.runtime.privacy_servicer import privacy_registration
 from services.runtime.provisioning import PROVISION_METHOD, provisioning_registration
 from services.runtime.service_main import ServiceParts, run_service
@@ -103,7 +103,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
     saved = SavedSegments(SqlSavedSegmentStore(database, producer.outbox))
     contacts = ProfileContacts(profile_channel)
 
-    hot = HotConnections(database, "scoring", size=READ_POOL_SIZE)
+    hot = HotConnections(database, "scoring", size=settings.db_hot_pool_size)
     return ServiceParts(
         registrations=[
             provisioning_registration(database, tenants),
