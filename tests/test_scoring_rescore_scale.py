@@ -148,3 +148,62 @@ async def test_a_run_of_sign_ups_with_and_without_attributes_is_applied_together
         assert rows[True].count(("mini_program", None, "acquisition")) == 3
     finally:
         await database.dispose()
+
+
+async def test_a_sign_up_completes_a_provisional_row_and_leaves_a_merged_away_one_bare(
+    database_urls: dict[str, str],
+) -> None:
+    """A customer.created may find its row already there: provisional (its events came first) or
+    merged away (the merge came first, on the survivor's partition). The upsert sets the creation
+    time and every attribute, of every column type, on the first; the second keeps its merge and no
+    attributes. Both count the event."""
+    database = Database(create_engine(database_urls["scoring"], application_name="created-upsert"))
+    try:
+        tenant, _customers, _outbox, spec = await provision(database)
+        provisional, merged, survivor = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        async with database.transaction() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO customers (tenant_id, customer_id, created_at, merged_into, events_applied) "
+                    "VALUES (:t, :p, now(), NULL, 2), (:t, :m, now(), :s, 0)"
+                ),
+                {"t": tenant, "p": provisional, "m": merged, "s": survivor},
+            )
+        envelopes = [_created(tenant, customer, with_attributes=True) for customer in (provisional, merged)]
+        registered = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
+        for envelope in envelopes:
+            attributes = envelope.customer_created.attributes
+            attributes.gender, attributes.timezone, attributes.birthday = "female", "Asia/Tokyo", "1990-05-17"
+            attributes.registered_at.FromDatetime(registered)
+        async with database.transaction() as connection:
+            await spec.batch_handlers["customer.created"](connection, envelopes)
+        async with database.read() as connection:
+            rows = {
+                row.customer_id: row
+                for row in await connection.execute(
+                    sa.text(
+                        "SELECT customer_id, created_at, city, gender, timezone, birthday, registered_at, "
+                        "registration_channel, merged_into, events_applied FROM customers "
+                        "WHERE tenant_id = :t"
+                    ),
+                    {"t": tenant},
+                )
+            }
+        created_at = envelopes[0].customer_created.created_at.ToDatetime(tzinfo=UTC)
+        first = rows[provisional]
+        assert (first.created_at, first.city, first.gender, first.timezone) == (
+            created_at,
+            "Hangzhou",
+            "female",
+            "Asia/Tokyo",
+        )
+        assert (first.birthday.isoformat(), first.registered_at, first.events_applied) == (
+            "1990-05-17",
+            registered,
+            3,
+        )
+        second = rows[merged]
+        assert (second.merged_into, second.events_applied) == (survivor, 1)
+        assert (second.city, second.gender, second.birthday, second.registration_channel) == (None,) * 4
+    finally:
+        await database.dispose()
