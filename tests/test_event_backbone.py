@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.events.outbox import Outbox
-from services.runtime.events.outbox_reader import OutboxReader
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.server import ServiceServer
 from tests import eventkit
@@ -325,39 +324,3 @@ async def test_a_batch_handler_takes_runs_of_events_in_one_call(
     assert set(counts.values()) == {1}
     assert sum(calls) == 200
     assert len(calls) <= eventkit.PARTITIONS * 2  # runs per partition, not one call per event
-
-
-async def test_a_stream_step_reads_heads_and_events_of_one_snapshot(event_db: str) -> None:
-    """The stream's one read: every asked partition's head, and up to ``per_partition`` events after
-    each position up to its head, in order, of the asked types; none for a partition behind the
-    retention (its consumer is refused from the heads)."""
-    _server, outbox, sequencer = eventkit.producer_server(event_db)
-    db = eventkit.database(event_db)
-    try:
-        tenant = uuid.uuid4()
-        busy, quiet, empty = eventkit.customer_in_partition(1), eventkit.customer_in_partition(2), 0
-        async with db.transaction() as connection:
-            await outbox.append(connection, [eventkit.sample_event(tenant, busy, str(n)) for n in range(5)])
-            await outbox.append(connection, [eventkit.sample_event(tenant, quiet, str(n)) for n in range(3)])
-        while await sequencer.sequence_once():
-            pass
-        reader = OutboxReader(db)
-        heads, rows = await reader.step({1: 1, 2: 0, empty: 0}, [], per_partition=2)
-        assert {p: (h.last_position, h.pruned_through) for p, h in heads.items()} == {
-            1: (5, 0),
-            2: (3, 0),
-            empty: (0, 0),
-        }
-        assert [(row.partition, row.position) for row in rows] == [(1, 2), (1, 3), (2, 1), (2, 2)]
-        labels = [envelope_pb2.EventEnvelope.FromString(row.envelope).customer_updated for row in rows]
-        assert [label.changed_attributes[0] for label in labels] == ["1", "2", "0", "1"]
-        assert (await reader.step({1: 0}, ["customer.created"], per_partition=10))[1] == []
-        async with db.transaction() as connection:
-            await connection.execute(
-                sa.text("UPDATE outbox_heads SET pruned_through = 3 WHERE partition = 1")
-            )
-        heads, rows = await reader.step({1: 2, 2: 2}, [], per_partition=10)
-        assert heads[1].pruned_through == 3
-        assert [(row.partition, row.position) for row in rows] == [(2, 3)]
-    finally:
-        await db.dispose()

@@ -89,8 +89,11 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         last_sent = 0.0
         while True:
             version = self._sequenced.version
-            heads, rows = await self._reader.step(afters, types, per_partition)
+            heads = await self._reader.heads(partitions)
             self._check_retention(afters, heads)
+            rows = await self._reader.events_after(afters, heads, types, per_partition)
+            # Pruning between the two reads would have raised pruned_through past a position.
+            self._check_retention(afters, await self._reader.heads(partitions))
             response = envelope_pb2.SubscribeResponse()
             counts: dict[int, int] = {}
             last_position: dict[int, int] = {}
