@@ -13,8 +13,10 @@ import pytest
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
 from services.runtime.events.sequencer import Sequencer
+from services.runtime.hot_pool import HotConnections
 from services.runtime.server import ServiceServer
 from services.runtime.settings import SERVICE_NAMES
 from tests.support import TEST_RUNTIME, PostgresServer, migrated_databases, start_service
@@ -161,6 +163,17 @@ async def event_db(postgres: PostgresServer) -> AsyncIterator[str]:
     await eventkit.create_schema(url)
     yield url
     await postgres.drop_database(name)
+
+
+@pytest.fixture
+async def loyalty_hot_db(database_urls: dict[str, str]) -> AsyncIterator[tuple[Database, HotConnections]]:
+    """The session's loyalty database through a pool of its own and a hot pool (raw asyncpg), for
+    tests of the one-statement paths against the transactional ones."""
+    db = Database(create_engine(database_urls["loyalty"], application_name="test-loyalty-hot", pool_size=5))
+    hot = HotConnections(db, "loyalty", size=4)
+    yield db, hot
+    await hot.close()
+    await db.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -41,19 +40,10 @@ from tests.test_loyalty_hot_path import known_customer, move
 from tests.test_profile_plans import _tenant_with_customers
 
 
-@pytest.fixture
-async def loyalty_db(database_urls: dict[str, str]) -> AsyncIterator[tuple[Database, HotConnections]]:
-    db = Database(create_engine(database_urls["loyalty"], application_name="test-360-parts", pool_size=4))
-    hot = HotConnections(db, "loyalty", size=2)
-    yield db, hot
-    await hot.close()
-    await db.dispose()
-
-
 async def test_loyaltys_part_in_one_statement_is_the_step_by_step_part(
-    loyalty_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
-    db, hot = loyalty_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     assert await move(db, hot, tenant_id, customer_id, 40, "api:welcome") is not None
     now = datetime.now(UTC)
@@ -72,9 +62,9 @@ async def test_loyaltys_part_in_one_statement_is_the_step_by_step_part(
 
 
 async def test_loyaltys_part_steps_aside_for_the_unseen_and_the_stale_and_refuses_the_erased(
-    loyalty_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
-    db, hot = loyalty_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     cache = ProgramCache()
     reader = LoyaltyPartAtOnce(db, hot, cache)
@@ -118,9 +108,9 @@ def _loyalty_desk(db: Database, hot: HotConnections, profile: grpc.aio.Channel) 
 
 
 async def test_a_closing_hot_pool_sends_loyaltys_part_to_the_step_by_step_reads(
-    loyalty_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
-    db, hot = loyalty_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     assert await move(db, hot, tenant_id, customer_id, 25, "api:welcome") is not None
     closed = HotConnections(db, "loyalty", size=1)

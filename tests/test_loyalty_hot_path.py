@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,20 +18,11 @@ from services.loyalty.store.movements import MOVE_SQL, move_arguments
 from services.loyalty.store.programs import ProgramCache
 from services.loyalty.store.tables import outbox as outbox_table
 from services.loyalty.store.tables import tenants
-from services.runtime.database import Database, create_engine
+from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.runtime.hot_pool import HotConnections
 from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import upsert_tenant
-
-
-@pytest.fixture
-async def hot_db(database_urls: dict[str, str]) -> AsyncIterator[tuple[Database, HotConnections]]:
-    db = Database(create_engine(database_urls["loyalty"], application_name="test-hot-path", pool_size=5))
-    hot = HotConnections(db, "loyalty", size=4)
-    yield db, hot
-    await hot.close()
-    await db.dispose()
 
 
 async def known_customer(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
@@ -66,9 +56,9 @@ async def move(
 
 
 async def test_credit_debit_replay_and_refusal_in_one_statement(
-    hot_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
-    db, hot = hot_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     credited = await move(db, hot, tenant_id, customer_id, 10, "api:a")
     assert credited is not None
@@ -109,10 +99,12 @@ async def test_credit_debit_replay_and_refusal_in_one_statement(
     assert first.points_changed.source == "test:hot"
 
 
-async def test_one_key_raced_on_the_hot_path_books_once(hot_db: tuple[Database, HotConnections]) -> None:
+async def test_one_key_raced_on_the_hot_path_books_once(
+    loyalty_hot_db: tuple[Database, HotConnections],
+) -> None:
     """Racing calls with one key either answer the booking or None (LY409: the caller's
     transactional retry then replays it); one entry, and the pool's connections stay usable."""
-    db, hot = hot_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     results = await asyncio.gather(*(move(db, hot, tenant_id, customer_id, 7, "api:same") for _ in range(12)))
     booked = {r.entry_id for r in results if r is not None}
@@ -130,9 +122,9 @@ async def test_one_key_raced_on_the_hot_path_books_once(hot_db: tuple[Database, 
 
 
 async def test_a_closed_pool_sends_calls_to_the_transactional_path(
-    hot_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
-    db, hot = hot_db
+    db, hot = loyalty_hot_db
     tenant_id, customer_id = await known_customer(db)
     assert await move(db, hot, tenant_id, customer_id, 5, "api:x") is not None
     await hot.close()
@@ -165,13 +157,13 @@ async def _tenant_with_lots(db: Database, customers: int, lots_each: int) -> uui
 
 
 async def test_a_redemption_reads_only_its_customers_lots_in_a_tenant_the_statistics_do_not_know(
-    hot_db: tuple[Database, HotConnections],
+    loyalty_hot_db: tuple[Database, HotConnections],
 ) -> None:
     """A new merchant's lots are not in the table statistics yet. Custom plans estimated its lots
     at one row and re-ran the lot selection once per lot of the tenant: 4,000 lots meant hundreds
     of thousands of buffer reads per redemption. Each redemption here, the first ones (custom plans
     by default) and the later ones alike, reads a few dozen buffers once its statements are planned."""
-    db, hot = hot_db
+    db, hot = loyalty_hot_db
     await _tenant_with_lots(db, customers=200, lots_each=10)
     async with db.transaction() as connection:
         for table in ("point_lots", "loyalty_customers", "point_accounts"):
