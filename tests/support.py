@@ -6,8 +6,9 @@ import asyncio
 import base64
 import os
 import socket
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -32,6 +33,34 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def run_command(
+    *command: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    limit_seconds: float = 300.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to its end without blocking the event loop, its output as text.
+
+    The suite's four services run on the test session's event loop; ``subprocess.run`` from a test
+    would freeze them for the program's whole run (their 1 s consumer leases lapse and the next
+    test meets a backlog), so tests that start programs await this instead."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), limit_seconds)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(list(command), process.returncode, stdout.decode(), stderr.decode())
 
 
 def with_database(url: str, database: str) -> str:

@@ -1,17 +1,13 @@
 """The committed generated code matches the contracts in proto/."""
 
-import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import run_command
 
-def test_generated_code_is_current(repo_root: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(repo_root / "proto" / "generate.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+async def test_generated_code_is_current(repo_root: Path) -> None:
+    result = await run_command(sys.executable, str(repo_root / "proto" / "generate.py"), "--check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

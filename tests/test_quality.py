@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import run_command
 
-def _run(repo_root: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=repo_root, capture_output=True, text=True, check=False)
+
+async def _run(repo_root: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return await run_command(*command, cwd=repo_root, limit_seconds=600)
 
 
 def _tool(name: str) -> str:
@@ -21,16 +23,16 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_ruff(repo_root: Path) -> None:
+async def test_ruff(repo_root: Path) -> None:
     ruff = _tool("ruff")
-    lint = _run(repo_root, ruff, "check", ".")
+    lint = await _run(repo_root, ruff, "check", ".")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    formatted = _run(repo_root, ruff, "format", "--check", ".")
+    formatted = await _run(repo_root, ruff, "format", "--check", ".")
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
-def test_mypy(repo_root: Path) -> None:
-    result = _run(repo_root, sys.executable, "-m", "mypy", ".")
+async def test_mypy(repo_root: Path) -> None:
+    result = await _run(repo_root, sys.executable, "-m", "mypy", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

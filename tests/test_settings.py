@@ -1,6 +1,5 @@
 """Configuration is validated at start, and development secrets are refused outside development."""
 
-import subprocess
 import sys
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from gateway.app import resolve_admin_token
 from gateway.settings import GatewaySettings
 from services.runtime.settings import RuntimeSettings, asyncpg_url
+from tests.support import run_command
 
 
 def test_database_urls_are_normalised_to_asyncpg() -> None:
@@ -29,34 +29,20 @@ def test_production_refuses_a_missing_or_short_admin_token() -> None:
     assert len(generated) >= 24
 
 
-def test_a_service_with_bad_settings_refuses_to_start_and_says_why() -> None:
+async def test_a_service_with_bad_settings_refuses_to_start_and_says_why() -> None:
     env = {"PATRON_SCORING_DATABASE_URL": "mysql://nope", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "services.scoring"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await run_command(sys.executable, "-m", "services.scoring", env=env, limit_seconds=60)
     assert result.returncode != 0
     assert "PATRON_SCORING_DATABASE_URL" in result.stderr
 
 
-def test_profile_refuses_development_keys_in_production() -> None:
+async def test_profile_refuses_development_keys_in_production() -> None:
     env = {
         "PATRON_ENV": "production",
         "PATRON_PROFILE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
         "PATH": "/usr/bin:/bin",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.profile"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await run_command(sys.executable, "-m", "services.profile", env=env, limit_seconds=60)
     assert result.returncode != 0
     assert "PATRON_PROFILE_PII_KEY" in result.stderr
 
