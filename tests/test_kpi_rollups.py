@@ -70,6 +70,10 @@ _ROWS = {
     "kpi_customer_days": "SELECT day, customer_id, orders FROM kpi_customer_days WHERE tenant_id = :t",
     "kpi_first_orders": "SELECT customer_id, first_day FROM kpi_first_orders WHERE tenant_id = :t",
     "kpi_surveys": "SELECT customer_id, day, survey, score, responses FROM kpi_surveys WHERE tenant_id = :t",
+    "kpi_returns": (
+        "SELECT day, previous_day, sum(customers) FROM kpi_returns WHERE tenant_id = :t"
+        " GROUP BY day, previous_day HAVING sum(customers) <> 0"
+    ),
     "kpi_daily": (
         "SELECT day, sum(active_customers), sum(orders), sum(money_orders), sum(revenue_minor),"
         " sum(refunds_minor), sum(nps_promoters), sum(nps_passives), sum(nps_detractors),"
@@ -212,6 +216,23 @@ async def test_increments_equal_a_rebuild(database_urls: dict[str, str]) -> None
         steps=[("order", 2, 1, 500, "CNY"), ("order", 2, 0, 70, "JPY"), ("refund", 0, 900), ("erase", 2)],
         cuts=[2],
         partitions=[1, 9],
+    )
+    # kpi_returns: a run of two new days between two stored ones (the second's previous day is the
+    # first), and new days on both sides of a stored one (the stored day moves to the nearer new day);
+    # the first cut is the run of sign-ups
+    @example(
+        steps=[
+            ("event", 0, "view", 6, 0),
+            ("event", 0, "view", 0, 0),
+            *(("event", 0, "view", d, 0) for d in (4, 2)),
+        ],
+        cuts=[CUSTOMERS, 1, 1, 2],
+        partitions=[5],
+    )
+    @example(
+        steps=[("event", 0, "view", 4, 0), ("event", 0, "view", 6, 0), ("event", 0, "view", 2, 0)],
+        cuts=[CUSTOMERS, 1, 2],
+        partitions=[5],
     )
     @given(
         steps=st.lists(operation, min_size=1, max_size=14),

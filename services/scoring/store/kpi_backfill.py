@@ -21,12 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.store.kpi_facts import tenant_money
-from services.scoring.store.kpi_sql import branch, day_set_spans, span_branches, survey_deltas, with_daily
+from services.scoring.store.kpi_sql import (
+    NO_DAY,
+    branch,
+    day_set_spans,
+    span_branches,
+    survey_deltas,
+    with_daily,
+)
 from services.scoring.store.rescoring import lock_key
 
 _CLEAR = [
     sa.text(f"DELETE FROM {table} WHERE tenant_id = :t")  # noqa: S608 (constant names)
-    for table in ("kpi_customer_days", "kpi_daily", "kpi_first_orders", "kpi_surveys")
+    for table in ("kpi_customer_days", "kpi_daily", "kpi_first_orders", "kpi_surveys", "kpi_returns")
 ]
 
 _DAYS = sa.text(
@@ -79,7 +86,7 @@ _DAILY = with_daily(
     [
         "WITH sets AS (SELECT customer_id AS who, day, 1 AS sign"
         " FROM kpi_customer_days WHERE tenant_id = :t)",
-        day_set_spans("sets", "CAST(0 AS smallint)"),
+        day_set_spans("sets", "CAST(0 AS smallint)", returns=False),
     ],
     branch(
         "orders WHERE tenant_id = :t",
@@ -110,7 +117,20 @@ _DAILY = with_daily(
 
 BACKFILL = (_DAYS, _FIRSTS, _SURVEYS, _DAILY)
 """The statements that fill a tenant's empty rollups, in order; parameters ``t`` (the tenant),
-``tz`` (its time zone) and ``currency`` (its currency, None: any)."""
+``tz`` (its time zone) and ``currency`` (its currency, None: any). Frozen as migration
+``scoring_0011`` ran them: ``kpi_returns`` came later (``RETURNS_BACKFILL``, ``scoring_0013``)."""
+
+RETURNS_BACKFILL = sa.text(
+    f"""
+    INSERT INTO kpi_returns (tenant_id, day, previous_day, stripe, customers)
+    SELECT :t, day, previous_day, 0, count(*) FROM (
+        SELECT day, coalesce(lag(day) OVER (PARTITION BY customer_id ORDER BY day), {NO_DAY}) AS previous_day
+        FROM kpi_customer_days WHERE tenant_id = :t
+    ) AS days
+    GROUP BY day, previous_day
+    """  # noqa: S608 (a constant)
+)
+"""Fills a tenant's empty ``kpi_returns`` from its ``kpi_customer_days`` (parameter ``t``)."""
 
 
 async def rebuild_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
@@ -118,5 +138,5 @@ async def rebuild_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> N
     await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(tenant_id)})
     timezone, currency = await tenant_money(connection, tenant_id)
     parameters = {"t": tenant_id, "tz": timezone, "currency": currency}
-    for statement in [*_CLEAR, *BACKFILL]:
+    for statement in [*_CLEAR, *BACKFILL, RETURNS_BACKFILL]:
         await connection.execute(statement, parameters)

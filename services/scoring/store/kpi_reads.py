@@ -2,8 +2,8 @@
 
 A period's figures are a few statements in one read (one snapshot), none of them over the facts:
 
-1. distinct active customers of the period, of the 7 and of the 30 days ending on its last day (one
-   count each, fewer when the ranges coincide), index-only on ``kpi_customer_days``' key;
+1. distinct active customers of a period of other than 1, 7 or 30 days: one sum over its days in
+   ``kpi_returns`` (a period of 1, 7 or 30 days reads the day sums);
 2. buyers and repeat buyers, index-only on the buyers' days (``kpi_customer_days_buyers``);
 3. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
    refunds, active customer-days, survey answers and new buyers, and the lifetime revenue and
@@ -40,10 +40,11 @@ from services.scoring.store.kpi_facts import tenant_money
 from services.scoring.store.kpi_sql import DAILY_COLUMNS
 from services.scoring.store.segment_preview import PREVIEW_SETTINGS
 
-# Distinct customers active on the days of a range (index-only on the key; a sort of the ids).
-_DISTINCT = sa.text(
-    "SELECT count(DISTINCT customer_id) FROM kpi_customer_days"
-    " WHERE tenant_id = :t AND day BETWEEN :first AND :last"
+# Distinct customers active on the days of a range: each counts on its first day in it, the one whose
+# previous active day is before the range (kpi_sql: active customers of any period as returns).
+_ACTIVE_IN_RANGE = sa.text(
+    "SELECT coalesce(sum(customers), 0) FROM kpi_returns"
+    " WHERE tenant_id = :t AND day BETWEEN :first AND :last AND previous_day < :first"
 )
 
 # Buyers and repeat buyers of the period (index-only on the buyers' days, which carry the orders).
@@ -134,7 +135,7 @@ async def period_sums(
     if period.days in kept:
         active = int(kept[period.days])
     else:
-        active = int((await connection.execute(_DISTINCT, parameters)).scalar_one())
+        active = int((await connection.execute(_ACTIVE_IN_RANGE, parameters)).scalar_one())
     return PeriodSums(
         customers=int(sums.customers),
         new_customers=int(sums.new_customers),

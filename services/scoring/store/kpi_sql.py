@@ -13,6 +13,13 @@ before it, so a day d's own span is [d, min(d + W - 1, next day - 1)]:
   [max(d, previous stored day + W), min(d + W - 1, next day - 1)] (the next day stored or new);
 - a set of days that goes (an erasure) takes back each of its spans, and a merge replaces the spans
   of the customers' separate sets by those of their union.
+
+**Active customers of any period as returns.** A customer is active in [a, b] once, on its first
+active day in it: the day d in [a, b] whose previous active day p (none: ``NO_DAY``) is before a.
+``kpi_returns`` counts customer-days by (day, previous day), so a period's distinct active customers
+are one sum over its days, ``previous_day < a``, with no distinct over its customer-days. A new day d
+adds (d, p) and, when the customer's next stored day s followed p, moves s from (s, p) to (s, d); a
+set of days that goes takes back (d, the set's previous day) for each of its days.
 """
 
 from __future__ import annotations
@@ -21,6 +28,38 @@ import sqlalchemy as sa
 
 WINDOWS = "(VALUES (7), (30)) AS windows(w)"
 """The active-customer windows kept as day sums: weekly (7 days) and monthly (30 days)."""
+
+NO_DAY = "CAST('-infinity' AS date)"
+"""The previous active day of a customer's first one in ``kpi_returns``: before every period."""
+
+# The moves of newly placed days (``placed``): each new day by its previous day (stored or new), and
+# the stored day that follows a run of new days moved from the stored previous day to the run's last.
+_NEW_DAY_RETURNS = f"""
+    SELECT day, coalesce(greatest(previous_day, new_previous), {NO_DAY}) AS previous_day, stripe, 1 AS n
+    FROM placed
+    UNION ALL
+    SELECT moved.day, moved.previous_day, stripe, moved.n
+    FROM placed
+    CROSS JOIN LATERAL (VALUES (stored_next, coalesce(previous_day, {NO_DAY}), -1), (stored_next, day, 1))
+         AS moved(day, previous_day, n)
+    WHERE stored_next IS NOT NULL AND (new_next IS NULL OR new_next > stored_next)
+"""  # noqa: S608 (fragments written in this package)
+
+
+def _add_to_returns(source: str) -> str:
+    """The CTE ``returned``: adds the rows of ``source`` (day, previous_day, stripe, n) to
+    ``kpi_returns``; a key whose deltas sum to 0 writes nothing."""
+    return f"""
+    returned AS (
+        INSERT INTO kpi_returns AS r (tenant_id, day, previous_day, stripe, customers)
+        SELECT CAST(:t AS uuid), day, previous_day, stripe, sum(n) FROM ({source}) AS delta
+        GROUP BY day, previous_day, stripe HAVING sum(n) <> 0 ORDER BY day, previous_day, stripe
+        ON CONFLICT (tenant_id, day, previous_day, stripe)
+        DO UPDATE SET customers = r.customers + EXCLUDED.customers
+        RETURNING 1
+    )
+    """  # noqa: S608 (fragments written in this package)
+
 
 DAILY_COLUMNS = (
     "new_customers",
@@ -116,34 +155,48 @@ def span_branches(spans: str) -> list[str]:
 
 
 def new_day_spans(rows: str) -> str:
-    """CTEs ``placed`` and ``spans`` (to follow a WITH list) for the newly inserted customer-days of
-    the relation ``rows`` (day, customer_id, stripe), read beside the customer's stored days (the
-    statement's snapshot, which does not hold the rows it inserts)."""
+    """CTEs ``placed``, ``spans`` and ``returned`` (to follow a WITH list) for the newly inserted
+    customer-days of the relation ``rows`` (day, customer_id, stripe), read beside the customer's
+    stored days (the statement's snapshot, which does not hold the rows it inserts); ``returned``
+    adds their moves to ``kpi_returns``."""
     return f"""
     placed AS (
         SELECT n.day, n.stripe,
                (SELECT max(k.day) FROM kpi_customer_days k
                 WHERE k.tenant_id = :t AND k.customer_id = n.customer_id AND k.day < n.day) AS previous_day,
-               least((SELECT min(k.day) FROM kpi_customer_days k
-                      WHERE k.tenant_id = :t AND k.customer_id = n.customer_id AND k.day > n.day),
-                     lead(n.day) OVER (PARTITION BY n.customer_id ORDER BY n.day)) AS next_day
+               (SELECT min(k.day) FROM kpi_customer_days k
+                WHERE k.tenant_id = :t AND k.customer_id = n.customer_id AND k.day > n.day) AS stored_next,
+               lag(n.day) OVER (PARTITION BY n.customer_id ORDER BY n.day) AS new_previous,
+               lead(n.day) OVER (PARTITION BY n.customer_id ORDER BY n.day) AS new_next
         FROM {rows} AS n
     ),
     spans AS (
         SELECT w, 1 AS sign, stripe, greatest(day, previous_day + w) AS first_day,
-               least(day + w - 1, next_day - 1) AS last_day
+               least(day + w - 1, least(stored_next, new_next) - 1) AS last_day
         FROM placed CROSS JOIN {WINDOWS}
-    )
+    ),
+    {_add_to_returns(_NEW_DAY_RETURNS)}
     """  # noqa: S608 (fragments written in this package)
 
 
-def day_set_spans(sets: str, stripe: str) -> str:
+def day_set_returns(sets: str, stripe: str) -> str:
+    """The rows (day, previous_day, stripe, n) that add each day of each set of ``sets`` (who, day,
+    sign) by the set's previous day, with the set's sign."""
+    return (
+        f"SELECT day, coalesce(lag(day) OVER (PARTITION BY who ORDER BY day), {NO_DAY}) AS previous_day,"  # noqa: S608
+        f" {stripe} AS stripe, sign AS n FROM {sets}"
+    )
+
+
+def day_set_spans(sets: str, stripe: str, *, returns: bool = True) -> str:
     """The CTE ``spans`` (to follow a WITH list) of the relation ``sets`` (who, day, sign): each
-    set's spans, signed."""
+    set's spans, signed; with ``returns``, also the CTE ``returned``, which adds the sets' days to
+    ``kpi_returns`` (``day_set_returns``)."""
+    returned = f",{_add_to_returns(day_set_returns(sets, stripe))}" if returns else ""
     return f"""
     spans AS (
         SELECT w, sign, {stripe} AS stripe, day AS first_day,
                least(day + w - 1, lead(day) OVER (PARTITION BY who, w ORDER BY day) - 1) AS last_day
         FROM {sets} CROSS JOIN {WINDOWS}
-    )
+    ){returned}
     """  # noqa: S608 (fragments written in this package)

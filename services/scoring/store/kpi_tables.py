@@ -15,6 +15,9 @@ from the facts (the migration, and a tenant's rebuild); the tests hold the incre
 - ``kpi_first_orders``: each buyer's first counted order day (cohorts, new buyers, lifetime buyers).
 - ``kpi_surveys``: survey answers per customer, day, survey and score: what an erasure takes back
   from ``kpi_daily`` (behaviour events with their properties are pruned; these are not).
+- ``kpi_returns``: customer-days counted by day and the customer's **previous active day**
+  (``-infinity`` for a first one), per stripe: a period's distinct active customers are the sum over
+  its days of those whose previous day is before it (``kpi_sql``).
 """
 
 import sqlalchemy as sa
@@ -93,4 +96,14 @@ kpi_surveys = sa.Table(
     sa.Column("survey", sa.Text, primary_key=True),
     sa.Column("score", sa.SmallInteger, primary_key=True),
     sa.Column("responses", sa.Integer, nullable=False),
+)
+
+kpi_returns = sa.Table(
+    "kpi_returns",
+    metadata,
+    sa.Column("tenant_id", _UUID, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("previous_day", sa.Date, primary_key=True),
+    sa.Column("stripe", sa.SmallInteger, primary_key=True),
+    sa.Column("customers", sa.Integer, nullable=False),
 )
