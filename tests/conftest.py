@@ -49,6 +49,10 @@ async def services(
     database_urls: dict[str, str], journey_clock: Path
 ) -> AsyncIterator[dict[str, ServiceServer]]:
     servers: dict[str, ServiceServer] = {}
+    # These four run on the session's event loop, which runs only while an async test or fixture
+    # awaits: a test that blocks (a program started with subprocess.run, minutes of CPU) stops them,
+    # their 1 s consumer leases lapse and the next test meets the backlog. Tests start programs with
+    # tests.support.run_command and push long CPU work to a thread.
     # Each service starts after the producers it consumes, since it learns their (free) ports from
     # the servers already running: profile first, loyalty before scoring (which consumes both).
     for name in sorted(SERVICE_NAMES, key=START_ORDER.index):
