@@ -68,7 +68,13 @@ operation = st.one_of(
 
 _ROWS = {
     "kpi_customer_days": "SELECT day, customer_id, orders FROM kpi_customer_days WHERE tenant_id = :t",
-    "kpi_first_orders": "SELECT customer_id, first_day FROM kpi_first_orders WHERE tenant_id = :t",
+    "kpi_first_orders": (
+        "SELECT customer_id, first_day, order_days FROM kpi_first_orders WHERE tenant_id = :t"
+    ),
+    "kpi_order_returns": (
+        "SELECT day, back, previous_day, sum(orders) FROM kpi_order_returns WHERE tenant_id = :t"
+        " GROUP BY day, back, previous_day HAVING sum(orders) <> 0"
+    ),
     "kpi_surveys": "SELECT customer_id, day, survey, score, responses FROM kpi_surveys WHERE tenant_id = :t",
     "kpi_returns": (
         "SELECT day, previous_day, sum(customers) FROM kpi_returns WHERE tenant_id = :t"
@@ -156,7 +162,10 @@ def _events(
 async def _rows(database: Database, tenant: uuid.UUID) -> dict[str, set[tuple[Any, ...]]]:
     async with database.read() as connection:
         return {
-            name: {tuple(row) for row in await connection.execute(sa.text(query), {"t": tenant})}
+            name: {
+                tuple(tuple(value) if isinstance(value, list) else value for value in row)
+                for row in await connection.execute(sa.text(query), {"t": tenant})
+            }
             for name, query in _ROWS.items()
         }
 

@@ -43,9 +43,8 @@ DEADLINE_SECONDS = {"scoring": 5.0, "loyalty": 3.0, "notify": 3.0}
 """Each service's deadline for its KPI call: a slower one is left out (``unavailable``), not waited for."""
 LONG_PERIOD_DAYS = 31
 LONG_SCORING_DEADLINE_SECONDS = 15.0
-"""Scoring's deadline for a period longer than a month: its buyers and repeat buyers are grouped over
-the period's buyer-days (a year's call takes 1-2 s at a million customers, with the previous year's
-beside it), which a loaded machine could push past 5 s; the shorter periods stay well inside it."""
+"""Scoring's deadline for a period longer than a month: its reads grow with the period's rollup rows
+(a year's are a few hundred thousand at a million customers), so a loaded machine is given room."""
 
 
 def deadline_of(service: str, period: Period) -> float:

@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.store.kpi_facts import tenant_money
 from services.scoring.store.kpi_sql import (
     NO_DAY,
+    add_to_order_returns,
     branch,
     day_set_spans,
+    order_day_returns,
     span_branches,
     survey_deltas,
     with_daily,
@@ -33,7 +35,14 @@ from services.scoring.store.rescoring import lock_key
 
 _CLEAR = [
     sa.text(f"DELETE FROM {table} WHERE tenant_id = :t")  # noqa: S608 (constant names)
-    for table in ("kpi_customer_days", "kpi_daily", "kpi_first_orders", "kpi_surveys", "kpi_returns")
+    for table in (
+        "kpi_customer_days",
+        "kpi_daily",
+        "kpi_first_orders",
+        "kpi_surveys",
+        "kpi_returns",
+        "kpi_order_returns",
+    )
 ]
 
 _DAYS = sa.text(
@@ -132,11 +141,38 @@ RETURNS_BACKFILL = sa.text(
 )
 """Fills a tenant's empty ``kpi_returns`` from its ``kpi_customer_days`` (parameter ``t``)."""
 
+_ORDER_DAYS = sa.text(
+    """
+    UPDATE kpi_first_orders AS k SET order_days = f.days
+    FROM (
+        SELECT customer_id, array_agg((paid_at AT TIME ZONE :tz)::date ORDER BY paid_at) AS days
+        FROM orders WHERE tenant_id = :t AND refunded_minor < amount_minor GROUP BY customer_id
+    ) AS f
+    WHERE k.tenant_id = :t AND k.customer_id = f.customer_id
+    """
+)
+
+_ORDER_RETURNS = sa.text(
+    "WITH "  # noqa: S608 (fragments written in this package)
+    + add_to_order_returns(
+        order_day_returns(
+            "(SELECT order_days AS days, CAST(0 AS smallint) AS stripe"
+            " FROM kpi_first_orders WHERE tenant_id = :t)",
+            "1",
+        )
+    )
+    + "SELECT count(*) FROM order_returned"
+)
+
+LATER_BACKFILL = (RETURNS_BACKFILL, _ORDER_DAYS, _ORDER_RETURNS)
+"""What fills the rollups added after ``scoring_0011`` (``kpi_returns``, the buyers' order days and
+``kpi_order_returns``), after ``BACKFILL``; parameters ``t`` and ``tz``."""
+
 
 async def rebuild_tenant(connection: AsyncConnection, tenant_id: uuid.UUID) -> None:
     """Replace the tenant's KPI rollups by what its facts say, in the caller's transaction."""
     await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(tenant_id)})
     timezone, currency = await tenant_money(connection, tenant_id)
     parameters = {"t": tenant_id, "tz": timezone, "currency": currency}
-    for statement in [*_CLEAR, *BACKFILL, RETURNS_BACKFILL]:
+    for statement in [*_CLEAR, *BACKFILL, *LATER_BACKFILL]:
         await connection.execute(statement, parameters)

@@ -26,8 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.store.kpi_sql import (
     ORDER_DELTAS,
+    add_to_order_returns,
     branch,
     new_day_spans,
+    order_day_returns,
     span_branches,
     survey_deltas,
     with_daily,
@@ -143,17 +145,20 @@ _SURVEYS = with_daily(
 # The customers' first counted order days from their orders, and the change to each day's new buyers
 # (the old day loses one, the new day gains one): lifetime buyers are the sum of new buyers to a day.
 _FIRST_ORDERS = with_daily(
-    """
+    [
+        """
     WITH wanted AS (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS customer_id),
     firsts AS (
-        SELECT w.customer_id,
-               (SELECT (min(o.paid_at) AT TIME ZONE :tz)::date FROM orders o
-                WHERE o.tenant_id = :t AND o.customer_id = w.customer_id
-                  AND o.refunded_minor < o.amount_minor) AS first_day
+        SELECT w.customer_id, f.days[1] AS first_day, f.days
         FROM wanted w
+        CROSS JOIN LATERAL (
+            SELECT array_agg((o.paid_at AT TIME ZONE :tz)::date ORDER BY o.paid_at) AS days FROM orders o
+            WHERE o.tenant_id = :t AND o.customer_id = w.customer_id AND o.refunded_minor < o.amount_minor
+        ) AS f
     ),
     old AS (
-        SELECT k.customer_id, k.first_day FROM kpi_first_orders k JOIN wanted w USING (customer_id)
+        SELECT k.customer_id, k.first_day, k.order_days
+        FROM kpi_first_orders k JOIN wanted w USING (customer_id)
         WHERE k.tenant_id = :t FOR UPDATE OF k
     ),
     gone AS (
@@ -162,10 +167,11 @@ _FIRST_ORDERS = with_daily(
         RETURNING 1
     ),
     put AS (
-        INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day)
-        SELECT :t, customer_id, first_day FROM firsts WHERE first_day IS NOT NULL ORDER BY customer_id
-        ON CONFLICT (tenant_id, customer_id) DO UPDATE SET first_day = EXCLUDED.first_day
-        WHERE k.first_day IS DISTINCT FROM EXCLUDED.first_day
+        INSERT INTO kpi_first_orders AS k (tenant_id, customer_id, first_day, order_days)
+        SELECT :t, customer_id, first_day, days FROM firsts WHERE first_day IS NOT NULL ORDER BY customer_id
+        ON CONFLICT (tenant_id, customer_id)
+        DO UPDATE SET first_day = EXCLUDED.first_day, order_days = EXCLUDED.order_days
+        WHERE (k.first_day, k.order_days) IS DISTINCT FROM (EXCLUDED.first_day, EXCLUDED.order_days)
         RETURNING 1
     ),
     moved AS (
@@ -176,6 +182,15 @@ _FIRST_ORDERS = with_daily(
         WHERE f.first_day IS NOT NULL AND f.first_day IS DISTINCT FROM o.first_day
     )
     """,
+        add_to_order_returns(
+            order_day_returns(
+                "(SELECT days, CAST(:stripe AS smallint) AS stripe FROM firsts WHERE days IS NOT NULL)", "1"
+            ),
+            order_day_returns(
+                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM old)", "-1"
+            ),
+        ),
+    ],
     branch("moved", "day", "CAST(:stripe AS smallint)", new_buyers="n"),
 )
 

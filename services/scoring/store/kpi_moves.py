@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.store.kpi_facts import lock_customers, lock_shared, refresh_first_orders, tenant_money
 from services.scoring.store.kpi_sql import (
     ORDER_DELTAS,
+    add_to_order_returns,
     branch,
     day_set_spans,
+    order_day_returns,
     span_branches,
     survey_deltas,
     with_daily,
@@ -91,12 +93,19 @@ _MOVE_SURVEYS = sa.text(
 )
 
 _DROP_FIRST_ORDERS = with_daily(
-    """
+    [
+        """
     WITH gone AS (
         DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = ANY(CAST(:ids AS uuid[]))
-        RETURNING first_day
+        RETURNING first_day, order_days
     )
     """,
+        add_to_order_returns(
+            order_day_returns(
+                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM gone)", "-1"
+            )
+        ),
+    ],
     branch("gone", "first_day", _STRIPE, new_buyers="-1"),
 )
 
@@ -118,11 +127,16 @@ _ERASE = with_daily(
         RETURNING day, survey, score, responses AS n
     ),
     firsts AS (
-        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING first_day
+        DELETE FROM kpi_first_orders WHERE tenant_id = :t AND customer_id = :c RETURNING first_day, order_days
     ),
     sets AS (SELECT 'erased' AS who, day, -1 AS sign FROM days)
     """,
         day_set_spans("sets", _STRIPE),
+        add_to_order_returns(
+            order_day_returns(
+                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM firsts)", "-1"
+            )
+        ),
     ],
     branch("o", "day", _STRIPE, **ORDER_DELTAS),
     branch("days", "day", _STRIPE, active_customers="-1"),

@@ -4,7 +4,7 @@ A period's figures are a few statements in one read (one snapshot), none of them
 
 1. distinct active customers of a period of other than 1, 7 or 30 days: one sum over its days in
    ``kpi_returns`` (a period of 1, 7 or 30 days reads the day sums);
-2. buyers and repeat buyers, index-only on the buyers' days (``kpi_customer_days_buyers``);
+2. buyers and repeat buyers: one sum over the period's days in ``kpi_order_returns``;
 3. the day sums over the tenant's history to the period's last day: the period's orders, revenue,
    refunds, active customer-days, survey answers and new buyers, and the lifetime revenue and
    buyers (``kpi_daily``, a few rows per day);
@@ -47,15 +47,16 @@ _ACTIVE_IN_RANGE = sa.text(
     " WHERE tenant_id = :t AND day BETWEEN :first AND :last AND previous_day < :first"
 )
 
-# Buyers and repeat buyers of the period (index-only on the buyers' days, which carry the orders).
+# Buyers and repeat buyers of the period: its orders whose order one back is before it are its buyers,
+# those whose order two back is, the sum of min(orders, 2) over them (kpi_sql: buyers and repeat
+# buyers as order returns).
 _BUYERS = sa.text(
     """
-    SELECT count(*) AS buyers, count(*) FILTER (WHERE orders > 1) AS repeat_buyers
-    FROM (
-        SELECT customer_id, sum(orders) AS orders FROM kpi_customer_days
-        WHERE tenant_id = :t AND day BETWEEN :first AND :last AND orders > 0
-        GROUP BY customer_id
-    ) AS per_buyer
+    SELECT coalesce(sum(orders) FILTER (WHERE back = 1), 0) AS buyers,
+           coalesce(sum(orders) FILTER (WHERE back = 2), 0) - coalesce(sum(orders) FILTER (WHERE back = 1), 0)
+           AS repeat_buyers
+    FROM kpi_order_returns
+    WHERE tenant_id = :t AND day BETWEEN :first AND :last AND previous_day < :first
     """
 )
 

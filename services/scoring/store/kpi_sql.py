@@ -20,6 +20,15 @@ active day in it: the day d in [a, b] whose previous active day p (none: ``NO_DA
 are one sum over its days, ``previous_day < a``, with no distinct over its customer-days. A new day d
 adds (d, p) and, when the customer's next stored day s followed p, moves s from (s, p) to (s, d); a
 set of days that goes takes back (d, the set's previous day) for each of its days.
+
+**Buyers and repeat buyers as order returns.** Each counted order, by its day and the day of the
+customer's counted order one back (``back`` 1) and two back (``back`` 2), ``NO_DAY`` where there is
+none, is counted in ``kpi_order_returns``. Of a customer's N orders in [a, b], the first has its
+order one back before a, and the first two (when N ≥ 2) their order two back: so the orders of the
+period whose order one back is before a are its buyers (each once), those whose order two back is,
+the sum of min(N, 2), and the difference the customers with at least two orders, the repeat buyers.
+The counted days of each buyer are kept in order (``kpi_first_orders.order_days``); a change of a
+customer's orders takes back the old list's rows and adds the new list's.
 """
 
 from __future__ import annotations
@@ -199,4 +208,32 @@ def day_set_spans(sets: str, stripe: str, *, returns: bool = True) -> str:
                least(day + w - 1, lead(day) OVER (PARTITION BY who, w ORDER BY day) - 1) AS last_day
         FROM {sets} CROSS JOIN {WINDOWS}
     ){returned}
+    """  # noqa: S608 (fragments written in this package)
+
+
+def order_day_returns(source: str, sign: str) -> str:
+    """The ``kpi_order_returns`` rows (day, back, previous_day, stripe, n) of the relation ``source``
+    (days: a customer's counted order days in order, stripe), each with ``sign`` ("1" or "-1")."""
+    return f"""
+    SELECT d.day, b.back, coalesce(s.days[d.i - b.back], {NO_DAY}) AS previous_day, s.stripe, {sign} AS n
+    FROM {source} AS s
+    CROSS JOIN LATERAL unnest(s.days) WITH ORDINALITY AS d(day, i)
+    CROSS JOIN (VALUES (1), (2)) AS b(back)
+    """  # noqa: S608 (fragments written in this package)
+
+
+def add_to_order_returns(*sources: str) -> str:
+    """The CTE ``order_returned`` (to follow a WITH list): adds the rows of ``sources`` (each as
+    ``order_day_returns`` gives them) to ``kpi_order_returns``; a key whose deltas sum to 0 writes
+    nothing."""
+    union = " UNION ALL ".join(sources)
+    return f"""
+    order_returned AS (
+        INSERT INTO kpi_order_returns AS r (tenant_id, day, back, previous_day, stripe, orders)
+        SELECT CAST(:t AS uuid), day, back, previous_day, stripe, sum(n) FROM ({union}) AS delta
+        GROUP BY day, back, previous_day, stripe HAVING sum(n) <> 0 ORDER BY day, back, previous_day, stripe
+        ON CONFLICT (tenant_id, day, back, previous_day, stripe)
+        DO UPDATE SET orders = r.orders + EXCLUDED.orders
+        RETURNING 1
+    )
     """  # noqa: S608 (fragments written in this package)

@@ -12,9 +12,12 @@ from the facts (the migration, and a tenant's rebuild); the tests hold the incre
   consumer replicas never wait on one row), the sums a period adds up: active customer-days,
   orders, money orders and revenue (tenant currency), refunds, survey answers, new buyers (first
   orders). A day's figure is the sum of its stripes.
-- ``kpi_first_orders``: each buyer's first counted order day (cohorts, new buyers, lifetime buyers).
+- ``kpi_first_orders``: each buyer's first counted order day (cohorts, new buyers, lifetime buyers),
+  and the days of all its counted orders in order (``order_days``, a day once per order).
 - ``kpi_surveys``: survey answers per customer, day, survey and score: what an erasure takes back
   from ``kpi_daily`` (behaviour events with their properties are pruned; these are not).
+- ``kpi_order_returns``: counted orders by day and the day of the customer's counted order one and
+  two back (``back``), per stripe: a period's buyers and repeat buyers as sums (``kpi_sql``).
 - ``kpi_returns``: customer-days counted by day and the customer's **previous active day**
   (``-infinity`` for a first one), per stripe: a period's distinct active customers are the sum over
   its days of those whose previous day is before it (``kpi_sql``).
@@ -84,6 +87,7 @@ kpi_first_orders = sa.Table(
     sa.Column("tenant_id", _UUID, primary_key=True),
     sa.Column("customer_id", _UUID, primary_key=True),
     sa.Column("first_day", sa.Date, nullable=False),
+    sa.Column("order_days", pg.ARRAY(sa.Date), nullable=False, server_default="{}"),
     sa.Index("kpi_first_orders_by_day", "tenant_id", "first_day"),
 )
 
@@ -106,4 +110,15 @@ kpi_returns = sa.Table(
     sa.Column("previous_day", sa.Date, primary_key=True),
     sa.Column("stripe", sa.SmallInteger, primary_key=True),
     sa.Column("customers", sa.Integer, nullable=False),
+)
+
+kpi_order_returns = sa.Table(
+    "kpi_order_returns",
+    metadata,
+    sa.Column("tenant_id", _UUID, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("back", sa.SmallInteger, primary_key=True),
+    sa.Column("previous_day", sa.Date, primary_key=True),
+    sa.Column("stripe", sa.SmallInteger, primary_key=True),
+    sa.Column("orders", sa.Integer, nullable=False),
 )
