@@ -127,7 +127,8 @@ _DAILY = with_daily(
 BACKFILL = (_DAYS, _FIRSTS, _SURVEYS, _DAILY)
 """The statements that fill a tenant's empty rollups, in order; parameters ``t`` (the tenant),
 ``tz`` (its time zone) and ``currency`` (its currency, None: any). Frozen as migration
-``scoring_0011`` ran them: ``kpi_returns`` came later (``RETURNS_BACKFILL``, ``scoring_0013``)."""
+``scoring_0011`` ran them: what came later is filled by ``LATER_BACKFILL`` (and by migrations
+``scoring_0013`` and ``scoring_0014`` with SQL of their own)."""
 
 RETURNS_BACKFILL = sa.text(
     f"""

@@ -188,7 +188,7 @@ def new_day_spans(rows: str) -> str:
     """  # noqa: S608 (fragments written in this package)
 
 
-def day_set_returns(sets: str, stripe: str) -> str:
+def _day_set_returns(sets: str, stripe: str) -> str:
     """The rows (day, previous_day, stripe, n) that add each day of each set of ``sets`` (who, day,
     sign) by the set's previous day, with the set's sign."""
     return (
@@ -200,8 +200,8 @@ def day_set_returns(sets: str, stripe: str) -> str:
 def day_set_spans(sets: str, stripe: str, *, returns: bool = True) -> str:
     """The CTE ``spans`` (to follow a WITH list) of the relation ``sets`` (who, day, sign): each
     set's spans, signed; with ``returns``, also the CTE ``returned``, which adds the sets' days to
-    ``kpi_returns`` (``day_set_returns``)."""
-    returned = f",{_add_to_returns(day_set_returns(sets, stripe))}" if returns else ""
+    ``kpi_returns`` (``_day_set_returns``)."""
+    returned = f",{_add_to_returns(_day_set_returns(sets, stripe))}" if returns else ""
     return f"""
     spans AS (
         SELECT w, sign, {stripe} AS stripe, day AS first_day,
