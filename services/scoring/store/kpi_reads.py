@@ -85,20 +85,23 @@ _SERIES_DAILY = sa.text(
     """
 )
 
-# The cohort customers, and each one's later periods with a counted order (read from the buyers'
-# days of the period only: a period after the last day is not asked for).
+# The cohort customers, and each one's later periods with a counted order: read from its counted
+# order days (kpi_first_orders.order_days, the days of kpi_customer_days with orders), up to the last
+# day (a period after it is not asked for), without a join to the customer-days.
 _RETENTION = sa.text(
     """
     WITH cohort AS MATERIALIZED (
-        SELECT customer_id, date_trunc(:unit, first_day::timestamp)::date AS cohort_start
+        SELECT customer_id, date_trunc(:unit, first_day::timestamp)::date AS cohort_start, order_days
         FROM kpi_first_orders WHERE tenant_id = :t AND first_day BETWEEN :first AND :last
     ),
     again AS (
-        SELECT c.cohort_start, date_trunc(:unit, d.day::timestamp)::date AS period_start, d.customer_id
-        FROM kpi_customer_days d JOIN cohort c ON c.customer_id = d.customer_id
-        WHERE d.tenant_id = :t AND d.day BETWEEN :first AND :last AND d.orders > 0
-          AND date_trunc(:unit, d.day::timestamp)::date > c.cohort_start
-        GROUP BY 1, 2, 3
+        SELECT c.cohort_start, p.period_start
+        FROM cohort c
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT date_trunc(:unit, d::timestamp)::date AS period_start
+            FROM unnest(c.order_days) AS d
+            WHERE d <= :last AND date_trunc(:unit, d::timestamp)::date > c.cohort_start
+        ) AS p
     )
     SELECT cohort_start, NULL::date AS period_start, count(*) AS n FROM cohort GROUP BY 1
     UNION ALL
