@@ -242,6 +242,21 @@ async def test_the_overview_shows_the_apis_kpis(
     path = await screenshot(page, shots, "overview")
     if updating_screenshots():
         shutil.copyfile(path, README_IMAGE)
+    # Another period, then another figure: the trend is drawn again each time (it once stayed blank).
+    await page.select_option("#period-days", "365")
+    async with page.expect_response(lambda response: "/v1/kpis?" in response.url) as year:
+        await page.click("#main form.toolbar button[type=submit]")
+    assert (await year.value).status == 200
+    await page.wait_for_selector("#kpi-cards[data-loaded=true]")
+    await page.wait_for_function(
+        "() => document.querySelector('#trend-chart')?.data?.[0]?.x?.length === 365"
+        " && document.querySelector('#trend-chart .main-svg') !== null"
+    )
+    await page.select_option("#trend-metric", "orders")
+    await page.wait_for_function(
+        "() => document.querySelector('#trend-chart')?.data?.[0]?.name === 'Orders'"
+        " && document.querySelector('#trend-chart .main-svg') !== null"
+    )
     watch.assert_clean(*expected_failures)
 
 

@@ -27,6 +27,11 @@ export function plot(container, traces, layout = {}, label = '') {
     container.textContent = t('charts.unavailable');
     return Promise.resolve();
   }
+  // A chart whose drawing was taken out of its element (replaced by a message, or emptied before a
+  // redraw) is forgotten first: react would compare with the plot it remembers and draw nothing.
+  if (container.classList.contains('js-plotly-plot') && !container.querySelector('.plot-container')) {
+    plotly.purge(container);
+  }
   return plotly.react(container, traces, {...BASE_LAYOUT, ...layout}, CONFIG);
 }
 

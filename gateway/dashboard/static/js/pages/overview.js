@@ -79,7 +79,7 @@ function unavailableNotice(answer) {
 
 export async function render(main, params, {signal}) {
   if (!state.from) Object.assign(state, defaultPeriod());
-  const days = select([['7', t('overview.last7')], ['30', t('overview.last30')], ['90', t('overview.last90')], ['custom', t('overview.custom')]], state.days, {id: 'period-days'});
+  const days = select([['7', t('overview.last7')], ['30', t('overview.last30')], ['90', t('overview.last90')], ['365', t('overview.last365')], ['custom', t('overview.custom')]], state.days, {id: 'period-days'});
   const from = h('input', {type: 'date', id: 'period-from', value: state.from});
   const to = h('input', {type: 'date', id: 'period-to', value: state.to});
   days.addEventListener('change', () => {
