@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -30,17 +31,31 @@ def _consumer(report: StatusReport, name: str) -> ConsumerStatus | None:
     return next((c for c in report.consumers if c.consumer == name), None)
 
 
-async def _report_with(addresses: dict[str, str], consumer: str, limit_seconds: float = 15.0) -> StatusReport:
-    """Collect until ``consumer`` has its partition rows (a consumer creates them once it starts)."""
+async def _report_until(
+    addresses: dict[str, str], ready: Callable[[StatusReport], bool], limit_seconds: float = 15.0
+) -> StatusReport:
+    """Collect until the report is ``ready``, or the last report after ``limit_seconds``.
+
+    The services share this test's event loop with the whole suite: a report read while they catch
+    up on other tests' work may meet a deadline, so tests read until what they wait for is there."""
     deadline = asyncio.get_running_loop().time() + limit_seconds
     while True:
         report = await collect(addresses)
-        found = _consumer(report, consumer)
-        if found is not None and found.partitions:
+        if ready(report) or asyncio.get_running_loop().time() > deadline:
             return report
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{consumer} never reported its partitions: {report}")
         await asyncio.sleep(0.1)
+
+
+async def _report_with(addresses: dict[str, str], consumer: str) -> StatusReport:
+    """Collect until ``consumer`` has its partition rows (a consumer creates them once it starts)."""
+
+    def has_partitions(report: StatusReport) -> bool:
+        found = _consumer(report, consumer)
+        return found is not None and bool(found.partitions)
+
+    report = await _report_until(addresses, has_partitions)
+    assert has_partitions(report), f"{consumer} never reported its partitions: {report}"
+    return report
 
 
 async def test_all_services_serving_and_the_scoring_consumer_reports(
@@ -60,16 +75,11 @@ async def test_all_services_serving_and_the_scoring_consumer_reports(
 
 
 async def test_the_producers_report_their_heads(services: dict[str, ServiceServer]) -> None:
-    # The services share this test's event loop with the whole suite: a report read while they
-    # catch up on other tests' work may meet a deadline, so the test reads until all four answer.
-    deadline = asyncio.get_running_loop().time() + 15.0
-    while True:
-        report = await collect(_addresses(services))
-        producers = {s.name: s.producer for s in report.services if s.producer is not None}
-        if len(producers) == 4 or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.1)
+    report = await _report_until(
+        _addresses(services), lambda report: all(s.producer is not None for s in report.services)
+    )
 
+    producers = {s.name: s.producer for s in report.services if s.producer is not None}
     problems = {s.name: s.problems for s in report.services}
     assert set(producers) == {"profile", "scoring", "loyalty", "notify"}, problems  # notify: message.*
     for producer in producers.values():

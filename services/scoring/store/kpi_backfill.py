@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.store.kpi_facts import tenant_money
 from services.scoring.store.kpi_sql import (
-    NO_DAY,
+    add_day_set_returns,
     add_to_order_returns,
     branch,
     day_set_spans,
@@ -130,17 +130,15 @@ BACKFILL = (_DAYS, _FIRSTS, _SURVEYS, _DAILY)
 ``scoring_0011`` ran them: what came later is filled by ``LATER_BACKFILL`` (and by migrations
 ``scoring_0013`` and ``scoring_0014`` with SQL of their own)."""
 
-RETURNS_BACKFILL = sa.text(
-    f"""
-    INSERT INTO kpi_returns (tenant_id, day, previous_day, stripe, customers)
-    SELECT :t, day, previous_day, 0, count(*) FROM (
-        SELECT day, coalesce(lag(day) OVER (PARTITION BY customer_id ORDER BY day), {NO_DAY}) AS previous_day
-        FROM kpi_customer_days WHERE tenant_id = :t
-    ) AS days
-    GROUP BY day, previous_day
-    """  # noqa: S608 (a constant)
+# A tenant's empty kpi_returns from its kpi_customer_days.
+_RETURNS = sa.text(
+    "WITH "  # noqa: S608 (fragments written in this package)
+    + add_day_set_returns(
+        "(SELECT customer_id AS who, day, 1 AS sign FROM kpi_customer_days WHERE tenant_id = :t) AS sets",
+        "CAST(0 AS smallint)",
+    )
+    + "SELECT count(*) FROM returned"
 )
-"""Fills a tenant's empty ``kpi_returns`` from its ``kpi_customer_days`` (parameter ``t``)."""
 
 _ORDER_DAYS = sa.text(
     """
@@ -165,7 +163,7 @@ _ORDER_RETURNS = sa.text(
     + "SELECT count(*) FROM order_returned"
 )
 
-LATER_BACKFILL = (RETURNS_BACKFILL, _ORDER_DAYS, _ORDER_RETURNS)
+LATER_BACKFILL = (_RETURNS, _ORDER_DAYS, _ORDER_RETURNS)
 """What fills the rollups added after ``scoring_0011`` (``kpi_returns``, the buyers' order days and
 ``kpi_order_returns``), after ``BACKFILL``; parameters ``t`` and ``tz``."""
 

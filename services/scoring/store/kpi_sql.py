@@ -55,19 +55,24 @@ _NEW_DAY_RETURNS = f"""
 """  # noqa: S608 (fragments written in this package)
 
 
-def _add_to_returns(source: str) -> str:
-    """The CTE ``returned``: adds the rows of ``source`` (day, previous_day, stripe, n) to
-    ``kpi_returns``; a key whose deltas sum to 0 writes nothing."""
+def _adding(cte: str, table: str, keys: str, count: str, source: str) -> str:
+    """The CTE ``cte``: adds the rows of ``source`` (``keys``, then ``n``) to ``count`` of ``table``
+    keyed by (tenant_id, ``keys``), in key order; a key whose deltas sum to 0 writes nothing."""
     return f"""
-    returned AS (
-        INSERT INTO kpi_returns AS r (tenant_id, day, previous_day, stripe, customers)
-        SELECT CAST(:t AS uuid), day, previous_day, stripe, sum(n) FROM ({source}) AS delta
-        GROUP BY day, previous_day, stripe HAVING sum(n) <> 0 ORDER BY day, previous_day, stripe
-        ON CONFLICT (tenant_id, day, previous_day, stripe)
-        DO UPDATE SET customers = r.customers + EXCLUDED.customers
+    {cte} AS (
+        INSERT INTO {table} AS r (tenant_id, {keys}, {count})
+        SELECT CAST(:t AS uuid), {keys}, sum(n) FROM ({source}) AS delta
+        GROUP BY {keys} HAVING sum(n) <> 0 ORDER BY {keys}
+        ON CONFLICT (tenant_id, {keys}) DO UPDATE SET {count} = r.{count} + EXCLUDED.{count}
         RETURNING 1
     )
     """  # noqa: S608 (fragments written in this package)
+
+
+def _add_to_returns(source: str) -> str:
+    """The CTE ``returned``: adds the rows of ``source`` (day, previous_day, stripe, n) to
+    ``kpi_returns``."""
+    return _adding("returned", "kpi_returns", "day, previous_day, stripe", "customers", source)
 
 
 DAILY_COLUMNS = (
@@ -197,11 +202,16 @@ def _day_set_returns(sets: str, stripe: str) -> str:
     )
 
 
+def add_day_set_returns(sets: str, stripe: str) -> str:
+    """The CTE ``returned`` (to follow a WITH list): adds each day of each set of ``sets`` (who,
+    day, sign) to ``kpi_returns``, by the set's previous day, with the set's sign."""
+    return _add_to_returns(_day_set_returns(sets, stripe))
+
+
 def day_set_spans(sets: str, stripe: str, *, returns: bool = True) -> str:
     """The CTE ``spans`` (to follow a WITH list) of the relation ``sets`` (who, day, sign): each
-    set's spans, signed; with ``returns``, also the CTE ``returned``, which adds the sets' days to
-    ``kpi_returns`` (``_day_set_returns``)."""
-    returned = f",{_add_to_returns(_day_set_returns(sets, stripe))}" if returns else ""
+    set's spans, signed; with ``returns``, also the CTE ``returned`` (``add_day_set_returns``)."""
+    returned = f",{add_day_set_returns(sets, stripe)}" if returns else ""
     return f"""
     spans AS (
         SELECT w, sign, {stripe} AS stripe, day AS first_day,
@@ -224,16 +234,6 @@ def order_day_returns(source: str, sign: str) -> str:
 
 def add_to_order_returns(*sources: str) -> str:
     """The CTE ``order_returned`` (to follow a WITH list): adds the rows of ``sources`` (each as
-    ``order_day_returns`` gives them) to ``kpi_order_returns``; a key whose deltas sum to 0 writes
-    nothing."""
+    ``order_day_returns`` gives them) to ``kpi_order_returns``."""
     union = " UNION ALL ".join(sources)
-    return f"""
-    order_returned AS (
-        INSERT INTO kpi_order_returns AS r (tenant_id, day, back, previous_day, stripe, orders)
-        SELECT CAST(:t AS uuid), day, back, previous_day, stripe, sum(n) FROM ({union}) AS delta
-        GROUP BY day, back, previous_day, stripe HAVING sum(n) <> 0 ORDER BY day, back, previous_day, stripe
-        ON CONFLICT (tenant_id, day, back, previous_day, stripe)
-        DO UPDATE SET orders = r.orders + EXCLUDED.orders
-        RETURNING 1
-    )
-    """  # noqa: S608 (fragments written in this package)
+    return _adding("order_returned", "kpi_order_returns", "day, back, previous_day, stripe", "orders", union)

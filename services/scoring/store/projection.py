@@ -92,8 +92,9 @@ def _created_attributes(payload: Any) -> dict[str, Any]:
     }
 
 
-# The attribute columns that are not text (audience_attributes.attribute_values).
-_ARRAY_TYPES = {"birthday": "date", "registered_at": "timestamptz"}
+def _column_type(name: str) -> str:
+    """The SQL type of a ``customers`` column, as the table declares it (an array of it is cast)."""
+    return str(customers.c[name].type.compile(dialect=pg.dialect()))  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=8)
@@ -108,7 +109,7 @@ def _upsert_created(attribute_names: tuple[str, ...]) -> sa.TextClause:
     for name in attribute_names:
         if name not in customers.c:  # the names come from attribute_values; never from input
             raise ValueError(f"not a customer column: {name!r}")
-    arrays = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES.get(name, 'text')}[])" for name in attribute_names)
+    arrays = ", ".join(f"CAST(:{name} AS {_column_type(name)}[])" for name in attribute_names)
     names = ", ".join(attribute_names)
     # A merge announced on the survivor's partition may have arrived first: keep merged_into, and no
     # attributes on a merged-away row (they live on in the survivor).
