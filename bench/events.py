@@ -194,8 +194,8 @@ class Observations:
 async def observe(observer: AsyncEngine, committed: dict[str, float]) -> Observations:
     """Read the effects and the sequencing times back from the scratch database."""
     query = sa.text(
-        "SELECT e.event_id::text AS id, e.handled_at, extract(epoch FROM o.sequenced_at)::float8 AS seq "
-        "FROM bench_effects e JOIN outbox o USING (event_id)"
+        "SELECT e.event_id::text AS id, e.handled_at, extract(epoch FROM p.sequenced_at)::float8 AS seq "
+        "FROM bench_effects e JOIN outbox o USING (event_id) JOIN outbox_positions p ON p.outbox_id = o.id"
     )
     counts = sa.text("SELECT count(*), count(DISTINCT event_id) FROM bench_effects")
     async with observer.connect() as connection:

@@ -68,7 +68,9 @@ DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECOND_LINE_SHARE = 0.35
 COUPON_SHARE = 0.15
 # What a reused database loses before the first run, so that it starts like a fresh one.
-_DERIVED = "customer_scores, tenant_baselines, computed_tags, outbox, outbox_heads"
+_DERIVED = (
+    "customer_scores, tenant_baselines, computed_tags, outbox, outbox_pending, outbox_positions, outbox_heads"
+)
 
 
 async def _chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

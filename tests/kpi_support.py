@@ -33,9 +33,10 @@ async def settled(
     try:
         while True:
             rows = await profile.fetch(
-                "SELECT partition, max(position) AS last, "
-                "count(*) FILTER (WHERE position IS NULL) AS waiting "
-                "FROM outbox WHERE tenant_id = $1 GROUP BY partition",
+                "SELECT o.partition, max(p.position) AS last, "
+                "count(*) FILTER (WHERE p.position IS NULL) AS waiting "
+                "FROM outbox o LEFT JOIN outbox_positions p ON p.outbox_id = o.id "
+                "WHERE o.tenant_id = $1 GROUP BY o.partition",
                 tenant_id,
             )
             wanted = {row["partition"]: row["last"] for row in rows}

@@ -21,10 +21,11 @@ _EVENTS = sa.text(
     FROM unnest(CAST(:partitions AS smallint[]), CAST(:afters AS bigint[]), CAST(:heads AS bigint[]))
          AS r(partition, after, head)
     CROSS JOIN LATERAL (
-        SELECT o.position, o.sequenced_at, o.envelope FROM outbox o
-        WHERE o.partition = r.partition AND o.position > r.after AND o.position <= r.head
+        SELECT p.position, p.sequenced_at, o.envelope
+        FROM outbox_positions p JOIN outbox o ON o.id = p.outbox_id
+        WHERE p.partition = r.partition AND p.position > r.after AND p.position <= r.head
           AND (cardinality(CAST(:types AS text[])) = 0 OR o.type = ANY(CAST(:types AS text[])))
-        ORDER BY o.position LIMIT :per_partition
+        ORDER BY p.position LIMIT :per_partition
     ) e
     ORDER BY r.partition, e.position
     """

@@ -1,9 +1,11 @@
 """The sequencer: gives committed outbox rows dense positions per partition, and prunes old ones.
 
-Positions are assigned here, never at insert. One sequencing transaction runs at a time (it locks
-every head row first), and it sees only committed rows; so when a reader sees position P of a
-partition, every position below P in that partition is already committed and visible. A producer
-transaction that commits late simply gets a later position: the commit-order trap cannot occur.
+Positions are assigned here, never at insert: a trigger queues each new outbox row in
+``outbox_pending``, and the sequencer turns queued rows into ``outbox_positions`` rows. One
+sequencing transaction runs at a time (it locks every head row first), and it sees only committed
+rows; so when a reader sees position P of a partition, every position below P in that partition is
+already committed and visible. A producer transaction that commits late simply gets a later
+position: the commit-order trap cannot occur.
 """
 
 from __future__ import annotations
@@ -28,19 +30,21 @@ _LOCK_HEADS = sa.text("SELECT partition FROM outbox_heads ORDER BY partition FOR
 
 _ASSIGN = sa.text(
     """
-    WITH pending AS (
-        SELECT id, partition FROM outbox WHERE position IS NULL ORDER BY id LIMIT :batch
+    WITH taken AS (
+        DELETE FROM outbox_pending q
+        WHERE q.id IN (SELECT id FROM outbox_pending ORDER BY id LIMIT :batch)
+        RETURNING q.id, q.partition
     ), numbered AS (
-        SELECT p.id, p.partition,
-               h.last_position + row_number() OVER (PARTITION BY p.partition ORDER BY p.id) AS position
-        FROM pending p JOIN outbox_heads h ON h.partition = p.partition
-    ), assigned AS (
-        UPDATE outbox o SET position = n.position, sequenced_at = now()
-        FROM numbered n WHERE o.id = n.id
-        RETURNING n.partition, n.position
+        SELECT t.id, t.partition,
+               h.last_position + row_number() OVER (PARTITION BY t.partition ORDER BY t.id) AS position
+        FROM taken t JOIN outbox_heads h ON h.partition = t.partition
+    ), placed AS (
+        INSERT INTO outbox_positions (partition, position, outbox_id, sequenced_at)
+        SELECT partition, position, id, now() FROM numbered
+        RETURNING partition, position
     ), advanced AS (
         UPDATE outbox_heads h SET last_position = m.top, last_sequenced_at = now()
-        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM assigned GROUP BY partition) m
+        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM placed GROUP BY partition) m
         WHERE h.partition = m.partition
         RETURNING m.n
     )
@@ -48,17 +52,24 @@ _ASSIGN = sa.text(
     """
 )
 
+# The positions sequenced before the retention's start form a prefix of each partition (sequencing
+# rounds run one at a time, so sequenced_at grows with the position); a batch of them may be any
+# subset of that prefix, and pruned_through rises to the highest position removed.
 _PRUNE = sa.text(
     """
     WITH doomed AS (
-        SELECT id FROM outbox
-        WHERE position IS NOT NULL AND sequenced_at < now() - make_interval(secs => :seconds)
-        ORDER BY id LIMIT :batch
+        SELECT partition, position FROM outbox_positions
+        WHERE sequenced_at < now() - make_interval(secs => :seconds)
+        LIMIT :batch
+    ), unplaced AS (
+        DELETE FROM outbox_positions p USING doomed d
+        WHERE p.partition = d.partition AND p.position = d.position
+        RETURNING p.partition, p.position, p.outbox_id
     ), gone AS (
-        DELETE FROM outbox o USING doomed d WHERE o.id = d.id RETURNING o.partition, o.position
+        DELETE FROM outbox o USING unplaced u WHERE o.id = u.outbox_id
     ), marked AS (
         UPDATE outbox_heads h SET pruned_through = greatest(h.pruned_through, m.top)
-        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM gone GROUP BY partition) m
+        FROM (SELECT partition, max(position) AS top, count(*) AS n FROM unplaced GROUP BY partition) m
         WHERE h.partition = m.partition
         RETURNING m.n
     )

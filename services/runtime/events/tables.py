@@ -34,21 +34,23 @@ def _heads_columns() -> list[sa.Column[object]]:
 
 
 def producer_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
-    """Declare ``outbox`` and ``outbox_heads`` in a producing service's metadata."""
+    """Declare ``outbox`` and ``outbox_heads`` in a producing service's metadata, with the queue and
+    the positions tables beside them (v2, :func:`split_positions_v2`): an outbox row is written once
+    and never updated; its position is a narrow row of its own."""
     outbox = sa.Table(
         "outbox",
         metadata,
-        *_outbox_columns(),
-        sa.Index(
-            "ux_outbox_partition_position",
-            "partition",
-            "position",
-            unique=True,
-            postgresql_where=sa.text("position IS NOT NULL"),
-        ),
-        sa.Index("ix_outbox_unsequenced", "id", postgresql_where=sa.text("position IS NULL")),
-        sa.Index("ix_outbox_sequenced_at", "sequenced_at"),
+        *(c for c in _outbox_columns() if c.name not in _SEQUENCED_IN_ROW_V1),
     )
+    sa.Table("outbox_pending", metadata, *_pending_columns())
+    sa.Table(
+        "outbox_positions",
+        metadata,
+        *_placed_columns(),
+        sa.Index("ix_outbox_positions_sequenced_at", "sequenced_at", postgresql_using="brin"),
+    )
+    for statement in (_QUEUE_FUNCTION_V2, _QUEUE_TRIGGER_V2):
+        sa.event.listen(outbox, "after_create", sa.DDL(statement))  # type: ignore[no-untyped-call]
     heads = sa.Table("outbox_heads", metadata, *_heads_columns())
     return outbox, heads
 
@@ -72,6 +74,100 @@ def create_producer_tables_v1(partitions: int = DEFAULT_PARTITIONS) -> None:
 def drop_producer_tables_v1() -> None:
     op.drop_table("outbox_heads")
     op.drop_table("outbox")
+
+
+# --- v2: positions in a narrow table of their own ----------------------------------------------
+#
+# In v1 the sequencer set ``position`` and ``sequenced_at`` on each outbox row: an update of the wide
+# row (the envelope copied) and of every index, since both columns were indexed, and bottom-up index
+# deletion and vacuum of the dead rows after it. Under batch ingest that update was the largest
+# single statement in PostgreSQL (docs/performance.md). In v2 a trigger queues each new outbox row's
+# id in ``outbox_pending``; the sequencer takes queued ids and inserts one narrow ``outbox_positions``
+# row per event. The outbox row itself is never updated (erasure's scrub aside).
+
+_SEQUENCED_IN_ROW_V1 = frozenset({"position", "sequenced_at"})
+
+
+def _pending_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("partition", sa.SmallInteger, nullable=False),
+    ]
+
+
+def _placed_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("partition", sa.SmallInteger, primary_key=True),
+        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("outbox_id", sa.BigInteger, nullable=False),
+        sa.Column("sequenced_at", sa.TIMESTAMP(timezone=True), nullable=False),
+    ]
+
+
+# A trigger rather than a second insert in each producer's statement: outbox rows are also written by
+# stored functions (loyalty's points move) and statements of their own (scoring's stage changes), and
+# none of them can forget to queue a row. One statement-level insert per producing statement.
+_QUEUE_FUNCTION_V2 = """
+CREATE OR REPLACE FUNCTION outbox_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outbox_pending (id, partition) SELECT id, partition FROM appended;
+    RETURN NULL;
+END
+$$
+"""
+
+_QUEUE_TRIGGER_V2 = """
+CREATE TRIGGER outbox_queue AFTER INSERT ON outbox REFERENCING NEW TABLE AS appended
+FOR EACH STATEMENT EXECUTE FUNCTION outbox_queue()
+"""
+
+
+def split_positions_v2() -> None:
+    """Migration step for a producing service: v1's positions move out of the outbox rows into
+    ``outbox_positions``, the unsequenced rows into ``outbox_pending``, and the queueing trigger is
+    installed. Frozen: changes need a new step."""
+    op.create_table("outbox_pending", *_pending_columns())
+    op.create_table("outbox_positions", *_placed_columns())
+    op.execute(
+        "INSERT INTO outbox_positions (partition, position, outbox_id, sequenced_at) "
+        "SELECT partition, position, id, sequenced_at FROM outbox WHERE position IS NOT NULL"
+    )
+    op.execute(
+        "INSERT INTO outbox_pending (id, partition) SELECT id, partition FROM outbox WHERE position IS NULL"
+    )
+    op.create_index(
+        "ix_outbox_positions_sequenced_at", "outbox_positions", ["sequenced_at"], postgresql_using="brin"
+    )
+    op.drop_index("ux_outbox_partition_position", "outbox")
+    op.drop_index("ix_outbox_unsequenced", "outbox")
+    op.drop_index("ix_outbox_sequenced_at", "outbox")
+    op.drop_column("outbox", "position")
+    op.drop_column("outbox", "sequenced_at")
+    op.execute(_QUEUE_FUNCTION_V2)
+    op.execute(_QUEUE_TRIGGER_V2)
+
+
+def join_positions_v2() -> None:
+    """Undo :func:`split_positions_v2`: positions and queued rows go back into the outbox rows."""
+    op.execute("DROP TRIGGER outbox_queue ON outbox")
+    op.execute("DROP FUNCTION outbox_queue()")
+    op.add_column("outbox", sa.Column("position", sa.BigInteger))
+    op.add_column("outbox", sa.Column("sequenced_at", sa.TIMESTAMP(timezone=True)))
+    op.execute(
+        "UPDATE outbox o SET position = p.position, sequenced_at = p.sequenced_at "
+        "FROM outbox_positions p WHERE p.outbox_id = o.id"
+    )
+    op.create_index(
+        "ux_outbox_partition_position",
+        "outbox",
+        ["partition", "position"],
+        unique=True,
+        postgresql_where=sa.text("position IS NOT NULL"),
+    )
+    op.create_index("ix_outbox_unsequenced", "outbox", ["id"], postgresql_where=sa.text("position IS NULL"))
+    op.create_index("ix_outbox_sequenced_at", "outbox", ["sequenced_at"])
+    op.drop_table("outbox_positions")
+    op.drop_table("outbox_pending")
 
 
 def _positions_columns() -> list[sa.Column[object]]:
