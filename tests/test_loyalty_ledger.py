@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -46,9 +47,24 @@ def outbox() -> Outbox:
 
 
 async def provision(db: Database, timezone: str = "Asia/Shanghai") -> uuid.UUID:
+    """A tenant in the session loyalty service's database, whose expiry that service never runs.
+
+    The service checks every 30 s for tenants not yet expired on their local day, and expires at the
+    real time. These tests date their lots around ``NOW`` (in the past), so a run of the service's
+    job in the middle of a test expired every lot the test had not, and the ledger property test
+    failed now and then. Recording its runs for the real local days around today leaves the tenant
+    to the tests' own expiry runs (dated from ``NOW``)."""
     tenant_id = uuid.uuid4()
+    today = datetime.now(ZoneInfo(timezone)).date()
     async with db.transaction() as connection:
         await upsert_tenant(connection, tenants, Tenant(tenant_id, "Ledger shop", timezone, "CNY", "CN"))
+        await connection.execute(
+            sa.text(
+                "INSERT INTO expiry_runs (tenant_id, local_date, lots_expired, points_expired) "
+                "SELECT :tenant_id, day, 0, 0 FROM unnest(CAST(:days AS date[])) AS day"
+            ),
+            {"tenant_id": tenant_id, "days": [today + timedelta(days=d) for d in (-1, 0, 1)]},
+        )
     return tenant_id
 
 
