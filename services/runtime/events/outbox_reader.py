@@ -62,16 +62,16 @@ class OutboxReader:
     async def events_after(
         self,
         afters: Mapping[int, int],
-        heads: Mapping[int, PartitionHead],
+        untils: Mapping[int, int],
         types: Sequence[str],
         per_partition: int,
     ) -> list[SequencedRow]:
-        """Up to ``per_partition`` events of each partition after its position, up to its head."""
+        """Up to ``per_partition`` events of each partition after its position, up to ``untils``."""
         partitions = sorted(afters)
         params = {
             "partitions": partitions,
             "afters": [afters[p] for p in partitions],
-            "heads": [heads[p].last_position for p in partitions],
+            "heads": [untils[p] for p in partitions],
             "types": list(types),
             "per_partition": per_partition,
         }
