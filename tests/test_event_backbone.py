@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
-from services.runtime.events.outbox import Outbox
+from patron.events.v1 import envelope_pb2, envelope_pb2_grpc, profile_events_pb2
+from services.runtime.events.outbox import NewEvent, Outbox
 from services.runtime.events.sequencer import Sequencer
 from services.runtime.server import ServiceServer
 from tests import eventkit
@@ -87,6 +87,49 @@ async def test_a_rolled_back_change_never_emits(
     assert [e.customer_id for e in events] == [str(kept)]
     assert events[0].position == 1
     await db.dispose()
+
+
+async def test_a_filtered_read_walks_a_backlog_window_by_window(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    """A read looks at no more than ``max_batch`` positions of a partition: a consumer far behind,
+    wanting one type of three, still gets every event of that type once, in order, and its progress
+    reaches the head, without waiting for new events between windows."""
+    server, outbox, _ = producer
+    tenant, customer = uuid.uuid4(), eventkit.customer_in_partition(3)
+    wanted: list[str] = []
+    db = eventkit.database(event_db)
+    async with db.transaction() as connection:
+        events = []
+        for index in range(70):
+            if index % 3 == 0:
+                wanted.append(f"w{index}")
+                events.append(eventkit.sample_event(tenant, customer, f"w{index}"))
+            else:
+                payload = profile_events_pb2.TagChanged(tag_name=f"t{index}", applied=True)
+                events.append(NewEvent(tenant, "tag.changed", customer, payload))
+        await outbox.append(connection, events)
+    await db.dispose()
+    channel, events_stub = stub(server)
+    request = envelope_pb2.SubscribeRequest(
+        consumer="reader",
+        partitions=[envelope_pb2.PartitionPosition(partition=3)],
+        types=["customer.updated"],
+        max_batch=8,
+    )
+    labels: list[str] = []
+    windows: list[tuple[int, int]] = []
+    async with channel:
+        call = events_stub.Subscribe(request, timeout=10)
+        async for response in call:
+            labels.extend(e.customer_updated.changed_attributes[0] for e in response.events)
+            windows.extend((p.scanned_through, p.head) for p in response.progress)
+            if windows and windows[-1][0] == windows[-1][1] == 70:
+                call.cancel()
+                break
+    assert labels == wanted
+    scanned = [through for through, _ in windows]
+    assert scanned[:9] == [8, 16, 24, 32, 40, 48, 56, 64, 70], "one window of 8 positions a read"
 
 
 async def test_a_poison_event_is_parked_and_the_partition_moves_on(
