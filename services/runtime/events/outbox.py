@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.database import after_commit
 from services.runtime.events.signals import OUTBOX_CHANNEL
+from services.runtime.proto_convert import to_timestamp
 
 _APPEND_SQL = """
     WITH appended AS (
@@ -93,16 +95,18 @@ class Outbox:
             after_commit(connection, "outbox", self._wake)
 
     def envelope(self, event: NewEvent) -> envelope_pb2.EventEnvelope:
-        envelope = envelope_pb2.EventEnvelope(
+        # One constructor call (payload and timestamp as arguments) instead of setting fields one by
+        # one: built once per event of every batch, it is on ingest's hot path.
+        payload: dict[str, Any] = {payload_field(event.type): event.payload}
+        return envelope_pb2.EventEnvelope(
             event_id=str(event.event_id),
             tenant_id=str(event.tenant_id),
             type=event.type,
             customer_id=str(event.customer_id) if event.customer_id else "",
             producer=self.producer,
+            occurred_at=to_timestamp(event.occurred_at),
+            **payload,
         )
-        envelope.occurred_at.FromDatetime(event.occurred_at)
-        getattr(envelope, payload_field(event.type)).CopyFrom(event.payload)
-        return envelope
 
     async def append(self, connection: AsyncConnection, events: Sequence[NewEvent]) -> None:
         """Insert the events and wake the sequencer when (and only if) the transaction commits."""

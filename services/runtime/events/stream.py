@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import grpc
 from grpc import aio
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
@@ -16,6 +17,7 @@ from services.runtime.database import Database
 from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
 from services.runtime.events.outbox_reader import OutboxReader, PartitionHead
 from services.runtime.events.signals import SEQUENCED_CHANNEL, Listener
+from services.runtime.events.stream_wire import positioned_event, response_bytes
 from services.runtime.server import Registration
 
 STREAM_SERVICE = "patron.events.v1.EventStream"
@@ -79,9 +81,9 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
                 metadata={"partitions": ",".join(map(str, behind))},
             )
 
-    async def Subscribe(
+    async def Subscribe(  # yields the response's wire bytes (stream_wire)
         self, request: envelope_pb2.SubscribeRequest, context: aio.ServicerContext
-    ) -> AsyncIterator[envelope_pb2.SubscribeResponse]:
+    ) -> AsyncIterator[bytes]:
         afters, types, batch = self._validate(request)
         partitions = sorted(afters)
         per_partition = max(1, batch // len(partitions))
@@ -98,13 +100,10 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             rows = await self._reader.events_after(afters, windows, types, per_partition)
             # Pruning between the two reads would have raised pruned_through past a position.
             self._check_retention(afters, await self._reader.heads(partitions))
-            response = envelope_pb2.SubscribeResponse()
-            for row in rows:
-                envelope = response.events.add()
-                envelope.ParseFromString(row.envelope)
-                envelope.partition = row.partition
-                envelope.position = row.position
-                envelope.sequenced_at.FromDatetime(row.sequenced_at)
+            events = [
+                positioned_event(row.envelope, row.partition, row.position, row.sequenced_at) for row in rows
+            ]
+            response = envelope_pb2.SubscribeResponse()  # the progress; the events go in as bytes
             more = False
             for partition in partitions:
                 head = heads[partition].last_position
@@ -114,8 +113,8 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
                 afters[partition] = scanned
                 if progressed or rows or loop.time() - last_sent >= self._heartbeat:
                     response.progress.add(partition=partition, scanned_through=scanned, head=head)
-            if response.events or response.progress:
-                yield response
+            if events or response.progress:
+                yield response_bytes(events, response)
                 last_sent = loop.time()
             if not more and await self._sequenced.wait_after(version, self._heartbeat) and self._coalesce:
                 await asyncio.sleep(self._coalesce)  # gather what else was sequenced meanwhile
@@ -134,5 +133,24 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
         return response
 
 
+def _add_stream_servicer(servicer: EventStreamServicer, server: grpc.aio.Server) -> None:
+    """The generated ``add_EventStreamServicer_to_server``, but ``Subscribe`` has no response
+    serialiser: it yields the serialised response itself (``stream_wire``)."""
+    handlers = {
+        "Subscribe": grpc.unary_stream_rpc_method_handler(
+            servicer.Subscribe,
+            request_deserializer=envelope_pb2.SubscribeRequest.FromString,
+            response_serializer=None,
+        ),
+        "GetHeads": grpc.unary_unary_rpc_method_handler(
+            servicer.GetHeads,
+            request_deserializer=envelope_pb2.GetHeadsRequest.FromString,
+            response_serializer=envelope_pb2.GetHeadsResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(STREAM_SERVICE, handlers),))
+    server.add_registered_method_handlers(STREAM_SERVICE, handlers)
+
+
 def stream_registration(servicer: EventStreamServicer) -> Registration:
-    return Registration(envelope_pb2_grpc.add_EventStreamServicer_to_server, servicer, STREAM_SERVICE)
+    return Registration(_add_stream_servicer, servicer, STREAM_SERVICE)

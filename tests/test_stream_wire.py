@@ -1,0 +1,81 @@
+"""The stream's responses written as wire bytes parse to what building the messages gave."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from patron.events.v1 import envelope_pb2, profile_events_pb2
+from services.runtime.events.stream_wire import positioned_event, response_bytes, varint
+
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+
+
+def stored_envelope(text: str, occurred_at: datetime) -> bytes:
+    """An envelope as ``Outbox.append`` stores it: no partition, position or sequenced_at."""
+    envelope = envelope_pb2.EventEnvelope(
+        event_id=str(uuid.uuid4()),
+        tenant_id=str(uuid.uuid4()),
+        type="event.recorded",
+        customer_id=str(uuid.uuid4()),
+        producer="profile",
+        event_recorded=profile_events_pb2.EventRecorded(
+            client_event_id="e-1", event_type="page_view", properties_json=text
+        ),
+    )
+    envelope.occurred_at.FromDatetime(occurred_at)
+    return envelope.SerializeToString()
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(max_size=300),
+            moments,
+            st.integers(0, 15),
+            st.integers(1, 2**62),
+            moments,
+        ),
+        max_size=20,
+    ),
+    progress=st.lists(
+        st.tuples(st.integers(0, 15), st.integers(0, 2**62), st.integers(0, 2**62)), max_size=16
+    ),
+)
+def test_wire_bytes_parse_to_the_built_response(
+    rows: list[tuple[str, datetime, int, int, datetime]], progress: list[tuple[int, int, int]]
+) -> None:
+    built = envelope_pb2.SubscribeResponse()
+    placed = []
+    for text, occurred_at, partition, position, sequenced_at in rows:
+        stored = stored_envelope(text, occurred_at)
+        event = built.events.add()
+        event.ParseFromString(stored)
+        event.partition, event.position = partition, position
+        event.sequenced_at.FromDatetime(sequenced_at)
+        placed.append(positioned_event(stored, partition, position, sequenced_at))
+    only_progress = envelope_pb2.SubscribeResponse()
+    for partition, scanned, head in progress:
+        built.progress.add(partition=partition, scanned_through=scanned, head=head)
+        only_progress.progress.add(partition=partition, scanned_through=scanned, head=head)
+    assert envelope_pb2.SubscribeResponse.FromString(response_bytes(placed, only_progress)) == built
+
+
+def test_a_sequenced_at_keeps_its_microseconds() -> None:
+    moment = datetime(2026, 12, 6, 4, 0, tzinfo=UTC) + timedelta(microseconds=999_999)
+    event = envelope_pb2.EventEnvelope.FromString(positioned_event(b"", 3, 7, moment))
+    assert event.sequenced_at.ToDatetime(tzinfo=UTC) == moment
+    assert (event.partition, event.position) == (3, 7)
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_varint_is_protobufs(value: int) -> None:
+    encoded = envelope_pb2.PartitionHead(head=value).SerializeToString() if value < 2**63 else None
+    if encoded is not None and value:
+        assert encoded == b"\x10" + varint(value)
+    decoded, shift = 0, 0
+    for byte in varint(value):
+        decoded |= (byte & 0x7F) << shift
+        shift += 7
+    assert decoded == value
