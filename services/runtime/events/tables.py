@@ -55,9 +55,8 @@ def producer_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return outbox, heads
 
 
-def create_producer_tables_v1(partitions: int = DEFAULT_PARTITIONS) -> None:
-    """Migration step: the outbox and one head row per partition. Frozen: changes need a new step."""
-    op.create_table("outbox", *_outbox_columns())
+def _create_v1_position_indexes() -> None:
+    """v1's indexes on the positions kept in the outbox rows (v1's step, and v2's downgrade). Frozen."""
     op.create_index(
         "ux_outbox_partition_position",
         "outbox",
@@ -67,6 +66,12 @@ def create_producer_tables_v1(partitions: int = DEFAULT_PARTITIONS) -> None:
     )
     op.create_index("ix_outbox_unsequenced", "outbox", ["id"], postgresql_where=sa.text("position IS NULL"))
     op.create_index("ix_outbox_sequenced_at", "outbox", ["sequenced_at"])
+
+
+def create_producer_tables_v1(partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Migration step: the outbox and one head row per partition. Frozen: changes need a new step."""
+    op.create_table("outbox", *_outbox_columns())
+    _create_v1_position_indexes()
     op.create_table("outbox_heads", *_heads_columns())
     op.execute(f"INSERT INTO outbox_heads (partition) SELECT generate_series(0, {partitions - 1})")
 
@@ -157,15 +162,7 @@ def join_positions_v2() -> None:
         "UPDATE outbox o SET position = p.position, sequenced_at = p.sequenced_at "
         "FROM outbox_positions p WHERE p.outbox_id = o.id"
     )
-    op.create_index(
-        "ux_outbox_partition_position",
-        "outbox",
-        ["partition", "position"],
-        unique=True,
-        postgresql_where=sa.text("position IS NOT NULL"),
-    )
-    op.create_index("ix_outbox_unsequenced", "outbox", ["id"], postgresql_where=sa.text("position IS NULL"))
-    op.create_index("ix_outbox_sequenced_at", "outbox", ["sequenced_at"])
+    _create_v1_position_indexes()
     op.drop_table("outbox_positions")
     op.drop_table("outbox_pending")
 
