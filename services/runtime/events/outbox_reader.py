@@ -18,12 +18,12 @@ _HEADS = sa.text(
 _EVENTS = sa.text(
     """
     SELECT r.partition, e.position, e.sequenced_at, e.envelope
-    FROM unnest(CAST(:partitions AS smallint[]), CAST(:afters AS bigint[]), CAST(:heads AS bigint[]))
-         AS r(partition, after, head)
+    FROM unnest(CAST(:partitions AS smallint[]), CAST(:afters AS bigint[]), CAST(:untils AS bigint[]))
+         AS r(partition, after, until)
     CROSS JOIN LATERAL (
         SELECT p.position, p.sequenced_at, o.envelope
         FROM outbox_positions p JOIN outbox o ON o.id = p.outbox_id
-        WHERE p.partition = r.partition AND p.position > r.after AND p.position <= r.head
+        WHERE p.partition = r.partition AND p.position > r.after AND p.position <= r.until
           AND (cardinality(CAST(:types AS text[])) = 0 OR o.type = ANY(CAST(:types AS text[])))
         ORDER BY p.position LIMIT :per_partition
     ) e
@@ -71,7 +71,7 @@ class OutboxReader:
         params = {
             "partitions": partitions,
             "afters": [afters[p] for p in partitions],
-            "heads": [untils[p] for p in partitions],
+            "untils": [untils[p] for p in partitions],
             "types": list(types),
             "per_partition": per_partition,
         }
