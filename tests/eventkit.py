@@ -81,7 +81,14 @@ def producer_server(
     """A gRPC server with the event stream, listener and sequencer over the eventkit database."""
     db = database(url)
     listener = Listener(asyncpg_dsn(asyncpg_url(url)), [OUTBOX_CHANNEL, SEQUENCED_CHANNEL])
-    sequencer = Sequencer("eventkit", db, listener, retention=retention, prune_every_seconds=3600)
+    sequencer = Sequencer(
+        "eventkit",
+        db,
+        listener,
+        retention=retention,
+        prune_every_seconds=3600,
+        vacuum_queue_every_seconds=3600,
+    )
     servicer = EventStreamServicer("eventkit", db, listener, PARTITIONS, heartbeat_seconds=heartbeat_seconds)
 
     async def listen(_: ServiceServer) -> None:

@@ -132,6 +132,30 @@ async def test_a_filtered_read_walks_a_backlog_window_by_window(
     assert scanned[:9] == [8, 16, 24, 32, 40, 48, 56, 64, 70], "one window of 8 positions a read"
 
 
+async def test_the_sequencer_vacuums_its_queue(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    """Each queued row is deleted once sequenced; the sequencer's vacuum gives the space back, so a
+    round's scan of the queue does not grow with the load between autovacuum's visits."""
+    server, outbox, sequencer = producer
+    tenant = uuid.uuid4()
+    db = eventkit.database(event_db)
+    async with db.transaction() as connection:
+        await outbox.append(
+            connection,
+            [
+                eventkit.sample_event(tenant, eventkit.customer_in_partition(p % 4), str(p))
+                for p in range(2000)
+            ],
+        )
+    assert len(await read_events(server, [0, 1, 2, 3], 2000)) == 2000
+    async with db.engine.connect() as connection:
+        await sequencer.vacuum_queue()
+        size = sa.text("SELECT pg_relation_size('outbox_pending')")
+        assert (await connection.execute(size)).scalar_one() == 0
+    await db.dispose()
+
+
 async def test_a_poison_event_is_parked_and_the_partition_moves_on(
     event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
 ) -> None:
