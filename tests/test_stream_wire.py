@@ -69,13 +69,8 @@ def test_a_sequenced_at_keeps_its_microseconds() -> None:
     assert (event.partition, event.position) == (3, 7)
 
 
-@given(st.integers(0, 2**64 - 1))
+@given(st.integers(1, 2**63 - 1))
 def test_varint_is_protobufs(value: int) -> None:
-    encoded = envelope_pb2.PartitionHead(head=value).SerializeToString() if value < 2**63 else None
-    if encoded is not None and value:
-        assert encoded == b"\x10" + varint(value)
-    decoded, shift = 0, 0
-    for byte in varint(value):
-        decoded |= (byte & 0x7F) << shift
-        shift += 7
-    assert decoded == value
+    """The length prefix is protobuf's own encoding of the number (field 2 of a PartitionHead, tag
+    0x10, is that encoding after its tag)."""
+    assert envelope_pb2.PartitionHead(head=value).SerializeToString() == b"\x10" + varint(value)

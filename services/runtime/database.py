@@ -92,6 +92,12 @@ class Database:
         async with self.engine.connect() as connection:
             yield connection
 
+    async def maintain(self, statement: str) -> None:
+        """Run a statement that cannot run in a transaction block (``VACUUM``), on its own."""
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(sa.text(statement))
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:

@@ -35,7 +35,7 @@ def set_time(message: Message, name: str, moment: datetime | None) -> None:
     """Set the timestamp field ``name`` of ``message`` to ``moment``; None leaves it unset."""
     if moment is not None:
         field: Timestamp = getattr(message, name)
-        field.FromDatetime(moment.astimezone(UTC))
+        field.CopyFrom(to_timestamp(moment))
 
 
 def from_timestamp(stamp: Timestamp) -> datetime:

@@ -147,9 +147,7 @@ class Sequencer:
         events/s) before autovacuum, which visits each database about once a minute, came by; every
         round's scan of the queue grew with them. A vacuum of the few pages written since the last
         one takes milliseconds and lets inserts reuse the space."""
-        async with self._database.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(sa.text("VACUUM outbox_pending"))
+        await self._database.maintain("VACUUM outbox_pending")
 
     async def run(self) -> None:
         """Sequence whenever a producer commits (woken by NOTIFY), with a slow safety poll."""

@@ -2,11 +2,12 @@
 
 Each outbox row holds its envelope already serialised. The stream used to parse every envelope into
 a message, set its partition, position and sequenced_at, and let gRPC serialise it all again, for
-each consumer that read it: a seventh of profile's CPU under batch ingest went there. Protobuf's
-wire format allows a cheaper way. Parsing concatenated encodings of a message merges them, so the
-stored bytes followed by the encoding of the three placing fields *are* the positioned envelope; and
-a repeated message field is its tag, a length and the bytes, once per element. The stream's
-``Subscribe`` handler is registered without a response serialiser and yields these bytes.
+each consumer that read it (serving the streams was a seventh of profile's samples under batch
+ingest, that work part of it). Protobuf's wire format allows a cheaper way. Parsing concatenated
+encodings of a message merges them, so the stored bytes followed by the encoding of the three
+placing fields *are* the positioned envelope; and a repeated message field is its tag, a length and
+the bytes, once per element. The stream's ``Subscribe`` handler is registered without a response
+serialiser and yields these bytes.
 """
 
 from __future__ import annotations

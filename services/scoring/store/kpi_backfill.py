@@ -154,11 +154,7 @@ _ORDER_DAYS = sa.text(
 _ORDER_RETURNS = sa.text(
     "WITH "  # noqa: S608 (fragments written in this package)
     + add_to_order_returns(
-        order_day_returns(
-            "(SELECT order_days AS days, CAST(0 AS smallint) AS stripe"
-            " FROM kpi_first_orders WHERE tenant_id = :t)",
-            "1",
-        )
+        order_day_returns("kpi_first_orders WHERE tenant_id = :t", "order_days", "CAST(0 AS smallint)", "1")
     )
     + "SELECT count(*) FROM order_returned"
 )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.scoring.store.kpi_sql import (
     ORDER_DELTAS,
+    STRIPE_PARAMETER,
     add_to_order_returns,
     branch,
     new_day_spans,
@@ -183,15 +184,11 @@ _FIRST_ORDERS = with_daily(
     )
     """,
         add_to_order_returns(
-            order_day_returns(
-                "(SELECT days, CAST(:stripe AS smallint) AS stripe FROM firsts WHERE days IS NOT NULL)", "1"
-            ),
-            order_day_returns(
-                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM old)", "-1"
-            ),
+            order_day_returns("firsts", "days", STRIPE_PARAMETER, "1"),
+            order_day_returns("old", "order_days", STRIPE_PARAMETER, "-1"),
         ),
     ],
-    branch("moved", "day", "CAST(:stripe AS smallint)", new_buyers="n"),
+    branch("moved", "day", STRIPE_PARAMETER, new_buyers="n"),
 )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.store.kpi_facts import lock_customers, lock_shared, refresh_first_orders, tenant_money
 from services.scoring.store.kpi_sql import (
     ORDER_DELTAS,
+    STRIPE_PARAMETER,
     add_to_order_returns,
     branch,
     day_set_spans,
@@ -29,8 +30,6 @@ from services.scoring.store.kpi_sql import (
     survey_deltas,
     with_daily,
 )
-
-_STRIPE = "CAST(:stripe AS smallint)"
 
 # Before the days move: the spans of the survivor's and each merged customer's days go, those of
 # their union come (kpi_sql: WAU and MAU as day sums).
@@ -50,7 +49,7 @@ _MERGE_SPANS = with_daily(
         UNION ALL SELECT customer_id::text, day, -1 FROM folded
     )
     """,
-        day_set_spans("sets", _STRIPE),
+        day_set_spans("sets", STRIPE_PARAMETER),
     ],
     *span_branches("spans"),
 )
@@ -73,7 +72,7 @@ _MOVE_DAYS = with_daily(
     branch(
         "per_day p JOIN landed x ON x.day = p.day",
         "p.day",
-        _STRIPE,
+        STRIPE_PARAMETER,
         active_customers="x.inserted::int - p.rows",
     ),
 )
@@ -100,13 +99,9 @@ _DROP_FIRST_ORDERS = with_daily(
         RETURNING first_day, order_days
     )
     """,
-        add_to_order_returns(
-            order_day_returns(
-                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM gone)", "-1"
-            )
-        ),
+        add_to_order_returns(order_day_returns("gone", "order_days", STRIPE_PARAMETER, "-1")),
     ],
-    branch("gone", "first_day", _STRIPE, new_buyers="-1"),
+    branch("gone", "first_day", STRIPE_PARAMETER, new_buyers="-1"),
 )
 
 _ERASE = with_daily(
@@ -131,17 +126,13 @@ _ERASE = with_daily(
     ),
     sets AS (SELECT 'erased' AS who, day, -1 AS sign FROM days)
     """,
-        day_set_spans("sets", _STRIPE),
-        add_to_order_returns(
-            order_day_returns(
-                "(SELECT order_days AS days, CAST(:stripe AS smallint) AS stripe FROM firsts)", "-1"
-            )
-        ),
+        day_set_spans("sets", STRIPE_PARAMETER),
+        add_to_order_returns(order_day_returns("firsts", "order_days", STRIPE_PARAMETER, "-1")),
     ],
-    branch("o", "day", _STRIPE, **ORDER_DELTAS),
-    branch("days", "day", _STRIPE, active_customers="-1"),
-    branch("answers GROUP BY day", "day", _STRIPE, **survey_deltas("-")),
-    branch("firsts", "first_day", _STRIPE, new_buyers="-1"),
+    branch("o", "day", STRIPE_PARAMETER, **ORDER_DELTAS),
+    branch("days", "day", STRIPE_PARAMETER, active_customers="-1"),
+    branch("answers GROUP BY day", "day", STRIPE_PARAMETER, **survey_deltas("-")),
+    branch("firsts", "first_day", STRIPE_PARAMETER, new_buyers="-1"),
     *span_branches("spans"),
 )
 

@@ -55,6 +55,10 @@ _NEW_DAY_RETURNS = f"""
 """  # noqa: S608 (fragments written in this package)
 
 
+STRIPE_PARAMETER = "CAST(:stripe AS smallint)"
+"""The stripe of a statement about one stripe's customers, bound as ``:stripe``."""
+
+
 def _adding(cte: str, table: str, keys: str, count: str, source: str) -> str:
     """The CTE ``cte``: adds the rows of ``source`` (``keys``, then ``n``) to ``count`` of ``table``
     keyed by (tenant_id, ``keys``), in key order; a key whose deltas sum to 0 writes nothing."""
@@ -221,12 +225,14 @@ def day_set_spans(sets: str, stripe: str, *, returns: bool = True) -> str:
     """  # noqa: S608 (fragments written in this package)
 
 
-def order_day_returns(source: str, sign: str) -> str:
-    """The ``kpi_order_returns`` rows (day, back, previous_day, stripe, n) of the relation ``source``
-    (days: a customer's counted order days in order, stripe), each with ``sign`` ("1" or "-1")."""
+def order_day_returns(lists: str, column: str, stripe: str, sign: str) -> str:
+    """The ``kpi_order_returns`` rows (day, back, previous_day, stripe, n) of the order-day lists in
+    ``column`` of ``lists`` (a table or subquery, with its conditions: a customer's counted order
+    days in order; a NULL list has no rows), in ``stripe``, each with ``sign`` ("1" or "-1")."""
     return f"""
-    SELECT d.day, b.back, coalesce(s.days[d.i - b.back], {NO_DAY}) AS previous_day, s.stripe, {sign} AS n
-    FROM {source} AS s
+    SELECT d.day, b.back, coalesce(s.days[d.i - b.back], {NO_DAY}) AS previous_day, {stripe} AS stripe,
+           {sign} AS n
+    FROM (SELECT {column} AS days FROM {lists}) AS s
     CROSS JOIN LATERAL unnest(s.days) WITH ORDINALITY AS d(day, i)
     CROSS JOIN (VALUES (1), (2)) AS b(back)
     """  # noqa: S608 (fragments written in this package)
