@@ -33,6 +33,11 @@ generator; each phase then carries ``bounds``, ``ratio_to_bound`` (events/s for 
 single events, as a share of each bound) and ``target_applied``: the absolute target, or 50 % of
 ``nodb_grpc`` (for single events also twice its p99) when that asks less.
 
+After each batch phase the run waits (up to ``--catch-up`` seconds, 300) until every consumer of
+profile's events has applied what the phase stored (bench/_catch_up.py): the phase's ``consumers``
+gives their lag when it ended, the wait, and ``applied_events_per_s``, the rate at which the whole
+system, consumers included, took in the phase's events.
+
 Before each phase (the bounds' too) the run waits, up to ``--settle`` seconds (30), until the
 system's processes use less than a quarter of one core together: the events of the previous phase
 are still being consumed for a while, and would share the cores with the next measurement. Each
@@ -70,6 +75,7 @@ from bench._bounds import (
     stop_on_sigterm,
     target_applied,
 )
+from bench._catch_up import catch_up
 from bench._common import (
     DEFAULT_URL,
     BenchError,
@@ -163,27 +169,32 @@ def measure(
     customers: list[str],
     probe: Probe,
     system: Probe,
+    consumers: bool = False,
 ) -> list[dict[str, Any]]:
     """Every phase in turn against ``url``, each with the CPU ``probe``'s processes used, each once
-    the system's processes (``system``) are quiet (``settle``)."""
+    the system's processes (``system``) are quiet (``settle``); with ``consumers``, each batch phase
+    also says how long the consumers took to apply what it stored (``bench._catch_up``)."""
     reports = []
     for phase in phases_of(options):
         quiet = settle(system, at_most_s=options.settle)
         log(f"{phase.name} at {url}: {phase.batch_size} event(s) a call, {phase.concurrency} callers")
         if options.generator == "python":
             report = asyncio.run(python_phase(options, url, api_key, customers, phase, probe))
-            reports.append({**report, "settle": quiet})
-            continue
-        report = wrk_phase(
-            url,
-            api_key,
-            customers,
-            phase,
-            Timing.of(options),
-            event_types=EVENT_TYPES,
-            threads=options.wrk_threads,
-            probe=probe,
-        )
+        else:
+            report = wrk_phase(
+                url,
+                api_key,
+                customers,
+                phase,
+                Timing.of(options),
+                event_types=EVENT_TYPES,
+                threads=options.wrk_threads,
+                probe=probe,
+            )
+        if consumers and phase.batch_size > 1:
+            report["consumers"] = catch_up(
+                report["events_per_s"] * report["duration_s"], report["duration_s"], options.catch_up
+            )
         reports.append({**report, "settle": quiet})
     return reports
 
@@ -244,6 +255,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="wrk" if wrk_path() else "python",
         help="load generator (wrk when installed, else python)",
     )
+    parser.add_argument(
+        "--catch-up",
+        type=float,
+        default=300.0,
+        help="seconds to wait at most, after a batch phase, for the consumers to apply it (300)",
+    )
     add_bound_options(parser, "phase")
     parser.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     options = parser.parse_args(argv)
@@ -264,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         customers = asyncio.run(create_customers(options.url, api_key, options.customers, options.timeout))
         system = ProcessCpu(options.home).sample
         with stop_on_sigterm():
-            phases = measure(options, options.url, api_key, customers, system, system)
+            phases = measure(options, options.url, api_key, customers, system, system, consumers=True)
             bounds: dict[str, list[dict[str, Any]]] = {}
             for name in BOUNDS if options.bounds else ():
                 with bound_server(name, api_key, tenant_id) as server:

@@ -78,7 +78,7 @@ class ConsumerSpec:
     producer: str
     handlers: Mapping[str, Handler]
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
-    max_batch: int = 500
+    max_batch: int = 1000
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.2
     lease_seconds: float = 6.0

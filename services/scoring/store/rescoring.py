@@ -25,9 +25,11 @@ from services.scoring.domain.config import ScoringConfig
 from services.scoring.store.config import load_config
 from services.scoring.store.feature_tables import tenant_baselines
 from services.scoring.store.score_sql import (
+    PROBE_IDS,
     SCORE_COLUMNS,
     feature_parameters,
     features_sql,
+    probe_source,
     score_parameters,
     scores_sql,
 )
@@ -39,13 +41,16 @@ STAGE_CHANGED = "lifecycle.stage_changed"
 _UPDATABLE = [c.strip() for c in SCORE_COLUMNS.split(",") if c.strip() != "customer_id"]
 UPSERT_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATABLE) + ", updated_at = EXCLUDED.updated_at"
 
-_RESCORE = sa.text(
+RESCORE = sa.text(
     " ".join(
         [
-            "WITH new AS (",
-            scores_sql("(" + features_sql(scoped=True) + ")"),
-            "), old AS (SELECT customer_id, stage FROM customer_scores",
-            "WHERE tenant_id = :tenant_id AND customer_id = ANY(CAST(:ids AS uuid[]))),",
+            "WITH",
+            PROBE_IDS,
+            ", new AS (",
+            scores_sql("(" + features_sql(scoped=True, probe=True) + ")"),
+            "), old AS (SELECT s.customer_id, s.stage FROM",
+            probe_source("customer_scores", "s"),
+            "),",
             "up AS (INSERT INTO customer_scores (tenant_id,",
             SCORE_COLUMNS,
             ", updated_at) SELECT CAST(:tenant_id AS uuid),",
@@ -61,17 +66,17 @@ _RESCORE = sa.text(
 )  # built once: parsing this text for its parameters took a tenth of scoring's CPU per call
 
 
-# Planning ``_RESCORE`` (a dozen CTEs) costs 5-35 ms, executing it for the one to few hundred
-# customers of an event batch 1-3 ms: the consumer's throughput was its planner's. Every scan is
-# bound by ``tenant_id`` and ``customer_id = ANY(:ids)`` on an index whatever the values, so the
-# generic plan, made once per pooled connection (its prepared statement is cached) is as good as a
-# custom one, but for one thing: it cannot know how many ids the array holds and takes it for one
-# customer. It then joined every per-customer aggregate (behaviour counts, hours, orders) to the
-# customers by nested loops, re-running the aggregate over all the batch's customers once per
-# customer: a batch of 1,000 customers took about 300 ms instead of 20, and scoring fell minutes
-# behind under ingest (docs/performance.md). Nested loops are therefore off for this statement
-# (merge and hash joins, linear whatever the batch); the joins to the one-row ``params`` stay
-# nested loops, the only plan for a join without a condition. Both settings are put back after.
+# Planning ``RESCORE`` (a dozen CTEs) costs 5-35 ms, executing it for the one to few hundred
+# customers of an event batch 1-3 ms: the consumer's throughput was its planner's. Every per-customer
+# scan is an index probe per customer of ``:ids`` (``score_sql.probe_source``), so the generic plan,
+# made once per pooled connection (its prepared statement is cached) is as good as a custom one, but
+# for one thing: it cannot know how many ids the array holds and takes it for a few. It then joined
+# every per-customer aggregate (behaviour counts, hours, orders) to the customers by nested loops,
+# re-running the aggregate over all the batch's customers once per customer: a batch of 1,000
+# customers took about 300 ms instead of 20, and scoring fell minutes behind under ingest
+# (docs/performance.md). Nested loops are therefore off for this statement (merge and hash joins,
+# linear whatever the batch); the probes and the joins to the one-row ``params`` stay nested loops,
+# the only plan for a lateral subquery and for a join without a condition. Both settings are put back.
 _LOCK_AND_GENERIC_PLAN = sa.text(
     "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous, "
     "current_setting('enable_nestloop') AS nestloop) "
@@ -143,6 +148,15 @@ def stage_events(
     return events
 
 
+def rescore_parameters(context: TenantContext, customer_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    """The bound parameters of ``RESCORE`` for the given customers, as of the tenant's today."""
+    return {
+        **feature_parameters(context.tenant_id, context.timezone, context.today(), context.config),
+        **score_parameters(context.timezone, context.config, context.baseline),
+        "ids": sorted(set(customer_ids)),
+    }
+
+
 async def rescore(
     connection: AsyncConnection,
     outbox: Outbox,
@@ -154,14 +168,8 @@ async def rescore(
     if not customer_ids:
         return 0
     previous = (await connection.execute(_LOCK_AND_GENERIC_PLAN, {"key": lock_key(tenant_id)})).one()
-    context = await tenant_context(connection, tenant_id)
-    as_of = context.today()
-    parameters = {
-        **feature_parameters(tenant_id, context.timezone, as_of, context.config),
-        **score_parameters(context.timezone, context.config, context.baseline),
-        "ids": sorted(set(customer_ids)),
-    }
-    changes = (await connection.execute(_RESCORE, parameters)).all()
+    parameters = rescore_parameters(await tenant_context(connection, tenant_id), customer_ids)
+    changes = (await connection.execute(RESCORE, parameters)).all()
     await connection.execute(
         _RESTORE_PLAN_SETTINGS, {"mode": previous.previous, "nestloop": previous.nestloop}
     )
