@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc, profile_events_pb2
 from services.runtime.events.outbox import NewEvent, Outbox
 from services.runtime.events.sequencer import Sequencer
+from services.runtime.events.stream import MAX_RESPONSE_BYTES
 from services.runtime.server import ServiceServer
 from tests import eventkit
 
@@ -391,3 +392,46 @@ async def test_a_batch_handler_takes_runs_of_events_in_one_call(
     assert set(counts.values()) == {1}
     assert sum(calls) == 200
     assert len(calls) <= eventkit.PARTITIONS * 2  # runs per partition, not one call per event
+
+
+async def test_a_window_of_large_events_arrives_in_responses_under_the_budget(
+    event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
+) -> None:
+    """600 events with 8 KiB of properties each (4.9 MB) in one window of a 1,000-event read pass
+    gRPC's 4 MiB default for a received message: the stream splits them into responses of about
+    ``MAX_RESPONSE_BYTES``, and every event arrives once, in order. Without the budget the reader
+    failed with RESOURCE_EXHAUSTED on the same window at every retry."""
+    server, outbox, _ = producer
+    tenant, customer = uuid.uuid4(), eventkit.customer_in_partition(0)
+    properties = '{"note": "' + "x" * 8_000 + '"}'
+    db = eventkit.database(event_db)
+    async with db.transaction() as connection:
+        await outbox.append(
+            connection,
+            [
+                NewEvent(
+                    tenant,
+                    "event.recorded",
+                    customer,
+                    profile_events_pb2.EventRecorded(client_event_id=f"e{index}", properties_json=properties),
+                )
+                for index in range(600)
+            ],
+        )
+    await db.dispose()
+    channel, events_stub = stub(server)
+    request = envelope_pb2.SubscribeRequest(
+        consumer="reader", partitions=[envelope_pb2.PartitionPosition(partition=0)], max_batch=1000
+    )
+    ids: list[str] = []
+    sizes: list[int] = []
+    async with channel:
+        call = events_stub.Subscribe(request, timeout=10)
+        async for response in call:
+            ids.extend(e.event_recorded.client_event_id for e in response.events)
+            sizes.append(response.ByteSize())
+            if len(ids) >= 600:
+                call.cancel()
+                break
+    assert ids == [f"e{index}" for index in range(600)]
+    assert max(sizes) <= MAX_RESPONSE_BYTES + 16 * 1024, sizes

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from patron.events.v1 import envelope_pb2, profile_events_pb2
+from services.runtime.events.outbox_reader import SequencedRow
+from services.runtime.events.stream import within_budget
 from services.runtime.events.stream_wire import positioned_event, response_bytes, varint
 
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
@@ -74,3 +76,36 @@ def test_varint_is_protobufs(value: int) -> None:
     """The length prefix is protobuf's own encoding of the number (field 2 of a PartitionHead, tag
     0x10, is that encoding after its tag)."""
     assert envelope_pb2.PartitionHead(head=value).SerializeToString() == b"\x10" + varint(value)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3_000)), max_size=40),
+    st.integers(1, 20_000),
+)
+def test_a_response_keeps_within_its_budget_and_each_partition_a_prefix(
+    rows_drawn: list[tuple[int, int]], budget: int
+) -> None:
+    """``within_budget`` sends at least one event, stops adding when the budget would be passed, and
+    sends of each partition a prefix of its rows; a partition cut short says its last position sent."""
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    positions: dict[int, int] = {}
+    rows = []
+    for partition, size in rows_drawn:
+        positions[partition] = positions.get(partition, 0) + 1
+        rows.append(SequencedRow(partition, positions[partition], at, b"\x12" + varint(size) + b"x" * size))
+    events, cut = within_budget(rows, budget)
+    if rows:
+        assert events
+    assert sum(len(e) for e in events) <= max(budget, len(events[0]) if events else 0)
+    sent = [envelope_pb2.EventEnvelope.FromString(e) for e in events]
+    by_partition: dict[int, list[int]] = {}
+    for event in sent:
+        by_partition.setdefault(event.partition, []).append(event.position)
+    for partition in {p for p, _ in rows_drawn}:
+        theirs = [row.position for row in rows if row.partition == partition]
+        got = by_partition.get(partition, [])
+        assert got == theirs[: len(got)]
+        if len(got) < len(theirs):
+            assert cut[partition] == (got[-1] if got else None)
+        else:
+            assert partition not in cut

@@ -7,7 +7,7 @@ up, and refuses a consumer whose position the retention has already pruned past.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 from grpc import aio
@@ -15,7 +15,7 @@ from grpc import aio
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.database import Database
 from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
-from services.runtime.events.outbox_reader import OutboxReader, PartitionHead
+from services.runtime.events.outbox_reader import OutboxReader, PartitionHead, SequencedRow
 from services.runtime.events.signals import SEQUENCED_CHANNEL, Listener
 from services.runtime.events.stream_wire import positioned_event, response_bytes
 from services.runtime.server import Registration
@@ -24,6 +24,10 @@ STREAM_SERVICE = "patron.events.v1.EventStream"
 STREAM_METHODS = frozenset({f"/{STREAM_SERVICE}/Subscribe", f"/{STREAM_SERVICE}/GetHeads"})
 MAX_BATCH = 1000
 DEFAULT_BATCH = 500
+# A response holds events up to about this many bytes (always at least one event): a window of a
+# thousand events with properties near their 8 KiB limit would pass gRPC's 4 MiB default for a
+# received message, and the consumer would fail on the same window at every retry.
+MAX_RESPONSE_BYTES = 1024 * 1024
 BEHIND_RETENTION = "BEHIND_RETENTION"
 
 
@@ -100,18 +104,20 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             rows = await self._reader.events_after(afters, windows, types, per_partition)
             # Pruning between the two reads would have raised pruned_through past a position.
             self._check_retention(afters, await self._reader.heads(partitions))
-            events = [
-                positioned_event(row.envelope, row.partition, row.position, row.sequenced_at) for row in rows
-            ]
+            events, cut = within_budget(rows, MAX_RESPONSE_BYTES)
             response = envelope_pb2.SubscribeResponse()  # the progress; the events go in as bytes
-            more = False
+            more = bool(cut)
             for partition in partitions:
                 head = heads[partition].last_position
-                scanned = windows[partition]  # every position of the window was read
+                # every position of the window was read, or up to the last event sent
+                scanned = windows[partition]
+                if partition in cut:
+                    last = cut[partition]
+                    scanned = afters[partition] if last is None else last
                 more = more or scanned < head
                 progressed = scanned != afters[partition]
                 afters[partition] = scanned
-                if progressed or rows or loop.time() - last_sent >= self._heartbeat:
+                if progressed or events or loop.time() - last_sent >= self._heartbeat:
                     response.progress.add(partition=partition, scanned_through=scanned, head=head)
             if events or response.progress:
                 yield response_bytes(events, response)
@@ -131,6 +137,27 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
             if row.last_sequenced_at is not None:
                 head.head_sequenced_at.FromDatetime(row.last_sequenced_at)
         return response
+
+
+def within_budget(rows: Sequence[SequencedRow], budget: int) -> tuple[list[bytes], dict[int, int | None]]:
+    """The positioned events of ``rows`` (in order) that fit in ``budget`` bytes, at least one, and
+    for each partition whose rows did not all fit, the position of its last event sent (None when
+    none was)."""
+    events: list[bytes] = []
+    sent: dict[int, int] = {}
+    cut: dict[int, int | None] = {}
+    size = 0
+    for row in rows:
+        if row.partition in cut:
+            continue
+        event = positioned_event(row.envelope, row.partition, row.position, row.sequenced_at)
+        if events and size + len(event) > budget:
+            cut[row.partition] = sent.get(row.partition)
+            continue
+        size += len(event) + 8  # with its tag and length
+        events.append(event)
+        sent[row.partition] = row.position
+    return events, cut
 
 
 def _add_stream_servicer(servicer: EventStreamServicer, server: grpc.aio.Server) -> None:
