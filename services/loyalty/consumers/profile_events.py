@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2, profile_events_pb2
 from services.loyalty.domain.customers import Birthdays
 from services.loyalty.domain.earning import Refund
-from services.loyalty.domain.event_effects import AfterEarn, EventEffects, EventHeader, OrderPaid
+from services.loyalty.domain.event_effects import (
+    EARNING_KINDS,
+    AfterEarn,
+    EventEffects,
+    EventHeader,
+    OrderPaid,
+)
 from services.loyalty.store.event_work import SqlEventWork
 from services.runtime.events.consumer import BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
@@ -78,6 +84,15 @@ class LoyaltyHandlers:
             self._work(connection), header_of(envelope), envelope.event_recorded.event_type
         )
 
+    async def events_recorded(
+        self, connection: AsyncConnection, envelopes: Sequence[envelope_pb2.EventEnvelope]
+    ) -> None:
+        """A run of behaviour events, as :meth:`event_recorded` one by one; only the kinds that earn
+        are looked at (under ingest almost every event is a view or a search, which change nothing)."""
+        for envelope in envelopes:
+            if envelope.event_recorded.event_type in EARNING_KINDS:
+                await self.event_recorded(connection, envelope)
+
     async def customer_created(
         self, connection: AsyncConnection, envelope: envelope_pb2.EventEnvelope
     ) -> None:
@@ -138,7 +153,11 @@ class LoyaltyHandlers:
         }
 
     def batch_handlers(self) -> dict[str, BatchHandler]:
-        return {"order.paid": self.orders_paid, "customer.created": self.customers_created}
+        return {
+            "order.paid": self.orders_paid,
+            "customer.created": self.customers_created,
+            "event.recorded": self.events_recorded,
+        }
 
 
 def month_day(attributes: profile_events_pb2.SegmentAttributes) -> str | None:

@@ -42,6 +42,8 @@ from services.runtime.errors import NotFound
 logger = logging.getLogger(__name__)
 
 CAPPED_EVENTS = ("review", "share")
+# The behaviour kinds that earn; every other kind of ``event.recorded`` changes nothing here.
+EARNING_KINDS = frozenset((*CAPPED_EVENTS, "sign_in"))
 # Profile calls in flight at once while a run of customer.created asks for birthdays.
 BIRTHDAY_LOOKUPS_IN_FLIGHT = 16
 
@@ -197,7 +199,7 @@ class EventEffects:
 
     async def event_recorded(self, work: EventWork, header: EventHeader, kind: str) -> None:
         """A sign-in, review or share earns (within the day's caps); other kinds change nothing."""
-        if kind not in (*CAPPED_EVENTS, "sign_in") or header.customer_id is None:
+        if kind not in EARNING_KINDS or header.customer_id is None:
             return
         context = await self._context(work, header)
         if context is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,22 +49,23 @@ _PRUNE = sa.text(
 async def record_behaviour(
     connection: AsyncConnection,
     tenant_id: uuid.UUID,
-    kept: Sequence[tuple[envelope_pb2.EventEnvelope, uuid.UUID | None]],
+    kept: Sequence[tuple[envelope_pb2.EventEnvelope, uuid.UUID]],
+    ats: Sequence[datetime],
 ) -> None:
-    """Keep each behaviour event with its exact time and properties, for the survivor it counts for
-    (``kept``: event.recorded envelopes with their live customer). Repeats of an event id are no-ops."""
-    rows = [(e, c) for e, c in kept if c is not None]
-    if not rows:
+    """Keep each behaviour event with its exact time (``ats``, in the order of ``kept``) and
+    properties, for the survivor it counts for (``kept``: event.recorded envelopes with their live
+    customer). Repeats of an event id are no-ops."""
+    if not kept:
         return
     await connection.execute(
         _BEHAVIOUR,
         {
             "t": tenant_id,
-            "event_ids": [e.event_recorded.client_event_id or e.event_id for e, _ in rows],
-            "customer_ids": [c for _, c in rows],
-            "types": [e.event_recorded.event_type for e, _ in rows],
-            "ats": [e.occurred_at.ToDatetime(tzinfo=UTC) for e, _ in rows],
-            "properties": [e.event_recorded.properties_json for e, _ in rows],
+            "event_ids": [e.event_recorded.client_event_id or e.event_id for e, _ in kept],
+            "customer_ids": [c for _, c in kept],
+            "types": [e.event_recorded.event_type for e, _ in kept],
+            "ats": list(ats),
+            "properties": [e.event_recorded.properties_json for e, _ in kept],
             "retention_days": BEHAVIOUR_RETENTION_DAYS,
         },
     )

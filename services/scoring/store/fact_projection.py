@@ -278,9 +278,10 @@ class FactProjection:
         with its exact time and properties for segments (``audience_projection``)."""
         for tenant_id, events in by_tenant(envelopes):
             live = await resolve_live(connection, tenant_id, [e.customer_id for e in events])
-            kept = [(e, live[e.customer_id]) for e in events if live[e.customer_id] is not None]
+            kept = [(e, c) for e in events if (c := live[e.customer_id]) is not None]
             if not kept:
                 continue
+            ats = [e.occurred_at.ToDatetime(tzinfo=UTC) for e, _ in kept]  # converted once, used thrice
             await connection.execute(
                 _ACTIVITY,
                 {
@@ -288,7 +289,7 @@ class FactProjection:
                     "tz": await tenant_timezone(connection, tenant_id),
                     "customer_ids": [c for _, c in kept],
                     "types": [e.event_recorded.event_type for e, _ in kept],
-                    "ats": [e.occurred_at.ToDatetime(tzinfo=UTC) for e, _ in kept],
+                    "ats": ats,
                 },
             )
             await kpi_facts.record_activity(
@@ -297,13 +298,12 @@ class FactProjection:
                 [
                     kpi_facts.Activity(
                         live_id,
-                        e.occurred_at.ToDatetime(tzinfo=UTC),
+                        at,
                         e.partition,
                         survey_answer(e.event_recorded.event_type, e.event_recorded.properties_json),
                     )
-                    for e, live_id in kept
-                    if live_id is not None
+                    for (e, live_id), at in zip(kept, ats, strict=True)
                 ],
             )
-            await record_behaviour(connection, tenant_id, kept)
-            await rescore(connection, self.outbox, tenant_id, [c for _, c in kept if c is not None])
+            await record_behaviour(connection, tenant_id, kept, ats)
+            await rescore(connection, self.outbox, tenant_id, [c for _, c in kept])
