@@ -400,7 +400,9 @@ async def test_a_window_of_large_events_arrives_in_responses_under_the_budget(
     """600 events with 8 KiB of properties each (4.9 MB) in one window of a 1,000-event read pass
     gRPC's 4 MiB default for a received message: the stream splits them into responses of about
     ``MAX_RESPONSE_BYTES``, and every event arrives once, in order. Without the budget the reader
-    failed with RESOURCE_EXHAUSTED on the same window at every retry."""
+    failed with RESOURCE_EXHAUSTED on the same window at every retry. Another partition's events
+    are not held back behind them: the partitions take turns, and its three come in the first
+    response."""
     server, outbox, _ = producer
     tenant, customer = uuid.uuid4(), eventkit.customer_in_partition(0)
     properties = '{"note": "' + "x" * 8_000 + '"}'
@@ -418,20 +420,41 @@ async def test_a_window_of_large_events_arrives_in_responses_under_the_budget(
                 for index in range(600)
             ],
         )
+        other = eventkit.customer_in_partition(1)
+        await outbox.append(
+            connection,
+            [
+                NewEvent(
+                    tenant,
+                    "event.recorded",
+                    other,
+                    profile_events_pb2.EventRecorded(client_event_id=f"s{index}", properties_json=properties),
+                )
+                for index in range(3)
+            ],
+        )
     await db.dispose()
     channel, events_stub = stub(server)
     request = envelope_pb2.SubscribeRequest(
-        consumer="reader", partitions=[envelope_pb2.PartitionPosition(partition=0)], max_batch=1000
+        consumer="reader",
+        partitions=[envelope_pb2.PartitionPosition(partition=p) for p in (0, 1)],
+        max_batch=1000,
     )
     ids: list[str] = []
     sizes: list[int] = []
+    small: list[tuple[int, str]] = []
     async with channel:
         call = events_stub.Subscribe(request, timeout=10)
         async for response in call:
-            ids.extend(e.event_recorded.client_event_id for e in response.events)
-            sizes.append(response.ByteSize())
+            ids.extend(e.event_recorded.client_event_id for e in response.events if e.partition == 0)
+            if response.events:
+                sizes.append(response.ByteSize())
+            small.extend(
+                (len(sizes), e.event_recorded.client_event_id) for e in response.events if e.partition == 1
+            )
             if len(ids) >= 600:
                 call.cancel()
                 break
     assert ids == [f"e{index}" for index in range(600)]
     assert max(sizes) <= MAX_RESPONSE_BYTES + 16 * 1024, sizes
+    assert small == [(1, "s0"), (1, "s1"), (1, "s2")], "in the first response with events"

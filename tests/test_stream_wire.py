@@ -86,16 +86,19 @@ def test_a_response_keeps_within_its_budget_and_each_partition_a_prefix(
     rows_drawn: list[tuple[int, int]], budget: int
 ) -> None:
     """``within_budget`` sends at least one event, stops adding when the budget would be passed, and
-    sends of each partition a prefix of its rows; a partition cut short says its last position sent."""
+    sends of each partition a prefix of its rows, in order; a partition cut short says its last
+    position sent; the partitions take turns (the first event sent is the first partition's)."""
     at = datetime(2026, 12, 6, tzinfo=UTC)
     positions: dict[int, int] = {}
     rows = []
-    for partition, size in rows_drawn:
+    for partition, size in sorted(rows_drawn, key=lambda drawn: drawn[0]):  # the reader's order
         positions[partition] = positions.get(partition, 0) + 1
         rows.append(SequencedRow(partition, positions[partition], at, b"\x12" + varint(size) + b"x" * size))
     events, cut = within_budget(rows, budget)
     if rows:
         assert events
+        first = envelope_pb2.EventEnvelope.FromString(events[0])
+        assert (first.partition, first.position) == (min(p for p, _ in rows_drawn), 1)
     assert sum(len(e) for e in events) <= max(budget, len(events[0]) if events else 0)
     sent = [envelope_pb2.EventEnvelope.FromString(e) for e in events]
     by_partition: dict[int, list[int]] = {}

@@ -140,23 +140,34 @@ class EventStreamServicer(envelope_pb2_grpc.EventStreamServicer):
 
 
 def within_budget(rows: Sequence[SequencedRow], budget: int) -> tuple[list[bytes], dict[int, int | None]]:
-    """The positioned events of ``rows`` (in order) that fit in ``budget`` bytes, at least one, and
-    for each partition whose rows did not all fit, the position of its last event sent (None when
-    none was)."""
+    """The positioned events of ``rows`` that fit in ``budget`` bytes, at least one, and for each
+    partition whose rows did not all fit, the position of its last event sent (None when none was).
+
+    The partitions take turns (the first event of each, then the second of each, ...), so that a
+    backlog of large events in one partition does not hold back the others' events; each partition's
+    events stay in position order, which is the only order a consumer relies on."""
+    placed = [positioned_event(row.envelope, row.partition, row.position, row.sequenced_at) for row in rows]
+    if sum(map(len, placed)) + 8 * len(placed) <= budget:  # the usual case: everything fits
+        return placed, {}
+    turn: dict[int, int] = {}
+    turns = []
+    for index, row in enumerate(rows):
+        turn[row.partition] = turn.get(row.partition, -1) + 1
+        turns.append((turn[row.partition], row.partition, row.position, index))
     events: list[bytes] = []
     sent: dict[int, int] = {}
     cut: dict[int, int | None] = {}
     size = 0
-    for row in rows:
-        if row.partition in cut:
+    for _, partition, position, index in sorted(turns):
+        if partition in cut:
             continue
-        event = positioned_event(row.envelope, row.partition, row.position, row.sequenced_at)
+        event = placed[index]
         if events and size + len(event) > budget:
-            cut[row.partition] = sent.get(row.partition)
+            cut[partition] = sent.get(partition)
             continue
         size += len(event) + 8  # with its tag and length
         events.append(event)
-        sent[row.partition] = row.position
+        sent[partition] = position
     return events, cut
 
 
