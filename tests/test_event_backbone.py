@@ -404,35 +404,27 @@ async def test_a_window_of_large_events_arrives_in_responses_under_the_budget(
     are not held back behind them: the partitions take turns, and its three come in the first
     response."""
     server, outbox, _ = producer
-    tenant, customer = uuid.uuid4(), eventkit.customer_in_partition(0)
+    tenant = uuid.uuid4()
     properties = '{"note": "' + "x" * 8_000 + '"}'
+
+    def large(partition: int, label: str, count: int) -> list[NewEvent]:
+        customer = eventkit.customer_in_partition(partition)
+        return [
+            NewEvent(
+                tenant,
+                "event.recorded",
+                customer,
+                profile_events_pb2.EventRecorded(
+                    client_event_id=f"{label}{index}", properties_json=properties
+                ),
+            )
+            for index in range(count)
+        ]
+
     db = eventkit.database(event_db)
     async with db.transaction() as connection:
-        await outbox.append(
-            connection,
-            [
-                NewEvent(
-                    tenant,
-                    "event.recorded",
-                    customer,
-                    profile_events_pb2.EventRecorded(client_event_id=f"e{index}", properties_json=properties),
-                )
-                for index in range(600)
-            ],
-        )
-        other = eventkit.customer_in_partition(1)
-        await outbox.append(
-            connection,
-            [
-                NewEvent(
-                    tenant,
-                    "event.recorded",
-                    other,
-                    profile_events_pb2.EventRecorded(client_event_id=f"s{index}", properties_json=properties),
-                )
-                for index in range(3)
-            ],
-        )
+        await outbox.append(connection, large(0, "e", 600))
+        await outbox.append(connection, large(1, "s", 3))
     await db.dispose()
     channel, events_stub = stub(server)
     request = envelope_pb2.SubscribeRequest(
