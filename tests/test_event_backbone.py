@@ -44,6 +44,17 @@ async def read_events(
     return received
 
 
+async def sequenced(events_stub: envelope_pb2_grpc.EventStreamStub, partition: int, head: int) -> None:
+    """Wait (up to 10 s) until the sequencer has positioned ``head`` events of ``partition``: a read
+    made earlier would see a shorter window, or only a heartbeat."""
+    for _ in range(200):
+        heads = await events_stub.GetHeads(envelope_pb2.GetHeadsRequest(), timeout=5)
+        if any(p.partition == partition and p.head >= head for p in heads.partitions):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"partition {partition} never reached position {head}")
+
+
 async def test_a_transaction_that_commits_late_is_still_delivered(
     event_db: str, producer: tuple[ServiceServer, Outbox, Sequencer]
 ) -> None:
@@ -112,6 +123,7 @@ async def test_a_filtered_read_walks_a_backlog_window_by_window(
         await outbox.append(connection, events)
     await db.dispose()
     channel, events_stub = stub(server)
+    await sequenced(events_stub, partition=3, head=70)  # a backlog: every window read is full
     request = envelope_pb2.SubscribeRequest(
         consumer="reader",
         partitions=[envelope_pb2.PartitionPosition(partition=3)],
