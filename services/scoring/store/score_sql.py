@@ -1,8 +1,9 @@
 """The set-based SQL that turns a tenant's stored facts into features and scores.
 
-One text serves both paths: the consumer re-scores the customers an event batch touched
-(``scope = customer_id = ANY(:ids)``) and the batch run rebuilds every customer of the tenant (no
-scope); so a rebuild and the incremental updates agree by construction. Every statement is bound to
+One text serves both paths: the consumer re-scores the customers an event batch touched (each read
+by an index probe of its own, ``probe_source``; the batch run's few missing customers by
+``customer_id = ANY(:ids)``) and the batch run rebuilds every customer of the tenant (no scope); so
+a rebuild and the incremental updates agree by construction. Every statement is bound to
 one tenant (``:tenant_id``) and an ``:as_of`` local day of the tenant's time zone (``:tz``):
 
 * facts up to the end of ``as_of`` (local) count; orders fully refunded do not count as orders;
