@@ -33,7 +33,7 @@ from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import upsert_tenant
 from services.scoring.domain.config import ScoringConfig
 from services.scoring.store.feature_tables import orders
-from services.scoring.store.score_sql import BIGINT_MAX, feature_parameters, features_sql
+from services.scoring.store.score_sql import BIGINT_MAX, Scope, feature_parameters, features_sql
 from services.scoring.store.tables import customers, tenants
 from tests.conftest import TenantKey, create_tenant
 
@@ -241,7 +241,7 @@ async def test_a_customer_past_bigint_is_scored_at_the_ceiling(scoring_db: Datab
     parameters = feature_parameters(tenant_id, "UTC", now.date(), ScoringConfig())
     async with scoring_db.read() as connection:
         row = (
-            await connection.execute(sa.text(features_sql(scoped=True)), {**parameters, "ids": [customer_id]})
+            await connection.execute(sa.text(features_sql(Scope.IDS)), {**parameters, "ids": [customer_id]})
         ).one()
     assert row.order_count == count
     assert row.net_spend_minor == BIGINT_MAX

@@ -49,6 +49,7 @@ from services.scoring.store.rescoring import (
 )
 from services.scoring.store.score_sql import (
     SCORE_COLUMNS,
+    Scope,
     feature_parameters,
     features_sql,
     saturated,
@@ -282,7 +283,7 @@ class BatchSession:
         began = time.perf_counter()
         if missing is None:
             await connection.execute(
-                sa.text("CREATE TEMP TABLE run_features AS " + features_sql(scoped=False)), parameters
+                sa.text("CREATE TEMP TABLE run_features AS " + features_sql(Scope.ALL)), parameters
             )
         else:
             self.features_mode = "daily"
@@ -291,7 +292,7 @@ class BatchSession:
             )
             if missing:
                 await connection.execute(
-                    sa.text("INSERT INTO run_features " + features_sql(scoped=True)),
+                    sa.text("INSERT INTO run_features " + features_sql(Scope.IDS)),
                     {**parameters, "ids": missing},
                 )
         self.timings["features_statement"] = time.perf_counter() - began

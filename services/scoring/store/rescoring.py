@@ -27,6 +27,7 @@ from services.scoring.store.feature_tables import tenant_baselines
 from services.scoring.store.score_sql import (
     PROBE_IDS,
     SCORE_COLUMNS,
+    Scope,
     feature_parameters,
     features_sql,
     probe_source,
@@ -47,7 +48,7 @@ RESCORE = sa.text(
             "WITH",
             PROBE_IDS,
             ", new AS (",
-            scores_sql("(" + features_sql(scoped=True, probe=True) + ")"),
+            scores_sql("(" + features_sql(Scope.PROBE) + ")"),
             "), old AS (SELECT s.customer_id, s.stage FROM",
             probe_source("customer_scores", "s"),
             "),",

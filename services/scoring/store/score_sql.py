@@ -18,6 +18,7 @@ The rules are those of ``services.scoring.domain.rfm`` and ``services.scoring.do
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from datetime import date
@@ -170,28 +171,35 @@ def saturated(numeric_expression: str) -> str:
     return f"least({numeric_expression}, {BIGINT_MAX})::bigint"
 
 
-def features_sql(scoped: bool, probe: bool = False) -> str:
-    """The features select, for the customers in ``:ids`` or (``scoped=False``) the whole tenant.
+class Scope(enum.Enum):
+    """Which customers ``features_sql`` reads, and how."""
 
-    ``probe`` (scoped only) reads each customer's rows by an index probe of its own
-    (``probe_source``): the consumer's form, whose cost must follow the batch, not the tenant. The
+    ALL = "all"  # every customer of the tenant (the batch run)
+    IDS = "ids"  # the customers in ``:ids``, by ``customer_id = ANY(:ids)`` (a run's few missing ones)
+    PROBE = "probe"  # the customers in ``wanted``, one index probe each (``probe_source``; the consumer)
+
+
+def features_sql(scope: Scope) -> str:
+    """The features select for ``scope``'s customers.
+
+    ``Scope.PROBE`` is the consumer's form, whose cost must follow the batch, not the tenant; the
     enclosing statement then defines ``wanted`` (``PROBE_IDS``)."""
 
-    def scope(alias: str) -> str:
-        return SCOPE_IDS.format(alias=alias) if scoped and not probe else SCOPE_ALL
+    def condition(alias: str) -> str:
+        return SCOPE_IDS.format(alias=alias) if scope is Scope.IDS else SCOPE_ALL
 
     def source(table: str, alias: str) -> str:
-        return probe_source(table, alias) if probe else f"{table} {alias}"
+        return probe_source(table, alias) if scope is Scope.PROBE else f"{table} {alias}"
 
     return _FEATURES.format(
         customers_c=source("customers", "c"),
         orders_o=source("orders", "o"),
         activity_daily_a=source("activity_daily", "a"),
         activity_hours_h=source("activity_hours", "h"),
-        scope_c=scope("c"),
-        scope_o=scope("o"),
-        scope_a=scope("a"),
-        scope_h=scope("h"),
+        scope_c=condition("c"),
+        scope_o=condition("o"),
+        scope_a=condition("a"),
+        scope_h=condition("h"),
         order_hours=_HOUR_ARRAY.format(value="1", column="o.hour"),
         activity_hours=_HOUR_ARRAY.format(value="h.events", column="h.hour"),
         active_hour=_ACTIVE_HOUR,
