@@ -17,7 +17,7 @@ from services.runtime.database import Database
 from services.runtime.errors import Conflict, FieldViolation, InvalidArgument
 from services.runtime.events.outbox_reader import OutboxReader, PartitionHead, SequencedRow
 from services.runtime.events.signals import SEQUENCED_CHANNEL, Listener
-from services.runtime.events.stream_wire import positioned_event, response_bytes
+from services.runtime.events.stream_wire import EVENT_FRAME_BYTES, positioned_event, response_bytes
 from services.runtime.server import Registration
 
 STREAM_SERVICE = "patron.events.v1.EventStream"
@@ -147,7 +147,7 @@ def within_budget(rows: Sequence[SequencedRow], budget: int) -> tuple[list[bytes
     backlog of large events in one partition does not hold back the others' events; each partition's
     events stay in position order, which is the only order a consumer relies on."""
     placed = [positioned_event(row.envelope, row.partition, row.position, row.sequenced_at) for row in rows]
-    if sum(map(len, placed)) + 8 * len(placed) <= budget:  # the usual case: everything fits
+    if sum(map(len, placed)) + EVENT_FRAME_BYTES * len(placed) <= budget:  # the usual case: all fit
         return placed, {}
     turn: dict[int, int] = {}
     turns = []
@@ -162,10 +162,11 @@ def within_budget(rows: Sequence[SequencedRow], budget: int) -> tuple[list[bytes
         if partition in cut:
             continue
         event = placed[index]
-        if events and size + len(event) > budget:
+        framed = len(event) + EVENT_FRAME_BYTES
+        if events and size + framed > budget:
             cut[partition] = sent.get(partition)
             continue
-        size += len(event) + 8  # with its tag and length
+        size += framed
         events.append(event)
         sent[partition] = position
     return events, cut

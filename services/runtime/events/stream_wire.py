@@ -20,6 +20,8 @@ from services.runtime.proto_convert import to_timestamp
 
 # SubscribeResponse.events is field 1, length-delimited: (1 << 3) | 2.
 _EVENTS_TAG = b"\x0a"
+# What ``response_bytes`` adds to an event at most: its tag and a length below 2**35 (5 varint bytes).
+EVENT_FRAME_BYTES = len(_EVENTS_TAG) + 5
 
 
 def varint(value: int) -> bytes:
