@@ -149,24 +149,32 @@ class Sequencer:
         one takes milliseconds and lets inserts reuse the space."""
         await self._database.maintain("VACUUM outbox_pending")
 
+    async def _sequence_backlog(self) -> int:
+        """Rounds until one takes less than a whole batch; how many rows they took together."""
+        total = 0
+        while (count := await self.sequence_once()) == self._batch:
+            total += count
+        return total + count
+
+    async def _vacuum_queue_or_warn(self) -> None:
+        try:
+            await self.vacuum_queue()
+        except Exception as error:  # e.g. a role that does not own the table
+            raise_if_cancelled(error)
+            logger.warning("vacuum of outbox_pending failed (autovacuum remains): %s", error)
+
     async def run(self) -> None:
         """Sequence whenever a producer commits (woken by NOTIFY), with a slow safety poll."""
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + self._prune_every
-        next_vacuum, sequenced_since_vacuum = loop.time() + self._vacuum_every, 0
+        next_vacuum, queue_written = loop.time() + self._vacuum_every, False
         while True:
             version = self._wake.version
             try:
-                while (count := await self.sequence_once()) == self._batch:
-                    sequenced_since_vacuum += count
-                sequenced_since_vacuum += count
-                if sequenced_since_vacuum and loop.time() >= next_vacuum:
-                    next_vacuum, sequenced_since_vacuum = loop.time() + self._vacuum_every, 0
-                    try:
-                        await self.vacuum_queue()
-                    except Exception as error:  # e.g. a role that does not own the table
-                        raise_if_cancelled(error)
-                        logger.warning("vacuum of outbox_pending failed (autovacuum remains): %s", error)
+                queue_written = await self._sequence_backlog() > 0 or queue_written
+                if queue_written and loop.time() >= next_vacuum:
+                    next_vacuum, queue_written = loop.time() + self._vacuum_every, False
+                    await self._vacuum_queue_or_warn()
                 if loop.time() >= next_prune:
                     next_prune = loop.time() + self._prune_every
                     await self.prune_once()
