@@ -12,22 +12,18 @@ warm-up) is not credited to them.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
-from services.runtime.plugins import default_grpc_port
-from services.runtime.settings import SERVICE_NAMES
 from services.runtime.status_collect import collect
+from services.runtime.status_report import resolve_addresses
 
 POLL_SECONDS = 0.25
 
 
-def _addresses() -> dict[str, str]:
-    return {service: f"127.0.0.1:{default_grpc_port(service)}" for service in SERVICE_NAMES}
-
-
 async def _lags(producer: str) -> dict[str, int]:
-    report = await collect(_addresses())
+    report = await collect(resolve_addresses({}, os.environ))  # where ``patron status`` looks
     return {c.consumer: c.head - c.position for c in report.consumers if c.producer == producer}
 
 
