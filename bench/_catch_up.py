@@ -3,7 +3,8 @@
 An ingest figure counts events the API accepted. The consumers (scoring's above all) apply them
 afterwards, and under load they may fall behind: events the API accepted faster than the system
 can apply them are a backlog, not throughput. After a batch phase the bench polls ``patron status``
-(the services' gRPC ``ConsumerStatus``) until every consumer of profile is at its heads, and reports
+(the services' gRPC ``ConsumerStatus``) until every consumer of profile is at its heads and has no
+deferred work left (scoring's customers waiting for re-scoring), and reports
 the wait and ``applied_events_per_s``: the phase's stored events over its duration plus that wait.
 The figure is conservative, as the consumers' lag at the start of the measured window (from the
 warm-up) is not credited to them.
@@ -23,8 +24,14 @@ POLL_SECONDS = 0.25
 
 
 async def _lags(producer: str) -> dict[str, int]:
+    """Each consumer's events not applied yet, plus the items of work it deferred (scoring's
+    customers waiting for re-scoring): an event counts as applied when its effects are."""
     report = await collect(resolve_addresses({}, os.environ))  # where ``patron status`` looks
-    return {c.consumer: c.head - c.position for c in report.consumers if c.producer == producer}
+    return {
+        c.consumer: c.head - c.position + c.deferred_pending
+        for c in report.consumers
+        if c.producer == producer
+    }
 
 
 def catch_up(events: float, duration_s: float, at_most_s: float, producer: str = "profile") -> dict[str, Any]:

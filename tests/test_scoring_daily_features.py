@@ -20,14 +20,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.runtime.database import Database, create_engine
+from services.runtime.events.outbox import Outbox
 from services.scoring.store.batch import BatchSession
-from tests.test_scoring_rebuild_property import _REBUILT, CUSTOMERS, _events, _normal, operation, provision
+from tests.test_scoring_rebuild_property import (
+    _REBUILT,
+    CUSTOMERS,
+    _events,
+    _normal,
+    operation,
+    provision,
+    rescored,
+)
 
 
-async def _apply(database: Database, spec: Any, envelopes: list[Any]) -> None:
+async def _apply(
+    database: Database, spec: Any, envelopes: list[Any], outbox: Outbox, tenant: uuid.UUID
+) -> None:
+    """The events as the consumer applies them, then the re-scorer's rounds (a caught-up scoring)."""
     for envelope in envelopes:
         async with database.transaction() as connection:
             await spec.handlers[envelope.type](connection, envelope)
+    await rescored(database, outbox, tenant)
 
 
 async def _rebuild(
@@ -45,7 +58,7 @@ async def _example(database: Database, first: list[Any], second: list[Any], drop
     tenant, customers, outbox, spec = await provision(database)
     envelopes = _events(tenant, customers, first + second)
     split = len(_events(tenant, customers, first))  # the same steps give the same number of events
-    await _apply(database, spec, envelopes[:split])
+    await _apply(database, spec, envelopes[:split], outbox, tenant)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     async with BatchSession.open(database, tenant, today) as batch:  # a full run that publishes
         await batch.snapshot_features(daily=True)
@@ -55,7 +68,7 @@ async def _example(database: Database, first: list[Any], second: list[Any], drop
         await batch.write(outbox)
         # the key is kept with the baselines, which exist once someone has a counted order
         keyed = batch.baseline is not None
-    await _apply(database, spec, envelopes[split:])
+    await _apply(database, spec, envelopes[split:], outbox, tenant)
     if drop_row is not None:
         async with database.transaction() as connection:
             await connection.execute(

@@ -1,5 +1,6 @@
 """Property: whatever the sequence of orders, refunds, behaviour events and merges, the features and
-stages the consumer keeps incrementally equal a rebuild of the tenant from its stored facts.
+stages the consumer keeps incrementally (with the re-scorer's rounds after behaviour) equal a rebuild
+of the tenant from its stored facts.
 
 The handlers run directly on the scoring database (the events are built here, as profile would
 send them); the rebuild is the batch run's ``run_features`` / ``run_scores``.
@@ -24,6 +25,7 @@ from services.runtime.events.outbox import Outbox
 from services.scoring.consumers.profile_events import scoring_consumer
 from services.scoring.store.batch import BatchSession
 from services.scoring.store.feature_tables import outbox as outbox_table
+from services.scoring.store.rescore_marks import rescore_marked
 
 CUSTOMERS = 3
 COMPARED = (
@@ -132,11 +134,29 @@ async def provision(database: Database) -> tuple[uuid.UUID, list[uuid.UUID], Out
     return tenant, [uuid.uuid4() for _ in range(CUSTOMERS)], outbox, scoring_consumer(1.0, outbox)
 
 
+async def rescored(database: Database, outbox: Outbox, tenant: uuid.UUID) -> None:
+    """Until the tenant has no customer waiting for re-scoring (``rescore_marks``): behaviour moves
+    scores in the re-scorer's rounds, here or in a running scoring service on the same database."""
+    for _ in range(400):
+        await rescore_marked(database, outbox)
+        async with database.read() as connection:
+            waiting = (
+                await connection.execute(
+                    sa.text("SELECT count(*) FROM rescore_marks WHERE tenant_id = :t"), {"t": tenant}
+                )
+            ).scalar_one()
+        if not waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the tenant's re-scoring never finished")
+
+
 async def _example(database: Database, steps: list[tuple[Any, ...]]) -> None:
-    tenant, customers, _outbox, spec = await provision(database)
+    tenant, customers, outbox, spec = await provision(database)
     for envelope in _events(tenant, customers, steps):
         async with database.transaction() as connection:
             await spec.handlers[envelope.type](connection, envelope)
+    await rescored(database, outbox, tenant)
     query = sa.text(" ".join(["SELECT customer_id,", COMPARED, "FROM customer_scores WHERE tenant_id = :t"]))
     async with database.read() as connection:
         incremental = _normal(list((await connection.execute(query, {"t": tenant})).all()))

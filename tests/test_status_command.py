@@ -71,6 +71,7 @@ async def test_all_services_serving_and_the_scoring_consumer_reports(
     assert consumer.producer == "profile"
     assert len(consumer.partitions) == 16
     assert consumer.behind_retention == ()
+    assert [d.work for d in consumer.deferred] == ["re-scoring"]  # its backlog of customers to re-score
     assert report.exit_code == 0
 
 
@@ -96,6 +97,7 @@ async def test_renderings(services: dict[str, ServiceServer]) -> None:
     (consumer,) = (c for c in parsed["consumers"] if c["consumer"] == "scoring.customers")
     assert (consumer["producer"], consumer["partitions_total"]) == ("profile", 16)
     assert len(consumer["partitions"]) == 16
+    assert [d["work"] for d in consumer["deferred"]] == ["re-scoring"]
 
     text = render_text(report)
     for name in services:

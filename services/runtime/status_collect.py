@@ -19,6 +19,7 @@ from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.grpc_tls import GrpcTls, client_channel
 from services.runtime.status_model import (
     ConsumerStatus,
+    DeferredWork,
     PartitionStatus,
     ProducerHeads,
     ServiceStatus,
@@ -90,11 +91,19 @@ async def _consumers(
         )
     except _Unimplemented:
         return []
-    return _group_partitions(service, response.partitions)
+    return _group_partitions(service, response.partitions, response.deferred)
 
 
-def _group_partitions(service: str, rows: Iterable[Any]) -> list[ConsumerStatus]:
-    """``ConsumerPartitionStatus`` messages grouped into one :class:`ConsumerStatus` per consumer."""
+def _group_partitions(
+    service: str, rows: Iterable[Any], deferred: Iterable[Any] = ()
+) -> list[ConsumerStatus]:
+    """``ConsumerPartitionStatus`` messages grouped into one :class:`ConsumerStatus` per consumer,
+    each with its ``ConsumerDeferredWork``."""
+    waiting: dict[str, list[DeferredWork]] = {}
+    for item in deferred:
+        waiting.setdefault(item.consumer, []).append(
+            DeferredWork(work=item.work, pending=item.pending, oldest_seconds=item.oldest_seconds)
+        )
     grouped: dict[tuple[str, str], list[PartitionStatus]] = {}
     for row in rows:
         grouped.setdefault((row.consumer, row.producer), []).append(
@@ -111,7 +120,13 @@ def _group_partitions(service: str, rows: Iterable[Any]) -> list[ConsumerStatus]
             )
         )
     return [
-        ConsumerStatus(consumer, service, producer, tuple(sorted(parts, key=lambda p: p.partition)))
+        ConsumerStatus(
+            consumer,
+            service,
+            producer,
+            tuple(sorted(parts, key=lambda p: p.partition)),
+            tuple(waiting.get(consumer, ())),
+        )
         for (consumer, producer), parts in sorted(grouped.items())
     ]
 

@@ -46,13 +46,29 @@ class PartitionStatus:
 
 
 @dataclass(frozen=True)
+class DeferredWork:
+    """Work a consumer applied but left to a background round of its service, not done yet."""
+
+    work: str  # e.g. "re-scoring"
+    pending: int
+    oldest_seconds: float
+
+
+@dataclass(frozen=True)
 class ConsumerStatus:
-    """One consumer (in the service that runs it) with its partitions and their totals."""
+    """One consumer (in the service that runs it) with its partitions and their totals, and the
+    work it left to a background round (``deferred``)."""
 
     consumer: str
     service: str
     producer: str
     partitions: tuple[PartitionStatus, ...]
+    deferred: tuple[DeferredWork, ...] = ()
+
+    @property
+    def deferred_pending(self) -> int:
+        """Items of deferred work waiting: with no lag, 0 means everything the consumer read is done."""
+        return sum(d.pending for d in self.deferred)
 
     @property
     def partitions_owned(self) -> int:

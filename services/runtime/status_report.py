@@ -117,6 +117,7 @@ def _consumers_table(consumers: Sequence[ConsumerStatus]) -> str:
             f"{c.lag_events}/{c.max_lag_events}",
             f"{c.max_lag_seconds:.1f}",
             str(c.parked),
+            ", ".join(f"{d.work} {d.pending} ({d.oldest_seconds:.1f} s)" for d in c.deferred) or "-",
             ",".join(map(str, c.behind_retention)) or "-",
             ",".join(c.owners) or "-",
         ]
@@ -131,6 +132,7 @@ def _consumers_table(consumers: Sequence[ConsumerStatus]) -> str:
         "LAG SUM/MAX",
         "LAG S",
         "PARKED",
+        "DEFERRED",
         "BEHIND RETENTION",
         "OWNERS",
     ]
@@ -175,6 +177,7 @@ def _consumer_json(consumer: ConsumerStatus) -> dict[str, object]:
         "max_lag_events": consumer.max_lag_events,
         "max_lag_seconds": consumer.max_lag_seconds,
         "parked": consumer.parked,
+        "deferred": [asdict(d) for d in consumer.deferred],
         "behind_retention_partitions": list(consumer.behind_retention),
         "owners": list(consumer.owners),
         "partitions": [asdict(p) for p in consumer.partitions],

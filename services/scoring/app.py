@@ -13,6 +13,7 @@ from services.runtime.settings import RuntimeSettings, ServiceSettings
 from services.scoring.background import (
     dispatch_task,
     prune_task,
+    rescore_task,
     schedule_task,
     segment_due_task,
     size_snapshot_task,
@@ -127,6 +128,7 @@ def build(settings: ServiceSettings, runtime: RuntimeSettings, database: Databas
             dispatch_task(runs, settings.run_dispatch_every_seconds),
             prune_task(database),
             segment_due_task(database, producer.outbox, settings.segment_due_every_seconds),
+            rescore_task(database, producer.outbox, settings.rescore_every_seconds),
             size_snapshot_task(database),
             *export_tasks(lambda: ExportWorker(SqlExportJobs(database), contacts)),
             hot.hold,

@@ -1,6 +1,6 @@
 """The scoring process's background tasks: the daily schedule's loop, and the shutdown of what runs;
-the daily prune of behaviour events past their retention; the segment due worker; the segments'
-daily size snapshot.
+the daily prune of behaviour events past their retention; the segment due worker; the re-scorer of
+customers whose behaviour changed; the segments' daily size snapshot.
 
 Every minute one round of ``domain.run_schedule.DailySchedule`` starts the tenants' due runs; a
 failed round is logged and the next one tries again. When the service stops, the runs in flight
@@ -21,6 +21,7 @@ from services.runtime.server import BackgroundTask, ServiceServer
 from services.scoring.domain.batch_runs import BatchRuns
 from services.scoring.domain.run_schedule import DailySchedule
 from services.scoring.store.behaviour_events import prune_behaviour
+from services.scoring.store.rescore_marks import ROUND_LIMIT, rescore_marked
 from services.scoring.store.saved_segments import take_size_snapshot
 from services.scoring.store.segment_live import DUE_BATCH, apply_due
 
@@ -92,6 +93,17 @@ def segment_due_task(database: Database, outbox: Outbox, every_seconds: float) -
             pass
 
     return periodic_task("segment due round", every_seconds, apply)
+
+
+def rescore_task(database: Database, outbox: Outbox, every_seconds: float) -> BackgroundTask:
+    """The re-scorer: every ``every_seconds``, re-score the customers whose behaviour changed since
+    their last scores (``rescore_marks``), round after round while a round is full."""
+
+    async def rescore() -> None:
+        while await rescore_marked(database, outbox) >= ROUND_LIMIT:
+            pass
+
+    return periodic_task("re-scoring round", every_seconds, rescore)
 
 
 def size_snapshot_task(

@@ -20,6 +20,13 @@ class ScoringSettings(ServiceSettings):
         description="how often the due worker looks for segment members whose due moment has come "
         "(at most 30 s: a time-caused change must apply within a minute)",
     )
+    rescore_every_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=0.5,
+        description="how often the re-scorer re-scores the customers whose behaviour changed since "
+        "(at most 0.5 s: a segment reading scores must move within a second of the event)",
+    )
     run_max_concurrent: int = Field(
         default=2,
         ge=1,

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[AsyncConnection, envelope_pb2.EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[envelope_pb2.EventEnvelope]], Awaitable[None]]
 AfterApply = BatchHandler  # the events one transaction applied, before the position moves
+DeferredBacklog = Callable[[Database], Awaitable[tuple[int, float]]]  # items waiting, oldest's age in s
 # A partition's share of a stream message: (partition, its events, scanned through, head).
 PartitionWork = tuple[int, list[envelope_pb2.EventEnvelope], int, int]
 
@@ -72,6 +73,10 @@ class ConsumerSpec:
     ``after_apply`` runs once per transaction after the handlers, with the events they applied and
     before the position moves: work that follows from a whole batch (scoring re-evaluates the
     segments of the customers a batch touched) is done once, and commits with the events.
+
+    ``deferred`` names work the handlers leave to a background round of the service (``work``,
+    e.g. scoring's re-scoring) and measures its backlog: ``patron status`` reports it with the
+    consumer, and a consumer is caught up when its lag and its backlog are both nil.
     """
 
     name: str
@@ -83,6 +88,7 @@ class ConsumerSpec:
     retry_backoff_seconds: float = 0.2
     lease_seconds: float = 6.0
     after_apply: AfterApply | None = None
+    deferred: tuple[str, DeferredBacklog] | None = None
 
 
 class _AfterApplyFailed(Exception):

@@ -3,11 +3,14 @@ the operator's actions on parked events (list, retry, discard; ``parked.ParkedEv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from grpc import aio
 
 from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime.database import Database
+from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.consumer_store import consumer_status_rows
 from services.runtime.events.parked import ParkedEvents
 from services.runtime.server import Registration
@@ -15,12 +18,18 @@ from services.runtime.server import Registration
 
 class ConsumerStatusServicer(envelope_pb2_grpc.ConsumerStatusServicer):
     def __init__(
-        self, database: Database, positions: sa.Table, parked: sa.Table, events: ParkedEvents
+        self,
+        database: Database,
+        positions: sa.Table,
+        parked: sa.Table,
+        events: ParkedEvents,
+        specs: Sequence[ConsumerSpec] = (),
     ) -> None:
         self._database = database
         self._positions = positions
         self._parked = parked
         self._events = events
+        self._deferred = [(spec.name, spec.deferred) for spec in specs if spec.deferred is not None]
 
     async def GetConsumerStatus(
         self, request: envelope_pb2.GetConsumerStatusRequest, context: aio.ServicerContext
@@ -40,6 +49,11 @@ class ConsumerStatusServicer(envelope_pb2_grpc.ConsumerStatusServicer):
                 parked=row.parked,
                 behind_retention=row.behind_retention,
                 last_error=row.last_error or "",
+            )
+        for consumer, (work, backlog) in self._deferred:
+            pending, oldest_seconds = await backlog(self._database)
+            response.deferred.add(
+                consumer=consumer, work=work, pending=pending, oldest_seconds=oldest_seconds
             )
         return response
 

@@ -86,5 +86,5 @@ def make_consumers(
         await parked.prune_forever(timedelta(days=settings.parked_retention_days))
 
     tasks.append(prune_parked)
-    servicer = ConsumerStatusServicer(database, tables[0], tables[2], parked)
+    servicer = ConsumerStatusServicer(database, tables[0], tables[2], parked, specs)
     return [status_registration(servicer)], tasks, STATUS_METHODS

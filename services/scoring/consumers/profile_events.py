@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.consumer import AfterApply, BatchHandler, ConsumerSpec, Handler
 from services.runtime.events.outbox import Outbox
+from services.scoring.store import rescore_marks
 from services.scoring.store.audience_projection import AudienceProjection
 from services.scoring.store.fact_projection import FactProjection
 from services.scoring.store.projection import CustomerProjection
@@ -58,4 +59,5 @@ def scoring_consumer(
         batch_handlers=batches,
         lease_seconds=lease_seconds,
         after_apply=after_apply,
+        deferred=("re-scoring", rescore_marks.pending),
     )

@@ -1,8 +1,9 @@
 """Handlers that keep scoring's order and behaviour facts from profile's events, then re-score.
 
 Each handler takes a run of events (the consumer's batch handlers; a single event is a run of one),
-writes the facts with one multi-row statement per table and re-scores the customers touched, all in
-the consumer's transaction, which also moves the stream position: an event counts exactly once.
+writes the facts with one multi-row statement per table and re-scores the customers touched (after
+behaviour: marks them for the re-scorer's next round, ``rescore_marks``), all in the consumer's
+transaction, which also moves the stream position: an event counts exactly once.
 An event about a customer that was merged away counts for the survivor; one about an erased
 customer is dropped.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from patron.events.v1 import envelope_pb2
 from services.runtime.events.outbox import Outbox
 from services.scoring.domain.kpis import survey_answer
-from services.scoring.store import kpi_facts
+from services.scoring.store import kpi_facts, rescore_marks
 from services.scoring.store.behaviour_events import record_behaviour
 from services.scoring.store.rescoring import rescore, tenant_timezone
 
@@ -274,8 +275,9 @@ class FactProjection:
             await rescore(connection, self.outbox, tenant_id, [row.customer_id for row in owners])
 
     async def events_recorded(self, connection: AsyncConnection, envelopes: Envelopes) -> None:
-        """Count behaviour per customer, type and local day (and local hour), and keep each event
-        with its exact time and properties for segments (``audience_projection``)."""
+        """Count behaviour per customer, type and local day (and local hour), keep each event
+        with its exact time and properties for segments (``audience_projection``), and mark the
+        customers for the re-scorer (``rescore_marks``: once per round, not per batch)."""
         for tenant_id, events in by_tenant(envelopes):
             live = await resolve_live(connection, tenant_id, [e.customer_id for e in events])
             kept = [(e, c) for e in events if (c := live[e.customer_id]) is not None]
@@ -306,4 +308,4 @@ class FactProjection:
                 ],
             )
             await record_behaviour(connection, tenant_id, kept, ats)
-            await rescore(connection, self.outbox, tenant_id, [c for _, c in kept])
+            await rescore_marks.mark(connection, tenant_id, [c for _, c in kept])

@@ -126,6 +126,19 @@ customer_scores = sa.Table(
     # fillfactor 50 (migration 0012): room on each page for the daily run's HOT updates
 )
 
+# The customers whose behaviour facts changed since their scores were last computed: the consumer
+# marks them, the re-scorer (``store.rescore_marks``) re-scores each once per round and removes the
+# marks it served. ``mark`` comes from a sequence and is renewed by every mark, so a mark renewed
+# while a round re-scored its customer outlives that round.
+rescore_marks = sa.Table(
+    "rescore_marks",
+    metadata,
+    sa.Column("tenant_id", _UUID, primary_key=True),
+    sa.Column("customer_id", _UUID, primary_key=True),
+    sa.Column("mark", sa.BigInteger, nullable=False),
+    sa.Column("marked_at", _TS, nullable=False),
+)
+
 # The thresholds of a tenant's last batch run: RFM cut points (4 each), the group split values and
 # the price-band cut points (2), against which a new order re-scores its customer at once.
 tenant_baselines = sa.Table(

@@ -182,7 +182,7 @@ async def forget_customers(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
 ) -> None:
     """Drop the derived rows of customers that were merged away or erased."""
-    for table in ("customer_scores", "computed_tags"):
+    for table in ("customer_scores", "computed_tags", "rescore_marks"):
         await connection.execute(
             sa.text(
                 f"DELETE FROM {table} WHERE tenant_id = :t "  # noqa: S608 (two constant names)

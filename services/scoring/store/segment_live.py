@@ -43,8 +43,8 @@ def _now() -> datetime:
 def facts_changed(event: envelope_pb2.EventEnvelope) -> tuple[str, ...]:
     """The kinds of fact (``domain/segments/reads``) an event of profile or loyalty may change."""
     kind = event.type
-    if kind == "event.recorded":
-        return (reads.behaviour(event.event_recorded.event_type), reads.SCORES)
+    if kind == "event.recorded":  # its scores move later, in the re-scorer's round (rescore_marks)
+        return (reads.behaviour(event.event_recorded.event_type),)
     if kind == "order.paid":
         return (reads.ORDERS, reads.SCORES, reads.behaviour("order_paid"))
     if kind == "order.refunded":

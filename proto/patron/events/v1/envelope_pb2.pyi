@@ -175,11 +175,25 @@ class GetConsumerStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ConsumerDeferredWork(_message.Message):
+    __slots__ = ("consumer", "work", "pending", "oldest_seconds")
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    WORK_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    work: str
+    pending: int
+    oldest_seconds: float
+    def __init__(self, consumer: _Optional[str] = ..., work: _Optional[str] = ..., pending: _Optional[int] = ..., oldest_seconds: _Optional[float] = ...) -> None: ...
+
 class GetConsumerStatusResponse(_message.Message):
-    __slots__ = ("partitions",)
+    __slots__ = ("partitions", "deferred")
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
     partitions: _containers.RepeatedCompositeFieldContainer[ConsumerPartitionStatus]
-    def __init__(self, partitions: _Optional[_Iterable[_Union[ConsumerPartitionStatus, _Mapping]]] = ...) -> None: ...
+    deferred: _containers.RepeatedCompositeFieldContainer[ConsumerDeferredWork]
+    def __init__(self, partitions: _Optional[_Iterable[_Union[ConsumerPartitionStatus, _Mapping]]] = ..., deferred: _Optional[_Iterable[_Union[ConsumerDeferredWork, _Mapping]]] = ...) -> None: ...
 
 class ParkedEvent(_message.Message):
     __slots__ = ("id", "consumer", "producer", "partition", "position", "event_id", "type", "tenant_id", "error", "attempts", "parked_at")
