@@ -14,12 +14,15 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
+import grpc
 
+from patron.events.v1 import envelope_pb2, envelope_pb2_grpc
 from services.runtime import migrations
 from services.runtime.plugins import settings_class
 from services.runtime.server import ServiceServer
 from services.runtime.service_main import Builder, build_server
 from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
+from services.runtime.status_collect import collect
 
 # Fixed test keys: the tests read raw tables and need to know how values were sealed.
 TEST_PII_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -212,3 +215,49 @@ async def migrated_databases(postgres: PostgresServer) -> AsyncIterator[dict[str
     finally:
         for name in names.values():
             await postgres.drop_database(name)
+
+
+async def caught_up(
+    consumers_at: Mapping[str, str], producers_at: Mapping[str, str], limit_seconds: float = 300.0
+) -> None:
+    """Until every consumer served by ``consumers_at`` (name → gRPC address) has read each partition of
+    its producer (``producers_at``) as far as that partition's head when this was called, and has no
+    deferred work left.
+
+    A consumer that starts on a database of its own reads the producer's whole history first: in a
+    long session that is every event earlier tests stored, and a test that waits for one fresh effect
+    meanwhile (a consent kept, a customer known) measures that history, not what it tests. Tests that
+    start such a consumer, or leave such a history behind, wait here."""
+    heads: dict[str, dict[int, int]] = {}
+    for producer, address in producers_at.items():
+        async with grpc.aio.insecure_channel(address) as channel:
+            try:
+                answer = await envelope_pb2_grpc.EventStreamStub(channel).GetHeads(
+                    envelope_pb2.GetHeadsRequest(), timeout=5
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                continue
+        heads[producer] = {p.partition: p.head for p in answer.partitions}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_seconds
+    behind: list[str] = ["no consumer reported yet"]
+    while loop.time() < deadline:
+        report = await collect(consumers_at)
+        behind = [
+            f"{c.consumer}: partition {p.partition} at {p.position} of {heads[c.producer][p.partition]}"
+            for c in report.consumers
+            if c.producer in heads
+            for p in c.partitions
+            if p.position < heads[c.producer].get(p.partition, 0)
+        ] + [f"{c.consumer}: {c.deferred_pending} deferred" for c in report.consumers if c.deferred_pending]
+        if report.consumers and not behind:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"consumers still behind after {limit_seconds} s: {behind[:5]}")
+
+
+def session_addresses(services: Mapping[str, ServiceServer]) -> dict[str, str]:
+    """The session services' gRPC addresses by name."""
+    return {name: f"127.0.0.1:{server.bound_port}" for name, server in services.items()}

@@ -42,6 +42,7 @@ from services.runtime.tenancy import Tenant
 from services.runtime.tenant_store import upsert_tenant
 from tests.conftest import TenantKey, gateway_client, gateway_settings
 from tests.notify_peers import HttpPeer, SmtpPeer, serve
+from tests.stream_heads import start_at_the_heads
 from tests.support import PostgresServer, free_port
 from tests.test_notify_messages_api import consent, email_channel, eventually, message, template
 
@@ -151,12 +152,13 @@ async def crash_notify(
     postgres: PostgresServer,
     database_urls: dict[str, str],
 ) -> AsyncIterator[CrashNotify]:
-    """A migrated database for the subprocess, provisioned with every tenant of the session: its
-    consumer reads profile's whole stream, and an event of a tenant it did not know would be retried
-    and parked (seconds each) instead of applied, which would delay this test's consents."""
+    """A migrated database for the subprocess, provisioned with every tenant of the session, whose
+    consumers start at the producers' heads: left at the oldest event, they read every event of the
+    session first, which late in a slow run took longer than the test waits for its first consent."""
     name = f"patron_notify_crash_{uuid.uuid4().hex[:8]}"
     url = await postgres.create_database(name)
     await asyncio.to_thread(migrations.upgrade, "notify", url)
+    await start_at_the_heads(database_urls, "notify", url)  # the test is the crash, not catching up
     database = Database(create_engine(url, application_name="test-notify-crash"))
     known = await session_tenants(database_urls["notify"])
     assert uuid.UUID(tenant.tenant_id) in {t.tenant_id for t in known}
