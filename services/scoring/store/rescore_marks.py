@@ -10,10 +10,12 @@ the stage changes, re-evaluates the segments that read scores for them, and remo
 served, all in one transaction: a crash leaves the marks for the next round, and nothing is announced
 twice. Orders, refunds, sign-ups and merges still re-score in the consumer's transaction.
 
-A mark holds the id of the transaction that last set it. A round removes only the marks it read: a
-consumer that marked a customer again while the round re-scored it (with facts the round may not
-have seen) leaves a mark with another id, which the next round serves. One round runs at a time
-across replicas (a try-lock), so two rounds never write the same scores in different orders.
+A mark holds the id of the transaction that last set it. A round removes only the marks it read, and
+none that a consumer is setting again: a consumer that marked a customer again while the round
+re-scored it (with facts the round may not have seen) leaves a mark with another id, or a mark the
+round skipped, which the next round serves. A round never waits for a consumer's marks. One round
+runs at a time across replicas (a try-lock), so two rounds never write the same scores in
+different orders.
 """
 
 from __future__ import annotations
@@ -56,12 +58,17 @@ _TAKE = sa.text(
     """
 )
 
+# A mark a consumer is setting again (its row locked by a transaction still open) is skipped, not
+# waited for: it stays in any case, and a round that waited for a consumer while holding the scores
+# rows it wrote could deadlock with that consumer re-scoring an order of the same customer.
 _SERVED = sa.text(
     """
-    DELETE FROM rescore_marks m
-    USING unnest(CAST(:tenants AS uuid[]), CAST(:customers AS uuid[]), CAST(:marks AS bigint[]))
-          AS u(tenant_id, customer_id, mark)
-    WHERE m.tenant_id = u.tenant_id AND m.customer_id = u.customer_id AND m.mark = u.mark
+    DELETE FROM rescore_marks WHERE ctid = ANY(ARRAY(
+        SELECT m.ctid FROM rescore_marks m
+        JOIN unnest(CAST(:tenants AS uuid[]), CAST(:customers AS uuid[]), CAST(:marks AS bigint[]))
+             AS u(tenant_id, customer_id, mark)
+          ON m.tenant_id = u.tenant_id AND m.customer_id = u.customer_id AND m.mark = u.mark
+        FOR UPDATE OF m SKIP LOCKED))
     """
 )
 
