@@ -21,10 +21,13 @@ from services.runtime import migrations
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
 from services.scoring.consumers.profile_events import scoring_consumer
+from services.scoring.domain.segments import parse_condition
 from services.scoring.store import rescore_marks
 from services.scoring.store.feature_tables import outbox as outbox_table
 from services.scoring.store.rescore_marks import rescore_marked
+from services.scoring.store.segment_live import MembershipAfterEvents
 from tests.support import PostgresServer
+from tests.test_segment_live import announced, save, stored_members
 
 ROUND_APP = "test-rescore-round"
 
@@ -222,3 +225,22 @@ async def test_a_round_serves_the_oldest_marks_first_and_at_most_its_limit(datab
     assert (await first.marks(), await second.marks()) == (0, 1)
     assert await rescore_marked(database, first.outbox) == 1
     assert await second.counted_views() == 1
+
+
+async def test_a_segment_reading_scores_moves_in_the_round_and_announces_once(database: Database) -> None:
+    """An ``engagement > 0`` segment: the consumer's own re-evaluation after a view sees the scores
+    before the round and keeps the customer out; the round's re-evaluation lets them in, once."""
+    shop = await Shop(database).open()
+    condition = parse_condition({"field": "engagement", "op": "gt", "value": 0})
+    segment = await save(database, shop.outbox, shop.tenant, condition, datetime.now(UTC))
+    membership = MembershipAfterEvents(shop.outbox)
+    view = _view(shop.tenant, shop.customer)
+    async with database.transaction() as connection:
+        await shop.spec.batch_handlers["event.recorded"](connection, [view])
+        await membership(connection, [view])
+    assert await stored_members(database, shop.tenant, segment) == set()
+
+    assert await rescore_marked(database, shop.outbox) == 1
+    assert await stored_members(database, shop.tenant, segment) == {shop.customer}
+    assert await rescore_marked(database, shop.outbox) == 0  # nothing left to serve
+    assert await announced(database, shop.tenant, segment) == {shop.customer: ["entered"]}
