@@ -128,8 +128,8 @@ customer_scores = sa.Table(
 
 # The customers whose behaviour facts changed since their scores were last computed: the consumer
 # marks them, the re-scorer (``store.rescore_marks``) re-scores each once per round and removes the
-# marks it served. ``mark`` comes from a sequence and is renewed by every mark, so a mark renewed
-# while a round re-scored its customer outlives that round.
+# marks it served. ``mark`` is the id of the transaction that set it, renewed by every mark, so a
+# mark renewed while a round re-scored its customer outlives that round.
 rescore_marks = sa.Table(
     "rescore_marks",
     metadata,
