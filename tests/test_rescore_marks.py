@@ -62,6 +62,15 @@ def _view(tenant: uuid.UUID, customer: uuid.UUID) -> envelope_pb2.EventEnvelope:
     return envelope
 
 
+def _order(tenant: uuid.UUID, customer: uuid.UUID) -> envelope_pb2.EventEnvelope:
+    envelope = _event(tenant, customer, "order.paid")
+    paid = envelope.order_paid
+    paid.order_id, paid.currency, paid.amount_minor = f"O-{uuid.uuid4().hex[:8]}", "CNY", 12_000
+    paid.paid_at.CopyFrom(envelope.occurred_at)
+    paid.items.add(sku="s", category="tea", brand="tea", unit_price_minor=12_000, quantity=1)
+    return envelope
+
+
 class Shop:
     """A tenant of the test database with one customer, and the consumer's handlers."""
 
@@ -107,6 +116,18 @@ class Shop:
                 )
             ).scalar_one()
         return int(counts.get("view", [0, 0, 0])[2])
+
+    async def orders_counted(self) -> int | None:
+        """The orders the customer's scores count (None: no score row)."""
+        async with self.database.read() as connection:
+            return (
+                await connection.execute(
+                    sa.text(
+                        "SELECT order_count FROM customer_scores WHERE tenant_id = :t AND customer_id = :c"
+                    ),
+                    {"t": self.tenant, "c": self.customer},
+                )
+            ).scalar_one_or_none()
 
     async def marks(self) -> int:
         async with self.database.read() as connection:
@@ -207,16 +228,6 @@ async def test_one_round_at_a_time_across_replicas(database: Database) -> None:
     assert await rescore_marked(database, shop.outbox) == 1
 
 
-async def test_an_erased_customer_leaves_no_mark(database: Database) -> None:
-    shop = await Shop(database).open()
-    await shop.views(1)
-    async with database.transaction() as connection:
-        await shop.spec.handlers["customer.erased"](
-            connection, _event(shop.tenant, shop.customer, "customer.erased")
-        )
-    assert await shop.marks() == 0
-
-
 async def test_a_round_serves_the_oldest_marks_first_and_at_most_its_limit(database: Database) -> None:
     first, second = await Shop(database).open(), await Shop(database).open()
     await first.views(1)
@@ -244,3 +255,30 @@ async def test_a_segment_reading_scores_moves_in_the_round_and_announces_once(da
     assert await stored_members(database, shop.tenant, segment) == {shop.customer}
     assert await rescore_marked(database, shop.outbox) == 0  # nothing left to serve
     assert await announced(database, shop.tenant, segment) == {shop.customer: ["entered"]}
+
+
+async def test_a_round_leaves_a_customer_a_consumer_is_re_scoring(database: Database) -> None:
+    """A consumer re-scoring an order holds the customer's scores lock: the round does not compute the
+    customer from a snapshot without the order (and then write that over the consumer's result), it
+    leaves the mark for a later round."""
+    shop = await Shop(database).open()
+    await shop.views(1)
+    async with database.transaction() as consumer:
+        await shop.spec.batch_handlers["order.paid"](consumer, [_order(shop.tenant, shop.customer)])
+        assert await asyncio.wait_for(rescore_marked(database, shop.outbox), timeout=10) == 0
+    assert await shop.orders_counted() == 1
+    assert await shop.marks() == 1
+    assert await rescore_marked(database, shop.outbox) == 1
+    assert (await shop.orders_counted(), await shop.counted_views()) == (1, 1)
+
+
+async def test_a_round_leaves_a_customer_being_erased(database: Database) -> None:
+    shop = await Shop(database).open()
+    await shop.views(1)
+    async with database.transaction() as consumer:
+        erased = _event(shop.tenant, shop.customer, "customer.erased")
+        erased.customer_erased.erased_at.GetCurrentTime()
+        await shop.spec.handlers["customer.erased"](consumer, erased)
+        assert await asyncio.wait_for(rescore_marked(database, shop.outbox), timeout=10) == 0
+    assert await shop.orders_counted() is None  # no score row came back
+    assert await shop.marks() == 0

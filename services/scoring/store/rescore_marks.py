@@ -10,11 +10,14 @@ the stage changes, re-evaluates the segments that read scores for them, and remo
 served, all in one transaction: a crash leaves the marks for the next round, and nothing is announced
 twice. Orders, refunds, sign-ups and merges still re-score in the consumer's transaction.
 
-A mark holds the id of the transaction that last set it. A round removes only the marks it read, and
-none that a consumer is setting again: a consumer that marked a customer again while the round
+A round re-scores only the customers whose scores lock it can take at once: a consumer re-scoring an
+order of the customer, or forgetting an erased or merged customer, holds it, and the round leaves
+that customer marked for a later round instead of writing a result computed before the consumer's.
+A mark holds the id of the transaction that last set it. A round removes only the marks it read,
+and none that a consumer is setting again: a consumer that marked a customer again while the round
 re-scored it (with facts the round may not have seen) leaves a mark with another id, or a mark the
-round skipped, which the next round serves. A round never waits for a consumer's marks. One round
-runs at a time across replicas (a try-lock), so two rounds never write the same scores in
+round skipped, which the next round serves. A round never waits for a consumer's locks or marks.
+One round runs at a time across replicas (a try-lock), so two rounds never write the same scores in
 different orders.
 """
 
@@ -24,6 +27,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from itertools import groupby
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.scoring.domain.segments import reads
-from services.scoring.store.rescoring import rescore
+from services.scoring.store.rescoring import SCORES_LOCK_CLASS, customer_keys, rescore
 from services.scoring.store.segment_membership import refresh_customers
 from services.scoring.store.segment_tables import segments
 
@@ -72,6 +76,12 @@ _SERVED = sa.text(
     """
 )
 
+# In key order, each key once: a key this transaction holds is taken again at once.
+_TRY_LOCKS = sa.text(
+    "SELECT k, pg_try_advisory_xact_lock(:lock_class, k) "
+    "FROM (SELECT DISTINCT unnest(CAST(:keys AS int[])) AS k ORDER BY 1) AS u"
+)
+
 _PENDING = sa.text("SELECT count(*), extract(epoch FROM now() - min(marked_at)) FROM rescore_marks")
 
 
@@ -98,7 +108,7 @@ async def rescore_marked(
         )
         if not free.scalar_one():
             return 0
-        taken = sorted((await connection.execute(_TAKE, {"limit": limit})).all())
+        taken = await _lockable(connection, sorted((await connection.execute(_TAKE, {"limit": limit})).all()))
         if not taken:
             return 0
         by_tenant = {
@@ -117,6 +127,18 @@ async def rescore_marked(
         )
         await _refresh_score_segments(connection, outbox, by_tenant, clock())
     return len(taken)
+
+
+async def _lockable(connection: AsyncConnection, marks: Sequence[sa.Row[Any]]) -> list[sa.Row[Any]]:
+    """The marks whose customers' scores lock (``rescoring.SCORES_LOCK_CLASS``) this round could take
+    at once; the others are being re-scored or forgotten by a consumer, stay marked and wait for a
+    later round. A round never waits for a consumer, so the two cannot deadlock."""
+    if not marks:
+        return []
+    keys = [customer_keys([row.customer_id])[0] for row in marks]
+    free = await connection.execute(_TRY_LOCKS, {"lock_class": SCORES_LOCK_CLASS, "keys": keys})
+    locked = {key for key, taken in free if taken}
+    return [row for row, key in zip(marks, keys, strict=True) if key in locked]
 
 
 async def _refresh_score_segments(

@@ -1,16 +1,18 @@
 """Writing customers' scores and announcing their lifecycle stage changes.
 
-Two writers share ``customer_scores``: the consumer re-scores the customers an event batch touched,
-and the batch run rewrites the whole tenant. They meet on a per-tenant advisory lock: the consumer
-holds it shared (consumers of different partitions still run side by side), the run takes it
-exclusively only for the instant it fixes its snapshot and for its final write. A row the consumer
-wrote after the run's snapshot is newer than the run's result and is left as it is.
+Three writers share ``customer_scores``: the consumer re-scores the customers an event batch
+touched, the re-scorer's round (``rescore_marks``) the customers whose behaviour changed, and the
+batch run rewrites the whole tenant. The first two hold each customer's lock while they compute and
+write it (``SCORES_LOCK_CLASS``). The run meets them on a per-tenant advisory lock: they hold it
+shared (consumers of different partitions still run side by side), the run takes it exclusively
+only for the instant it fixes its snapshot and for its final write. A row they wrote after the
+run's snapshot is newer than the run's result and is left as it is.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -82,9 +84,28 @@ _LOCK_AND_GENERIC_PLAN = sa.text(
     "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous, "
     "current_setting('enable_nestloop') AS nestloop) "
     "SELECT saved.previous, saved.nestloop, pg_advisory_xact_lock_shared(:key), "
+    "(SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(CAST(:customer_keys AS int[])) AS k), "
     "set_config('plan_cache_mode', 'force_generic_plan', true), "
     "set_config('enable_nestloop', 'off', true) FROM saved"
 )
+
+# Per-customer locks (the two-integer advisory key space, apart from every bigint key): whoever
+# writes or forgets a customer's scores holds the customer's lock until it commits, and computes
+# after taking it. Without them, the re-scorer's round (rescore_marks) could compute a customer from
+# a snapshot older than a consumer's order, then write its older result over the consumer's, or
+# write a score row for a customer a concurrent erasure had just forgotten.
+SCORES_LOCK_CLASS = 0x5C0E5C0
+_LOCK_SCORES = sa.text(
+    "SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(CAST(:customer_keys AS int[])) AS k"
+)
+
+
+def customer_keys(customer_ids: Iterable[uuid.UUID]) -> list[int]:
+    """The customers' lock keys, sorted (lockers of overlapping sets take them in the same order);
+    two customers sharing a key only wait for each other."""
+    return sorted({int.from_bytes(customer.bytes[:4], "big", signed=True) for customer in customer_ids})
+
+
 _RESTORE_PLAN_SETTINGS = sa.text(
     "SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_nestloop', :nestloop, true)"
 )
@@ -168,7 +189,12 @@ async def rescore(
     baselines, and announce stage changes in the same transaction. Returns the changes announced."""
     if not customer_ids:
         return 0
-    previous = (await connection.execute(_LOCK_AND_GENERIC_PLAN, {"key": lock_key(tenant_id)})).one()
+    locks = {
+        "key": lock_key(tenant_id),
+        "lock_class": SCORES_LOCK_CLASS,
+        "customer_keys": customer_keys(customer_ids),
+    }
+    previous = (await connection.execute(_LOCK_AND_GENERIC_PLAN, locks)).one()
     parameters = rescore_parameters(await tenant_context(connection, tenant_id), customer_ids)
     changes = (await connection.execute(RESCORE, parameters)).all()
     await connection.execute(
@@ -181,7 +207,11 @@ async def rescore(
 async def forget_customers(
     connection: AsyncConnection, tenant_id: uuid.UUID, customer_ids: Sequence[uuid.UUID]
 ) -> None:
-    """Drop the derived rows of customers that were merged away or erased."""
+    """Drop the derived rows of customers that were merged away or erased (after any re-scoring
+    round that holds them has committed: see ``SCORES_LOCK_CLASS``)."""
+    await connection.execute(
+        _LOCK_SCORES, {"lock_class": SCORES_LOCK_CLASS, "customer_keys": customer_keys(customer_ids)}
+    )
     for table in ("customer_scores", "computed_tags", "rescore_marks"):
         await connection.execute(
             sa.text(
