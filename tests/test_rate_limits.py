@@ -166,12 +166,14 @@ async def test_one_tenants_flood_does_not_slow_another(
         baseline = [await timed(bystander) for _ in range(20)]
         assert {status for status, _ in baseline} == {200}
         flood_results: list[int] = []
+        flood_seconds: list[float] = []
         stop = asyncio.Event()
 
         async def flood() -> None:
             while not stop.is_set():
                 batch = await asyncio.gather(*(timed(flooder) for _ in range(50)))
                 flood_results.extend(status for status, _ in batch)
+                flood_seconds.extend(seconds for _, seconds in batch)
 
         flooding = asyncio.create_task(flood())
         await asyncio.sleep(0.05)
@@ -186,8 +188,12 @@ async def test_one_tenants_flood_does_not_slow_another(
     assert [status for status, _ in during] == [200] * 20
     before = statistics.median(seconds for _, seconds in baseline)
     after = statistics.median(seconds for _, seconds in during)
-    # Generous: the flood shares this test's event loop, but its calls are answered before routing.
-    assert after <= 5 * before + 0.05, (before, after)
+    # The flood shares this test's event loop (the gateway and the services run in it), so a
+    # bystander's call queues behind the flood's calls at this machine's cost per call: it may be as
+    # slow as the flood's own calls, and no slower. A fixed slack (5 x before + 50 ms) missed by
+    # 0.3 ms on a machine running at half its usual speed.
+    flooded = statistics.median(flood_seconds)
+    assert after <= max(5 * before + 0.05, 1.5 * flooded), (before, after, flooded)
 
 
 async def redis_or_skip() -> None:
