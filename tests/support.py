@@ -203,6 +203,19 @@ async def wait_serving(server: ServiceServer, limit_seconds: float = 10.0) -> No
 
 
 @asynccontextmanager
+async def service_database(postgres: PostgresServer, service: str, purpose: str) -> AsyncIterator[str]:
+    """One fresh, migrated database of ``service`` (named after ``purpose``), dropped afterwards: for
+    tests whose rows, statistics or background rounds must not meet the session's."""
+    name = f"patron_{purpose}_{uuid.uuid4().hex[:8]}"
+    url = await postgres.create_database(name)
+    try:
+        await asyncio.to_thread(migrations.upgrade, service, url)
+        yield url
+    finally:
+        await postgres.drop_database(name)
+
+
+@asynccontextmanager
 async def migrated_databases(postgres: PostgresServer) -> AsyncIterator[dict[str, str]]:
     """One fresh, migrated database per service for this run; dropped afterwards."""
     run = uuid.uuid4().hex[:8]

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
-from services.runtime import migrations
 from services.runtime.database import Database, create_engine
 from services.runtime.events.outbox import Outbox
 from services.scoring.consumers.profile_events import scoring_consumer
@@ -26,7 +25,7 @@ from services.scoring.store import rescore_marks
 from services.scoring.store.feature_tables import outbox as outbox_table
 from services.scoring.store.rescore_marks import rescore_marked
 from services.scoring.store.segment_live import MembershipAfterEvents
-from tests.support import PostgresServer
+from tests.support import PostgresServer, service_database
 from tests.test_segment_live import announced, save, stored_members
 
 ROUND_APP = "test-rescore-round"
@@ -34,11 +33,8 @@ ROUND_APP = "test-rescore-round"
 
 @pytest.fixture(scope="module")
 async def scoring_db(postgres: PostgresServer) -> AsyncIterator[str]:
-    name = f"patron_rescore_{uuid.uuid4().hex[:8]}"
-    url = await postgres.create_database(name)
-    await asyncio.to_thread(migrations.upgrade, "scoring", url)
-    yield url
-    await postgres.drop_database(name)
+    async with service_database(postgres, "scoring", "rescore") as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ plan took about 5 s each time, the linear one about 0.25 s.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,10 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from patron.events.v1 import envelope_pb2
-from services.runtime import migrations
 from services.runtime.database import Database, create_engine
 from services.scoring.store.rescoring import RESCORE, rescore, rescore_parameters, tenant_context
-from tests.support import PostgresServer
+from tests.support import PostgresServer, service_database
 from tests.test_scoring_rebuild_property import provision
 
 BATCH = 3_000
@@ -231,11 +229,8 @@ async def own_scoring_db(postgres: PostgresServer) -> AsyncIterator[str]:
     """A scoring database of this test's own: the plan must not depend on which rows (and which
     statistics) earlier tests left in the session's tables. On the session's database, a few orders
     analysed by autovacuum once made the orders probe a sequential scan of a tiny table."""
-    name = f"patron_rescore_plan_{uuid.uuid4().hex[:8]}"
-    url = await postgres.create_database(name)
-    await asyncio.to_thread(migrations.upgrade, "scoring", url)
-    yield url
-    await postgres.drop_database(name)
+    async with service_database(postgres, "scoring", "rescore_plan") as url:
+        yield url
 
 
 async def test_the_rescoring_plan_probes_each_customer(own_scoring_db: str) -> None:

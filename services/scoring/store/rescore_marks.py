@@ -35,9 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.runtime.database import Database
 from services.runtime.events.outbox import Outbox
 from services.scoring.domain.segments import reads
-from services.scoring.store.rescoring import SCORES_LOCK_CLASS, customer_keys, rescore
-from services.scoring.store.segment_membership import refresh_customers
-from services.scoring.store.segment_tables import segments
+from services.scoring.store.rescoring import SCORES_LOCK_CLASS, customer_key, rescore
+from services.scoring.store.segment_live import refresh_touched
 
 ROUND_LIMIT = 2_000
 """Customers re-scored per round (per transaction); a round that took this many is followed at once."""
@@ -125,7 +124,9 @@ async def rescore_marked(
                 "marks": [row.mark for row in taken],
             },
         )
-        await _refresh_score_segments(connection, outbox, by_tenant, clock())
+        # the consumer's own re-evaluation after the behaviour saw the scores before this round
+        touched = {tenant: {reads.SCORES: set(ids)} for tenant, ids in by_tenant.items()}
+        await refresh_touched(connection, outbox, touched, clock())
     return len(taken)
 
 
@@ -135,27 +136,10 @@ async def _lockable(connection: AsyncConnection, marks: Sequence[sa.Row[Any]]) -
     later round. A round never waits for a consumer, so the two cannot deadlock."""
     if not marks:
         return []
-    keys = [customer_keys([row.customer_id])[0] for row in marks]
+    keys = [customer_key(row.customer_id) for row in marks]
     free = await connection.execute(_TRY_LOCKS, {"lock_class": SCORES_LOCK_CLASS, "keys": keys})
     locked = {key for key, taken in free if taken}
     return [row for row, key in zip(marks, keys, strict=True) if key in locked]
-
-
-async def _refresh_score_segments(
-    connection: AsyncConnection, outbox: Outbox, by_tenant: dict[uuid.UUID, list[uuid.UUID]], now: datetime
-) -> None:
-    """Re-evaluate, for the customers re-scored, the segments of their tenants that read scores (the
-    consumer's own re-evaluation after the behaviour saw the scores before this round)."""
-    having = await connection.execute(
-        sa.select(segments.c.tenant_id)
-        .where(segments.c.tenant_id.in_(list(by_tenant)), segments.c.deleted_at.is_(None))
-        .distinct()
-    )
-    for tenant_id in sorted(having.scalars()):
-        customers = set(by_tenant[tenant_id])
-        await refresh_customers(
-            connection, outbox, tenant_id, customers, now, "event", changed={reads.SCORES: customers}
-        )
 
 
 async def pending(database: Database) -> tuple[int, float]:

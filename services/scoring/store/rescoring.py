@@ -69,6 +69,28 @@ RESCORE = sa.text(
 )  # built once: parsing this text for its parameters took a tenth of scoring's CPU per call
 
 
+# Per-customer locks (the two-integer advisory key space, apart from every bigint key): whoever
+# writes or forgets a customer's scores holds the customer's lock until it commits, and computes
+# after taking it. Without them, the re-scorer's round (rescore_marks) could compute a customer from
+# a snapshot older than a consumer's order, then write its older result over the consumer's, or
+# write a score row for a customer a concurrent erasure had just forgotten.
+SCORES_LOCK_CLASS = 0x5C0E5C0
+_LOCK_SCORES_SQL = (
+    "SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(CAST(:customer_keys AS int[])) AS k"
+)
+_LOCK_SCORES = sa.text(_LOCK_SCORES_SQL)
+
+
+def customer_key(customer_id: uuid.UUID) -> int:
+    """A customer's scores lock key; two customers sharing a key only wait for each other."""
+    return int.from_bytes(customer_id.bytes[:4], "big", signed=True)
+
+
+def customer_keys(customer_ids: Iterable[uuid.UUID]) -> list[int]:
+    """The customers' lock keys, sorted: lockers of overlapping sets take them in the same order."""
+    return sorted({customer_key(customer) for customer in customer_ids})
+
+
 # Planning ``RESCORE`` (a dozen CTEs) costs 5-35 ms, executing it for the one to few hundred
 # customers of an event batch 1-3 ms: the consumer's throughput was its planner's. Every per-customer
 # scan is an index probe per customer of ``:ids`` (``score_sql.probe_source``), so the generic plan,
@@ -81,30 +103,13 @@ RESCORE = sa.text(
 # linear whatever the batch); the probes and the joins to the one-row ``params`` stay nested loops,
 # the only plan for a lateral subquery and for a join without a condition. Both settings are put back.
 _LOCK_AND_GENERIC_PLAN = sa.text(
-    "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous, "
+    "WITH saved AS MATERIALIZED (SELECT current_setting('plan_cache_mode') AS previous, "  # noqa: S608
     "current_setting('enable_nestloop') AS nestloop) "
     "SELECT saved.previous, saved.nestloop, pg_advisory_xact_lock_shared(:key), "
-    "(SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(CAST(:customer_keys AS int[])) AS k), "
+    "(" + _LOCK_SCORES_SQL + "), "
     "set_config('plan_cache_mode', 'force_generic_plan', true), "
     "set_config('enable_nestloop', 'off', true) FROM saved"
 )
-
-# Per-customer locks (the two-integer advisory key space, apart from every bigint key): whoever
-# writes or forgets a customer's scores holds the customer's lock until it commits, and computes
-# after taking it. Without them, the re-scorer's round (rescore_marks) could compute a customer from
-# a snapshot older than a consumer's order, then write its older result over the consumer's, or
-# write a score row for a customer a concurrent erasure had just forgotten.
-SCORES_LOCK_CLASS = 0x5C0E5C0
-_LOCK_SCORES = sa.text(
-    "SELECT count(pg_advisory_xact_lock(:lock_class, k)) FROM unnest(CAST(:customer_keys AS int[])) AS k"
-)
-
-
-def customer_keys(customer_ids: Iterable[uuid.UUID]) -> list[int]:
-    """The customers' lock keys, sorted (lockers of overlapping sets take them in the same order);
-    two customers sharing a key only wait for each other."""
-    return sorted({int.from_bytes(customer.bytes[:4], "big", signed=True) for customer in customer_ids})
-
 
 _RESTORE_PLAN_SETTINGS = sa.text(
     "SELECT set_config('plan_cache_mode', :mode, true), set_config('enable_nestloop', :nestloop, true)"

@@ -3,7 +3,8 @@
 ``MembershipAfterEvents`` is the consumers' ``after_apply``: in the transaction that applied a batch
 of profile's or loyalty's events it re-evaluates every saved segment of the tenant for the customers
 the batch touched (the events' customers, the customers a merge folded away, and the survivors of
-merged ids), so membership moves with the facts and its events commit with them.
+merged ids), so membership moves with the facts and its events commit with them. The re-scorer's
+round (``rescore_marks``) does the same through ``refresh_touched`` for the scores it moves.
 
 ``apply_due`` is the due worker's round: it takes the ``segment_due`` rows whose moment has come
 (oldest first, at most ``limit``) and re-evaluates just those (segment, customer) pairs, which also
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -78,6 +79,28 @@ def touched_customers(
     return touched
 
 
+Touched = Mapping[uuid.UUID, Mapping[str, set[uuid.UUID]]]
+"""Per tenant, per kind of fact (``domain/segments/reads``), the customers whose facts of it changed."""
+
+
+async def refresh_touched(
+    connection: AsyncConnection, outbox: Outbox, touched: Touched, now: datetime
+) -> None:
+    """Re-evaluate, for the touched customers, the segments of their tenants that read what changed
+    (a tenant without saved segments costs one indexed query)."""
+    if not touched:
+        return
+    having = await connection.execute(
+        sa.select(segments.c.tenant_id)
+        .where(segments.c.tenant_id.in_(list(touched)), segments.c.deleted_at.is_(None))
+        .distinct()
+    )
+    for tenant_id in sorted(having.scalars()):
+        changed = touched[tenant_id]
+        everyone = set().union(*changed.values())
+        await refresh_customers(connection, outbox, tenant_id, everyone, now, "event", changed=changed)
+
+
 class MembershipAfterEvents:
     """The consumers' ``after_apply``: re-evaluate the touched customers' segments in the batch's
     transaction (a tenant without saved segments costs one indexed query)."""
@@ -89,21 +112,7 @@ class MembershipAfterEvents:
     async def __call__(
         self, connection: AsyncConnection, events: Sequence[envelope_pb2.EventEnvelope]
     ) -> None:
-        touched = touched_customers(events)
-        if not touched:
-            return
-        having = await connection.execute(
-            sa.select(segments.c.tenant_id)
-            .where(segments.c.tenant_id.in_(list(touched)), segments.c.deleted_at.is_(None))
-            .distinct()
-        )
-        now = self._clock()
-        for tenant_id in sorted(having.scalars()):
-            changed = touched[tenant_id]
-            everyone = set().union(*changed.values())
-            await refresh_customers(
-                connection, self._outbox, tenant_id, everyone, now, "event", changed=changed
-            )
+        await refresh_touched(connection, self._outbox, touched_customers(events), self._clock())
 
 
 async def apply_due(database: Database, outbox: Outbox, now: datetime, limit: int = DUE_BATCH) -> int:
